@@ -1,0 +1,457 @@
+r"""Convolutional basis pursuit denoising (CBPDN) by ADMM, batched, on CPU and CUDA.
+
+For each image s (H×W) and a dictionary of K kernels d_k (kh×kw) the solver computes
+
+.. math::
+    \operatorname*{argmin}_x \; \tfrac12 \Big\| \sum_k d_k * x_k - s \Big\|_2^2
+    + \lambda \sum_k \| w_k \odot x_k \|_1 ,
+
+with ``*`` circular 2-D convolution and kernels zero-padded at the top-left origin, by
+ADMM on the split x = y with scaled dual u (SPEC §1; SPORCO ``admm.cbpdn.ConvBPDN``).
+One iteration, in SPORCO's order:
+
+1. x-step in the DFT domain: :math:`(\hat D^H \hat D + \rho I)\hat x = \hat D^H \hat s
+   + \rho\,\mathrm{DFT}(y - u)` by Sherman–Morrison (:func:`csc.ops.sherman_morrison_solve`);
+2. over-relaxation :math:`a = \alpha x + (1-\alpha) y`;
+3. y-step :math:`y = \mathcal S_{\lambda w/\rho}(a + u)`, then optional non-negativity and
+   zeroing of boundary-crossing coefficients;
+4. dual :math:`u \leftarrow u + a - y`;
+5. primal and dual residuals and their tolerances;
+6. adaptive ρ (residual balancing) with u rescaled;
+7. stop when both residuals are below tolerance.
+
+Every image of a batch is solved as if it were alone: its own ρ, residuals and
+stopping. An image that has converged stops changing and leaves the working set, so
+the cost of a batch falls as its images converge.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import ops
+from ._checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
+from .options import CBPDNOptions, default_rsdl_target
+
+__all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "SPORCO_STATS_NAMES"]
+
+
+#: csc statistics field → SPORCO ``IterationStats`` field.
+SPORCO_STATS_NAMES: dict[str, str] = {
+    "iteration": "Iter",
+    "objective": "ObjFun",
+    "data_fidelity": "DFid",
+    "l1": "RegL1",
+    "primal_residual": "PrimalRsdl",
+    "dual_residual": "DualRsdl",
+    "eps_primal": "EpsPrimal",
+    "eps_dual": "EpsDual",
+    "rho": "Rho",
+    "time": "Time",
+}
+
+
+@dataclass(frozen=True)
+class IterationStats:
+    """Per-iteration statistics of one image's solve (arrays over its iterations).
+
+    ``rho`` is the penalty used in that iteration (before its adaptive update), as in
+    SPORCO; ``time`` is seconds since the start of the solve. The objective terms are
+    evaluated on x, or on y with ``CBPDNOptions(objective_on_y=True)``.
+    """
+
+    iteration: np.ndarray
+    objective: np.ndarray
+    data_fidelity: np.ndarray
+    l1: np.ndarray
+    primal_residual: np.ndarray
+    dual_residual: np.ndarray
+    eps_primal: np.ndarray
+    eps_dual: np.ndarray
+    rho: np.ndarray
+    time: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.iteration)
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists, for JSON."""
+        return {k: np.asarray(v).tolist() for k, v in asdict(self).items()}
+
+
+_STAT_FIELDS = [f.name for f in fields(IterationStats)]
+
+
+@dataclass
+class CBPDNResult:
+    """Result of :meth:`ConvBPDN.solve`.
+
+    Shapes use ``lead`` for the input's leading axes: () for one (H, W) image is
+    promoted to (1,), (B,) for (B, H, W), (B, C) for (B, C, H, W).
+
+    Attributes
+    ----------
+    codes : lead + (K, H, W)
+        The exactly sparse solution y.
+    x : lead + (K, H, W)
+        The dense ADMM variable x of the last iteration.
+    u : lead + (K, H, W)
+        The scaled dual variable.
+    rho : lead
+        Final penalty of each image.
+    iterations : lead, int64
+        Iterations run for each image.
+    stats : list of IterationStats, or None
+        One record per image (in flattened ``lead`` order) when statistics are recorded.
+    dictionary : (K, kh, kw)
+        The dictionary used.
+    """
+
+    codes: torch.Tensor
+    x: torch.Tensor
+    u: torch.Tensor
+    rho: torch.Tensor
+    iterations: torch.Tensor
+    stats: list[IterationStats] | None
+    dictionary: torch.Tensor
+
+    def reconstruct(self, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """Σ_k d_k * codes_k, shape lead + (H, W); ``codes`` defaults to :attr:`codes`."""
+        c = self.codes if codes is None else codes
+        K, H, W = c.shape[-3:]
+        flat = c.reshape(-1, K, H, W)
+        return ops.synthesis(self.dictionary.to(c.device), flat).reshape(c.shape[:-3] + (H, W))
+
+
+class ConvBPDN:
+    r"""Batched ADMM solver for convolutional BPDN (module docstring for the equations).
+
+    Parameters
+    ----------
+    dictionary : (K, kh, kw) tensor or array
+        Single-channel kernels. Use :func:`csc.from_sporco_layout` for SPORCO's
+        (kh, kw, K) layout.
+    lmbda : float
+        Regularisation weight λ ≥ 0.
+    options : CBPDNOptions, optional
+        Solver options; SPORCO's defaults when omitted.
+
+    Examples
+    --------
+    >>> solver = ConvBPDN(D, 0.05, CBPDNOptions(max_iter=200))
+    >>> result = solver.solve(images)          # images (B, H, W)
+    >>> result.codes.shape                     # (B, K, H, W)
+    """
+
+    def __init__(self, dictionary, lmbda: float, options: CBPDNOptions | None = None):
+        self.options = options if options is not None else CBPDNOptions()
+        if not isinstance(self.options, CBPDNOptions):
+            raise TypeError(f"options: expected CBPDNOptions, got {type(self.options).__name__}")
+        self.lmbda = check_nonnegative("lmbda", lmbda)
+        D = as_float_tensor("dictionary", dictionary, self.options.dtype, self.options.device)
+        if D.ndim == 4:
+            raise ValueError(
+                f"dictionary: multi-channel dictionaries (K, C, kh, kw) are not supported; got shape "
+                f"{tuple(D.shape)}. Pass a single-channel (K, kh, kw) dictionary: each image channel "
+                "is then coded on its own"
+            )
+        check_ndim("dictionary", D, (3,), "(K, kh, kw)")
+        if min(D.shape) == 0:
+            raise ValueError(f"dictionary: expected a non-empty (K, kh, kw) tensor, got shape {tuple(D.shape)}")
+        check_finite("dictionary", D)
+        self.dictionary = D
+
+    # ------------------------------------------------------------------ helpers
+    def _prepare_images(self, images) -> tuple[torch.Tensor, tuple[int, ...]]:
+        opts, D = self.options, self.dictionary
+        S = as_float_tensor("images", images, opts.dtype, opts.device)
+        if opts.dtype is None and S.dtype != D.dtype:
+            raise TypeError(
+                f"images: dtype {S.dtype} does not match the dictionary's {D.dtype}; convert one, "
+                "or set CBPDNOptions(dtype=...) to convert both"
+            )
+        if opts.device is None and S.device != D.device:
+            raise ValueError(
+                f"images: on {S.device} but the dictionary is on {D.device}; move one, or set "
+                "CBPDNOptions(device=...) to move both"
+            )
+        check_ndim("images", S, (2, 3, 4), "(H, W), (B, H, W) or (B, C, H, W)")
+        H, W = S.shape[-2:]
+        kh, kw = D.shape[-2:]
+        if kh > H or kw > W:
+            raise ValueError(
+                f"images: each image ({H}×{W}) must be at least as large as the kernels ({kh}×{kw})"
+            )
+        if S.numel() == 0:
+            raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
+        check_finite("images", S)
+        lead = tuple(S.shape[:-2]) or (1,)
+        return S.reshape(-1, H, W), lead
+
+    def _prepare_weight(self, n: int, shape: tuple[int, int], S: torch.Tensor, lead) -> torch.Tensor | float:
+        w = self.options.l1_weight
+        K = self.dictionary.shape[0]
+        if isinstance(w, (int, float, np.floating, np.integer)) and not isinstance(w, bool):
+            return check_nonnegative("l1_weight", w)
+        wt = as_float_tensor("l1_weight", w, S.dtype, S.device)
+        check_finite("l1_weight", wt)
+        if bool((wt < 0).any()):
+            raise ValueError("l1_weight: expected weights >= 0, found negative entries")
+        if wt.ndim == 0:
+            return float(wt)
+        if wt.ndim == 1:
+            if wt.shape[0] not in (1, K):
+                raise ValueError(f"l1_weight: a 1-D weight must have K={K} entries, got {wt.shape[0]}")
+            wt = wt.reshape(1, -1, 1, 1)
+        target = (n, K) + tuple(shape)
+        if wt.ndim == len(lead) + 3 and tuple(wt.shape[: len(lead)]) == tuple(lead) and len(lead) > 1:
+            wt = wt.reshape((n,) + tuple(wt.shape[len(lead):]))
+        try:
+            torch.broadcast_shapes(wt.shape, target)
+            if torch.broadcast_shapes(wt.shape, target) != torch.Size(target):
+                raise RuntimeError
+        except RuntimeError:
+            raise ValueError(
+                f"l1_weight: shape {tuple(wt.shape)} does not broadcast to the codes' shape {target} "
+                "(expected a scalar, (K,), (K, H, W) or (B, K, H, W))"
+            ) from None
+        while wt.ndim < 4:
+            wt = wt.unsqueeze(0)
+        return wt
+
+    def _prepare_init(self, name: str, value, n: int, lead, shape) -> torch.Tensor | None:
+        if value is None:
+            return None
+        D = self.dictionary
+        K = D.shape[0]
+        t = as_float_tensor(name, value, D.dtype, D.device)
+        expect = tuple(lead) + (K,) + tuple(shape)
+        if tuple(t.shape) not in (expect, (n, K) + tuple(shape)):
+            raise ValueError(f"{name}: expected shape {expect}, got {tuple(t.shape)}")
+        check_finite(name, t)
+        return t.reshape(n, K, *shape).clone()
+
+    # ------------------------------------------------------------------ solve
+    def solve(self, images, y0=None, u0=None) -> CBPDNResult:
+        """Solve CBPDN for every image of ``images`` independently.
+
+        Parameters
+        ----------
+        images : (H, W), (B, H, W) or (B, C, H, W) tensor or array
+            Each channel of each image is coded on its own.
+        y0, u0 : lead + (K, H, W), optional
+            Initial y and scaled dual u. When only ``y0`` is given, u starts at
+            (λ/ρ₀)·sign(y0) (SPORCO's choice); both default to zero.
+        """
+        opts, D, lmbda = self.options, self.dictionary, self.lmbda
+        S, lead = self._prepare_images(images)
+        n, H, W = S.shape
+        K = D.shape[0]
+        kh, kw = D.shape[-2:]
+        dtype, device = S.dtype, S.device
+        D = D.to(dtype=dtype, device=device)
+        w = self._prepare_weight(n, (H, W), S, lead)
+
+        rho0 = float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
+        xi = float(opts.rsdl_target) if opts.rsdl_target is not None else default_rsdl_target(lmbda)
+        y = self._prepare_init("y0", y0, n, lead, (H, W))
+        u = self._prepare_init("u0", u0, n, lead, (H, W))
+        if y is None:
+            y = S.new_zeros((n, K, H, W))
+        if u is None:
+            u = (lmbda / rho0) * torch.sign(y) if y0 is not None else torch.zeros_like(y)
+
+        Df = ops.kernel_dft(D, (H, W))
+        gram = ops.gram_diagonal(Df)
+        Sf = torch.fft.rfft2(S)
+        DSf = ops.adjoint_dft(Df, Sf)
+        rho = torch.full((n, 1, 1, 1), rho0, dtype=dtype, device=device)
+
+        # Statistics are read on the host every iteration anyway; otherwise check for
+        # convergence every `sync_every` iterations and freeze converged images between checks.
+        sync_every = 1 if opts.record_stats else opts.sync_interval or (1 if device.type == "cpu" else 10)
+        freeze = sync_every > 1
+        out = _Outputs(n, (K, H, W), S, opts.record_stats)
+        state = _State(idx=torch.arange(n, device=device), y=y, u=u, x=torch.zeros_like(y), rho=rho,
+                       DSf=DSf, Sf=Sf, w=w, iters=torch.zeros(n, dtype=torch.int64, device=device),
+                       frozen=torch.zeros(n, dtype=torch.bool, device=device))
+        sqrt_n = math.sqrt(K * H * W)
+        t0 = time.perf_counter()
+        for k in range(opts.max_iter):
+            if state.n == 0:
+                break
+            yprev, uprev, xprev, rhoprev = state.y, state.u, state.x, state.rho
+            xf = self._x_step(Df, gram, state)
+            x = torch.fft.irfft2(xf, s=(H, W))
+            ax = x if opts.relax == 1.0 else opts.relax * x + (1 - opts.relax) * yprev
+            thr = (lmbda / state.rho) * state.w
+            ynew = ops.soft_threshold(ax + uprev, thr)
+            if opts.nonneg:
+                ynew = torch.clamp(ynew, min=0)
+            if opts.no_boundary_cross:
+                if kh > 1:
+                    ynew[..., H - kh + 1:, :] = 0
+                if kw > 1:
+                    ynew[..., :, W - kw + 1:] = 0
+            unew = uprev + (ax - ynew)
+            r, s, epri, edua = self._residuals(x, ynew, yprev, unew, state.rho, sqrt_n)
+            if opts.record_stats:
+                fid_f = xf if not opts.objective_on_y else torch.fft.rfft2(ynew)
+                fid = ops.rfft2_sqnorm(ops.synthesis_dft(Df, fid_f) - state.Sf, W) / 2.0
+                l1 = (state.w * (ynew if opts.objective_on_y else x)).abs().sum((1, 2, 3))
+                row = torch.stack([fid + lmbda * l1, fid, l1, r, s, epri, edua, state.rho.reshape(-1)])
+                out.record(k, state.idx, row.cpu().numpy(), time.perf_counter() - t0)
+            rhonew, unew = self._update_rho(k, r, s, xi, state.rho, unew)
+            converged = (r < epri) & (s < edua)
+            if freeze:
+                keep = state.frozen.view(-1, 1, 1, 1)
+                ynew = torch.where(keep, yprev, ynew)
+                unew = torch.where(keep, uprev, unew)
+                x = torch.where(keep, xprev, x)
+                rhonew = torch.where(keep, rhoprev, rhonew)
+                state.iters += (~state.frozen).to(torch.int64)
+                state.frozen = state.frozen | converged
+            else:
+                state.iters += 1
+                state.frozen = converged
+            state.y, state.u, state.x, state.rho = ynew, unew, x, rhonew
+            if (k + 1) % sync_every == 0 or k + 1 == opts.max_iter:
+                done = state.frozen.cpu()
+                if bool(done.any()):
+                    out.retire(state, done.to(device))
+        if state.n:
+            out.retire(state, torch.ones(state.n, dtype=torch.bool, device=device))
+        shape = lead + (K, H, W)
+        return CBPDNResult(
+            codes=out.y.reshape(shape),
+            x=out.x.reshape(shape),
+            u=out.u.reshape(shape),
+            rho=out.rho.reshape(lead),
+            iterations=out.iters.reshape(lead),
+            stats=out.stats(),
+            dictionary=D,
+        )
+
+    def _x_step(self, Df, gram, state: "_State") -> torch.Tensor:
+        b = torch.fft.rfft2(state.y - state.u)
+        b = state.DSf + state.rho * b
+        return ops.sherman_morrison_solve(Df, b, state.rho, gram)
+
+    def _residuals(self, x, y, yprev, u, rho, sqrt_n):
+        opts = self.options
+        dims = (1, 2, 3)
+        nx = torch.linalg.vector_norm(x, dim=dims)
+        ny = torch.linalg.vector_norm(y, dim=dims)
+        nu = torch.linalg.vector_norm(u, dim=dims)
+        rho = rho.reshape(-1)
+        r = torch.linalg.vector_norm(x - y, dim=dims)
+        s = torch.linalg.vector_norm(rho.view(-1, 1, 1, 1) * (yprev - y), dim=dims)
+        rn = torch.maximum(nx, ny)
+        sn = rho * nu
+        if opts.std_residuals:
+            epri = sqrt_n * opts.abs_stop_tol + rn * opts.rel_stop_tol
+            edua = sqrt_n * opts.abs_stop_tol + sn * opts.rel_stop_tol
+            return r, s, epri, edua
+        rn = torch.where(rn == 0, torch.ones_like(rn), rn)
+        sn = torch.where(sn == 0, torch.ones_like(sn), sn)
+        return (r / rn, s / sn, sqrt_n * opts.abs_stop_tol / rn + opts.rel_stop_tol,
+                sqrt_n * opts.abs_stop_tol / sn + opts.rel_stop_tol)
+
+    def _update_rho(self, k, r, s, xi, rho, u):
+        opts = self.options
+        if not opts.auto_rho or k == 0 or (k + 1) % opts.rho_period != 0:
+            return rho, u
+        tau, mu = opts.rho_scaling, opts.rsdl_ratio
+        if opts.auto_scaling:
+            ratio = torch.where(r > s * xi, r / (s * xi), (s * xi) / r)
+            m = torch.clamp(torch.sqrt(ratio), max=tau)
+            m = torch.where((r == 0) | (s == 0), torch.full_like(m, tau), m)
+        else:
+            m = torch.full_like(r, tau)
+        one = torch.ones_like(m)
+        rsf = torch.where(r > xi * mu * s, m, torch.where(s > (mu / xi) * r, one / m, one))
+        rsf = rsf.view(-1, 1, 1, 1)
+        return rho * rsf, u / rsf
+
+
+@dataclass
+class _State:
+    """Working set of a batched solve: the images that have not converged yet."""
+
+    idx: torch.Tensor
+    y: torch.Tensor
+    u: torch.Tensor
+    x: torch.Tensor
+    rho: torch.Tensor
+    DSf: torch.Tensor
+    Sf: torch.Tensor
+    w: Any
+    iters: torch.Tensor
+    frozen: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return int(self.idx.shape[0])
+
+    def keep(self, mask: torch.Tensor) -> None:
+        for name in ("idx", "y", "u", "x", "rho", "DSf", "Sf", "iters", "frozen"):
+            setattr(self, name, getattr(self, name)[mask])
+        if isinstance(self.w, torch.Tensor) and self.w.shape[0] > 1:
+            self.w = self.w[mask]
+
+
+class _Outputs:
+    """Final values of retired images, and their statistics."""
+
+    def __init__(self, n: int, shape, like: torch.Tensor, record: bool):
+        self.y = like.new_zeros((n,) + shape)
+        self.x = like.new_zeros((n,) + shape)
+        self.u = like.new_zeros((n,) + shape)
+        self.rho = like.new_zeros(n)
+        self.iters = torch.zeros(n, dtype=torch.int64, device=like.device)
+        self._rows: list[list] | None = [[] for _ in range(n)] if record else None
+
+    def retire(self, state: _State, done: torch.Tensor) -> None:
+        i = state.idx[done]
+        self.y[i] = state.y[done]
+        self.x[i] = state.x[done]
+        self.u[i] = state.u[done]
+        self.rho[i] = state.rho.reshape(-1)[done]
+        self.iters[i] = state.iters[done]
+        state.keep(~done)
+
+    def record(self, k: int, idx: torch.Tensor, rows: np.ndarray, elapsed: float) -> None:
+        for j, i in enumerate(idx.tolist()):
+            self._rows[i].append((k, *rows[:, j].tolist(), elapsed))
+
+    def stats(self) -> list[IterationStats] | None:
+        if self._rows is None:
+            return None
+        out = []
+        for rows in self._rows:
+            cols = np.array(rows, dtype=np.float64).reshape(-1, len(_STAT_FIELDS)).T
+            rec = dict(zip(_STAT_FIELDS, cols))
+            rec["iteration"] = rec["iteration"].astype(np.int64)
+            out.append(IterationStats(**rec))
+        return out
+
+
+def encode(images, dictionary, lmbda: float, **options) -> torch.Tensor:
+    """Sparse codes of ``images`` with ``dictionary`` in one call.
+
+    ``options`` are :class:`CBPDNOptions` fields (``max_iter=200``, ``rel_stop_tol=1e-2``,
+    ``device="cuda"``, …); statistics are not recorded unless ``record_stats=True``.
+    Returns the codes, shape lead + (K, H, W) (see :class:`CBPDNResult`).
+    """
+    known = {f.name for f in fields(CBPDNOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"encode: unknown option(s) {unknown}; expected CBPDNOptions fields {sorted(known)}")
+    options.setdefault("record_stats", False)
+    return ConvBPDN(dictionary, lmbda, CBPDNOptions(**options)).solve(images).codes

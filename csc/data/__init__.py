@@ -1,0 +1,1 @@
+"""Dataset loaders (Fashion-MNIST, CIFAR-10, image folders, built-in photographs)."""

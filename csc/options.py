@@ -1,0 +1,257 @@
+"""Typed options for the solvers, with SPORCO's defaults and a mapping from SPORCO's names.
+
+Every field of :class:`CBPDNOptions` corresponds to an option of SPORCO's
+``admm.cbpdn.ConvBPDN.Options``; the table :data:`SPORCO_CBPDN_NAMES` gives the
+correspondence and :meth:`CBPDNOptions.from_sporco` converts a SPORCO option dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+__all__ = ["CBPDNOptions", "SPORCO_CBPDN_NAMES"]
+
+
+#: csc field name ← SPORCO option name (nested ``AutoRho`` options written as ``AutoRho.X``).
+SPORCO_CBPDN_NAMES: dict[str, str] = {
+    "max_iter": "MaxMainIter",
+    "abs_stop_tol": "AbsStopTol",
+    "rel_stop_tol": "RelStopTol",
+    "relax": "RelaxParam",
+    "rho": "rho",
+    "auto_rho": "AutoRho.Enabled",
+    "rho_period": "AutoRho.Period",
+    "rho_scaling": "AutoRho.Scaling",
+    "rsdl_ratio": "AutoRho.RsdlRatio",
+    "rsdl_target": "AutoRho.RsdlTarget",
+    "auto_scaling": "AutoRho.AutoScaling",
+    "std_residuals": "AutoRho.StdResiduals",
+    "l1_weight": "L1Weight",
+    "nonneg": "NonNegCoef",
+    "no_boundary_cross": "NoBndryCross",
+    "objective_on_y": "AuxVarObj",
+    "record_stats": "FastSolve (inverted)",
+    "dtype": "DataType",
+    "device": "(none: SPORCO is CPU only)",
+    "sync_interval": "(none)",
+}
+
+# SPORCO options that only affect its console display or timers: accepted, no effect.
+_SPORCO_DISPLAY_ONLY = {"Verbose", "StatusHeader", "IterTimer"}
+# SPORCO options that select between numerically equivalent code paths: accepted, no effect.
+_SPORCO_NO_EFFECT = {"HighMemSolve", "ReturnX"}
+# SPORCO options that csc takes elsewhere or does not offer: rejected with a pointer.
+_SPORCO_ELSEWHERE = {
+    "Y0": "pass y0= to ConvBPDN.solve",
+    "U0": "pass u0= to ConvBPDN.solve",
+    "Callback": "csc has no per-iteration callback; read result.stats after the solve",
+    "LinSolveCheck": "csc does not compute the linear-solve residual",
+    "fEvalX": "use objective_on_y (SPORCO's AuxVarObj)",
+    "gEvalY": "use objective_on_y (SPORCO's AuxVarObj)",
+}
+_AUTORHO_KEYS = {
+    "Enabled": "auto_rho",
+    "Period": "rho_period",
+    "Scaling": "rho_scaling",
+    "RsdlRatio": "rsdl_ratio",
+    "RsdlTarget": "rsdl_target",
+    "AutoScaling": "auto_scaling",
+    "StdResiduals": "std_residuals",
+}
+_TOP_KEYS = {
+    "MaxMainIter": "max_iter",
+    "AbsStopTol": "abs_stop_tol",
+    "RelStopTol": "rel_stop_tol",
+    "RelaxParam": "relax",
+    "rho": "rho",
+    "L1Weight": "l1_weight",
+    "NonNegCoef": "nonneg",
+    "NoBndryCross": "no_boundary_cross",
+    "AuxVarObj": "objective_on_y",
+}
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+
+def _as_dtype(value) -> torch.dtype | None:
+    if value is None or isinstance(value, torch.dtype):
+        return value
+    name = np.dtype(value).name
+    if name not in _DTYPES:
+        raise ValueError(f"dtype: expected float32 or float64, got {value!r}")
+    return _DTYPES[name]
+
+
+@dataclass(frozen=True)
+class CBPDNOptions:
+    """Options of the convolutional BPDN ADMM solver (SPEC §1), SPORCO's defaults.
+
+    Attributes
+    ----------
+    max_iter : int
+        Maximum number of ADMM iterations (``MaxMainIter``, 1000).
+    abs_stop_tol, rel_stop_tol : float
+        Absolute and relative stopping tolerances (``AbsStopTol`` 0, ``RelStopTol`` 1e-3).
+    relax : float
+        Over-relaxation parameter α (``RelaxParam``, 1.8).
+    rho : float or None
+        Initial penalty ρ₀; None gives SPORCO's 50λ + 1.
+    auto_rho : bool
+        Adaptive ρ (``AutoRho.Enabled``, True).
+    rho_period : int
+        Iterations between ρ updates (``AutoRho.Period``, 1).
+    rho_scaling : float
+        Largest multiplier τ of one ρ update (``AutoRho.Scaling``, 1000).
+    rsdl_ratio : float
+        Residual ratio μ that triggers an update (``AutoRho.RsdlRatio``, 1.2).
+    rsdl_target : float or None
+        Residual target ξ; None gives 1 + 18.3^(log10 λ + 1) (1 if λ = 0).
+    auto_scaling : bool
+        Multiplier from the residual ratio, capped at τ (``AutoRho.AutoScaling``, True);
+        when False the multiplier is always τ.
+    std_residuals : bool
+        Unnormalised residuals and tolerances (``AutoRho.StdResiduals``, False).
+    l1_weight : float, array or tensor
+        Weights w of the ℓ1 term (``L1Weight``, 1): a scalar, one weight per kernel (K,),
+        or any array that broadcasts to the codes (B, K, H, W), e.g. (K, H, W).
+    nonneg : bool
+        Force non-negative coefficients (``NonNegCoef``, False).
+    no_boundary_cross : bool
+        Zero the coefficients of kernels that cross the image boundary, i.e. the last
+        kh−1 rows and kw−1 columns of every map (``NoBndryCross``, False).
+    objective_on_y : bool
+        Evaluate the objective on y instead of x (``AuxVarObj``, False).
+    record_stats : bool
+        Record per-iteration statistics (SPORCO records them unless ``FastSolve``).
+        Recording needs one host synchronisation per iteration on CUDA.
+    dtype : torch.dtype or None
+        Working dtype; None uses the inputs' dtype (they must agree).
+    device : torch.device, str or None
+        Working device; None uses the inputs' device (they must agree).
+    sync_interval : int or None
+        Iterations between host checks of convergence when statistics are off; None
+        gives 1 on CPU (where a check costs nothing) and 10 on CUDA. Results do not
+        depend on it: an image that converges between checks is frozen on the device.
+    """
+
+    max_iter: int = 1000
+    abs_stop_tol: float = 0.0
+    rel_stop_tol: float = 1e-3
+    relax: float = 1.8
+    rho: float | None = None
+    auto_rho: bool = True
+    rho_period: int = 1
+    rho_scaling: float = 1000.0
+    rsdl_ratio: float = 1.2
+    rsdl_target: float | None = None
+    auto_scaling: bool = True
+    std_residuals: bool = False
+    l1_weight: Any = 1.0
+    nonneg: bool = False
+    no_boundary_cross: bool = False
+    objective_on_y: bool = False
+    record_stats: bool = True
+    dtype: torch.dtype | None = None
+    device: torch.device | str | None = None
+    sync_interval: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", _as_dtype(self.dtype))
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 0:
+            raise ValueError(f"max_iter: expected an integer >= 0, got {self.max_iter!r}")
+        for name in ("abs_stop_tol", "rel_stop_tol", "rho_scaling", "rsdl_ratio"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
+        if not (isinstance(self.relax, (int, float, np.floating)) and 0 < self.relax < 2):
+            raise ValueError(f"relax: expected 0 < relax < 2, got {self.relax!r}")
+        for name in ("rho", "rsdl_target"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(float(v)) and float(v) > 0):
+                raise ValueError(f"{name}: expected None or a finite number > 0, got {v!r}")
+        if not isinstance(self.rho_period, (int, np.integer)) or self.rho_period < 1:
+            raise ValueError(f"rho_period: expected an integer >= 1, got {self.rho_period!r}")
+        if self.sync_interval is not None and (
+            not isinstance(self.sync_interval, (int, np.integer)) or self.sync_interval < 1
+        ):
+            raise ValueError(f"sync_interval: expected None or an integer >= 1, got {self.sync_interval!r}")
+
+    def replace(self, **changes) -> "CBPDNOptions":
+        """Return a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, **overrides) -> "CBPDNOptions":
+        """Build options from a SPORCO ``ConvBPDN`` option dict.
+
+        Accepts the nested ``AutoRho`` dict, ``FastSolve`` (→ ``record_stats=False``),
+        ``DataType`` and the display-only options (ignored). Unknown names, and SPORCO
+        options that csc takes elsewhere (``Y0``, ``U0``, ``Callback``, …), raise
+        ``ValueError``. ``L1Weight`` arrays in SPORCO's layout (spatial axes first,
+        kernel axis last) are converted to csc's (K, H, W) layout.
+        """
+        fields: dict[str, Any] = {}
+        for key, value in dict(opt or {}).items():
+            if key in _TOP_KEYS:
+                fields[_TOP_KEYS[key]] = value
+            elif key == "AutoRho":
+                if not isinstance(value, Mapping):
+                    raise ValueError(f"AutoRho: expected a dict of AutoRho options, got {value!r}")
+                for sub, subval in value.items():
+                    if sub not in _AUTORHO_KEYS:
+                        raise ValueError(
+                            f"AutoRho.{sub}: unknown SPORCO AutoRho option; known: {sorted(_AUTORHO_KEYS)}"
+                        )
+                    fields[_AUTORHO_KEYS[sub]] = subval
+            elif key == "FastSolve":
+                fields["record_stats"] = not bool(value)
+            elif key == "DataType":
+                fields["dtype"] = value
+            elif key in _SPORCO_DISPLAY_ONLY or key in _SPORCO_NO_EFFECT:
+                continue
+            elif key in _SPORCO_ELSEWHERE:
+                if value is None or value is False:
+                    continue
+                raise ValueError(f"{key}: SPORCO option not taken here: {_SPORCO_ELSEWHERE[key]}")
+            else:
+                raise ValueError(f"{key}: unknown SPORCO ConvBPDN option")
+        if "l1_weight" in fields:
+            fields["l1_weight"] = _l1_weight_from_sporco(fields["l1_weight"])
+        fields.update(overrides)
+        return cls(**fields)
+
+
+def _l1_weight_from_sporco(w):
+    """SPORCO's L1Weight layout (spatial axes first, kernel axis last) → csc's."""
+    arr = np.asarray(w)
+    if arr.ndim <= 1:
+        return arr if arr.ndim == 1 else float(arr)
+    # SPORCO: (H, W[, C][, B], K) broadcastable to X = (H, W, C, B, K).
+    if arr.ndim == 2:  # (H, W): the same weight map for every kernel
+        return arr[None]
+    k_last = np.moveaxis(arr, -1, 0)  # (K, H, W, ...)
+    extra = k_last.shape[3:]
+    if any(s != 1 for s in extra):
+        if k_last.ndim == 5 and k_last.shape[3] == 1:  # (K, H, W, 1, B) → (B, K, H, W)
+            return np.moveaxis(k_last[:, :, :, 0, :], -1, 0)
+        raise ValueError(
+            "L1Weight: SPORCO arrays with channel-dependent weights are not supported; "
+            f"got shape {arr.shape}"
+        )
+    return k_last.reshape(k_last.shape[:3])
+
+
+def default_rsdl_target(lmbda: float) -> float:
+    """SPORCO's residual target ξ = 1 + 18.3^(log10 λ + 1) (1 when λ = 0)."""
+    if lmbda == 0.0:
+        return 1.0
+    return float(1.0 + 18.3 ** (np.log10(lmbda) + 1.0))
+

@@ -1,0 +1,1 @@
+"""Shipped dictionaries (kernels + manifest), installed as package data ``csc.dictionaries``."""

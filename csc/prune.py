@@ -1,0 +1,57 @@
+r"""Pruning of sparse codes (paper §3.3, Fig. 6; SPEC §4).
+
+Absolute threshold :math:`c` (the paper's Fig. 6 sweep, ``c`` in
+``linspace(0.001, 0.5, 6)``):
+
+.. math:: x' = x\,[\,|x| \ge c\,]
+
+Relative threshold (the authors' classifier code prunes ``|x| < max|x| / m``
+with ``m`` in {4, 2}):
+
+.. math:: x' = x\,[\,|x| \ge c \max_{k,h,w}|x|\,],
+
+the maximum taken per image over all K × H × W coefficients; the authors'
+``m`` corresponds to ``c = 1/m`` (m = 4 → c = 0.25, m = 2 → c = 0.5, the
+"c = 0.25 / 0.5" columns of the paper's Table 1).
+
+Coefficients exactly at the threshold are kept (strict ``<`` prunes).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
+
+__all__ = ["prune"]
+
+
+def prune(codes, threshold: float, relative: bool = False) -> torch.Tensor:
+    """Zero every coefficient whose magnitude is below a threshold.
+
+    Parameters
+    ----------
+    codes : tensor or ndarray, shape (B, K, H, W) or (K, H, W)
+        Coefficient maps (float32 or float64).
+    threshold : float
+        ``c >= 0``.  Absolute: prune ``|x| < c``.  Relative: prune
+        ``|x| < c * max|x|`` per image (``c = 1/m`` for the authors' ``max/m``).
+    relative : bool
+        Use the relative rule.
+
+    Returns
+    -------
+    torch.Tensor
+        A new tensor with the input's shape, dtype and device; the input is not
+        modified.
+    """
+    c = check_nonnegative("threshold", threshold)
+    x = as_float_tensor("codes", codes)
+    check_ndim("codes", x, (3, 4), "(B, K, H, W) or (K, H, W)")
+    check_finite("codes", x)
+    mag = x.abs()
+    if relative:
+        cut = mag.amax(dim=(-3, -2, -1), keepdim=True) * c
+    else:
+        cut = torch.as_tensor(c, dtype=x.dtype, device=x.device)
+    return torch.where(mag < cut, torch.zeros_like(x), x)

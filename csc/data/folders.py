@@ -32,6 +32,7 @@ __all__ = [
     "list_image_files",
     "load_image_folder",
     "load_images",
+    "read_gray_image",
 ]
 
 #: Extensions read by the folder loaders (torchvision's ``IMG_EXTENSIONS``).
@@ -163,6 +164,25 @@ def _imread(path: Path) -> np.ndarray:
     return img
 
 
+def _gray_float(img: np.ndarray) -> np.ndarray:
+    """Gray float64 in [0, 1]: rgb2gray for colour (alpha dropped), img_as_float for gray."""
+    from skimage.color import rgb2gray
+    from skimage.util import img_as_float
+
+    img = np.asarray(img)
+    if img.ndim == 3:
+        img = rgb2gray(img[..., :3])
+    return np.ascontiguousarray(img_as_float(img), dtype=np.float64)
+
+
+def read_gray_image(path: str | Path) -> np.ndarray:
+    """Read one image file as gray float64 (H, W) in [0, 1] (as :func:`builtin_photographs`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"image: no such file {str(path)!r}")
+    return _gray_float(_imread(path))
+
+
 def load_images(
     folder: str | Path, extensions: Sequence[str] = IMG_EXTENSIONS, recursive: bool = False
 ) -> tuple[list[np.ndarray], list[Path]]:
@@ -254,8 +274,6 @@ def builtin_photographs(names: Sequence[str] | None = None) -> Photographs:
         ``names`` and ``images`` (sizes differ: e.g. camera 512×512, coffee 400×600).
     """
     import skimage.data
-    from skimage.color import rgb2gray
-    from skimage.util import img_as_float
 
     if names is None:
         names = BUILTIN_PHOTOGRAPH_NAMES
@@ -270,8 +288,5 @@ def builtin_photographs(names: Sequence[str] | None = None) -> Photographs:
         )
     images = []
     for n in names:
-        img = np.asarray(getattr(skimage.data, n)())
-        if img.ndim == 3:
-            img = rgb2gray(img[..., :3])
-        images.append(np.ascontiguousarray(img_as_float(img), dtype=np.float64))
+        images.append(_gray_float(getattr(skimage.data, n)()))
     return Photographs(names=names, images=images)

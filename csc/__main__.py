@@ -1,0 +1,7 @@
+"""``python -m csc`` runs the ``csc`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

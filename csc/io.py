@@ -1,0 +1,239 @@
+"""Pickle-free files: dictionaries and sparse codes.
+
+Both are NumPy ``.npz`` archives read with ``allow_pickle=False``; metadata is a JSON
+string stored as a 0-d unicode array. Files are written atomically (a temporary file in
+the same folder, then ``os.replace``), so an interrupted write never leaves a
+half-written file under the final name.
+
+Dictionary file: ``kernels`` (K, kh, kw) plus ``metadata`` holding at least
+``format`` (``"csc-dictionary"``), ``version``, ``shape``, ``dtype`` and ``sha256`` (of
+the kernels' little-endian C-order bytes), and whatever the maker recorded (how it was
+made, parameters). Shipped dictionaries live in the package ``csc.dictionaries`` with a
+``manifest.json``; :func:`load_dictionary` takes either a path or a shipped name.
+
+Code file: ``shape`` (lead + (K, H, W)), ``index`` (flat C-order indices of the
+nonzeros, int64), ``values`` (their values) and ``metadata``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ._checks import as_float_tensor, check_finite, check_ndim
+from .sporco_compat import from_sporco_layout
+
+__all__ = [
+    "save_dictionary",
+    "load_dictionary",
+    "dictionary_metadata",
+    "shipped_dictionaries",
+    "save_codes",
+    "load_codes",
+    "atomic_write",
+    "sha256_of_array",
+]
+
+DICTIONARY_FORMAT = "csc-dictionary"
+CODES_FORMAT = "csc-codes"
+FORMAT_VERSION = 1
+
+
+def sha256_of_array(*arrays: np.ndarray) -> str:
+    """SHA-256 of arrays' little-endian, C-order bytes, in order (independent of the host)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
+    return h.hexdigest()
+
+
+def atomic_write(path: str | Path, write) -> Path:
+    """Call ``write(file_object)`` on a temporary file, then move it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _savez(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: no such file {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise ValueError(f"{what}: {str(path)!r} is not a readable .npz/.npy file ({exc})") from exc
+
+
+def _metadata(arrays: dict[str, np.ndarray], path: Path, what: str) -> dict[str, Any]:
+    if "metadata" not in arrays:
+        return {}
+    try:
+        return json.loads(str(arrays["metadata"][()]))
+    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: metadata of {str(path)!r} is not valid JSON ({exc})") from exc
+
+
+# --------------------------------------------------------------------- dictionaries
+def save_dictionary(path: str | Path, kernels, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write kernels (K, kh, kw) and metadata to a pickle-free ``.npz``; returns the path."""
+    D = as_float_tensor("kernels", kernels)
+    check_ndim("kernels", D, (3,), "(K, kh, kw)")
+    check_finite("kernels", D)
+    arr = D.detach().cpu().numpy()
+    meta = dict(metadata or {})
+    meta.update(format=DICTIONARY_FORMAT, version=FORMAT_VERSION, shape=list(arr.shape),
+                dtype=str(arr.dtype), sha256=sha256_of_array(arr))
+    return _savez(path, {"kernels": arr, "metadata": np.array(json.dumps(meta, sort_keys=True))})
+
+
+def _manifest() -> dict[str, Any]:
+    try:
+        text = resources.files("csc.dictionaries").joinpath("manifest.json").read_text()
+    except (FileNotFoundError, ModuleNotFoundError):
+        return {}
+    return json.loads(text)["dictionaries"]
+
+
+def shipped_dictionaries() -> dict[str, dict[str, Any]]:
+    """The shipped dictionaries: name → manifest entry (file, description, how made)."""
+    return _manifest()
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.exists():
+        return p
+    manifest = _manifest()
+    if isinstance(name_or_path, str) and name_or_path in manifest:
+        res = resources.files("csc.dictionaries").joinpath(manifest[name_or_path]["file"])
+        return Path(str(res))
+    raise FileNotFoundError(
+        f"dictionary: {str(name_or_path)!r} is neither a file nor a shipped dictionary "
+        f"(shipped: {', '.join(sorted(manifest)) or 'none'})"
+    )
+
+
+def load_dictionary(
+    name_or_path: str | Path,
+    *,
+    key: str | None = None,
+    layout: str = "csc",
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Load a dictionary (K, kh, kw) from a file written by :func:`save_dictionary`, a
+    shipped name (``csc.shipped_dictionaries()``), or a plain ``.npy``/``.npz`` array.
+
+    A csc file's checksum is verified. For plain arrays, ``key`` picks the array of an
+    ``.npz`` (e.g. SPORCO's ``convdict.npz`` and key ``"G:12x12x36"``) and
+    ``layout="sporco"`` reads SPORCO's (kh, kw, K) layout.
+    """
+    if layout not in ("csc", "sporco"):
+        raise ValueError(f"layout: expected 'csc' or 'sporco', got {layout!r}")
+    path = _resolve(name_or_path)
+    if path.suffix == ".npy":
+        try:
+            arrays = {"kernels": np.load(path, allow_pickle=False)}
+        except Exception as exc:
+            raise ValueError(f"dictionary: {str(path)!r} is not a readable .npy file ({exc})") from exc
+    else:
+        arrays = _read_npz(path, "dictionary")
+    meta = _metadata(arrays, path, "dictionary")
+    if meta.get("format") == DICTIONARY_FORMAT:
+        arr = arrays.get("kernels")
+        if arr is None:
+            raise ValueError(f"dictionary: {str(path)!r} has no 'kernels' array")
+        if sha256_of_array(arr) != meta.get("sha256"):
+            raise ValueError(f"dictionary: checksum mismatch in {str(path)!r}: the file is corrupt")
+    else:
+        k = key if key is not None else ("kernels" if "kernels" in arrays else None)
+        if k is None:
+            if len(arrays) != 1:
+                raise ValueError(f"key: {str(path)!r} holds several arrays {sorted(arrays)}; say which")
+            k = next(iter(arrays))
+        if k not in arrays:
+            raise KeyError(f"key: {k!r} not in {str(path)!r} (has {sorted(arrays)})")
+        arr = arrays[k]
+        if layout == "sporco":
+            arr = from_sporco_layout(arr, "dictionary")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"dictionary: expected floating-point kernels, got {arr.dtype}")
+    D = torch.from_numpy(np.ascontiguousarray(arr))
+    check_ndim("dictionary", D, (3,), "(K, kh, kw)")
+    check_finite("dictionary", D)
+    return D.to(dtype=dtype or D.dtype, device=device)
+
+
+def dictionary_metadata(name_or_path: str | Path) -> dict[str, Any]:
+    """The metadata stored with a dictionary file (empty for plain arrays)."""
+    path = _resolve(name_or_path)
+    if path.suffix == ".npy":
+        return {}
+    return _metadata(_read_npz(path, "dictionary"), path, "dictionary")
+
+
+# ---------------------------------------------------------------------------- codes
+def save_codes(path: str | Path, codes, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write codes (lead + (K, H, W)) sparsely: flat indices and values of the nonzeros."""
+    c = as_float_tensor("codes", codes).detach().cpu()
+    if c.ndim < 3:
+        raise ValueError(f"codes: expected (..., K, H, W), got shape {tuple(c.shape)}")
+    flat = c.reshape(-1)
+    index = torch.nonzero(flat, as_tuple=True)[0]
+    values = flat[index].numpy()
+    index = index.numpy().astype(np.int64)
+    shape = np.asarray(c.shape, dtype=np.int64)
+    meta = dict(metadata or {})
+    meta.update(format=CODES_FORMAT, version=FORMAT_VERSION, dtype=str(values.dtype),
+                nnz=int(index.size), sha256=sha256_of_array(shape, index, values))
+    return _savez(path, {
+        "shape": shape,
+        "index": index,
+        "values": values,
+        "metadata": np.array(json.dumps(meta, sort_keys=True)),
+    })
+
+
+def load_codes(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Read a file written by :func:`save_codes`; returns (dense codes, metadata)."""
+    path = Path(path)
+    arrays = _read_npz(path, "codes")
+    meta = _metadata(arrays, path, "codes")
+    if meta.get("format") != CODES_FORMAT or not {"shape", "index", "values"} <= set(arrays):
+        raise ValueError(f"codes: {str(path)!r} is not a csc code file")
+    shape, index, values = arrays["shape"], arrays["index"], arrays["values"]
+    n = int(np.prod(shape))
+    if sha256_of_array(shape, index, values) != meta.get("sha256") or (
+        index.size and (index.min() < 0 or index.max() >= n)
+    ):
+        raise ValueError(f"codes: {str(path)!r} is corrupt (checksum or index out of range)")
+    out = np.zeros(n, dtype=values.dtype)
+    out[index] = values
+    return torch.from_numpy(out.reshape(tuple(shape))), meta

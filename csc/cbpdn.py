@@ -268,9 +268,9 @@ class ConvBPDN:
             u = (lmbda / rho0) * torch.sign(y) if y0 is not None else torch.zeros_like(y)
 
         Df = ops.kernel_dft(D, (H, W))
+        Dfc = Df.conj()
         gram = ops.gram_diagonal(Df)
         Sf = torch.fft.rfft2(S)
-        DSf = ops.adjoint_dft(Df, Sf)
         rho = torch.full((n, 1, 1, 1), rho0, dtype=dtype, device=device)
 
         # Statistics are read on the host every iteration anyway; otherwise check for
@@ -278,55 +278,65 @@ class ConvBPDN:
         sync_every = 1 if opts.record_stats else opts.sync_interval or (1 if device.type == "cpu" else 10)
         freeze = sync_every > 1
         out = _Outputs(n, (K, H, W), S, opts.record_stats)
-        state = _State(idx=torch.arange(n, device=device), y=y, u=u, x=torch.zeros_like(y), rho=rho,
-                       DSf=DSf, Sf=Sf, w=w, iters=torch.zeros(n, dtype=torch.int64, device=device),
-                       frozen=torch.zeros(n, dtype=torch.bool, device=device))
+        st = _State.create(y, u, rho, ops.adjoint_dft(Df, Sf), Sf, w, relax=opts.relax != 1.0, freeze=freeze)
         sqrt_n = math.sqrt(K * H * W)
         t0 = time.perf_counter()
         for k in range(opts.max_iter):
-            if state.n == 0:
+            if st.n == 0:
                 break
-            yprev, uprev, xprev, rhoprev = state.y, state.u, state.x, state.rho
-            xf = self._x_step(Df, gram, state)
-            x = torch.fft.irfft2(xf, s=(H, W))
-            ax = x if opts.relax == 1.0 else opts.relax * x + (1 - opts.relax) * yprev
-            thr = (lmbda / state.rho) * state.w
-            ynew = ops.soft_threshold(ax + uprev, thr)
+            yprev, y = st.y, st.y_alt
+            xprev, x = st.x, (st.x_alt if freeze else st.x)
+            uprev, u = st.u, (st.u_alt if freeze else st.u)
+            # x-step: b = D^H s + rho DFT(y - u); Sherman-Morrison in place in st.bf.
+            torch.fft.rfft2(torch.sub(yprev, uprev, out=st.tmp), out=st.bf)
+            st.bf.mul_(st.rho).add_(st.DSf)
+            cb = torch.einsum("khw,nkhw->nhw", Df, st.bf).unsqueeze(1).div_(st.rho + gram)
+            xf = st.bf.addcmul_(Dfc, cb, value=-1).div_(st.rho)
+            torch.fft.irfft2(xf, s=(H, W), out=x)
+            # relaxation, y-step (soft threshold: v - clamp(v, -t, t)), dual step
+            if st.ax is None:
+                ax = x
+            else:
+                ax = torch.mul(x, opts.relax, out=st.ax).add_(yprev, alpha=1 - opts.relax)
+            torch.add(ax, uprev, out=y)
+            thr = (lmbda / st.rho) * st.w
+            y.sub_(torch.clamp(y, min=-thr, max=thr, out=st.tmp))
             if opts.nonneg:
-                ynew = torch.clamp(ynew, min=0)
+                y.clamp_(min=0)
             if opts.no_boundary_cross:
                 if kh > 1:
-                    ynew[..., H - kh + 1:, :] = 0
+                    y[..., H - kh + 1:, :] = 0
                 if kw > 1:
-                    ynew[..., :, W - kw + 1:] = 0
-            unew = uprev + (ax - ynew)
-            r, s, epri, edua = self._residuals(x, ynew, yprev, unew, state.rho, sqrt_n)
+                    y[..., :, W - kw + 1:] = 0
+            torch.add(uprev, torch.sub(ax, y, out=st.tmp), out=u)
+            r, s, epri, edua = self._residuals(x, y, yprev, u, st.rho, st.tmp, sqrt_n)
             if opts.record_stats:
-                fid_f = xf if not opts.objective_on_y else torch.fft.rfft2(ynew)
-                fid = ops.rfft2_sqnorm(ops.synthesis_dft(Df, fid_f) - state.Sf, W) / 2.0
-                l1 = (state.w * (ynew if opts.objective_on_y else x)).abs().sum((1, 2, 3))
-                row = torch.stack([fid + lmbda * l1, fid, l1, r, s, epri, edua, state.rho.reshape(-1)])
-                out.record(k, state.idx, row.cpu().numpy(), time.perf_counter() - t0)
-            rhonew, unew = self._update_rho(k, r, s, xi, state.rho, unew)
+                fid_f = xf if not opts.objective_on_y else torch.fft.rfft2(y)
+                fid = ops.rfft2_sqnorm(ops.synthesis_dft(Df, fid_f) - st.Sf, W) / 2.0
+                l1 = (st.w * (y if opts.objective_on_y else x)).abs().sum((1, 2, 3))
+                row = torch.stack([fid + lmbda * l1, fid, l1, r, s, epri, edua, st.rho.reshape(-1)])
+                out.record(k, st.idx, row.cpu().numpy(), time.perf_counter() - t0)
+            rho = self._update_rho(k, r, s, xi, st.rho, u)
             converged = (r < epri) & (s < edua)
             if freeze:
-                keep = state.frozen.view(-1, 1, 1, 1)
-                ynew = torch.where(keep, yprev, ynew)
-                unew = torch.where(keep, uprev, unew)
-                x = torch.where(keep, xprev, x)
-                rhonew = torch.where(keep, rhoprev, rhonew)
-                state.iters += (~state.frozen).to(torch.int64)
-                state.frozen = state.frozen | converged
+                keep = st.frozen.view(-1, 1, 1, 1)
+                torch.where(keep, yprev, y, out=y)
+                torch.where(keep, uprev, u, out=u)
+                torch.where(keep, xprev, x, out=x)
+                rho = torch.where(keep, st.rho, rho)
+                st.iters += (~st.frozen).to(torch.int64)
+                st.frozen = st.frozen | converged
+                st.x, st.x_alt, st.u, st.u_alt = x, xprev, u, uprev
             else:
-                state.iters += 1
-                state.frozen = converged
-            state.y, state.u, state.x, state.rho = ynew, unew, x, rhonew
+                st.iters += 1
+                st.frozen = converged
+            st.y, st.y_alt, st.rho = y, yprev, rho
             if (k + 1) % sync_every == 0 or k + 1 == opts.max_iter:
-                done = state.frozen.cpu()
+                done = st.frozen.cpu()
                 if bool(done.any()):
-                    out.retire(state, done.to(device))
-        if state.n:
-            out.retire(state, torch.ones(state.n, dtype=torch.bool, device=device))
+                    out.retire(st, done.to(device))
+        if st.n:
+            out.retire(st, torch.ones(st.n, dtype=torch.bool, device=device))
         shape = lead + (K, H, W)
         return CBPDNResult(
             codes=out.y.reshape(shape),
@@ -338,17 +348,14 @@ class ConvBPDN:
             dictionary=D,
         )
 
-    def _x_step(self, Df, gram, state: "_State") -> torch.Tensor:
-        b = torch.fft.rfft2(state.y - state.u)
-        b = state.DSf + state.rho * b
-        return ops.sherman_morrison_solve(Df, b, state.rho, gram)
-
-    def _residuals(self, x, y, yprev, u, rho, sqrt_n):
+    def _residuals(self, x, y, yprev, u, rho, tmp, sqrt_n):
+        """Primal and dual residuals and tolerances per image (SPEC §1 step 5); ``tmp`` is
+        scratch space of the maps' shape."""
         opts = self.options
-        nx, ny, nu = _norm(x), _norm(y), _norm(u)
+        nx, ny, nu = _norm(x, tmp), _norm(y, tmp), _norm(u, tmp)
         rho = rho.reshape(-1)
-        r = _norm(x - y)
-        s = rho * _norm(yprev - y)
+        r = _norm(torch.sub(x, y, out=tmp), tmp)
+        s = rho * _norm(torch.sub(yprev, y, out=tmp), tmp)
         rn = torch.maximum(nx, ny)
         sn = rho * nu
         if opts.std_residuals:
@@ -361,9 +368,10 @@ class ConvBPDN:
                 sqrt_n * opts.abs_stop_tol / sn + opts.rel_stop_tol)
 
     def _update_rho(self, k, r, s, xi, rho, u):
+        """Adaptive ρ (SPEC §1 step 6): returns the new ρ and rescales ``u`` in place."""
         opts = self.options
         if not opts.auto_rho or k == 0 or (k + 1) % opts.rho_period != 0:
-            return rho, u
+            return rho
         tau, mu = opts.rho_scaling, opts.rsdl_ratio
         if opts.auto_scaling:
             ratio = torch.where(r > s * xi, r / (s * xi), (s * xi) / r)
@@ -374,23 +382,39 @@ class ConvBPDN:
         one = torch.ones_like(m)
         rsf = torch.where(r > xi * mu * s, m, torch.where(s > (mu / xi) * r, one / m, one))
         rsf = rsf.view(-1, 1, 1, 1)
-        return rho * rsf, u / rsf
+        u.div_(rsf)
+        return rho * rsf
 
 
-def _norm(t: torch.Tensor) -> torch.Tensor:
-    """ℓ2 norm of each (K, H, W) block, accumulated in float64 (exact enough for float32
-    statistics; torch's float32 ``vector_norm`` loses ~1e-6 on 10⁶ terms)."""
-    return t.square().sum((1, 2, 3), dtype=torch.float64).sqrt().to(t.dtype)
+def _norm(t: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
+    """ℓ2 norm of each (K, H, W) block, squares written to ``tmp`` (which may be ``t``).
+
+    Summed by ``Tensor.sum``'s cascade summation: torch's float32 ``vector_norm`` and
+    BLAS dot products lose 1e-6 to 1e-4 over 10⁶–10⁷ terms, enough to change the
+    adaptive-ρ path of a float32 solve.
+    """
+    return torch.mul(t, t, out=tmp).sum((1, 2, 3)).sqrt()
 
 
 @dataclass
 class _State:
-    """Working set of a batched solve: the images that have not converged yet."""
+    """Working set of a batched solve (the images not retired yet) and its buffers.
+
+    ``y_alt`` receives the next y while ``y`` is still needed as y_prev; with device-side
+    freezing x and u are double-buffered the same way. ``tmp`` is real scratch space and
+    ``bf`` complex scratch for the DFT-domain x-step.
+    """
 
     idx: torch.Tensor
     y: torch.Tensor
+    y_alt: torch.Tensor
     u: torch.Tensor
+    u_alt: torch.Tensor | None
     x: torch.Tensor
+    x_alt: torch.Tensor | None
+    ax: torch.Tensor | None
+    tmp: torch.Tensor
+    bf: torch.Tensor
     rho: torch.Tensor
     DSf: torch.Tensor
     Sf: torch.Tensor
@@ -398,15 +422,27 @@ class _State:
     iters: torch.Tensor
     frozen: torch.Tensor
 
+    @classmethod
+    def create(cls, y, u, rho, DSf, Sf, w, relax: bool, freeze: bool) -> "_State":
+        n = y.shape[0]
+        empty = lambda: torch.empty_like(y)  # noqa: E731
+        return cls(idx=torch.arange(n, device=y.device), y=y, y_alt=empty(), u=u,
+                   u_alt=empty() if freeze else None, x=torch.zeros_like(y),
+                   x_alt=empty() if freeze else None, ax=empty() if relax else None, tmp=empty(),
+                   bf=torch.empty_like(DSf), rho=rho, DSf=DSf, Sf=Sf, w=w,
+                   iters=torch.zeros(n, dtype=torch.int64, device=y.device),
+                   frozen=torch.zeros(n, dtype=torch.bool, device=y.device))
+
     @property
     def n(self) -> int:
         return int(self.idx.shape[0])
 
     def keep(self, mask: torch.Tensor) -> None:
-        for name in ("idx", "y", "u", "x", "rho", "DSf", "Sf", "iters", "frozen"):
-            setattr(self, name, getattr(self, name)[mask])
-        if isinstance(self.w, torch.Tensor) and self.w.shape[0] > 1:
-            self.w = self.w[mask]
+        """Drop the images where ``mask`` is False."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == mask.shape[0] and (f.name != "w" or v.shape[0] > 1):
+                setattr(self, f.name, v[mask])
 
 
 class _Outputs:

@@ -52,9 +52,10 @@ _SPORCO_ELSEWHERE = {
     "U0": "pass u0= to ConvBPDN.solve",
     "Callback": "csc has no per-iteration callback; read result.stats after the solve",
     "LinSolveCheck": "csc does not compute the linear-solve residual",
-    "fEvalX": "use objective_on_y (SPORCO's AuxVarObj)",
-    "gEvalY": "use objective_on_y (SPORCO's AuxVarObj)",
 }
+# Set by SPORCO from AuxVarObj (fEvalX = not AuxVarObj, gEvalY = AuxVarObj): accepted when
+# consistent with it, since csc evaluates both objective terms on the same variable.
+_SPORCO_EVAL_FLAGS = {"fEvalX", "gEvalY"}
 _AUTORHO_KEYS = {
     "Enabled": "auto_rho",
     "Period": "rho_period",
@@ -82,9 +83,16 @@ _DTYPES = {
 
 
 def _as_dtype(value) -> torch.dtype | None:
-    if value is None or isinstance(value, torch.dtype):
+    if value is None:
+        return None
+    if isinstance(value, torch.dtype):
+        if value not in _DTYPES.values():
+            raise ValueError(f"dtype: expected float32 or float64, got {value}")
         return value
-    name = np.dtype(value).name
+    try:
+        name = np.dtype(value).name
+    except TypeError:
+        raise ValueError(f"dtype: expected float32 or float64, got {value!r}") from None
     if name not in _DTYPES:
         raise ValueError(f"dtype: expected float32 or float64, got {value!r}")
     return _DTYPES[name]
@@ -167,10 +175,14 @@ class CBPDNOptions:
         object.__setattr__(self, "dtype", _as_dtype(self.dtype))
         if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 0:
             raise ValueError(f"max_iter: expected an integer >= 0, got {self.max_iter!r}")
-        for name in ("abs_stop_tol", "rel_stop_tol", "rho_scaling", "rsdl_ratio"):
+        for name in ("abs_stop_tol", "rel_stop_tol"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
+        for name in ("rho_scaling", "rsdl_ratio"):  # below 1 the ρ update diverges
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 1):
+                raise ValueError(f"{name}: expected a finite number >= 1, got {v!r}")
         if not (isinstance(self.relax, (int, float, np.floating)) and 0 < self.relax < 2):
             raise ValueError(f"relax: expected 0 < relax < 2, got {self.relax!r}")
         for name in ("rho", "rsdl_target"):
@@ -199,6 +211,7 @@ class CBPDNOptions:
         kernel axis last) are converted to csc's (K, H, W) layout.
         """
         fields: dict[str, Any] = {}
+        eval_flags: dict[str, bool] = {}
         for key, value in dict(opt or {}).items():
             if key in _TOP_KEYS:
                 fields[_TOP_KEYS[key]] = value
@@ -217,12 +230,21 @@ class CBPDNOptions:
                 fields["dtype"] = value
             elif key in _SPORCO_DISPLAY_ONLY or key in _SPORCO_NO_EFFECT:
                 continue
+            elif key in _SPORCO_EVAL_FLAGS:
+                eval_flags[key] = bool(value)
             elif key in _SPORCO_ELSEWHERE:
                 if value is None or value is False:
                     continue
                 raise ValueError(f"{key}: SPORCO option not taken here: {_SPORCO_ELSEWHERE[key]}")
             else:
                 raise ValueError(f"{key}: unknown SPORCO ConvBPDN option")
+        on_y = bool(fields.get("objective_on_y", False))
+        for key, expected in (("fEvalX", not on_y), ("gEvalY", on_y)):
+            if key in eval_flags and eval_flags[key] != expected:
+                raise ValueError(
+                    f"{key}: {eval_flags[key]} is inconsistent with AuxVarObj={on_y}; csc evaluates both "
+                    "objective terms on x, or both on y (objective_on_y)"
+                )
         if "l1_weight" in fields:
             fields["l1_weight"] = _l1_weight_from_sporco(fields["l1_weight"])
         fields.update(overrides)

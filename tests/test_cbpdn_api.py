@@ -935,3 +935,28 @@ def test_cuda_inputs_and_device_mismatch(D, S):
     assert rel(res.codes, cpu.codes) <= 1e-10
     with pytest.raises(ValueError, match="images"):
         csc.ConvBPDN(D, LMBDA).solve(S.cuda())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_loop_does_not_synchronise_every_iteration(D, S):
+    """With statistics off, host synchronisations happen every sync_interval iterations
+    and at the end, not every iteration: 40 iterations sync no more often than 10 do
+    when the interval exceeds both."""
+    import warnings
+
+    def count_syncs(iters):
+        solver = csc.ConvBPDN(D.cuda(), LMBDA, csc.CBPDNOptions(
+            max_iter=iters, rel_stop_tol=0.0, record_stats=False, sync_interval=1000))
+        solver.solve(S.cuda())  # warm-up: allocations, cuFFT plans
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                solver.solve(S.cuda())
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        return sum("synchroniz" in str(w.message) for w in caught)
+
+    assert count_syncs(40) == count_syncs(10)

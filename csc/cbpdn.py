@@ -268,7 +268,7 @@ class ConvBPDN:
             u = (lmbda / rho0) * torch.sign(y) if y0 is not None else torch.zeros_like(y)
 
         Df = ops.kernel_dft(D, (H, W))
-        Dfc = Df.conj()
+        Dfc = Df.conj().resolve_conj()
         gram = ops.gram_diagonal(Df)
         Sf = torch.fft.rfft2(S)
         rho = torch.full((n, 1, 1, 1), rho0, dtype=dtype, device=device)
@@ -278,29 +278,28 @@ class ConvBPDN:
         sync_every = 1 if opts.record_stats else opts.sync_interval or (1 if device.type == "cpu" else 10)
         freeze = sync_every > 1
         out = _Outputs(n, (K, H, W), S, opts.record_stats)
-        st = _State.create(y, u, rho, ops.adjoint_dft(Df, Sf), Sf, w, relax=opts.relax != 1.0, freeze=freeze)
+        st = _State.create(y, u, rho, Sf, w, relax=opts.relax != 1.0, freeze=freeze)
         sqrt_n = math.sqrt(K * H * W)
         t0 = time.perf_counter()
         for k in range(opts.max_iter):
             if st.n == 0:
                 break
-            yprev, y = st.y, st.y_alt
-            xprev, x = st.x, (st.x_alt if freeze else st.x)
-            uprev, u = st.u, (st.u_alt if freeze else st.u)
-            # x-step: b = D^H s + rho DFT(y - u); Sherman-Morrison in place in st.bf.
-            torch.fft.rfft2(torch.sub(yprev, uprev, out=st.tmp), out=st.bf)
-            st.bf.mul_(st.rho).add_(st.DSf)
-            cb = torch.einsum("khw,nkhw->nhw", Df, st.bf).unsqueeze(1).div_(st.rho + gram)
-            xf = st.bf.addcmul_(Dfc, cb, value=-1).div_(st.rho)
+            yprev, uprev, xprev = st.y, st.u, st.x
+            y, x = st.y_alt, (st.x_alt if freeze else st.x)
+            # x-step, v = y - u:  x̂ = v̂ + conj(D̂)·(Ŝ − Σ_k D̂_k v̂_k) / (ρ + Σ_k |D̂_k|²),
+            # the Sherman–Morrison solution of (D̂ᴴD̂ + ρI) x̂ = D̂ᴴŜ + ρv̂ rearranged so that
+            # D̂ᴴŜ is never formed (ops.sherman_morrison_solve is the textbook form).
+            xf = torch.fft.rfft2(torch.sub(yprev, uprev, out=st.tmp))
+            c = (st.Sf - torch.einsum("khw,nkhw->nhw", Df, xf).unsqueeze(1)).div_(st.rho + gram)
+            xf.addcmul_(Dfc, c)
             torch.fft.irfft2(xf, s=(H, W), out=x)
-            # relaxation, y-step (soft threshold: v - clamp(v, -t, t)), dual step
-            if st.ax is None:
-                ax = x
-            else:
-                ax = torch.mul(x, opts.relax, out=st.ax).add_(yprev, alpha=1 - opts.relax)
-            torch.add(ax, uprev, out=y)
+            # relaxation a = αx + (1−α)y; y-step y = v − clamp(v, −t, t) with v = a + u
+            # (soft thresholding); dual step u ← u + a − y = v − y = clamp(v, −t, t).
+            ax = x if st.ax is None else torch.lerp(yprev, x, opts.relax, out=st.ax)
+            v = torch.add(ax, uprev, out=st.u_alt)
             thr = (lmbda / st.rho) * st.w
-            y.sub_(torch.clamp(y, min=-thr, max=thr, out=st.tmp))
+            u = torch.clamp(v, min=-thr, max=thr, out=st.tmp)
+            torch.sub(v, u, out=y)
             if opts.nonneg:
                 y.clamp_(min=0)
             if opts.no_boundary_cross:
@@ -308,11 +307,13 @@ class ConvBPDN:
                     y[..., H - kh + 1:, :] = 0
                 if kw > 1:
                     y[..., :, W - kw + 1:] = 0
-            torch.add(uprev, torch.sub(ax, y, out=st.tmp), out=u)
-            r, s, epri, edua = self._residuals(x, y, yprev, u, st.rho, st.tmp, sqrt_n)
+            if opts.nonneg or opts.no_boundary_cross:
+                torch.sub(v, y, out=u)
+            # v's buffer is free from here on: scratch for the residuals.
+            r, s, epri, edua = self._residuals(x, y, yprev, u, st.rho, v, sqrt_n)
             if opts.record_stats:
                 fid_f = xf if not opts.objective_on_y else torch.fft.rfft2(y)
-                fid = ops.rfft2_sqnorm(ops.synthesis_dft(Df, fid_f) - st.Sf, W) / 2.0
+                fid = ops.rfft2_sqnorm(ops.synthesis_dft(Df, fid_f) - st.Sf[:, 0], W) / 2.0
                 l1 = (st.w * (y if opts.objective_on_y else x)).abs().sum((1, 2, 3))
                 row = torch.stack([fid + lmbda * l1, fid, l1, r, s, epri, edua, st.rho.reshape(-1)])
                 out.record(k, st.idx, row.cpu().numpy(), time.perf_counter() - t0)
@@ -326,11 +327,12 @@ class ConvBPDN:
                 rho = torch.where(keep, st.rho, rho)
                 st.iters += (~st.frozen).to(torch.int64)
                 st.frozen = st.frozen | converged
-                st.x, st.x_alt, st.u, st.u_alt = x, xprev, u, uprev
+                st.x, st.x_alt = x, xprev
             else:
                 st.iters += 1
                 st.frozen = converged
-            st.y, st.y_alt, st.rho = y, yprev, rho
+            # rotate buffers: u lives in the old scratch, the old u becomes scratch
+            st.y, st.y_alt, st.u, st.tmp, st.rho = y, yprev, u, uprev, rho
             if (k + 1) % sync_every == 0 or k + 1 == opts.max_iter:
                 done = st.frozen.cpu()
                 if bool(done.any()):
@@ -401,35 +403,32 @@ class _State:
     """Working set of a batched solve (the images not retired yet) and its buffers.
 
     ``y_alt`` receives the next y while ``y`` is still needed as y_prev; with device-side
-    freezing x and u are double-buffered the same way. ``tmp`` is real scratch space and
-    ``bf`` complex scratch for the DFT-domain x-step.
+    freezing x is double-buffered the same way. ``u``, ``u_alt`` and ``tmp`` rotate: the
+    y-step writes v = a + u to ``u_alt`` and the new u to ``tmp``.
     """
 
     idx: torch.Tensor
     y: torch.Tensor
     y_alt: torch.Tensor
     u: torch.Tensor
-    u_alt: torch.Tensor | None
+    u_alt: torch.Tensor
     x: torch.Tensor
     x_alt: torch.Tensor | None
     ax: torch.Tensor | None
     tmp: torch.Tensor
-    bf: torch.Tensor
     rho: torch.Tensor
-    DSf: torch.Tensor
     Sf: torch.Tensor
     w: Any
     iters: torch.Tensor
     frozen: torch.Tensor
 
     @classmethod
-    def create(cls, y, u, rho, DSf, Sf, w, relax: bool, freeze: bool) -> "_State":
+    def create(cls, y, u, rho, Sf, w, relax: bool, freeze: bool) -> "_State":
         n = y.shape[0]
         empty = lambda: torch.empty_like(y)  # noqa: E731
-        return cls(idx=torch.arange(n, device=y.device), y=y, y_alt=empty(), u=u,
-                   u_alt=empty() if freeze else None, x=torch.zeros_like(y),
-                   x_alt=empty() if freeze else None, ax=empty() if relax else None, tmp=empty(),
-                   bf=torch.empty_like(DSf), rho=rho, DSf=DSf, Sf=Sf, w=w,
+        return cls(idx=torch.arange(n, device=y.device), y=y, y_alt=empty(), u=u, u_alt=empty(),
+                   x=torch.zeros_like(y), x_alt=empty() if freeze else None,
+                   ax=empty() if relax else None, tmp=empty(), rho=rho, Sf=Sf.unsqueeze(1), w=w,
                    iters=torch.zeros(n, dtype=torch.int64, device=y.device),
                    frozen=torch.zeros(n, dtype=torch.bool, device=y.device))
 

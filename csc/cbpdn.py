@@ -11,11 +11,15 @@ ADMM on the split x = y with scaled dual u (SPEC §1; SPORCO ``admm.cbpdn.ConvBP
 One iteration, in SPORCO's order:
 
 1. x-step in the DFT domain: :math:`(\hat D^H \hat D + \rho I)\hat x = \hat D^H \hat s
-   + \rho\,\mathrm{DFT}(y - u)` by Sherman–Morrison (:func:`csc.ops.sherman_morrison_solve`);
+   + \rho\,\hat v`, v = y − u, solved per frequency by Sherman–Morrison, written as
+   :math:`\hat x = \hat v + \hat D^H (\hat s - \hat D \hat v)/(\rho + \hat D \hat D^H)`
+   (the same solution as :func:`csc.ops.sherman_morrison_solve`, without forming
+   :math:`\hat D^H \hat s`);
 2. over-relaxation :math:`a = \alpha x + (1-\alpha) y`;
 3. y-step :math:`y = \mathcal S_{\lambda w/\rho}(a + u)`, then optional non-negativity and
    zeroing of boundary-crossing coefficients;
-4. dual :math:`u \leftarrow u + a - y`;
+4. dual :math:`u \leftarrow u + a - y`, which equals clamp(a + u, −λw/ρ, λw/ρ) when no
+   constraint modified y;
 5. primal and dual residuals and their tolerances;
 6. adaptive ρ (residual balancing) with u rescaled;
 7. stop when both residuals are below tolerance.

@@ -165,6 +165,214 @@ def cmd_dictionaries(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------- dataset stores (issue 5)
+def _load_dataset(args: argparse.Namespace):
+    """(images, labels, ids, source description) for ``csc encode-dataset``."""
+    from . import data
+
+    if args.dataset == "fashion-mnist":
+        ds = data.load_fashion_mnist(args.split, args.root)
+        images, labels = ds.images, ds.labels
+    elif args.dataset == "cifar10":
+        if args.root is None:
+            raise ValueError("--root: the CIFAR-10 folder or archive is required")
+        ds = data.load_cifar10(args.root, args.split)
+        images, labels = ds.images, ds.labels
+    else:
+        if args.root is None:
+            raise ValueError("--root: the image folder is required")
+        ds = data.load_image_folder(args.root)
+        images, labels = ds.stack(), ds.labels
+        if images.ndim == 4 and images.shape[-1] in (3, 4):
+            images = np.ascontiguousarray(images[..., :3].transpose(0, 3, 1, 2))
+    start = args.start
+    stop = len(labels) if args.count is None else min(len(labels), start + args.count)
+    ids = np.arange(start, stop, dtype=np.int64)
+    source = {"dataset": args.dataset, "split": args.split, "root": str(args.root) if args.root else None,
+              "start": start, "count": int(stop - start)}
+    return images[start:stop], labels[start:stop], ids, source
+
+
+def cmd_encode_dataset(args: argparse.Namespace) -> int:
+    from .store import EncodeSettings, encode_dataset
+
+    settings = EncodeSettings(
+        dictionary=args.dictionary, lmbda=args.lmbda, max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol,
+        size=args.size, preprocess=args.preprocess, value_dtype=args.value_dtype, shard_size=args.shard_size,
+        solver_dtype=args.dtype,
+    )
+    images, labels, ids, source = _load_dataset(args)
+    store = encode_dataset(images, labels, args.out, settings, ids=ids, source=source,
+                           device=_device(args.device), progress=not args.quiet)
+    m = store.manifest
+    print(f"{m['num_images']} images in {len(store.shards)} shards at {args.out}: "
+          f"{m['bytes_per_image']:.0f} bytes/image vs {m['dense_float32_bytes_per_image']} dense float32 "
+          f"({m['compression_vs_dense_float32']:.0f}x smaller), {m['nnz_per_image']:.0f} nonzeros/image, "
+          f"{m['seconds_per_image'] * 1000:.1f} ms/image encoding")
+    return 0
+
+
+def cmd_store_verify(args: argparse.Namespace) -> int:
+    from .store import verify_store
+
+    status = 0
+    for root in args.stores:
+        problems = verify_store(root)
+        if problems:
+            status = 1
+            print(f"{root}: {len(problems)} problem(s)")
+            for p in problems:
+                print(f"  {p}")
+        else:
+            print(f"{root}: ok")
+    return status
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .datasets import PixelDataset, SparseCodeDataset
+    from .train import TrainOptions, train
+
+    norm = tuple(args.normalise) if args.normalise else None
+    if args.pixels:
+        from . import data
+
+        tr, te = data.load_fashion_mnist("train", args.root), data.load_fashion_mnist("test", args.root)
+        s0, n0 = args.train_start, args.train_count
+        s1, n1 = args.test_start, args.test_count
+        tr_sl = slice(s0, None if n0 is None else s0 + n0)
+        te_sl = slice(s1, None if n1 is None else s1 + n1)
+        train_set = PixelDataset(tr.images[tr_sl], tr.labels[tr_sl], size=args.size, hflip=args.hflip,
+                                 normalise=norm, seed=args.seed)
+        test_set = PixelDataset(te.images[te_sl], te.labels[te_sl], size=args.size, normalise=norm)
+        encoding = args.label or "pixels"
+    else:
+        if not args.store or not args.test_store:
+            raise ValueError("--store and --test-store are required (or --pixels fashion-mnist)")
+        relative = not args.absolute
+        train_set = SparseCodeDataset(args.store, prune=args.prune, relative=relative, size=args.size,
+                                      hflip=args.hflip, normalise=norm, seed=args.seed)
+        test_set = SparseCodeDataset(args.test_store, prune=args.prune, relative=relative, size=args.size,
+                                     normalise=norm)
+        encoding = args.label or train_set.store.manifest["settings"]["dictionary"]
+    opts = TrainOptions(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps,
+        weight_decay=args.weight_decay, seed=args.seed, stem=args.stem, dropout=args.dropout,
+        amp={"auto": None, "on": True, "off": False}[args.amp], device=None if args.device == "auto" else args.device,
+        max_steps=args.max_steps, num_workers=args.workers,
+    )
+    run = {"encoding": encoding, "pruning": args.prune or None, "relative": None if args.pixels else not args.absolute,
+           "seed": args.seed}
+    res = train(train_set, test_set, args.out, opts, run=run, progress=not args.quiet)
+    if res["epochs"]:
+        last = res["epochs"][-1]
+        print(f"{args.out}: epoch {last['epoch']}: test accuracy {last['test_acc']:.2f}% (loss {last['test_loss']:.4f})")
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from .train import aggregate_runs, plot_runs, table_markdown
+
+    runs = [Path(r) for r in args.runs if (Path(r) / "metrics.json").is_file()]
+    if not runs:
+        raise ValueError("no run folders with metrics.json given")
+    agg = aggregate_runs(runs, metric=args.metric, which=args.which)
+    md = table_markdown(agg)
+    print(md, end="")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(md)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        slim = {**agg, "runs": [str(r) for r in runs]}
+        Path(args.json).write_text(json.dumps(slim, indent=1))
+    if args.curves:
+        plot_runs(agg, args.curves)
+    return 0
+
+
+def _learn_images(spec: str) -> list[tuple[str, np.ndarray]]:
+    """``builtin`` (every built-in photograph), ``builtin:a,b`` or a folder of images."""
+    from .data.folders import builtin_photographs, list_image_files, read_gray_image
+
+    if spec == "builtin" or spec.startswith("builtin:"):
+        names = None if spec == "builtin" else [n for n in spec.split(":", 1)[1].split(",") if n]
+        photos = builtin_photographs(names)
+        return list(zip(photos.names, photos.images))
+    files = list_image_files(spec, recursive=False)
+    if not files:
+        raise FileNotFoundError(f"--images: no image files in {spec!r}")
+    return [(f.stem, read_gray_image(f)) for f in files]
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    from .dictlearn import DICTLEARN_CBPDN_DEFAULTS, DictLearn, DictLearnOptions, DictUpdateOptions, plot_objective, random_crops
+    from .onlinecdl import ONLINE_CBPDN_DEFAULTS, ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
+
+    device = _device(args.device)
+    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    if args.steps < 1:
+        raise ValueError(f"--steps: expected >= 1, got {args.steps}")
+    named = _learn_images(args.images)
+    signals = []
+    for name, img in named:
+        s = torch.from_numpy(img).to(torch.float64)
+        signals.append(_split(s, args.preprocess)[0].to(dtype))
+    g = torch.Generator().manual_seed(args.seed)
+    if args.init == "random":
+        D0 = torch.randn(args.kernels, args.kernel_size, args.kernel_size, generator=g, dtype=torch.float64).to(dtype)
+        init_desc = f"random normal (seed {args.seed}), {args.kernels} kernels {args.kernel_size}x{args.kernel_size}"
+    else:
+        D0 = load_dictionary(args.init, dtype=dtype)
+        init_desc = str(args.init)
+    D0 = D0.to(device)
+    out = Path(args.out)
+    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".ckpt.npz")
+    every = args.checkpoint_every
+    common = dict(checkpoint=ckpt if (every or args.resume) else None, checkpoint_every=every,
+                  resume=args.resume, progress=not args.quiet)
+    cbpdn_extra = {} if args.cbpdn_iter is None else {"max_iter": args.cbpdn_iter}
+    if args.method == "batch":
+        if args.crop:
+            S = random_crops(signals, args.crop, g)
+        else:
+            if len({tuple(s.shape) for s in signals}) > 1:
+                raise ValueError("--crop: the images differ in size; give a crop size for the batch learner")
+            S = torch.stack(signals)
+        opts = DictLearnOptions(max_iter=args.steps, dmethod=args.dmethod, dtype=dtype, device=device,
+                                cbpdn=DICTLEARN_CBPDN_DEFAULTS.replace(**cbpdn_extra),
+                                ccmod=DictUpdateOptions(zero_mean=args.zero_mean, nonneg=args.nonneg,
+                                                        L=args.pgm_L, rho=args.cns_rho))
+        result = DictLearn(D0, args.lmbda, opts).solve(S.to(device), **common)
+        D, stats, options_json = result.dictionary, result.stats, opts.to_json()
+    else:
+        sampler = ImageSampler(signals, batch_size=args.batch_size, crop=args.crop, generator=g)
+        opts = OnlineDictLearnOptions(eta_a=args.eta_a, eta_b=args.eta_b, zero_mean=args.zero_mean,
+                                      nonneg=args.nonneg, dtype=dtype, device=device,
+                                      cbpdn=ONLINE_CBPDN_DEFAULTS.replace(**cbpdn_extra))
+        result = OnlineDictLearn(D0, args.lmbda, opts).fit(sampler, args.steps, **common)
+        D, stats = result.dictionary, result.stats
+        from .dictlearn import _jsonable
+
+        options_json = _jsonable(opts)
+    meta = {
+        "name": out.stem, "made_by": "csc learn", "method": args.method, "lmbda": args.lmbda,
+        "steps": args.steps, "images": args.images, "image_names": [n for n, _ in named],
+        "preprocess": args.preprocess, "crop": args.crop, "batch_size": args.batch_size, "seed": args.seed,
+        "init": init_desc, "dtype": args.dtype, "options": options_json,
+        "final_objective": float(stats.objective[-1]) if len(stats) else None,
+    }
+    if args.method == "batch":
+        meta["dmethod"] = args.dmethod
+    path = save_dictionary(out, D.detach().cpu(), meta)
+    stats_path = out.with_name(out.stem + ".stats.json")
+    stats_path.write_text(json.dumps(stats.to_dict()))
+    plot_path = plot_objective(stats, out.with_name(out.stem + ".objective.png"),
+                               title=f"csc learn ({args.method}), λ = {args.lmbda}")
+    print(f"wrote {D.shape[0]} kernels {D.shape[1]}x{D.shape[2]} to {path}; statistics {stats_path.name}, "
+          f"plot {plot_path.name}; final objective {meta['final_objective']:.6g}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="csc", description="Convolutional sparse coding on PyTorch.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -194,8 +402,106 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.set_defaults(func=cmd_loggabor)
 
+    lr = sub.add_parser("learn", help="learn a convolutional dictionary (batch or online), with checkpoints")
+    lr.add_argument("--images", required=True, help="builtin, builtin:NAME[,NAME...] or a folder of images")
+    lr.add_argument("--init", default="random", help="initial dictionary: a file / shipped name, or random")
+    lr.add_argument("--lmbda", type=float, required=True, help="regularisation weight λ")
+    lr.add_argument("--steps", type=int, required=True, help="outer iterations (batch) or minibatch steps (online)")
+    lr.add_argument("--out", required=True, help="dictionary file to write (.npz)")
+    lr.add_argument("--resume", action="store_true", help="continue from the checkpoint when there is one")
+    lr.add_argument("--method", choices=["batch", "online"], default="batch")
+    lr.add_argument("--dmethod", choices=["pgm", "cns"], default="pgm", help="batch learner's dictionary step")
+    lr.add_argument("--crop", type=int, default=None, help="random square crops of this side")
+    lr.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass")
+    lr.add_argument("--batch-size", type=int, default=1, help="online learner: images per step")
+    lr.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT stem + .ckpt.npz)")
+    lr.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (0: none)")
+    lr.add_argument("--seed", type=int, default=0, help="seed of the generator for crops and random init")
+    lr.add_argument("--kernels", type=int, default=64, help="random init: number of kernels")
+    lr.add_argument("--kernel-size", type=int, default=8, help="random init: kernel side")
+    lr.add_argument("--zero-mean", action="store_true", help="zero-mean kernels")
+    lr.add_argument("--nonneg", action="store_true", help="non-negative kernels")
+    lr.add_argument("--eta-a", type=float, default=10.0, help="online step size a/(i + b): a")
+    lr.add_argument("--eta-b", type=float, default=5.0, help="online step size a/(i + b): b")
+    lr.add_argument("--pgm-L", type=float, default=None, help="batch 'pgm': inverse step L (default 1)")
+    lr.add_argument("--cns-rho", type=float, default=None, help="batch 'cns': penalty ρ (default 1)")
+    lr.add_argument("--cbpdn-iter", type=int, default=None,
+                    help="coding iterations per step (default 1 batch, 100 online)")
+    lr.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    lr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    lr.add_argument("--quiet", action="store_true", help="no progress bar")
+    lr.set_defaults(func=cmd_learn)
+
     d = sub.add_parser("dictionaries", help="list the shipped dictionaries")
     d.set_defaults(func=cmd_dictionaries)
+
+    ed = sub.add_parser("encode-dataset", help="sparse-code a dataset into a sharded, resumable code store")
+    ed.add_argument("--dataset", choices=["fashion-mnist", "cifar10", "folder"], required=True)
+    ed.add_argument("--root", default=None, help="dataset folder (Fashion-MNIST default: the Debian package's)")
+    ed.add_argument("--split", choices=["train", "test"], default="train")
+    ed.add_argument("--start", type=int, default=0, help="first image of the split to encode")
+    ed.add_argument("--count", type=int, default=None, help="number of images (default: all from --start)")
+    ed.add_argument("--dictionary", default="heterogeneous", help="dictionary file or shipped name")
+    ed.add_argument("--lmbda", type=float, default=0.1)
+    ed.add_argument("--max-iter", type=int, default=100)
+    ed.add_argument("--rel-stop-tol", type=float, default=1e-2)
+    ed.add_argument("--size", type=int, default=None, help="bilinear resize to SIZE x SIZE before coding")
+    ed.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass")
+    ed.add_argument("--value-dtype", choices=["float16", "float32"], default="float16")
+    ed.add_argument("--shard-size", type=int, default=256, help="images per shard (and per encoding batch)")
+    ed.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    ed.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="solver dtype")
+    ed.add_argument("--out", required=True, help="store folder (rerun the same command to resume)")
+    ed.add_argument("--quiet", action="store_true")
+    ed.set_defaults(func=cmd_encode_dataset)
+
+    st = sub.add_parser("store", help="code store utilities")
+    st_sub = st.add_subparsers(dest="store_command", required=True)
+    sv = st_sub.add_parser("verify", help="check a store's shards against its manifest checksums")
+    sv.add_argument("stores", nargs="+")
+    sv.set_defaults(func=cmd_store_verify)
+
+    tr = sub.add_parser("train", help="train a ResNet-18 on a code store (or on pixels); resumes from its checkpoint")
+    tr.add_argument("--store", help="training code store")
+    tr.add_argument("--test-store", help="test code store")
+    tr.add_argument("--pixels", choices=["fashion-mnist"], default=None, help="pixel baseline on this dataset")
+    tr.add_argument("--root", default=None, help="dataset folder for --pixels")
+    tr.add_argument("--train-start", type=int, default=0)
+    tr.add_argument("--train-count", type=int, default=None)
+    tr.add_argument("--test-start", type=int, default=0)
+    tr.add_argument("--test-count", type=int, default=None)
+    tr.add_argument("--prune", type=float, default=None, help="pruning threshold c (default none)")
+    tr.add_argument("--absolute", action="store_true", help="prune |x| < c (default: |x| < c·max|x|)")
+    tr.add_argument("--size", type=int, default=None, help="resize inputs to SIZE x SIZE at load")
+    tr.add_argument("--hflip", action="store_true", help="random horizontal flips")
+    tr.add_argument("--normalise", type=float, nargs=2, metavar=("MEAN", "STD"), default=None)
+    tr.add_argument("--epochs", type=int, default=100)
+    tr.add_argument("--batch-size", type=int, default=128)
+    tr.add_argument("--lr", type=float, default=2e-4)
+    tr.add_argument("--beta1", type=float, default=0.9)
+    tr.add_argument("--beta2", type=float, default=0.99)
+    tr.add_argument("--eps", type=float, default=1e-8)
+    tr.add_argument("--weight-decay", type=float, default=0.0)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--stem", choices=["imagenet", "cifar"], default="imagenet")
+    tr.add_argument("--dropout", type=float, default=0.0)
+    tr.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="mixed precision (CUDA only)")
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--max-steps", type=int, default=None, help="at most this many batches per epoch")
+    tr.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    tr.add_argument("--label", default=None, help="encoding name in tables (default: dictionary or 'pixels')")
+    tr.add_argument("--out", required=True, help="run folder: metrics.csv/json, curves.png, checkpoint.npz")
+    tr.add_argument("--quiet", action="store_true")
+    tr.set_defaults(func=cmd_train)
+
+    tb = sub.add_parser("table", help="aggregate training runs over seeds into Table 1 (Markdown, JSON, curves)")
+    tb.add_argument("runs", nargs="+", help="run folders")
+    tb.add_argument("--metric", default="test_acc")
+    tb.add_argument("--which", choices=["last", "best"], default="last")
+    tb.add_argument("--markdown", default=None, help="write the table here")
+    tb.add_argument("--json", default=None, help="write the aggregate here")
+    tb.add_argument("--curves", default=None, help="write Fig. 7-style curves (PNG) here")
+    tb.set_defaults(func=cmd_table)
     return p
 
 

@@ -1,0 +1,992 @@
+r"""Batch convolutional dictionary learning, with SPORCO's ``ConvBPDNDictLearn`` semantics.
+
+Problem (SPEC §2; paper eq. 4–5), for images s_j (H×W) and K kernels d_k (kh×kw):
+
+.. math::
+    \min_{\{d_k\},\{x_{jk}\}} \; \tfrac12 \sum_j \Big\| \sum_k d_k * x_{jk} - s_j \Big\|_2^2
+    + \lambda \sum_{jk} \| w_k \odot x_{jk} \|_1
+    \quad\text{s.t.}\quad d_k \in C,
+
+with C the kernels of support kh×kw and unit ℓ2 norm (optionally zero-mean or
+non-negative; :mod:`csc.constraints`). ``*`` is circular convolution with kernels
+zero-padded at the top-left origin, so codes and kernels line up with SPORCO's.
+
+Algorithm (SPORCO ``dictlrn.cbpdndl.ConvBPDNDictLearn``, ``xmethod='admm'``): the ADMM
+iterations of the coding problem and of the dictionary problem are interleaved, their
+state (variables, penalties, momentum, iteration counters) carried from one outer
+iteration to the next. One outer iteration j:
+
+1. **Coding step** — ``cbpdn.max_iter`` (default 1) ADMM iterations of CBPDN over *all
+   images jointly*: one penalty ρ, global residuals
+   :math:`r = \|X - Y\| / \max(\|X\|, \|Y\|)`, :math:`s = \rho\|Y_{prev} - Y\| / (\rho\|U\|)`
+   and one adaptive-ρ decision for the whole batch (SPEC §1 steps 1–7 with the norms
+   taken over every image). This is SPORCO's multi-image semantics and differs on purpose
+   from :class:`csc.ConvBPDN`, which solves each image as if alone. The x-step solves
+   :math:`(\hat D^H\hat D + \rho I)\hat x_j = \hat D^H \hat s_j + \rho\,\mathrm{DFT}(y_j - u_j)`
+   by Sherman–Morrison; y is the soft threshold of :math:`\alpha x + (1-\alpha) y + u`.
+   Statistics ObjFun/DFid/RegL1 are SPORCO's, evaluated on x with the dictionary *before*
+   this outer iteration's dictionary step.
+2. The exactly sparse codes Y are handed to the dictionary step.
+3. **Dictionary step** — ``ccmod.max_iter`` (default 1) iterations of
+
+   * ``'pgm'`` (SPORCO ``pgm.ccmod.ConvCnstrMOD``; FISTA with Nesterov momentum in the DFT
+     domain): with Ẑ the DFT of the codes, V̂ the extrapolated point,
+     :math:`\nabla = \sum_j \overline{\hat Z_j}(\hat Z_j \hat V - \hat S_j)`,
+     :math:`D = P_C(\mathrm{IDFT}(\hat V - \nabla / L))`,
+     :math:`t' = (1 + \sqrt{1 + 4t^2})/2`, :math:`\hat V = \hat D + \frac{t-1}{t'}(\hat D - \hat D_{prev})`.
+   * ``'cns'`` (SPORCO ``admm.ccmod.ConvCnstrMOD_Consensus``; ADMM consensus over the
+     images): per image j, :math:`(\hat Z_j^H \hat Z_j + \rho I)\hat x_j = \hat Z_j^H \hat s_j
+     + \rho\,\mathrm{DFT}(g - u_j)` (Sherman–Morrison), relaxation
+     :math:`a_j = \alpha x_j + (1-\alpha) g`, :math:`g = P_C(\mathrm{mean}_j(a_j + u_j))`,
+     :math:`u_j \mathrel{+}= a_j - g`; U starts at G₀/ρ (SPORCO's choice when a
+     starting dictionary is given).
+4. The cropped, projected dictionary (``pgm``: the new iterate; ``cns``: g) is handed
+   back to the coding step.
+5. With ``accurate_dfid`` the objective is recomputed after the dictionary step on
+   (new dictionary, Y): DFid + λ‖Y‖₁ (unweighted ℓ1, as SPORCO).
+
+SPORCO's *effective* defaults are used (they differ from its documentation): the
+dictionary step's ρ is 1 (documented as the number of images) and the PGM step
+parameter L is 1 (documented as 14 × number of images), because its base classes set
+those attributes before the derived classes try to.
+
+Checkpoints (:meth:`DictLearn.solve` with ``checkpoint=``) hold every state variable, the
+statistics so far and JSON metadata in one pickle-free ``.npz``, written atomically; a
+resumed run computes bit for bit what the uninterrupted run computes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from . import ops
+from ._checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
+from .constraints import KernelConstraint
+from .io import atomic_write
+from .options import CBPDNOptions, _as_dtype, default_rsdl_target
+
+__all__ = [
+    "DictLearn",
+    "DictLearnOptions",
+    "DictUpdateOptions",
+    "DictLearnResult",
+    "DictLearnStats",
+    "SPORCO_DICTLEARN_STATS_NAMES",
+    "DICTLEARN_CBPDN_DEFAULTS",
+    "random_crops",
+    "plot_objective",
+    "load_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "csc-dictlearn-checkpoint"
+CHECKPOINT_VERSION = 1
+#: Test-only: when set to N, the process kills itself (SIGKILL) right after writing its
+#: N-th checkpoint, to test resuming after an interruption.
+KILL_ENV = "CSC_TEST_KILL_AFTER_CHECKPOINT"
+
+#: CBPDN options of SPORCO's batch learner (``dictlrn.cbpdndl.ConvBPDNOptionsDefaults``):
+#: one ADMM iteration per outer iteration, AutoRho every 10 iterations with a fixed
+#: multiplier 2, ratio 10, target 1.
+DICTLEARN_CBPDN_DEFAULTS = CBPDNOptions(
+    max_iter=1, rho_period=10, auto_scaling=False, rsdl_ratio=10.0, rho_scaling=2.0, rsdl_target=1.0
+)
+_DICTLEARN_CBPDN_SPORCO = {
+    "MaxMainIter": 1,
+    "AutoRho": {"Period": 10, "AutoScaling": False, "RsdlRatio": 10.0, "Scaling": 2.0, "RsdlTarget": 1.0},
+}
+
+_DMETHODS = ("pgm", "cns")
+
+
+# ============================================================================ options
+@dataclass(frozen=True)
+class DictUpdateOptions:
+    """Options of the dictionary step (SPORCO's ``CCMOD`` options), SPORCO's effective defaults.
+
+    Attributes
+    ----------
+    max_iter : int
+        Dictionary iterations per outer iteration (``MaxMainIter``, 1).
+    L : float or None
+        ``'pgm'``: inverse gradient step 1/η (``L``); None gives 1.0, SPORCO's effective
+        default (its documentation says 14 × number of images).
+    rel_stop_tol, abs_stop_tol : float
+        Stopping tolerances (``RelStopTol`` 1e-3, ``AbsStopTol`` 0); only matter when
+        ``max_iter > 1``.
+    rho : float or None
+        ``'cns'``: ADMM penalty (``rho``); None gives 1.0, SPORCO's effective default
+        (documented as the number of images).
+    relax : float
+        ``'cns'``: over-relaxation (``RelaxParam``, 1.8).
+    auto_rho, rho_period, rho_scaling, rsdl_ratio, rsdl_target, auto_scaling, std_residuals
+        ``'cns'``: adaptive ρ (``AutoRho.*``): off, 10, 2, 10, 1, off, off.
+    zero_mean : bool
+        Zero-mean kernels (``ZeroMean``, False).
+    nonneg : bool
+        Non-negative kernels (csc extension, False).
+    """
+
+    max_iter: int = 1
+    L: float | None = None
+    rel_stop_tol: float = 1e-3
+    abs_stop_tol: float = 0.0
+    rho: float | None = None
+    relax: float = 1.8
+    auto_rho: bool = False
+    rho_period: int = 10
+    rho_scaling: float = 2.0
+    rsdl_ratio: float = 10.0
+    rsdl_target: float = 1.0
+    auto_scaling: bool = False
+    std_residuals: bool = False
+    zero_mean: bool = False
+    nonneg: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
+            raise ValueError(f"max_iter: expected an integer >= 1, got {self.max_iter!r}")
+        for name in ("L", "rho"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(float(v)) and float(v) > 0):
+                raise ValueError(f"{name}: expected None or a finite number > 0, got {v!r}")
+        if not 0 < float(self.relax) < 2:
+            raise ValueError(f"relax: expected 0 < relax < 2, got {self.relax!r}")
+        if not isinstance(self.rho_period, (int, np.integer)) or self.rho_period < 1:
+            raise ValueError(f"rho_period: expected an integer >= 1, got {self.rho_period!r}")
+        KernelConstraint((1, 1), self.zero_mean, self.nonneg)  # validates the combination
+
+
+@dataclass(frozen=True)
+class DictLearnOptions:
+    """Options of :class:`DictLearn` (SPORCO ``ConvBPDNDictLearn.Options``), SPORCO's defaults.
+
+    Attributes
+    ----------
+    max_iter : int
+        Outer iterations (``MaxMainIter``, 1000).
+    dmethod : {'pgm', 'cns'}
+        Dictionary step (SPORCO's ``dmethod``, default ``'pgm'``).
+    accurate_dfid : bool
+        Recompute the objective after the dictionary step (``AccurateDFid``, False).
+    cbpdn : CBPDNOptions
+        Coding-step options (``CBPDN``); default :data:`DICTLEARN_CBPDN_DEFAULTS`.
+        ``record_stats``, ``sync_interval``, ``dtype`` and ``device`` are not used here.
+        ``l1_weight`` may be a scalar or one weight per kernel (K,).
+    ccmod : DictUpdateOptions
+        Dictionary-step options (``CCMOD``).
+    dtype : torch.dtype or None
+        Working dtype; None uses the initial dictionary's.
+    device : torch.device, str or None
+        Working device; None uses the initial dictionary's.
+    """
+
+    max_iter: int = 1000
+    dmethod: str = "pgm"
+    accurate_dfid: bool = False
+    cbpdn: CBPDNOptions = DICTLEARN_CBPDN_DEFAULTS
+    ccmod: DictUpdateOptions = field(default_factory=DictUpdateOptions)
+    dtype: torch.dtype | None = None
+    device: torch.device | str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", _as_dtype(self.dtype))
+        if self.dmethod not in _DMETHODS:
+            raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {self.dmethod!r}")
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 0:
+            raise ValueError(f"max_iter: expected an integer >= 0, got {self.max_iter!r}")
+        if not isinstance(self.cbpdn, CBPDNOptions):
+            raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
+        if self.cbpdn.max_iter < 1:
+            raise ValueError("cbpdn: max_iter must be >= 1 (coding iterations per outer iteration)")
+        if not isinstance(self.ccmod, DictUpdateOptions):
+            raise TypeError(f"ccmod: expected DictUpdateOptions, got {type(self.ccmod).__name__}")
+
+    def replace(self, **changes) -> "DictLearnOptions":
+        """Return a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-able description (for metadata and checkpoints)."""
+        return _jsonable(self)
+
+    @classmethod
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, dmethod: str = "pgm", **overrides) -> "DictLearnOptions":
+        """Build options from SPORCO's nested ``ConvBPDNDictLearn`` option dict.
+
+        ``opt`` may hold ``MaxMainIter``, ``AccurateDFid``, ``DictSize`` (None),
+        ``DataType``, display options (ignored), and the nested ``CBPDN`` and ``CCMOD``
+        dicts (merged over SPORCO's learner defaults, as SPORCO does). ``xmethod`` is
+        always ``'admm'``. Unknown names and unsupported features (PGM backtracking,
+        step-size policies, monotone PGM, ``Callback``, initial values) raise ``ValueError``.
+        """
+        if dmethod not in _DMETHODS:
+            raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {dmethod!r}")
+        out: dict[str, Any] = {"dmethod": dmethod}
+        for key, value in dict(opt or {}).items():
+            if key == "MaxMainIter":
+                out["max_iter"] = value
+            elif key == "AccurateDFid":
+                out["accurate_dfid"] = bool(value)
+            elif key == "DataType":
+                out["dtype"] = value
+            elif key in ("Verbose", "StatusHeader", "IterTimer"):
+                continue
+            elif key in ("DictSize", "Callback"):
+                if value is not None:
+                    raise ValueError(f"{key}: SPORCO option not supported by csc (must be None)")
+            elif key == "CBPDN":
+                out["cbpdn"] = CBPDNOptions.from_sporco(_merge(_DICTLEARN_CBPDN_SPORCO, _as_dict(key, value)))
+            elif key == "CCMOD":
+                out["ccmod"] = _ccmod_from_sporco(_as_dict(key, value), dmethod)
+            else:
+                raise ValueError(f"{key}: unknown SPORCO ConvBPDNDictLearn option")
+        out.update(overrides)
+        return cls(**out)
+
+
+def _as_dict(name: str, value) -> dict:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name}: expected a dict of options, got {type(value).__name__}")
+    return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in dict(value).items()}
+
+
+def _merge(base: Mapping, new: Mapping) -> dict:
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}
+    for k, v in new.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+_CCMOD_TOP = {
+    "MaxMainIter": "max_iter", "L": "L", "RelStopTol": "rel_stop_tol", "AbsStopTol": "abs_stop_tol",
+    "rho": "rho", "RelaxParam": "relax", "ZeroMean": "zero_mean",
+}
+_CCMOD_AUTORHO = {
+    "Enabled": "auto_rho", "Period": "rho_period", "Scaling": "rho_scaling", "RsdlRatio": "rsdl_ratio",
+    "RsdlTarget": "rsdl_target", "AutoScaling": "auto_scaling", "StdResiduals": "std_residuals",
+}
+
+
+def _ccmod_from_sporco(opt: Mapping[str, Any], dmethod: str) -> DictUpdateOptions:
+    fields_: dict[str, Any] = {}
+    for key, value in opt.items():
+        name = f"CCMOD.{key}"
+        if key in _CCMOD_TOP:
+            if dmethod == "pgm" and key in ("rho", "RelaxParam", "AbsStopTol"):
+                raise ValueError(f"{name}: not an option of SPORCO's 'pgm' dictionary step")
+            if dmethod == "cns" and key == "L":
+                raise ValueError(f"{name}: not an option of SPORCO's 'cns' dictionary step")
+            if value is not None:
+                fields_[_CCMOD_TOP[key]] = value
+        elif key == "AutoRho":
+            if dmethod == "pgm":
+                raise ValueError(f"{name}: not an option of SPORCO's 'pgm' dictionary step")
+            for sub, subval in _as_dict(name, value).items():
+                if sub not in _CCMOD_AUTORHO:
+                    raise ValueError(f"{name}.{sub}: unknown AutoRho option")
+                if subval is not None:
+                    fields_[_CCMOD_AUTORHO[sub]] = subval
+        elif key in ("Verbose", "StatusHeader", "IterTimer", "FastSolve", "DataType", "LinSolveCheck",
+                     "AuxVarObj", "fEvalX", "gEvalY", "ReturnX"):
+            continue  # display, statistics-only or numerically equivalent options
+        elif key in ("X0", "Y0", "U0", "Callback", "Backtrack", "StepSizePolicy"):
+            if value is not None:
+                raise ValueError(f"{name}: SPORCO option not supported by csc (must be None)")
+        elif key == "Monotone":
+            if value:
+                raise ValueError(f"{name}: monotone PGM is not supported")
+        elif key == "AutoStop":
+            if _as_dict(name, value).get("Enabled", False):
+                raise ValueError(f"{name}: PGM adaptive stopping is not supported")
+        elif key == "Momentum":
+            if value is not None and type(value).__name__ != "MomentumNesterov":
+                raise ValueError(f"{name}: only Nesterov momentum is supported, got {type(value).__name__}")
+        else:
+            raise ValueError(f"{name}: unknown SPORCO dictionary-step option")
+    return DictUpdateOptions(**fields_)
+
+
+def _jsonable(obj) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (torch.dtype, torch.device)):
+        return str(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().tolist()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+# ========================================================================= statistics
+#: csc :class:`DictLearnStats` field → SPORCO ``ConvBPDNDictLearn`` ``IterationStats`` field.
+SPORCO_DICTLEARN_STATS_NAMES: dict[str, str] = {
+    "iteration": "Iter",
+    "objective": "ObjFun",
+    "data_fidelity": "DFid",
+    "l1": "RegL1",
+    "constraint": "Cnstr",
+    "x_primal_residual": "XPrRsdl",
+    "x_dual_residual": "XDlRsdl",
+    "x_rho": "XRho",
+    "d_primal_residual": "DPrRsdl",
+    "d_dual_residual": "DDlRsdl",
+    "d_rho": "DRho",
+    "d_L": "D_L",
+    "d_residual": "D_Rsdl",
+    "time": "Time",
+}
+
+
+@dataclass(frozen=True)
+class DictLearnStats:
+    """Per-outer-iteration statistics of :class:`DictLearn` (arrays over iterations).
+
+    SPORCO's fields (:data:`SPORCO_DICTLEARN_STATS_NAMES`). ``objective``,
+    ``data_fidelity`` and ``l1`` are the coding step's (on x, before the dictionary step)
+    or, with ``accurate_dfid``, recomputed after it. ``x_*`` are the coding step's
+    residuals and penalty (before its update); ``d_primal_residual``, ``d_dual_residual``
+    and ``d_rho`` the ``'cns'`` step's (NaN for ``'pgm'``); ``d_L`` and ``d_residual``
+    (squared fixed-point residual) the ``'pgm'`` step's (NaN for ``'cns'``);
+    ``constraint`` is ‖P_C(D) − D‖ of the dictionary step's iterate; ``time`` is seconds
+    since the start of learning (summed over resumed runs).
+    """
+
+    iteration: np.ndarray
+    objective: np.ndarray
+    data_fidelity: np.ndarray
+    l1: np.ndarray
+    constraint: np.ndarray
+    x_primal_residual: np.ndarray
+    x_dual_residual: np.ndarray
+    x_rho: np.ndarray
+    d_primal_residual: np.ndarray
+    d_dual_residual: np.ndarray
+    d_rho: np.ndarray
+    d_L: np.ndarray
+    d_residual: np.ndarray
+    time: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.iteration)
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists (NaN as None), for JSON."""
+        return _stats_to_dict(self)
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, float]]) -> "DictLearnStats":
+        return _stats_from_rows(cls, rows)
+
+
+def _stats_to_dict(stats) -> dict[str, list]:
+    out = {}
+    for f in fields(stats):
+        vals = np.asarray(getattr(stats, f.name)).tolist()
+        out[f.name] = [None if isinstance(v, float) and math.isnan(v) else v for v in vals]
+    return out
+
+
+def _stats_from_rows(cls, rows):
+    cols = {}
+    for f in fields(cls):
+        vals = [r.get(f.name, float("nan")) for r in rows]
+        cols[f.name] = np.asarray(vals, dtype=np.int64 if f.name == "iteration" else np.float64)
+    return cls(**cols)
+
+
+@dataclass
+class DictLearnResult:
+    """Result of :meth:`DictLearn.solve`.
+
+    Attributes
+    ----------
+    dictionary : (K, kh, kw)
+        The learned, constrained dictionary (SPORCO's ``getdict()``).
+    stats : DictLearnStats
+        One row per outer iteration (including those of a resumed run's earlier part).
+    codes : (B, K, H, W)
+        The coding step's sparse y after the last iteration (computed with the
+        dictionary of the previous iteration).
+    iterations : int
+        Outer iterations done in total.
+    """
+
+    dictionary: torch.Tensor
+    stats: DictLearnStats
+    codes: torch.Tensor
+    iterations: int
+
+    def reconstruct(self, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """Σ_k d_k * codes_k, (B, H, W), with the learned dictionary."""
+        c = self.codes if codes is None else codes
+        return ops.synthesis(self.dictionary.to(c.device, c.dtype), c)
+
+
+# ========================================================================= the steps
+def _l2(t: torch.Tensor) -> float:
+    return float(t.square().sum().sqrt())
+
+
+def _prep_weight(w, K: int, like: torch.Tensor):
+    if isinstance(w, (int, float, np.floating, np.integer)) and not isinstance(w, bool):
+        return check_nonnegative("l1_weight", w)
+    wt = as_float_tensor("l1_weight", w, like.dtype, like.device)
+    check_finite("l1_weight", wt)
+    if bool((wt < 0).any()):
+        raise ValueError("l1_weight: expected weights >= 0, found negative entries")
+    if wt.ndim == 0:
+        return float(wt)
+    if wt.ndim == 1 and wt.shape[0] == K:
+        return wt.reshape(1, K, 1, 1)
+    raise ValueError(f"l1_weight: the learners take a scalar or one weight per kernel (K={K},), "
+                     f"got shape {tuple(wt.shape)}")
+
+
+class _JointCBPDN:
+    """ADMM for CBPDN over a batch of images solved jointly (SPORCO's multi-image
+    semantics: one ρ, residuals over the whole batch). State persists between calls of
+    :meth:`iterate`, as SPORCO's ``xstep.solve()`` does inside the learner."""
+
+    def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size):
+        B, H, W = S.shape
+        self.opts, self.lmbda, self.shape, self.kernel_size = opts, lmbda, (H, W), tuple(kernel_size)
+        self.Sf = torch.fft.rfft2(S)
+        self.y = S.new_zeros((B, K, H, W))
+        self.u = torch.zeros_like(self.y)
+        self.x = torch.zeros_like(self.y)
+        self.rho = float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
+        self.xi = float(opts.rsdl_target) if opts.rsdl_target is not None else default_rsdl_target(lmbda)
+        self.k = 0
+        self.w = _prep_weight(opts.l1_weight, K, S)
+        self.n = B * K * H * W
+
+    def set_dictionary(self, D: torch.Tensor) -> None:
+        self.Df = ops.kernel_dft(D, self.shape)
+        self.DSf = ops.adjoint_dft(self.Df, self.Sf)
+        self.gram = ops.gram_diagonal(self.Df)
+
+    def iterate(self, n: int) -> dict[str, float]:
+        o, lmbda, (H, W) = self.opts, self.lmbda, self.shape
+        row: dict[str, float] = {}
+        rho_t = torch.tensor(self.rho, dtype=self.y.dtype, device=self.y.device)
+        for _ in range(n):
+            rho = self.rho
+            rho_t.fill_(rho)
+            yprev = self.y
+            b = self.DSf + rho * torch.fft.rfft2(self.y - self.u)
+            xf = ops.sherman_morrison_solve(self.Df, b, rho_t, self.gram)
+            x = torch.fft.irfft2(xf, s=(H, W))
+            ax = x if o.relax == 1.0 else o.relax * x + (1 - o.relax) * yprev
+            y = ops.soft_threshold(ax + self.u, (lmbda / rho) * self.w)
+            if o.nonneg:
+                y = y.clamp(min=0)
+            if o.no_boundary_cross:
+                kh, kw = self.kernel_size
+                if kh > 1:
+                    y[..., H - kh + 1:, :] = 0
+                if kw > 1:
+                    y[..., :, W - kw + 1:] = 0
+            u = self.u + (ax - y)
+            nx, ny, nu = _l2(x), _l2(y), _l2(u)
+            r, s = _l2(x - y), rho * _l2(yprev - y)
+            rn, sn = max(nx, ny), rho * nu
+            sq = math.sqrt(self.n)
+            if o.std_residuals:
+                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
+            else:
+                rn, sn = rn or 1.0, sn or 1.0
+                r, s = r / rn, s / sn
+                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            v, vf = (y, torch.fft.rfft2(y)) if o.objective_on_y else (x, xf)
+            fid = float(ops.rfft2_sqnorm(ops.synthesis_dft(self.Df, vf) - self.Sf, W).sum()) / 2.0
+            l1 = float((self.w * v).abs().sum()) if isinstance(self.w, torch.Tensor) else self.w * float(v.abs().sum())
+            row = dict(objective=fid + lmbda * l1, data_fidelity=fid, l1=l1,
+                       x_primal_residual=r, x_dual_residual=s, x_rho=rho)
+            self.x, self.y, self.u = x, y, u
+            self._update_rho(self.k, r, s)
+            self.k += 1
+            if r < epri and s < edua:
+                break
+        return row
+
+    def _update_rho(self, k: int, r: float, s: float) -> None:
+        o = self.opts
+        if not o.auto_rho or k == 0 or (k + 1) % o.rho_period != 0:
+            return
+        rsf = _rho_factor(r, s, self.xi, o.rsdl_ratio, o.rho_scaling, o.auto_scaling)
+        if rsf != 1.0:
+            self.rho *= rsf
+            self.u = self.u / rsf
+
+    # state for checkpoints
+    def state(self) -> dict[str, Any]:
+        return {"y": self.y, "u": self.u, "rho": self.rho, "k": self.k}
+
+    def load_state(self, st: Mapping[str, Any]) -> None:
+        self.y = st["y"].to(self.y)
+        self.u = st["u"].to(self.u)
+        self.rho, self.k = float(st["rho"]), int(st["k"])
+
+
+def _rho_factor(r, s, xi, mu, tau, auto_scaling) -> float:
+    """SPORCO's adaptive-ρ multiplier (SPEC §1 step 6)."""
+    if auto_scaling:
+        if s == 0.0 or r == 0.0:
+            m = tau
+        else:
+            m = min(math.sqrt(r / (s * xi) if r > s * xi else (s * xi) / r), tau)
+    else:
+        m = tau
+    if r > xi * mu * s:
+        return m
+    if s > (mu / xi) * r:
+        return 1.0 / m
+    return 1.0
+
+
+class _PGMDictUpdate:
+    """SPORCO ``pgm.ccmod.ConvCnstrMOD`` (FISTA, Nesterov momentum) with persistent state."""
+
+    def __init__(self, D0: torch.Tensor, Sf: torch.Tensor, shape, opts: DictUpdateOptions, cons: KernelConstraint):
+        self.opts, self.cons, self.shape, self.Sf = opts, cons, tuple(shape), Sf
+        self.L = float(opts.L) if opts.L is not None else 1.0
+        self.D = D0  # cropped, projected iterate (SPORCO's bcrop(X))
+        self.Xf = ops.kernel_dft(D0, self.shape)
+        self.Yf = self.Xf.clone()
+        self.t = 1.0
+        self.k = 0
+
+    def set_codes(self, y: torch.Tensor) -> None:
+        self.Zf = torch.fft.rfft2(y)
+
+    def iterate(self, n: int) -> dict[str, float]:
+        H, W = self.shape
+        row: dict[str, float] = {}
+        for _ in range(n):
+            Xfprv, Yfprv = self.Xf, self.Yf
+            Ryf = torch.einsum("bkhw,khw->bhw", self.Zf, self.Yf) - self.Sf
+            grad = torch.einsum("bkhw,bhw->khw", self.Zf.conj(), Ryf)
+            V = torch.fft.irfft2(self.Yf - (1.0 / self.L) * grad, s=(H, W))
+            self.D = self.cons.project(V)
+            self.Xf = ops.kernel_dft(self.D, self.shape)
+            tprv = self.t
+            self.t = 0.5 * float(1.0 + math.sqrt(1.0 + 4.0 * tprv ** 2))
+            self.Yf = self.Xf + ((tprv - 1.0) / self.t) * (self.Xf - Xfprv)
+            rsdl = float(ops.rfft2_sqnorm(self.Xf - Yfprv, W).sum())
+            row = dict(constraint=_constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
+            self.k += 1
+            if rsdl < self.opts.rel_stop_tol:
+                break
+        return row
+
+    def padded(self) -> torch.Tensor:
+        return torch.fft.irfft2(self.Xf, s=self.shape)
+
+    def state(self) -> dict[str, Any]:
+        return {"D": self.D, "Yf": self.Yf, "t": self.t, "k": self.k}
+
+    def load_state(self, st) -> None:
+        self.D = st["D"].to(self.D)
+        self.Xf = ops.kernel_dft(self.D, self.shape)
+        self.Yf = st["Yf"].to(self.Yf)
+        self.t, self.k = float(st["t"]), int(st["k"])
+
+
+class _ConsensusDictUpdate:
+    """SPORCO ``admm.ccmod.ConvCnstrMOD_Consensus`` (ADMM consensus over images)."""
+
+    def __init__(self, D0: torch.Tensor, Sf: torch.Tensor, shape, opts: DictUpdateOptions, cons: KernelConstraint):
+        self.opts, self.cons, self.shape, self.Sf = opts, cons, tuple(shape), Sf
+        self.rho = float(opts.rho) if opts.rho is not None else 1.0
+        self.D = D0
+        H, W = self.shape
+        self.G = _pad(D0, self.shape)  # consensus variable (SPORCO's Y), padded
+        B = Sf.shape[0]
+        self.U = (self.G / self.rho).unsqueeze(0).expand(B, -1, -1, -1).clone()
+        self.k = 0
+        self.n = B * self.G.numel()
+        self.nb = B
+
+    def set_codes(self, y: torch.Tensor) -> None:
+        self.Zf = torch.fft.rfft2(y)
+        self.ZSf = self.Zf.conj() * self.Sf.unsqueeze(1)
+        self.zgram = (self.Zf.real.square() + self.Zf.imag.square()).sum(1, keepdim=True)
+
+    def iterate(self, n: int) -> dict[str, float]:
+        o, (H, W) = self.opts, self.shape
+        row: dict[str, float] = {}
+        for _ in range(n):
+            rho = self.rho
+            Gprev = self.G
+            b = self.ZSf + rho * torch.fft.rfft2(self.G.unsqueeze(0) - self.U)
+            c = torch.einsum("bkhw,bkhw->bhw", self.Zf, b).unsqueeze(1) / (rho + self.zgram)
+            Xf = (b - self.Zf.conj() * c) / rho
+            X = torch.fft.irfft2(Xf, s=(H, W))
+            AX = X if o.relax == 1.0 else o.relax * X + (1 - o.relax) * Gprev.unsqueeze(0)
+            self.D = self.cons.project((AX + self.U).mean(0))
+            self.G = _pad(self.D, self.shape)
+            self.U = self.U + (AX - self.G.unsqueeze(0))
+            nb = math.sqrt(self.nb)
+            r = _l2(X - self.G.unsqueeze(0))
+            s = nb * rho * _l2(Gprev - self.G)
+            rn, sn = max(_l2(X), nb * _l2(self.G)), rho * _l2(self.U)
+            sq = math.sqrt(self.n)
+            if o.std_residuals:
+                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
+            else:
+                rn, sn = rn or 1.0, sn or 1.0
+                r, s = r / rn, s / sn
+                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            row = dict(constraint=_constraint_violation(self.G, self.cons), d_primal_residual=r,
+                       d_dual_residual=s, d_rho=rho)
+            if o.auto_rho and self.k != 0 and (self.k + 1) % o.rho_period == 0:
+                rsf = _rho_factor(r, s, o.rsdl_target, o.rsdl_ratio, o.rho_scaling, o.auto_scaling)
+                if rsf != 1.0:
+                    self.rho *= rsf
+                    self.U = self.U / rsf
+            self.k += 1
+            if r < epri and s < edua:
+                break
+        return row
+
+    def padded(self) -> torch.Tensor:
+        return self.G
+
+    def state(self) -> dict[str, Any]:
+        return {"D": self.D, "U": self.U, "rho": self.rho, "k": self.k}
+
+    def load_state(self, st) -> None:
+        self.D = st["D"].to(self.D)
+        self.G = _pad(self.D, self.shape)
+        self.U = st["U"].to(self.U)
+        self.rho, self.k = float(st["rho"]), int(st["k"])
+
+
+def _pad(D: torch.Tensor, shape) -> torch.Tensor:
+    out = D.new_zeros(D.shape[:-2] + tuple(shape))
+    out[..., : D.shape[-2], : D.shape[-1]] = D
+    return out
+
+
+def _constraint_violation(D: torch.Tensor, cons: KernelConstraint) -> float:
+    """‖P_C(D) − D‖ over the padded or cropped kernels (SPORCO's ``Cnstr``)."""
+    P = cons.project(D)
+    kh, kw = cons.kernel_size
+    diff = D.clone()
+    diff[..., :kh, :kw] -= P
+    return _l2(diff)
+
+
+# ===================================================================== checkpoints
+def _to_numpy(v) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        return v.detach().cpu().numpy()
+    return np.asarray(v)
+
+
+def save_checkpoint(path: str | Path, arrays: Mapping[str, Any], metadata: Mapping[str, Any]) -> Path:
+    """Write a pickle-free checkpoint (arrays + JSON metadata) atomically."""
+    payload = {k: _to_numpy(v) for k, v in arrays.items()}
+    payload["metadata"] = np.array(json.dumps(_jsonable(dict(metadata)), sort_keys=True))
+    out = atomic_write(path, lambda f: np.savez(f, **payload))
+    _maybe_kill_for_test()
+    return out
+
+
+_checkpoints_written = 0
+
+
+def _maybe_kill_for_test() -> None:
+    global _checkpoints_written
+    _checkpoints_written += 1
+    limit = os.environ.get(KILL_ENV)
+    if limit and _checkpoints_written >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a checkpoint written by a learner: (arrays, metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint: no such file {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise ValueError(f"checkpoint: {str(path)!r} is not a readable .npz file ({exc})") from exc
+    if "metadata" not in arrays:
+        raise ValueError(f"checkpoint: {str(path)!r} has no metadata")
+    meta = json.loads(str(arrays.pop("metadata")[()]))
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint: {str(path)!r} is not a csc learner checkpoint")
+    return arrays, meta
+
+
+def tensor_sha256(t: torch.Tensor) -> str:
+    a = np.ascontiguousarray(t.detach().cpu().numpy())
+    return hashlib.sha256(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()).hexdigest()
+
+
+def _rows_to_arrays(rows: list[dict[str, float]], names) -> dict[str, np.ndarray]:
+    return {f"stats.{n}": np.asarray([r.get(n, float("nan")) for r in rows], dtype=np.float64) for n in names}
+
+
+def _rows_from_arrays(arrays: Mapping[str, np.ndarray], names) -> list[dict[str, float]]:
+    cols = {n: arrays[f"stats.{n}"] for n in names if f"stats.{n}" in arrays}
+    count = len(next(iter(cols.values()))) if cols else 0
+    return [{n: float(c[i]) for n, c in cols.items()} for i in range(count)]
+
+
+def _check_resume(meta: Mapping[str, Any], expect: Mapping[str, Any], path) -> None:
+    for key, val in expect.items():
+        if _jsonable(val) != meta.get(key):
+            raise ValueError(
+                f"resume: checkpoint {str(path)!r} was made with a different {key} "
+                f"({meta.get(key)!r} vs {_jsonable(val)!r}); use the same settings or start afresh"
+            )
+
+
+# ======================================================================== the learner
+def _prepare_dictionary(dictionary, dtype, device) -> torch.Tensor:
+    D = as_float_tensor("dictionary", dictionary, dtype, device)
+    if D.ndim == 4:
+        raise ValueError(f"dictionary: multi-channel dictionaries (K, C, kh, kw) are not supported; got shape {tuple(D.shape)}")
+    check_ndim("dictionary", D, (3,), "(K, kh, kw)")
+    if min(D.shape) == 0:
+        raise ValueError(f"dictionary: expected a non-empty (K, kh, kw) tensor, got shape {tuple(D.shape)}")
+    check_finite("dictionary", D)
+    return D
+
+
+def _prepare_images(images, D: torch.Tensor) -> torch.Tensor:
+    S = as_float_tensor("images", images, D.dtype, D.device)
+    check_ndim("images", S, (2, 3), "(H, W) or (B, H, W)")
+    if S.ndim == 2:
+        S = S.unsqueeze(0)
+    if S.numel() == 0:
+        raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
+    H, W = S.shape[-2:]
+    kh, kw = D.shape[-2:]
+    if kh > H or kw > W:
+        raise ValueError(f"images: each image ({H}×{W}) must be at least as large as the kernels ({kh}×{kw})")
+    check_finite("images", S)
+    return S.contiguous()
+
+
+class DictLearn:
+    r"""Batch convolutional dictionary learner (SPORCO ``ConvBPDNDictLearn``; module docstring).
+
+    Parameters
+    ----------
+    dictionary : (K, kh, kw) tensor or array
+        Initial dictionary; it is projected onto the constraint set (unit norm, and
+        zero mean / non-negative when asked) before learning, as SPORCO does.
+    lmbda : float
+        λ ≥ 0.
+    options : DictLearnOptions, optional
+
+    Examples
+    --------
+    >>> learner = DictLearn(D0, 0.1, DictLearnOptions(max_iter=200, dmethod="cns"))
+    >>> result = learner.solve(images)            # images (B, H, W)
+    >>> result.dictionary.shape                   # (K, kh, kw)
+    >>> result.stats.objective                    # per outer iteration
+    """
+
+    def __init__(self, dictionary, lmbda: float, options: DictLearnOptions | None = None):
+        self.options = options if options is not None else DictLearnOptions()
+        if not isinstance(self.options, DictLearnOptions):
+            raise TypeError(f"options: expected DictLearnOptions, got {type(self.options).__name__}")
+        self.lmbda = check_nonnegative("lmbda", lmbda)
+        D = _prepare_dictionary(dictionary, self.options.dtype, self.options.device)
+        c = self.options.ccmod
+        self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=c.zero_mean, nonneg=c.nonneg)
+        self.initial_dictionary = self.constraint.project(D)
+
+    def solve(
+        self,
+        images,
+        *,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int = 0,
+        resume: bool = False,
+        progress: bool = False,
+        callback: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> DictLearnResult:
+        """Learn from ``images`` (B, H, W) (or one (H, W) image) for ``options.max_iter``
+        outer iterations.
+
+        Parameters
+        ----------
+        checkpoint : path, optional
+            Checkpoint file (``.npz``). Written every ``checkpoint_every`` outer
+            iterations (0: never) and after the last one.
+        resume : bool
+            Continue from ``checkpoint`` when it exists (its settings, λ and images must
+            match this run's); the result equals the uninterrupted run's.
+        progress : bool
+            Show a tqdm progress bar.
+        callback : callable, optional
+            Called as ``callback(iteration, row)`` after every outer iteration.
+        """
+        opts, lmbda = self.options, self.lmbda
+        D0 = self.initial_dictionary
+        S = _prepare_images(images, D0)
+        B, H, W = S.shape
+        K = D0.shape[0]
+        cb = _JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:])
+        cls = _PGMDictUpdate if opts.dmethod == "pgm" else _ConsensusDictUpdate
+        ds = cls(D0, cb.Sf, (H, W), opts.ccmod, self.constraint)
+        cb.set_dictionary(D0)
+        if checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
+        if (checkpoint_every or resume) and checkpoint is None:
+            raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
+        fingerprint = {
+            "learner": "batch", "lmbda": lmbda, "options": _resume_options(opts),
+            "images_sha256": tensor_sha256(S), "initial_dictionary_sha256": tensor_sha256(D0),
+        }
+        rows: list[dict[str, float]] = []
+        start, t_offset = 0, 0.0
+        if resume and checkpoint is not None and Path(checkpoint).is_file():
+            arrays, meta = load_checkpoint(checkpoint)
+            _check_resume(meta, fingerprint, checkpoint)
+            dev = D0.device
+            t = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
+            cb.load_state({"y": t(arrays["x.y"]), "u": t(arrays["x.u"]), "rho": arrays["x.rho"], "k": arrays["x.k"]})
+            dstate = {k[2:]: (t(v) if v.ndim else v) for k, v in arrays.items() if k.startswith("d.")}
+            ds.load_state(dstate)
+            cb.set_dictionary(ds.D)
+            rows = _rows_from_arrays(arrays, _STAT_NAMES)
+            start = int(meta["step"])
+            t_offset = float(meta.get("elapsed", 0.0))
+
+        def write_checkpoint(step: int, elapsed: float) -> None:
+            arrays = {"dictionary": ds.D, "x.y": cb.y, "x.u": cb.u, "x.rho": np.float64(cb.rho),
+                      "x.k": np.int64(cb.k)}
+            for k, v in ds.state().items():
+                arrays[f"d.{k}"] = v if isinstance(v, torch.Tensor) else np.asarray(v)
+            arrays.update(_rows_to_arrays(rows, _STAT_NAMES))
+            meta = dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=step,
+                        elapsed=elapsed, max_iter=opts.max_iter, dtype=str(D0.dtype))
+            save_checkpoint(checkpoint, arrays, meta)
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=opts.max_iter, initial=start, disable=not progress, desc="learn", unit="it")
+        t0 = time.perf_counter()
+        try:
+            for j in range(start, opts.max_iter):
+                row = {"iteration": j}
+                row.update(cb.iterate(opts.cbpdn.max_iter))
+                ds.set_codes(cb.y)
+                row.update(ds.iterate(opts.ccmod.max_iter))
+                cb.set_dictionary(ds.D)
+                if opts.accurate_dfid:
+                    Yf = torch.fft.rfft2(cb.y)
+                    Df = torch.fft.rfft2(ds.padded())
+                    fid = float(ops.rfft2_sqnorm(torch.einsum("khw,bkhw->bhw", Df, Yf) - cb.Sf, W).sum()) / 2.0
+                    l1 = float(cb.y.abs().sum())
+                    row.update(objective=fid + lmbda * l1, data_fidelity=fid, l1=l1)
+                elapsed = t_offset + time.perf_counter() - t0
+                row["time"] = elapsed
+                rows.append(row)
+                bar.update(1)
+                if progress:
+                    bar.set_postfix(obj=f"{row['objective']:.4g}")
+                if callback is not None:
+                    callback(j, row)
+                done = j + 1
+                if checkpoint is not None and checkpoint_every and (done % checkpoint_every == 0 or done == opts.max_iter):
+                    write_checkpoint(done, elapsed)
+        finally:
+            bar.close()
+        return DictLearnResult(dictionary=ds.D, stats=DictLearnStats.from_rows(rows), codes=cb.y,
+                               iterations=len(rows))
+
+
+_STAT_NAMES = [f.name for f in fields(DictLearnStats)]
+
+
+def _resume_options(opts) -> dict[str, Any]:
+    """Options that must match between a checkpoint and a resumed run (not max_iter or device)."""
+    d = _jsonable(opts)
+    d.pop("max_iter", None)
+    d.pop("device", None)
+    if isinstance(d.get("cbpdn"), dict):
+        for k in ("record_stats", "sync_interval", "device", "dtype"):
+            d["cbpdn"].pop(k, None)
+    return d
+
+
+# ========================================================================== helpers
+def random_crops(images, size, generator: torch.Generator | None = None, per_image: int = 1) -> torch.Tensor:
+    """Random size×size crops, ``per_image`` from each image, drawn with ``generator``.
+
+    ``images`` is a (N, H, W) tensor or a list of (H_i, W_i) tensors/arrays of any sizes
+    (each at least ``size``). Positions are drawn on the CPU generator in image order,
+    so the crops are reproducible from the generator's state. Returns
+    (N·per_image, h, w) on the images' device.
+    """
+    h, w = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    if h < 1 or w < 1:
+        raise ValueError(f"size: expected positive crop sizes, got {size!r}")
+    if per_image < 1:
+        raise ValueError(f"per_image: expected >= 1, got {per_image}")
+    out = []
+    for i, img in enumerate(images):
+        t = as_float_tensor(f"images[{i}]", img)
+        if t.ndim != 2:
+            raise ValueError(f"images[{i}]: expected a 2-D (H, W) image, got shape {tuple(t.shape)}")
+        H, W = t.shape
+        if H < h or W < w:
+            raise ValueError(f"size: crop {h}×{w} is larger than images[{i}] ({H}×{W})")
+        for _ in range(per_image):
+            r0 = int(torch.randint(H - h + 1, (1,), generator=generator))
+            c0 = int(torch.randint(W - w + 1, (1,), generator=generator))
+            out.append(t[r0:r0 + h, c0:c0 + w])
+    return torch.stack(out)
+
+
+def plot_objective(stats, path: str | Path, title: str | None = None) -> Path:
+    """Plot the objective per iteration (log scale) to a PNG file; returns the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(np.asarray(stats.iteration), np.asarray(stats.objective), lw=1.2)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("objective")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path

@@ -1,0 +1,422 @@
+r"""Online (minibatch) convolutional dictionary learning, SPORCO ``OnlineConvBPDNDictLearn``.
+
+For each new minibatch of images s_j (B×H×W; B = 1 in SPORCO's examples), step i
+(from 0):
+
+1. **Coding** — solve CBPDN for the minibatch with the current dictionary D, from
+   zero, with ``cbpdn`` options (default: 100 ADMM iterations, AutoRho every 10
+   iterations with multiplier 2, ratio 10, target 1, ρ₀ = 50λ + 1). The images of one
+   minibatch are solved *jointly* (one ρ, global residuals and stopping), as SPORCO
+   does for a multi-image array; with B = 1 this is exactly :class:`csc.ConvBPDN`.
+2. **Gradient step** on the data term in the DFT domain, with Ẑ the DFT of the sparse
+   codes y:
+
+   .. math::
+       \hat G = \hat D - \eta_i \sum_j \overline{\hat Z_j}\,(\hat Z_j \hat D - \hat S_j),
+       \qquad \eta_i = \frac{a}{i + b}
+
+   (``eta_a`` = a, ``eta_b`` = b; SPORCO's defaults 10 and 5).
+3. **Projection** D ← P_C(IDFT(Ĝ)): crop to kh×kw, optionally zero mean or
+   non-negative, unit ℓ2 norm (:mod:`csc.constraints`).
+
+Statistics per step (SPORCO's): the coding step's last ObjFun, DFid, RegL1, residuals
+and ρ; Cnstr = ‖pad(D) − G‖, DeltaD = ‖D − D_prev‖, η.
+
+:meth:`OnlineDictLearn.fit` draws minibatches from an :class:`ImageSampler` (random
+crops from a pool of images, explicit ``torch.Generator``) and writes pickle-free
+checkpoints (dictionary, step, generator state, statistics) from which a run resumes
+bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from ._checks import as_float_tensor, check_finite, check_nonnegative
+from .constraints import KernelConstraint
+from .dictlearn import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    _JointCBPDN,
+    _as_dict,
+    _check_resume,
+    _jsonable,
+    _l2,
+    _merge,
+    _pad,
+    _prepare_dictionary,
+    _prepare_images,
+    _rows_from_arrays,
+    _rows_to_arrays,
+    _stats_from_rows,
+    _stats_to_dict,
+    load_checkpoint,
+    save_checkpoint,
+    tensor_sha256,
+)
+from .options import CBPDNOptions, _as_dtype
+
+__all__ = [
+    "OnlineDictLearn",
+    "OnlineDictLearnOptions",
+    "OnlineDictLearnResult",
+    "OnlineStats",
+    "ImageSampler",
+    "ONLINE_CBPDN_DEFAULTS",
+    "SPORCO_ONLINE_STATS_NAMES",
+]
+
+#: CBPDN options of SPORCO's online learner (``OnlineConvBPDNDictLearn.Options``).
+ONLINE_CBPDN_DEFAULTS = CBPDNOptions(
+    max_iter=100, rho_period=10, auto_scaling=False, rsdl_ratio=10.0, rho_scaling=2.0, rsdl_target=1.0
+)
+_ONLINE_CBPDN_SPORCO = {
+    "MaxMainIter": 100,
+    "AutoRho": {"Period": 10, "AutoScaling": False, "RsdlRatio": 10.0, "Scaling": 2.0, "RsdlTarget": 1.0},
+}
+
+
+@dataclass(frozen=True)
+class OnlineDictLearnOptions:
+    """Options of :class:`OnlineDictLearn` (SPORCO ``OnlineConvBPDNDictLearn.Options``).
+
+    Attributes
+    ----------
+    eta_a, eta_b : float
+        Step size η_i = eta_a / (i + eta_b) (SPORCO: 10, 5; the paper's authors: 100, 1000).
+    zero_mean : bool
+        Zero-mean kernels (``ZeroMean``, False).
+    nonneg : bool
+        Non-negative kernels (csc extension, False).
+    cbpdn : CBPDNOptions
+        Coding-step options; default :data:`ONLINE_CBPDN_DEFAULTS`. ``l1_weight`` may be
+        a scalar or (K,); ``record_stats``, ``sync_interval``, ``dtype`` and ``device``
+        are not used.
+    dtype, device
+        Working dtype and device; None uses the initial dictionary's.
+    """
+
+    eta_a: float = 10.0
+    eta_b: float = 5.0
+    zero_mean: bool = False
+    nonneg: bool = False
+    cbpdn: CBPDNOptions = ONLINE_CBPDN_DEFAULTS
+    dtype: torch.dtype | None = None
+    device: torch.device | str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", _as_dtype(self.dtype))
+        for name in ("eta_a", "eta_b"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+        if not isinstance(self.cbpdn, CBPDNOptions):
+            raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
+        if self.cbpdn.max_iter < 1:
+            raise ValueError("cbpdn: max_iter must be >= 1")
+        KernelConstraint((1, 1), self.zero_mean, self.nonneg)
+
+    def replace(self, **changes) -> "OnlineDictLearnOptions":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, **overrides) -> "OnlineDictLearnOptions":
+        """Build options from SPORCO's ``OnlineConvBPDNDictLearn`` option dict (``eta_a``,
+        ``eta_b``, ``ZeroMean``, ``DataType``, ``DictSize`` (None), ``CUDA_CBPDN`` (False),
+        display options, and ``CBPDN`` merged over the online learner's defaults)."""
+        out: dict[str, Any] = {}
+        for key, value in dict(opt or {}).items():
+            if key in ("eta_a", "eta_b"):
+                out[key] = float(value)
+            elif key == "ZeroMean":
+                out["zero_mean"] = bool(value)
+            elif key == "DataType":
+                out["dtype"] = value
+            elif key in ("Verbose", "StatusHeader", "IterTimer", "MaxMainIter"):
+                continue
+            elif key in ("DictSize", "Callback"):
+                if value is not None:
+                    raise ValueError(f"{key}: SPORCO option not supported by csc (must be None)")
+            elif key == "CUDA_CBPDN":
+                if value:
+                    raise ValueError("CUDA_CBPDN: use OnlineDictLearnOptions(device='cuda') instead")
+            elif key == "CBPDN":
+                out["cbpdn"] = CBPDNOptions.from_sporco(_merge(_ONLINE_CBPDN_SPORCO, _as_dict(key, value)))
+            else:
+                raise ValueError(f"{key}: unknown SPORCO OnlineConvBPDNDictLearn option")
+        out.update(overrides)
+        return cls(**out)
+
+
+#: csc :class:`OnlineStats` field → SPORCO ``OnlineConvBPDNDictLearn`` ``IterationStats`` field.
+SPORCO_ONLINE_STATS_NAMES: dict[str, str] = {
+    "iteration": "Iter",
+    "objective": "ObjFun",
+    "data_fidelity": "DFid",
+    "l1": "RegL1",
+    "primal_residual": "PrimalRsdl",
+    "dual_residual": "DualRsdl",
+    "rho": "Rho",
+    "constraint": "Cnstr",
+    "delta_d": "DeltaD",
+    "eta": "Eta",
+    "time": "Time",
+}
+
+
+@dataclass(frozen=True)
+class OnlineStats:
+    """Per-step statistics of :class:`OnlineDictLearn` (arrays over steps; SPORCO's fields,
+    :data:`SPORCO_ONLINE_STATS_NAMES`). ``cbpdn_iterations`` (csc only) is the number of
+    coding iterations run in each step."""
+
+    iteration: np.ndarray
+    objective: np.ndarray
+    data_fidelity: np.ndarray
+    l1: np.ndarray
+    primal_residual: np.ndarray
+    dual_residual: np.ndarray
+    rho: np.ndarray
+    constraint: np.ndarray
+    delta_d: np.ndarray
+    eta: np.ndarray
+    cbpdn_iterations: np.ndarray
+    time: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.iteration)
+
+    def to_dict(self) -> dict[str, list]:
+        return _stats_to_dict(self)
+
+    @classmethod
+    def from_rows(cls, rows) -> "OnlineStats":
+        return _stats_from_rows(cls, rows)
+
+
+_STAT_NAMES = [f.name for f in fields(OnlineStats)]
+
+
+@dataclass
+class OnlineDictLearnResult:
+    """Result of :meth:`OnlineDictLearn.fit`: the dictionary (K, kh, kw), the statistics
+    of every step (including a resumed run's earlier steps) and the number of steps."""
+
+    dictionary: torch.Tensor
+    stats: OnlineStats
+    steps: int
+
+
+class ImageSampler:
+    """Minibatches of random crops from a pool of images, reproducible from a generator.
+
+    Parameters
+    ----------
+    images : (N, H, W) tensor/array or sequence of (H_i, W_i) images
+    batch_size : int
+        Images per minibatch; each is drawn uniformly from the pool, with replacement.
+    crop : int or (h, w), optional
+        Crop size; each drawn image gets a uniformly random crop. Without it every image
+        of a minibatch is used whole (they must then share one size when batch_size > 1).
+    generator : torch.Generator, optional
+        CPU generator for the draws (default: a new one seeded 0).
+    """
+
+    def __init__(self, images, batch_size: int = 1, crop=None, generator: torch.Generator | None = None):
+        if isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) == 3:
+            pool = [as_float_tensor(f"images[{i}]", images[i]) for i in range(len(images))]
+        elif isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) == 2:
+            pool = [as_float_tensor("images", images)]
+        else:
+            pool = [as_float_tensor(f"images[{i}]", im) for i, im in enumerate(images)]
+        if not pool:
+            raise ValueError("images: expected at least one image")
+        for i, t in enumerate(pool):
+            if t.ndim != 2:
+                raise ValueError(f"images[{i}]: expected a 2-D (H, W) image, got shape {tuple(t.shape)}")
+            check_finite(f"images[{i}]", t)
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        if crop is not None:
+            crop = (int(crop), int(crop)) if isinstance(crop, (int, np.integer)) else tuple(int(c) for c in crop)
+            small = [i for i, t in enumerate(pool) if t.shape[0] < crop[0] or t.shape[1] < crop[1]]
+            if small:
+                raise ValueError(f"crop: {crop[0]}×{crop[1]} is larger than images {small}")
+        elif batch_size > 1 and len({tuple(t.shape) for t in pool}) > 1:
+            raise ValueError("crop: the images differ in size; give a crop size to batch them")
+        self.images, self.batch_size, self.crop = pool, int(batch_size), crop
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+
+    def sample(self) -> torch.Tensor:
+        """The next minibatch (batch_size, h, w)."""
+        g = self.generator
+        idx = torch.randint(len(self.images), (self.batch_size,), generator=g).tolist()
+        out = []
+        for i in idx:
+            t = self.images[i]
+            if self.crop is None:
+                out.append(t)
+                continue
+            h, w = self.crop
+            r0 = int(torch.randint(t.shape[0] - h + 1, (1,), generator=g))
+            c0 = int(torch.randint(t.shape[1] - w + 1, (1,), generator=g))
+            out.append(t[r0:r0 + h, c0:c0 + w])
+        return torch.stack(out)
+
+    def get_state(self) -> torch.Tensor:
+        return self.generator.get_state()
+
+    def set_state(self, state) -> None:
+        self.generator.set_state(torch.as_tensor(np.asarray(state), dtype=torch.uint8))
+
+    def fingerprint(self) -> dict[str, Any]:
+        h = __import__("hashlib").sha256()
+        for t in self.images:
+            h.update(tensor_sha256(t).encode())
+        return {"images_sha256": h.hexdigest(), "batch_size": self.batch_size,
+                "crop": list(self.crop) if self.crop else None}
+
+
+class OnlineDictLearn:
+    """Online convolutional dictionary learner (module docstring for the equations).
+
+    Parameters
+    ----------
+    dictionary : (K, kh, kw)
+        Initial dictionary (projected onto the constraint set first, as SPORCO does).
+    lmbda : float
+        λ ≥ 0.
+    options : OnlineDictLearnOptions, optional
+
+    Examples
+    --------
+    >>> learner = OnlineDictLearn(D0, 0.1, OnlineDictLearnOptions(eta_a=100, eta_b=1000))
+    >>> for _ in range(100):
+    ...     learner.step(sampler.sample())        # or learner.fit(sampler, 100)
+    >>> learner.dictionary
+    """
+
+    def __init__(self, dictionary, lmbda: float, options: OnlineDictLearnOptions | None = None):
+        self.options = options if options is not None else OnlineDictLearnOptions()
+        if not isinstance(self.options, OnlineDictLearnOptions):
+            raise TypeError(f"options: expected OnlineDictLearnOptions, got {type(self.options).__name__}")
+        self.lmbda = check_nonnegative("lmbda", lmbda)
+        D = _prepare_dictionary(dictionary, self.options.dtype, self.options.device)
+        o = self.options
+        self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=o.zero_mean, nonneg=o.nonneg)
+        self.initial_dictionary = self.constraint.project(D)
+        self.dictionary = self.initial_dictionary
+        self.j = 0
+        self._rows: list[dict[str, float]] = []
+        self._t_offset = 0.0
+
+    @property
+    def stats(self) -> OnlineStats:
+        return OnlineStats.from_rows(self._rows)
+
+    def step(self, images) -> dict[str, float]:
+        """One learning step on a minibatch (B, H, W) or one image (H, W); returns the
+        step's statistics row."""
+        t0 = time.perf_counter()
+        o, D = self.options, self.dictionary
+        S = _prepare_images(images, D)
+        B, H, W = S.shape
+        K = D.shape[0]
+        cb = _JointCBPDN(S, self.lmbda, o.cbpdn, K, D.shape[-2:])
+        cb.set_dictionary(D)
+        k0 = cb.k
+        xrow = cb.iterate(o.cbpdn.max_iter)
+        Zf = torch.fft.rfft2(cb.y)
+        Df = cb.Df
+        Ryf = torch.einsum("bkhw,khw->bhw", Zf, Df) - cb.Sf
+        grad = torch.einsum("bkhw,bhw->khw", Zf.conj(), Ryf)
+        eta = o.eta_a / (self.j + o.eta_b)
+        G = torch.fft.irfft2(Df - eta * grad, s=(H, W))
+        Dnew = self.constraint.project(G)
+        row = {
+            "iteration": self.j,
+            "objective": xrow["objective"], "data_fidelity": xrow["data_fidelity"], "l1": xrow["l1"],
+            "primal_residual": xrow["x_primal_residual"], "dual_residual": xrow["x_dual_residual"],
+            "rho": xrow["x_rho"], "constraint": _l2(_pad(Dnew, (H, W)) - G), "delta_d": _l2(Dnew - D),
+            "eta": eta, "cbpdn_iterations": cb.k - k0,
+        }
+        self.dictionary = Dnew
+        self.j += 1
+        self._t_offset += time.perf_counter() - t0
+        row["time"] = self._t_offset
+        self._rows.append(row)
+        return row
+
+    def fit(
+        self,
+        sampler: ImageSampler,
+        steps: int,
+        *,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int = 0,
+        resume: bool = False,
+        progress: bool = False,
+        callback: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> OnlineDictLearnResult:
+        """Run until ``steps`` steps have been done in total, on minibatches from ``sampler``.
+
+        ``checkpoint`` is written every ``checkpoint_every`` steps and after the last one
+        (dictionary, step, the sampler's generator state, statistics); with ``resume``
+        an existing checkpoint is loaded first (its settings, λ, images and initial
+        dictionary must match) and the run continues to the same result as an
+        uninterrupted one.
+        """
+        if not isinstance(sampler, ImageSampler):
+            raise TypeError(f"sampler: expected an ImageSampler, got {type(sampler).__name__}")
+        if not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
+        if checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
+        if (checkpoint_every or resume) and checkpoint is None:
+            raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
+        opts = _jsonable(self.options)
+        opts.pop("device", None)
+        for k in ("record_stats", "sync_interval", "device", "dtype"):
+            opts["cbpdn"].pop(k, None)
+        fingerprint = dict({"learner": "online", "lmbda": self.lmbda, "options": opts,
+                            "initial_dictionary_sha256": tensor_sha256(self.initial_dictionary)},
+                           **sampler.fingerprint())
+        if resume and checkpoint is not None and Path(checkpoint).is_file():
+            arrays, meta = load_checkpoint(checkpoint)
+            _check_resume(meta, fingerprint, checkpoint)
+            D = self.dictionary
+            self.dictionary = torch.from_numpy(arrays["dictionary"]).to(device=D.device, dtype=D.dtype)
+            self.j = int(meta["step"])
+            self._rows = _rows_from_arrays(arrays, _STAT_NAMES)
+            self._t_offset = float(meta.get("elapsed", 0.0))
+            sampler.set_state(arrays["rng_state"])
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, initial=min(self.j, steps), disable=not progress, desc="learn", unit="step")
+        try:
+            while self.j < steps:
+                batch = sampler.sample()
+                row = self.step(batch)
+                bar.update(1)
+                if progress:
+                    bar.set_postfix(obj=f"{row['objective']:.4g}")
+                if callback is not None:
+                    callback(self.j - 1, row)
+                if checkpoint is not None and checkpoint_every and (self.j % checkpoint_every == 0 or self.j == steps):
+                    arrays = {"dictionary": self.dictionary, "rng_state": sampler.get_state()}
+                    arrays.update(_rows_to_arrays(self._rows, _STAT_NAMES))
+                    meta = dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=self.j,
+                                elapsed=self._t_offset, steps=steps, dtype=str(self.dictionary.dtype))
+                    save_checkpoint(checkpoint, arrays, meta)
+        finally:
+            bar.close()
+        return OnlineDictLearnResult(dictionary=self.dictionary, stats=self.stats, steps=self.j)

@@ -1,0 +1,501 @@
+"""Sparse code store: a dataset's CBPDN codes in compact, checksummed, resumable shards.
+
+A store is a folder::
+
+    manifest.json        settings, dictionary sha256, shapes, one entry per finished shard
+    shard-00000.npz      images [0, S) of the source
+    shard-00001.npz      images [S, 2S)
+    ...
+
+Each shard is a pickle-free ``.npz`` (read with ``allow_pickle=False``) holding, for its
+``n`` images:
+
+``values`` (nnz,) float16 or float32
+    The nonzero coefficients of all its images, concatenated in image order and, within
+    an image, in C order of (K, H, W).
+``coords`` (nnz,) uint16 or uint32
+    Flat position of each value inside its image's (K, H, W) array (uint16 when
+    K·H·W ≤ 65 536, else uint32) — 2 or 4 bytes per nonzero instead of int64.
+``offsets`` (n + 1,) int64
+    Image i's nonzeros are ``values[offsets[i]:offsets[i + 1]]``.
+``labels`` (n,) int64 and ``ids`` (n,) int64 (index of the image in the source).
+``metadata``
+    JSON: shard number, settings digest and the content checksum.
+
+The content checksum is :func:`csc.io.sha256_of_array` over (values, coords, offsets,
+labels, ids); it is recorded both in the shard and in the manifest, so ``verify``
+detects a shard that was altered, truncated or replaced.
+
+Writing: shards are written with :func:`csc.io.atomic_write` and the manifest is
+rewritten (atomically) after every shard. A killed run leaves only whole shards; running
+the same command again skips every shard that verifies and encodes the rest. A shard is a
+fixed range of source images encoded as one batch, so an interrupted-then-resumed store
+holds exactly the same arrays as an uninterrupted one (on the same device).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .io import atomic_write, sha256_of_array
+
+__all__ = [
+    "STORE_FORMAT",
+    "EncodeSettings",
+    "CodeStore",
+    "StoreError",
+    "encode_dataset",
+    "preprocess_images",
+    "verify_store",
+]
+
+STORE_FORMAT = "csc-code-store"
+STORE_VERSION = 1
+MANIFEST = "manifest.json"
+_VALUE_DTYPES = {"float16": np.float16, "float32": np.float32}
+
+
+class StoreError(ValueError):
+    """A store is missing, inconsistent or corrupt."""
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Everything that determines a store's contents (recorded in the manifest).
+
+    Attributes
+    ----------
+    dictionary : str
+        Shipped name or file of the dictionary (its sha256 is recorded separately).
+    lmbda : float
+        CBPDN λ.
+    max_iter, rel_stop_tol : CBPDN stopping (SPEC §1).
+    size : int or None
+        Bilinear resize of every image to size × size before coding (None: as is).
+    preprocess : {"highpass", "lcn", "none"}
+        Coded signal: Tikhonov highpass (λ 5, SPORCO's examples), local contrast
+        normalisation on the 0–255 scale (authors' code), or the [0, 1] image.
+    gray_weights : {"skimage", "bt601"}
+        Luma weights for colour sources.
+    value_dtype : {"float16", "float32"}
+        Stored dtype of the nonzero values.
+    shard_size : int
+        Images per shard (also the encoding batch).
+    solver_dtype : {"float32", "float64"}
+    """
+
+    dictionary: str = "heterogeneous"
+    lmbda: float = 0.1
+    max_iter: int = 100
+    rel_stop_tol: float = 1e-2
+    size: int | None = None
+    preprocess: str = "highpass"
+    gray_weights: str = "skimage"
+    value_dtype: str = "float16"
+    shard_size: int = 256
+    solver_dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.preprocess not in ("highpass", "lcn", "none"):
+            raise ValueError(f"preprocess: expected 'highpass', 'lcn' or 'none', got {self.preprocess!r}")
+        if self.value_dtype not in _VALUE_DTYPES:
+            raise ValueError(f"value_dtype: expected 'float16' or 'float32', got {self.value_dtype!r}")
+        if self.solver_dtype not in ("float32", "float64"):
+            raise ValueError(f"solver_dtype: expected 'float32' or 'float64', got {self.solver_dtype!r}")
+        if int(self.shard_size) < 1:
+            raise ValueError(f"shard_size: expected a positive integer, got {self.shard_size!r}")
+        if self.size is not None and int(self.size) < 1:
+            raise ValueError(f"size: expected a positive integer or None, got {self.size!r}")
+        if self.lmbda < 0 or self.max_iter < 1:
+            raise ValueError("lmbda must be >= 0 and max_iter >= 1")
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def preprocess_images(images, settings: EncodeSettings, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Source images → the signals CBPDN codes, shape (B, H', W').
+
+    ``images``: uint8 (0–255) or floating ([0, 1]) array/tensor, (B, H, W) gray or
+    (B, 3, H, W) colour. Steps (SPEC §5/§6): [0, 1] scale → grayscale → bilinear resize
+    → highpass / LCN / none.
+    """
+    from . import preprocess as pp
+
+    x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    x = x.to(device) if device is not None else x
+    x = x.to(dtype) / 255.0 if x.dtype == torch.uint8 else x.to(dtype)
+    if x.ndim == 4:
+        x = pp.to_grayscale(x, settings.gray_weights)
+    if x.ndim != 3:
+        raise ValueError(f"images: expected (B, H, W) or (B, 3, H, W), got shape {tuple(x.shape)}")
+    if settings.size is not None and tuple(x.shape[-2:]) != (settings.size, settings.size):
+        x = pp.resize(x, settings.size)
+    if settings.preprocess == "highpass":
+        x = pp.tikhonov_filter(x, 5.0, 16).highpass
+    elif settings.preprocess == "lcn":
+        x = pp.local_contrast_normalise(x * 255.0).normalised
+    return x
+
+
+# --------------------------------------------------------------------------- shards
+def _coord_dtype(n: int):
+    if n <= 1 << 16:
+        return np.uint16
+    if n <= 1 << 32:
+        return np.uint32
+    return np.int64
+
+
+def _pack(codes: torch.Tensor, value_dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense (n, K, H, W) → (values, coords, offsets)."""
+    n = codes.shape[0]
+    flat = codes.detach().reshape(n, -1).cpu()
+    vals = flat.numpy().astype(_VALUE_DTYPES[value_dtype])
+    if value_dtype == "float16":
+        if not np.isfinite(vals).all():
+            raise StoreError("codes overflow float16 (|value| > 65504): use value_dtype='float32'")
+    mask = vals != 0  # after the cast: float16 underflow to 0 is simply not stored
+    counts = mask.sum(axis=1)
+    img, pos = np.nonzero(mask)  # C order: by image, then position
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return vals[img, pos], pos.astype(_coord_dtype(flat.shape[1])), offsets
+
+
+def _shard_name(i: int) -> str:
+    return f"shard-{i:05d}.npz"
+
+
+def _shard_checksum(a: dict[str, np.ndarray]) -> str:
+    return sha256_of_array(a["values"], a["coords"], a["offsets"], a["labels"], a["ids"])
+
+
+def _read_shard(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:  # zip CRC errors, truncation, bad header …
+        raise StoreError(f"{path.name}: unreadable ({type(exc).__name__}: {exc})") from exc
+    missing = {"values", "coords", "offsets", "labels", "ids", "metadata"} - set(arrays)
+    if missing:
+        raise StoreError(f"{path.name}: missing arrays {sorted(missing)}")
+    return arrays
+
+
+def _check_shard(arrays: dict[str, np.ndarray], entry: dict[str, Any], per_image: int, name: str) -> None:
+    if _shard_checksum(arrays) != entry["sha256"]:
+        raise StoreError(f"{name}: checksum mismatch (the shard is corrupt or was modified)")
+    off = arrays["offsets"]
+    n = entry["count"]
+    if arrays["labels"].shape != (n,) or arrays["ids"].shape != (n,) or off.shape != (n + 1,):
+        raise StoreError(f"{name}: expected {n} images")
+    if off[0] != 0 or off[-1] != arrays["values"].size or np.any(np.diff(off) < 0):
+        raise StoreError(f"{name}: inconsistent offsets")
+    if arrays["coords"].size != arrays["values"].size or (
+        arrays["coords"].size and int(arrays["coords"].max()) >= per_image
+    ):
+        raise StoreError(f"{name}: coordinates out of range")
+
+
+# --------------------------------------------------------------------------- encoding
+def _source_digest(images: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> str:
+    return sha256_of_array(np.ascontiguousarray(images), labels.astype(np.int64), ids.astype(np.int64))
+
+
+def encode_dataset(
+    images,
+    labels,
+    out: str | Path,
+    settings: EncodeSettings = EncodeSettings(),
+    *,
+    ids: Sequence[int] | None = None,
+    source: dict[str, Any] | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+    on_shard: Callable[[int], None] | None = None,
+) -> "CodeStore":
+    """Encode ``images`` (N, H, W) / (N, 3, H, W), uint8 or [0, 1] float, into a store.
+
+    Resumable: if ``out`` already holds a store made with the same settings, dictionary
+    and source images, every shard that verifies is kept and only the rest is encoded. A
+    store with other settings raises :class:`StoreError` (use another folder).
+
+    Parameters
+    ----------
+    ids : optional
+        Index of each image in its source (default 0..N-1); stored per image.
+    source : dict, optional
+        Description of the source (dataset, split, subset) recorded in the manifest.
+    device : optional
+        Where to encode (default CUDA when available).
+    on_shard : callable, optional
+        Called with the shard number after each shard is written (progress hooks; a
+        test uses it to interrupt a run).
+    """
+    from .cbpdn import ConvBPDN
+    from .io import dictionary_metadata, load_dictionary
+    from .options import CBPDNOptions
+
+    out = Path(out)
+    images = np.asarray(images)
+    labels = np.asarray(labels).astype(np.int64)
+    N = images.shape[0]
+    if labels.shape != (N,):
+        raise ValueError(f"labels: expected shape ({N},), got {labels.shape}")
+    ids_arr = np.arange(N, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+    if ids_arr.shape != (N,):
+        raise ValueError(f"ids: expected shape ({N},), got {ids_arr.shape}")
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    sdtype = torch.float64 if settings.solver_dtype == "float64" else torch.float32
+    D = load_dictionary(settings.dictionary, dtype=sdtype, device=dev)
+    try:
+        dsha = dictionary_metadata(settings.dictionary).get("sha256")
+    except Exception:
+        dsha = None
+    dsha = dsha or sha256_of_array(D.cpu().numpy())
+    K, kh, kw = D.shape
+    probe = preprocess_images(images[:1], settings, dtype=sdtype)
+    H, W = probe.shape[-2:]
+    S = int(settings.shard_size)
+    n_shards = (N + S - 1) // S
+    header = {
+        "format": STORE_FORMAT,
+        "version": STORE_VERSION,
+        "settings": asdict(settings),
+        "dictionary_sha256": dsha,
+        "kernels": [int(K), int(kh), int(kw)],
+        "code_shape": [int(K), int(H), int(W)],
+        "value_dtype": settings.value_dtype,
+        "coord_dtype": np.dtype(_coord_dtype(K * H * W)).name,
+        "num_images": int(N),
+        "num_shards": n_shards,
+        "num_classes": int(labels.max()) + 1 if N else 0,
+        "source": dict(source or {}),
+        "source_sha256": _source_digest(images, labels, ids_arr),
+    }
+    identity = {k: header[k] for k in ("settings", "dictionary_sha256", "code_shape", "num_images", "source_sha256")}
+    settings_digest = _digest(identity)
+    header["settings_digest"] = settings_digest
+
+    manifest_path = out / MANIFEST
+    shards: dict[str, dict[str, Any]] = {}
+    if manifest_path.is_file():
+        old = json.loads(manifest_path.read_text())
+        if old.get("format") != STORE_FORMAT or old.get("settings_digest") != settings_digest:
+            raise StoreError(
+                f"{out}: holds a store made with other settings, dictionary or source images; "
+                "choose another folder (or delete it) to encode anew"
+            )
+        shards = {e["file"]: e for e in old.get("shards", [])}
+
+    solver = ConvBPDN(D, settings.lmbda, CBPDNOptions(
+        max_iter=settings.max_iter, rel_stop_tol=settings.rel_stop_tol, record_stats=False,
+        dtype=sdtype, device=dev))
+
+    def write_manifest(complete: bool, extra: dict[str, Any] | None = None):
+        m = dict(header)
+        m["shards"] = [shards[k] for k in sorted(shards)]
+        m["complete"] = complete
+        if extra:
+            m.update(extra)
+        text = json.dumps(m, indent=1, sort_keys=True)
+        atomic_write(manifest_path, lambda f: f.write(text.encode()))
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_manifest(False)
+    iterator = range(n_shards)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc="encode", unit="shard")
+    per_image = K * H * W
+    t_encode = 0.0
+    n_encoded = 0
+    for i in iterator:
+        name = _shard_name(i)
+        path = out / name
+        lo, hi = i * S, min(N, (i + 1) * S)
+        entry = shards.get(name)
+        if path.is_file():
+            try:  # a finished shard: keep it if it verifies (also one written just before a kill)
+                arrays = _read_shard(path)
+                meta = json.loads(str(arrays["metadata"][()]))
+                if entry is None:
+                    entry = {"file": name, "count": hi - lo, "start": lo, "sha256": meta.get("sha256"),
+                             "nnz": int(arrays["values"].size), "bytes": path.stat().st_size,
+                             "seconds": meta.get("seconds"), "device": meta.get("device")}
+                if meta.get("settings_digest") == settings_digest and entry["start"] == lo:
+                    _check_shard(arrays, entry, per_image, name)
+                    if np.array_equal(arrays["ids"], ids_arr[lo:hi]):
+                        shards[name] = entry
+                        continue
+            except (StoreError, ValueError, KeyError):
+                pass
+        shards.pop(name, None)
+        t0 = time.perf_counter()
+        signal = preprocess_images(images[lo:hi], settings, device=dev, dtype=sdtype)
+        codes = solver.solve(signal).codes
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        seconds = time.perf_counter() - t0
+        t_encode += seconds
+        n_encoded += hi - lo
+        values, coords, offsets = _pack(codes, settings.value_dtype)
+        arrays = {"values": values, "coords": coords, "offsets": offsets,
+                  "labels": labels[lo:hi].copy(), "ids": ids_arr[lo:hi].copy()}
+        sha = _shard_checksum(arrays)
+        meta = {"format": STORE_FORMAT + "-shard", "shard": i, "start": lo, "count": hi - lo,
+                "settings_digest": settings_digest, "sha256": sha, "seconds": seconds, "device": str(dev)}
+        arrays["metadata"] = np.array(json.dumps(meta, sort_keys=True))
+        atomic_write(path, lambda f, a=arrays: np.savez(f, **a))
+        shards[name] = {"file": name, "count": hi - lo, "start": lo, "sha256": sha, "nnz": int(values.size),
+                        "bytes": path.stat().st_size, "seconds": seconds, "device": str(dev)}
+        write_manifest(False)
+        if on_shard is not None:
+            on_shard(i)
+    total_bytes = sum(e["bytes"] for e in shards.values())
+    total_seconds = sum(e.get("seconds") or 0.0 for e in shards.values())
+    write_manifest(True, {
+        "bytes": total_bytes,
+        "bytes_per_image": total_bytes / max(N, 1),
+        "dense_float32_bytes_per_image": per_image * 4,
+        "compression_vs_dense_float32": per_image * 4 * max(N, 1) / max(total_bytes, 1),
+        "nnz_per_image": sum(e["nnz"] for e in shards.values()) / max(N, 1),
+        "encode_seconds": total_seconds,
+        "seconds_per_image": total_seconds / max(N, 1),
+    })
+    return CodeStore(out)
+
+
+# --------------------------------------------------------------------------- reading
+class CodeStore:
+    """Read access to a store: ``len(store)``, ``store.get(i)`` → (codes (K, H, W), label).
+
+    Shards are loaded lazily and kept in memory (a store of sparse codes is small; pass
+    ``cache_shards`` to bound how many stay loaded). Each shard is checked against the
+    manifest's checksum when first loaded (``check=False`` skips that).
+    """
+
+    def __init__(self, root: str | Path, check: bool = True, cache_shards: int | None = None):
+        self.root = Path(root)
+        mp = self.root / MANIFEST
+        if not mp.is_file():
+            raise StoreError(f"{self.root}: no {MANIFEST} (not a code store)")
+        try:
+            self.manifest: dict[str, Any] = json.loads(mp.read_text())
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"{mp}: not valid JSON ({exc})") from exc
+        if self.manifest.get("format") != STORE_FORMAT:
+            raise StoreError(f"{mp}: not a {STORE_FORMAT} manifest")
+        self.check = check
+        self.cache_shards = cache_shards
+        self.shards = list(self.manifest["shards"])
+        self.code_shape = tuple(self.manifest["code_shape"])
+        self._starts = np.array([e["start"] for e in self.shards], dtype=np.int64)
+        self._cache: dict[int, dict[str, np.ndarray]] = {}
+        self._labels: np.ndarray | None = None
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete")) and sum(e["count"] for e in self.shards) == self.manifest["num_images"]
+
+    def __len__(self) -> int:
+        return int(sum(e["count"] for e in self.shards))
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.manifest.get("num_classes", 0))
+
+    def _shard(self, s: int) -> dict[str, np.ndarray]:
+        if s not in self._cache:
+            e = self.shards[s]
+            arrays = _read_shard(self.root / e["file"])
+            if self.check:
+                _check_shard(arrays, e, int(np.prod(self.code_shape)), e["file"])
+            if self.cache_shards is not None and len(self._cache) >= self.cache_shards:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[s] = arrays
+        return self._cache[s]
+
+    def _locate(self, i: int) -> tuple[int, int]:
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for a store of {len(self)} images")
+        s = int(np.searchsorted(self._starts, i, side="right") - 1)
+        return s, i - int(self._starts[s])
+
+    def sparse(self, i: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """Image i as (values, flat coords, label, id) without densifying."""
+        s, j = self._locate(i)
+        a = self._shard(s)
+        lo, hi = a["offsets"][j], a["offsets"][j + 1]
+        return a["values"][lo:hi], a["coords"][lo:hi], int(a["labels"][j]), int(a["ids"][j])
+
+    def get(self, i: int, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, int]:
+        """Dense codes (K, H, W) and the label of image i."""
+        values, coords, label, _ = self.sparse(i)
+        out = torch.zeros(int(np.prod(self.code_shape)), dtype=dtype)
+        out[torch.from_numpy(coords.astype(np.int64))] = torch.from_numpy(values.astype(np.float32)).to(dtype)
+        return out.reshape(self.code_shape), label
+
+    def dense(self, indices: Sequence[int] | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Dense codes of several images, (n, K, H, W)."""
+        idx = range(len(self)) if indices is None else indices
+        return torch.stack([self.get(int(i), dtype)[0] for i in idx]) if len(idx) else torch.zeros((0,) + self.code_shape)
+
+    @property
+    def labels(self) -> np.ndarray:
+        if self._labels is None:
+            self._labels = np.concatenate([self._shard(s)["labels"] for s in range(len(self.shards))]) \
+                if self.shards else np.zeros(0, np.int64)
+        return self._labels
+
+    def nbytes(self) -> int:
+        """Bytes of the shard files on disk."""
+        return sum((self.root / e["file"]).stat().st_size for e in self.shards)
+
+
+def verify_store(root: str | Path) -> list[str]:
+    """Check a store; returns a list of problems (empty when the store is intact and complete).
+
+    Checks the manifest, that every shard exists, loads, matches its checksum, counts,
+    offsets and coordinate range, that shards tile the source without gaps, and that the
+    run completed.
+    """
+    problems: list[str] = []
+    try:
+        store = CodeStore(root, check=False)
+    except StoreError as exc:
+        return [str(exc)]
+    m = store.manifest
+    per_image = int(np.prod(store.code_shape))
+    expected = 0
+    for e in store.shards:
+        if e["start"] != expected:
+            problems.append(f"{e['file']}: starts at image {e['start']}, expected {expected}")
+        expected = e["start"] + e["count"]
+        path = store.root / e["file"]
+        if not path.is_file():
+            problems.append(f"{e['file']}: missing")
+            continue
+        try:
+            arrays = _read_shard(path)
+            _check_shard(arrays, e, per_image, e["file"])
+            meta = json.loads(str(arrays["metadata"][()]))
+            if meta.get("settings_digest") != m.get("settings_digest"):
+                problems.append(f"{e['file']}: made with other settings")
+        except StoreError as exc:
+            problems.append(str(exc))
+    if expected != m.get("num_images") or not m.get("complete"):
+        problems.append(f"incomplete: {len(store)} of {m.get('num_images')} images encoded "
+                        "(run the same encode command again to resume)")
+    return problems

@@ -1,0 +1,385 @@
+"""Training a ResNet-18 on sparse codes or pixels (paper §2.5, Table 1, Fig. 7).
+
+:func:`train` runs Adam (the paper's lr 2e-4, β (0.9, 0.99), ε 1e-8 by default) with
+cross-entropy, evaluates on the test set after every epoch, and after every epoch writes
+into its output folder:
+
+``metrics.csv`` / ``metrics.json``
+    One row per epoch: train loss and accuracy, test loss and accuracy, seconds.
+    The JSON also holds the run's description (``run``) and options.
+``curves.png``
+    Loss and accuracy against epoch.
+``checkpoint.npz``
+    Pickle-free checkpoint (model and optimizer tensors as arrays; scalars, the AMP
+    scaler and the history as JSON), written atomically. Calling :func:`train` again
+    on the same folder resumes after the last finished epoch; the result is the same as
+    an uninterrupted run (same weights), because every random choice is a function of
+    (seed, epoch): the initialisation, the shuffling (an explicit ``torch.Generator``),
+    dropout and the datasets' flips.
+
+:func:`aggregate_runs` / :func:`table_markdown` / :func:`plot_runs` turn several run
+folders (seeds × settings) into Table 1 (mean ± std over seeds) and Fig. 7-style curves.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from .io import atomic_write
+from .models import resnet18
+
+__all__ = [
+    "TrainOptions",
+    "train",
+    "load_checkpoint",
+    "save_checkpoint",
+    "evaluate",
+    "aggregate_runs",
+    "table_markdown",
+    "plot_runs",
+    "plot_history",
+]
+
+CHECKPOINT = "checkpoint.npz"
+CHECKPOINT_FORMAT = "csc-train-checkpoint"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Options of :func:`train` (defaults: the paper's Adam settings).
+
+    ``amp=None`` turns mixed precision (float16 autocast + gradient scaling) on when
+    training on CUDA. ``max_steps`` caps the batches per epoch (smoke tests).
+    ``epochs`` may be raised when resuming; every other option must match the
+    checkpoint.
+    """
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    seed: int = 0
+    stem: str = "imagenet"
+    dropout: float = 0.0
+    amp: bool | None = None
+    device: str | None = None
+    eval_batch_size: int = 256
+    max_steps: int | None = None
+    num_workers: int = 0
+
+    def __post_init__(self):
+        if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("epochs must be >= 0 and batch sizes >= 1")
+        if self.lr <= 0 or self.eps <= 0:
+            raise ValueError("lr and eps must be > 0")
+        if self.stem not in ("imagenet", "cifar"):
+            raise ValueError(f"stem: expected 'imagenet' or 'cifar', got {self.stem!r}")
+
+    def identity(self) -> dict[str, Any]:
+        """The options a resumed run must share with its checkpoint."""
+        d = asdict(self)
+        for k in ("epochs", "device", "num_workers", "eval_batch_size"):
+            d.pop(k)
+        d["betas"] = list(d["betas"])
+        return d
+
+
+def _device(name: str | None) -> torch.device:
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _epoch_seed(seed: int, epoch: int, salt: int) -> int:
+    h = hashlib.sha256(f"{seed}/{epoch}/{salt}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+# --------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scaler: Any | None, meta: dict[str, Any]) -> Path:
+    """Write model + optimizer state pickle-free (npz of arrays + JSON), atomically."""
+    arrays: dict[str, np.ndarray] = {}
+    for k, v in model.state_dict().items():
+        arrays[f"model/{k}"] = v.detach().cpu().numpy()
+    osd = optimizer.state_dict()
+    for pid, st in osd["state"].items():
+        for name, v in st.items():
+            if isinstance(v, torch.Tensor):
+                arrays[f"optim/{pid}/{name}"] = v.detach().cpu().numpy()
+            else:
+                arrays[f"optim/{pid}/{name}"] = np.asarray(v)
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in osd["param_groups"]]
+    m = dict(meta)
+    m.update(format=CHECKPOINT_FORMAT, version=1, param_groups=groups,
+             scaler=scaler.state_dict() if scaler is not None and scaler.is_enabled() else None)
+    arrays["meta"] = np.array(json.dumps(m, sort_keys=True))
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    scaler: Any | None = None) -> dict[str, Any]:
+    """Restore a checkpoint written by :func:`save_checkpoint` in place; returns its metadata."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")[()]))
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a csc training checkpoint")
+    device = next(model.parameters()).device
+    ref = model.state_dict()
+    sd = {k[len("model/"):]: torch.from_numpy(v).to(device=device, dtype=ref[k[len("model/"):]].dtype)
+          for k, v in arrays.items() if k.startswith("model/")}
+    model.load_state_dict(sd, strict=True)
+    if optimizer is not None:
+        state: dict[int, dict[str, Any]] = {}
+        for k, v in arrays.items():
+            if k.startswith("optim/"):
+                _, pid, name = k.split("/", 2)
+                t = torch.from_numpy(v.copy())
+                if name != "step":
+                    t = t.to(device)
+                state.setdefault(int(pid), {})[name] = t
+        groups = optimizer.state_dict()["param_groups"]
+        for g, saved in zip(groups, meta["param_groups"]):
+            for k, v in saved.items():
+                if k != "params":
+                    g[k] = tuple(v) if isinstance(v, list) else v
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    if scaler is not None and meta.get("scaler"):
+        scaler.load_state_dict(meta["scaler"])
+    return meta
+
+
+# --------------------------------------------------------------------------- loop
+def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, device=None,
+             amp: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and top-1 accuracy (%) of ``model`` on ``dataset``."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    loss_sum, correct, n = 0.0, 0, 0
+    with torch.no_grad():
+        for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            x, y = x.to(device), y.to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+                logits = model(x)
+            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            n += int(y.numel())
+    return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
+
+
+def _write_metrics(out: Path, history: list[dict[str, Any]], info: dict[str, Any]) -> None:
+    buf = io.StringIO()
+    if history:
+        w = csv.DictWriter(buf, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+    atomic_write(out / "metrics.csv", lambda f: f.write(buf.getvalue().encode()))
+    text = json.dumps({**info, "epochs": history}, indent=1)
+    atomic_write(out / "metrics.json", lambda f: f.write(text.encode()))
+
+
+def plot_history(history: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
+    """Loss and accuracy curves of one run (train and test) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a1.plot(ep, [h["train_loss"] for h in history], label="train")
+    a1.plot(ep, [h["test_loss"] for h in history], label="test")
+    a1.set_xlabel("epoch"), a1.set_ylabel("cross-entropy"), a1.legend()
+    a2.plot(ep, [h["train_acc"] for h in history], label="train")
+    a2.plot(ep, [h["test_acc"] for h in history], label="test")
+    a2.set_xlabel("epoch"), a2.set_ylabel("top-1 accuracy (%)"), a2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: TrainOptions = TrainOptions(),
+          run: dict[str, Any] | None = None, in_channels: int | None = None, num_classes: int | None = None,
+          progress: bool = False, stop_after_epoch: int | None = None) -> dict[str, Any]:
+    """Train a ResNet-18 on ``train_set``, evaluating on ``test_set`` every epoch.
+
+    Datasets yield (x (C, H, W), label); ``in_channels`` / ``num_classes`` default to the
+    datasets' attributes of those names. ``run`` describes the run (e.g. ``{"encoding":
+    "heterogeneous", "pruning": 0.25}``) for :func:`aggregate_runs`. Resumes from
+    ``out/checkpoint.npz`` when present. ``stop_after_epoch`` returns early after that
+    epoch (simulates an interruption). Returns the contents of ``metrics.json``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    o = options
+    device = _device(o.device)
+    amp = (device.type == "cuda") if o.amp is None else bool(o.amp and device.type == "cuda")
+    C = int(in_channels if in_channels is not None else getattr(train_set, "in_channels"))
+    nc = int(num_classes if num_classes is not None else max(getattr(train_set, "num_classes"),
+                                                               getattr(test_set, "num_classes", 0)))
+    torch.manual_seed(o.seed)
+    model = resnet18(in_channels=C, num_classes=nc, stem=o.stem, dropout=o.dropout).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp) if device.type == "cuda" else None
+    info = {"run": dict(run or {}), "options": o.identity(), "in_channels": C, "num_classes": nc,
+            "train_size": len(train_set), "test_size": len(test_set), "device": str(device), "amp": amp}
+    history: list[dict[str, Any]] = []
+    start = 0
+    ckpt = out / CHECKPOINT
+    if ckpt.is_file():
+        meta = load_checkpoint(ckpt, model, opt, scaler)
+        if meta.get("options") != o.identity() or meta.get("run") != info["run"]:
+            raise ValueError(f"{out}: its checkpoint was made with other options or for another run; "
+                             "use another folder")
+        history = meta["history"]
+        start = int(meta["epoch"]) + 1
+    n = len(train_set)
+    for epoch in range(start, o.epochs):
+        t0 = time.perf_counter()
+        for ds in (train_set, test_set):
+            if hasattr(ds, "set_epoch"):
+                ds.set_epoch(epoch)
+        g = torch.Generator().manual_seed(_epoch_seed(o.seed, epoch, 0))
+        order = torch.randperm(n, generator=g).tolist()
+        torch.manual_seed(_epoch_seed(o.seed, epoch, 1))  # dropout etc.
+        loader = DataLoader(train_set, batch_size=o.batch_size, sampler=order, num_workers=o.num_workers,
+                            drop_last=False)
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for step, (x, y) in enumerate(loader):
+            if o.max_steps is not None and step >= o.max_steps:
+                break
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+            if scaler is not None and amp:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            loss_sum += float(loss.detach()) * int(y.numel())
+            correct += int((logits.detach().argmax(1) == y).sum())
+            seen += int(y.numel())
+        test_loss, test_acc = evaluate(model, test_set, o.eval_batch_size, device, amp)
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": 100.0 * correct / max(seen, 1),
+               "test_loss": test_loss, "test_acc": test_acc, "seconds": time.perf_counter() - t0}
+        history.append(row)
+        if progress:
+            print(f"epoch {epoch + 1}/{o.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f} | "
+                  f"test loss {test_loss:.4f} acc {test_acc:.2f} | {row['seconds']:.1f}s", flush=True)
+        save_checkpoint(ckpt, model, opt, scaler, {"epoch": epoch, "options": o.identity(), "run": info["run"],
+                                                    "history": history})
+        _write_metrics(out, history, info)
+        plot_history(history, out / "curves.png", title=_run_label(info["run"]))
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            break
+    if not history or not (out / "metrics.json").is_file():
+        _write_metrics(out, history, info)
+    return {**info, "epochs": history, "model": model}
+
+
+# --------------------------------------------------------------------------- tables
+def _run_label(run: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in run.items() if k != "seed")
+
+
+def _pruning_name(p: Any) -> str:
+    return "none" if p in (None, 0, 0.0, "none") else f"c = {p:g}" if isinstance(p, (int, float)) else str(p)
+
+
+def aggregate_runs(run_dirs: Sequence[str | Path], metric: str = "test_acc", which: str = "last") -> dict[str, Any]:
+    """Group run folders by (encoding, pruning) and summarise over seeds.
+
+    ``which``: ``"last"`` (final epoch, the paper's convention) or ``"best"`` (best epoch).
+    Returns {"rows": [{encoding, pruning, n, mean, std, values, seeds}], "metric", "which"};
+    ``std`` is the sample standard deviation (ddof 1; 0 for one run).
+    """
+    groups: dict[tuple[str, str], list[tuple[int, float, list]]] = {}
+    for d in run_dirs:
+        m = json.loads((Path(d) / "metrics.json").read_text())
+        if not m["epochs"]:
+            continue
+        vals = [e[metric] for e in m["epochs"]]
+        v = vals[-1] if which == "last" else max(vals)
+        run = m.get("run", {})
+        key = (str(run.get("encoding", Path(d).parent.name)), _pruning_name(run.get("pruning")))
+        groups.setdefault(key, []).append((run.get("seed", m["options"]["seed"]), float(v), vals))
+    rows = []
+    for (enc, pr), items in groups.items():
+        a = np.array([v for _, v, _ in items])
+        rows.append({"encoding": enc, "pruning": pr, "n": int(a.size), "mean": float(a.mean()),
+                     "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "values": a.tolist(),
+                     "seeds": [s for s, _, _ in items], "curves": [c for _, _, c in items]})
+    return {"metric": metric, "which": which, "rows": rows}
+
+
+def table_markdown(agg: dict[str, Any]) -> str:
+    """Table 1 layout: one row per encoding, one column per pruning, "mean ± std (n)"."""
+    encs = list(dict.fromkeys(r["encoding"] for r in agg["rows"]))
+    prs = sorted(dict.fromkeys(r["pruning"] for r in agg["rows"]), key=lambda p: (p != "none", p))
+    cell = {(r["encoding"], r["pruning"]): r for r in agg["rows"]}
+    lines = ["| encoding | " + " | ".join("no pruning" if p == "none" else p for p in prs) + " |",
+             "|---|" + "---|" * len(prs)]
+    for e in encs:
+        cs = []
+        for p in prs:
+            r = cell.get((e, p))
+            cs.append("—" if r is None else f"{r['mean']:.2f} ± {r['std']:.2f} (n={r['n']})")
+        lines.append(f"| {e} | " + " | ".join(cs) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_runs(agg: dict[str, Any], path: str | Path, ylabel: str = "test top-1 accuracy (%)") -> None:
+    """Fig. 7-style curves: the metric per epoch, mean over seeds with a ±std band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    prs = sorted(dict.fromkeys(r["pruning"] for r in agg["rows"]), key=lambda p: (p != "none", p))
+    fig, axes = plt.subplots(1, len(prs), figsize=(4.2 * len(prs), 3.6), sharey=True, squeeze=False)
+    for ax, p in zip(axes[0], prs):
+        for r in agg["rows"]:
+            if r["pruning"] != p and not (r["encoding"] == "pixels" and p != "none"):
+                continue
+            n = min(len(c) for c in r["curves"])
+            c = np.array([c[:n] for c in r["curves"]])
+            ep = np.arange(1, n + 1)
+            mu, sd = c.mean(0), c.std(0, ddof=1) if len(c) > 1 else np.zeros(n)
+            style = "--" if r["encoding"] == "pixels" else "-"
+            ax.plot(ep, mu, style, label=r["encoding"])
+            ax.fill_between(ep, mu - sd, mu + sd, alpha=0.2)
+        ax.set_title("no pruning" if p == "none" else f"pruning {p}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))

@@ -1,0 +1,118 @@
+"""Training loop, pickle-free checkpoints, exact resume and Table 1 aggregation (csc.train)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from csc.cli import main
+from csc.datasets import PixelDataset
+from csc.train import TrainOptions, aggregate_runs, load_checkpoint, plot_runs, table_markdown, train
+
+
+def _tiny(n=24, seed=0):
+    """Two separable classes of 12×12 images: bright top half vs bright bottom half
+    (horizontal flips keep the class)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.uniform(0, 0.3, (n, 12, 12)).astype(np.float32)
+    for i in range(n):
+        if y[i]:
+            x[i, 6:] += 0.7
+        else:
+            x[i, :6] += 0.7
+    return x, y
+
+
+OPTS = dict(batch_size=8, seed=3, dropout=0.2, lr=1e-3, device="cpu")
+
+
+def _sets():
+    x, y = _tiny()
+    xt, yt = _tiny(8, seed=1)
+    return PixelDataset(x, y, hflip=True, seed=3), PixelDataset(xt, yt)
+
+
+def test_training_improves_loss(tmp_path):
+    tr, te = _sets()
+    res = train(tr, te, tmp_path / "run", TrainOptions(epochs=4, **OPTS), run={"encoding": "pixels", "seed": 3})
+    h = res["epochs"]
+    assert len(h) == 4 and h[-1]["train_loss"] < h[0]["train_loss"]
+    for name in ("metrics.csv", "metrics.json", "curves.png", "checkpoint.npz"):
+        assert (tmp_path / "run" / name).is_file()
+    with np.load(tmp_path / "run" / "checkpoint.npz", allow_pickle=False) as z:  # pickle-free
+        assert "model/conv1.weight" in z.files and any(k.startswith("optim/") for k in z.files)
+    assert (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].startswith("epoch,train_loss")
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    tr, te = _sets()
+    full = train(tr, te, tmp_path / "full", TrainOptions(epochs=3, **OPTS))
+    tr, te = _sets()
+    part = train(tr, te, tmp_path / "part", TrainOptions(epochs=3, **OPTS), stop_after_epoch=1)
+    assert len(part["epochs"]) == 1
+    tr, te = _sets()  # a fresh process would rebuild everything
+    resumed = train(tr, te, tmp_path / "part", TrainOptions(epochs=3, **OPTS))
+    a, b = full["model"].state_dict(), resumed["model"].state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(full["epochs"]) == strip(resumed["epochs"])
+    # the checkpoint restores the optimizer too
+    model = full["model"]
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    meta = load_checkpoint(tmp_path / "full" / "checkpoint.npz", model, opt)
+    assert meta["epoch"] == 2 and opt.state_dict()["param_groups"][0]["betas"] == (0.9, 0.99)
+    assert len(opt.state) == len(list(model.parameters()))
+    # resuming with other options is refused
+    with pytest.raises(ValueError, match="other options"):
+        train(tr, te, tmp_path / "part", TrainOptions(epochs=4, **{**OPTS, "lr": 1e-4}))
+
+
+def _fake_run(root, enc, pr, seed, accs):
+    d = root / enc / str(pr) / f"seed{seed}"
+    d.mkdir(parents=True)
+    eps = [{"epoch": i + 1, "test_acc": a, "train_loss": 1.0} for i, a in enumerate(accs)]
+    (d / "metrics.json").write_text(json.dumps({"run": {"encoding": enc, "pruning": pr, "seed": seed},
+                                                "options": {"seed": seed}, "epochs": eps}))
+    return d
+
+
+def test_table_aggregates_over_seeds(tmp_path):
+    dirs = [_fake_run(tmp_path, "heterogeneous", None, 0, [50, 70]), _fake_run(tmp_path, "heterogeneous", None, 1, [60, 74]),
+            _fake_run(tmp_path, "heterogeneous", 0.25, 0, [40, 60]), _fake_run(tmp_path, "pixels", None, 0, [30, 65])]
+    agg = aggregate_runs(dirs)
+    rows = {(r["encoding"], r["pruning"]): r for r in agg["rows"]}
+    r = rows[("heterogeneous", "none")]
+    assert r["n"] == 2 and r["mean"] == pytest.approx(72) and r["std"] == pytest.approx(np.std([70, 74], ddof=1))
+    assert rows[("heterogeneous", "c = 0.25")]["mean"] == 60
+    assert aggregate_runs(dirs, which="best")["rows"][0]["mean"] == pytest.approx(72)
+    md = table_markdown(agg)
+    assert "| heterogeneous | 72.00 ± 2.83 (n=2) | 60.00 ± 0.00 (n=1) |" in md
+    assert "| pixels | 65.00 ± 0.00 (n=1) | — |" in md
+    plot_runs(agg, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert main(["table", *map(str, dirs), "--markdown", str(tmp_path / "t.md"), "--json", str(tmp_path / "t.json")]) == 0
+    assert (tmp_path / "t.md").read_text() == md
+    assert json.loads((tmp_path / "t.json").read_text())["rows"][0]["n"] == 2
+
+
+def test_cli_train_on_store(tmp_path):
+    from csc.io import save_dictionary
+    from csc.store import EncodeSettings, encode_dataset
+
+    D = torch.randn(3, 4, 4)
+    save_dictionary(tmp_path / "d.npz", D / D.flatten(1).norm(dim=1)[:, None, None])
+    x, y = _tiny(12)
+    s = EncodeSettings(dictionary=str(tmp_path / "d.npz"), lmbda=0.05, max_iter=5, shard_size=8)
+    encode_dataset(x, y, tmp_path / "st", s, device="cpu")
+    args = ["train", "--store", str(tmp_path / "st"), "--test-store", str(tmp_path / "st"), "--epochs", "1",
+            "--batch-size", "4", "--max-steps", "2", "--prune", "0.25", "--device", "cpu", "--quiet"]
+    assert main(args + ["--out", str(tmp_path / "run")]) == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["in_channels"] == 3 and m["run"]["pruning"] == 0.25 and len(m["epochs"]) == 1
+    assert main(args + ["--out", str(tmp_path / "run")]) == 0  # finished: resumes to nothing more

@@ -9,11 +9,32 @@ The public API is re-exported here; submodules hold the details:
 - :mod:`csc.sporco_compat` — SPORCO array layouts
 - :mod:`csc.loggabor`, :mod:`csc.metrics`, :mod:`csc.prune`, :mod:`csc.analysis` — science
 - :mod:`csc.io` — pickle-free dictionary and code files
-- :mod:`csc.data`, :mod:`csc.preprocess`, :mod:`csc.models` — data and learning
+- :mod:`csc.constraints`, :mod:`csc.dictlearn`, :mod:`csc.onlinecdl` — dictionary learning
+- :mod:`csc.sweep`, :mod:`csc.demo` — pruning sweeps and the built-in photograph demo
+- :mod:`csc.data`, :mod:`csc.preprocess`, :mod:`csc.store`, :mod:`csc.datasets` — data and code stores
+- :mod:`csc.models`, :mod:`csc.train` — ResNet-18 and its training loop
 """
 
-from . import analysis, data, io, metrics, ops, preprocess
+from . import (
+    analysis,
+    constraints,
+    data,
+    datasets,
+    demo,
+    dictlearn,
+    io,
+    metrics,
+    onlinecdl,
+    ops,
+    preprocess,
+    store,
+    sweep,
+    train,
+)
 from .cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
+from .datasets import PixelDataset, SparseCodeDataset
+from .demo import DemoConfig, DemoResult, run_demo
+from .dictlearn import DictLearn, DictLearnOptions, DictLearnResult, DictLearnStats, DictUpdateOptions
 from .io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
 from .loggabor import (
     KernelFit,
@@ -26,8 +47,13 @@ from .loggabor import (
 )
 from .metrics import circular_variance, orientation_histogram, psnr, psnr_paper, sparseness
 from .models import ResNet18, resnet18
+from .onlinecdl import OnlineDictLearn, OnlineDictLearnOptions, OnlineDictLearnResult, OnlineStats
 from .options import CBPDNOptions
 from .prune import prune
+from .store import CodeStore, EncodeSettings, StoreError, encode_dataset, verify_store
+from .sweep import PruningSweep, plot_pruning_curves, pruning_sweep
+from .train import TrainOptions, aggregate_runs, table_markdown
+from .train import train as train_classifier
 from .sporco_compat import from_sporco_layout, to_sporco_layout
 
 __version__ = "0.1.0"
@@ -41,6 +67,16 @@ __all__ = [
     "encode",
     "from_sporco_layout",
     "to_sporco_layout",
+    # dictionary learning
+    "DictLearn",
+    "DictLearnOptions",
+    "DictLearnResult",
+    "DictLearnStats",
+    "DictUpdateOptions",
+    "OnlineDictLearn",
+    "OnlineDictLearnOptions",
+    "OnlineDictLearnResult",
+    "OnlineStats",
     # dictionaries
     "KernelFit",
     "LogGaborParams",
@@ -60,14 +96,40 @@ __all__ = [
     "psnr",
     "psnr_paper",
     "sparseness",
-    # models
+    "PruningSweep",
+    "plot_pruning_curves",
+    "pruning_sweep",
+    # demo
+    "DemoConfig",
+    "DemoResult",
+    "run_demo",
+    # code stores and classifier
+    "CodeStore",
+    "EncodeSettings",
+    "PixelDataset",
+    "SparseCodeDataset",
+    "StoreError",
+    "TrainOptions",
+    "aggregate_runs",
+    "encode_dataset",
+    "table_markdown",
+    "train_classifier",
+    "verify_store",
     "ResNet18",
     "resnet18",
     # submodules
     "analysis",
+    "constraints",
     "data",
+    "datasets",
+    "demo",
+    "dictlearn",
     "io",
     "metrics",
+    "onlinecdl",
     "ops",
     "preprocess",
+    "store",
+    "sweep",
+    "train",
 ]

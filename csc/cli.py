@@ -373,6 +373,27 @@ def cmd_learn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dataclasses import replace as _replace
+
+    from .demo import DEFAULTS, QUICK, format_table, run_demo
+
+    base = QUICK if args.quick else DEFAULTS
+    changes = {k: v for k, v in {
+        "lmbda": args.lmbda, "crop": args.crop, "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
+        "images": tuple(args.images) if args.images else None,
+        "dictionaries": tuple(args.dictionaries) if args.dictionaries else None,
+        "preprocess": args.preprocess, "device": args.device, "dtype": args.dtype,
+        "batch_size": args.batch_size, "example": args.example,
+    }.items() if v is not None}
+    cfg = _replace(base, **changes)
+    result = run_demo(cfg, args.out, progress=not args.quiet, figure=not args.no_figure)
+    print(format_table(result))
+    print(f"wrote demo.json{'' if args.no_figure else ', demo.png'} and codes/ to {args.out} "
+          f"({result.seconds:.0f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="csc", description="Convolutional sparse coding on PyTorch.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -502,6 +523,28 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--json", default=None, help="write the aggregate here")
     tb.add_argument("--curves", default=None, help="write Fig. 7-style curves (PNG) here")
     tb.set_defaults(func=cmd_table)
+
+    m = sub.add_parser("demo", help="code the built-in photographs with every shipped dictionary; "
+                                    "table, JSON and figure")
+    m.add_argument("--lmbda", type=float, default=None, help="λ for every dictionary (default 0.01 for highpass, 0.05 for lcn)")
+    m.add_argument("--crop", type=int, default=None, help="central square crop side (default 128)")
+    m.add_argument("--max-iter", type=int, default=None, help="ADMM iteration limit (default 100)")
+    m.add_argument("--rel-stop-tol", type=float, default=None, help="relative stopping tolerance (default 1e-3)")
+    m.add_argument("--images", nargs="+", default=None, metavar="NAME",
+                   help="subset of the built-in photographs (default all 11)")
+    m.add_argument("--dictionaries", nargs="+", default=None, metavar="NAME",
+                   help="dictionaries (default every shipped one: csc dictionaries)")
+    m.add_argument("--preprocess", choices=["highpass", "lcn"], default=None,
+                   help="Tikhonov highpass (SPORCO examples, default) or local contrast normalisation")
+    m.add_argument("--example", default=None, help="photograph shown reconstructed (default camera)")
+    m.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    m.add_argument("--quick", action="store_true", help="three 32x32 crops, 20 iterations (seconds)")
+    m.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default)")
+    m.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    m.add_argument("--batch-size", type=int, default=None, help="images per solve (default 4 on CPU, all on CUDA)")
+    m.add_argument("--no-figure", action="store_true", help="do not draw demo.png")
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(func=cmd_demo)
     return p
 
 

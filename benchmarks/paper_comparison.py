@@ -1,0 +1,291 @@
+"""Measured comparison with the paper's findings on the built-in photographs.
+
+For every available shipped dictionary (``csc.demo.available_dictionaries()``: the two
+log-Gabor ones now, the learned ones when they are added to ``dictionaries/``) at the
+same λ: sparseness and PSNR of each photograph's codes (paper Fig. 2d), and pruning
+curves (Fig. 6a) with absolute thresholds ``linspace(0.001, 0.5, 6)`` and relative ones
+0.25 / 0.5 (``|x| < c·max|x|``, the authors' classifier).
+
+    # one configuration → benchmarks/results/paper_comparison_<tag>.json and .png
+    python benchmarks/paper_comparison.py --preprocess lcn --lmbda 0.05 --crop 256 --max-iter 100
+    python benchmarks/paper_comparison.py --preprocess highpass --lmbda 0.01 --crop 256 --max-iter 100
+    # the Markdown summary over every paper_comparison_*.json present (--replot: redraw PNGs)
+    python benchmarks/paper_comparison.py --report
+
+Paired statistics over photographs: Wilcoxon signed-rank test (scipy) of the per-image
+differences between two dictionaries (the paper, with 1145 unpaired images, used
+Mann–Whitney U; the same photographs are coded by every dictionary here, so the paired
+test is the right one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+import csc  # noqa: E402
+from csc.demo import DemoConfig, available_dictionaries, plot_metric_distribution, run_demo  # noqa: E402
+from csc.sweep import DEFAULT_THRESHOLDS, PruningSweep, plot_pruning_curves, pruning_sweep  # noqa: E402
+
+RESULTS = ROOT / "results"
+RELATIVE = (0.25, 0.5)
+
+
+def _wilcoxon(a, b) -> dict:
+    from scipy.stats import wilcoxon
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    d = a - b
+    out = {"median_difference": float(np.median(d)), "n_first_greater": int((d > 0).sum()), "n": int(d.size)}
+    try:
+        out["p"] = float(wilcoxon(a, b).pvalue) if np.any(d != 0) else 1.0
+    except ValueError:
+        out["p"] = None
+    return out
+
+
+def run(args) -> Path:
+    torch.set_num_threads(args.threads)
+    tag = args.tag or f"{args.preprocess}_lmbda{args.lmbda:g}_crop{args.crop}"
+    cfg = DemoConfig(lmbda=args.lmbda, crop=args.crop, max_iter=args.max_iter, preprocess=args.preprocess,
+                     images=tuple(args.images) if args.images else None, device=args.device,
+                     dictionaries=tuple(args.dictionaries) if args.dictionaries else None)
+    t0 = time.perf_counter()
+    res = run_demo(cfg, None, progress=not args.quiet, figure=False,
+                   log=lambda m: print(m, flush=True))
+    from csc.demo import prepare_photographs
+
+    images, _, _, scale, offset = prepare_photographs(res.names, cfg.crop, cfg.preprocess)
+    report = {
+        "settings": {**{k: v for k, v in vars(args).items() if k not in ("report",)}, "tag": tag,
+                     "thresholds_absolute": list(DEFAULT_THRESHOLDS), "thresholds_relative": list(RELATIVE)},
+        "images": list(res.names),
+        "encode_seconds": time.perf_counter() - t0,
+        "dictionaries": {},
+    }
+    sweeps_abs, sweeps_rel = {}, {}
+    for name, s in res.scores.items():
+        codes, D = res.codes[name], res.dictionaries[name]
+        sa = pruning_sweep(codes, D, images, DEFAULT_THRESHOLDS, lowpass=offset, scale=scale, names=res.names,
+                           label=name)
+        sr = pruning_sweep(codes, D, images, RELATIVE, relative=True, lowpass=offset, scale=scale,
+                           names=res.names, label=name)
+        sweeps_abs[name], sweeps_rel[name] = sa, sr
+        report["dictionaries"][name] = {
+            **s.to_dict(),
+            "max_abs_coefficient": [float(v) for v in codes.abs().amax(dim=(1, 2, 3))],
+            "pruning_absolute": sa.to_dict(),
+            "pruning_relative": sr.to_dict(),
+        }
+        print(f"{name}: pruned medians PSNR {np.round(sa.median_psnr, 2).tolist()} "
+              f"sparseness {np.round(sa.median_sparseness, 5).tolist()}", flush=True)
+    names = list(res.scores)
+    if "homogeneous" in names and "heterogeneous" in names:
+        he, ho = res.scores["heterogeneous"], res.scores["homogeneous"]
+        cmp = {
+            "sparseness_heterogeneous_minus_homogeneous": _wilcoxon(he.sparseness, ho.sparseness),
+            "psnr_heterogeneous_minus_homogeneous": _wilcoxon(he.psnr, ho.psnr),
+            "pruning_absolute": [],
+            "pruning_relative": [],
+        }
+        for key, sw in (("pruning_absolute", sweeps_abs), ("pruning_relative", sweeps_rel)):
+            for i, c in enumerate(sw["heterogeneous"].thresholds):
+                cmp[key].append({
+                    "threshold": float(c),
+                    "psnr_drop_heterogeneous_minus_homogeneous": _wilcoxon(
+                        sw["heterogeneous"].psnr_drop[i], sw["homogeneous"].psnr_drop[i]),
+                    "psnr_heterogeneous_minus_homogeneous": _wilcoxon(
+                        sw["heterogeneous"].psnr[i], sw["homogeneous"].psnr[i]),
+                    "median_psnr_drop": {k: float(np.median(v.psnr_drop[i])) for k, v in sw.items()},
+                })
+        report["heterogeneous_vs_homogeneous"] = cmp
+    report["total_seconds"] = time.perf_counter() - t0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    jpath = RESULTS / f"paper_comparison_{tag}.json"
+    jpath.write_text(json.dumps(report, indent=2))
+    _figure(res, sweeps_abs, sweeps_rel, RESULTS / f"paper_comparison_{tag}.png")
+    print(f"wrote {jpath} and .png ({report['total_seconds']:.0f} s)")
+    return jpath
+
+
+def _sweep_from_dict(d: dict) -> PruningSweep:
+    return PruningSweep(
+        thresholds=np.asarray(d["thresholds"], float), relative=d["relative"],
+        sparseness=np.asarray(d["sparseness"], float), psnr=np.asarray(d["psnr"], float),
+        unpruned_sparseness=np.asarray(d["unpruned_sparseness"], float),
+        unpruned_psnr=np.asarray(d["unpruned_psnr"], float), metric=d["metric"], names=tuple(d["names"]),
+        label=d["label"])
+
+
+def replot(jpath: Path) -> Path:
+    """Redraw a configuration's PNG from its JSON."""
+    r = json.loads(Path(jpath).read_text())
+    st = r["settings"]
+    d = r["dictionaries"]
+    path = Path(jpath).with_suffix(".png")
+    _draw({k: np.asarray(v["sparseness"]) for k, v in d.items()}, {k: np.asarray(v["psnr"]) for k, v in d.items()},
+          {k: _sweep_from_dict(v["pruning_absolute"]) for k, v in d.items()},
+          {k: _sweep_from_dict(v["pruning_relative"]) for k, v in d.items()},
+          f"{len(r['images'])} built-in photographs, central {st['crop']}x{st['crop']}, {st['preprocess']}, "
+          f"λ = {st['lmbda']:g}, ≤ {st['max_iter']} ADMM iterations", path)
+    return path
+
+
+def _figure(res, sweeps_abs, sweeps_rel, path: Path) -> None:
+    cfg = res.config
+    _draw({k: v.sparseness for k, v in res.scores.items()}, {k: v.psnr for k, v in res.scores.items()},
+          sweeps_abs, sweeps_rel,
+          f"{len(res.names)} built-in photographs, central {cfg.crop}x{cfg.crop}, {cfg.preprocess}, "
+          f"λ = {cfg.lmbda:g}, ≤ {cfg.max_iter} ADMM iterations", path)
+
+
+def _draw(sparse, psnr, sweeps_abs, sweeps_rel, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(2, 2, figsize=(12, 9), layout="constrained")
+    plot_metric_distribution(axs[0, 0], sparse, "sparseness (fraction of zeros)")
+    axs[0, 0].set_title("sparseness per photograph (no pruning)")
+    plot_metric_distribution(axs[0, 1], psnr, "PSNR (dB)")
+    axs[0, 1].set_title("PSNR per photograph (no pruning)")
+    plot_pruning_curves(axs[1, 0], sweeps_abs, xscale="logit")
+    plot_pruning_curves(axs[1, 1], sweeps_rel, xscale="logit")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt_p(d) -> str:
+    p = d.get("p")
+    return "n/a" if p is None else (f"{p:.2g}")
+
+
+def report() -> Path:
+    files = sorted(RESULTS.glob("paper_comparison_*.json"))
+    if not files:
+        raise SystemExit("no benchmarks/results/paper_comparison_*.json: run a configuration first")
+    lines = ["# Paper comparison on the built-in photographs", "",
+             "Generated by `python benchmarks/paper_comparison.py --report` from the JSON files next to this one.",
+             "Photographs: the 11 natural photographs bundled with scikit-image (`csc.data.folders."
+             "builtin_photographs`), gray, central crop. Every dictionary coded at the same λ. PSNR: "
+             "`csc.psnr` (SPORCO's form) in image space. Paired tests over photographs: Wilcoxon "
+             "signed-rank (p), with the count of photographs where heterogeneous > homogeneous.", ""]
+    for f in files:
+        r = json.loads(f.read_text())
+        st = r["settings"]
+        lines += [f"## {st['preprocess']}, λ = {st['lmbda']:g}, crop {st['crop']}, ≤ {st['max_iter']} iterations",
+                  "", f"Files: `{f.name}`, `{f.with_suffix('.png').name}`. Encoding and sweeps took "
+                      f"{r['total_seconds']:.0f} s ({st['threads']} thread(s), shared machine).", "",
+                  "| dictionary | median PSNR (dB) | median sparseness | median max abs x | median iterations |",
+                  "|---|---|---|---|---|"]
+        for name, d in r["dictionaries"].items():
+            lines.append(f"| {name} | {d['median_psnr']:.2f} | {d['median_sparseness']:.5f} | "
+                         f"{np.median(d['max_abs_coefficient']):.3g} | {int(np.median(d['iterations']))} |")
+        lines += ["", "Pruning, median PSNR (dB) / median sparseness at each threshold:", "",
+                  "| dictionary | " + " | ".join(
+                      [f"c = {c:.3g}" for c in st["thresholds_absolute"]]
+                      + [f"c = {c:g}·max" for c in st["thresholds_relative"]]) + " |",
+                  "|---|" + "---|" * (len(st["thresholds_absolute"]) + len(st["thresholds_relative"]))]
+        for name, d in r["dictionaries"].items():
+            cells = [f"{p:.2f} / {s:.4f}" for p, s in zip(d["pruning_absolute"]["median_psnr"],
+                                                         d["pruning_absolute"]["median_sparseness"])]
+            cells += [f"{p:.2f} / {s:.4f}" for p, s in zip(d["pruning_relative"]["median_psnr"],
+                                                          d["pruning_relative"]["median_sparseness"])]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        cmp = r.get("heterogeneous_vs_homogeneous")
+        if cmp:
+            n = cmp["sparseness_heterogeneous_minus_homogeneous"]["n"]
+            sp, ps = cmp["sparseness_heterogeneous_minus_homogeneous"], cmp["psnr_heterogeneous_minus_homogeneous"]
+            sparser = sp["median_difference"] > 0
+            lower = ps["median_difference"] < 0
+            lines += ["", "Findings (heterogeneous vs homogeneous, before learning):", "",
+                      f"- *Heterogeneous is sparser* (paper: yes, p < 0.001): **{'holds' if sparser else 'does not hold'}"
+                      f"** here — median difference {sp['median_difference']:+.5f}, heterogeneous sparser on "
+                      f"{sp['n_first_greater']}/{n} photographs, p = {_fmt_p(sp)}.",
+                      f"- *Heterogeneous has lower PSNR* (paper: yes, p < 0.001): **{'holds' if lower else 'does not hold'}"
+                      f"** here — median difference {ps['median_difference']:+.2f} dB, heterogeneous higher on "
+                      f"{ps['n_first_greater']}/{n} photographs, p = {_fmt_p(ps)}."]
+            rows = []
+            for key, label in (("pruning_absolute", "c"), ("pruning_relative", "c·max")):
+                for e in cmp[key]:
+                    dd = e["psnr_drop_heterogeneous_minus_homogeneous"]
+                    rows.append(f"| {e['threshold']:.3g} ({label}) | {e['median_psnr_drop']['homogeneous']:+.2f} | "
+                                f"{e['median_psnr_drop']['heterogeneous']:+.2f} | {dd['n_first_greater']}/{dd['n']} | "
+                                f"{_fmt_p(dd)} |")
+            hi = [e for e in cmp["pruning_absolute"] if e["threshold"] > 0.3]
+            resilient = all(e["psnr_drop_heterogeneous_minus_homogeneous"]["median_difference"] > 0 for e in hi)
+            signif = all((e["psnr_drop_heterogeneous_minus_homogeneous"]["p"] or 1) < 0.05 for e in hi)
+            lines += [f"- *Heterogeneous is more resilient to pruning* (paper: PSNR loss smaller, p < 0.05 for "
+                      f"c > 0.3): **{'holds' if resilient else 'does not hold'}** here for the absolute cut-offs "
+                      f"c > 0.3 (median PSNR loss smaller for heterogeneous at every such c: {resilient}; "
+                      f"difference significant, p < 0.05, at every such c: {signif}). PSNR loss = PSNR(pruned) − PSNR(unpruned), per photograph:",
+                      "", "| threshold | median loss, homogeneous (dB) | median loss, heterogeneous (dB) | "
+                          "photographs where heterogeneous loses less | p |", "|---|---|---|---|---|", *rows]
+        lines.append("")
+    lines += ["## Caveats", "",
+              "- 11 photographs (scikit-image), not the paper's 1145 Figshare images: p-values from 11 pairs "
+              "cannot go below ≈ 0.001 and the photographs are not a sample of one scene distribution.",
+              "- Kernels have unit ℓ2 norm (csc's default); the authors' normalisation (median removed, "
+              "max |·| = 1, ℓ2 norms 1.5–3.9) changes the effective λ per kernel.",
+              "- The ADMM iteration limit stops most solves before the relative tolerance 1e-3 is met; PSNR "
+              "is then within ≈ 0.1–0.3 dB of its 300-iteration value and sparseness still rises slowly "
+              "(camera 128²: +0.001–0.003 from 100 to 300 iterations).",
+              "- Absolute thresholds only mean the same thing as in the paper when the codes have the same "
+              "scale: with the highpass of [0, 1] images the coefficients are ≈ 10–15× smaller than with LCN "
+              "(median max |x| 0.31 vs 4.3 homogeneous, 1.2 vs 14 heterogeneous), so from c ≈ 0.2 on every "
+              "coefficient of the homogeneous dictionary is gone and its curve measures the lowpass alone. "
+              "The LCN run (the authors' preprocessing and λ) is the one comparable with the paper's Fig. 6.",
+              "- Relative pruning (c·max|x|) reverses the resilience result: the heterogeneous codes have a "
+              "much larger maximum (a few very large coefficients of its narrow-bandwidth kernels), so the "
+              "same fraction of the maximum removes more of them.",
+              "- The PSNR finding was not reproduced in either configuration; whether it depends on the "
+              "kernel normalisation (authors' vs unit norm) or the iteration limit is not tested here.",
+              "- Only the two log-Gabor dictionaries before learning are available now; the findings about "
+              "learned dictionaries (all similar after learning, learning raises PSNR and sparseness) are "
+              "checked when `homogeneous-learned`, `heterogeneous-learned`, `random-learned` are shipped "
+              "(rerun the two commands at the top of the script's docstring, then `--report`).", ""]
+    out = RESULTS / "paper_comparison.md"
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preprocess", choices=["highpass", "lcn"], default="lcn")
+    p.add_argument("--lmbda", type=float, default=0.05)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--max-iter", type=int, default=100)
+    p.add_argument("--images", nargs="+", default=None)
+    p.add_argument("--dictionaries", nargs="+", default=None, help=f"default: {available_dictionaries()}")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--tag", default=None, help="file name suffix (default from the settings)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--replot", action="store_true", help="only redraw the PNGs from the JSON files")
+    p.add_argument("--report", action="store_true", help="only write paper_comparison.md from the JSON files")
+    args = p.parse_args(argv)
+    if args.report:
+        report()
+        return 0
+    if args.replot:
+        for f in sorted(RESULTS.glob("paper_comparison_*.json")):
+            print(f"wrote {replot(f)}")
+        return 0
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

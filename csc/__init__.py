@@ -13,6 +13,7 @@ The public API is re-exported here; submodules hold the details:
 - :mod:`csc.sweep`, :mod:`csc.demo` — pruning sweeps and the built-in photograph demo
 - :mod:`csc.data`, :mod:`csc.preprocess`, :mod:`csc.store`, :mod:`csc.datasets` — data and code stores
 - :mod:`csc.models`, :mod:`csc.train` — ResNet-18 and its training loop
+- :mod:`csc.distributed` — torchrun / torch.distributed helpers (data-parallel encoding, learning, training)
 """
 
 from . import (
@@ -22,6 +23,7 @@ from . import (
     datasets,
     demo,
     dictlearn,
+    distributed,
     io,
     metrics,
     onlinecdl,
@@ -124,6 +126,7 @@ __all__ = [
     "datasets",
     "demo",
     "dictlearn",
+    "distributed",
     "io",
     "metrics",
     "onlinecdl",

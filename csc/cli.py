@@ -6,6 +6,10 @@
 
 ``IMAGE`` is a file path or ``builtin:NAME`` for a photograph shipped with scikit-image
 (``builtin:camera``, ``builtin:astronaut``, …; ``builtin:all`` for every one).
+
+``encode-dataset``, ``learn --method online`` and ``train`` run data-parallel when started
+by ``torchrun`` (``torchrun --nproc_per_node N -m csc train ...``): see
+:mod:`csc.distributed`. Rank 0 prints and writes the shared outputs.
 """
 
 from __future__ import annotations
@@ -85,6 +89,19 @@ def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def _init_distributed(args: argparse.Namespace) -> torch.device:
+    """Join torchrun's process group when there is one (WORLD_SIZE > 1); this process's device.
+    A group initialised here is left again when the command ends (:func:`main`)."""
+    import torch.distributed as tdist
+
+    from .distributed import init_distributed
+
+    before = tdist.is_available() and tdist.is_initialized()
+    device = init_distributed(args.device)
+    args._owns_process_group = not before and tdist.is_available() and tdist.is_initialized()
+    return device
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -194,6 +211,7 @@ def _load_dataset(args: argparse.Namespace):
 
 
 def cmd_encode_dataset(args: argparse.Namespace) -> int:
+    from .distributed import get_world_size, is_main_process
     from .store import EncodeSettings, encode_dataset
 
     settings = EncodeSettings(
@@ -201,10 +219,15 @@ def cmd_encode_dataset(args: argparse.Namespace) -> int:
         size=args.size, preprocess=args.preprocess, value_dtype=args.value_dtype, shard_size=args.shard_size,
         solver_dtype=args.dtype,
     )
+    device = _init_distributed(args)
     images, labels, ids, source = _load_dataset(args)
     store = encode_dataset(images, labels, args.out, settings, ids=ids, source=source,
-                           device=_device(args.device), progress=not args.quiet)
+                           device=device, progress=not args.quiet)
+    if not is_main_process():
+        return 0
     m = store.manifest
+    if get_world_size() > 1:
+        print(f"encoded by {get_world_size()} processes")
     print(f"{m['num_images']} images in {len(store.shards)} shards at {args.out}: "
           f"{m['bytes_per_image']:.0f} bytes/image vs {m['dense_float32_bytes_per_image']} dense float32 "
           f"({m['compression_vs_dense_float32']:.0f}x smaller), {m['nnz_per_image']:.0f} nonzeros/image, "
@@ -230,8 +253,10 @@ def cmd_store_verify(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .datasets import PixelDataset, SparseCodeDataset
+    from .distributed import is_main_process
     from .train import TrainOptions, train
 
+    device = _init_distributed(args)
     norm = tuple(args.normalise) if args.normalise else None
     if args.pixels:
         from . import data
@@ -257,13 +282,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     opts = TrainOptions(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps,
         weight_decay=args.weight_decay, seed=args.seed, stem=args.stem, dropout=args.dropout,
-        amp={"auto": None, "on": True, "off": False}[args.amp], device=None if args.device == "auto" else args.device,
+        amp={"auto": None, "on": True, "off": False}[args.amp], device=str(device),
         max_steps=args.max_steps, num_workers=args.workers,
     )
     run = {"encoding": encoding, "pruning": args.prune or None, "relative": None if args.pixels else not args.absolute,
            "seed": args.seed}
     res = train(train_set, test_set, args.out, opts, run=run, progress=not args.quiet)
-    if res["epochs"]:
+    if res["epochs"] and is_main_process():
         last = res["epochs"][-1]
         print(f"{args.out}: epoch {last['epoch']}: test accuracy {last['test_acc']:.2f}% (loss {last['test_loss']:.4f})")
     return 0
@@ -306,12 +331,20 @@ def _learn_images(spec: str) -> list[tuple[str, np.ndarray]]:
 
 def cmd_learn(args: argparse.Namespace) -> int:
     from .dictlearn import DICTLEARN_CBPDN_DEFAULTS, DictLearn, DictLearnOptions, DictUpdateOptions, plot_objective, random_crops
+    from .distributed import get_world_size, is_main_process
     from .onlinecdl import ONLINE_CBPDN_DEFAULTS, ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
 
-    device = _device(args.device)
+    device = _init_distributed(args)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     if args.steps < 1:
         raise ValueError(f"--steps: expected >= 1, got {args.steps}")
+    world = get_world_size()
+    if world > 1 and args.method != "online":
+        raise ValueError(f"--method {args.method}: only the online learner runs data-parallel; "
+                         "use --method online under torchrun, or run the batch learner in one process")
+    if world > 1 and args.batch_size < world:
+        raise ValueError(f"--batch-size {args.batch_size}: the global minibatch must have at least one image "
+                         f"per process ({world})")
     named = _learn_images(args.images)
     signals = []
     for name, img in named:
@@ -351,6 +384,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
                                       cbpdn=ONLINE_CBPDN_DEFAULTS.replace(**cbpdn_extra))
         result = OnlineDictLearn(D0, args.lmbda, opts).fit(sampler, args.steps, **common)
         D, stats = result.dictionary, result.stats
+        if not is_main_process():  # rank 0 writes the dictionary, statistics and plot
+            return 0
         from .dictlearn import _jsonable
 
         options_json = _jsonable(opts)
@@ -555,3 +590,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         print(f"csc {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if getattr(args, "_owns_process_group", False):
+            from .distributed import cleanup
+
+            cleanup()

@@ -26,6 +26,15 @@ and ρ; Cnstr = ‖pad(D) − G‖, DeltaD = ‖D − D_prev‖, η.
 crops from a pool of images, explicit ``torch.Generator``) and writes pickle-free
 checkpoints (dictionary, step, generator state, statistics) from which a run resumes
 bit for bit.
+
+Data parallel (``torchrun``, :mod:`csc.distributed`): with a process group of N ranks,
+every rank draws the same *global* minibatch from an identically seeded sampler and codes
+its contiguous slice of it; the squared norms behind the coding step's residuals,
+objective and stopping test are summed over ranks at every ADMM iteration, and so is the
+gradient Σ_j Z̄_j(Z_j D − S_j). Every rank then applies the same update, so the dictionary
+is the single-process one up to the order of floating-point sums (≤ 1e-10 relative in
+float64). Rank 0 alone writes checkpoints; on resume it reads the checkpoint and sends it
+to the others.
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from . import distributed as _dist
+from . import ops
 from ._checks import as_float_tensor, check_finite, check_nonnegative
 from .constraints import KernelConstraint
 from .dictlearn import (
@@ -285,6 +296,71 @@ class ImageSampler:
                 "crop": list(self.crop) if self.crop else None}
 
 
+class _DataParallelCBPDN(_JointCBPDN):
+    """:class:`_JointCBPDN` on this rank's slice of a minibatch split over the processes.
+
+    The loop is :meth:`_JointCBPDN.iterate` with every global quantity summed over ranks:
+    ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖², the data fidelity and the ℓ1 term go into
+    one all-reduce of 7 numbers per iteration, so ρ, the stopping test and the statistics
+    are those of the whole minibatch, identical on every rank.
+    """
+
+    def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size, batch_total: int):
+        super().__init__(S, lmbda, opts, K, kernel_size)
+        H, W = self.shape
+        self.n = int(batch_total) * K * H * W
+
+    def iterate(self, n: int) -> dict[str, float]:
+        o, lmbda, (H, W) = self.opts, self.lmbda, self.shape
+        row: dict[str, float] = {}
+        rho_t = torch.tensor(self.rho, dtype=self.y.dtype, device=self.y.device)
+        for _ in range(n):
+            rho = self.rho
+            rho_t.fill_(rho)
+            yprev = self.y
+            b = self.DSf + rho * torch.fft.rfft2(self.y - self.u)
+            xf = ops.sherman_morrison_solve(self.Df, b, rho_t, self.gram)
+            x = torch.fft.irfft2(xf, s=(H, W))
+            ax = x if o.relax == 1.0 else o.relax * x + (1 - o.relax) * yprev
+            y = ops.soft_threshold(ax + self.u, (lmbda / rho) * self.w)
+            if o.nonneg:
+                y = y.clamp(min=0)
+            if o.no_boundary_cross:
+                kh, kw = self.kernel_size
+                if kh > 1:
+                    y[..., H - kh + 1:, :] = 0
+                if kw > 1:
+                    y[..., :, W - kw + 1:] = 0
+            u = self.u + (ax - y)
+            v, vf = (y, torch.fft.rfft2(y)) if o.objective_on_y else (x, xf)
+            fid_t = ops.rfft2_sqnorm(ops.synthesis_dft(self.Df, vf) - self.Sf, W).sum()
+            l1_t = (self.w * v).abs().sum() if isinstance(self.w, torch.Tensor) else v.abs().sum()
+            sums = torch.stack([x.square().sum(), y.square().sum(), u.square().sum(), (x - y).square().sum(),
+                                (yprev - y).square().sum(), fid_t, l1_t])
+            nx2, ny2, nu2, r2, s2, fid2, l1 = _dist.all_reduce_sum(sums).tolist()
+            nx, ny, nu = math.sqrt(nx2), math.sqrt(ny2), math.sqrt(nu2)
+            r, s = math.sqrt(r2), rho * math.sqrt(s2)
+            rn, sn = max(nx, ny), rho * nu
+            sq = math.sqrt(self.n)
+            if o.std_residuals:
+                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
+            else:
+                rn, sn = rn or 1.0, sn or 1.0
+                r, s = r / rn, s / sn
+                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            fid = fid2 / 2.0
+            if not isinstance(self.w, torch.Tensor):
+                l1 = self.w * l1
+            row = dict(objective=fid + lmbda * l1, data_fidelity=fid, l1=l1,
+                       x_primal_residual=r, x_dual_residual=s, x_rho=rho)
+            self.x, self.y, self.u = x, y, u
+            self._update_rho(self.k, r, s)
+            self.k += 1
+            if r < epri and s < edua:
+                break
+        return row
+
+
 class OnlineDictLearn:
     """Online convolutional dictionary learner (module docstring for the equations).
 
@@ -295,6 +371,12 @@ class OnlineDictLearn:
     lmbda : float
         λ ≥ 0.
     options : OnlineDictLearnOptions, optional
+    distributed : bool, optional
+        Data-parallel over the default process group (module docstring): :meth:`step`
+        takes the *global* minibatch (the same on every rank) and codes this rank's
+        slice. Default: whenever a group with several processes is initialised
+        (:func:`csc.distributed.init_distributed`). The initial dictionary is taken
+        from rank 0.
 
     Examples
     --------
@@ -304,12 +386,23 @@ class OnlineDictLearn:
     >>> learner.dictionary
     """
 
-    def __init__(self, dictionary, lmbda: float, options: OnlineDictLearnOptions | None = None):
+    def __init__(self, dictionary, lmbda: float, options: OnlineDictLearnOptions | None = None, *,
+                 distributed: bool | None = None):
         self.options = options if options is not None else OnlineDictLearnOptions()
         if not isinstance(self.options, OnlineDictLearnOptions):
             raise TypeError(f"options: expected OnlineDictLearnOptions, got {type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
+        if distributed is None:
+            distributed = _dist.is_distributed()
+        elif distributed and not _dist.is_distributed():
+            raise ValueError("distributed: no process group with several processes is initialised "
+                             "(run under torchrun and call csc.distributed.init_distributed())")
+        self.distributed = bool(distributed)
+        self.rank, self.world_size = (_dist.get_rank(), _dist.get_world_size()) if self.distributed else (0, 1)
         D = _prepare_dictionary(dictionary, self.options.dtype, self.options.device)
+        if self.distributed:  # every rank starts from rank 0's dictionary
+            D = D.contiguous().clone()
+            torch.distributed.broadcast(D, src=0)
         o = self.options
         self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=o.zero_mean, nonneg=o.nonneg)
         self.initial_dictionary = self.constraint.project(D)
@@ -324,13 +417,21 @@ class OnlineDictLearn:
 
     def step(self, images) -> dict[str, float]:
         """One learning step on a minibatch (B, H, W) or one image (H, W); returns the
-        step's statistics row."""
+        step's statistics row. Data parallel: the global minibatch, B ≥ the number of
+        processes; this rank codes ``images[csc.distributed.rank_slice(B)]``."""
         t0 = time.perf_counter()
         o, D = self.options, self.dictionary
         S = _prepare_images(images, D)
         B, H, W = S.shape
         K = D.shape[0]
-        cb = _JointCBPDN(S, self.lmbda, o.cbpdn, K, D.shape[-2:])
+        if self.distributed:
+            if B < self.world_size:
+                raise ValueError(f"images: a minibatch of {B} image(s) cannot be split over {self.world_size} "
+                                 "processes (use a batch size >= the number of processes)")
+            cb = _DataParallelCBPDN(S[_dist.rank_slice(B, self.rank, self.world_size)], self.lmbda, o.cbpdn, K,
+                                    D.shape[-2:], batch_total=B)
+        else:
+            cb = _JointCBPDN(S, self.lmbda, o.cbpdn, K, D.shape[-2:])
         cb.set_dictionary(D)
         k0 = cb.k
         xrow = cb.iterate(o.cbpdn.max_iter)
@@ -338,6 +439,8 @@ class OnlineDictLearn:
         Df = cb.Df
         Ryf = torch.einsum("bkhw,khw->bhw", Zf, Df) - cb.Sf
         grad = torch.einsum("bkhw,bhw->khw", Zf.conj(), Ryf)
+        if self.distributed:
+            grad = _dist.all_reduce_sum(grad)
         eta = o.eta_a / (self.j + o.eta_b)
         G = torch.fft.irfft2(Df - eta * grad, s=(H, W))
         Dnew = self.constraint.project(G)
@@ -373,6 +476,11 @@ class OnlineDictLearn:
         an existing checkpoint is loaded first (its settings, λ, images and initial
         dictionary must match) and the run continues to the same result as an
         uninterrupted one.
+
+        Data parallel: every rank passes an identically made sampler (same images, batch
+        size, crop and seed; checked) and the same arguments; only rank 0 writes the
+        checkpoint and only rank 0 reads it on resume (the others receive it), so the
+        checkpoint path need not be on a shared file system.
         """
         if not isinstance(sampler, ImageSampler):
             raise TypeError(f"sampler: expected an ImageSampler, got {type(sampler).__name__}")
@@ -389,8 +497,29 @@ class OnlineDictLearn:
         fingerprint = dict({"learner": "online", "lmbda": self.lmbda, "options": opts,
                             "initial_dictionary_sha256": tensor_sha256(self.initial_dictionary)},
                            **sampler.fingerprint())
-        if resume and checkpoint is not None and Path(checkpoint).is_file():
-            arrays, meta = load_checkpoint(checkpoint)
+        main_process = self.rank == 0
+        if self.distributed:
+            views = _dist.all_gather_object((sampler.fingerprint(), tensor_sha256(sampler.get_state())))
+            if any(v != views[0] for v in views):
+                raise ValueError("sampler: the processes' samplers differ (images, batch size, crop or generator "
+                                 "state); give every rank the same sampler and seed")
+        loaded = None
+        if resume and checkpoint is not None:
+            if not self.distributed:
+                loaded = load_checkpoint(checkpoint) if Path(checkpoint).is_file() else None
+            else:  # rank 0 reads; a failure there is raised on every rank
+                payload: Any = None
+                if main_process and Path(checkpoint).is_file():
+                    try:
+                        payload = load_checkpoint(checkpoint)
+                    except Exception as exc:  # noqa: BLE001
+                        payload = exc
+                payload = _dist.broadcast_object(payload)
+                if isinstance(payload, BaseException):
+                    raise payload
+                loaded = payload
+        if loaded is not None:
+            arrays, meta = loaded
             _check_resume(meta, fingerprint, checkpoint)
             D = self.dictionary
             self.dictionary = torch.from_numpy(arrays["dictionary"]).to(device=D.device, dtype=D.dtype)
@@ -401,7 +530,8 @@ class OnlineDictLearn:
 
         from tqdm import tqdm
 
-        bar = tqdm(total=steps, initial=min(self.j, steps), disable=not progress, desc="learn", unit="step")
+        bar = tqdm(total=steps, initial=min(self.j, steps), disable=not (progress and main_process), desc="learn",
+                   unit="step")
         try:
             while self.j < steps:
                 batch = sampler.sample()
@@ -411,7 +541,8 @@ class OnlineDictLearn:
                     bar.set_postfix(obj=f"{row['objective']:.4g}")
                 if callback is not None:
                     callback(self.j - 1, row)
-                if checkpoint is not None and checkpoint_every and (self.j % checkpoint_every == 0 or self.j == steps):
+                if (main_process and checkpoint is not None and checkpoint_every
+                        and (self.j % checkpoint_every == 0 or self.j == steps)):
                     arrays = {"dictionary": self.dictionary, "rng_state": sampler.get_state()}
                     arrays.update(_rows_to_arrays(self._rows, _STAT_NAMES))
                     meta = dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=self.j,

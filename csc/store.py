@@ -30,7 +30,16 @@ Writing: shards are written with :func:`csc.io.atomic_write` and the manifest is
 rewritten (atomically) after every shard. A killed run leaves only whole shards; running
 the same command again skips every shard that verifies and encodes the rest. A shard is a
 fixed range of source images encoded as one batch, so an interrupted-then-resumed store
-holds exactly the same arrays as an uninterrupted one (on the same device).
+holds exactly the same arrays as an uninterrupted one (on the same device). Shard files
+are written deterministically (fixed zip timestamps; timings only in the manifest), so
+the same codes give the same bytes.
+
+Several processes (``torchrun``, :mod:`csc.distributed`): shard ``i`` is encoded by rank
+``i mod N``, each rank writes its own shards into the same folder (which must be shared
+by every process), and after a barrier rank 0 writes the manifest from the entries all
+ranks gathered. Which process encodes a shard does not change its bytes, so the store is
+the one a single process writes (same device type and threads per process); a rerun
+after a kill re-encodes only the missing shards, whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -176,6 +186,21 @@ def _shard_name(i: int) -> str:
     return f"shard-{i:05d}.npz"
 
 
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _savez_deterministic(f, arrays: dict[str, np.ndarray]) -> None:
+    """Like ``np.savez`` (uncompressed, readable by ``np.load``), but byte-for-byte a
+    function of the arrays: fixed member timestamps and permissions."""
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, a in arrays.items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(a), allow_pickle=False)
+
+
 def _shard_checksum(a: dict[str, np.ndarray]) -> str:
     return sha256_of_array(a["values"], a["coords"], a["offsets"], a["labels"], a["ids"])
 
@@ -223,6 +248,7 @@ def encode_dataset(
     device: torch.device | str | None = None,
     progress: bool = False,
     on_shard: Callable[[int], None] | None = None,
+    distributed: bool | None = None,
 ) -> "CodeStore":
     """Encode ``images`` (N, H, W) / (N, 3, H, W), uint8 or [0, 1] float, into a store.
 
@@ -241,7 +267,14 @@ def encode_dataset(
     on_shard : callable, optional
         Called with the shard number after each shard is written (progress hooks; a
         test uses it to interrupt a run).
+    distributed : bool, optional
+        Split the shards over the processes of the default process group (rank ``r``
+        encodes shards ``r, r + N, …``; rank 0 writes the manifest after a barrier).
+        Default: whenever one is initialised with several processes
+        (:func:`csc.distributed.init_distributed`). Every process must call this with the
+        same arguments and see the same ``out`` folder; each returns the finished store.
     """
+    from . import distributed as _dist
     from .cbpdn import ConvBPDN
     from .io import dictionary_metadata, load_dictionary
     from .options import CBPDNOptions
@@ -287,6 +320,14 @@ def encode_dataset(
     settings_digest = _digest(identity)
     header["settings_digest"] = settings_digest
 
+    if distributed is None:
+        distributed = _dist.is_distributed()
+    elif distributed and not _dist.is_distributed():
+        raise ValueError("distributed: no process group with several processes is initialised "
+                         "(run under torchrun and call csc.distributed.init_distributed())")
+    rank, world = (_dist.get_rank(), _dist.get_world_size()) if distributed else (0, 1)
+    main_process = rank == 0
+
     manifest_path = out / MANIFEST
     shards: dict[str, dict[str, Any]] = {}
     if manifest_path.is_file():
@@ -311,17 +352,17 @@ def encode_dataset(
         text = json.dumps(m, indent=1, sort_keys=True)
         atomic_write(manifest_path, lambda f: f.write(text.encode()))
 
-    out.mkdir(parents=True, exist_ok=True)
-    write_manifest(False)
-    iterator = range(n_shards)
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, desc="encode", unit="shard")
+    if distributed:
+        _dist.barrier()  # every rank has read (and checked) the old manifest before rank 0 rewrites it
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        write_manifest(False)
+    if distributed:
+        _dist.barrier()
     per_image = K * H * W
-    t_encode = 0.0
-    n_encoded = 0
-    for i in iterator:
+
+    def encode_shard(i: int) -> tuple[dict[str, Any], bool]:
+        """Shard i's manifest entry, and whether it was (re-)encoded now."""
         name = _shard_name(i)
         path = out / name
         lo, hi = i * S, min(N, (i + 1) * S)
@@ -337,8 +378,7 @@ def encode_dataset(
                 if meta.get("settings_digest") == settings_digest and entry["start"] == lo:
                     _check_shard(arrays, entry, per_image, name)
                     if np.array_equal(arrays["ids"], ids_arr[lo:hi]):
-                        shards[name] = entry
-                        continue
+                        return entry, False
             except (StoreError, ValueError, KeyError):
                 pass
         shards.pop(name, None)
@@ -348,32 +388,59 @@ def encode_dataset(
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - t0
-        t_encode += seconds
-        n_encoded += hi - lo
         values, coords, offsets = _pack(codes, settings.value_dtype)
         arrays = {"values": values, "coords": coords, "offsets": offsets,
                   "labels": labels[lo:hi].copy(), "ids": ids_arr[lo:hi].copy()}
         sha = _shard_checksum(arrays)
+        # no timings or device in the file: its bytes depend on the codes only
         meta = {"format": STORE_FORMAT + "-shard", "shard": i, "start": lo, "count": hi - lo,
-                "settings_digest": settings_digest, "sha256": sha, "seconds": seconds, "device": str(dev)}
+                "settings_digest": settings_digest, "sha256": sha}
         arrays["metadata"] = np.array(json.dumps(meta, sort_keys=True))
-        atomic_write(path, lambda f, a=arrays: np.savez(f, **a))
-        shards[name] = {"file": name, "count": hi - lo, "start": lo, "sha256": sha, "nnz": int(values.size),
-                        "bytes": path.stat().st_size, "seconds": seconds, "device": str(dev)}
-        write_manifest(False)
-        if on_shard is not None:
-            on_shard(i)
-    total_bytes = sum(e["bytes"] for e in shards.values())
-    total_seconds = sum(e.get("seconds") or 0.0 for e in shards.values())
-    write_manifest(True, {
-        "bytes": total_bytes,
-        "bytes_per_image": total_bytes / max(N, 1),
-        "dense_float32_bytes_per_image": per_image * 4,
-        "compression_vs_dense_float32": per_image * 4 * max(N, 1) / max(total_bytes, 1),
-        "nnz_per_image": sum(e["nnz"] for e in shards.values()) / max(N, 1),
-        "encode_seconds": total_seconds,
-        "seconds_per_image": total_seconds / max(N, 1),
-    })
+        atomic_write(path, lambda f: _savez_deterministic(f, arrays))
+        return {"file": name, "count": hi - lo, "start": lo, "sha256": sha, "nnz": int(values.size),
+                "bytes": path.stat().st_size, "seconds": seconds, "device": str(dev)}, True
+
+    # Round k: rank r does shard k·N + r. After each round the entries are gathered and
+    # rank 0 rewrites the manifest, as a single process does after each shard.
+    bar = None
+    if progress and main_process:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(range(rank, n_shards, world)), unit="shard",
+                   desc="encode" if world == 1 else f"encode (rank 0 of {world})")
+    try:
+        for k in range((n_shards + world - 1) // world):
+            i = k * world + rank
+            new = encode_shard(i) if i < n_shards else None
+            results = _dist.all_gather_object(new) if distributed else [new]
+            for res in results:
+                if res is not None:
+                    shards[res[0]["file"]] = res[0]
+            if main_process and any(res is not None and res[1] for res in results):
+                write_manifest(False)
+            if bar is not None:
+                bar.update(1 if new is not None else 0)
+            if on_shard is not None and new is not None and new[1]:
+                on_shard(i)
+    finally:
+        if bar is not None:
+            bar.close()
+    if len(shards) != n_shards:
+        raise StoreError(f"{out}: {len(shards)} of {n_shards} shards after encoding")
+    if main_process:
+        total_bytes = sum(e["bytes"] for e in shards.values())
+        total_seconds = sum(e.get("seconds") or 0.0 for e in shards.values())
+        write_manifest(True, {
+            "bytes": total_bytes,
+            "bytes_per_image": total_bytes / max(N, 1),
+            "dense_float32_bytes_per_image": per_image * 4,
+            "compression_vs_dense_float32": per_image * 4 * max(N, 1) / max(total_bytes, 1),
+            "nnz_per_image": sum(e["nnz"] for e in shards.values()) / max(N, 1),
+            "encode_seconds": total_seconds,
+            "seconds_per_image": total_seconds / max(N, 1),
+        })
+    if distributed:
+        _dist.barrier()  # the manifest is written before any rank opens the store
     return CodeStore(out)
 
 

@@ -17,6 +17,14 @@ into its output folder:
     (seed, epoch): the initialisation, the shuffling (an explicit ``torch.Generator``),
     dropout and the datasets' flips.
 
+Several processes (``torchrun ... -m csc train``, :mod:`csc.distributed`): the model is
+wrapped in ``DistributedDataParallel`` (NCCL on GPUs, one per process; gloo on CPUs),
+each epoch's order comes from a ``DistributedSampler`` (seeded with ``seed``,
+``set_epoch(epoch)``), ``batch_size`` stays the *global* batch (each of N processes
+takes ``batch_size / N``), training metrics are summed over processes and the test set
+is split between them. Rank 0 alone writes the checkpoint (atomically), the metrics and
+the curves; on resume rank 0 reads the checkpoint and sends it to every process.
+
 :func:`aggregate_runs` / :func:`table_markdown` / :func:`plot_runs` turn several run
 folders (seeds × settings) into Table 1 (mean ± std over seeds) and Fig. 7-style curves.
 """
@@ -106,7 +114,7 @@ def _device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
-def _epoch_seed(seed: int, epoch: int, salt: int) -> int:
+def _epoch_seed(seed: int, epoch: int, salt: int | str) -> int:
     h = hashlib.sha256(f"{seed}/{epoch}/{salt}".encode()).digest()
     return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
 
@@ -133,9 +141,11 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scaler: Any | None = None) -> dict[str, Any]:
-    """Restore a checkpoint written by :func:`save_checkpoint` in place; returns its metadata."""
+    """Restore a checkpoint written by :func:`save_checkpoint` in place; returns its metadata.
+
+    ``path``: a file path or a binary file object (e.g. ``io.BytesIO`` of the file's bytes)."""
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(str(arrays.pop("meta")[()]))
@@ -167,10 +177,7 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
 
 
 # --------------------------------------------------------------------------- loop
-def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, device=None,
-             amp: bool = False) -> tuple[float, float]:
-    """Mean cross-entropy and top-1 accuracy (%) of ``model`` on ``dataset``."""
-    device = device or next(model.parameters()).device
+def _evaluate_sums(model: nn.Module, dataset: Dataset, batch_size: int, device, amp: bool) -> tuple[float, int, int]:
     model.eval()
     loss_sum, correct, n = 0.0, 0, 0
     with torch.no_grad():
@@ -181,7 +188,22 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, device=N
             loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             n += int(y.numel())
+    return loss_sum, correct, n
+
+
+def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, device=None,
+             amp: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and top-1 accuracy (%) of ``model`` on ``dataset``."""
+    device = device or next(model.parameters()).device
+    loss_sum, correct, n = _evaluate_sums(model, dataset, batch_size, device, amp)
     return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
+
+
+def _sum_over_ranks(values: Sequence[float], device: torch.device) -> list[float]:
+    from . import distributed as _dist
+
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+    return _dist.all_reduce_sum(t).tolist()
 
 
 def _write_metrics(out: Path, history: list[dict[str, Any]], info: dict[str, Any]) -> None:
@@ -220,7 +242,8 @@ def plot_history(history: list[dict[str, Any]], path: str | Path, title: str = "
 
 def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: TrainOptions = TrainOptions(),
           run: dict[str, Any] | None = None, in_channels: int | None = None, num_classes: int | None = None,
-          progress: bool = False, stop_after_epoch: int | None = None) -> dict[str, Any]:
+          progress: bool = False, stop_after_epoch: int | None = None,
+          distributed: bool | None = None) -> dict[str, Any]:
     """Train a ResNet-18 on ``train_set``, evaluating on ``test_set`` every epoch.
 
     Datasets yield (x (C, H, W), label); ``in_channels`` / ``num_classes`` default to the
@@ -228,11 +251,30 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
     "heterogeneous", "pruning": 0.25}``) for :func:`aggregate_runs`. Resumes from
     ``out/checkpoint.npz`` when present. ``stop_after_epoch`` returns early after that
     epoch (simulates an interruption). Returns the contents of ``metrics.json``.
+
+    ``distributed`` (default: whenever a process group with several processes is
+    initialised, :func:`csc.distributed.init_distributed`) trains data-parallel with
+    ``DistributedDataParallel`` (module docstring); every process calls ``train`` with
+    the same arguments and ``options.batch_size`` must be a multiple of the number of
+    processes. ``out`` is written by rank 0 only.
     """
+    from . import distributed as _dist
+
+    if distributed is None:
+        distributed = _dist.is_distributed()
+    elif distributed and not _dist.is_distributed():
+        raise ValueError("distributed: no process group with several processes is initialised "
+                         "(run under torchrun and call csc.distributed.init_distributed())")
+    rank, world = (_dist.get_rank(), _dist.get_world_size()) if distributed else (0, 1)
+    main_process = rank == 0
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     o = options
-    device = _device(o.device)
+    if o.batch_size % world:
+        raise ValueError(f"batch_size: the global batch {o.batch_size} is not a multiple of the "
+                         f"{world} processes")
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    device = _dist.device_for_rank(o.device) if distributed else _device(o.device)
     amp = (device.type == "cuda") if o.amp is None else bool(o.amp and device.type == "cuda")
     C = int(in_channels if in_channels is not None else getattr(train_set, "in_channels"))
     nc = int(num_classes if num_classes is not None else max(getattr(train_set, "num_classes"),
@@ -242,29 +284,51 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
     opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp) if device.type == "cuda" else None
     info = {"run": dict(run or {}), "options": o.identity(), "in_channels": C, "num_classes": nc,
-            "train_size": len(train_set), "test_size": len(test_set), "device": str(device), "amp": amp}
+            "train_size": len(train_set), "test_size": len(test_set), "device": str(device), "amp": amp,
+            "world_size": world}
     history: list[dict[str, Any]] = []
     start = 0
     ckpt = out / CHECKPOINT
-    if ckpt.is_file():
-        meta = load_checkpoint(ckpt, model, opt, scaler)
+    source: Any = ckpt if ckpt.is_file() else None
+    if distributed:  # rank 0 reads the checkpoint; every rank restores the same bytes
+        blob = ckpt.read_bytes() if main_process and ckpt.is_file() else None
+        blob = _dist.broadcast_object(blob)
+        source = None if blob is None else io.BytesIO(blob)
+    if source is not None:
+        meta = load_checkpoint(source, model, opt, scaler)
         if meta.get("options") != o.identity() or meta.get("run") != info["run"]:
             raise ValueError(f"{out}: its checkpoint was made with other options or for another run; "
                              "use another folder")
         history = meta["history"]
         start = int(meta["epoch"]) + 1
+    net: nn.Module = model
+    test_part: Dataset = test_set
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel
+        from torch.utils.data import Subset
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        test_part = Subset(test_set, list(range(rank, len(test_set), world)))
     n = len(train_set)
     for epoch in range(start, o.epochs):
         t0 = time.perf_counter()
         for ds in (train_set, test_set):
             if hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
-        g = torch.Generator().manual_seed(_epoch_seed(o.seed, epoch, 0))
-        order = torch.randperm(n, generator=g).tolist()
-        torch.manual_seed(_epoch_seed(o.seed, epoch, 1))  # dropout etc.
-        loader = DataLoader(train_set, batch_size=o.batch_size, sampler=order, num_workers=o.num_workers,
+        if distributed:
+            from torch.utils.data.distributed import DistributedSampler
+
+            order: Any = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=o.seed,
+                                            drop_last=False)
+            order.set_epoch(epoch)
+            torch.manual_seed(_epoch_seed(o.seed, epoch, 1 if rank == 0 else f"1/{rank}"))  # dropout etc.
+        else:
+            g = torch.Generator().manual_seed(_epoch_seed(o.seed, epoch, 0))
+            order = torch.randperm(n, generator=g).tolist()
+            torch.manual_seed(_epoch_seed(o.seed, epoch, 1))  # dropout etc.
+        loader = DataLoader(train_set, batch_size=o.batch_size // world, sampler=order, num_workers=o.num_workers,
                             drop_last=False)
-        model.train()
+        net.train()
         loss_sum, correct, seen = 0.0, 0, 0
         for step, (x, y) in enumerate(loader):
             if o.max_steps is not None and step >= o.max_steps:
@@ -272,7 +336,7 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             opt.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
-                logits = model(x)
+                logits = net(x)
                 loss = F.cross_entropy(logits.float(), y)
             if scaler is not None and amp:
                 scaler.scale(loss).backward()
@@ -284,21 +348,31 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
             loss_sum += float(loss.detach()) * int(y.numel())
             correct += int((logits.detach().argmax(1) == y).sum())
             seen += int(y.numel())
-        test_loss, test_acc = evaluate(model, test_set, o.eval_batch_size, device, amp)
+        if distributed:
+            for b in model.buffers():  # BatchNorm statistics: rank 0's (those the checkpoint holds)
+                torch.distributed.broadcast(b, src=0)
+            loss_sum, correct, seen = _sum_over_ranks((loss_sum, correct, seen), device)
+        t_loss, t_correct, t_n = _evaluate_sums(model, test_part, o.eval_batch_size, device, amp)
+        if distributed:
+            t_loss, t_correct, t_n = _sum_over_ranks((t_loss, t_correct, t_n), device)
+        test_loss, test_acc = t_loss / max(t_n, 1), 100.0 * t_correct / max(t_n, 1)
         row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": 100.0 * correct / max(seen, 1),
                "test_loss": test_loss, "test_acc": test_acc, "seconds": time.perf_counter() - t0}
         history.append(row)
-        if progress:
+        if progress and main_process:
             print(f"epoch {epoch + 1}/{o.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f} | "
                   f"test loss {test_loss:.4f} acc {test_acc:.2f} | {row['seconds']:.1f}s", flush=True)
-        save_checkpoint(ckpt, model, opt, scaler, {"epoch": epoch, "options": o.identity(), "run": info["run"],
-                                                    "history": history})
-        _write_metrics(out, history, info)
-        plot_history(history, out / "curves.png", title=_run_label(info["run"]))
+        if main_process:
+            save_checkpoint(ckpt, model, opt, scaler, {"epoch": epoch, "options": o.identity(), "run": info["run"],
+                                                        "history": history})
+            _write_metrics(out, history, info)
+            plot_history(history, out / "curves.png", title=_run_label(info["run"]))
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             break
-    if not history or not (out / "metrics.json").is_file():
+    if main_process and (not history or not (out / "metrics.json").is_file()):
         _write_metrics(out, history, info)
+    if distributed:
+        _dist.barrier()  # rank 0's files are written when every rank returns
     return {**info, "epochs": history, "model": model}
 
 

@@ -32,6 +32,7 @@ the cost of a batch falls as its images converge.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import ops
+from . import _fused, ops
 from ._checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
 from .options import CBPDNOptions, default_rsdl_target
 
@@ -271,6 +272,9 @@ class ConvBPDN:
         if u is None:
             u = (lmbda / rho0) * torch.sign(y) if y0 is not None else torch.zeros_like(y)
 
+        if self._use_fused(device):
+            return self._solve_fused(S, lead, D, w, y, u, rho0, xi)
+
         Df = ops.kernel_dft(D, (H, W))
         Dfc = Df.conj().resolve_conj()
         gram = ops.gram_diagonal(Df)
@@ -354,14 +358,163 @@ class ConvBPDN:
             dictionary=D,
         )
 
+    # ------------------------------------------------------------ fused CPU path
+    def _use_fused(self, device: torch.device) -> bool:
+        """Whether :meth:`solve` runs the fused CPU back end (:mod:`csc._fused`)."""
+        backend = self.options.backend
+        if backend == "auto":
+            backend = os.environ.get("CSC_CBPDN_BACKEND", "auto").strip().lower() or "auto"
+            if backend not in ("auto", "numba", "torch"):
+                raise ValueError(f"CSC_CBPDN_BACKEND: expected auto, numba or torch, got {backend!r}")
+            if backend == "auto":
+                return device.type == "cpu" and _fused.available()
+        if backend == "torch":
+            return False
+        if device.type != "cpu":
+            raise ValueError(f"backend='numba' runs on the CPU only; the solve is on {device} "
+                             "(use backend='auto' or 'torch')")
+        if not _fused.available():
+            raise RuntimeError(f"backend='numba' needs numba ({_fused.unavailable_reason()}); "
+                               "pip install numba, or use backend='auto' or 'torch'")
+        return True
+
+    def _solve_fused(self, S, lead, D, w, y, u, rho0: float, xi: float) -> CBPDNResult:
+        """:meth:`solve` on the CPU with fused kernels (:mod:`csc._fused`): the same
+        iteration as the torch loop, in fewer passes over memory (module docstring of
+        :mod:`csc._fused`). Converged images retire at once (no ``sync_interval``)."""
+        kn = _fused.kernels()
+        opts, lmbda = self.options, self.lmbda
+        n, H, W = S.shape
+        K, kh, kw = D.shape
+        Wr = W // 2 + 1
+        dtype = S.dtype
+        npdt = np.dtype(np.float32 if dtype == torch.float32 else np.float64).type
+        cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+        threads = max(1, torch.get_num_threads())
+        record, on_y = opts.record_stats, opts.objective_on_y
+
+        Df = ops.kernel_dft(D, (H, W))
+        Dre, Dim = Df.real.contiguous().numpy(), Df.imag.contiguous().numpy()
+        gram = ops.gram_diagonal(Df).contiguous().numpy()
+        del Df
+        x = torch.empty((n, K, H, W), dtype=dtype)
+        t = torch.empty_like(x)
+        xf = torch.empty((n, K, H, Wr), dtype=cdtype)
+        fft = _fused.FFTPair(t.numpy(), xf.numpy(), x.numpy(), threads)  # plans before any data
+        torch.sub(y, u, out=t)
+        if opts.max_iter == 0:
+            x.zero_()
+        scale = npdt(fft.scale)
+
+        # ℓ1 weights: a per-kernel vector (one entry for a scalar), or a 4-D broadcast map
+        wk = np.full(1, 1.0 if isinstance(w, torch.Tensor) else float(w), dtype=npdt)
+        w4 = np.ones((1, 1, 1, 1), dtype=npdt)
+        spatial = False
+        if isinstance(w, torch.Tensor):
+            if w.shape[0] == 1 and w.shape[2] == 1 and w.shape[3] == 1:
+                wk = w.reshape(-1).contiguous().numpy()
+            else:
+                spatial, w = True, w.contiguous()
+        alpha, beta = (npdt(opts.relax), npdt(1.0 - opts.relax)) if opts.relax != 1.0 else (npdt(1), npdt(0))
+        bh = H - kh + 1 if opts.no_boundary_cross and kh > 1 else H
+        bw = W - kw + 1 if opts.no_boundary_cross and kw > 1 else W
+        even = W % 2 == 0
+
+        st = _FusedState(idx=torch.arange(n), y=y, u=u, x=x, t=t, xf=xf,
+                         rho=torch.full((n,), rho0, dtype=dtype), Sf=torch.fft.rfft2(S).contiguous(),
+                         w=w if spatial else None, pend=torch.ones(n, dtype=dtype),
+                         rescaled=torch.zeros(n, dtype=torch.bool), iters=torch.zeros(n, dtype=torch.int64))
+        out = _Outputs(n, (K, H, W), S, record)
+        sqrt_n = math.sqrt(K * H * W)
+        t0 = time.perf_counter()
+        for k in range(opts.max_iter):
+            nn = st.n
+            if nn == 0:
+                break
+            yv, uv, xv, tv, xfv = st.y.numpy(), st.u.numpy(), st.x.numpy(), st.t.numpy(), st.xf.numpy()
+            pend = st.pend.numpy()
+            # x-step: x = irfft2((x̂ + conj(D̂)(Ŝ − Σ D̂ x̂)/(ρ + Σ|D̂|²))), x̂ = rfft2(y − u)
+            fft.forward(tv, xfv)
+            fid_rows = np.zeros(nn * H if record and not on_y else 0)
+            _fused.run_split(kn.xstep, nn * H, threads, xfv.view(npdt), Dre, Dim, st.Sf.numpy().view(npdt),
+                             st.rho.numpy(), gram, scale, even, fid_rows)
+            fft.inverse(xfv, xv)
+            # relaxation, y-step, dual step, next FFT input, residual sums
+            may_rescale = opts.auto_rho and k != 0 and (k + 1) % opts.rho_period == 0
+            write_t = (~st.rescaled if may_rescale else torch.ones(nn, dtype=torch.bool)).to(torch.uint8)
+            thr = (lmbda / st.rho).numpy()
+            part = np.empty((nn * K, 6))
+            _fused.run_split(kn.ystep, nn * K, threads, xv, yv, uv, tv, alpha, beta, thr, wk,
+                             st.w.numpy() if spatial else w4, spatial, pend, write_t.numpy(), opts.nonneg,
+                             bh, bw, on_y, record, part)
+            sums = torch.from_numpy(part.reshape(nn, K, 6).sum(1))
+            norms = sums[:, :5].sqrt().to(dtype)
+            r, s, epri, edua = self._residuals_from_norms(*norms.unbind(1), st.rho, sqrt_n)
+            if record:
+                if on_y:
+                    fid_rows = np.empty(nn * H)
+                    yf = torch.fft.rfft2(st.y)
+                    _fused.run_split(kn.fidelity_rows, nn * H, threads, yf.numpy().view(npdt), Dre, Dim,
+                                     st.Sf.numpy().view(npdt), even, fid_rows)
+                    del yf
+                fid = (torch.from_numpy(fid_rows.reshape(nn, H).sum(1)) / (H * W) / 2.0).to(dtype)
+                l1 = sums[:, 5].to(dtype)
+                row = torch.stack([fid + lmbda * l1, fid, l1, r, s, epri, edua, st.rho])
+                out.record(k, st.idx, row.numpy(), time.perf_counter() - t0)
+            # adaptive ρ: ρ ← ρ·f now, u ← u/f lazily (pend), t = y − u/f where needed
+            rsf = self._rho_factor(k, r, s, xi)
+            changed = torch.zeros(nn, dtype=torch.bool) if rsf is None else rsf != 1
+            if rsf is not None:
+                st.rho = st.rho * rsf
+                st.pend.copy_(torch.where(changed, rsf, torch.ones_like(rsf)))
+            else:
+                st.pend.fill_(1)
+            need = changed | (write_t == 0)
+            if bool(need.any()):
+                _fused.run_split(kn.rescale_t, nn * K, threads, yv, uv, pend, need.to(torch.uint8).numpy(), tv)
+            st.rescaled = changed
+            st.iters += 1
+            done = (r < epri) & (s < edua)
+            if bool(done.any()):
+                self._fused_retire(st, out, done, threads)
+        if st.n:
+            self._fused_retire(st, out, torch.ones(st.n, dtype=torch.bool), threads)
+        shape = lead + (K, H, W)
+        return CBPDNResult(
+            codes=out.y.reshape(shape),
+            x=out.x.reshape(shape),
+            u=out.u.reshape(shape),
+            rho=out.rho.reshape(lead),
+            iterations=out.iters.reshape(lead),
+            stats=out.stats(),
+            dictionary=D,
+        )
+
+    @staticmethod
+    def _fused_retire(st: "_FusedState", out: "_Outputs", done: torch.Tensor, threads: int) -> None:
+        """Apply the pending u rescale of the ``done`` images, then retire them."""
+        kn = _fused.kernels()
+        K = st.u.shape[1]
+        sel = done & (st.pend != 1)
+        if bool(sel.any()):
+            _fused.run_split(kn.divide_planes, st.n * K, threads, st.u.numpy(), st.pend.numpy(),
+                             sel.to(torch.uint8).numpy())
+            st.pend[sel] = 1
+        out.retire(st, done)
+
     def _residuals(self, x, y, yprev, u, rho, tmp, sqrt_n):
         """Primal and dual residuals and tolerances per image (SPEC §1 step 5); ``tmp`` is
         scratch space of the maps' shape."""
-        opts = self.options
         nx, ny, nu = _norm(x, tmp), _norm(y, tmp), _norm(u, tmp)
-        rho = rho.reshape(-1)
         r = _norm(torch.sub(x, y, out=tmp), tmp)
-        s = rho * _norm(torch.sub(yprev, y, out=tmp), tmp)
+        d = _norm(torch.sub(yprev, y, out=tmp), tmp)
+        return self._residuals_from_norms(nx, ny, nu, r, d, rho.reshape(-1), sqrt_n)
+
+    def _residuals_from_norms(self, nx, ny, nu, nxy, nyy, rho, sqrt_n):
+        """r, s, ε_pri, ε_dua from ‖x‖, ‖y‖, ‖u‖, ‖x − y‖, ‖y_prev − y‖ and ρ, all (n,)."""
+        opts = self.options
+        r = nxy
+        s = rho * nyy
         rn = torch.maximum(nx, ny)
         sn = rho * nu
         if opts.std_residuals:
@@ -375,9 +528,19 @@ class ConvBPDN:
 
     def _update_rho(self, k, r, s, xi, rho, u):
         """Adaptive ρ (SPEC §1 step 6): returns the new ρ and rescales ``u`` in place."""
+        rsf = self._rho_factor(k, r, s, xi)
+        if rsf is None:
+            return rho
+        rsf = rsf.view(-1, 1, 1, 1)
+        u.div_(rsf)
+        return rho * rsf
+
+    def _rho_factor(self, k, r, s, xi):
+        """The factor of the adaptive ρ update per image (ρ ← ρ·f, u ← u/f), or None when
+        ρ is not updated at iteration k."""
         opts = self.options
         if not opts.auto_rho or k == 0 or (k + 1) % opts.rho_period != 0:
-            return rho
+            return None
         tau, mu = opts.rho_scaling, opts.rsdl_ratio
         if opts.auto_scaling:
             ratio = torch.where(r > s * xi, r / (s * xi), (s * xi) / r)
@@ -386,10 +549,7 @@ class ConvBPDN:
         else:
             m = torch.full_like(r, tau)
         one = torch.ones_like(m)
-        rsf = torch.where(r > xi * mu * s, m, torch.where(s > (mu / xi) * r, one / m, one))
-        rsf = rsf.view(-1, 1, 1, 1)
-        u.div_(rsf)
-        return rho * rsf
+        return torch.where(r > xi * mu * s, m, torch.where(s > (mu / xi) * r, one / m, one))
 
 
 def _norm(t: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
@@ -448,22 +608,63 @@ class _State:
                 setattr(self, f.name, v[mask])
 
 
+@dataclass
+class _FusedState:
+    """Working set of a fused CPU solve. y and u are updated in place; u is stored
+    before the last adaptive-ρ rescale, which ``pend`` holds (u_true = u / pend)."""
+
+    idx: torch.Tensor
+    y: torch.Tensor
+    u: torch.Tensor
+    x: torch.Tensor
+    t: torch.Tensor
+    xf: torch.Tensor
+    rho: torch.Tensor
+    Sf: torch.Tensor
+    w: torch.Tensor | None
+    pend: torch.Tensor
+    rescaled: torch.Tensor
+    iters: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return int(self.idx.shape[0])
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Drop the images where ``mask`` is False."""
+        if bool(mask.all()):
+            return
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == mask.shape[0] and (f.name != "w" or v.shape[0] > 1):
+                setattr(self, f.name, v[mask])
+
+
 class _Outputs:
-    """Final values of retired images, and their statistics."""
+    """Final values of retired images, and their statistics.
+
+    The output arrays are allocated when images first retire; when every image retires
+    at once (the usual case for one image), the solver's own buffers become the
+    outputs, without a copy.
+    """
 
     def __init__(self, n: int, shape, like: torch.Tensor, record: bool):
-        self.y = like.new_zeros((n,) + shape)
-        self.x = like.new_zeros((n,) + shape)
-        self.u = like.new_zeros((n,) + shape)
+        self.n, self.shape, self.like = n, tuple(shape), like
+        self.y = self.x = self.u = None
         self.rho = like.new_zeros(n)
         self.iters = torch.zeros(n, dtype=torch.int64, device=like.device)
         self._rows: list[list] | None = [[] for _ in range(n)] if record else None
 
-    def retire(self, state: _State, done: torch.Tensor) -> None:
+    def retire(self, state, done: torch.Tensor) -> None:
         i = state.idx[done]
-        self.y[i] = state.y[done]
-        self.x[i] = state.x[done]
-        self.u[i] = state.u[done]
+        if self.y is None and state.n == self.n and bool(done.all()):
+            self.y, self.x, self.u = state.y, state.x, state.u  # idx is 0..n-1 here
+        else:
+            if self.y is None:
+                self.y, self.x, self.u = (self.like.new_empty((self.n,) + self.shape) for _ in range(3))
+            self.y[i] = state.y[done]
+            self.x[i] = state.x[done]
+            self.u[i] = state.u[done]
         self.rho[i] = state.rho.reshape(-1)[done]
         self.iters[i] = state.iters[done]
         state.keep(~done)

@@ -40,6 +40,7 @@ SPORCO_CBPDN_NAMES: dict[str, str] = {
     "dtype": "DataType",
     "device": "(none: SPORCO is CPU only)",
     "sync_interval": "(none)",
+    "backend": "(none)",
 }
 
 # SPORCO options that only affect its console display or timers: accepted, no effect.
@@ -76,6 +77,7 @@ _TOP_KEYS = {
     "NoBndryCross": "no_boundary_cross",
     "AuxVarObj": "objective_on_y",
 }
+_BACKENDS = ("auto", "numba", "torch")
 _DTYPES = {
     "float32": torch.float32,
     "float64": torch.float64,
@@ -148,6 +150,14 @@ class CBPDNOptions:
         Iterations between host checks of convergence when statistics are off; None
         gives 1 on CPU (where a check costs nothing) and 10 on CUDA. Results do not
         depend on it: an image that converges between checks is frozen on the device.
+        The fused CPU back end checks every iteration (it costs nothing there).
+    backend : str
+        ``"auto"`` (default): on CPU the fused back end when numba is installed, else the
+        torch loop; ``"numba"``: the fused CPU back end (numba kernels, FFTW through
+        pyFFTW when installed, else scipy.fft), an error where it cannot run;
+        ``"torch"``: the torch loop (any device). Both give SPORCO's answers; they differ
+        by floating-point rounding only. The environment variable ``CSC_CBPDN_BACKEND``
+        overrides ``"auto"``.
     """
 
     max_iter: int = 1000
@@ -170,6 +180,7 @@ class CBPDNOptions:
     dtype: torch.dtype | None = None
     device: torch.device | str | None = None
     sync_interval: int | None = None
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", _as_dtype(self.dtype))
@@ -195,6 +206,8 @@ class CBPDNOptions:
             not isinstance(self.sync_interval, (int, np.integer)) or self.sync_interval < 1
         ):
             raise ValueError(f"sync_interval: expected None or an integer >= 1, got {self.sync_interval!r}")
+        if self.backend not in _BACKENDS:
+            raise ValueError(f"backend: expected one of {_BACKENDS}, got {self.backend!r}")
 
     def replace(self, **changes) -> "CBPDNOptions":
         """Return a copy with the given fields changed."""

@@ -17,6 +17,16 @@ from .conftest import central_crop, highpass, needs_sporco, random_dictionary, s
 
 pytestmark = needs_sporco
 
+BACKENDS = ["torch"] + (["numba"] if csc.cbpdn._fused.available() else [])
+
+
+@pytest.fixture(autouse=True, params=BACKENDS)
+def backend(request, monkeypatch):
+    """Every parity test runs on each CPU back end: the torch loop and the fused numba
+    kernels (``backend="auto"`` follows ``CSC_CBPDN_BACKEND``)."""
+    monkeypatch.setenv("CSC_CBPDN_BACKEND", request.param)
+    return request.param
+
 STATS_RTOL = 1e-8
 Y_RTOL = 1e-10
 

@@ -1,0 +1,329 @@
+r"""Fused CPU kernels of the ConvBPDN ADMM iteration, compiled by numba.
+
+Imported only through :mod:`csc._fused` (numba is optional). Every kernel is serial and
+releases the GIL (``nogil``); :mod:`csc._fused` runs disjoint row or plane ranges of one
+call on several threads. Reductions are written per plane (per ``(image, kernel)``) or
+per DFT row and summed afterwards in a fixed order, so results do not depend on the
+number of threads nor on the other images of a batch.
+
+Rounding: ``fastmath`` is off in the kernels that compute the iterates (every operation
+rounds as written: no reassociation, no contraction into FMA). Only the sums of squares
+(:func:`_sumsq` and friends) may be reassociated, so that they vectorise; they
+accumulate in float64.
+
+Arrays are numpy views of the solver's contiguous torch tensors:
+
+* spatial maps ``x, y, u, t``: (n, K, H, W) real;
+* their DFTs ``xf``: (n, K, H, Wr) complex (``rfft2`` layout, Wr = W//2 + 1), read here
+  as a real view (n, K, H, 2·Wr) of interleaved (re, im) pairs;
+* kernel DFTs as separate real and imaginary parts ``Dre, Dim``: (K, H, Wr);
+  image DFTs ``Sf``: (n, H, 2·Wr) real view; ``gram`` = Σ_k |D̂_k|²: (H, Wr).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_OPTS = dict(nogil=True, cache=True, fastmath=False, error_model="numpy", boundscheck=False)
+_SUM_OPTS = dict(_OPTS, fastmath={"reassoc"})
+
+
+# ----------------------------------------------------------------------------- sums
+@njit(**_SUM_OPTS)
+def _sumsq(a):
+    """Σ a_j² in float64 (reassociated: vectorised)."""
+    s = 0.0
+    for j in range(a.shape[0]):
+        v = np.float64(a[j])
+        s += v * v
+    return s
+
+
+@njit(**_SUM_OPTS)
+def _sum(a):
+    """Σ a_j in float64 (reassociated: vectorised)."""
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += np.float64(a[j])
+    return s
+
+
+# --------------------------------------------------------------------- DFT domain
+@njit(**_OPTS)
+def xstep(xf, Dre, Dim, Sf, rho, gram, scale, parseval_even, fid, r0, r1):
+    r"""x-step in the DFT domain, in place, for the DFT rows ``r0 ≤ i·H + h < r1``.
+
+    At every frequency of image i, with x̂ = DFT(y − u) on entry:
+    acc = Σ_k D̂_k x̂_k, c = (Ŝ − acc)/(ρ_i + Σ_k|D̂_k|²), x̂_k ← (x̂_k + conj(D̂_k)·c)·scale
+    (``scale``: the inverse DFT's normalisation, when the inverse FFT does not apply
+    it). One read of D̂ and x̂ and one write of x̂: a row's K×Wr block stays in cache
+    between the two loops over k.
+
+    When ``fid`` has rows, ``fid[i·H + h]`` receives Σ_w ω_w |Σ_k D̂_k x̂_k − Ŝ|² over
+    the row for the updated (unscaled) x̂, with the Parseval weights ω of a real
+    signal's half spectrum (:func:`_parseval_row`): the sum over all rows of an image,
+    divided by H·W, is ‖Σ_k d_k * x_k − s‖².
+    """
+    n, K, H, W2 = xf.shape
+    Wr = W2 // 2
+    ar = np.empty(Wr, dtype=xf.dtype)
+    ai = np.empty(Wr, dtype=xf.dtype)
+    want_fid = fid.shape[0] > 0
+    br = np.empty(Wr, dtype=np.float64)
+    bi = np.empty(Wr, dtype=np.float64)
+    for row in range(r0, r1):
+        i = row // H
+        h = row - i * H
+        ar[:] = 0
+        ai[:] = 0
+        for k in range(K):
+            xr = xf[i, k, h]
+            dre = Dre[k, h]
+            dim = Dim[k, h]
+            for j in range(Wr):
+                a = xr[2 * j]
+                b = xr[2 * j + 1]
+                ar[j] += dre[j] * a - dim[j] * b
+                ai[j] += dre[j] * b + dim[j] * a
+        sr = Sf[i, h]
+        g = gram[h]
+        rh = rho[i]
+        for j in range(Wr):
+            d = rh + g[j]
+            ar[j] = (sr[2 * j] - ar[j]) / d
+            ai[j] = (sr[2 * j + 1] - ai[j]) / d
+        if want_fid:
+            br[:] = 0.0
+            bi[:] = 0.0
+            for k in range(K):
+                xr = xf[i, k, h]
+                dre = Dre[k, h]
+                dim = Dim[k, h]
+                for j in range(Wr):
+                    a = xr[2 * j] + (dre[j] * ar[j] + dim[j] * ai[j])
+                    b = xr[2 * j + 1] + (dre[j] * ai[j] - dim[j] * ar[j])
+                    br[j] += np.float64(dre[j] * a - dim[j] * b)
+                    bi[j] += np.float64(dre[j] * b + dim[j] * a)
+                    xr[2 * j] = a * scale
+                    xr[2 * j + 1] = b * scale
+            fid[row] = _parseval_row(br, bi, sr, parseval_even)
+        else:
+            for k in range(K):
+                xr = xf[i, k, h]
+                dre = Dre[k, h]
+                dim = Dim[k, h]
+                for j in range(Wr):
+                    a = xr[2 * j] + (dre[j] * ar[j] + dim[j] * ai[j])
+                    b = xr[2 * j + 1] + (dre[j] * ai[j] - dim[j] * ar[j])
+                    xr[2 * j] = a * scale
+                    xr[2 * j + 1] = b * scale
+
+
+@njit(**_OPTS)
+def _parseval_row(br, bi, sr, parseval_even):
+    """Σ_w ω_w |b_w − ŝ_w|², ω = 1 at w = 0 and (even W) at the last column, else 2."""
+    Wr = br.shape[0]
+    tot = 0.0
+    for j in range(Wr):
+        er = br[j] - np.float64(sr[2 * j])
+        ei = bi[j] - np.float64(sr[2 * j + 1])
+        sq = er * er + ei * ei
+        if j == 0 or (parseval_even and j == Wr - 1):
+            tot += sq
+        else:
+            tot += 2.0 * sq
+    return tot
+
+
+@njit(**_OPTS)
+def fidelity_rows(yf, Dre, Dim, Sf, parseval_even, fid, r0, r1):
+    """``fid[i·H + h]``: Parseval-weighted Σ_w |Σ_k D̂_k ŷ_k − Ŝ|² of DFT row (i, h) (the
+    data fidelity of y, for statistics evaluated on y)."""
+    n, K, H, W2 = yf.shape
+    Wr = W2 // 2
+    br = np.empty(Wr, dtype=np.float64)
+    bi = np.empty(Wr, dtype=np.float64)
+    for row in range(r0, r1):
+        i = row // H
+        h = row - i * H
+        br[:] = 0.0
+        bi[:] = 0.0
+        for k in range(K):
+            yr = yf[i, k, h]
+            dre = Dre[k, h]
+            dim = Dim[k, h]
+            for j in range(Wr):
+                a = yr[2 * j]
+                b = yr[2 * j + 1]
+                br[j] += np.float64(dre[j] * a - dim[j] * b)
+                bi[j] += np.float64(dre[j] * b + dim[j] * a)
+        fid[row] = _parseval_row(br, bi, Sf[i, h], parseval_even)
+
+
+# -------------------------------------------------------------------- spatial domain
+@njit(**_OPTS)
+def ystep(x, y, u, t, alpha, beta, thr, wk, w4, spatial, pend, write_t, nonneg, bh, bw,
+          l1_on_y, want_l1, part, p0, p1):
+    r"""Relaxation, y-step, dual step and residual sums for the planes ``p0 ≤ i·K + k < p1``.
+
+    With u_prev = u / pend[i] (the previous adaptive-ρ rescale, applied lazily; pend[i]
+    is 1 when there is none) and y_prev = y on entry, per coefficient::
+
+        a = α·x + (1 − α)·y_prev          (α = 1, β = 0 when not relaxing: a = x)
+        v = a + u_prev
+        u = clamp(v, −τ, τ),  τ = thr[i]·w
+        y = v − u                          (soft thresholding of v)
+        nonneg: y = max(y, 0); no boundary crossing: y = 0 in rows ≥ bh, columns ≥ bw;
+        with either constraint: u = v − y
+        t = y − u                          (the next FFT input, if write_t[i])
+
+    y and u are overwritten in place (u unscaled). ``part[i·K + k]`` receives, in
+    float64: ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖² and, if ``want_l1``, Σ|w·x|
+    (Σ|w·y| when ``l1_on_y``) over the plane.
+
+    Weights: ``spatial`` False: w = wk[k] (wk[0] when wk has one entry); ``spatial``
+    True: w = w4[i, k, h, w], w4 a broadcast view (any axis may have length 1). τ is
+    rounded as thr[i]·w in the maps' dtype, as the torch path computes it.
+    """
+    n, K, H, W = x.shape
+    cons = nonneg or bh < H or bw < W
+    nwk = wk.shape[0]
+    d1 = np.empty(W, dtype=x.dtype)
+    d2 = np.empty(W, dtype=x.dtype)
+    lr = np.empty(W, dtype=x.dtype)
+    for p in range(p0, p1):
+        i = p // K
+        k = p - i * K
+        pd = pend[i]
+        scaled = pd != 1
+        wt = write_t[i] != 0
+        ti = thr[i]
+        wv = wk[k] if nwk > 1 else wk[0]
+        th = ti * wv
+        iw = i if w4.shape[0] > 1 else 0
+        kw = k if w4.shape[1] > 1 else 0
+        sx = 0.0
+        sy = 0.0
+        su = 0.0
+        sxy = 0.0
+        syy = 0.0
+        sl1 = 0.0
+        for h in range(H):
+            xr = x[i, k, h]
+            yr = y[i, k, h]
+            ur = u[i, k, h]
+            tr = t[i, k, h]
+            if not spatial and not cons and not scaled and wt:
+                # the common case: no branches in the loop
+                for j in range(W):
+                    xv = xr[j]
+                    yp = yr[j]
+                    v = (alpha * xv + beta * yp) + ur[j]
+                    uu = min(max(v, -th), th)
+                    yy = v - uu
+                    yr[j] = yy
+                    ur[j] = uu
+                    tr[j] = yy - uu
+                    d1[j] = xv - yy
+                    d2[j] = yp - yy
+                if want_l1:
+                    for j in range(W):
+                        lr[j] = abs(wv * (yr[j] if l1_on_y else xr[j]))
+            elif not spatial and not cons:
+                for j in range(W):
+                    xv = xr[j]
+                    yp = yr[j]
+                    up = ur[j] / pd if scaled else ur[j]
+                    v = (alpha * xv + beta * yp) + up
+                    uu = min(max(v, -th), th)
+                    yy = v - uu
+                    yr[j] = yy
+                    ur[j] = uu
+                    d1[j] = xv - yy
+                    d2[j] = yp - yy
+                if wt:
+                    for j in range(W):
+                        tr[j] = yr[j] - ur[j]
+                if want_l1:
+                    for j in range(W):
+                        lr[j] = abs(wv * (yr[j] if l1_on_y else xr[j]))
+            else:
+                zrow = h >= bh
+                wrow = w4[iw, kw, h if w4.shape[2] > 1 else 0]
+                wsp = wrow.shape[0] > 1
+                for j in range(W):
+                    if spatial:
+                        wv = wrow[j if wsp else 0]
+                        th = ti * wv
+                    xv = xr[j]
+                    yp = yr[j]
+                    up = ur[j] / pd if scaled else ur[j]
+                    v = (alpha * xv + beta * yp) + up
+                    uu = min(max(v, -th), th)
+                    yy = v - uu
+                    if cons:
+                        if nonneg and yy < 0:
+                            yy = yy - yy
+                        if zrow or j >= bw:
+                            yy = yy - yy
+                        uu = v - yy
+                    yr[j] = yy
+                    ur[j] = uu
+                    if wt:
+                        tr[j] = yy - uu
+                    d1[j] = xv - yy
+                    d2[j] = yp - yy
+                    if want_l1:
+                        lr[j] = abs(wv * (yy if l1_on_y else xv))
+            sx += _sumsq(xr)
+            sy += _sumsq(yr)
+            su += _sumsq(ur)
+            sxy += _sumsq(d1)
+            syy += _sumsq(d2)
+            if want_l1:
+                sl1 += _sum(lr)
+        part[p, 0] = sx
+        part[p, 1] = sy
+        part[p, 2] = su
+        part[p, 3] = sxy
+        part[p, 4] = syy
+        part[p, 5] = sl1
+
+
+@njit(**_OPTS)
+def rescale_t(y, u, pend, sel, t, p0, p1):
+    """t = y − u / pend[i] for the planes p0 ≤ i·K + k < p1 of the images with sel[i]."""
+    n, K, H, W = y.shape
+    for p in range(p0, p1):
+        i = p // K
+        if sel[i] == 0:
+            continue
+        k = p - i * K
+        pd = pend[i]
+        for h in range(H):
+            yr = y[i, k, h]
+            ur = u[i, k, h]
+            tr = t[i, k, h]
+            if pd != 1:
+                for j in range(W):
+                    tr[j] = yr[j] - ur[j] / pd
+            else:
+                for j in range(W):
+                    tr[j] = yr[j] - ur[j]
+
+
+@njit(**_OPTS)
+def divide_planes(u, pend, sel, p0, p1):
+    """u /= pend[i] in place for the planes of the images with sel[i]."""
+    n, K, H, W = u.shape
+    for p in range(p0, p1):
+        i = p // K
+        if sel[i] == 0 or pend[i] == 1:
+            continue
+        k = p - i * K
+        pd = pend[i]
+        for h in range(H):
+            ur = u[i, k, h]
+            for j in range(W):
+                ur[j] = ur[j] / pd

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -85,22 +84,14 @@ def _free_port() -> int:
 
 
 def _machine() -> dict:
+    """The shared machine record (csc.bench.machine_info) plus torch's inter-op threads."""
     import torch
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch": torch.__version__, "torch_num_interop_threads": torch.get_num_interop_threads(),
-    }
+    from csc.bench import machine_info
+
+    info = machine_info("cpu", None, None)
+    info["torch_num_interop_threads"] = torch.get_num_interop_threads()
+    return info
 
 
 def _same_store(a: Path, b: Path) -> bool:

@@ -8,8 +8,11 @@ Run from the repository root (not part of the default ``pytest`` run: testpaths 
 
 Each benchmark solves a fixed number of ADMM iterations (RelStopTol 0, AutoRho on,
 statistics off: SPORCO ``FastSolve``, csc ``record_stats=False``) on the problem of
-benchmarks/compare_sporco.py (barbara highpass crop, seeded random unit-norm 12×12
-dictionary, K = 144, λ = 0.05). The timed call is one solve; pytest-benchmark reports
+benchmarks/compare_sporco.py / ``csc bench`` (barbara highpass crop, seeded random
+unit-norm 12×12 dictionary, K = 144, λ = 0.05), built by the same functions
+(:mod:`csc.bench`). csc runs on each of its back ends: on the CPU the fused numba
+kernels (``backend="numba"``) and the torch loop (``backend="torch"``); on a GPU the torch
+loop. The timed call is one solve; pytest-benchmark reports
 seconds per solve (SIZES and BATCH_ITERS below give the iterations per solve), and
 ``extra_info`` in ``--benchmark-json`` holds the iterations, ``ms_per_iter_min``,
 ``ms_per_iter_median`` and ``image_iters_per_s_median``. Groups put csc and SPORCO on
@@ -21,26 +24,24 @@ FFTW_MEASURE planning (SPORCO's default planner, kept) and torch's plan caches.
 
 Environment: ``CSC_BENCH_THREADS`` (default: every CPU available) threads for torch and
 pyFFTW; ``CSC_BENCH_ROUNDS`` (default 3) timed rounds; ``CSC_BENCH_DEVICE`` extra csc
-device (default: ``cuda`` when available); ``CSC_BENCH_SMOKE=1`` tiny problems, only
-to check that the suite runs.
+device (default: ``cuda`` when available); ``CSC_BENCH_BACKENDS`` (default
+``numba,torch``) csc's CPU back ends; ``CSC_BENCH_SMOKE=1`` tiny problems, only to
+check that the suite runs.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("sporco")
 pytest.importorskip("pytest_benchmark")
 torch = pytest.importorskip("torch")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import compare_sporco as cs  # noqa: E402
+from csc import _fused  # noqa: E402
+from csc import bench as cs  # noqa: E402
 
 SMOKE = os.environ.get("CSC_BENCH_SMOKE", "") not in ("", "0")
 THREADS = int(os.environ.get("CSC_BENCH_THREADS", len(os.sched_getaffinity(0))))
@@ -54,6 +55,18 @@ BATCH, BATCH_CROP, BATCH_ITERS = (3, 32, 2) if SMOKE else (8, 128, 5)
 DTYPES = ["float32", "float64"]
 _extra = os.environ.get("CSC_BENCH_DEVICE", "cuda" if torch.cuda.is_available() else "")
 DEVICES = ["cpu"] + ([_extra] if _extra and _extra != "cpu" else [])
+CPU_BACKENDS = [b.strip() for b in os.environ.get("CSC_BENCH_BACKENDS", "numba,torch").split(",") if b.strip()]
+
+
+def _targets():
+    """(device, back end) pairs csc is timed on: each CPU back end, the torch loop elsewhere."""
+    out = []
+    for dev in DEVICES:
+        for be in (CPU_BACKENDS if dev == "cpu" else ["torch"]):
+            marks = ([pytest.mark.skip(reason=f"numba: {_fused.unavailable_reason()}")]
+                     if be == "numba" and not _fused.available() else [])
+            out.append(pytest.param(dev, be, id=f"{dev}-{be}", marks=marks))
+    return out
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -116,10 +129,10 @@ def test_sporco(benchmark, size, iters, dtype):
     _per_iteration(benchmark, iters)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device,backend", _targets())
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size,iters", _size_params())
-def test_csc(benchmark, size, iters, dtype, device):
+def test_csc(benchmark, size, iters, dtype, device, backend):
     D, s = _single(size)
     Dd = D.astype(dtype)
     S = cs.csc_images(s, dtype, device)
@@ -128,7 +141,7 @@ def test_csc(benchmark, size, iters, dtype, device):
 
     def setup():
         cs._sync(device)
-        return (cs.csc_construct(Dd, LMBDA, opt, device),), {}
+        return (cs.csc_construct(Dd, LMBDA, opt, device, backend),), {}
 
     def target(solver):
         res = solver.solve(S)
@@ -138,6 +151,7 @@ def test_csc(benchmark, size, iters, dtype, device):
     its = benchmark.pedantic(target, setup=setup, rounds=ROUNDS, warmup_rounds=1)
     assert int(its.min()) == int(its.max()) == iters
     _per_iteration(benchmark, iters)
+    benchmark.extra_info["backend"] = backend
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -163,9 +177,9 @@ def test_batch_sporco_one_by_one(benchmark, dtype):
     _per_iteration(benchmark, BATCH_ITERS, images=BATCH)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device,backend", _targets())
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_batch_csc(benchmark, dtype, device):
+def test_batch_csc(benchmark, dtype, device, backend):
     """csc on the same BATCH crops as one (B, H, W) batch."""
     D, imgs = _batch()
     Dd = D.astype(dtype)
@@ -174,10 +188,11 @@ def test_batch_csc(benchmark, dtype, device):
     benchmark.group = f"batch {BATCH}x{BATCH_CROP}x{BATCH_CROP} K={KERNELS} {dtype}"
 
     def target():
-        res = cs.csc_construct(Dd, LMBDA, opt, device).solve(S)
+        res = cs.csc_construct(Dd, LMBDA, opt, device, backend).solve(S)
         cs._sync(device)
         return res.iterations
 
     its = benchmark.pedantic(target, rounds=ROUNDS, warmup_rounds=1)
     assert its.tolist() == [BATCH_ITERS] * BATCH
     _per_iteration(benchmark, BATCH_ITERS, images=BATCH)
+    benchmark.extra_info["backend"] = backend

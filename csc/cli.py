@@ -3,6 +3,7 @@
     csc encode IMAGE... --dictionary NAME|FILE --lmbda L [--out DIR] ...
     csc loggabor --preset heterogeneous --out FILE
     csc dictionaries
+    csc bench [--size 256] [--iters 50] [--threads N] [--json FILE] ...   (needs SPORCO)
 
 ``IMAGE`` is a file path or ``builtin:NAME`` for a photograph shipped with scikit-image
 (``builtin:camera``, ``builtin:astronaut``, …; ``builtin:all`` for every one).
@@ -173,6 +174,18 @@ def cmd_loggabor(args: argparse.Namespace) -> int:
     }
     path = save_dictionary(args.out, kernels, meta)
     print(f"wrote {kernels.shape[0]} kernels {args.size}x{args.size} ({args.preset}) to {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """The standard speed/memory comparison with SPORCO (:mod:`csc.bench`)."""
+    from . import bench
+
+    if not bench.have_sporco():
+        print(f"csc bench: error: {bench.SPORCO_MISSING}", file=sys.stderr)
+        return 2
+    bench.check_arguments(args)
+    bench.run(args)
     return 0
 
 
@@ -487,6 +500,14 @@ def build_parser() -> argparse.ArgumentParser:
     lr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     lr.add_argument("--quiet", action="store_true", help="no progress bar")
     lr.set_defaults(func=cmd_learn)
+
+    from .bench import add_arguments as _bench_arguments
+
+    bn = sub.add_parser("bench", help="time csc against SPORCO on the standard problem (256² barbara, K = 144 "
+                                      "12×12, λ = 0.05): ms/iteration, memory, bandwidth floor; needs sporco",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _bench_arguments(bn)
+    bn.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("dictionaries", help="list the shipped dictionaries")
     d.set_defaults(func=cmd_dictionaries)

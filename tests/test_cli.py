@@ -56,3 +56,52 @@ def test_errors_are_reported(tmp_path, capsys):
                "--crop", "32", "--out", str(tmp_path), "--quiet"])
     assert rc == 2
     assert "lmbda" in capsys.readouterr().err
+
+
+def test_bench_command_tiny(tmp_path, capsys):
+    """csc bench on a tiny problem: runs both libraries and writes the report."""
+    pytest.importorskip("sporco")
+    from sporco import fft as sp_fft
+
+    planner = sp_fft.pyfftw_planner_effort
+    threads = torch.get_num_threads()
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--size", "32", "--kernels", "8", "--ksize", "5", "--iters", "3", "--repeats", "1",
+               "--warmup-iters", "1", "--threads", "1", "--no-memory", "--bandwidth-mb", "8", "--json", str(out)])
+    assert rc == 0
+    assert "csc/floor" in capsys.readouterr().out
+    rep = json.loads(out.read_text())
+    assert {"machine", "settings", "bandwidth", "mode", "results", "loadavg_start", "loadavg_end"} <= set(rep)
+    assert {"cpu_model", "versions", "torch_threads", "csc_backend", "device_name"} <= set(rep["machine"])
+    assert rep["mode"] == "single" and rep["settings"]["size"] == 32 and rep["settings"]["iters"] == 3
+    assert [r["dtype"] for r in rep["results"]] == ["float32", "float64"]
+    for r in rep["results"]:
+        assert {"sporco", "csc", "ratio_best", "ratio_median", "codes_difference", "floor"} <= set(r)
+        assert r["csc"]["ms_per_iter_best"] > 0 and r["sporco"]["ms_per_iter_best"] > 0
+        assert r["codes_difference"]["max_abs_diff_over_max_abs"] < 1e-3
+        assert r["floor"]["bytes_per_iter"] > 0 and r["floor"]["csc_over_floor"] > 0
+    # the run leaves the caller's settings as they were
+    assert sp_fft.pyfftw_planner_effort == planner and torch.get_num_threads() == threads
+
+
+def test_bench_command_without_sporco(monkeypatch, capsys):
+    from csc import bench
+
+    monkeypatch.setattr(bench, "have_sporco", lambda: False)
+    assert main(["bench", "--size", "32", "--no-memory"]) == 2
+    assert "pip install sporco" in capsys.readouterr().err
+
+
+def test_bandwidth_floor_counts():
+    from csc.bench import admm_bytes_per_iteration, floor_report
+
+    f = admm_bytes_per_iteration(1, 256, 256, 144, "float32", "fused")
+    N = 144 * 256 * 256
+    assert f["map_elements"] == N and 12.9 < f["passes"] < 13.2 and f["bytes"] == 4 * f["elements"]
+    t = admm_bytes_per_iteration(1, 256, 256, 144, "float64", "torch")
+    assert 47 < t["passes"] < 50 and t["itemsize"] == 8
+    # batches add maps; the dictionary DFT is read once per image in both formulations
+    assert admm_bytes_per_iteration(8, 64, 64, 16)["elements"] == 8 * admm_bytes_per_iteration(1, 64, 64, 16)["elements"]
+    r = floor_report(1, 256, 256, 144, "float32", 10.0, {"csc": 52.9})
+    assert r["floor_ms_per_iter"] == pytest.approx(f["bytes"] / 1e10 * 1e3)
+    assert r["csc_over_floor"] == pytest.approx(52.9 / r["floor_ms_per_iter"])

@@ -100,3 +100,22 @@ def test_manifest_is_valid_json():
     data = json.loads(resources.files("csc.dictionaries").joinpath("manifest.json").read_text())
     for name, entry in data["dictionaries"].items():
         assert {"file", "description", "command", "sha256"} <= set(entry), name
+
+
+def test_every_shipped_dictionary_loads_and_matches_its_manifest():
+    """Each manifest entry loads by name, its kernels hash to the manifest's sha256 (an
+    independent check of the file's own checksum), and is K = 144 unit-norm 12×12 kernels;
+    learned ones record how they were made and differ from their starting dictionary."""
+    shipped = csc.shipped_dictionaries()
+    assert {"homogeneous", "heterogeneous", "homogeneous-learned", "heterogeneous-learned",
+            "random-learned"} <= set(shipped)
+    for name, entry in shipped.items():
+        D = csc.load_dictionary(name)
+        assert tuple(D.shape) == (144, 12, 12), name
+        assert csc.io.sha256_of_array(D.numpy()) == entry["sha256"], name
+        torch.testing.assert_close(D.flatten(1).norm(dim=1), torch.ones(144, dtype=D.dtype), rtol=0, atol=1e-5)
+        if entry.get("learned"):
+            assert "csc learn" in entry["command"] and entry["data"], name
+            init = name.removesuffix("-learned")
+            if init in shipped:
+                assert float((D - csc.load_dictionary(init).to(D.dtype)).norm()) > 1.0, name

@@ -50,6 +50,26 @@ dictionary step's ρ is 1 (documented as the number of images) and the PGM step
 parameter L is 1 (documented as 14 × number of images), because its base classes set
 those attributes before the derived classes try to.
 
+Back ends (``cbpdn.backend``, chosen as for :class:`csc.ConvBPDN`: ``"auto"`` follows
+``CSC_CBPDN_BACKEND``, else the fused back end on CPU when numba is installed, the torch
+loop otherwise and on other devices). The fused CPU back end computes the same
+iterations in fewer passes over memory:
+
+* coding step: one planned FFT of y − u, the Sherman–Morrison x-step in place in the DFT
+  domain (the data fidelity per DFT row from the same pass), one inverse FFT, and the
+  y-step with the dual update, the next FFT input and every residual sum in one pass
+  (:mod:`csc._fused`, :mod:`csc._kernels`, :mod:`csc._dl_kernels`);
+* ``'pgm'``: while the codes are sparse (nonzeros × kh·kw ≤ B·K·H·W, the usual case)
+  the residual Σ_k y_k * v_k − s and the gradient on the kernel support are computed
+  from the nonzero codes in the spatial domain, recorded by the y-step, with no FFT of
+  the codes; otherwise from rfft2(y) in one pass;
+* ``'cns'``: x_j and u_j are kept as DFTs (the transform is linear; only g is
+  constrained), so only the K kernel planes are transformed; two passes per iteration.
+
+Both back ends give SPORCO's answers and differ by floating-point rounding only; the
+fused one is deterministic and independent of the number of threads (its FFTW plans are
+estimated, not timed).
+
 Checkpoints (:meth:`DictLearn.solve` with ``checkpoint=``) hold every state variable, the
 statistics so far and JSON metadata in one pickle-free ``.npz``, written atomically; a
 resumed run computes bit for bit what the uninterrupted run computes.
@@ -71,7 +91,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from . import ops
+from . import _fused, ops
 from ._checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
 from .constraints import KernelConstraint
 from .io import atomic_write
@@ -182,7 +202,8 @@ class DictLearnOptions:
         Recompute the objective after the dictionary step (``AccurateDFid``, False).
     cbpdn : CBPDNOptions
         Coding-step options (``CBPDN``); default :data:`DICTLEARN_CBPDN_DEFAULTS`.
-        ``record_stats``, ``sync_interval``, ``dtype`` and ``device`` are not used here.
+        ``record_stats``, ``sync_interval``, ``dtype`` and ``device`` are not used here;
+        ``backend`` chooses the back end of the whole learner (module docstring).
         ``l1_weight`` may be a scalar or one weight per kernel (K,).
     ccmod : DictUpdateOptions
         Dictionary-step options (``CCMOD``).
@@ -680,7 +701,10 @@ class _ConsensusDictUpdate:
     def load_state(self, st) -> None:
         self.D = st["D"].to(self.D)
         self.G = _pad(self.D, self.shape)
-        self.U = st["U"].to(self.U)
+        if "U" in st:
+            self.U = st["U"].to(self.U)
+        else:  # a checkpoint of the fused back end, which keeps U's DFT
+            self.U = torch.fft.irfft2(st["Uf"].to(self.U.device), s=self.shape).to(self.U)
         self.rho, self.k = float(st["rho"]), int(st["k"])
 
 
@@ -697,6 +721,488 @@ def _constraint_violation(D: torch.Tensor, cons: KernelConstraint) -> float:
     diff = D.clone()
     diff[..., :kh, :kw] -= P
     return _l2(diff)
+
+
+# ================================================================ fused CPU back end
+def _use_fused(opts: CBPDNOptions, device: torch.device) -> bool:
+    """Whether the learner runs its fused CPU back end: the choice of
+    :meth:`csc.ConvBPDN._use_fused` (``cbpdn.backend``, ``CSC_CBPDN_BACKEND``)."""
+    backend = opts.backend
+    if backend == "auto":
+        backend = os.environ.get("CSC_CBPDN_BACKEND", "auto").strip().lower() or "auto"
+        if backend not in ("auto", "numba", "torch"):
+            raise ValueError(f"CSC_CBPDN_BACKEND: expected auto, numba or torch, got {backend!r}")
+        if backend == "auto":
+            return device.type == "cpu" and _fused.available()
+    if backend == "torch":
+        return False
+    if device.type != "cpu":
+        raise ValueError(f"backend='numba' runs on the CPU only; learning is on {device} "
+                         "(use backend='auto' or 'torch')")
+    if not _fused.available():
+        raise RuntimeError(f"backend='numba' needs numba ({_fused.unavailable_reason()}); "
+                           "pip install numba, or use backend='auto' or 'torch'")
+    return True
+
+
+def _dl_kernels():
+    from . import _dl_kernels
+
+    return _dl_kernels
+
+
+class _RFFT2(_fused.FFTPair):
+    """:class:`csc._fused.FFTPair` planned with ``FFTW_ESTIMATE`` unless ``CSC_FFTW_PLANNER``
+    says otherwise: an estimated plan depends on the problem only, not on timings, so a
+    run resumed in another process uses the same plans and repeats the uninterrupted
+    run bit for bit (as long as no FFTW wisdom from a more patient planner exists in the
+    process for the same transform). ``forward``/``inverse`` take any arrays of the
+    planned shape, strides and alignment."""
+
+    def __init__(self, real: np.ndarray, spec: np.ndarray, threads: int, preserve_input: bool = False):
+        self.threads = max(1, int(threads))
+        self.shape = real.shape[1:]
+        H, W = self.shape[-2:]
+        self.backend = _fused._fft_backend()
+        self.scale = 1.0
+        if self.backend == "fftw":
+            import pyfftw
+
+            align = pyfftw.simd_alignment
+            aligned = all(a.ctypes.data % align == 0 and a.strides[0] % align == 0 for a in (real, spec))
+            flags = [_fused._planner(0)]  # CSC_FFTW_PLANNER, else FFTW_ESTIMATE
+            if not preserve_input:
+                flags.append("FFTW_DESTROY_INPUT")
+            if not aligned:
+                flags.append("FFTW_UNALIGNED")
+            with _fused._plan_lock:
+                self._fwd = pyfftw.FFTW(real[0], spec[0], axes=(-2, -1), direction="FFTW_FORWARD",
+                                        flags=flags, threads=self.threads)
+                self._inv = pyfftw.FFTW(spec[0], real[0], axes=(-2, -1), direction="FFTW_BACKWARD",
+                                        flags=flags + ["FFTW_DESTROY_INPUT"], threads=self.threads)
+            self.scale = 1.0 / (H * W)
+        # the forward transform keeps its input only with FFTW planned so (scipy may overwrite it)
+        self.preserves_input = preserve_input and self.backend == "fftw"
+
+
+#: The fused 'pgm' step works with the nonzero codes in the spatial domain when their
+#: number times kh·kw is at most this fraction of the coefficients (B·K·H·W): then
+#: the scatter/gather costs less than rfft2(y) and a pass over its spectrum (measured
+#: break-even about 1.2 for 5 × 64 maps of 128×128 and 8×8 kernels).
+_SPARSE_RATIO = 1.0
+
+
+def _np_real(t: torch.Tensor, npdt) -> np.ndarray:
+    """Real numpy view of a contiguous (complex) tensor: interleaved (re, im) pairs."""
+    return t.numpy().view(npdt)
+
+
+class _FusedJointCBPDN:
+    """:class:`_JointCBPDN` on the CPU with the fused kernels of :class:`csc.ConvBPDN`
+    (:func:`csc._kernels.xstep`, :func:`csc._kernels.ystep`) and planned FFTs.
+
+    Per coding iteration: rfft2(t), t = y − u (one planned FFT); the Sherman–Morrison
+    x-step in place in the DFT domain with the data fidelity per DFT row; irfft2 into x;
+    relaxation, soft threshold, dual step, the next t and the residual sums in one pass.
+    The images are coupled as in :class:`_JointCBPDN`: one ρ (an array filled with it
+    for the kernels) and the partial sums of every plane added up. An adaptive-ρ change
+    divides u at once (as the torch loop does) and rebuilds t. y, u, x, t and x̂ are
+    fixed buffers updated in place; :meth:`codes_dft` leaves rfft2(y) in x̂ for the
+    dictionary step."""
+
+    def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size, threads: int):
+        B, H, W = S.shape
+        self.opts, self.lmbda, self.shape, self.kernel_size = opts, lmbda, (H, W), tuple(kernel_size)
+        self.threads = threads
+        dtype = S.dtype
+        self.npdt = np.dtype(np.float32 if dtype == torch.float32 else np.float64).type
+        cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+        self.x = torch.empty((B, K, H, W), dtype=dtype)
+        self.t = torch.empty_like(self.x)
+        self.xf = torch.empty((B, K, H, W // 2 + 1), dtype=cdtype)
+        self.y = torch.empty_like(self.x)
+        self.u = torch.empty_like(self.x)
+        self.fft = _RFFT2(self.t.numpy(), self.xf.numpy(), threads)  # plans before any data
+        # rfft2(y) for the dictionary step: a plan that keeps y (else y is copied to x first)
+        self.fft_y = _RFFT2(self.y.numpy(), self.xf.numpy(), threads, preserve_input=True)
+        self.y.zero_()
+        self.u.zero_()
+        self.t.zero_()
+        self.S = S.contiguous()
+        self.Sf = torch.fft.rfft2(S).contiguous()
+        self.rho = float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
+        self.xi = float(opts.rsdl_target) if opts.rsdl_target is not None else default_rsdl_target(lmbda)
+        self.k = 0
+        self.w = _prep_weight(opts.l1_weight, K, S)
+        self.n = B * K * H * W
+        self._idx: np.ndarray | None = None
+        self._cnt = np.empty(B * K, dtype=np.int64)
+        self._nnz = 0
+        self._nz_valid = False
+        #: record the nonzero codes in the y-step (for the sparse 'pgm' step)
+        self.track_nonzeros = False
+        # a scalar weight scales the threshold (λ/ρ)·w and multiplies Σ|x|, as the torch loop
+        self.wk = (self.w.reshape(-1).contiguous().numpy() if isinstance(self.w, torch.Tensor)
+                   else np.ones(1, dtype=self.npdt))
+        self.w4 = np.ones((1, 1, 1, 1), dtype=self.npdt)
+        r = opts.relax
+        self.alpha, self.beta = (self.npdt(r), self.npdt(1.0 - r)) if r != 1.0 else (self.npdt(1), self.npdt(0))
+        kh, kw = self.kernel_size
+        self.bh = H - kh + 1 if opts.no_boundary_cross and kh > 1 else H
+        self.bw = W - kw + 1 if opts.no_boundary_cross and kw > 1 else W
+        self.ones = np.ones(B, dtype=self.npdt)
+        self.write_t = np.ones(B, dtype=np.uint8)
+        Wr = W // 2 + 1
+        self.Dre = np.empty((K, H, Wr), dtype=self.npdt)
+        self.Dim = np.empty((K, H, Wr), dtype=self.npdt)
+        self.gram = np.empty((H, Wr), dtype=self.npdt)
+        self._zf_valid = False
+
+    def set_dictionary_dft(self, Df: torch.Tensor) -> None:
+        """The dictionary by its DFT (K, H, Wr) (of the kernels zero-padded to H×W)."""
+        H = self.shape[0]
+        _fused.run_split(_dl_kernels().split_dft, H, self.threads, _np_real(Df, self.npdt),
+                         self.Dre, self.Dim, self.gram)
+
+    def codes_dft(self) -> torch.Tensor:
+        """rfft2(y) (B, K, H, Wr), in the x̂ buffer (valid until the next :meth:`iterate`)."""
+        if not self._zf_valid:
+            if self.fft_y.preserves_input:
+                self.fft_y.forward(self.y.numpy(), self.xf.numpy())
+            else:
+                xv = self.x.numpy()
+                np.copyto(xv, self.y.numpy())  # the forward FFT may destroy its input
+                self.fft.forward(xv, self.xf.numpy())
+            self._zf_valid = True
+        return self.xf
+
+    def nonzeros(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The nonzero codes of y (:func:`csc._dl_kernels.nonzeros`): (idx, cnt, total)."""
+        if not self._nz_valid:
+            if self._idx is None:
+                self._idx = np.empty(self.n, dtype=np.int32)
+            _fused.run_split(_dl_kernels().nonzeros, self._cnt.shape[0], self.threads, self.y.numpy(),
+                             self._idx, self._cnt)
+            self._nnz = int(self._cnt.sum())
+            self._nz_valid = True
+        return self._idx, self._cnt, self._nnz
+
+    def sparse_ok(self, kernel_size) -> bool:
+        """Whether a dictionary step on y should work with its nonzeros in the spatial
+        domain rather than with rfft2(y): y's DFT is not at hand, and the nonzeros times
+        the kernel size are at most :data:`_SPARSE_RATIO` of the coefficients (the
+        choice depends on y alone, so a resumed run makes the same choices)."""
+        if self._zf_valid:
+            return False
+        kh, kw = kernel_size
+        return _SPARSE_RATIO > 0 and self.nonzeros()[2] * kh * kw <= _SPARSE_RATIO * self.n
+
+    def residual(self, D: torch.Tensor, out: np.ndarray) -> np.ndarray:
+        """out (B, H, W) ← Σ_k d_k * y_k − s from the nonzeros of y (spatial, circular)."""
+        idx, cnt, _ = self.nonzeros()
+        _fused.run_split(_dl_kernels().sparse_residual, out.shape[0], self.threads, self.y.numpy(), idx, cnt,
+                         D.contiguous().numpy(), self.S.numpy(), out)
+        return out
+
+    def _fidelity(self, Zf: torch.Tensor) -> float:
+        """½‖Σ_k d_k * z_k − s‖² over the batch from the codes' DFT, current dictionary."""
+        B, (H, W) = Zf.shape[0], self.shape
+        rows = np.empty(B * H)
+        _fused.run_split(_fused.kernels().fidelity_rows, B * H, self.threads, _np_real(Zf, self.npdt),
+                         self.Dre, self.Dim, _np_real(self.Sf, self.npdt), W % 2 == 0, rows)
+        return float(rows.sum()) / (H * W) / 2.0
+
+    def accurate_objective(self, D: torch.Tensor) -> dict[str, float]:
+        """DFid + λ‖y‖₁ of y with the current dictionary D (K, kh, kw), also set by
+        :meth:`set_dictionary_dft` (``accurate_dfid``)."""
+        if self.sparse_ok(D.shape[-2:]):
+            r = self.residual(D, np.empty(tuple(self.S.shape), dtype=self.npdt))
+            fid = float(np.square(r, dtype=np.float64).sum()) / 2.0
+        else:
+            fid = self._fidelity(self.codes_dft())
+        l1 = float(self.y.abs().sum())
+        return dict(objective=fid + self.lmbda * l1, data_fidelity=fid, l1=l1)
+
+    def iterate(self, n: int) -> dict[str, float]:
+        kn, dk = _fused.kernels(), _dl_kernels()
+        o, lmbda, (H, W) = self.opts, self.lmbda, self.shape
+        B, K = self.y.shape[:2]
+        npdt, threads = self.npdt, self.threads
+        on_y = o.objective_on_y
+        plain = not (on_y or o.nonneg or self.bh < H or self.bw < W)
+        xv, yv, uv, tv, xfv = self.x.numpy(), self.y.numpy(), self.u.numpy(), self.t.numpy(), self.xf.numpy()
+        Sfv = _np_real(self.Sf, npdt)
+        row: dict[str, float] = {}
+        for _ in range(n):
+            rho = self.rho
+            self._zf_valid = self._nz_valid = False
+            # x-step: x = irfft2(x̂ + conj(D̂)(Ŝ − Σ D̂ x̂)/(ρ + Σ|D̂|²)), x̂ = rfft2(y − u)
+            self.fft.forward(tv, xfv)
+            fid_rows = np.zeros(0 if on_y else B * H)
+            _fused.run_split(dk.xstep_rho, B * H, threads, xfv.view(npdt), self.Dre, self.Dim, Sfv,
+                             npdt(rho), self.gram, npdt(self.fft.scale), W % 2 == 0, fid_rows)
+            self.fft.inverse(xfv, xv)
+            # relaxation, y-step, dual step, next FFT input, residual sums (of the whole batch)
+            th = (lmbda / rho) * (1.0 if isinstance(self.w, torch.Tensor) else self.w)
+            part = np.empty((B * K, 6))
+            if self.track_nonzeros and plain:  # and the nonzero codes, for a sparse dictionary step
+                if self._idx is None:
+                    self._idx = np.empty(self.n, dtype=np.int32)
+                _fused.run_split(dk.ystep_nonzeros, B * K, threads, xv, yv, uv, tv, self.alpha, self.beta,
+                                 npdt(th), self.wk, self._idx, self._cnt, part)
+                self._nnz = int(self._cnt.sum())
+                self._nz_valid = True
+            else:
+                _fused.run_split(kn.ystep, B * K, threads, xv, yv, uv, tv, self.alpha, self.beta,
+                                 np.full(B, th, dtype=npdt), self.wk, self.w4, False, self.ones, self.write_t,
+                                 o.nonneg, self.bh, self.bw, on_y, True, part)
+            sums = part.sum(0)
+            # norms rounded to the working dtype, as the torch loop computes them
+            nx, ny, nu, nxy, nyy = (float(npdt(math.sqrt(v))) for v in sums[:5])
+            r, s = nxy, rho * nyy
+            rn, sn = max(nx, ny), rho * nu
+            sq = math.sqrt(self.n)
+            if o.std_residuals:
+                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
+            else:
+                rn, sn = rn or 1.0, sn or 1.0
+                r, s = r / rn, s / sn
+                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            fid = self._fidelity(self.codes_dft()) if on_y else float(fid_rows.sum()) / (H * W) / 2.0
+            l1 = float(sums[5]) if isinstance(self.w, torch.Tensor) else self.w * float(sums[5])
+            row = dict(objective=fid + lmbda * l1, data_fidelity=fid, l1=l1,
+                       x_primal_residual=r, x_dual_residual=s, x_rho=rho)
+            self._update_rho(self.k, r, s)
+            self.k += 1
+            if r < epri and s < edua:
+                break
+        return row
+
+    def _update_rho(self, k: int, r: float, s: float) -> None:
+        o = self.opts
+        if not o.auto_rho or k == 0 or (k + 1) % o.rho_period != 0:
+            return
+        rsf = _rho_factor(r, s, self.xi, o.rsdl_ratio, o.rho_scaling, o.auto_scaling)
+        if rsf != 1.0:
+            self.rho *= rsf
+            self.u.div_(rsf)
+            torch.sub(self.y, self.u, out=self.t)
+
+    def state(self) -> dict[str, Any]:
+        return {"y": self.y, "u": self.u, "rho": self.rho, "k": self.k}
+
+    def load_state(self, st: Mapping[str, Any]) -> None:
+        self.y.copy_(st["y"])
+        self.u.copy_(st["u"])
+        torch.sub(self.y, self.u, out=self.t)
+        self.rho, self.k = float(st["rho"]), int(st["k"])
+        self._zf_valid = self._nz_valid = False
+
+
+class _FusedDictStep:
+    """Shared part of the fused dictionary steps: planned FFTs of K kernel planes."""
+
+    def __init__(self, D0: torch.Tensor, Sf: torch.Tensor, shape, cons: KernelConstraint, threads: int):
+        self.cons, self.shape, self.Sf, self.threads = cons, tuple(shape), Sf, threads
+        H, W = self.shape
+        K = D0.shape[0]
+        dtype = D0.dtype
+        self.npdt = np.dtype(np.float32 if dtype == torch.float32 else np.float64).type
+        self.cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+        self.K, self.Wr, self.even = K, W // 2 + 1, W % 2 == 0
+        self._real = torch.empty((1, K, H, W), dtype=dtype)
+        self._spec = torch.empty((1, K, H, self.Wr), dtype=self.cdtype)
+        self._padded = torch.empty((1, K, H, W), dtype=dtype)
+        self.fft = _RFFT2(self._real.numpy(), self._spec.numpy(), threads)  # plans before any data
+        # the kernels' DFTs: an input-preserving plan, so that only the support is rewritten
+        self.fft_pad = _RFFT2(self._padded.numpy(), self._spec.numpy(), threads, preserve_input=True)
+        self._padded.zero_()
+
+    def _cspec(self) -> torch.Tensor:
+        return torch.empty((1, self.K) + (self.shape[0], self.Wr), dtype=self.cdtype)
+
+    def _dft_into(self, D: torch.Tensor, out: torch.Tensor) -> None:
+        """out (1, K, H, Wr) ← rfft2 of the kernels D (K, kh, kw) zero-padded to H×W."""
+        kh, kw = D.shape[-2:]
+        if not self.fft_pad.preserves_input:
+            self._padded.zero_()
+        self._padded[0, :, :kh, :kw] = D
+        self.fft_pad.forward(self._padded.numpy(), out.numpy())
+
+    def _crop_project(self, spec: torch.Tensor) -> torch.Tensor:
+        """P_C(irfft2(spec)) for a (1, K, H, Wr) spectrum already scaled for the inverse
+        FFT (destroys ``spec``); the cropped (K, kh, kw) kernels."""
+        self.fft.inverse(spec.numpy(), self._real.numpy())
+        return self.cons.project(self._real[0])
+
+
+class _FusedPGMDictUpdate(_FusedDictStep):
+    """:class:`_PGMDictUpdate` with numba kernels: the gradient Σ_i conj(Ẑ_i)(Ẑ_i Ŷ − Ŝ_i)
+    and the step Ŷ − ∇/L in one pass over the codes' DFT (:func:`csc._dl_kernels.pgm_grad`),
+    planned FFTs of the K kernels, the momentum step and the residual in one pass."""
+
+    def __init__(self, D0, Sf, shape, opts: DictUpdateOptions, cons: KernelConstraint, threads: int):
+        super().__init__(D0, Sf, shape, cons, threads)
+        self.opts = opts
+        self.L = float(opts.L) if opts.L is not None else 1.0
+        self.D = D0
+        self.Y = D0  # the extrapolated point in the spatial domain, cropped (for sparse steps)
+        self._Xf, self._Xp, self._V = self._cspec(), self._cspec(), self._cspec()
+        self._dft_into(D0, self._Xf)
+        self._Yf = self._Xf.clone()
+        self.t = 1.0
+        self.k = 0
+        self._r = np.empty(tuple(Sf.shape[:1]) + self.shape, dtype=self.npdt)
+        self._g = np.empty(tuple(D0.shape), dtype=self.npdt)
+
+    @property
+    def Yf(self) -> torch.Tensor:
+        return self._Yf[0]
+
+    def dft(self) -> torch.Tensor:
+        return self._Xf[0]
+
+    def set_codes(self, cb: _FusedJointCBPDN) -> None:
+        self.cb = cb
+
+    def iterate(self, n: int) -> dict[str, float]:
+        dk = _dl_kernels()
+        H, W = self.shape
+        npdt, threads = self.npdt, self.threads
+        sparse = self.cb.sparse_ok(self.D.shape[-2:])
+        if not sparse:
+            zfv, sfv = _np_real(self.cb.codes_dft(), npdt), _np_real(self.Sf, npdt)
+        row: dict[str, float] = {}
+        for _ in range(n):
+            Dprev = self.D
+            if sparse:  # residual and gradient from the nonzero codes, on the kernel support
+                self.cb.residual(self.Y, self._r)
+                idx, cnt, _ = self.cb.nonzeros()
+                _fused.run_split(dk.sparse_grad, self.K, threads, self.cb.y.numpy(), idx, cnt, self._r, self._g)
+                self.D = self.cons.project(self.Y - (1.0 / self.L) * torch.from_numpy(self._g))
+            else:
+                _fused.run_split(dk.pgm_grad, H, threads, zfv, _np_real(self._Yf[0], npdt), sfv,
+                                 npdt(1.0 / self.L), npdt(self.fft.scale), _np_real(self._V[0], npdt))
+                self.D = self._crop_project(self._V)
+            self._Xf, self._Xp = self._Xp, self._Xf
+            self._dft_into(self.D, self._Xf)
+            tprv = self.t
+            self.t = 0.5 * float(1.0 + math.sqrt(1.0 + 4.0 * tprv ** 2))
+            coef = (tprv - 1.0) / self.t
+            part = np.empty(self.K * H)
+            _fused.run_split(dk.pgm_momentum, self.K * H, threads, _np_real(self._Xf[0], npdt),
+                             _np_real(self._Xp[0], npdt), _np_real(self._Yf[0], npdt),
+                             npdt(coef), self.even, part)
+            self.Y = self.D + coef * (self.D - Dprev)
+            rsdl = float(part.sum()) / (H * W)
+            row = dict(constraint=_constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
+            self.k += 1
+            if rsdl < self.opts.rel_stop_tol:
+                break
+        return row
+
+    def state(self) -> dict[str, Any]:
+        return {"D": self.D, "Yf": self.Yf, "t": self.t, "k": self.k, "Y": self.Y}
+
+    def load_state(self, st) -> None:
+        self.D = st["D"].to(self.D)
+        self._dft_into(self.D, self._Xf)
+        self._Yf[0].copy_(st["Yf"])
+        if "Y" in st:
+            self.Y = st["Y"].to(self.D)
+        else:  # a checkpoint of the torch loop
+            kh, kw = self.D.shape[-2:]
+            self.Y = torch.fft.irfft2(self.Yf, s=self.shape)[:, :kh, :kw].contiguous()
+        self.t, self.k = float(st["t"]), int(st["k"])
+
+
+class _FusedConsensusDictUpdate(_FusedDictStep):
+    """:class:`_ConsensusDictUpdate` with numba kernels, in the DFT domain.
+
+    The per-image variables x and u are kept as DFTs (the transform is linear and the
+    constraint acts on g alone), so only the K kernel planes go through FFTs: one pass
+    (:func:`csc._dl_kernels.cns_xstep`) solves the per-image systems and sums the relaxed
+    iterates over the images, g = P_C(irfft2(mean)), and a second pass
+    (:func:`csc._dl_kernels.cns_ustep`) updates û and returns the residual sums
+    (Parseval). Checkpoints hold Û (``Uf``) instead of U."""
+
+    def __init__(self, D0, Sf, shape, opts: DictUpdateOptions, cons: KernelConstraint, threads: int):
+        super().__init__(D0, Sf, shape, cons, threads)
+        self.opts = opts
+        self.rho = float(opts.rho) if opts.rho is not None else 1.0
+        self.D = D0
+        B = Sf.shape[0]
+        H, W = self.shape
+        self._Gf, self._Gp, self._M = self._cspec(), self._cspec(), self._cspec()
+        self._dft_into(D0, self._Gf)
+        self.Uf = (self._Gf / self.rho).expand(B, -1, -1, -1).contiguous()
+        self.Xf = torch.empty_like(self.Uf)
+        self.k = 0
+        self.n = B * self.K * H * W
+        self.nb = B
+
+    def dft(self) -> torch.Tensor:
+        return self._Gf[0]
+
+    def set_codes(self, cb: _FusedJointCBPDN) -> None:
+        self.Zf = cb.codes_dft()
+
+    def iterate(self, n: int) -> dict[str, float]:
+        dk = _dl_kernels()
+        o, (H, W) = self.opts, self.shape
+        npdt, threads = self.npdt, self.threads
+        B = self.nb
+        relax = o.relax != 1.0
+        alpha, beta = (npdt(o.relax), npdt(1.0 - o.relax)) if relax else (npdt(1), npdt(0))
+        zfv, sfv, ufv, xfv = (_np_real(a, npdt) for a in (self.Zf, self.Sf, self.Uf, self.Xf))
+        row: dict[str, float] = {}
+        for _ in range(n):
+            rho = self.rho
+            Dprev = self.D
+            self._Gf, self._Gp = self._Gp, self._Gf  # _Gp: the current g's DFT
+            _fused.run_split(dk.cns_xstep, H, threads, zfv, ufv, _np_real(self._Gp[0], npdt), sfv, npdt(rho),
+                             alpha, beta, relax, npdt(self.fft.scale), xfv, _np_real(self._M[0], npdt))
+            self.D = self._crop_project(self._M)
+            self._dft_into(self.D, self._Gf)
+            part = np.empty((B * H, 3))
+            _fused.run_split(dk.cns_ustep, B * H, threads, xfv, ufv, _np_real(self._Gp[0], npdt),
+                             _np_real(self._Gf[0], npdt), alpha, beta, relax, self.even, part)
+            sums = part.sum(0) / (H * W)
+            nxg, nu, nx = (float(npdt(math.sqrt(v))) for v in sums)
+            nb = math.sqrt(B)
+            r = nxg
+            s = nb * rho * _l2(Dprev - self.D)
+            rn, sn = max(nx, nb * _l2(self.D)), rho * nu
+            sq = math.sqrt(self.n)
+            if o.std_residuals:
+                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
+            else:
+                rn, sn = rn or 1.0, sn or 1.0
+                r, s = r / rn, s / sn
+                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            row = dict(constraint=_constraint_violation(self.D, self.cons), d_primal_residual=r,
+                       d_dual_residual=s, d_rho=rho)
+            if o.auto_rho and self.k != 0 and (self.k + 1) % o.rho_period == 0:
+                rsf = _rho_factor(r, s, o.rsdl_target, o.rsdl_ratio, o.rho_scaling, o.auto_scaling)
+                if rsf != 1.0:
+                    self.rho *= rsf
+                    self.Uf.div_(rsf)
+            self.k += 1
+            if r < epri and s < edua:
+                break
+        return row
+
+    def state(self) -> dict[str, Any]:
+        return {"D": self.D, "Uf": self.Uf, "rho": self.rho, "k": self.k}
+
+    def load_state(self, st) -> None:
+        self.D = st["D"].to(self.D)
+        self._dft_into(self.D, self._Gf)
+        if "Uf" in st:
+            self.Uf.copy_(st["Uf"])
+        else:  # a checkpoint of the torch loop, which keeps U
+            self.Uf.copy_(torch.fft.rfft2(st["U"].to(self.D)))
+        self.rho, self.k = float(st["rho"]), int(st["k"])
 
 
 # ===================================================================== checkpoints
@@ -856,10 +1362,25 @@ class DictLearn:
         S = _prepare_images(images, D0)
         B, H, W = S.shape
         K = D0.shape[0]
-        cb = _JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:])
-        cls = _PGMDictUpdate if opts.dmethod == "pgm" else _ConsensusDictUpdate
-        ds = cls(D0, cb.Sf, (H, W), opts.ccmod, self.constraint)
-        cb.set_dictionary(D0)
+        fused = _use_fused(opts.cbpdn, D0.device)
+        if fused:
+            threads = max(1, torch.get_num_threads())
+            cb = _FusedJointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], threads)
+            cls = _FusedPGMDictUpdate if opts.dmethod == "pgm" else _FusedConsensusDictUpdate
+            ds = cls(D0, cb.Sf, (H, W), opts.ccmod, self.constraint, threads)
+            cb.track_nonzeros = opts.dmethod == "pgm"
+        else:
+            cb = _JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:])
+            cls = _PGMDictUpdate if opts.dmethod == "pgm" else _ConsensusDictUpdate
+            ds = cls(D0, cb.Sf, (H, W), opts.ccmod, self.constraint)
+
+        def sync_dictionary() -> None:
+            if fused:
+                cb.set_dictionary_dft(ds.dft())
+            else:
+                cb.set_dictionary(ds.D)
+
+        sync_dictionary()
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
         if (checkpoint_every or resume) and checkpoint is None:
@@ -878,7 +1399,7 @@ class DictLearn:
             cb.load_state({"y": t(arrays["x.y"]), "u": t(arrays["x.u"]), "rho": arrays["x.rho"], "k": arrays["x.k"]})
             dstate = {k[2:]: (t(v) if v.ndim else v) for k, v in arrays.items() if k.startswith("d.")}
             ds.load_state(dstate)
-            cb.set_dictionary(ds.D)
+            sync_dictionary()
             rows = _rows_from_arrays(arrays, _STAT_NAMES)
             start = int(meta["step"])
             t_offset = float(meta.get("elapsed", 0.0))
@@ -901,10 +1422,12 @@ class DictLearn:
             for j in range(start, opts.max_iter):
                 row = {"iteration": j}
                 row.update(cb.iterate(opts.cbpdn.max_iter))
-                ds.set_codes(cb.y)
+                ds.set_codes(cb if fused else cb.y)
                 row.update(ds.iterate(opts.ccmod.max_iter))
-                cb.set_dictionary(ds.D)
-                if opts.accurate_dfid:
+                sync_dictionary()
+                if opts.accurate_dfid and fused:
+                    row.update(cb.accurate_objective(ds.D))
+                elif opts.accurate_dfid:
                     Yf = torch.fft.rfft2(cb.y)
                     Df = torch.fft.rfft2(ds.padded())
                     fid = float(ops.rfft2_sqnorm(torch.einsum("khw,bkhw->bhw", Df, Yf) - cb.Sf, W).sum()) / 2.0

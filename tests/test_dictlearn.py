@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from csc import constraints
+from csc import _fused, constraints
 from csc.dictlearn import (
     KILL_ENV,
     SPORCO_DICTLEARN_STATS_NAMES,
@@ -24,6 +24,29 @@ from csc.dictlearn import (
 )
 
 from .conftest import central_crop, highpass, needs_sporco, sporco_image
+
+BACKENDS = ["torch"] + (["numba"] if _fused.available() else [])
+
+
+#: tests that choose the back ends themselves (not run once per back end)
+_EXPLICIT_BACKEND = {"test_fused_matches_torch_loop", "test_fused_pgm_resume_bit_identical", "test_fused_independent_of_thread_count_and_float32",
+                     "test_resume_across_back_ends", "test_backend_errors"}
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.function.__name__ not in _EXPLICIT_BACKEND:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def backend(request, monkeypatch):
+    """Every test (but those of ``_EXPLICIT_BACKEND``) runs on each CPU back end: the
+    torch loop and the fused numba kernels (``backend="auto"`` follows
+    ``CSC_CBPDN_BACKEND``; subprocesses inherit it)."""
+    param = getattr(request, "param", None)
+    if param is not None:
+        monkeypatch.setenv("CSC_CBPDN_BACKEND", param)
+    return param
 
 LMBDA = 0.1
 _CBPDN = {
@@ -229,3 +252,126 @@ def test_cli_learn_killed_and_resumed(tmp_path):
     meta = dictionary_metadata(out)
     assert meta["made_by"] == "csc learn" and meta["method"] == "batch" and meta["dmethod"] == "cns"
     assert meta["options"]["ccmod"]["relax"] == 1.8
+
+
+# ------------------------------------------------------------------ fused back end
+needs_numba = pytest.mark.skipif(not _fused.available(), reason="numba is not installed")
+
+
+def _small_problem(seed=0, n=3, H=30, W=34, K=6, k=5):
+    g = torch.Generator().manual_seed(seed)
+    S = torch.randn(n, H, W, generator=g, dtype=torch.float64)
+    S = torch.nn.functional.avg_pool2d(S.unsqueeze(1), 3, 1, 1).squeeze(1)
+    return S, torch.randn(K, k, k, generator=g, dtype=torch.float64)
+
+
+_FUSED_CASES = {
+    "pgm": ("pgm", {}),
+    "cns": ("cns", {}),
+    "pgm-zero-mean-accurate": ("pgm", dict(accurate_dfid=True, ccmod=DictUpdateOptions(zero_mean=True, L=5.0))),
+    "cns-auto-rho-2-iters": ("cns", dict(ccmod=DictUpdateOptions(auto_rho=True, rho_period=3, rho=3.0,
+                                                                 max_iter=2))),
+    "cns-no-relax-nonneg": ("cns", dict(ccmod=DictUpdateOptions(relax=1.0, nonneg=True))),
+    "pgm-weights-on-y-constraints": ("pgm", dict(cbpdn_changes=dict(
+        objective_on_y=True, l1_weight=torch.linspace(0.5, 1.5, 6, dtype=torch.float64), max_iter=2,
+        nonneg=True, no_boundary_cross=True))),
+    "cns-scalar-weight-no-relax": ("cns", dict(cbpdn_changes=dict(l1_weight=2.0, relax=1.0, rho_period=2))),
+}
+
+
+def _learn(S, D0, dmethod, backend, max_iter=25, dtype=torch.float64, cbpdn_changes=None, **kw):
+    from csc.dictlearn import DICTLEARN_CBPDN_DEFAULTS
+
+    cb = DICTLEARN_CBPDN_DEFAULTS.replace(backend=backend, **(cbpdn_changes or {}))
+    opts = DictLearnOptions(max_iter=max_iter, dmethod=dmethod, cbpdn=cb, dtype=dtype, **kw)
+    return DictLearn(D0, 0.1, opts).solve(S)
+
+
+@needs_numba
+@pytest.mark.parametrize("case,sparse", [(c, sp) for c in _FUSED_CASES
+                                         for sp in (("dense", "sparse") if c.startswith("pgm") else ("dft",))])
+def test_fused_matches_torch_loop(case, sparse, monkeypatch):
+    """The two back ends agree to rounding on every option path of the learner; the
+    fused 'pgm' step with rfft2 of the codes and with their nonzeros (spatial)."""
+    import csc.dictlearn
+
+    dmethod, kw = _FUSED_CASES[case]
+    monkeypatch.setattr(csc.dictlearn, "_SPARSE_RATIO", float("inf") if sparse == "sparse" else 0.0)
+    S, D0 = _small_problem()
+    a = _learn(S, D0, dmethod, "torch", **kw)
+    b = _learn(S, D0, dmethod, "numba", **kw)
+    assert float((a.dictionary - b.dictionary).norm() / a.dictionary.norm()) < 1e-10
+    assert float((a.codes - b.codes).norm() / a.codes.norm()) < 1e-10
+    for name in ("objective", "data_fidelity", "l1", "x_primal_residual", "x_dual_residual", "x_rho",
+                 "d_primal_residual", "d_dual_residual", "d_rho", "d_residual"):
+        ours, ref = getattr(b.stats, name), getattr(a.stats, name)
+        if np.all(np.isnan(ref)):
+            assert np.all(np.isnan(ours)), name
+        else:
+            np.testing.assert_allclose(ours, ref, rtol=1e-10, err_msg=name)
+
+
+@needs_numba
+@pytest.mark.parametrize("dmethod", ["pgm", "cns"])
+def test_fused_independent_of_thread_count_and_float32(dmethod):
+    S, D0 = _small_problem(seed=4)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = _learn(S, D0, dmethod, "auto", max_iter=12)
+        torch.set_num_threads(2)
+        b = _learn(S, D0, dmethod, "auto", max_iter=12)
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(a.dictionary, b.dictionary) and torch.equal(a.codes, b.codes)
+    np.testing.assert_array_equal(a.stats.objective, b.stats.objective)
+    c = _learn(S.float(), D0.float(), dmethod, "auto", max_iter=12, dtype=torch.float32)
+    assert c.dictionary.dtype == torch.float32 and c.codes.dtype == torch.float32
+    # float32 rounding (the torch loop in float32 is as far off: ~1e-4 for pgm)
+    assert float((c.dictionary.double() - a.dictionary).norm() / a.dictionary.norm()) < 1e-3
+
+
+@needs_numba
+@pytest.mark.parametrize("ratio", [0.0, float("inf")])
+def test_fused_pgm_resume_bit_identical(tmp_path, monkeypatch, ratio):
+    """Resuming the fused 'pgm' step (state: D, Ŷ and the spatial Y of the sparse step)
+    repeats the uninterrupted run bit for bit, on the dense and on the sparse path."""
+    import csc.dictlearn
+
+    monkeypatch.setattr(csc.dictlearn, "_SPARSE_RATIO", ratio)
+    monkeypatch.setenv("CSC_CBPDN_BACKEND", "numba")
+    S, D0 = _small_problem(seed=6)
+    opts = DictLearnOptions(max_iter=9, dmethod="pgm", accurate_dfid=True)
+    full = DictLearn(D0, 0.1, opts).solve(S)
+    ck = tmp_path / "pgm.ckpt.npz"
+    DictLearn(D0, 0.1, opts.replace(max_iter=4)).solve(S, checkpoint=ck, checkpoint_every=4)
+    res = DictLearn(D0, 0.1, opts).solve(S, checkpoint=ck, checkpoint_every=4, resume=True)
+    assert torch.equal(res.dictionary, full.dictionary) and torch.equal(res.codes, full.codes)
+    np.testing.assert_array_equal(res.stats.objective, full.stats.objective)
+    np.testing.assert_array_equal(res.stats.d_residual, full.stats.d_residual)
+
+
+@needs_numba
+@pytest.mark.parametrize("dmethod", ["pgm", "cns"])
+def test_resume_across_back_ends(tmp_path, monkeypatch, dmethod):
+    """A checkpoint of one back end resumes on the other (``backend="auto"``, switched by
+    ``CSC_CBPDN_BACKEND``; the 'cns' state is U on one and its DFT on the other)."""
+    S, D0 = _small_problem(seed=5)
+    full = DictLearn(D0, 0.1, DictLearnOptions(max_iter=10, dmethod=dmethod)).solve(S)
+    for first, second in (("torch", "numba"), ("numba", "torch")):
+        ck = tmp_path / f"{dmethod}-{first}.ckpt.npz"
+        monkeypatch.setenv("CSC_CBPDN_BACKEND", first)
+        DictLearn(D0, 0.1, DictLearnOptions(max_iter=5, dmethod=dmethod)).solve(S, checkpoint=ck, checkpoint_every=5)
+        monkeypatch.setenv("CSC_CBPDN_BACKEND", second)
+        res = DictLearn(D0, 0.1, DictLearnOptions(max_iter=10, dmethod=dmethod)).solve(
+            S, checkpoint=ck, checkpoint_every=5, resume=True)
+        assert len(res.stats) == 10
+        assert float((res.dictionary - full.dictionary).norm() / full.dictionary.norm()) < 1e-10
+        np.testing.assert_allclose(res.stats.objective, full.stats.objective, rtol=1e-10)
+
+
+def test_backend_errors(monkeypatch):
+    S, D0 = _small_problem(n=1)
+    monkeypatch.setenv("CSC_CBPDN_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="CSC_CBPDN_BACKEND"):
+        DictLearn(D0, 0.1, DictLearnOptions(max_iter=1)).solve(S)

@@ -171,6 +171,65 @@ def _fmt_p(d) -> str:
     return "n/a" if p is None else (f"{p:.2g}")
 
 
+HELD_OUT = ("camera", "astronaut")  # not used by csc learn for the shipped learned dictionaries
+
+
+def _learned_findings(r: dict) -> list[str]:
+    """Findings about the learned dictionaries (paper §3.1): learning raises PSNR and
+    sparseness; after learning all dictionaries perform alike."""
+    d = r["dictionaries"]
+    names = r["images"]
+    if not any(k.endswith("-learned") for k in d):
+        return []
+    held = [i for i, n in enumerate(names) if n in HELD_OUT]
+    lines = ["", "Findings about the learned dictionaries (per photograph: learned minus start; "
+                 f"held out = {', '.join(names[i] for i in held)}):", "",
+             "| pair | PSNR Δ held out (dB) | sparseness Δ held out | PSNR Δ all 11: median, count > 0, p | "
+             "sparseness Δ all 11: median, count > 0, p |", "|---|---|---|---|---|"]
+
+    def row(a, b):
+        pa, pb = np.asarray(d[a]["psnr"]), np.asarray(d[b]["psnr"])
+        sa, sb = np.asarray(d[a]["sparseness"]), np.asarray(d[b]["sparseness"])
+        wp, ws = _wilcoxon(pa, pb), _wilcoxon(sa, sb)
+        hp = ", ".join(f"{v:+.2f}" for v in (pa - pb)[held])
+        hs = ", ".join(f"{v:+.5f}" for v in (sa - sb)[held])
+        return (f"| {a} − {b} | {hp} | {hs} | {wp['median_difference']:+.2f}, {wp['n_first_greater']}/{wp['n']}, "
+                f"{_fmt_p(wp)} | {ws['median_difference']:+.5f}, {ws['n_first_greater']}/{ws['n']}, {_fmt_p(ws)} |")
+
+    for start in ("homogeneous", "heterogeneous"):
+        if f"{start}-learned" in d and start in d:
+            lines.append(row(f"{start}-learned", start))
+    for a, b in (("heterogeneous-learned", "homogeneous-learned"), ("heterogeneous-learned", "random-learned"),
+                 ("homogeneous-learned", "random-learned")):
+        if a in d and b in d:
+            lines.append(row(a, b))
+    learned = [k for k in d if k.endswith("-learned")]
+    med_p = {k: d[k]["median_psnr"] for k in learned}
+    med_s = {k: d[k]["median_sparseness"] for k in learned}
+    starts = [st for st in ("homogeneous", "heterogeneous") if f"{st}-learned" in d and st in d]
+
+    def med(st, key):
+        return float(np.median(np.asarray(d[f"{st}-learned"][key]) - np.asarray(d[st][key])))
+
+    up_p = {st: med(st, "psnr") > 0 for st in starts}
+    up_s = {st: med(st, "sparseness") > 0 for st in starts}
+
+    def verdict(flags):
+        return "holds" if all(flags.values()) else ("does not hold" if not any(flags.values()) else
+                                                    "holds for " + ", ".join(k for k, v in flags.items() if v) + " only")
+
+    lines += ["", f"- *Learning raises PSNR* (paper: p < 0.001 for both): **{verdict(up_p)}** here "
+                  "(median over all 11 photographs; the held-out photographs are in the table).",
+              f"- *Learning raises sparseness* (paper: p < 0.001 for both): **{verdict(up_s)}** here.",
+              f"- *After learning all dictionaries perform alike* (paper: p = 0.18–0.99): median PSNR of the learned "
+              f"dictionaries spans {min(med_p.values()):.2f}–{max(med_p.values()):.2f} dB and median sparseness "
+              f"{min(med_s.values()):.5f}–{max(med_s.values()):.5f}, against a gap of "
+              f"{abs(d['heterogeneous']['median_psnr'] - d['homogeneous']['median_psnr']):.2f} dB between the two "
+              "dictionaries before learning (pairwise rows above: differences of a fraction of a dB, some "
+              "consistent in sign over photographs)."]
+    return lines
+
+
 def report() -> Path:
     files = sorted(RESULTS.glob("paper_comparison_*.json"))
     if not files:
@@ -232,6 +291,7 @@ def report() -> Path:
                       f"difference significant, p < 0.05, at every such c: {signif}). PSNR loss = PSNR(pruned) − PSNR(unpruned), per photograph:",
                       "", "| threshold | median loss, homogeneous (dB) | median loss, heterogeneous (dB) | "
                           "photographs where heterogeneous loses less | p |", "|---|---|---|---|---|", *rows]
+        lines += _learned_findings(r)
         lines.append("")
     lines += ["## Caveats", "",
               "- 11 photographs (scikit-image), not the paper's 1145 Figshare images: p-values from 11 pairs "
@@ -251,10 +311,18 @@ def report() -> Path:
               "same fraction of the maximum removes more of them.",
               "- The PSNR finding was not reproduced in either configuration; whether it depends on the "
               "kernel normalisation (authors' vs unit norm) or the iteration limit is not tested here.",
-              "- Only the two log-Gabor dictionaries before learning are available now; the findings about "
-              "learned dictionaries (all similar after learning, learning raises PSNR and sparseness) are "
-              "checked when `homogeneous-learned`, `heterogeneous-learned`, `random-learned` are shipped "
-              "(rerun the two commands at the top of the script's docstring, then `--report`).", ""]
+              "- The learned dictionaries were learned by `csc learn` from 9 of the 11 photographs "
+              "(`dictionaries/manifest.json`); only camera and astronaut are held out, so the learned-"
+              "dictionary findings are given on those 2 (no test is possible with 2 pairs) and, separately, "
+              "on all 11 (optimistic for the learned dictionaries). They were learned at λ = 0.05 on the "
+              "highpass of crops: the LCN configuration codes a different signal than the one they learned.",
+              "- The learned dictionaries gain 15–20 dB of PSNR over the log-Gabor ones, far more than in the "
+              "paper. The log-Gabor kernels share one radial frequency and have no DC component, so "
+              "structure at other scales stays in the residual whatever the codes; learning (without "
+              "csc's optional zero-mean constraint) gives kernels of several scales and some mean, and with "
+              "≈ 0.9 nonzeros per pixel (sparseness ≈ 0.9937 of 144 maps) the learned dictionaries come close "
+              "to a complete representation of the crops. The paper's learned dictionaries (its own code, "
+              "1145 larger images, authors' kernel normalisation) were not reproduced kernel for kernel.", ""]
     out = RESULTS / "paper_comparison.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")

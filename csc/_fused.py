@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["available", "kernels", "FFTPair", "run_split", "unavailable_reason"]
+__all__ = ["available", "kernels", "FFTPair", "run_split", "unavailable_reason", "use_fused"]
 
 _lock = threading.Lock()
 _kernels = None
@@ -73,6 +73,30 @@ def available() -> bool:
 def unavailable_reason() -> str | None:
     available()
     return _error
+
+
+def use_fused(backend: str, device, what: str = "the solve") -> bool:
+    """Whether a solver runs its fused CPU back end, from its ``backend`` option
+    (``"auto"`` | ``"numba"`` | ``"torch"``) and the device it works on.
+
+    ``"auto"`` follows the environment variable ``CSC_CBPDN_BACKEND`` when set, else
+    picks the fused back end on the CPU when numba imports; ``"numba"`` raises where it
+    cannot run (another device, numba missing)."""
+    if backend == "auto":
+        backend = os.environ.get("CSC_CBPDN_BACKEND", "auto").strip().lower() or "auto"
+        if backend not in ("auto", "numba", "torch"):
+            raise ValueError(f"CSC_CBPDN_BACKEND: expected auto, numba or torch, got {backend!r}")
+        if backend == "auto":
+            return device.type == "cpu" and available()
+    if backend == "torch":
+        return False
+    if device.type != "cpu":
+        raise ValueError(f"backend='numba' runs on the CPU only; {what} is on {device} "
+                         "(use backend='auto' or 'torch')")
+    if not available():
+        raise RuntimeError(f"backend='numba' needs numba ({unavailable_reason()}); "
+                           "pip install numba, or use backend='auto' or 'torch'")
+    return True
 
 
 # ----------------------------------------------------------------------- threading

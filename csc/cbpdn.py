@@ -32,7 +32,6 @@ the cost of a batch falls as its images converge.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -360,23 +359,8 @@ class ConvBPDN:
 
     # ------------------------------------------------------------ fused CPU path
     def _use_fused(self, device: torch.device) -> bool:
-        """Whether :meth:`solve` runs the fused CPU back end (:mod:`csc._fused`)."""
-        backend = self.options.backend
-        if backend == "auto":
-            backend = os.environ.get("CSC_CBPDN_BACKEND", "auto").strip().lower() or "auto"
-            if backend not in ("auto", "numba", "torch"):
-                raise ValueError(f"CSC_CBPDN_BACKEND: expected auto, numba or torch, got {backend!r}")
-            if backend == "auto":
-                return device.type == "cpu" and _fused.available()
-        if backend == "torch":
-            return False
-        if device.type != "cpu":
-            raise ValueError(f"backend='numba' runs on the CPU only; the solve is on {device} "
-                             "(use backend='auto' or 'torch')")
-        if not _fused.available():
-            raise RuntimeError(f"backend='numba' needs numba ({_fused.unavailable_reason()}); "
-                               "pip install numba, or use backend='auto' or 'torch'")
-        return True
+        """Whether :meth:`solve` runs the fused CPU back end (:func:`csc._fused.use_fused`)."""
+        return _fused.use_fused(self.options.backend, device, "the solve")
 
     def _solve_fused(self, S, lead, D, w, y, u, rho0: float, xi: float) -> CBPDNResult:
         """:meth:`solve` on the CPU with fused kernels (:mod:`csc._fused`): the same

@@ -725,24 +725,9 @@ def _constraint_violation(D: torch.Tensor, cons: KernelConstraint) -> float:
 
 # ================================================================ fused CPU back end
 def _use_fused(opts: CBPDNOptions, device: torch.device) -> bool:
-    """Whether the learner runs its fused CPU back end: the choice of
-    :meth:`csc.ConvBPDN._use_fused` (``cbpdn.backend``, ``CSC_CBPDN_BACKEND``)."""
-    backend = opts.backend
-    if backend == "auto":
-        backend = os.environ.get("CSC_CBPDN_BACKEND", "auto").strip().lower() or "auto"
-        if backend not in ("auto", "numba", "torch"):
-            raise ValueError(f"CSC_CBPDN_BACKEND: expected auto, numba or torch, got {backend!r}")
-        if backend == "auto":
-            return device.type == "cpu" and _fused.available()
-    if backend == "torch":
-        return False
-    if device.type != "cpu":
-        raise ValueError(f"backend='numba' runs on the CPU only; learning is on {device} "
-                         "(use backend='auto' or 'torch')")
-    if not _fused.available():
-        raise RuntimeError(f"backend='numba' needs numba ({_fused.unavailable_reason()}); "
-                           "pip install numba, or use backend='auto' or 'torch'")
-    return True
+    """Whether the learner runs its fused CPU back end (``cbpdn.backend``, as
+    :class:`csc.ConvBPDN`: :func:`csc._fused.use_fused`)."""
+    return _fused.use_fused(opts.backend, device, "learning")
 
 
 def _dl_kernels():

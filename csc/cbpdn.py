@@ -346,16 +346,7 @@ class ConvBPDN:
                     out.retire(st, done.to(device))
         if st.n:
             out.retire(st, torch.ones(st.n, dtype=torch.bool, device=device))
-        shape = lead + (K, H, W)
-        return CBPDNResult(
-            codes=out.y.reshape(shape),
-            x=out.x.reshape(shape),
-            u=out.u.reshape(shape),
-            rho=out.rho.reshape(lead),
-            iterations=out.iters.reshape(lead),
-            stats=out.stats(),
-            dictionary=D,
-        )
+        return out.result(lead, D)
 
     # ------------------------------------------------------------ fused CPU path
     def _use_fused(self, device: torch.device) -> bool:
@@ -463,16 +454,7 @@ class ConvBPDN:
                 self._fused_retire(st, out, done, threads)
         if st.n:
             self._fused_retire(st, out, torch.ones(st.n, dtype=torch.bool), threads)
-        shape = lead + (K, H, W)
-        return CBPDNResult(
-            codes=out.y.reshape(shape),
-            x=out.x.reshape(shape),
-            u=out.u.reshape(shape),
-            rho=out.rho.reshape(lead),
-            iterations=out.iters.reshape(lead),
-            stats=out.stats(),
-            dictionary=D,
-        )
+        return out.result(lead, D)
 
     @staticmethod
     def _fused_retire(st: "_FusedState", out: "_Outputs", done: torch.Tensor, threads: int) -> None:
@@ -638,6 +620,13 @@ class _Outputs:
         self.rho = like.new_zeros(n)
         self.iters = torch.zeros(n, dtype=torch.int64, device=like.device)
         self._rows: list[list] | None = [[] for _ in range(n)] if record else None
+
+    def result(self, lead: tuple, D: torch.Tensor) -> "CBPDNResult":
+        """The solve's result, arrays shaped as the input's leading dimensions ``lead``."""
+        shape = tuple(lead) + self.shape
+        return CBPDNResult(codes=self.y.reshape(shape), x=self.x.reshape(shape), u=self.u.reshape(shape),
+                           rho=self.rho.reshape(lead), iterations=self.iters.reshape(lead),
+                           stats=self.stats(), dictionary=D)
 
     def retire(self, state, done: torch.Tensor) -> None:
         i = state.idx[done]

@@ -56,6 +56,7 @@ from .constraints import KernelConstraint
 from .dictlearn import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
+    _FusedJointCBPDN,
     _JointCBPDN,
     _as_dict,
     _check_resume,
@@ -68,6 +69,7 @@ from .dictlearn import (
     _rows_from_arrays,
     _rows_to_arrays,
     _stats_from_rows,
+    _use_fused,
     _stats_to_dict,
     load_checkpoint,
     save_checkpoint,
@@ -430,13 +432,19 @@ class OnlineDictLearn:
                                  "processes (use a batch size >= the number of processes)")
             cb = _DataParallelCBPDN(S[_dist.rank_slice(B, self.rank, self.world_size)], self.lmbda, o.cbpdn, K,
                                     D.shape[-2:], batch_total=B)
+        elif _use_fused(o.cbpdn, D.device):  # the fused CPU coding step of DictLearn
+            cb = _FusedJointCBPDN(S, self.lmbda, o.cbpdn, K, D.shape[-2:], max(1, torch.get_num_threads()))
         else:
             cb = _JointCBPDN(S, self.lmbda, o.cbpdn, K, D.shape[-2:])
-        cb.set_dictionary(D)
+        if isinstance(cb, _FusedJointCBPDN):
+            Df = ops.kernel_dft(D, (H, W))
+            cb.set_dictionary_dft(Df)
+        else:
+            cb.set_dictionary(D)
+            Df = cb.Df
         k0 = cb.k
         xrow = cb.iterate(o.cbpdn.max_iter)
         Zf = torch.fft.rfft2(cb.y)
-        Df = cb.Df
         Ryf = torch.einsum("bkhw,khw->bhw", Zf, Df) - cb.Sf
         grad = torch.einsum("bkhw,bhw->khw", Zf.conj(), Ryf)
         if self.distributed:

@@ -6,10 +6,23 @@ import numpy as np
 import pytest
 import torch
 
+import csc
+
 from csc.onlinecdl import SPORCO_ONLINE_STATS_NAMES, ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
 
 from .conftest import central_crop, highpass, needs_sporco, sporco_image
 from .test_dictlearn import kill_and_resume
+
+BACKENDS = ["torch"] + (["numba"] if csc._fused.available() else [])
+
+
+@pytest.fixture(autouse=True, params=BACKENDS)
+def backend(request, monkeypatch):
+    """Every test runs on each CPU back end of the coding step: the torch loop and the
+    fused numba kernels (``backend="auto"`` follows ``CSC_CBPDN_BACKEND``; subprocesses
+    inherit it). Data-parallel learning always codes with the torch loop."""
+    monkeypatch.setenv("CSC_CBPDN_BACKEND", request.param)
+    return request.param
 
 LMBDA = 0.02  # 32×32 highpass crops: a larger λ zeroes every code
 

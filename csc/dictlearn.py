@@ -531,15 +531,7 @@ class _JointCBPDN:
                     y[..., :, W - kw + 1:] = 0
             u = self.u + (ax - y)
             nx, ny, nu = _l2(x), _l2(y), _l2(u)
-            r, s = _l2(x - y), rho * _l2(yprev - y)
-            rn, sn = max(nx, ny), rho * nu
-            sq = math.sqrt(self.n)
-            if o.std_residuals:
-                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
-            else:
-                rn, sn = rn or 1.0, sn or 1.0
-                r, s = r / rn, s / sn
-                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            r, s, epri, edua = _residuals(o, _l2(x - y), rho * _l2(yprev - y), nx, ny, nu, rho, self.n)
             v, vf = (y, torch.fft.rfft2(y)) if o.objective_on_y else (x, xf)
             fid = float(ops.rfft2_sqnorm(ops.synthesis_dft(self.Df, vf) - self.Sf, W).sum()) / 2.0
             l1 = float((self.w * v).abs().sum()) if isinstance(self.w, torch.Tensor) else self.w * float(v.abs().sum())
@@ -569,6 +561,19 @@ class _JointCBPDN:
         self.y = st["y"].to(self.y)
         self.u = st["u"].to(self.u)
         self.rho, self.k = float(st["rho"]), int(st["k"])
+
+
+def _residuals(o: CBPDNOptions, r: float, s: float, nx: float, ny: float, nu: float, rho: float,
+               n: int) -> tuple[float, float, float, float]:
+    """Primal and dual residuals and their tolerances of a joint coding step (SPEC §1 step
+    5, SPORCO's multi-image semantics): r = ‖x − y‖, s = ρ‖y_prev − y‖ and the norms of x,
+    y, u over the whole batch of n coefficients; normalised unless ``std_residuals``."""
+    rn, sn = max(nx, ny), rho * nu
+    sq = math.sqrt(n)
+    if o.std_residuals:
+        return r, s, sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
+    rn, sn = rn or 1.0, sn or 1.0
+    return r / rn, s / sn, sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
 
 
 def _rho_factor(r, s, xi, mu, tau, auto_scaling) -> float:
@@ -944,15 +949,7 @@ class _FusedJointCBPDN:
             sums = part.sum(0)
             # norms rounded to the working dtype, as the torch loop computes them
             nx, ny, nu, nxy, nyy = (float(npdt(math.sqrt(v))) for v in sums[:5])
-            r, s = nxy, rho * nyy
-            rn, sn = max(nx, ny), rho * nu
-            sq = math.sqrt(self.n)
-            if o.std_residuals:
-                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
-            else:
-                rn, sn = rn or 1.0, sn or 1.0
-                r, s = r / rn, s / sn
-                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            r, s, epri, edua = _residuals(o, nxy, rho * nyy, nx, ny, nu, rho, self.n)
             fid = self._fidelity(self.codes_dft()) if on_y else float(fid_rows.sum()) / (H * W) / 2.0
             l1 = float(sums[5]) if isinstance(self.w, torch.Tensor) else self.w * float(sums[5])
             row = dict(objective=fid + lmbda * l1, data_fidelity=fid, l1=l1,

@@ -66,6 +66,7 @@ from .dictlearn import (
     _pad,
     _prepare_dictionary,
     _prepare_images,
+    _residuals,
     _rows_from_arrays,
     _rows_to_arrays,
     _stats_from_rows,
@@ -341,15 +342,7 @@ class _DataParallelCBPDN(_JointCBPDN):
                                 (yprev - y).square().sum(), fid_t, l1_t])
             nx2, ny2, nu2, r2, s2, fid2, l1 = _dist.all_reduce_sum(sums).tolist()
             nx, ny, nu = math.sqrt(nx2), math.sqrt(ny2), math.sqrt(nu2)
-            r, s = math.sqrt(r2), rho * math.sqrt(s2)
-            rn, sn = max(nx, ny), rho * nu
-            sq = math.sqrt(self.n)
-            if o.std_residuals:
-                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
-            else:
-                rn, sn = rn or 1.0, sn or 1.0
-                r, s = r / rn, s / sn
-                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            r, s, epri, edua = _residuals(o, math.sqrt(r2), rho * math.sqrt(s2), nx, ny, nu, rho, self.n)
             fid = fid2 / 2.0
             if not isinstance(self.w, torch.Tensor):
                 l1 = self.w * l1

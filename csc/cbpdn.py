@@ -529,7 +529,29 @@ def _norm(t: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class _State:
+class _Working:
+    """The images of a solve not retired yet: ``idx`` (their positions in the batch) and
+    per-image tensors (first axis of length n) that :meth:`keep` filters together; a
+    per-coefficient ℓ1 weight ``w`` is filtered only when it has one entry per image."""
+
+    idx: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return int(self.idx.shape[0])
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Drop the images where ``mask`` is False."""
+        if bool(mask.all()):
+            return
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == mask.shape[0] and (f.name != "w" or v.shape[0] > 1):
+                setattr(self, f.name, v[mask])
+
+
+@dataclass
+class _State(_Working):
     """Working set of a batched solve (the images not retired yet) and its buffers.
 
     ``y_alt`` receives the next y while ``y`` is still needed as y_prev; with device-side
@@ -537,7 +559,6 @@ class _State:
     y-step writes v = a + u to ``u_alt`` and the new u to ``tmp``.
     """
 
-    idx: torch.Tensor
     y: torch.Tensor
     y_alt: torch.Tensor
     u: torch.Tensor
@@ -562,24 +583,13 @@ class _State:
                    iters=torch.zeros(n, dtype=torch.int64, device=y.device),
                    frozen=torch.zeros(n, dtype=torch.bool, device=y.device))
 
-    @property
-    def n(self) -> int:
-        return int(self.idx.shape[0])
-
-    def keep(self, mask: torch.Tensor) -> None:
-        """Drop the images where ``mask`` is False."""
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == mask.shape[0] and (f.name != "w" or v.shape[0] > 1):
-                setattr(self, f.name, v[mask])
 
 
 @dataclass
-class _FusedState:
+class _FusedState(_Working):
     """Working set of a fused CPU solve. y and u are updated in place; u is stored
     before the last adaptive-ρ rescale, which ``pend`` holds (u_true = u / pend)."""
 
-    idx: torch.Tensor
     y: torch.Tensor
     u: torch.Tensor
     x: torch.Tensor
@@ -592,18 +602,6 @@ class _FusedState:
     rescaled: torch.Tensor
     iters: torch.Tensor
 
-    @property
-    def n(self) -> int:
-        return int(self.idx.shape[0])
-
-    def keep(self, mask: torch.Tensor) -> None:
-        """Drop the images where ``mask`` is False."""
-        if bool(mask.all()):
-            return
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == mask.shape[0] and (f.name != "w" or v.shape[0] > 1):
-                setattr(self, f.name, v[mask])
 
 
 class _Outputs:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import statistics
 import time
 
 import numpy as np
@@ -137,9 +136,7 @@ def solver_times(D, S, args, dtype) -> dict:
         except (RuntimeError, ValueError) as exc:
             out[name] = {"error": str(exc)}
             continue
-        ms = [1e3 * t / args.iters for t in ts]
-        out[name] = {"backend": backend, "fft": fft or "torch", "ms_per_iter_best": min(ms),
-                     "ms_per_iter_median": statistics.median(ms), "ms_per_iter_all": ms}
+        out[name] = {"backend": backend, "fft": fft or "torch", **bench.summarise(ts, args.iters)}
     return out
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import time
 
 import numpy as np
@@ -56,9 +55,7 @@ def time_csc_point(D, S, args) -> dict:
     iters = _iters_for(probe["solve_s"] / 3, args.target_s)
     opt = bench.sporco_options(iters, args.dtype)
     runs = [bench.time_csc(D, X, args.lmbda, opt, args.device, args.backend)["solve_s"] for _ in range(args.repeats)]
-    ms = [1e3 * t / iters for t in runs]
-    return {"iters": iters, "ms_per_iter_best": min(ms), "ms_per_iter_median": statistics.median(ms),
-            "ms_per_iter_all": ms}
+    return {"iters": iters, **bench.summarise(runs, iters)}
 
 
 def time_sporco_point(D, S, args) -> dict:
@@ -69,9 +66,7 @@ def time_sporco_point(D, S, args) -> dict:
     runs = []
     for _ in range(args.repeats):  # one image at a time, construction excluded
         runs.append(sum(bench.time_sporco(D, s, args.lmbda, opt)["solve_s"] for s in S))
-    ms = [1e3 * t / iters for t in runs]
-    return {"iters": iters, "ms_per_iter_best": min(ms), "ms_per_iter_median": statistics.median(ms),
-            "ms_per_iter_all": ms}
+    return {"iters": iters, **bench.summarise(runs, iters)}
 
 
 def points(args) -> list[dict]:

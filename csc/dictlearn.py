@@ -563,11 +563,12 @@ class _JointCBPDN:
         self.rho, self.k = float(st["rho"]), int(st["k"])
 
 
-def _residuals(o: CBPDNOptions, r: float, s: float, nx: float, ny: float, nu: float, rho: float,
+def _residuals(o: CBPDNOptions | DictUpdateOptions, r: float, s: float, nx: float, ny: float, nu: float, rho: float,
                n: int) -> tuple[float, float, float, float]:
-    """Primal and dual residuals and their tolerances of a joint coding step (SPEC §1 step
+    """Primal and dual residuals and their tolerances of a joint ADMM step (SPEC §1 step
     5, SPORCO's multi-image semantics): r = ‖x − y‖, s = ρ‖y_prev − y‖ and the norms of x,
-    y, u over the whole batch of n coefficients; normalised unless ``std_residuals``."""
+    y, u over the whole problem of n variables; normalised unless ``std_residuals``. Used
+    by the coding steps and by the 'cns' dictionary step (y: the consensus copies)."""
     rn, sn = max(nx, ny), rho * nu
     sq = math.sqrt(n)
     if o.std_residuals:
@@ -675,16 +676,8 @@ class _ConsensusDictUpdate:
             self.G = _pad(self.D, self.shape)
             self.U = self.U + (AX - self.G.unsqueeze(0))
             nb = math.sqrt(self.nb)
-            r = _l2(X - self.G.unsqueeze(0))
-            s = nb * rho * _l2(Gprev - self.G)
-            rn, sn = max(_l2(X), nb * _l2(self.G)), rho * _l2(self.U)
-            sq = math.sqrt(self.n)
-            if o.std_residuals:
-                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
-            else:
-                rn, sn = rn or 1.0, sn or 1.0
-                r, s = r / rn, s / sn
-                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            r, s, epri, edua = _residuals(o, _l2(X - self.G.unsqueeze(0)), nb * rho * _l2(Gprev - self.G),
+                                          _l2(X), nb * _l2(self.G), _l2(self.U), rho, self.n)
             row = dict(constraint=_constraint_violation(self.G, self.cons), d_primal_residual=r,
                        d_dual_residual=s, d_rho=rho)
             if o.auto_rho and self.k != 0 and (self.k + 1) % o.rho_period == 0:
@@ -1152,16 +1145,8 @@ class _FusedConsensusDictUpdate(_FusedDictStep):
             sums = part.sum(0) / (H * W)
             nxg, nu, nx = (float(npdt(math.sqrt(v))) for v in sums)
             nb = math.sqrt(B)
-            r = nxg
-            s = nb * rho * _l2(Dprev - self.D)
-            rn, sn = max(nx, nb * _l2(self.D)), rho * nu
-            sq = math.sqrt(self.n)
-            if o.std_residuals:
-                epri, edua = sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
-            else:
-                rn, sn = rn or 1.0, sn or 1.0
-                r, s = r / rn, s / sn
-                epri, edua = sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
+            r, s, epri, edua = _residuals(o, nxg, nb * rho * _l2(Dprev - self.D), nx, nb * _l2(self.D), nu, rho,
+                                          self.n)
             row = dict(constraint=_constraint_violation(self.D, self.cons), d_primal_residual=r,
                        d_dual_residual=s, d_rho=rho)
             if o.auto_rho and self.k != 0 and (self.k + 1) % o.rho_period == 0:

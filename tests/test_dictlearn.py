@@ -276,6 +276,8 @@ _FUSED_CASES = {
         objective_on_y=True, l1_weight=torch.linspace(0.5, 1.5, 6, dtype=torch.float64), max_iter=2,
         nonneg=True, no_boundary_cross=True))),
     "cns-scalar-weight-no-relax": ("cns", dict(cbpdn_changes=dict(l1_weight=2.0, relax=1.0, rho_period=2))),
+    # constraints without objective_on_y: the sparse step takes the nonzeros kernel's fallback
+    "pgm-constraints": ("pgm", dict(cbpdn_changes=dict(nonneg=True, no_boundary_cross=True))),
 }
 
 
@@ -299,7 +301,15 @@ def test_fused_matches_torch_loop(case, sparse, monkeypatch):
     monkeypatch.setattr(csc.dictlearn, "_SPARSE_RATIO", float("inf") if sparse == "sparse" else 0.0)
     S, D0 = _small_problem()
     a = _learn(S, D0, dmethod, "torch", **kw)
+    calls = []
+    residual = csc.dictlearn._FusedJointCBPDN.residual
+    monkeypatch.setattr(csc.dictlearn._FusedJointCBPDN, "residual",
+                        lambda self, *args: calls.append(1) or residual(self, *args))
     b = _learn(S, D0, dmethod, "numba", **kw)
+    # the sparse parametrisation really takes the spatial path, except where the objective
+    # on y leaves rfft2(y) at hand (then the step uses it)
+    on_y = kw.get("cbpdn_changes", {}).get("objective_on_y", False)
+    assert bool(calls) == (sparse == "sparse" and not on_y)
     assert float((a.dictionary - b.dictionary).norm() / a.dictionary.norm()) < 1e-10
     assert float((a.codes - b.codes).norm() / a.codes.norm()) < 1e-10
     for name in ("objective", "data_fidelity", "l1", "x_primal_residual", "x_dual_residual", "x_rho",
@@ -318,17 +328,20 @@ def test_fused_independent_of_thread_count_and_float32(dmethod):
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        a = _learn(S, D0, dmethod, "auto", max_iter=12)
+        a = _learn(S, D0, dmethod, "numba", max_iter=12)
         torch.set_num_threads(2)
-        b = _learn(S, D0, dmethod, "auto", max_iter=12)
+        b = _learn(S, D0, dmethod, "numba", max_iter=12)
     finally:
         torch.set_num_threads(old)
     assert torch.equal(a.dictionary, b.dictionary) and torch.equal(a.codes, b.codes)
     np.testing.assert_array_equal(a.stats.objective, b.stats.objective)
-    c = _learn(S.float(), D0.float(), dmethod, "auto", max_iter=12, dtype=torch.float32)
+    c = _learn(S.float(), D0.float(), dmethod, "numba", max_iter=12, dtype=torch.float32)
     assert c.dictionary.dtype == torch.float32 and c.codes.dtype == torch.float32
-    # float32 rounding (the torch loop in float32 is as far off: ~1e-4 for pgm)
-    assert float((c.dictionary.double() - a.dictionary).norm() / a.dictionary.norm()) < 1e-3
+    # float32 rounding: no worse than the torch loop's own float32 run (pgm ~1e-4, cns ~1e-6)
+    t = _learn(S.float(), D0.float(), dmethod, "torch", max_iter=12, dtype=torch.float32)
+    err = float((c.dictionary.double() - a.dictionary).norm() / a.dictionary.norm())
+    err_torch = float((t.dictionary.double() - a.dictionary).norm() / a.dictionary.norm())
+    assert err <= 3 * err_torch + 1e-12, (err, err_torch)
 
 
 @needs_numba

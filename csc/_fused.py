@@ -169,10 +169,13 @@ class FFTPair:
     Construct it *before* writing data into the arrays: FFTW's planner may overwrite
     them. ``scale`` is the normalisation the caller must apply to the spectrum before
     :meth:`inverse` (1/(H·W) for FFTW, which does not normalise; 1 for scipy).
-    ``forward`` may destroy its input and ``inverse`` its input spectrum.
+    ``forward`` may destroy its input (unless ``preserve_input``: then ``preserves_input``
+    says whether it keeps it) and ``inverse`` its input spectrum. ``planner`` overrides the
+    FFTW planner effort (default: :func:`_planner` by size and ``CSC_FFTW_PLANNER``).
     """
 
-    def __init__(self, t: np.ndarray, xf: np.ndarray, x: np.ndarray, threads: int):
+    def __init__(self, t: np.ndarray, xf: np.ndarray, x: np.ndarray, threads: int, *,
+                 planner: str | None = None, preserve_input: bool = False):
         self.threads = max(1, int(threads))
         self.shape = t.shape[1:]
         H, W = self.shape[-2:]
@@ -182,17 +185,20 @@ class FFTPair:
 
             align = pyfftw.simd_alignment
             aligned = all(a.ctypes.data % align == 0 and a.strides[0] % align == 0 for a in (t, xf, x))
-            flags = [_planner(int(np.prod(self.shape))), "FFTW_DESTROY_INPUT"]
+            flags = [planner or _planner(int(np.prod(self.shape)))]
             if not aligned:
                 flags.append("FFTW_UNALIGNED")
+            fwd_flags = flags if preserve_input else flags + ["FFTW_DESTROY_INPUT"]
             with _plan_lock:  # FFTW's planner is not thread-safe
                 self._fwd = pyfftw.FFTW(t[0], xf[0], axes=(-2, -1), direction="FFTW_FORWARD",
-                                        flags=flags, threads=self.threads)
+                                        flags=fwd_flags, threads=self.threads)
                 self._inv = pyfftw.FFTW(xf[0], x[0], axes=(-2, -1), direction="FFTW_BACKWARD",
-                                        flags=flags, threads=self.threads)
+                                        flags=flags + ["FFTW_DESTROY_INPUT"], threads=self.threads)
             self.scale = 1.0 / (H * W)
         else:
             self.scale = 1.0
+        # the forward transform keeps its input only with FFTW planned so (scipy may overwrite it)
+        self.preserves_input = preserve_input and self.backend == "fftw"
 
     def forward(self, t: np.ndarray, xf: np.ndarray) -> None:
         """xf ← rfft2(t), image by image."""

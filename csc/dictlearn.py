@@ -734,38 +734,15 @@ def _dl_kernels():
     return _dl_kernels
 
 
-class _RFFT2(_fused.FFTPair):
-    """:class:`csc._fused.FFTPair` planned with ``FFTW_ESTIMATE`` unless ``CSC_FFTW_PLANNER``
-    says otherwise: an estimated plan depends on the problem only, not on timings, so a
-    run resumed in another process uses the same plans and repeats the uninterrupted
-    run bit for bit (as long as no FFTW wisdom from a more patient planner exists in the
-    process for the same transform). ``forward``/``inverse`` take any arrays of the
-    planned shape, strides and alignment."""
-
-    def __init__(self, real: np.ndarray, spec: np.ndarray, threads: int, preserve_input: bool = False):
-        self.threads = max(1, int(threads))
-        self.shape = real.shape[1:]
-        H, W = self.shape[-2:]
-        self.backend = _fused._fft_backend()
-        self.scale = 1.0
-        if self.backend == "fftw":
-            import pyfftw
-
-            align = pyfftw.simd_alignment
-            aligned = all(a.ctypes.data % align == 0 and a.strides[0] % align == 0 for a in (real, spec))
-            flags = [_fused._planner(0)]  # CSC_FFTW_PLANNER, else FFTW_ESTIMATE
-            if not preserve_input:
-                flags.append("FFTW_DESTROY_INPUT")
-            if not aligned:
-                flags.append("FFTW_UNALIGNED")
-            with _fused._plan_lock:
-                self._fwd = pyfftw.FFTW(real[0], spec[0], axes=(-2, -1), direction="FFTW_FORWARD",
-                                        flags=flags, threads=self.threads)
-                self._inv = pyfftw.FFTW(spec[0], real[0], axes=(-2, -1), direction="FFTW_BACKWARD",
-                                        flags=flags + ["FFTW_DESTROY_INPUT"], threads=self.threads)
-            self.scale = 1.0 / (H * W)
-        # the forward transform keeps its input only with FFTW planned so (scipy may overwrite it)
-        self.preserves_input = preserve_input and self.backend == "fftw"
+def _RFFT2(real: np.ndarray, spec: np.ndarray, threads: int, preserve_input: bool = False) -> _fused.FFTPair:
+    """:class:`csc._fused.FFTPair` (real ↔ spec, in place of ``real``) planned with
+    ``FFTW_ESTIMATE`` unless ``CSC_FFTW_PLANNER`` says otherwise: an estimated plan depends
+    on the problem only, not on timings, so a run resumed in another process uses the same
+    plans and repeats the uninterrupted run bit for bit (as long as no FFTW wisdom from a
+    more patient planner exists in the process for the same transform). ``forward`` /
+    ``inverse`` take any arrays of the planned shape, strides and alignment; with
+    ``preserve_input`` the forward transform keeps its input (``preserves_input``)."""
+    return _fused.FFTPair(real, spec, real, threads, planner=_fused._planner(0), preserve_input=preserve_input)
 
 
 #: The fused 'pgm' step works with the nonzero codes in the spatial domain when their

@@ -7,7 +7,7 @@ part of a Tikhonov filter λ = 5), K = 64 random kernels 8×8 (seed 12345), λ =
 Both run in one process on ``--threads`` threads (torch and pyFFTW), each after an
 untimed 2-iteration warm-up; the script prints both times (and seconds per outer
 iteration), the ratio and the agreement of the two dictionaries, and writes a JSON record
-with the machine (``csc.bench.machine_info``) when asked.
+with the machine (``csc.cli.bench.machine_info``) when asked.
 
     python benchmarks/bench_dictlearn.py --json benchmarks/results/dictlearn.json   # full size (minutes)
     python benchmarks/bench_dictlearn.py --size 32 --kernels 8 --iters 5            # quick check
@@ -23,8 +23,8 @@ import time
 import numpy as np
 import torch
 
-from csc.bench import machine_info, warn_if_busy, write_json
-from csc.dictlearn import DictLearn, DictLearnOptions
+from csc.cli.bench import machine_info, warn_if_busy, write_json
+from csc.learn.dictlearn import DictLearn, DictLearnOptions
 
 NAMES = ["barbara.png", "kodim23.png", "monarch.png", "sail.png", "tulips.png"]
 

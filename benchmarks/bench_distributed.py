@@ -34,7 +34,7 @@ def _images(args):
     import numpy as np
 
     if args.source == "fashion-mnist":
-        from csc.data import load_fashion_mnist
+        from csc.pipeline.sources import load_fashion_mnist
 
         ds = load_fashion_mnist("train", args.root)
         return ds.images[: args.images], ds.labels[: args.images]
@@ -44,7 +44,7 @@ def _images(args):
 
 
 def _settings(args):
-    from csc.store import EncodeSettings
+    from csc.pipeline.store import EncodeSettings
 
     return EncodeSettings(dictionary=args.dictionary, lmbda=args.lmbda, max_iter=args.max_iter,
                           rel_stop_tol=args.rel_stop_tol, shard_size=args.shard_size, value_dtype="float16")
@@ -53,8 +53,8 @@ def _settings(args):
 def worker(args) -> int:
     import torch
 
-    from csc import distributed as cdist
-    from csc.store import encode_dataset
+    from csc.runtime import distributed as cdist
+    from csc.pipeline.store import encode_dataset
 
     torch.set_num_threads(args.threads)
     cdist.init_distributed("cpu")
@@ -84,10 +84,10 @@ def _free_port() -> int:
 
 
 def _machine() -> dict:
-    """The shared machine record (csc.bench.machine_info) plus torch's inter-op threads."""
+    """The shared machine record (csc.cli.bench.machine_info) plus torch's inter-op threads."""
     import torch
 
-    from csc.bench import machine_info
+    from csc.cli.bench import machine_info
 
     info = machine_info("cpu", None, None)
     info["torch_num_interop_threads"] = torch.get_num_interop_threads()

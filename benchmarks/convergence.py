@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from csc import bench
+from csc.cli import bench
 
 GAPS = (1e-1, 1e-2, 1e-3, 1e-4)
 

@@ -4,14 +4,14 @@
 For one problem (``--batch`` × ``--size``² barbara highpass crops, ``--kernels`` random
 ``--ksize``² kernels, λ = 0.05, the options of ``csc bench``) and each dtype:
 
-1. **Bandwidth.** The device's copy bandwidth (:func:`csc.bench.memory_bandwidth`: a
+1. **Bandwidth.** The device's copy bandwidth (:func:`csc.cli.bench.memory_bandwidth`: a
    large torch ``copy_``, read + write counted).
-2. **Floor.** The bytes one iteration must move (:func:`csc.bench.admm_bytes_per_iteration`)
+2. **Floor.** The bytes one iteration must move (:func:`csc.cli.bench.admm_bytes_per_iteration`)
    for the fused formulation (≈ 13 passes over a coefficient map) and for the torch loop
    (≈ 48 passes), and the time they take at that bandwidth.
 3. **FFTs alone** (CPU): one iteration's forward and inverse real 2-D FFTs of the K maps
    of each image, with torch (``torch.fft.rfft2``/``irfft2``, MKL or pocketfft: the torch
-   loop's), with FFTW through pyFFTW (:class:`csc._fused.FFTPair`, the fused back end's)
+   loop's), with FFTW through pyFFTW (:class:`csc.backends.fused.FFTPair`, the fused back end's)
    and with ``scipy.fft`` (its fallback).
 4. **Solver variants**, ms per iteration: the torch loop (``backend="torch"``), the fused
    kernels with scipy's FFT (``CSC_FFT=scipy``) and the fused kernels with FFTW (the
@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from csc import bench
+from csc.cli import bench
 
 
 @contextlib.contextmanager
@@ -72,7 +72,7 @@ def fft_times(B, K, H, W, dtype, threads, repeats, device) -> dict:
     """ms for one iteration's rfft2 + irfft2 of (B, K, H, W) maps, per FFT library."""
     import torch
 
-    from csc import _fused
+    from csc.backends import fused as _fused
 
     tdt = getattr(torch, dtype)
     cdt = torch.complex64 if dtype == "float32" else torch.complex128

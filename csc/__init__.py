@@ -4,41 +4,27 @@ Batched ADMM convolutional BPDN that gives SPORCO's answers on CPU and CUDA, log
 dictionaries, metrics and code statistics, data loaders and a ResNet-18 for codes.
 The public API is re-exported here; submodules hold the details:
 
-- :mod:`csc.ops` — stateless DFT-domain operations (the functional layer)
-- :mod:`csc.cbpdn`, :mod:`csc.options` — the solver and its options
-- :mod:`csc.sporco_compat` — SPORCO array layouts
-- :mod:`csc.loggabor`, :mod:`csc.metrics`, :mod:`csc.prune`, :mod:`csc.analysis` — science
-- :mod:`csc.io` — pickle-free dictionary and code files
-- :mod:`csc.constraints`, :mod:`csc.dictlearn`, :mod:`csc.onlinecdl` — dictionary learning
-- :mod:`csc.sweep`, :mod:`csc.demo` — pruning sweeps and the built-in photograph demo
-- :mod:`csc.data`, :mod:`csc.preprocess`, :mod:`csc.store`, :mod:`csc.datasets` — data and code stores
-- :mod:`csc.models`, :mod:`csc.train` — ResNet-18 and its training loop
-- :mod:`csc.distributed` — torchrun / torch.distributed helpers (data-parallel encoding, learning, training)
+- :mod:`csc.core.ops` — stateless DFT-domain operations (the functional layer)
+- :mod:`csc.core.cbpdn`, :mod:`csc.core.options` — the solver and its options
+- :mod:`csc.core.sporco` — SPORCO array layouts
+- :mod:`csc.dictionary.loggabor`, :mod:`csc.science.metrics`, :mod:`csc.science.prune`, :mod:`csc.science.analysis` — science
+- :mod:`csc.dictionary.io` — pickle-free dictionary and code files
+- :mod:`csc.learn.constraints`, :mod:`csc.learn.dictlearn`, :mod:`csc.learn.onlinecdl` — dictionary learning
+- :mod:`csc.science.sweep`, :mod:`csc.cli.demo` — pruning sweeps and the built-in photograph demo
+- :mod:`csc.pipeline.sources`, :mod:`csc.pipeline.preprocess`, :mod:`csc.pipeline.store`, :mod:`csc.pipeline.datasets` — data and code stores
+- :mod:`csc.classify.models`, :mod:`csc.classify.train` — ResNet-18 and its training loop
+- :mod:`csc.runtime.distributed` — torchrun / torch.distributed helpers (data-parallel encoding, learning, training)
 """
 
-from . import (
-    analysis,
-    constraints,
-    data,
-    datasets,
-    demo,
-    dictlearn,
-    distributed,
-    io,
-    metrics,
-    onlinecdl,
-    ops,
-    preprocess,
-    store,
-    sweep,
-    train,
-)
-from .cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
-from .datasets import PixelDataset, SparseCodeDataset
-from .demo import DemoConfig, DemoResult, run_demo
-from .dictlearn import DictLearn, DictLearnOptions, DictLearnResult, DictLearnStats, DictUpdateOptions
-from .io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
-from .loggabor import (
+from csc import _compat
+
+_compat.install()
+from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
+from csc.pipeline.datasets import PixelDataset, SparseCodeDataset
+from csc.cli.demo import DemoConfig, DemoResult, run_demo
+from csc.learn.dictlearn import DictLearn, DictLearnOptions, DictLearnResult, DictLearnStats, DictUpdateOptions
+from csc.dictionary.io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
+from csc.dictionary.loggabor import (
     KernelFit,
     LogGaborParams,
     angular_bandwidth_degrees,
@@ -47,16 +33,16 @@ from .loggabor import (
     loggabor_kernel,
     loggabor_kernels,
 )
-from .metrics import circular_variance, orientation_histogram, psnr, psnr_paper, sparseness
-from .models import ResNet18, resnet18
-from .onlinecdl import OnlineDictLearn, OnlineDictLearnOptions, OnlineDictLearnResult, OnlineStats
-from .options import CBPDNOptions
-from .prune import prune
-from .store import CodeStore, EncodeSettings, StoreError, encode_dataset, verify_store
-from .sweep import PruningSweep, plot_pruning_curves, pruning_sweep
-from .train import TrainOptions, aggregate_runs, table_markdown
-from .train import train as train_classifier
-from .sporco_compat import from_sporco_layout, to_sporco_layout
+from csc.science.metrics import circular_variance, orientation_histogram, psnr, psnr_paper, sparseness
+from csc.classify.models import ResNet18, resnet18
+from csc.learn.onlinecdl import OnlineDictLearn, OnlineDictLearnOptions, OnlineDictLearnResult, OnlineStats
+from csc.core.options import CBPDNOptions
+from csc.science.prune import prune
+from csc.pipeline.store import CodeStore, EncodeSettings, StoreError, encode_dataset, verify_store
+from csc.science.sweep import PruningSweep, plot_pruning_curves, pruning_sweep
+from csc.classify.train import TrainOptions, aggregate_runs, table_markdown
+from csc.classify.train import train as train_classifier
+from csc.core.sporco import from_sporco_layout, to_sporco_layout
 
 __version__ = "0.1.0"
 
@@ -136,3 +122,13 @@ __all__ = [
     "sweep",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    """``csc.metrics``, ``csc.dictlearn`` …: the old flat module names, imported on first use."""
+    import importlib
+
+    new = _compat.new_name(f"csc.{name}")
+    if new is None:
+        raise AttributeError(f"module 'csc' has no attribute {name!r}")
+    return importlib.import_module(new)

@@ -1,4 +1,4 @@
-"""Tests of csc.analysis against samples from known distributions."""
+"""Tests of csc.science.analysis against samples from known distributions."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from csc.analysis import (  # noqa: E402
+from csc.science.analysis import (  # noqa: E402
     MAGNITUDE_FAMILIES,
     ORIENTATION_MODELS,
     batch_coefficient_statistics,

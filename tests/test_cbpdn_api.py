@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import csc
-from csc.options import SPORCO_CBPDN_NAMES
+from csc.core.options import SPORCO_CBPDN_NAMES
 
 from .conftest import DEVICES, needs_sporco
 

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 import csc
-from csc.cbpdn import SPORCO_STATS_NAMES
+from csc.core.cbpdn import SPORCO_STATS_NAMES
 
 from .conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_cbpdn, sporco_image
 
 pytestmark = needs_sporco
 
-BACKENDS = ["torch"] + (["numba"] if csc.cbpdn._fused.available() else [])
+BACKENDS = ["torch"] + (["numba"] if csc.core.cbpdn._fused.available() else [])
 
 
 @pytest.fixture(autouse=True, params=BACKENDS)

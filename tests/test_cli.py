@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import csc
-from csc.cli import main
-from csc.io import load_codes
+from csc.cli.main import main
+from csc.dictionary.io import load_codes
 
 
 def test_encode_builtin_photograph(tmp_path, capsys):
@@ -26,10 +26,10 @@ def test_encode_builtin_photograph(tmp_path, capsys):
     assert codes.shape == (144, 48, 48) and meta["lmbda"] == 0.1
     assert (out / row["reconstruction_file"]).stat().st_size > 0
     # the same solve through the API
-    img = csc.data.folders.builtin_photographs(["camera"]).images[0]
+    img = csc.pipeline.sources.folders.builtin_photographs(["camera"]).images[0]
     r0, c0 = (img.shape[0] - 48) // 2, (img.shape[1] - 48) // 2
     s = torch.from_numpy(img[r0:r0 + 48, c0:c0 + 48]).float()
-    low, high = csc.preprocess.tikhonov_filter(s, 5.0, 16)
+    low, high = csc.pipeline.preprocess.tikhonov_filter(s, 5.0, 16)
     D = csc.load_dictionary("heterogeneous")
     res = csc.ConvBPDN(D, 0.1, csc.CBPDNOptions(max_iter=30, record_stats=False)).solve(high)
     torch.testing.assert_close(codes, res.codes[0], rtol=0, atol=0)
@@ -90,7 +90,7 @@ def test_bench_command_tiny(tmp_path, capsys):
 
 
 def test_bench_command_without_sporco(monkeypatch, capsys):
-    from csc import bench
+    from csc.cli import bench
 
     monkeypatch.setattr(bench, "have_sporco", lambda: False)
     assert main(["bench", "--size", "32", "--no-memory"]) == 2
@@ -98,7 +98,7 @@ def test_bench_command_without_sporco(monkeypatch, capsys):
 
 
 def test_bandwidth_floor_counts():
-    from csc.bench import admm_bytes_per_iteration, floor_report
+    from csc.cli.bench import admm_bytes_per_iteration, floor_report
 
     f = admm_bytes_per_iteration(1, 256, 256, 144, "float32", "fused")
     N = 144 * 256 * 256

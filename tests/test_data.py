@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csc.data.cifar10 import CIFAR10_CLASSES, load_cifar10
-from csc.data.fashion_mnist import (
+from csc.pipeline.sources.cifar10 import CIFAR10_CLASSES, load_cifar10
+from csc.pipeline.sources.fashion_mnist import (
     DEFAULT_FASHION_MNIST_DIR,
     FASHION_MNIST_CLASSES,
     DatasetFormatError,
@@ -21,7 +21,7 @@ from csc.data.fashion_mnist import (
     load_fashion_mnist,
     read_idx,
 )
-from csc.data.folders import (
+from csc.pipeline.sources.folders import (
     BUILTIN_PHOTOGRAPH_NAMES,
     builtin_photographs,
     load_image_folder,

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import csc
-from csc import demo
-from csc.cli import main
-from csc.data.folders import builtin_photographs
-from csc.io import load_codes
+from csc.cli import demo
+from csc.cli.main import main
+from csc.pipeline.sources.folders import builtin_photographs
+from csc.dictionary.io import load_codes
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +76,7 @@ def test_quick_demo_numbers_equal_recomputation_from_saved_codes(quick_run):
     summary = json.loads((out / "demo.json").read_text())
     photos = builtin_photographs(summary["images"])
     imgs = np.stack([_center_crop(im, 32) for im in photos.images]).astype(np.float32).astype(np.float64)
-    low = csc.preprocess.tikhonov_filter(torch.from_numpy(imgs).float(), 5.0, 16).lowpass.double().numpy()
+    low = csc.pipeline.preprocess.tikhonov_filter(torch.from_numpy(imgs).float(), 5.0, 16).lowpass.double().numpy()
     for name, entry in summary["dictionaries"].items():
         codes, meta = load_codes(out / entry["codes_file"])
         assert meta["dictionary"] == name and meta["images"] == summary["images"]
@@ -113,7 +113,7 @@ def test_run_demo_api_with_a_dictionary_file(tmp_path):
     s = res.scores[str(path)]
     assert s.kernels == (6, 5, 5) and s.psnr.shape == (1,)
     # LCN: image = norm · Σ d ⊛ x + mean
-    lcn = csc.preprocess.local_contrast_normalise(res.images)
+    lcn = csc.pipeline.preprocess.local_contrast_normalise(res.images)
     rec = lcn.norm.double().numpy() * _reconstruct(res.codes[str(path)].double().numpy(), D.astype(np.float32)
                                                    .astype(np.float64)) + lcn.mean.double().numpy()
     ref = res.images.double().numpy()
@@ -162,7 +162,7 @@ def test_shipped_learned_dictionaries_code_held_out_photographs_better():
     """The shipped learned dictionaries were learned without camera and astronaut
     (dictionaries/manifest.json): on those, at the learning λ, they reconstruct better
     than their log-Gabor starting points (PSNR of the highpass part against its codes)."""
-    from csc.demo import prepare_photographs
+    from csc.cli.demo import prepare_photographs
 
     for name in ("homogeneous-learned", "heterogeneous-learned"):
         learned_from = csc.dictionary_metadata(name)["image_names"]

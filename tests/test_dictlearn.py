@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from csc import _fused, constraints
-from csc.dictlearn import (
+from csc.backends import fused as _fused
+
+from csc.learn import constraints
+from csc.learn.dictlearn import (
     KILL_ENV,
     SPORCO_DICTLEARN_STATS_NAMES,
     DictLearn,
@@ -220,8 +222,8 @@ def _learn_args(folder, out, method, extra=()):
 def kill_and_resume(tmp_path, method, extra=()):
     """Run ``csc learn`` in a subprocess killed (SIGKILL) after its first checkpoint, resume
     it, and compare with an uninterrupted run."""
-    from csc.cli import main
-    from csc.io import load_dictionary
+    from csc.cli.main import main
+    from csc.dictionary.io import load_dictionary
 
     folder = tmp_path / "imgs"
     _write_pngs(folder)
@@ -246,7 +248,7 @@ def kill_and_resume(tmp_path, method, extra=()):
 
 
 def test_cli_learn_killed_and_resumed(tmp_path):
-    from csc.io import dictionary_metadata
+    from csc.dictionary.io import dictionary_metadata
 
     out = kill_and_resume(tmp_path, "batch", ("--dmethod", "cns"))
     meta = dictionary_metadata(out)
@@ -282,7 +284,7 @@ _FUSED_CASES = {
 
 
 def _learn(S, D0, dmethod, backend, max_iter=25, dtype=torch.float64, cbpdn_changes=None, **kw):
-    from csc.dictlearn import DICTLEARN_CBPDN_DEFAULTS
+    from csc.learn.dictlearn import DICTLEARN_CBPDN_DEFAULTS
 
     cb = DICTLEARN_CBPDN_DEFAULTS.replace(backend=backend, **(cbpdn_changes or {}))
     opts = DictLearnOptions(max_iter=max_iter, dmethod=dmethod, cbpdn=cb, dtype=dtype, **kw)
@@ -295,15 +297,15 @@ def _learn(S, D0, dmethod, backend, max_iter=25, dtype=torch.float64, cbpdn_chan
 def test_fused_matches_torch_loop(case, sparse, monkeypatch):
     """The two back ends agree to rounding on every option path of the learner; the
     fused 'pgm' step with rfft2 of the codes and with their nonzeros (spatial)."""
-    import csc.dictlearn
+    import csc.learn.dictlearn
 
     dmethod, kw = _FUSED_CASES[case]
-    monkeypatch.setattr(csc.dictlearn, "_SPARSE_RATIO", float("inf") if sparse == "sparse" else 0.0)
+    monkeypatch.setattr(csc.learn.dictlearn, "_SPARSE_RATIO", float("inf") if sparse == "sparse" else 0.0)
     S, D0 = _small_problem()
     a = _learn(S, D0, dmethod, "torch", **kw)
     calls = []
-    residual = csc.dictlearn._FusedJointCBPDN.residual
-    monkeypatch.setattr(csc.dictlearn._FusedJointCBPDN, "residual",
+    residual = csc.learn.dictlearn._FusedJointCBPDN.residual
+    monkeypatch.setattr(csc.learn.dictlearn._FusedJointCBPDN, "residual",
                         lambda self, *args: calls.append(1) or residual(self, *args))
     b = _learn(S, D0, dmethod, "numba", **kw)
     # the sparse parametrisation really takes the spatial path, except where the objective
@@ -349,9 +351,9 @@ def test_fused_independent_of_thread_count_and_float32(dmethod):
 def test_fused_pgm_resume_bit_identical(tmp_path, monkeypatch, ratio):
     """Resuming the fused 'pgm' step (state: D, Ŷ and the spatial Y of the sparse step)
     repeats the uninterrupted run bit for bit, on the dense and on the sparse path."""
-    import csc.dictlearn
+    import csc.learn.dictlearn
 
-    monkeypatch.setattr(csc.dictlearn, "_SPARSE_RATIO", ratio)
+    monkeypatch.setattr(csc.learn.dictlearn, "_SPARSE_RATIO", ratio)
     monkeypatch.setenv("CSC_CBPDN_BACKEND", "numba")
     S, D0 = _small_problem(seed=6)
     opts = DictLearnOptions(max_iter=9, dmethod="pgm", accurate_dfid=True)

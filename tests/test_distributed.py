@@ -1,4 +1,4 @@
-"""Data parallelism on torch.distributed (csc.distributed): 2 CPU processes, gloo, loopback.
+"""Data parallelism on torch.distributed (csc.runtime.distributed): 2 CPU processes, gloo, loopback.
 
 One group of two spawned processes (torchrun's environment variables set by hand, so
 ``init_distributed`` reads them as under torchrun) runs the distributed encoding, online
@@ -21,7 +21,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from csc import distributed as cdist
+from csc.runtime import distributed as cdist
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = 2
@@ -47,7 +47,7 @@ def _loopback_env() -> dict[str, str]:
 
 # ------------------------------------------------------------------ shared inputs
 def _dictionary_file(folder: Path) -> str:
-    from csc.io import save_dictionary
+    from csc.dictionary.io import save_dictionary
 
     g = torch.Generator().manual_seed(0)
     D = torch.randn(4, 5, 5, generator=g)
@@ -61,7 +61,7 @@ def _images():
 
 
 def _settings(dict_file: str):
-    from csc.store import EncodeSettings
+    from csc.pipeline.store import EncodeSettings
 
     return EncodeSettings(dictionary=dict_file, lmbda=0.05, max_iter=15, rel_stop_tol=1e-3, shard_size=SHARD,
                           value_dtype="float32")
@@ -96,7 +96,7 @@ def _tiny_pixels(n: int, seed: int):
 
 
 def _pixel_sets():
-    from csc.datasets import PixelDataset
+    from csc.pipeline.datasets import PixelDataset
 
     x, y = _tiny_pixels(24, 0)
     xt, yt = _tiny_pixels(7, 1)  # odd: the ranks evaluate 4 and 3 test images
@@ -129,7 +129,7 @@ def _worker(rank: int, port: int, tmp: str) -> None:
 def _encode_job(rank: int, tmp_path: Path, report: dict) -> None:
     import shutil
 
-    from csc.store import MANIFEST, encode_dataset
+    from csc.pipeline.store import MANIFEST, encode_dataset
 
     images, labels = _images()
     settings = _settings(str(tmp_path / "dict.npz"))
@@ -155,9 +155,9 @@ def _encode_job(rank: int, tmp_path: Path, report: dict) -> None:
 
 
 def _learn_job(rank: int, tmp_path: Path, report: dict) -> None:
-    from csc.cli import main
-    from csc.io import load_dictionary
-    from csc.onlinecdl import ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
+    from csc.cli.main import main
+    from csc.dictionary.io import load_dictionary
+    from csc.learn.onlinecdl import ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
 
     folder = tmp_path / "pngs"
     # the command line, as under torchrun (rank 0 writes the files)
@@ -183,7 +183,7 @@ def _learn_job(rank: int, tmp_path: Path, report: dict) -> None:
 def _train_job(rank: int, tmp_path: Path, report: dict) -> None:
     import hashlib
 
-    from csc.train import TrainOptions, train
+    from csc.classify.train import TrainOptions, train
 
     opts = TrainOptions(**TRAIN_OPTS)
     tr, te = _pixel_sets()
@@ -253,8 +253,8 @@ def test_helpers_without_a_process_group():
     assert cdist.all_reduce_sum(t) is t
     assert cdist.all_gather_object({"a": 1}) == [{"a": 1}] and cdist.broadcast_object(5) == 5
     assert [cdist.rank_slice(5, r, 2) for r in range(2)] == [slice(0, 2), slice(2, 5)]
-    from csc.onlinecdl import OnlineDictLearn
-    from csc.store import encode_dataset
+    from csc.learn.onlinecdl import OnlineDictLearn
+    from csc.pipeline.store import encode_dataset
 
     with pytest.raises(ValueError, match="process group"):
         OnlineDictLearn(torch.randn(2, 3, 3), 0.1, distributed=True)
@@ -265,7 +265,7 @@ def test_helpers_without_a_process_group():
 def test_distributed_encoding_equals_single_process_store(spawned, tmp_path):
     """(a) 2 processes write the store 1 process writes: the same shard bytes, the same
     manifest apart from timings; a rerun after losing shards re-encodes only those."""
-    from csc.store import CodeStore, encode_dataset, verify_store
+    from csc.pipeline.store import CodeStore, encode_dataset, verify_store
 
     tmp, reports, _ = spawned
     assert sorted(reports[0]["encoded"]) == [0, 2] and sorted(reports[1]["encoded"]) == [1, 3]
@@ -298,9 +298,9 @@ def test_distributed_encoding_equals_single_process_store(spawned, tmp_path):
 def test_distributed_online_learning_matches_single_process(spawned, tmp_path):
     """(b) Data-parallel online learning (global minibatch of 3 split 1 + 2) gives the
     single-process dictionary to ≤ 1e-10 relative in float64; checkpoint + resume works."""
-    from csc.cli import main
-    from csc.io import load_dictionary
-    from csc.onlinecdl import ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
+    from csc.cli.main import main
+    from csc.dictionary.io import load_dictionary
+    from csc.learn.onlinecdl import ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
 
     tmp, reports, _ = spawned
     assert reports[0]["learn_cli_steps"] == LEARN_STEPS
@@ -344,7 +344,7 @@ def test_distributed_training_resumes_from_checkpoint(spawned):
 
 def test_torchrun_cli_train(tmp_path):
     """``torchrun --nproc_per_node 2 -m csc train`` on a code store (gloo, loopback)."""
-    from csc.store import encode_dataset
+    from csc.pipeline.store import encode_dataset
 
     tmp_path.joinpath("d").mkdir()
     images, labels = _images()

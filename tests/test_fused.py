@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import csc
-from csc import _fused
+from csc.backends import fused as _fused
 
 from .conftest import random_dictionary
 

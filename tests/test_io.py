@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import csc
-from csc.io import load_codes, save_codes
+from csc.dictionary.io import load_codes, save_codes
 
 
 def test_dictionary_round_trip(tmp_path):
@@ -90,7 +90,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError):
-        csc.io.atomic_write(target, failing)
+        csc.dictionary.io.atomic_write(target, failing)
     assert not target.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -112,7 +112,7 @@ def test_every_shipped_dictionary_loads_and_matches_its_manifest():
     for name, entry in shipped.items():
         D = csc.load_dictionary(name)
         assert tuple(D.shape) == (144, 12, 12), name
-        assert csc.io.sha256_of_array(D.numpy()) == entry["sha256"], name
+        assert csc.dictionary.io.sha256_of_array(D.numpy()) == entry["sha256"], name
         torch.testing.assert_close(D.flatten(1).norm(dim=1), torch.ones(144, dtype=D.dtype), rtol=0, atol=1e-5)
         if entry.get("learned"):
             assert "csc learn" in entry["command"] and entry["data"], name

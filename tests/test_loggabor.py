@@ -1,4 +1,4 @@
-"""Tests of csc.loggabor against independent references (numpy FFTs, SPEC facts)."""
+"""Tests of csc.dictionary.loggabor against independent references (numpy FFTs, SPEC facts)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from csc.loggabor import (
+from csc.dictionary.loggabor import (
     KernelFit,
     LogGaborParams,
     angular_bandwidth_degrees,

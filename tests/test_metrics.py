@@ -1,4 +1,4 @@
-"""Tests of csc.metrics against SPORCO, scikit-image and hand computations."""
+"""Tests of csc.science.metrics against SPORCO, scikit-image and hand computations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from skimage.filters import sobel_h, sobel_v
 from sporco import metric as sporco_metric
 
-from csc.metrics import (
+from csc.science.metrics import (
     circular_variance,
     gradient_orientations,
     mse,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from csc.models import BasicBlock, ResNet18, resnet18
+from csc.classify.models import BasicBlock, ResNet18, resnet18
 
 TORCHVISION_RESNET18_PARAMS = 11_689_512  # sum(p.numel() for p in torchvision.models.resnet18().parameters())
 

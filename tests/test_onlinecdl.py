@@ -8,12 +8,12 @@ import torch
 
 import csc
 
-from csc.onlinecdl import SPORCO_ONLINE_STATS_NAMES, ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
+from csc.learn.onlinecdl import SPORCO_ONLINE_STATS_NAMES, ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
 
 from .conftest import central_crop, highpass, needs_sporco, sporco_image
 from .test_dictlearn import kill_and_resume
 
-BACKENDS = ["torch"] + (["numba"] if csc._fused.available() else [])
+BACKENDS = ["torch"] + (["numba"] if csc.backends.fused.available() else [])
 
 
 @pytest.fixture(autouse=True, params=BACKENDS)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from csc.preprocess import (
+from csc.pipeline.preprocess import (
     GRAY_WEIGHTS,
     LCNResult,
     TikhonovResult,

@@ -1,4 +1,4 @@
-"""Tests of csc.prune against a numpy reference."""
+"""Tests of csc.science.prune against a numpy reference."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from csc.metrics import sparseness
-from csc.prune import prune
+from csc.science.metrics import sparseness
+from csc.science.prune import prune
 
 
 def _codes(seed=0, shape=(3, 4, 6, 6), dtype=torch.float64):

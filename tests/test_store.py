@@ -1,4 +1,4 @@
-"""Sparse code store (csc.store) and the datasets over it (csc.datasets)."""
+"""Sparse code store (csc.pipeline.store) and the datasets over it (csc.pipeline.datasets)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from csc.cbpdn import ConvBPDN
-from csc.cli import main
-from csc.datasets import PixelDataset, SparseCodeDataset
-from csc.io import save_dictionary
-from csc.options import CBPDNOptions
-from csc.prune import prune
-from csc.store import CodeStore, EncodeSettings, StoreError, encode_dataset, preprocess_images, verify_store
+from csc.core.cbpdn import ConvBPDN
+from csc.cli.main import main
+from csc.pipeline.datasets import PixelDataset, SparseCodeDataset
+from csc.dictionary.io import save_dictionary
+from csc.core.options import CBPDNOptions
+from csc.science.prune import prune
+from csc.pipeline.store import CodeStore, EncodeSettings, StoreError, encode_dataset, preprocess_images, verify_store
 
 N, HW = 10, 16
 
@@ -42,7 +42,7 @@ def _settings(dict_file, **kw):
 
 def _reference(images, settings):
     """Codes of a direct solve, shard by shard (the store's batches)."""
-    from csc.io import load_dictionary
+    from csc.dictionary.io import load_dictionary
 
     D = load_dictionary(settings.dictionary, dtype=torch.float32, device="cpu")
     solver = ConvBPDN(D, settings.lmbda, CBPDNOptions(max_iter=settings.max_iter, rel_stop_tol=settings.rel_stop_tol,
@@ -177,7 +177,7 @@ def test_sparse_code_dataset_transforms(store32):
     ds = SparseCodeDataset(store32, size=8, normalise=(0.5, 0.25))
     x, _ = ds[3]
     assert x.shape == (4, 8, 8)
-    from csc.preprocess import resize
+    from csc.pipeline.preprocess import resize
 
     torch.testing.assert_close(x, (resize(x0, 8) - 0.5) / 0.25)
     flip = SparseCodeDataset(store32, hflip=True, seed=3)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import csc
-from csc.data.folders import builtin_photographs
-from csc.sweep import DEFAULT_THRESHOLDS, PruningSweep, plot_pruning_curves, pruning_sweep
+from csc.pipeline.sources.folders import builtin_photographs
+from csc.science.sweep import DEFAULT_THRESHOLDS, PruningSweep, plot_pruning_curves, pruning_sweep
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ def solved():
     torch.set_num_threads(1)
     photos = builtin_photographs(["camera", "grass"])
     imgs = torch.from_numpy(np.stack([_crop(im, 24) for im in photos.images]))
-    low, high = csc.preprocess.tikhonov_filter(imgs, 5.0, 16)
+    low, high = csc.pipeline.preprocess.tikhonov_filter(imgs, 5.0, 16)
     D = csc.load_dictionary("heterogeneous", dtype=torch.float64)
     res = csc.ConvBPDN(D, 0.01, csc.CBPDNOptions(max_iter=40, record_stats=False)).solve(high)
     torch.set_num_threads(n)

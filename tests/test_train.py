@@ -1,4 +1,4 @@
-"""Training loop, pickle-free checkpoints, exact resume and Table 1 aggregation (csc.train)."""
+"""Training loop, pickle-free checkpoints, exact resume and Table 1 aggregation (csc.classify.train)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from csc.cli import main
-from csc.datasets import PixelDataset
-from csc.train import TrainOptions, aggregate_runs, load_checkpoint, plot_runs, table_markdown, train
+from csc.cli.main import main
+from csc.pipeline.datasets import PixelDataset
+from csc.classify.train import TrainOptions, aggregate_runs, load_checkpoint, plot_runs, table_markdown, train
 
 
 def _tiny(n=24, seed=0):
@@ -102,8 +102,8 @@ def test_table_aggregates_over_seeds(tmp_path):
 
 
 def test_cli_train_on_store(tmp_path):
-    from csc.io import save_dictionary
-    from csc.store import EncodeSettings, encode_dataset
+    from csc.dictionary.io import save_dictionary
+    from csc.pipeline.store import EncodeSettings, encode_dataset
 
     D = torch.randn(3, 4, 4)
     save_dictionary(tmp_path / "d.npz", D / D.flatten(1).norm(dim=1)[:, None, None])

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import csc
-from csc.store import CodeStore, EncodeSettings, encode_dataset
+from csc.pipeline.store import CodeStore, EncodeSettings, encode_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 STORES = ROOT / "benchmarks/fashion_mnist/stores"
@@ -45,7 +45,7 @@ def main() -> None:
         res["fashion_mnist"][name] = row
 
     # CIFAR-10 proxy at 128×128
-    from csc.data import builtin_photographs
+    from csc.pipeline.sources import builtin_photographs
 
     rng = np.random.default_rng(0)
     photos = builtin_photographs()

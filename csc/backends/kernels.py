@@ -1,7 +1,7 @@
 r"""Fused CPU kernels of the ConvBPDN ADMM iteration, compiled by numba.
 
-Imported only through :mod:`csc._fused` (numba is optional). Every kernel is serial and
-releases the GIL (``nogil``); :mod:`csc._fused` runs disjoint row or plane ranges of one
+Imported only through :mod:`csc.backends.fused` (numba is optional). Every kernel is serial and
+releases the GIL (``nogil``); :mod:`csc.backends.fused` runs disjoint row or plane ranges of one
 call on several threads. Reductions are written per plane (per ``(image, kernel)``) or
 per DFT row and summed afterwards in a fixed order, so results do not depend on the
 number of threads nor on the other images of a batch.

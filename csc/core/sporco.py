@@ -4,7 +4,7 @@ SPORCO puts the spatial axes first: dictionary D (kh, kw[, C], K), images
 S (H, W[, C][, B]), codes X (H, W, C, B, K). csc is batch-first: dictionary (K, kh, kw),
 images (B, H, W) or (B, C, H, W), codes (B, K, H, W) or (B, C, K, H, W).
 SPORCO's option names map to :class:`csc.CBPDNOptions` fields through
-:meth:`csc.CBPDNOptions.from_sporco` (table :data:`csc.options.SPORCO_CBPDN_NAMES`).
+:meth:`csc.CBPDNOptions.from_sporco` (table :data:`csc.core.options.SPORCO_CBPDN_NAMES`).
 """
 
 from __future__ import annotations

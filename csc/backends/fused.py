@@ -7,14 +7,14 @@ CPU FFT (MKL) is several times slower than FFTW on these batched 2-D real transf
 On CPU the solver instead runs, per iteration:
 
 1. forward real FFT of t = y − u (FFTW through pyFFTW, else ``scipy.fft``);
-2. :func:`csc._kernels.xstep`: the Sherman–Morrison x-step in place in the DFT domain
+2. :func:`csc.backends.kernels.xstep`: the Sherman–Morrison x-step in place in the DFT domain
    (reads D̂ and x̂ once, writes x̂ once, with the inverse FFT's 1/(H·W) folded in);
 3. inverse real FFT into x;
-4. :func:`csc._kernels.ystep`: relaxation, soft thresholding, constraints, dual update,
+4. :func:`csc.backends.kernels.ystep`: relaxation, soft thresholding, constraints, dual update,
    the next FFT input t and the five residual sums (plus the ℓ1 term when recording
    statistics), reading x, y, u and writing y, u, t once;
 5. after the adaptive-ρ update: t = y − u/ρ-factor for the images whose ρ changed
-   (:func:`csc._kernels.rescale_t`; u itself is divided lazily by the next y-step).
+   (:func:`csc.backends.kernels.rescale_t`; u itself is divided lazily by the next y-step).
 
 numba is optional: :func:`available` says whether the kernels can be used, and the
 solver falls back to its torch loop otherwise (and on other devices). The kernels are
@@ -45,13 +45,13 @@ _error: str | None = None
 
 
 def kernels():
-    """The compiled kernel module :mod:`csc._kernels` (imports numba on first use)."""
+    """The compiled kernel module :mod:`csc.backends.kernels` (imports numba on first use)."""
     global _kernels, _error
     if _kernels is None and _error is None:
         with _lock:
             if _kernels is None and _error is None:
                 try:
-                    from . import _kernels as kn
+                    from csc.backends import kernels as kn
 
                     _kernels = kn
                 except Exception as exc:  # ImportError, or numba failing to initialise

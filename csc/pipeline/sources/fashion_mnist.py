@@ -15,7 +15,7 @@ The IDX header is parsed here (no third-party reader): two zero bytes, a type co
 0x0E float64), the number of dimensions, then each dimension as a big-endian uint32;
 the data follows in big-endian order. Sizes are checked against the header.
 
-This module also defines the errors every loader in :mod:`csc.data` raises:
+This module also defines the errors every loader in :mod:`csc.pipeline.sources` raises:
 :class:`DatasetNotFoundError` and :class:`DatasetFormatError`.
 """
 

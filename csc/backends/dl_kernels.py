@@ -1,10 +1,10 @@
 r"""Fused CPU kernels of the batch dictionary learner's dictionary step, compiled by numba.
 
 Used by :class:`csc.DictLearn` on its fused CPU back end (the coding step uses
-:func:`csc._kernels.xstep` and :func:`csc._kernels.ystep`); imported lazily, numba is
-optional. Same conventions as :mod:`csc._kernels`: every kernel is serial and releases
+:func:`csc.backends.kernels.xstep` and :func:`csc.backends.kernels.ystep`); imported lazily, numba is
+optional. Same conventions as :mod:`csc.backends.kernels`: every kernel is serial and releases
 the GIL, the caller runs disjoint row ranges ``[r0, r1)`` on several threads
-(:func:`csc._fused.run_split`), ``fastmath`` is off wherever an iterate is computed, and
+(:func:`csc.backends.fused.run_split`), ``fastmath`` is off wherever an iterate is computed, and
 reductions that feed statistics are written per row in float64 and summed afterwards
 in a fixed order, so results do not depend on the number of threads.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import _OPTS, _SUM_OPTS, _sum, _sumsq
+from csc.backends.kernels import _OPTS, _SUM_OPTS, _sum, _sumsq
 
 
 @njit(**_SUM_OPTS)
@@ -46,7 +46,7 @@ def _half_sumsq(a, even):
 @njit(**_OPTS)
 def split_dft(df, dre, dim, gram, r0, r1):
     """dre, dim ← real and imaginary parts of D̂ (K, H, 2·Wr) and gram ← Σ_k |D̂_k|²
-    (H, Wr), for the DFT rows r0 ≤ h < r1 (the x-step's inputs, :func:`csc._kernels.xstep`)."""
+    (H, Wr), for the DFT rows r0 ≤ h < r1 (the x-step's inputs, :func:`csc.backends.kernels.xstep`)."""
     K, H, W2 = df.shape
     Wr = W2 // 2
     for h in range(r0, r1):
@@ -358,7 +358,7 @@ def sparse_grad(y, idx, cnt, r, g, k0, k1):
 # ------------------------------------------------------------------- coding step
 @njit(**_OPTS)
 def xstep_rho(xf, Dre, Dim, Sf, rho, gram, scale, parseval_even, fid, r0, r1):
-    r"""The x-step of :func:`csc._kernels.xstep` (same x̂, bit for bit) with one ρ for all
+    r"""The x-step of :func:`csc.backends.kernels.xstep` (same x̂, bit for bit) with one ρ for all
     images, for the DFT rows r0 ≤ i·H + h < r1; the data fidelity per row comes from
     c = (Ŝ − Σ_k D̂_k x̂_k)/(ρ + Σ_k|D̂_k|²): the new residual Σ_k D̂_k x̂_k − Ŝ is exactly
     −ρc, so ``fid[i·H + h]`` = Σ_w ω_w ρ²|c_w|² needs no second sum over k."""
@@ -411,7 +411,7 @@ def xstep_rho(xf, Dre, Dim, Sf, rho, gram, scale, parseval_even, fid, r0, r1):
 
 @njit(**_OPTS)
 def ystep_nonzeros(x, y, u, t, alpha, beta, thr, wk, idx, cnt, part, p0, p1):
-    r"""The y-step of :func:`csc._kernels.ystep` in its common case (no pending ρ rescale,
+    r"""The y-step of :func:`csc.backends.kernels.ystep` in its common case (no pending ρ rescale,
     t always written, no constraints, weights per kernel, ℓ1 on x: the same y, u, t and
     sums, bit for bit) for the planes p0 ≤ i·K + k < p1 with one threshold ``thr``·w_k,
     that also records the nonzero y as :func:`nonzeros` does (a row is searched only when

@@ -25,7 +25,7 @@ Orientation histogram (§2.3, eqs. 7–8): Sobel gradients
 replicated), :math:`\theta = \operatorname{atan2}(G_v, G_h)` folded into
 :math:`[0,\pi)`, counted in ``bins`` equal bins over :math:`[0,\pi)`.  The
 angle is measured from the row axis towards the column axis, the same
-convention as the log-Gabor θ₀ of :mod:`csc.loggabor`.  Eq. 8 counts pixels
+convention as the log-Gabor θ₀ of :mod:`csc.dictionary.loggabor`.  Eq. 8 counts pixels
 with an indicator, :math:`H(b) = \sum_{x,y} I_b(\theta(x,y))`, so the default
 is *unweighted*; ``weighted=True`` weights each pixel by :math:`G_m`.  Pixels
 with an exactly zero gradient have no orientation and are not counted.
@@ -46,7 +46,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_float_tensor, check_finite, check_ndim
+from csc.core.checks import as_float_tensor, check_finite, check_ndim
 
 __all__ = [
     "mse",

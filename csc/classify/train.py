@@ -17,7 +17,7 @@ into its output folder:
     (seed, epoch): the initialisation, the shuffling (an explicit ``torch.Generator``),
     dropout and the datasets' flips.
 
-Several processes (``torchrun ... -m csc train``, :mod:`csc.distributed`): the model is
+Several processes (``torchrun ... -m csc train``, :mod:`csc.runtime.distributed`): the model is
 wrapped in ``DistributedDataParallel`` (NCCL on GPUs, one per process; gloo on CPUs),
 each epoch's order comes from a ``DistributedSampler`` (seeded with ``seed``,
 ``set_epoch(epoch)``), ``batch_size`` stays the *global* batch (each of N processes
@@ -47,8 +47,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from .io import atomic_write
-from .models import resnet18
+from csc.dictionary.io import atomic_write
+from csc.classify.models import resnet18
 
 __all__ = [
     "TrainOptions",
@@ -200,7 +200,7 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, device=N
 
 
 def _sum_over_ranks(values: Sequence[float], device: torch.device) -> list[float]:
-    from . import distributed as _dist
+    from csc.runtime import distributed as _dist
 
     t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
     return _dist.all_reduce_sum(t).tolist()
@@ -253,18 +253,18 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
     epoch (simulates an interruption). Returns the contents of ``metrics.json``.
 
     ``distributed`` (default: whenever a process group with several processes is
-    initialised, :func:`csc.distributed.init_distributed`) trains data-parallel with
+    initialised, :func:`csc.runtime.distributed.init_distributed`) trains data-parallel with
     ``DistributedDataParallel`` (module docstring); every process calls ``train`` with
     the same arguments and ``options.batch_size`` must be a multiple of the number of
     processes. ``out`` is written by rank 0 only.
     """
-    from . import distributed as _dist
+    from csc.runtime import distributed as _dist
 
     if distributed is None:
         distributed = _dist.is_distributed()
     elif distributed and not _dist.is_distributed():
         raise ValueError("distributed: no process group with several processes is initialised "
-                         "(run under torchrun and call csc.distributed.init_distributed())")
+                         "(run under torchrun and call csc.runtime.distributed.init_distributed())")
     rank, world = (_dist.get_rank(), _dist.get_world_size()) if distributed else (0, 1)
     main_process = rank == 0
     out = Path(out)

@@ -10,7 +10,7 @@
 
 ``encode-dataset``, ``learn --method online`` and ``train`` run data-parallel when started
 by ``torchrun`` (``torchrun --nproc_per_node N -m csc train ...``): see
-:mod:`csc.distributed`. Rank 0 prints and writes the shared outputs.
+:mod:`csc.runtime.distributed`. Rank 0 prints and writes the shared outputs.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .cbpdn import ConvBPDN
-from .io import dictionary_metadata, load_dictionary, save_codes, save_dictionary, sha256_of_array, shipped_dictionaries
-from .options import CBPDNOptions
+from csc.core.cbpdn import ConvBPDN
+from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, save_dictionary, sha256_of_array, shipped_dictionaries
+from csc.core.options import CBPDNOptions
 
 __all__ = ["main", "EncodedImage"]
 
@@ -50,7 +50,7 @@ class EncodedImage:
 
 
 def _load_images(specs: Sequence[str], crop: int | None) -> list[tuple[str, np.ndarray]]:
-    from .data.folders import BUILTIN_PHOTOGRAPH_NAMES, builtin_photographs, read_gray_image
+    from csc.pipeline.sources.folders import BUILTIN_PHOTOGRAPH_NAMES, builtin_photographs, read_gray_image
 
     out: list[tuple[str, np.ndarray]] = []
     for spec in specs:
@@ -75,7 +75,7 @@ def _load_images(specs: Sequence[str], crop: int | None) -> list[tuple[str, np.n
 def _split(img: torch.Tensor, how: str):
     """Preprocess one image: returns (signal to code, function mapping a coded
     reconstruction back to image space)."""
-    from . import preprocess
+    from csc.pipeline import preprocess
 
     if how == "highpass":
         low, high = preprocess.tikhonov_filter(img, 5.0, 16)
@@ -97,7 +97,7 @@ def _init_distributed(args: argparse.Namespace) -> torch.device:
     A group initialised here is left again when the command ends (:func:`main`)."""
     import torch.distributed as tdist
 
-    from .distributed import init_distributed
+    from csc.runtime.distributed import init_distributed
 
     before = tdist.is_available() and tdist.is_initialized()
     device = init_distributed(args.device)
@@ -109,7 +109,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from matplotlib import image as mpimg
     from tqdm import tqdm
 
-    from .metrics import psnr, sparseness
+    from csc.science.metrics import psnr, sparseness
 
     device = _device(args.device)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
@@ -161,7 +161,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_loggabor(args: argparse.Namespace) -> int:
-    from .loggabor import loggabor_dictionary
+    from csc.dictionary.loggabor import loggabor_dictionary
 
     kernels, params = loggabor_dictionary(args.preset, size=args.size, normalise=args.normalise,
                                           dtype=torch.float32, form=args.form)
@@ -178,8 +178,8 @@ def cmd_loggabor(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """The standard speed/memory comparison with SPORCO (:mod:`csc.bench`)."""
-    from . import bench
+    """The standard speed/memory comparison with SPORCO (:mod:`csc.cli.bench`)."""
+    from csc.cli import bench
 
     if not bench.have_sporco():
         print(f"csc bench: error: {bench.SPORCO_MISSING}", file=sys.stderr)
@@ -198,7 +198,7 @@ def cmd_dictionaries(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------- dataset stores (issue 5)
 def _load_dataset(args: argparse.Namespace):
     """(images, labels, ids, source description) for ``csc encode-dataset``."""
-    from . import data
+    from csc.pipeline import sources as data
 
     if args.dataset == "fashion-mnist":
         ds = data.load_fashion_mnist(args.split, args.root)
@@ -224,8 +224,8 @@ def _load_dataset(args: argparse.Namespace):
 
 
 def cmd_encode_dataset(args: argparse.Namespace) -> int:
-    from .distributed import get_world_size, is_main_process
-    from .store import EncodeSettings, encode_dataset
+    from csc.runtime.distributed import get_world_size, is_main_process
+    from csc.pipeline.store import EncodeSettings, encode_dataset
 
     settings = EncodeSettings(
         dictionary=args.dictionary, lmbda=args.lmbda, max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol,
@@ -249,7 +249,7 @@ def cmd_encode_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_store_verify(args: argparse.Namespace) -> int:
-    from .store import verify_store
+    from csc.pipeline.store import verify_store
 
     status = 0
     for root in args.stores:
@@ -265,14 +265,14 @@ def cmd_store_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .datasets import PixelDataset, SparseCodeDataset
-    from .distributed import is_main_process
-    from .train import TrainOptions, train
+    from csc.pipeline.datasets import PixelDataset, SparseCodeDataset
+    from csc.runtime.distributed import is_main_process
+    from csc.classify.train import TrainOptions, train
 
     device = _init_distributed(args)
     norm = tuple(args.normalise) if args.normalise else None
     if args.pixels:
-        from . import data
+        from csc.pipeline import sources as data
 
         tr, te = data.load_fashion_mnist("train", args.root), data.load_fashion_mnist("test", args.root)
         s0, n0 = args.train_start, args.train_count
@@ -308,7 +308,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from .train import aggregate_runs, plot_runs, table_markdown
+    from csc.classify.train import aggregate_runs, plot_runs, table_markdown
 
     runs = [Path(r) for r in args.runs if (Path(r) / "metrics.json").is_file()]
     if not runs:
@@ -330,7 +330,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 def _learn_images(spec: str) -> list[tuple[str, np.ndarray]]:
     """``builtin`` (every built-in photograph), ``builtin:a,b`` or a folder of images."""
-    from .data.folders import builtin_photographs, list_image_files, read_gray_image
+    from csc.pipeline.sources.folders import builtin_photographs, list_image_files, read_gray_image
 
     if spec == "builtin" or spec.startswith("builtin:"):
         names = None if spec == "builtin" else [n for n in spec.split(":", 1)[1].split(",") if n]
@@ -343,9 +343,9 @@ def _learn_images(spec: str) -> list[tuple[str, np.ndarray]]:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    from .dictlearn import DICTLEARN_CBPDN_DEFAULTS, DictLearn, DictLearnOptions, DictUpdateOptions, plot_objective, random_crops
-    from .distributed import get_world_size, is_main_process
-    from .onlinecdl import ONLINE_CBPDN_DEFAULTS, ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
+    from csc.learn.dictlearn import DICTLEARN_CBPDN_DEFAULTS, DictLearn, DictLearnOptions, DictUpdateOptions, plot_objective, random_crops
+    from csc.runtime.distributed import get_world_size, is_main_process
+    from csc.learn.onlinecdl import ONLINE_CBPDN_DEFAULTS, ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
 
     device = _init_distributed(args)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
@@ -399,7 +399,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         D, stats = result.dictionary, result.stats
         if not is_main_process():  # rank 0 writes the dictionary, statistics and plot
             return 0
-        from .dictlearn import _jsonable
+        from csc.learn.dictlearn import _jsonable
 
         options_json = _jsonable(opts)
     meta = {
@@ -424,7 +424,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from dataclasses import replace as _replace
 
-    from .demo import DEFAULTS, QUICK, format_table, run_demo
+    from csc.cli.demo import DEFAULTS, QUICK, format_table, run_demo
 
     base = QUICK if args.quick else DEFAULTS
     changes = {k: v for k, v in {
@@ -501,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     lr.add_argument("--quiet", action="store_true", help="no progress bar")
     lr.set_defaults(func=cmd_learn)
 
-    from .bench import add_arguments as _bench_arguments
+    from csc.cli.bench import add_arguments as _bench_arguments
 
     bn = sub.add_parser("bench", help="time csc against SPORCO on the standard problem (256² barbara, K = 144 "
                                       "12×12, λ = 0.05): ms/iteration, memory, bandwidth floor; needs sporco",
@@ -613,6 +613,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         if getattr(args, "_owns_process_group", False):
-            from .distributed import cleanup
+            from csc.runtime.distributed import cleanup
 
             cleanup()

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_float_tensor, check_finite, check_ndim
+from csc.core.checks import as_float_tensor, check_finite, check_ndim
 
 __all__ = [
     "GRAY_WEIGHTS",

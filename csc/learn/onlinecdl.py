@@ -17,7 +17,7 @@ For each new minibatch of images s_j (B×H×W; B = 1 in SPORCO's examples), step
 
    (``eta_a`` = a, ``eta_b`` = b; SPORCO's defaults 10 and 5).
 3. **Projection** D ← P_C(IDFT(Ĝ)): crop to kh×kw, optionally zero mean or
-   non-negative, unit ℓ2 norm (:mod:`csc.constraints`).
+   non-negative, unit ℓ2 norm (:mod:`csc.learn.constraints`).
 
 Statistics per step (SPORCO's): the coding step's last ObjFun, DFid, RegL1, residuals
 and ρ; Cnstr = ‖pad(D) − G‖, DeltaD = ‖D − D_prev‖, η.
@@ -27,7 +27,7 @@ crops from a pool of images, explicit ``torch.Generator``) and writes pickle-fre
 checkpoints (dictionary, step, generator state, statistics) from which a run resumes
 bit for bit.
 
-Data parallel (``torchrun``, :mod:`csc.distributed`): with a process group of N ranks,
+Data parallel (``torchrun``, :mod:`csc.runtime.distributed`): with a process group of N ranks,
 every rank draws the same *global* minibatch from an identically seeded sampler and codes
 its contiguous slice of it; the squared norms behind the coding step's residuals,
 objective and stopping test are summed over ranks at every ADMM iteration, and so is the
@@ -49,11 +49,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from . import distributed as _dist
-from . import ops
-from ._checks import as_float_tensor, check_finite, check_nonnegative
-from .constraints import KernelConstraint
-from .dictlearn import (
+from csc.runtime import distributed as _dist
+from csc.core import ops
+from csc.core.checks import as_float_tensor, check_finite, check_nonnegative
+from csc.learn.constraints import KernelConstraint
+from csc.learn.dictlearn import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     _FusedJointCBPDN,
@@ -76,7 +76,7 @@ from .dictlearn import (
     save_checkpoint,
     tensor_sha256,
 )
-from .options import CBPDNOptions, _as_dtype
+from csc.core.options import CBPDNOptions, _as_dtype
 
 __all__ = [
     "OnlineDictLearn",
@@ -370,7 +370,7 @@ class OnlineDictLearn:
         Data-parallel over the default process group (module docstring): :meth:`step`
         takes the *global* minibatch (the same on every rank) and codes this rank's
         slice. Default: whenever a group with several processes is initialised
-        (:func:`csc.distributed.init_distributed`). The initial dictionary is taken
+        (:func:`csc.runtime.distributed.init_distributed`). The initial dictionary is taken
         from rank 0.
 
     Examples
@@ -391,7 +391,7 @@ class OnlineDictLearn:
             distributed = _dist.is_distributed()
         elif distributed and not _dist.is_distributed():
             raise ValueError("distributed: no process group with several processes is initialised "
-                             "(run under torchrun and call csc.distributed.init_distributed())")
+                             "(run under torchrun and call csc.runtime.distributed.init_distributed())")
         self.distributed = bool(distributed)
         self.rank, self.world_size = (_dist.get_rank(), _dist.get_world_size()) if self.distributed else (0, 1)
         D = _prepare_dictionary(dictionary, self.options.dtype, self.options.device)
@@ -413,7 +413,7 @@ class OnlineDictLearn:
     def step(self, images) -> dict[str, float]:
         """One learning step on a minibatch (B, H, W) or one image (H, W); returns the
         step's statistics row. Data parallel: the global minibatch, B ≥ the number of
-        processes; this rank codes ``images[csc.distributed.rank_slice(B)]``."""
+        processes; this rank codes ``images[csc.runtime.distributed.rank_slice(B)]``."""
         t0 = time.perf_counter()
         o, D = self.options, self.dictionary
         S = _prepare_images(images, D)

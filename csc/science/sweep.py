@@ -1,9 +1,9 @@
 r"""Pruning sweeps: sparseness and PSNR of pruned codes (paper §3.3, Fig. 6; SPEC §4).
 
-For each threshold :math:`c` the codes are pruned with :func:`csc.prune.prune`
+For each threshold :math:`c` the codes are pruned with :func:`csc.science.prune.prune`
 (absolute: zero :math:`|x| < c`; relative: zero :math:`|x| < c\max|x|` per image),
 reconstructed as the solver does (circular synthesis :math:`\sum_k d_k * x_k`,
-:func:`csc.ops.synthesis`, here in float64), mapped back to image space and compared
+:func:`csc.core.ops.synthesis`, here in float64), mapped back to image space and compared
 with the reference images:
 
 .. math:: \hat I = a \odot \Big(\sum_k d_k * x'_k\Big) + \ell
@@ -12,9 +12,9 @@ where :math:`\ell` is the ``lowpass`` that was split off before coding (SPORCO's
 examples code the highpass part of a Tikhonov filter and add the lowpass back) and
 :math:`a` an optional ``scale`` (the local norm for codes of a local-contrast-normalised
 image: ``scale=lcn.norm, lowpass=lcn.mean``).  Sparseness is the fraction of exactly
-zero coefficients (:func:`csc.metrics.sparseness`), PSNR SPORCO's form
-(:func:`csc.metrics.psnr`, the paper's figures) or the paper's eq. 6
-(:func:`csc.metrics.psnr_paper`).
+zero coefficients (:func:`csc.science.metrics.sparseness`), PSNR SPORCO's form
+(:func:`csc.science.metrics.psnr`, the paper's figures) or the paper's eq. 6
+(:func:`csc.science.metrics.psnr_paper`).
 
 The paper's sweep is ``c = linspace(0.001, 0.5, 6)`` (absolute); the authors'
 classifier prunes relative to the maximum with ``c = 1/m``, m ∈ {4, 2}.
@@ -29,12 +29,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import ops
-from ._checks import as_float_tensor, check_finite, check_ndim
-from .metrics import psnr as _psnr
-from .metrics import psnr_paper as _psnr_paper
-from .metrics import sparseness as _sparseness
-from .prune import prune
+from csc.core import ops
+from csc.core.checks import as_float_tensor, check_finite, check_ndim
+from csc.science.metrics import psnr as _psnr
+from csc.science.metrics import psnr_paper as _psnr_paper
+from csc.science.metrics import sparseness as _sparseness
+from csc.science.prune import prune
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -217,7 +217,7 @@ def pruning_sweep(
     PruningSweep
         Per threshold and image sparseness and PSNR, and the unpruned values.
     """
-    from .cbpdn import CBPDNResult
+    from csc.core.cbpdn import CBPDNResult
 
     if isinstance(codes, CBPDNResult):
         if dictionary is None:

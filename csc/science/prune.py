@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
+from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
 
 __all__ = ["prune"]
 

@@ -7,7 +7,7 @@ candidate of that analysis.
 Coefficient magnitudes (paper Fig. 4)
 -------------------------------------
 The samples are the nonzero :math:`|x|` of one image's code (the "slab" of the
-spike-and-slab distribution; the zeros, the "spike", are counted by ``csc.metrics``'
+spike-and-slab distribution; the zeros, the "spike", are counted by ``csc.science.metrics``'
 sparseness).
 
 *The paper's curve.* The histogram has ``bins`` equal bins over :math:`[\min|x|, q]`,

@@ -13,7 +13,7 @@ Frequency grid (rows first, as in the authors' SLIP/LogGabor libraries)::
 so an orientation :math:`\theta_0` is measured from the vertical (row) axis
 towards the horizontal (column) axis, and :math:`\theta_0 = 0` is a frequency
 vector pointing down the rows (horizontal stripes).  The same convention is
-used by :func:`csc.metrics.orientation_histogram`: the gradients of a kernel
+used by :func:`csc.science.metrics.orientation_histogram`: the gradients of a kernel
 with orientation :math:`\theta_0` point along :math:`\theta_0`.
 
 Envelope, ``form="library"`` (default; the authors' library)
@@ -85,7 +85,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-from ._checks import as_float_tensor, check_finite, check_ndim
+from csc.core.checks import as_float_tensor, check_finite, check_ndim
 
 __all__ = [
     "LogGaborParams",

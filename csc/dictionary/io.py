@@ -28,8 +28,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from ._checks import as_float_tensor, check_finite, check_ndim
-from .sporco_compat import from_sporco_layout
+from csc.core.checks import as_float_tensor, check_finite, check_ndim
+from csc.core.sporco import from_sporco_layout
 
 __all__ = [
     "save_dictionary",

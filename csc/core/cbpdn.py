@@ -13,7 +13,7 @@ One iteration, in SPORCO's order:
 1. x-step in the DFT domain: :math:`(\hat D^H \hat D + \rho I)\hat x = \hat D^H \hat s
    + \rho\,\hat v`, v = y − u, solved per frequency by Sherman–Morrison, written as
    :math:`\hat x = \hat v + \hat D^H (\hat s - \hat D \hat v)/(\rho + \hat D \hat D^H)`
-   (the same solution as :func:`csc.ops.sherman_morrison_solve`, without forming
+   (the same solution as :func:`csc.core.ops.sherman_morrison_solve`, without forming
    :math:`\hat D^H \hat s`);
 2. over-relaxation :math:`a = \alpha x + (1-\alpha) y`;
 3. y-step :math:`y = \mathcal S_{\lambda w/\rho}(a + u)`, then optional non-negativity and
@@ -39,9 +39,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import _fused, ops
-from ._checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
-from .options import CBPDNOptions, default_rsdl_target
+from csc.backends import fused as _fused
+
+from csc.core import ops
+from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
+from csc.core.options import CBPDNOptions, default_rsdl_target
 
 __all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "SPORCO_STATS_NAMES"]
 
@@ -350,13 +352,13 @@ class ConvBPDN:
 
     # ------------------------------------------------------------ fused CPU path
     def _use_fused(self, device: torch.device) -> bool:
-        """Whether :meth:`solve` runs the fused CPU back end (:func:`csc._fused.use_fused`)."""
+        """Whether :meth:`solve` runs the fused CPU back end (:func:`csc.backends.fused.use_fused`)."""
         return _fused.use_fused(self.options.backend, device, "the solve")
 
     def _solve_fused(self, S, lead, D, w, y, u, rho0: float, xi: float) -> CBPDNResult:
-        """:meth:`solve` on the CPU with fused kernels (:mod:`csc._fused`): the same
+        """:meth:`solve` on the CPU with fused kernels (:mod:`csc.backends.fused`): the same
         iteration as the torch loop, in fewer passes over memory (module docstring of
-        :mod:`csc._fused`). Converged images retire at once (no ``sync_interval``)."""
+        :mod:`csc.backends.fused`). Converged images retire at once (no ``sync_interval``)."""
         kn = _fused.kernels()
         opts, lmbda = self.options, self.lmbda
         n, H, W = S.shape

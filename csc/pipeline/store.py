@@ -22,11 +22,11 @@ Each shard is a pickle-free ``.npz`` (read with ``allow_pickle=False``) holding,
 ``metadata``
     JSON: shard number, settings digest and the content checksum.
 
-The content checksum is :func:`csc.io.sha256_of_array` over (values, coords, offsets,
+The content checksum is :func:`csc.dictionary.io.sha256_of_array` over (values, coords, offsets,
 labels, ids); it is recorded both in the shard and in the manifest, so ``verify``
 detects a shard that was altered, truncated or replaced.
 
-Writing: shards are written with :func:`csc.io.atomic_write` and the manifest is
+Writing: shards are written with :func:`csc.dictionary.io.atomic_write` and the manifest is
 rewritten (atomically) after every shard. A killed run leaves only whole shards; running
 the same command again skips every shard that verifies and encodes the rest. A shard is a
 fixed range of source images encoded as one batch, so an interrupted-then-resumed store
@@ -34,7 +34,7 @@ holds exactly the same arrays as an uninterrupted one (on the same device). Shar
 are written deterministically (fixed zip timestamps; timings only in the manifest), so
 the same codes give the same bytes.
 
-Several processes (``torchrun``, :mod:`csc.distributed`): shard ``i`` is encoded by rank
+Several processes (``torchrun``, :mod:`csc.runtime.distributed`): shard ``i`` is encoded by rank
 ``i mod N``, each rank writes its own shards into the same folder (which must be shared
 by every process), and after a barrier rank 0 writes the manifest from the entries all
 ranks gathered. Which process encodes a shard does not change its bytes, so the store is
@@ -55,7 +55,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .io import atomic_write, sha256_of_array
+from csc.dictionary.io import atomic_write, sha256_of_array
 
 __all__ = [
     "STORE_FORMAT",
@@ -139,7 +139,7 @@ def preprocess_images(images, settings: EncodeSettings, device=None, dtype=torch
     (B, 3, H, W) colour. Steps (SPEC §5/§6): [0, 1] scale → grayscale → bilinear resize
     → highpass / LCN / none.
     """
-    from . import preprocess as pp
+    from csc.pipeline import preprocess as pp
 
     x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
     x = x.to(device) if device is not None else x
@@ -271,13 +271,13 @@ def encode_dataset(
         Split the shards over the processes of the default process group (rank ``r``
         encodes shards ``r, r + N, …``; rank 0 writes the manifest after a barrier).
         Default: whenever one is initialised with several processes
-        (:func:`csc.distributed.init_distributed`). Every process must call this with the
+        (:func:`csc.runtime.distributed.init_distributed`). Every process must call this with the
         same arguments and see the same ``out`` folder; each returns the finished store.
     """
-    from . import distributed as _dist
-    from .cbpdn import ConvBPDN
-    from .io import dictionary_metadata, load_dictionary
-    from .options import CBPDNOptions
+    from csc.runtime import distributed as _dist
+    from csc.core.cbpdn import ConvBPDN
+    from csc.dictionary.io import dictionary_metadata, load_dictionary
+    from csc.core.options import CBPDNOptions
 
     out = Path(out)
     images = np.asarray(images)
@@ -324,7 +324,7 @@ def encode_dataset(
         distributed = _dist.is_distributed()
     elif distributed and not _dist.is_distributed():
         raise ValueError("distributed: no process group with several processes is initialised "
-                         "(run under torchrun and call csc.distributed.init_distributed())")
+                         "(run under torchrun and call csc.runtime.distributed.init_distributed())")
     rank, world = (_dist.get_rank(), _dist.get_world_size()) if distributed else (0, 1)
     main_process = rank == 0
 

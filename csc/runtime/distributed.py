@@ -15,13 +15,13 @@ world size 1), so the same code runs in both cases.
 
 The data-parallel pieces built on these helpers:
 
-- :func:`csc.store.encode_dataset`: shards are split by index over the processes
+- :func:`csc.pipeline.store.encode_dataset`: shards are split by index over the processes
   (shard ``i`` on rank ``i mod N``); rank 0 writes the manifest. The store equals the
   one a single process writes, byte for byte.
 - :class:`csc.OnlineDictLearn`: each rank codes its slice of the global minibatch; the
   coding step's norms and the dictionary gradient are summed over ranks, so every rank
   applies the same update as a single process would.
-- :func:`csc.train.train`: ``DistributedDataParallel`` with a ``DistributedSampler``.
+- :func:`csc.classify.train.train`: ``DistributedDataParallel`` with a ``DistributedSampler``.
 
 All helpers are device- and dtype-agnostic.
 """

@@ -1,7 +1,7 @@
 r"""The demo job: sparse-code the built-in photographs with every shipped dictionary.
 
 :func:`run_demo` takes the natural photographs bundled with scikit-image
-(:func:`csc.data.folders.builtin_photographs`), crops their central ``crop × crop``
+(:func:`csc.pipeline.sources.folders.builtin_photographs`), crops their central ``crop × crop``
 square (gray, [0, 1]), preprocesses them (``"highpass"``: code the highpass of SPORCO's
 ``tikhonov_filter(img, 5, 16)`` and add the lowpass back, as SPORCO's examples;
 ``"lcn"``: local contrast normalisation as the authors' code, reconstruction
@@ -12,7 +12,7 @@ image space (SPORCO's form, and the paper's eq. 6) and the sparseness of the cod
 
 It writes to ``out``: ``demo.json`` (settings, per image and median metrics per
 dictionary), ``demo.png`` (:func:`plot_demo`) and the codes of each dictionary
-(``codes/<name>.codes.npz``, :func:`csc.io.save_codes`, shape (B, K, H, W)).
+(``codes/<name>.codes.npz``, :func:`csc.dictionary.io.save_codes`, shape (B, K, H, W)).
 ``csc demo`` is the command-line front end.
 
 Defaults (λ = 0.01 for the highpass, 0.05 for LCN (:data:`DEFAULT_LMBDA`), 128 × 128
@@ -35,11 +35,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .cbpdn import ConvBPDN
-from .io import dictionary_metadata, load_dictionary, save_codes, shipped_dictionaries
-from .metrics import psnr, psnr_paper, sparseness
-from .options import CBPDNOptions
-from .sweep import dictionary_color
+from csc.core.cbpdn import ConvBPDN
+from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, shipped_dictionaries
+from csc.science.metrics import psnr, psnr_paper, sparseness
+from csc.core.options import CBPDNOptions
+from csc.science.sweep import dictionary_color
 
 __all__ = [
     "DEFAULTS",
@@ -121,7 +121,7 @@ class DemoConfig:
 
     def validate(self) -> "DemoConfig":
         """Return the settings with λ resolved, raising ``ValueError`` for an invalid one."""
-        from .data.folders import BUILTIN_PHOTOGRAPH_NAMES
+        from csc.pipeline.sources.folders import BUILTIN_PHOTOGRAPH_NAMES
 
         if self.preprocess not in ("highpass", "lcn"):
             raise ValueError(f"preprocess: expected 'highpass' or 'lcn', got {self.preprocess!r}")
@@ -155,7 +155,7 @@ class DemoConfig:
         return self
 
     def image_names(self) -> tuple[str, ...]:
-        from .data.folders import BUILTIN_PHOTOGRAPH_NAMES
+        from csc.pipeline.sources.folders import BUILTIN_PHOTOGRAPH_NAMES
 
         return tuple(self.images) if self.images is not None else BUILTIN_PHOTOGRAPH_NAMES
 
@@ -286,8 +286,8 @@ def prepare_photographs(names: Sequence[str], crop: int, preprocess: str = "high
     scale, offset : tensors or None
         ``back(r) = scale · r + offset`` (scale None for the highpass).
     """
-    from .data.folders import builtin_photographs
-    from .preprocess import center_crop, local_contrast_normalise, tikhonov_filter
+    from csc.pipeline.sources.folders import builtin_photographs
+    from csc.pipeline.preprocess import center_crop, local_contrast_normalise, tikhonov_filter
 
     photos = builtin_photographs(tuple(names))
     crops = []

@@ -8,7 +8,7 @@ Problem (SPEC §2; paper eq. 4–5), for images s_j (H×W) and K kernels d_k (kh
     \quad\text{s.t.}\quad d_k \in C,
 
 with C the kernels of support kh×kw and unit ℓ2 norm (optionally zero-mean or
-non-negative; :mod:`csc.constraints`). ``*`` is circular convolution with kernels
+non-negative; :mod:`csc.learn.constraints`). ``*`` is circular convolution with kernels
 zero-padded at the top-left origin, so codes and kernels line up with SPORCO's.
 
 Algorithm (SPORCO ``dictlrn.cbpdndl.ConvBPDNDictLearn``, ``xmethod='admm'``): the ADMM
@@ -58,7 +58,7 @@ iterations in fewer passes over memory:
 * coding step: one planned FFT of y − u, the Sherman–Morrison x-step in place in the DFT
   domain (the data fidelity per DFT row from the same pass), one inverse FFT, and the
   y-step with the dual update, the next FFT input and every residual sum in one pass
-  (:mod:`csc._fused`, :mod:`csc._kernels`, :mod:`csc._dl_kernels`);
+  (:mod:`csc.backends.fused`, :mod:`csc.backends.kernels`, :mod:`csc.backends.dl_kernels`);
 * ``'pgm'``: while the codes are sparse (nonzeros × kh·kw ≤ B·K·H·W, the usual case)
   the residual Σ_k y_k * v_k − s and the gradient on the kernel support are computed
   from the nonzero codes in the spatial domain, recorded by the y-step, with no FFT of
@@ -91,11 +91,13 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from . import _fused, ops
-from ._checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
-from .constraints import KernelConstraint
-from .io import atomic_write
-from .options import CBPDNOptions, _as_dtype, default_rsdl_target
+from csc.backends import fused as _fused
+
+from csc.core import ops
+from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
+from csc.learn.constraints import KernelConstraint
+from csc.dictionary.io import atomic_write
+from csc.core.options import CBPDNOptions, _as_dtype, default_rsdl_target
 
 __all__ = [
     "DictLearn",
@@ -724,18 +726,18 @@ def _constraint_violation(D: torch.Tensor, cons: KernelConstraint) -> float:
 # ================================================================ fused CPU back end
 def _use_fused(opts: CBPDNOptions, device: torch.device) -> bool:
     """Whether the learner runs its fused CPU back end (``cbpdn.backend``, as
-    :class:`csc.ConvBPDN`: :func:`csc._fused.use_fused`)."""
+    :class:`csc.ConvBPDN`: :func:`csc.backends.fused.use_fused`)."""
     return _fused.use_fused(opts.backend, device, "learning")
 
 
 def _dl_kernels():
-    from . import _dl_kernels
+    from csc.backends import dl_kernels as _dl_kernels
 
     return _dl_kernels
 
 
 def _RFFT2(real: np.ndarray, spec: np.ndarray, threads: int, preserve_input: bool = False) -> _fused.FFTPair:
-    """:class:`csc._fused.FFTPair` (real ↔ spec, in place of ``real``) planned with
+    """:class:`csc.backends.fused.FFTPair` (real ↔ spec, in place of ``real``) planned with
     ``FFTW_ESTIMATE`` unless ``CSC_FFTW_PLANNER`` says otherwise: an estimated plan depends
     on the problem only, not on timings, so a run resumed in another process uses the same
     plans and repeats the uninterrupted run bit for bit (as long as no FFTW wisdom from a
@@ -759,7 +761,7 @@ def _np_real(t: torch.Tensor, npdt) -> np.ndarray:
 
 class _FusedJointCBPDN:
     """:class:`_JointCBPDN` on the CPU with the fused kernels of :class:`csc.ConvBPDN`
-    (:func:`csc._kernels.xstep`, :func:`csc._kernels.ystep`) and planned FFTs.
+    (:func:`csc.backends.kernels.xstep`, :func:`csc.backends.kernels.ystep`) and planned FFTs.
 
     Per coding iteration: rfft2(t), t = y − u (one planned FFT); the Sherman–Morrison
     x-step in place in the DFT domain with the data fidelity per DFT row; irfft2 into x;
@@ -837,7 +839,7 @@ class _FusedJointCBPDN:
         return self.xf
 
     def nonzeros(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """The nonzero codes of y (:func:`csc._dl_kernels.nonzeros`): (idx, cnt, total)."""
+        """The nonzero codes of y (:func:`csc.backends.dl_kernels.nonzeros`): (idx, cnt, total)."""
         if not self._nz_valid:
             if self._idx is None:
                 self._idx = np.empty(self.n, dtype=np.int32)
@@ -990,7 +992,7 @@ class _FusedDictStep:
 
 class _FusedPGMDictUpdate(_FusedDictStep):
     """:class:`_PGMDictUpdate` with numba kernels: the gradient Σ_i conj(Ẑ_i)(Ẑ_i Ŷ − Ŝ_i)
-    and the step Ŷ − ∇/L in one pass over the codes' DFT (:func:`csc._dl_kernels.pgm_grad`),
+    and the step Ŷ − ∇/L in one pass over the codes' DFT (:func:`csc.backends.dl_kernels.pgm_grad`),
     planned FFTs of the K kernels, the momentum step and the residual in one pass."""
 
     def __init__(self, D0, Sf, shape, opts: DictUpdateOptions, cons: KernelConstraint, threads: int):
@@ -1073,9 +1075,9 @@ class _FusedConsensusDictUpdate(_FusedDictStep):
 
     The per-image variables x and u are kept as DFTs (the transform is linear and the
     constraint acts on g alone), so only the K kernel planes go through FFTs: one pass
-    (:func:`csc._dl_kernels.cns_xstep`) solves the per-image systems and sums the relaxed
+    (:func:`csc.backends.dl_kernels.cns_xstep`) solves the per-image systems and sums the relaxed
     iterates over the images, g = P_C(irfft2(mean)), and a second pass
-    (:func:`csc._dl_kernels.cns_ustep`) updates û and returns the residual sums
+    (:func:`csc.backends.dl_kernels.cns_ustep`) updates û and returns the residual sums
     (Parseval). Checkpoints hold Û (``Uf``) instead of U."""
 
     def __init__(self, D0, Sf, shape, opts: DictUpdateOptions, cons: KernelConstraint, threads: int):

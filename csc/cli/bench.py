@@ -198,11 +198,11 @@ def csc_construct(D: np.ndarray, lmbda: float, opt: dict, device: str, backend: 
 
 def csc_backend(device: str = "cpu", backend: str = "auto") -> dict:
     """What csc's solve runs on ``device`` with ``backend``: ``{"backend": "numba" | "torch",
-    "fft": "fftw" | "scipy" | "torch"}`` (the fused back end's FFTs: :mod:`csc._fused`)."""
+    "fft": "fftw" | "scipy" | "torch"}`` (the fused back end's FFTs: :mod:`csc.backends.fused`)."""
     import torch
 
     import csc
-    from csc import _fused
+    from csc.backends import fused as _fused
 
     solver = csc.ConvBPDN(np.ones((1, 1, 1)), 0.1, csc.CBPDNOptions(backend=backend))
     fused = solver._use_fused(torch.device(device))
@@ -410,7 +410,7 @@ def measure_memory(impl, dtype, device, D, S, lmbda, iters, warmup_iters, thread
     env = dict(os.environ)
     if allocator == "mmap":
         env["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
-    proc = subprocess.run([sys.executable, "-m", "csc.bench", "--_mem-child", json.dumps(spec)],
+    proc = subprocess.run([sys.executable, "-m", "csc.cli.bench", "--_mem-child", json.dumps(spec)],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         err = proc.stderr.strip()[-2000:]
@@ -548,12 +548,12 @@ def admm_bytes_per_iteration(images: int, height: int, width: int, kernels: int,
     * Dk = 2·K·H·Wr ≈ N/n: the kernel DFTs D̂ (separate real and imaginary parts);
     * small = n·H·Wr·3: Ŝ and Σ_k|D̂_k|² (per image; negligible).
 
-    ``formulation="fused"`` (csc's fused CPU back end, :mod:`csc._fused`): forward FFT
+    ``formulation="fused"`` (csc's fused CPU back end, :mod:`csc.backends.fused`): forward FFT
     t → x̂ (read N, write F); x-step in place (read F and D̂ once per image, write F);
     inverse FFT x̂ → x (read F, write N); y-step with relaxation, shrinkage, dual
     update, next FFT input and residual sums (read x, y, u; write y, u, t: 6N). Total
     8N + 4F + n·Dk + small ≈ 13 passes over a map. The occasional t = y − u/f pass after
-    an adaptive-ρ change (:func:`csc._kernels.rescale_t`) is left out. The FFTs are
+    an adaptive-ρ change (:func:`csc.backends.kernels.rescale_t`) is left out. The FFTs are
     counted as one read and one write each (the ideal: FFTW's large transforms make
     more passes), so this is a floor, not a model.
 
@@ -983,7 +983,7 @@ def _run(args: argparse.Namespace) -> dict:
 
 
 def main(argv=None) -> dict | None:
-    """``python -m csc.bench`` / benchmarks/compare_sporco.py: parse, run, return the report."""
+    """``python -m csc.cli.bench`` / benchmarks/compare_sporco.py: parse, run, return the report."""
     args = parse_args(argv)
     if args.mem_child is not None:
         print(json.dumps(_mem_child(json.loads(args.mem_child))))

@@ -1,8 +1,8 @@
 """PyTorch datasets for classification: sparse codes from a store, and raw pixels.
 
 :class:`SparseCodeDataset` yields dense (K, H, W) float32 code tensors built from a
-:class:`csc.store.CodeStore`, with — in this order — pruning (absolute, or relative to
-the image's largest |coefficient|, :func:`csc.prune.prune`), optional bilinear resize,
+:class:`csc.pipeline.store.CodeStore`, with — in this order — pruning (absolute, or relative to
+the image's largest |coefficient|, :func:`csc.science.prune.prune`), optional bilinear resize,
 optional random horizontal flip and optional normalisation ``(x - mean) / std``.
 
 :class:`PixelDataset` is the pixel baseline: the same transforms (no pruning) on the
@@ -11,7 +11,7 @@ grayscale images, yielding (1, H, W).
 Random flips are reproducible and independent of worker processes and of the order in
 which items are read: whether item ``i`` is flipped in epoch ``e`` is a function of
 ``(seed, e, i)`` only. Call :meth:`set_epoch` at the start of every epoch (the training
-loop in :mod:`csc.train` does).
+loop in :mod:`csc.classify.train` does).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .prune import prune as _prune
-from .store import CodeStore
+from csc.science.prune import prune as _prune
+from csc.pipeline.store import CodeStore
 
 __all__ = ["SparseCodeDataset", "PixelDataset"]
 
@@ -59,7 +59,7 @@ class _Transforms:
 
     def _apply(self, x: torch.Tensor, index: int) -> torch.Tensor:
         if self.size is not None and tuple(x.shape[-2:]) != (self.size, self.size):
-            from .preprocess import resize
+            from csc.pipeline.preprocess import resize
 
             x = resize(x, self.size)
         if self.hflip and _flip_decision(self.seed, self.epoch, index):

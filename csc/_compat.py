@@ -1,0 +1,79 @@
+"""Old import paths of csc's modules, kept working after the package moved into layers.
+
+Before the layered layout csc's modules sat side by side (``csc.cbpdn``, ``csc.dictlearn``,
+``csc.data`` …). :data:`MOVED` maps each old name to its new home; the finder below makes
+``import csc.dictlearn`` (and ``from csc.data import builtin_photographs``) return the new
+module object itself, so there is exactly one copy of every module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+#: old module name → new module name
+MOVED: dict[str, str] = {
+    "csc._checks": "csc.core.checks",
+    "csc.options": "csc.core.options",
+    "csc.ops": "csc.core.ops",
+    "csc.cbpdn": "csc.core.cbpdn",
+    "csc.sporco_compat": "csc.core.sporco",
+    "csc._fused": "csc.backends.fused",
+    "csc._kernels": "csc.backends.kernels",
+    "csc._dl_kernels": "csc.backends.dl_kernels",
+    "csc.constraints": "csc.learn.constraints",
+    "csc.dictlearn": "csc.learn.dictlearn",
+    "csc.onlinecdl": "csc.learn.onlinecdl",
+    "csc.loggabor": "csc.dictionary.loggabor",
+    "csc.io": "csc.dictionary.io",
+    "csc.data": "csc.pipeline.sources",
+    "csc.preprocess": "csc.pipeline.preprocess",
+    "csc.store": "csc.pipeline.store",
+    "csc.datasets": "csc.pipeline.datasets",
+    "csc.models": "csc.classify.models",
+    "csc.train": "csc.classify.train",
+    "csc.metrics": "csc.science.metrics",
+    "csc.prune": "csc.science.prune",
+    "csc.sweep": "csc.science.sweep",
+    "csc.analysis": "csc.science.analysis",
+    "csc.distributed": "csc.runtime.distributed",
+    "csc.demo": "csc.cli.demo",
+}
+
+
+def new_name(fullname: str) -> str | None:
+    """The new name of an old module name (or of a submodule of an old package), else None."""
+    if fullname in MOVED:
+        return MOVED[fullname]
+    head, _, tail = fullname.rpartition(".")
+    while head:
+        if head in MOVED:
+            return MOVED[head] + fullname[len(head):]
+        head, _, _ = head.rpartition(".")
+    return None
+
+
+class _Alias(importlib.abc.Loader):
+    def __init__(self, target: str):
+        self.target = target
+
+    def create_module(self, spec):
+        return importlib.import_module(self.target)
+
+    def exec_module(self, module) -> None:  # already executed under its new name
+        pass
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path=None, target=None):
+        new = new_name(fullname)
+        if new is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, _Alias(new))
+
+
+def install() -> None:
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())

@@ -226,3 +226,12 @@ class FFTPair:
             H, W = self.shape[-2:]
             for i in range(xf.shape[0]):
                 x[i] = scipy.fft.irfft2(xf[i], s=(H, W), workers=self.threads, overwrite_x=True)
+
+
+def dl_kernels():
+    """The learners' compiled kernels :mod:`csc.backends.dl_kernels` (numba; raises like
+    :func:`kernels` when it cannot be imported)."""
+    kernels()
+    from csc.backends import dl_kernels as dk
+
+    return dk

@@ -1,0 +1,229 @@
+"""The fused CPU back end of the ADMM core: CBPDN's operations as numba kernels over FFTW plans.
+
+The torch loop makes about 45 passes over a coefficient map per iteration outside its
+FFTs; this back end makes one per step (:mod:`csc.backends.fused` for the threading and
+the FFT plans, :mod:`csc.backends.kernels` for the kernels):
+
+1. forward real FFT of t = y − u;
+2. the x-step in place in the DFT domain (:func:`csc.backends.kernels.xstep`, or
+   :func:`csc.backends.dl_kernels.xstep_rho` when one ρ serves every image), with the
+   inverse FFT's 1/(H·W) folded in and the data fidelity per DFT row when asked;
+3. inverse real FFT into x;
+4. relaxation, soft threshold, constraints, dual update, the next t and the residual sums
+   in one pass (:func:`csc.backends.kernels.ystep`; :func:`csc.backends.dl_kernels.ystep_nonzeros`
+   also records the nonzero codes for a learner's sparse dictionary step);
+5. after an adaptive-ρ change: per-image problems divide u lazily (the next y-step reads
+   u / pend) and rebuild t only where needed; joint problems divide u at once.
+
+Results do not depend on the number of threads: rows or planes are split between threads
+and their partial sums added in a fixed order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from csc.backends import fused
+from csc.core.options import CBPDNOptions
+
+__all__ = ["FusedCBPDN"]
+
+
+def _npdt(dtype: torch.dtype):
+    return np.dtype(np.float32 if dtype == torch.float32 else np.float64).type
+
+
+class FusedCBPDN:
+    """Working set of a CBPDN solve on the fused CPU back end.
+
+    Parameters
+    ----------
+    S : (n, H, W) images; xstep : an x-step object with ``numba_arrays``; y, u : (n, K, H, W)
+    initial values (updated in place); w : ℓ1 weight (float, (1, K, 1, 1) or a broadcast
+    (·, ·, ·, ·) map); one_rho : every image shares one ρ (a joint problem: u is divided at
+    once on a ρ change); planner : FFTW planner effort (None: by size, see
+    :mod:`csc.backends.fused`); keep_codes_plan : also plan an input-preserving rfft2(y).
+    """
+
+    def __init__(self, S: torch.Tensor, xstep, y: torch.Tensor, u: torch.Tensor, w, opts: CBPDNOptions,
+                 kernel_size, threads: int, *, one_rho: bool = False, planner: str | None = None,
+                 keep_codes_plan: bool = False):
+        n, K, H, W = y.shape
+        self.opts, self.xs, self.threads, self.shape = opts, xstep, threads, (H, W)
+        self.dtype, self.device = y.dtype, torch.device("cpu")
+        self.npdt = _npdt(y.dtype)
+        self.variables_per_image = K * H * W
+        self.one_rho = one_rho
+        cdtype = torch.complex64 if y.dtype == torch.float32 else torch.complex128
+        self.x = torch.empty_like(y)
+        self.t = torch.empty_like(y)
+        self.xf = torch.empty((n, K, H, W // 2 + 1), dtype=cdtype)
+        self.fft = fused.FFTPair(self.t.numpy(), self.xf.numpy(), self.x.numpy(), threads, planner=planner)
+        self.fft_y = None
+        if keep_codes_plan:  # FFTW's planner may overwrite the arrays it plans on
+            y0 = y.clone()
+            self.fft_y = fused.FFTPair(y.numpy(), self.xf.numpy(), y.numpy(), threads, planner=planner,
+                                       preserve_input=True)
+            y.copy_(y0)
+        self.y, self.u = y, u
+        torch.sub(y, u, out=self.t)
+        self.x.zero_()
+        self.S, self.Sf = S.contiguous(), torch.fft.rfft2(S).contiguous()
+        self._weights(w, K)
+        r = opts.relax
+        self.alpha, self.beta = (self.npdt(r), self.npdt(1.0 - r)) if r != 1.0 else (self.npdt(1), self.npdt(0))
+        kh, kw = kernel_size
+        self.bh = H - kh + 1 if opts.no_boundary_cross and kh > 1 else H
+        self.bw = W - kw + 1 if opts.no_boundary_cross and kw > 1 else W
+        self.pend = torch.ones(n, dtype=y.dtype)
+        self.rescaled = torch.zeros(n, dtype=torch.bool)
+        self.write_t = torch.ones(n, dtype=torch.uint8)
+        self.track_nonzeros = False
+        self._idx: np.ndarray | None = None
+        self._cnt = np.empty(n * K, dtype=np.int64)
+        self._nnz = 0
+        self.invalidate()
+
+    def _weights(self, w, K: int) -> None:
+        """ℓ1 weights: a per-kernel vector ``wk`` (one entry for a scalar), or a 4-D map."""
+        self.wk = np.full(1, 1.0 if isinstance(w, torch.Tensor) else float(w), dtype=self.npdt)
+        self.w4 = np.ones((1, 1, 1, 1), dtype=self.npdt)
+        self.spatial, self.wmap = False, None
+        if isinstance(w, torch.Tensor):
+            if w.shape[0] == 1 and w.shape[2] == 1 and w.shape[3] == 1:
+                self.wk = w.reshape(-1).contiguous().numpy()
+            else:
+                self.spatial, self.wmap = True, w.contiguous()
+
+    @property
+    def n(self) -> int:
+        return int(self.y.shape[0])
+
+    def invalidate(self) -> None:
+        """Forget cached views of y (its DFT in x̂, its nonzeros)."""
+        self._zf_valid = self._nz_valid = False
+
+    # ------------------------------------------------------------- the iteration
+    def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
+        n, (H, W), npdt = self.n, self.shape, self.npdt
+        self.invalidate()
+        dre, dim, gram = self.xs.numba_arrays(self.threads)
+        xfv, Sfv = self.xf.numpy(), self.Sf.numpy().view(npdt)
+        self.fft.forward(self.t.numpy(), xfv)
+        self._fid_rows = np.zeros(n * H if want_fidelity else 0)
+        scale, even = npdt(self.fft.scale), W % 2 == 0
+        if self.one_rho:
+            fused.run_split(fused.dl_kernels().xstep_rho, n * H, self.threads, xfv.view(npdt), dre, dim, Sfv,
+                            npdt(float(rho[0])), gram, scale, even, self._fid_rows)
+        else:
+            fused.run_split(fused.kernels().xstep, n * H, self.threads, xfv.view(npdt), dre, dim, Sfv,
+                            rho.contiguous().numpy(), gram, scale, even, self._fid_rows)
+        self.fft.inverse(xfv, self.x.numpy())
+
+    def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
+        o, n, K = self.opts, self.n, self.y.shape[1]
+        H, W = self.shape
+        xv, yv, uv, tv = self.x.numpy(), self.y.numpy(), self.u.numpy(), self.t.numpy()
+        part = np.empty((n * K, 6))
+        plain = not (o.objective_on_y or o.nonneg or self.bh < H or self.bw < W or self.spatial)
+        if self.track_nonzeros and plain and self.one_rho:
+            if self._idx is None:
+                self._idx = np.empty(n * K * H * W, dtype=np.int32)
+            fused.run_split(fused.dl_kernels().ystep_nonzeros, n * K, self.threads, xv, yv, uv, tv, self.alpha,
+                            self.beta, self.npdt(float(thr[0])), self.wk, self._idx, self._cnt, part)
+            self._nnz, self._nz_valid = int(self._cnt.sum()), True
+        else:
+            self.write_t = ((~self.rescaled) if may_rescale else torch.ones(n, dtype=torch.bool)).to(torch.uint8)
+            fused.run_split(fused.kernels().ystep, n * K, self.threads, xv, yv, uv, tv, self.alpha, self.beta,
+                            thr.contiguous().numpy(), self.wk, self.wmap.numpy() if self.spatial else self.w4,
+                            self.spatial, self.pend.numpy(), self.write_t.numpy(), o.nonneg, self.bh, self.bw,
+                            o.objective_on_y, want_l1, part)
+        return torch.from_numpy(part.reshape(n, K, 6).sum(1))
+
+    def fidelity(self) -> torch.Tensor:
+        n, (H, W) = self.n, self.shape
+        if self.opts.objective_on_y:
+            rows = np.empty(n * H)
+            dre, dim, _ = self.xs.numba_arrays(self.threads)
+            keeps_x = self.fft_y is not None and self.fft_y.preserves_input
+            zf = self.codes_dft() if keeps_x else torch.fft.rfft2(self.y)  # x stays intact
+            fused.run_split(fused.kernels().fidelity_rows, n * H, self.threads, zf.numpy().view(self.npdt),
+                            dre, dim, self.Sf.numpy().view(self.npdt), W % 2 == 0, rows)
+        else:
+            rows = self._fid_rows
+        return (torch.from_numpy(rows.reshape(n, H).sum(1)) / (H * W) / 2.0).to(self.dtype)
+
+    def rescale(self, factor: torch.Tensor | None) -> None:
+        n = self.n
+        if self.one_rho:  # joint: divide u now, rebuild t
+            if factor is not None and float(factor[0]) != 1.0:
+                self.u.div_(factor.view(-1, 1, 1, 1))
+                torch.sub(self.y, self.u, out=self.t)
+            return
+        changed = torch.zeros(n, dtype=torch.bool) if factor is None else factor != 1
+        if factor is not None:
+            self.pend.copy_(torch.where(changed, factor, torch.ones_like(factor)))
+        else:
+            self.pend.fill_(1)
+        need = changed | (self.write_t == 0)
+        if bool(need.any()):
+            fused.run_split(fused.kernels().rescale_t, n * self.y.shape[1], self.threads, self.y.numpy(),
+                            self.u.numpy(), self.pend.numpy(), need.to(torch.uint8).numpy(), self.t.numpy())
+        self.rescaled = changed
+
+    def finish(self, frozen) -> None:
+        if frozen is not None:
+            raise ValueError("the fused CPU back end retires converged images at once (sync_every = 1)")
+
+    def take(self, mask: torch.Tensor):
+        sel = mask & (self.pend != 1)
+        if bool(sel.any()):  # apply the pending u rescale of the retiring images
+            fused.run_split(fused.kernels().divide_planes, self.n * self.y.shape[1], self.threads, self.u.numpy(),
+                            self.pend.numpy(), sel.to(torch.uint8).numpy())
+            self.pend[sel] = 1
+        if bool(mask.all()):
+            return self.y, self.x, self.u
+        return self.y[mask], self.x[mask], self.u[mask]
+
+    def keep(self, mask: torch.Tensor) -> None:
+        if bool(mask.all()):
+            return
+        for name in ("y", "u", "x", "t", "xf", "S", "Sf", "pend", "rescaled", "write_t"):
+            setattr(self, name, getattr(self, name)[mask].contiguous())
+        if self.spatial and self.wmap.shape[0] > 1:
+            self.wmap = self.wmap[mask].contiguous()
+        self._cnt = np.empty(self.n * self.y.shape[1], dtype=np.int64)
+        self._idx = None
+        self.invalidate()
+
+    # ------------------------------------------------- views of y for the learners
+    def codes_dft(self) -> torch.Tensor:
+        """rfft2(y) (n, K, H, Wr), in the x̂ buffer (valid until the next x-step)."""
+        if not self._zf_valid:
+            if self.fft_y is not None and self.fft_y.preserves_input:
+                self.fft_y.forward(self.y.numpy(), self.xf.numpy())
+            else:
+                xv = self.x.numpy()
+                np.copyto(xv, self.y.numpy())  # the forward FFT may destroy its input
+                self.fft.forward(xv, self.xf.numpy())
+            self._zf_valid = True
+        return self.xf
+
+    def nonzeros(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The nonzero codes of y (:func:`csc.backends.dl_kernels.nonzeros`): (idx, cnt, total)."""
+        if not self._nz_valid:
+            if self._idx is None:
+                self._idx = np.empty(self.y.numel(), dtype=np.int32)
+            fused.run_split(fused.dl_kernels().nonzeros, self._cnt.shape[0], self.threads, self.y.numpy(),
+                            self._idx, self._cnt)
+            self._nnz, self._nz_valid = int(self._cnt.sum()), True
+        return self._idx, self._cnt, self._nnz
+
+    def load(self, y: torch.Tensor, u: torch.Tensor) -> None:
+        """Set y and u (a resumed learner)."""
+        self.y.copy_(y)
+        self.u.copy_(u)
+        torch.sub(self.y, self.u, out=self.t)
+        self.pend.fill_(1)
+        self.invalidate()

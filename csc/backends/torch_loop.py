@@ -1,0 +1,135 @@
+"""The torch back end of the ADMM core: CBPDN's operations on preallocated tensors, any device.
+
+Each operation of :class:`csc.core.admm.Workspace` is a few in-place torch calls over
+(n, K, H, W) buffers: the FFTs are ``torch.fft``, the x-step is the x-step object's torch
+solve, the y-step is ``lerp``/``add``/``clamp``/``sub`` (soft thresholding written as
+v − clamp(v, −t, t)), and the residual sums are ``Tensor.sum`` over each image (its
+cascade summation keeps float32 sums accurate enough not to change the adaptive-ρ path).
+y, u and x are double-buffered so that the previous iterate stays available for the dual
+residual and for freezing converged images without a host synchronisation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from csc.core import ops
+from csc.core.options import CBPDNOptions
+
+__all__ = ["TorchCBPDN"]
+
+
+class TorchCBPDN:
+    """Working set of a CBPDN solve on the torch back end.
+
+    Parameters
+    ----------
+    S : (n, H, W) images; xstep : an x-step object (:mod:`csc.core.xstep`);
+    y, u : (n, K, H, W) initial values (taken over, not copied); w : ℓ1 weight, a float
+    or a tensor broadcasting to (n, K, H, W); freeze : keep the previous x for
+    :meth:`finish` (device-side freezing of converged images).
+    """
+
+    def __init__(self, S: torch.Tensor, xstep, y: torch.Tensor, u: torch.Tensor, w, opts: CBPDNOptions,
+                 kernel_size, freeze: bool = False):
+        n, K, H, W = y.shape
+        self.opts, self.xs, self.w, self.shape = opts, xstep, w, (H, W)
+        self.kernel_size = tuple(kernel_size)
+        self.dtype, self.device = y.dtype, y.device
+        self.variables_per_image = K * H * W
+        self.Sf = torch.fft.rfft2(S).unsqueeze(1)
+        empty = lambda: torch.empty_like(y)  # noqa: E731
+        self.y, self.y_alt, self.u, self.u_alt, self.tmp = y, empty(), u, empty(), empty()
+        self.x = torch.zeros_like(y)
+        self.x_alt = empty() if freeze else None
+        self.ax = empty() if opts.relax != 1.0 else None
+        self.xf: torch.Tensor | None = None
+        self._new: tuple | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.y.shape[0])
+
+    def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
+        H, W = self.shape
+        self._rho = rho.view(-1, 1, 1, 1)
+        xf = torch.fft.rfft2(torch.sub(self.y, self.u, out=self.tmp))
+        self.xf = self.xs.solve_(xf, self.Sf, self._rho)
+        x = self.x_alt if self.x_alt is not None else self.x
+        torch.fft.irfft2(self.xf, s=(H, W), out=x)
+        self._x_new = x
+
+    def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
+        o, (H, W) = self.opts, self.shape
+        yprev, uprev, x, y = self.y, self.u, self._x_new, self.y_alt
+        ax = x if self.ax is None else torch.lerp(yprev, x, o.relax, out=self.ax)
+        v = torch.add(ax, uprev, out=self.u_alt)
+        t = thr.view(-1, 1, 1, 1) * self.w
+        u = torch.clamp(v, min=-t, max=t, out=self.tmp)
+        torch.sub(v, u, out=y)
+        if o.nonneg:
+            y.clamp_(min=0)
+        kh, kw = self.kernel_size
+        if o.no_boundary_cross:
+            if kh > 1:
+                y[..., H - kh + 1:, :] = 0
+            if kw > 1:
+                y[..., :, W - kw + 1:] = 0
+        if o.nonneg or o.no_boundary_cross:
+            torch.sub(v, y, out=u)
+        sq = lambda a: torch.mul(a, a, out=v).sum((1, 2, 3))  # noqa: E731  (v is scratch now)
+        cols = [sq(x), sq(y), sq(u), sq(torch.sub(x, y, out=v)), sq(torch.sub(yprev, y, out=v))]
+        if want_l1:
+            cols.append((self.w * (y if o.objective_on_y else x)).abs().sum((1, 2, 3)))
+        else:
+            cols.append(torch.zeros_like(cols[0]))
+        self._new = (y, u, x)
+        return torch.stack(cols, 1)
+
+    def fidelity(self) -> torch.Tensor:
+        H, W = self.shape
+        y = self._new[0]
+        vf = torch.fft.rfft2(y) if self.opts.objective_on_y else self.xf
+        return ops.rfft2_sqnorm(self.xs.synthesis(vf) - self.Sf[:, 0], W) / 2.0
+
+    def rescale(self, factor: torch.Tensor | None) -> None:
+        if factor is not None:
+            self._new[1].div_(factor.view(-1, 1, 1, 1))
+
+    def finish(self, frozen: torch.Tensor | None) -> None:
+        y, u, x = self._new
+        yprev, uprev, xprev = self.y, self.u, self.x
+        if frozen is not None:
+            keep = frozen.view(-1, 1, 1, 1)
+            torch.where(keep, yprev, y, out=y)
+            torch.where(keep, uprev, u, out=u)
+            torch.where(keep, xprev, x, out=x)
+            self.x, self.x_alt = x, xprev
+        # rotate: u lives in the old scratch, the old u becomes scratch
+        self.y, self.y_alt, self.u, self.tmp = y, yprev, u, uprev
+        self._new = None
+
+    def take(self, mask: torch.Tensor):
+        if bool(mask.all()):
+            return self.y, self.x, self.u
+        return self.y[mask], self.x[mask], self.u[mask]
+
+    def keep(self, mask: torch.Tensor) -> None:
+        if bool(mask.all()):
+            return
+        for name in ("y", "y_alt", "u", "u_alt", "tmp", "x", "x_alt", "ax", "Sf"):
+            t = getattr(self, name)
+            if t is not None:
+                setattr(self, name, t[mask])
+        if isinstance(self.w, torch.Tensor) and self.w.shape[0] > 1:
+            self.w = self.w[mask]
+
+    # ------------------------------------------------------------------ state
+    def codes_dft(self) -> torch.Tensor:
+        """rfft2(y), (n, K, H, Wr)."""
+        return torch.fft.rfft2(self.y)
+
+    def load(self, y: torch.Tensor, u: torch.Tensor) -> None:
+        """Set y and u (a resumed learner)."""
+        self.y.copy_(y)
+        self.u.copy_(u)

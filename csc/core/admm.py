@@ -1,0 +1,251 @@
+r"""The ADMM iteration of convolutional BPDN, written once for every solver and back end.
+
+The problem, for images s (H×W) and kernels d_k,
+
+.. math::
+    \operatorname*{argmin}_x \; \tfrac12 \Big\| \sum_k d_k * x_k - s \Big\|_2^2
+    + \lambda \sum_k \| w_k \odot x_k \|_1 ,
+
+is split as x = y with scaled dual u (Boyd et al. 2010; SPORCO ``admm.cbpdn.ConvBPDN``,
+Wohlberg 2016). One iteration, in SPORCO's order:
+
+1. x-step :math:`(\hat D^H \hat D + \rho I)\hat x = \hat D^H \hat s + \rho\,\hat v`,
+   v = y − u (an :mod:`csc.core.xstep` object);
+2. over-relaxation :math:`a = \alpha x + (1-\alpha) y`;
+3. y-step :math:`y = \mathcal S_{\lambda w/\rho}(a + u)`, then optional non-negativity and
+   zeroing of coefficients whose kernel crosses the image boundary;
+4. dual :math:`u \leftarrow u + a - y`;
+5. residuals :math:`r = \|x - y\| / \max(\|x\|, \|y\|)`,
+   :math:`s = \rho\|y_{prev} - y\| / \|\rho u\|` and tolerances
+   :math:`\epsilon = \sqrt{n}\,\epsilon_{abs} / \text{norm} + \epsilon_{rel}` (unnormalised
+   with ``std_residuals``);
+6. adaptive ρ (residual balancing, Wohlberg 2017): with ξ the residual target, μ the ratio
+   and τ the largest factor, ρ ← ρ·m if r > ξμs, ρ ← ρ/m if s > (μ/ξ)r, u ← u·ρ_old/ρ;
+7. stop when r < ε_pri and s < ε_dua.
+
+Steps 2–4 and the residual sums are one back-end operation (:meth:`Workspace.ystep`); the
+back ends (:mod:`csc.backends.torch_loop`, :mod:`csc.backends.numba_cpu`) hold the
+buffers and implement the few operations below, and :class:`ADMMLoop` runs the iteration
+on any of them. How images share ρ and the stopping test is a :class:`Coupling`: each
+image on its own (:class:`csc.ConvBPDN`), or one problem over the batch (SPORCO's
+multi-image semantics, used by the learners), optionally summed over processes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+
+from csc.core.options import CBPDNOptions, default_rsdl_target
+
+__all__ = ["Coupling", "PER_IMAGE", "Workspace", "ADMMLoop", "residuals", "rho_factor", "initial_rho"]
+
+
+@dataclass(frozen=True)
+class Coupling:
+    """How the images of a batch share ρ, residuals and the stopping test.
+
+    ``joint=False``: every image is its own problem (own ρ, residuals and stopping;
+    converged images retire). ``joint=True``: the batch is one problem (one ρ, residual
+    norms summed over its images, as SPORCO solves a multi-image array); ``all_reduce``
+    then sums those norms over processes too and ``total_images`` is the number of images
+    of the whole problem (for the √n of the absolute tolerance).
+    """
+
+    joint: bool = False
+    all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+    total_images: int | None = None
+
+    def reduce(self, per_image: torch.Tensor) -> torch.Tensor:
+        """(n, m) per-image sums → (groups, m)."""
+        if not self.joint:
+            return per_image
+        total = per_image.sum(0, keepdim=True)
+        return total if self.all_reduce is None else self.all_reduce(total)
+
+    def expand(self, per_group: torch.Tensor, n: int) -> torch.Tensor:
+        """(groups,) → (n,) per image."""
+        return per_group.expand(n) if self.joint else per_group
+
+    def variables(self, n: int, per_image: int) -> int:
+        """Number of variables of one problem, for the absolute tolerance."""
+        if not self.joint:
+            return per_image
+        return (self.total_images or n) * per_image
+
+
+PER_IMAGE = Coupling()
+
+
+class Workspace(Protocol):
+    """What a back end provides to :class:`ADMMLoop` (buffers for n working images)."""
+
+    n: int
+    dtype: torch.dtype
+    device: torch.device
+    variables_per_image: int  # K·H·W
+
+    def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
+        """x ← the x-step solution for v = y − u, per image ρ (n,)."""
+
+    def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
+        """Relaxation, y-step (threshold λ/ρ per image, (n,)), dual step; returns per-image
+        (n, 6) sums ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖², Σ|w·x| (or on y)."""
+
+    def fidelity(self) -> torch.Tensor:
+        """½‖Σ_k d_k * x_k − s‖² per image (n,) (on y with ``objective_on_y``)."""
+
+    def rescale(self, factor: torch.Tensor | None) -> None:
+        """u ← u / factor per image after ρ ← ρ·factor (None: ρ unchanged)."""
+
+    def finish(self, frozen: torch.Tensor | None) -> None:
+        """End of an iteration: images in ``frozen`` get their previous y, u, x back."""
+
+    def take(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(y, x, u) of the images in ``mask`` (true u, after any pending rescale)."""
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Drop the images not in ``mask`` from the working set."""
+
+
+def initial_rho(opts: CBPDNOptions, lmbda: float) -> float:
+    """ρ₀: ``opts.rho``, or SPORCO's default 50λ + 1."""
+    return float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
+
+
+def residuals(opts, norms: torch.Tensor, rho: torch.Tensor, n: int):
+    """r, s, ε_pri, ε_dua per problem from ``norms`` (g, 5) = ‖x‖, ‖y‖, ‖u‖, ‖x − y‖,
+    ‖y_prev − y‖ and ρ (g,), for problems of ``n`` variables (step 5 of the module
+    docstring). ``opts`` has ``std_residuals``, ``abs_stop_tol``, ``rel_stop_tol``."""
+    nx, ny, nu, r, d = norms.unbind(1)
+    s = rho * d
+    rn, sn = torch.maximum(nx, ny), rho * nu
+    sq = math.sqrt(n)
+    if opts.std_residuals:
+        return (r, s, sq * opts.abs_stop_tol + rn * opts.rel_stop_tol,
+                sq * opts.abs_stop_tol + sn * opts.rel_stop_tol)
+    rn = torch.where(rn == 0, torch.ones_like(rn), rn)
+    sn = torch.where(sn == 0, torch.ones_like(sn), sn)
+    return (r / rn, s / sn, sq * opts.abs_stop_tol / rn + opts.rel_stop_tol,
+            sq * opts.abs_stop_tol / sn + opts.rel_stop_tol)
+
+
+def rho_factor(opts, k: int, r: torch.Tensor, s: torch.Tensor, xi: float) -> torch.Tensor | None:
+    """The adaptive-ρ factor per problem (ρ ← ρ·f, u ← u/f) at iteration k, or None when ρ
+    is not updated then (step 6 of the module docstring; SPORCO ``ADMM.update_rho``)."""
+    if not opts.auto_rho or k == 0 or (k + 1) % opts.rho_period != 0:
+        return None
+    tau, mu = opts.rho_scaling, opts.rsdl_ratio
+    if opts.auto_scaling:
+        ratio = torch.where(r > s * xi, r / (s * xi), (s * xi) / r)
+        m = torch.clamp(torch.sqrt(ratio), max=tau)
+        m = torch.where((r == 0) | (s == 0), torch.full_like(m, tau), m)
+    else:
+        m = torch.full_like(r, tau)
+    one = torch.ones_like(m)
+    return torch.where(r > xi * mu * s, m, torch.where(s > (mu / xi) * r, one / m, one))
+
+
+#: statistics columns of :meth:`ADMMLoop.run`'s recorder, in order
+STAT_COLUMNS = ("objective", "data_fidelity", "l1", "primal_residual", "dual_residual",
+                "eps_primal", "eps_dual", "rho")
+
+
+class ADMMLoop:
+    """The CBPDN ADMM iteration (module docstring) over a :class:`Workspace`.
+
+    State that outlives one :meth:`run` (the learners call it once per outer iteration):
+    ρ per problem, the iteration counter ``k`` (for the ρ update period), and per working
+    image its batch position ``idx``, iteration count ``iters`` and ``frozen`` flag.
+
+    ``sync_every`` > 1 (per-image coupling only) checks convergence on the host every that
+    many iterations: images that converge in between are frozen (their y, u, x and ρ stop
+    changing) and retire at the next check, so results do not depend on it.
+    ``on_retire(idx, y, x, u, rho, iters)`` receives the images that leave the working set.
+    """
+
+    def __init__(self, ws: Workspace, lmbda: float, opts: CBPDNOptions, coupling: Coupling = PER_IMAGE,
+                 rho0: float | None = None, sync_every: int = 1,
+                 on_retire: Callable[..., None] | None = None):
+        self.ws, self.lmbda, self.opts, self.coupling = ws, float(lmbda), opts, coupling
+        n, dev = ws.n, ws.device
+        # per-image problems keep ρ in the maps' dtype; a joint problem's scalars are float64
+        self.scalar_dtype = torch.float64 if coupling.joint else ws.dtype
+        groups = 1 if coupling.joint else n
+        rho0 = initial_rho(opts, lmbda) if rho0 is None else float(rho0)
+        self.rho = torch.full((groups,), rho0, dtype=self.scalar_dtype, device=dev)
+        self.xi = float(opts.rsdl_target) if opts.rsdl_target is not None else default_rsdl_target(lmbda)
+        self.k = 0
+        self.idx = torch.arange(n, device=dev)
+        self.iters = torch.zeros(n, dtype=torch.int64, device=dev)
+        self.frozen = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.sync_every = 1 if coupling.joint else max(1, int(sync_every))
+        self.on_retire = on_retire
+        self.last: torch.Tensor | None = None
+
+    @property
+    def n(self) -> int:
+        return self.ws.n
+
+    def run(self, max_iter: int, record: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> bool:
+        """Run up to ``max_iter`` iterations; returns whether every problem converged.
+
+        ``record(k, idx, row)`` receives the statistics (:data:`STAT_COLUMNS` × problems)
+        of each iteration when given. Joint problems stop at convergence and keep their
+        state; per-image problems retire (``on_retire``) as they converge, and the rest
+        retire after the last iteration when ``on_retire`` is set.
+        """
+        for it in range(max_iter):
+            if self.n == 0:
+                break
+            if self.step(record) and self.coupling.joint:
+                return True
+            if not self.coupling.joint and ((it + 1) % self.sync_every == 0 or it + 1 == max_iter):
+                self._retire(self.frozen.cpu().to(self.idx.device))
+        if self.on_retire is not None and self.n:
+            self._retire(torch.ones(self.n, dtype=torch.bool, device=self.idx.device))
+        return self.n == 0
+
+    def step(self, record=None) -> bool:
+        """One iteration; returns whether every problem converged in it (device sync)."""
+        ws, opts, cp, n = self.ws, self.opts, self.coupling, self.n
+        rho_img = cp.expand(self.rho, n).to(ws.dtype)
+        want = record is not None
+        ws.xstep(rho_img, want and not opts.objective_on_y)
+        thr = cp.expand(self.lmbda / self.rho, n).to(ws.dtype)
+        may_rescale = opts.auto_rho and self.k != 0 and (self.k + 1) % opts.rho_period == 0
+        sums = cp.reduce(ws.ystep(thr, want, may_rescale))
+        norms = sums[:, :5].sqrt().to(ws.dtype).to(self.scalar_dtype)
+        K_HW = ws.variables_per_image
+        r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, K_HW))
+        if want:
+            fid = cp.reduce(ws.fidelity().unsqueeze(1))[:, 0].to(self.scalar_dtype)
+            l1 = sums[:, 5].to(ws.dtype).to(self.scalar_dtype)
+            record(self.k, self.idx, torch.stack([fid + self.lmbda * l1, fid, l1, r, s, epri, edua, self.rho]))
+        f = rho_factor(opts, self.k, r, s, self.xi)
+        converged = (r < epri) & (s < edua)
+        freeze = self.sync_every > 1
+        if f is not None:
+            rho_new = self.rho * f
+            self.rho = torch.where(self.frozen, self.rho, rho_new) if freeze else rho_new
+        ws.rescale(None if f is None else cp.expand(f, n).to(ws.dtype))
+        ws.finish(self.frozen if freeze else None)
+        self.iters += (~self.frozen).to(torch.int64)
+        if not cp.joint:
+            self.frozen = self.frozen | converged
+        self.k += 1
+        return cp.joint and bool(converged.all())
+
+    def _retire(self, done: torch.Tensor) -> None:
+        if not bool(done.any()):
+            return
+        y, x, u = self.ws.take(done)
+        if self.on_retire is not None:
+            self.on_retire(self.idx[done], y, x, u, self.rho[done], self.iters[done])
+        keep = ~done
+        self.ws.keep(keep)
+        self.idx, self.iters, self.frozen, self.rho = (t[keep] for t in (self.idx, self.iters, self.frozen, self.rho))
+

@@ -23,21 +23,24 @@ import time
 import numpy as np
 import torch
 
-from csc.cli.bench import machine_info, warn_if_busy, write_json
+from csc.cli.bench import highpass, machine_info, warn_if_busy, write_json
 from csc.learn.dictlearn import DictLearn, DictLearnOptions
+from csc.runtime.device import resolve_device
 
 NAMES = ["barbara.png", "kodim23.png", "monarch.png", "sail.png", "tulips.png"]
 
 
 def training_images(size: int, n: int = 5) -> np.ndarray:
-    from sporco import signal, util
+    """(size, size, n): central crops of SPORCO's example images, each its SPORCO
+    Tikhonov highpass (:func:`csc.cli.bench.highpass`, the reference problem's filter)."""
+    from sporco import util
 
     ex = util.ExampleImages(scaled=True, gray=True)
     out = []
     for name in (NAMES * (n // len(NAMES) + 1))[:n]:
         img = ex.image(name).astype(np.float64)
         r0, c0 = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
-        out.append(signal.tikhonov_filter(img[r0:r0 + size, c0:c0 + size], 5.0, 16)[1])
+        out.append(highpass(img[r0:r0 + size, c0:c0 + size]))
     return np.stack(out, -1)  # SPORCO layout (H, W, B)
 
 
@@ -86,7 +89,7 @@ def main(argv=None) -> int:
     D0 = np.random.RandomState(12345).randn(args.kernel_size, args.kernel_size, args.kernels)
     sopt = sporco_options(args.lmbda, args.iters, args.dmethod)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
-    device = torch.device(args.device)
+    device = resolve_device(args.device, arg="--device")
 
     opts = DictLearnOptions.from_sporco(sopt, dmethod=args.dmethod, dtype=dtype, device=device)
     images = torch.from_numpy(S.transpose(2, 0, 1).copy()).to(device=device, dtype=dtype)

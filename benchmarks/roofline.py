@@ -223,10 +223,12 @@ def main(argv=None) -> dict:
     p.add_argument("--json", default=None, metavar="PATH")
     args = p.parse_args(argv)
     bench.require_sporco()  # the problem's image and filter come from SPORCO
-    import torch
+    from csc.runtime.device import resolve_device
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: torch sees no CUDA device")
+    try:
+        resolve_device(args.device, arg="--device")
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     threads = args.threads or len(os.sched_getaffinity(0))
     bench.configure_threads(threads)
     bench.warn_if_busy()

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from csc.pipeline.preprocess import TIKHONOV_LMBDA, TIKHONOV_NPD
+
 try:  # SPORCO is the reference implementation (dev extra)
     from sporco import signal as sp_signal
     from sporco import util as sp_util
@@ -36,8 +38,12 @@ def central_crop(img: np.ndarray, h: int, w: int, dy: int = 0, dx: int = 0) -> n
 
 
 def highpass(img: np.ndarray) -> np.ndarray:
-    """High-pass part of SPORCO's Tikhonov filter (λ = 5, 16 pad), as in SPEC §1."""
-    return sp_signal.tikhonov_filter(img, 5.0, 16)[1]
+    """High-pass part of SPORCO's Tikhonov filter (λ = 5, 16 pad), as in SPEC §1.
+
+    SPORCO's own filter (the reference), with the parameters of csc's
+    ``Preprocess("highpass")``; test_preprocess checks that the two agree.
+    """
+    return sp_signal.tikhonov_filter(img, TIKHONOV_LMBDA, TIKHONOV_NPD)[1]
 
 
 def random_dictionary(kh: int, kw: int, K: int, seed: int = 12345) -> np.ndarray:

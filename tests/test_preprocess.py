@@ -188,3 +188,120 @@ def test_input_checks():
         local_contrast_normalise(torch.zeros(5))
     with pytest.raises(ValueError, match="lmbda"):
         tikhonov_filter(torch.zeros(4, 4), -1.0)
+
+
+# ------------------------------------------------------------------ the Preprocess object
+from csc.pipeline.preprocess import (  # noqa: E402
+    PREPROCESS_KINDS,
+    Preprocess,
+    PreprocessState,
+    check_preprocess_kind,
+)
+
+
+def test_preprocess_highpass_is_tikhonov_and_sporco(photos):
+    x = torch.from_numpy(photos)
+    pre = Preprocess("highpass")
+    sig, state = pre.forward(x)
+    low, high = tikhonov_filter(x, 5.0, 16)
+    assert torch.equal(sig, high) and torch.equal(state.lowpass, low) and state.scale is None
+    for b in range(len(photos)):  # batch = each image alone, and SPORCO's numbers
+        slp, shp = sporco_signal.tikhonov_filter(photos[b], 5.0, 16)
+        np.testing.assert_allclose(sig[b].numpy(), shp, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(state.offset[b].numpy(), slp, rtol=0, atol=1e-13)
+    back = pre.inverse(sig, state)
+    np.testing.assert_allclose(back.numpy(), photos, rtol=0, atol=1e-14)
+    assert torch.equal(back, high + low)  # what every former copy computed
+    assert torch.equal(pre.inverse(sig, state), state.inverse(sig))
+
+
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_preprocess_lcn_is_local_contrast_normalise(photos, scale):
+    x = torch.from_numpy(photos)
+    pre = Preprocess("lcn", lcn_input_scale=scale)
+    sig, state = pre.forward(x)
+    ref = local_contrast_normalise(x * scale if scale != 1.0 else x)
+    assert torch.equal(sig, ref.normalised)
+    assert torch.equal(state.scale, ref.norm) and torch.equal(state.offset, ref.mean) and state.lowpass is None
+    sp = sporco_signal.local_contrast_normalise(photos[0] * scale)
+    np.testing.assert_allclose(sig[0].numpy(), sp[0], rtol=0, atol=1e-12)
+    back = pre.inverse(sig, state)
+    np.testing.assert_allclose(back.numpy(), photos, rtol=0, atol=1e-13)
+    if scale == 1.0:
+        assert torch.equal(back, ref.norm * sig + ref.mean)
+
+
+def test_preprocess_none_is_identity(photos):
+    x = torch.from_numpy(photos)
+    pre = Preprocess("none")
+    sig, state = pre.forward(x)
+    assert torch.equal(sig, x) and state == PreprocessState("none")
+    r = torch.rand_like(x)
+    assert torch.equal(pre.inverse(r, state), r)
+
+
+@pytest.mark.parametrize("kind", PREPROCESS_KINDS)
+def test_preprocess_dtypes_shapes_and_arrays(photos, kind):
+    pre = Preprocess(kind)
+    x64 = torch.from_numpy(photos)
+    s64, _ = pre.forward(x64)
+    s32, st32 = pre.forward(x64.float())
+    assert s32.dtype == torch.float32 and s32.shape == x64.shape
+    torch.testing.assert_close(s32.double(), s64, atol=1e-4, rtol=0)
+    assert pre.inverse(s32, st32).dtype == torch.float32
+    one, _ = pre.forward(photos[1])  # a single (H, W) ndarray
+    torch.testing.assert_close(one, s64[1], atol=1e-12, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
+@pytest.mark.parametrize("kind", PREPROCESS_KINDS)
+def test_preprocess_cuda_matches_cpu(photos, kind):
+    pre = Preprocess(kind)
+    x = torch.from_numpy(photos)
+    sig, state = pre.forward(x.cuda())
+    back = pre.inverse(sig, state)
+    assert sig.is_cuda and back.is_cuda
+    torch.testing.assert_close(sig.cpu(), pre.forward(x)[0], atol=1e-10, rtol=0)
+    torch.testing.assert_close(back.cpu(), x, atol=1e-10, rtol=0)
+
+
+def test_preprocess_errors():
+    with pytest.raises(ValueError, match=r"kind: expected 'highpass', 'lcn' or 'none', got 'lowpass'"):
+        Preprocess("lowpass")
+    with pytest.raises(ValueError, match="tikhonov_lmbda"):
+        Preprocess("highpass", tikhonov_lmbda=-1.0)
+    with pytest.raises(ValueError, match="tikhonov_npd"):
+        Preprocess("highpass", tikhonov_npd=-2)
+    with pytest.raises(ValueError, match="lcn_n"):
+        Preprocess("lcn", lcn_n=0)
+    with pytest.raises(ValueError, match="lcn_c"):
+        Preprocess("lcn", lcn_c=float("inf"))
+    with pytest.raises(ValueError, match="lcn_input_scale"):
+        Preprocess("lcn", lcn_input_scale=0.0)
+    _, state = Preprocess("lcn").forward(torch.rand(8, 8))
+    with pytest.raises(ValueError, match="state: made by a 'lcn'"):
+        Preprocess("highpass").inverse(torch.rand(8, 8), state)
+    with pytest.raises(TypeError, match="state"):
+        Preprocess("highpass").inverse(torch.rand(8, 8), None)
+    with pytest.raises(ValueError, match="finite"):
+        Preprocess("none").forward(torch.tensor([[1.0, float("nan")]]))
+    with pytest.raises(TypeError, match="floating"):
+        Preprocess("highpass").forward(torch.zeros(4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"preprocess: expected 'highpass' or 'lcn', got 'none'"):
+        check_preprocess_kind("preprocess", "none", ("highpass", "lcn"))
+    assert check_preprocess_kind("preprocess", "lcn") == "lcn"
+
+
+def test_store_preprocessing_is_the_former_formula():
+    """The store codes LCN of the 0–255 image and the Tikhonov highpass, as before."""
+    from csc.pipeline.store import EncodeSettings, preprocess_images
+
+    x = torch.rand(3, 16, 16)
+    lcn = preprocess_images(x, EncodeSettings(preprocess="lcn"))
+    assert torch.equal(lcn, local_contrast_normalise(x * 255.0).normalised)
+    hp = preprocess_images(x, EncodeSettings(preprocess="highpass"))
+    assert torch.equal(hp, tikhonov_filter(x, 5.0, 16).highpass)
+    assert torch.equal(preprocess_images(x, EncodeSettings(preprocess="none")), x)
+    with pytest.raises(ValueError, match="preprocess: expected 'highpass', 'lcn' or 'none'"):
+        EncodeSettings(preprocess="tikhonov")

@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from csc.dictionary.io import atomic_write
 from csc.classify.models import resnet18
+from csc.runtime.device import resolve_device
 
 __all__ = [
     "TrainOptions",
@@ -106,12 +107,6 @@ class TrainOptions:
             d.pop(k)
         d["betas"] = list(d["betas"])
         return d
-
-
-def _device(name: str | None) -> torch.device:
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _epoch_seed(seed: int, epoch: int, salt: int | str) -> int:
@@ -274,7 +269,7 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
                          f"{world} processes")
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
-    device = _dist.device_for_rank(o.device) if distributed else _device(o.device)
+    device = _dist.device_for_rank(o.device) if distributed else resolve_device(o.device)
     amp = (device.type == "cuda") if o.amp is None else bool(o.amp and device.type == "cuda")
     C = int(in_channels if in_channels is not None else getattr(train_set, "in_channels"))
     nc = int(num_classes if num_classes is not None else max(getattr(train_set, "num_classes"),

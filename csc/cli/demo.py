@@ -39,6 +39,8 @@ from csc.core.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, shipped_dictionaries
 from csc.science.metrics import psnr, psnr_paper, sparseness
 from csc.core.options import CBPDNOptions
+from csc.pipeline.preprocess import check_preprocess_kind
+from csc.runtime.device import resolve_device
 from csc.science.sweep import dictionary_color
 
 __all__ = [
@@ -74,6 +76,8 @@ DICTIONARY_ORDER: tuple[str, ...] = (
 #: the lowpass alone (camera 128², 24.1 vs 21.8 dB, sparseness 0.998), so the highpass
 #: default is 0.01 (26.4–28.3 dB, sparseness 0.995–0.997 after 300 iterations).
 DEFAULT_LMBDA: dict[str, float] = {"highpass": 0.01, "lcn": 0.05}
+#: The preprocessings the demo offers (those with a default λ).
+DEMO_PREPROCESS: tuple[str, ...] = tuple(DEFAULT_LMBDA)
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,7 @@ class DemoConfig:
         """Return the settings with λ resolved, raising ``ValueError`` for an invalid one."""
         from csc.pipeline.sources.folders import BUILTIN_PHOTOGRAPH_NAMES
 
-        if self.preprocess not in ("highpass", "lcn"):
-            raise ValueError(f"preprocess: expected 'highpass' or 'lcn', got {self.preprocess!r}")
+        check_preprocess_kind("preprocess", self.preprocess, DEMO_PREPROCESS)
         if self.lmbda is None:
             return replace(self, lmbda=DEFAULT_LMBDA[self.preprocess]).validate()
         if isinstance(self.lmbda, bool) or not (isinstance(self.lmbda, (int, float)) and math.isfinite(self.lmbda) and self.lmbda > 0):
@@ -259,18 +262,6 @@ def available_dictionaries() -> list[str]:
     return known + sorted(n for n in names if n not in DICTIONARY_ORDER)
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"device: {name!r} is not a device (auto, cpu, cuda, cuda:N)") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {name!r} asked for but CUDA is not available")
-    return dev
-
-
 def prepare_photographs(names: Sequence[str], crop: int, preprocess: str = "highpass",
                         dtype: torch.dtype = torch.float32, device=None):
     """Central ``crop``² crops of built-in photographs and what to code.
@@ -284,10 +275,13 @@ def prepare_photographs(names: Sequence[str], crop: int, preprocess: str = "high
     back : callable
         Maps reconstructions of ``signals`` (B, crop, crop) to image space.
     scale, offset : tensors or None
-        ``back(r) = scale · r + offset`` (scale None for the highpass).
+        ``back(r) = scale · r + offset`` (scale None for the highpass): the
+        :class:`~csc.pipeline.preprocess.PreprocessState` of ``Preprocess(preprocess)``.
     """
     from csc.pipeline.sources.folders import builtin_photographs
-    from csc.pipeline.preprocess import center_crop, local_contrast_normalise, tikhonov_filter
+    from csc.pipeline.preprocess import Preprocess, center_crop, check_preprocess_kind
+
+    pre = Preprocess(check_preprocess_kind("preprocess", preprocess, DEMO_PREPROCESS))
 
     photos = builtin_photographs(tuple(names))
     crops = []
@@ -296,13 +290,8 @@ def prepare_photographs(names: Sequence[str], crop: int, preprocess: str = "high
             raise ValueError(f"crop: {n} is {img.shape[0]}x{img.shape[1]}, smaller than {crop}")
         crops.append(center_crop(torch.from_numpy(img), crop))
     images = torch.stack(crops).to(dtype=dtype, device=device)
-    if preprocess == "highpass":
-        low, high = tikhonov_filter(images, 5.0, 16)
-        return images, high, (lambda r: r + low), None, low
-    if preprocess == "lcn":
-        res = local_contrast_normalise(images)
-        return images, res.normalised, (lambda r: res.norm * r + res.mean), res.norm, res.mean
-    raise ValueError(f"preprocess: expected 'highpass' or 'lcn', got {preprocess!r}")
+    signals, state = pre.forward(images)
+    return images, signals, state.inverse, state.scale, state.offset
 
 
 def run_demo(
@@ -337,7 +326,7 @@ def run_demo(
 
     cfg = (config or DEFAULTS).validate()
     t_start = time.perf_counter()
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
     names = cfg.image_names()
     dict_names = list(cfg.dictionaries) if cfg.dictionaries is not None else available_dictionaries()

@@ -29,6 +29,8 @@ import torch
 from csc.core.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, save_dictionary, sha256_of_array, shipped_dictionaries
 from csc.core.options import CBPDNOptions
+from csc.pipeline.preprocess import Preprocess
+from csc.runtime.device import resolve_device
 
 __all__ = ["main", "EncodedImage"]
 
@@ -72,26 +74,6 @@ def _load_images(specs: Sequence[str], crop: int | None) -> list[tuple[str, np.n
     return out
 
 
-def _split(img: torch.Tensor, how: str):
-    """Preprocess one image: returns (signal to code, function mapping a coded
-    reconstruction back to image space)."""
-    from csc.pipeline import preprocess
-
-    if how == "highpass":
-        low, high = preprocess.tikhonov_filter(img, 5.0, 16)
-        return high, lambda r: r + low
-    if how == "lcn":
-        res = preprocess.local_contrast_normalise(img)
-        return res.normalised, lambda r: res.norm * r + res.mean
-    return img, lambda r: r
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _init_distributed(args: argparse.Namespace) -> torch.device:
     """Join torchrun's process group when there is one (WORLD_SIZE > 1); this process's device.
     A group initialised here is left again when the command ends (:func:`main`)."""
@@ -111,7 +93,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     from csc.science.metrics import psnr, sparseness
 
-    device = _device(args.device)
+    device = resolve_device(args.device, arg="--device")
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     D = load_dictionary(args.dictionary, dtype=dtype, device=device)
     meta = dictionary_metadata(args.dictionary)
@@ -119,18 +101,19 @@ def cmd_encode(args: argparse.Namespace) -> int:
                         dtype=dtype, device=device)
     solver = ConvBPDN(D, args.lmbda, opts)
     images = _load_images(args.images, args.crop)
+    pre = Preprocess(args.preprocess)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[EncodedImage] = []
     for name, img in tqdm(images, desc="encode", unit="image", disable=args.quiet):
         s = torch.from_numpy(img).to(dtype=dtype, device=device)
-        signal, back = _split(s, args.preprocess)
+        signal, state = pre.forward(s)
         t0 = time.perf_counter()
         res = solver.solve(signal)
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
-        recon = back(res.reconstruct()[0])
+        recon = pre.inverse(res.reconstruct()[0], state)
         codes = res.codes
         codes_file = out / f"{name}.codes.npz"
         save_codes(codes_file, codes[0].float(), {
@@ -359,10 +342,11 @@ def cmd_learn(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size {args.batch_size}: the global minibatch must have at least one image "
                          f"per process ({world})")
     named = _learn_images(args.images)
+    pre = Preprocess(args.preprocess)
     signals = []
     for name, img in named:
         s = torch.from_numpy(img).to(torch.float64)
-        signals.append(_split(s, args.preprocess)[0].to(dtype))
+        signals.append(pre.forward(s)[0].to(dtype))
     g = torch.Generator().manual_seed(args.seed)
     if args.init == "random":
         D0 = torch.randn(args.kernels, args.kernel_size, args.kernel_size, generator=g, dtype=torch.float64).to(dtype)

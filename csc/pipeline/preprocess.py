@@ -15,11 +15,17 @@ The two filters used by the paper's pipelines reproduce SPORCO 0.2.2 exactly:
 Both pad symmetrically (numpy's ``mode="symmetric"``, edge sample repeated) and filter
 with circular FFT convolution over the padded image, as SPORCO does; the results agree
 with SPORCO to rounding error (≈1e-15 in float64).
+
+:class:`Preprocess` is the one description of "what is coded" used by the command
+line, the demo and the code store: the Tikhonov highpass (the lowpass is added back on
+reconstruction), LCN (undone with the local norm and mean) or the image itself, with
+:meth:`Preprocess.forward` / :meth:`Preprocess.inverse`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
@@ -30,7 +36,13 @@ from csc.core.checks import as_float_tensor, check_finite, check_ndim
 
 __all__ = [
     "GRAY_WEIGHTS",
+    "PREPROCESS_KINDS",
+    "TIKHONOV_LMBDA",
+    "TIKHONOV_NPD",
     "LCNResult",
+    "Preprocess",
+    "PreprocessState",
+    "check_preprocess_kind",
     "TikhonovResult",
     "center_crop",
     "local_contrast_normalise",
@@ -390,3 +402,136 @@ def tikhonov_filter(images, lmbda: float, npd: int = 16) -> TikhonovResult:
     slp = torch.fft.irfft2(torch.fft.rfft2(sp) / A, s=(M, L))
     slp = slp[..., npd : M - npd, npd : L - npd]
     return TikhonovResult(slp, t - slp)
+
+
+# ------------------------------------------------------------------ the one preprocessing
+
+PreprocessKind = Literal["highpass", "lcn", "none"]
+
+#: The kinds of :class:`Preprocess`: Tikhonov highpass, local contrast normalisation, none.
+PREPROCESS_KINDS: tuple[str, ...] = ("highpass", "lcn", "none")
+#: Tikhonov λ and padding of SPORCO's examples (images in [0, 1]).
+TIKHONOV_LMBDA = 5.0
+TIKHONOV_NPD = 16
+
+
+def check_preprocess_kind(name: str, kind, allowed: Sequence[str] = PREPROCESS_KINDS) -> str:
+    """Return ``kind`` when it is one of ``allowed``; else raise ``ValueError`` naming ``name``.
+
+    The message reads e.g. ``preprocess: expected 'highpass', 'lcn' or 'none', got 'x'``.
+    """
+    if isinstance(kind, str) and kind in allowed:
+        return kind
+    quoted = [repr(k) for k in allowed]
+    choices = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    raise ValueError(f"{name}: expected {choices}, got {kind!r}")
+
+
+@dataclass(frozen=True)
+class PreprocessState:
+    """What :meth:`Preprocess.forward` split off, to undo it.
+
+    The inverse of a coded-input reconstruction ``r`` is ``(scale · r + offset) / input_scale``
+    (a missing ``scale`` or ``offset`` is left out; the division only when
+    ``input_scale != 1``).
+
+    Attributes
+    ----------
+    kind : {"highpass", "lcn", "none"}
+    offset : tensor or None
+        The Tikhonov lowpass (highpass) or the LCN local mean; None for "none".
+    scale : tensor or None
+        The LCN local norm; None otherwise.
+    input_scale : float
+        Factor the images were multiplied by before LCN (1 otherwise).
+    """
+
+    kind: str
+    offset: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
+    input_scale: float = 1.0
+
+    @property
+    def lowpass(self) -> torch.Tensor | None:
+        """The Tikhonov lowpass that was subtracted (None unless ``kind == "highpass"``)."""
+        return self.offset if self.kind == "highpass" else None
+
+    def inverse(self, recon) -> torch.Tensor:
+        """Map a reconstruction of the coded input back to image space (see the class)."""
+        r = as_float_tensor("recon", recon)
+        if self.scale is not None:
+            r = self.scale * r
+        if self.offset is not None:
+            r = r + self.offset
+        if self.input_scale != 1.0:
+            r = r / self.input_scale
+        return r
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """The signal CBPDN codes, and the way back to image space.
+
+    ``kind="highpass"``: the highpass of :func:`tikhonov_filter` (SPORCO's examples,
+    λ = 5, 16 samples of padding); the lowpass is added back on reconstruction.
+    ``kind="lcn"``: :func:`local_contrast_normalise` of ``lcn_input_scale · images``
+    (the authors' code works on the 0–255 scale: 255 for [0, 1] images); undone with
+    the local norm and mean. ``kind="none"``: the images themselves.
+
+    Works on floating tensors or arrays, float32 or float64, any device, shapes
+    ``(H, W)`` or ``(B, H, W)`` (any leading dimensions); results keep dtype and device.
+
+    Examples
+    --------
+    >>> pre = Preprocess("highpass")
+    >>> signal, state = pre.forward(images)          # code ``signal``
+    >>> image = pre.inverse(reconstruction, state)   # reconstruction + lowpass
+    """
+
+    kind: PreprocessKind = "highpass"
+    tikhonov_lmbda: float = TIKHONOV_LMBDA
+    tikhonov_npd: int = TIKHONOV_NPD
+    lcn_n: int = 7
+    lcn_c: float | None = None
+    lcn_input_scale: float = 1.0
+
+    def __post_init__(self):
+        check_preprocess_kind("kind", self.kind)
+        lm = self.tikhonov_lmbda
+        if isinstance(lm, bool) or not isinstance(lm, (int, float)) or not math.isfinite(lm) or lm < 0:
+            raise ValueError(f"tikhonov_lmbda: expected a finite number >= 0, got {lm!r}")
+        for name in ("tikhonov_npd", "lcn_n"):
+            v = getattr(self, name)
+            low = 0 if name == "tikhonov_npd" else 1
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
+        c = self.lcn_c
+        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c)):
+            raise ValueError(f"lcn_c: expected a finite number or None, got {c!r}")
+        sc = self.lcn_input_scale
+        if isinstance(sc, bool) or not isinstance(sc, (int, float)) or not math.isfinite(sc) or sc <= 0:
+            raise ValueError(f"lcn_input_scale: expected a finite number > 0, got {sc!r}")
+
+    def forward(self, images) -> tuple[torch.Tensor, PreprocessState]:
+        """Return ``(coded_input, state)``: the signal to code and what undoes it."""
+        t = _spatial_input("images", images)
+        if self.kind == "highpass":
+            low, high = tikhonov_filter(t, self.tikhonov_lmbda, self.tikhonov_npd)
+            return high, PreprocessState("highpass", offset=low)
+        if self.kind == "lcn":
+            sc = float(self.lcn_input_scale)
+            x = t * sc if sc != 1.0 else t
+            res = local_contrast_normalise(x, self.lcn_n, self.lcn_c)
+            return res.normalised, PreprocessState("lcn", offset=res.mean, scale=res.norm, input_scale=sc)
+        return t, PreprocessState("none")
+
+    def inverse(self, recon, state: PreprocessState) -> torch.Tensor:
+        """Map a reconstruction of the coded input back to image space.
+
+        ``state`` must come from :meth:`forward` of a preprocessing of the same kind.
+        """
+        if not isinstance(state, PreprocessState):
+            raise TypeError(f"state: expected a PreprocessState from Preprocess.forward, got {type(state).__name__}")
+        if state.kind != self.kind:
+            raise ValueError(f"state: made by a {state.kind!r} preprocessing, not {self.kind!r}")
+        return state.inverse(recon)

@@ -56,6 +56,8 @@ import numpy as np
 import torch
 
 from csc.dictionary.io import atomic_write, sha256_of_array
+from csc.pipeline.preprocess import Preprocess, check_preprocess_kind
+from csc.runtime.device import resolve_device
 
 __all__ = [
     "STORE_FORMAT",
@@ -114,8 +116,7 @@ class EncodeSettings:
     solver_dtype: str = "float32"
 
     def __post_init__(self):
-        if self.preprocess not in ("highpass", "lcn", "none"):
-            raise ValueError(f"preprocess: expected 'highpass', 'lcn' or 'none', got {self.preprocess!r}")
+        check_preprocess_kind("preprocess", self.preprocess)
         if self.value_dtype not in _VALUE_DTYPES:
             raise ValueError(f"value_dtype: expected 'float16' or 'float32', got {self.value_dtype!r}")
         if self.solver_dtype not in ("float32", "float64"):
@@ -127,6 +128,10 @@ class EncodeSettings:
         if self.lmbda < 0 or self.max_iter < 1:
             raise ValueError("lmbda must be >= 0 and max_iter >= 1")
 
+    def preprocessing(self) -> Preprocess:
+        """The :class:`~csc.pipeline.preprocess.Preprocess` of ``preprocess`` (LCN on the 0–255 scale)."""
+        return Preprocess(self.preprocess, lcn_input_scale=255.0)
+
 
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
@@ -137,7 +142,7 @@ def preprocess_images(images, settings: EncodeSettings, device=None, dtype=torch
 
     ``images``: uint8 (0–255) or floating ([0, 1]) array/tensor, (B, H, W) gray or
     (B, 3, H, W) colour. Steps (SPEC §5/§6): [0, 1] scale → grayscale → bilinear resize
-    → highpass / LCN / none.
+    → :meth:`EncodeSettings.preprocessing` (highpass / LCN / none).
     """
     from csc.pipeline import preprocess as pp
 
@@ -150,11 +155,7 @@ def preprocess_images(images, settings: EncodeSettings, device=None, dtype=torch
         raise ValueError(f"images: expected (B, H, W) or (B, 3, H, W), got shape {tuple(x.shape)}")
     if settings.size is not None and tuple(x.shape[-2:]) != (settings.size, settings.size):
         x = pp.resize(x, settings.size)
-    if settings.preprocess == "highpass":
-        x = pp.tikhonov_filter(x, 5.0, 16).highpass
-    elif settings.preprocess == "lcn":
-        x = pp.local_contrast_normalise(x * 255.0).normalised
-    return x
+    return settings.preprocessing().forward(x)[0]
 
 
 # --------------------------------------------------------------------------- shards
@@ -263,7 +264,8 @@ def encode_dataset(
     source : dict, optional
         Description of the source (dataset, split, subset) recorded in the manifest.
     device : optional
-        Where to encode (default CUDA when available).
+        Where to encode: ``"auto"``/None (default: CUDA when available), ``"cpu"``,
+        ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` (:func:`csc.runtime.device.resolve_device`).
     on_shard : callable, optional
         Called with the shard number after each shard is written (progress hooks; a
         test uses it to interrupt a run).
@@ -288,7 +290,7 @@ def encode_dataset(
     ids_arr = np.arange(N, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
     if ids_arr.shape != (N,):
         raise ValueError(f"ids: expected shape ({N},), got {ids_arr.shape}")
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     sdtype = torch.float64 if settings.solver_dtype == "float64" else torch.float32
     D = load_dictionary(settings.dictionary, dtype=sdtype, device=dev)
     try:

@@ -1,4 +1,4 @@
-"""Runtime: device resolution and torch.distributed helpers."""
+"""Runtime: device resolution (:mod:`csc.runtime.device`) and torch.distributed helpers."""
 
 import importlib as _importlib
 

@@ -35,6 +35,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from csc.runtime.device import resolve_device
+
 __all__ = [
     "init_distributed",
     "is_distributed",
@@ -65,16 +67,14 @@ def device_for_rank(device: torch.device | str | None = None) -> torch.device:
     ``auto`` means CUDA when available, else CPU. Under torchrun (``LOCAL_RANK`` set) or
     in a group of several processes, ``cuda`` without an index becomes
     ``cuda:LOCAL_RANK`` (modulo the number of visible GPUs): one GPU per process on each
-    machine. An explicit index is kept.
+    machine. An explicit index is kept. Names are checked by
+    :func:`csc.runtime.device.resolve_device` (``ValueError`` for a bogus one or for CUDA
+    without a GPU).
     """
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device is None or str(device) == "auto" \
-        else torch.device(device)
+    dev = resolve_device(device)
     if dev.type == "cuda" and dev.index is None and (
             "LOCAL_RANK" in os.environ or _env_int("WORLD_SIZE", 1) > 1 or is_distributed()):
-        n = torch.cuda.device_count()
-        if n < 1:
-            raise ValueError("device: CUDA was asked for but no GPU is visible")
-        dev = torch.device("cuda", get_local_rank() % n)
+        dev = torch.device("cuda", get_local_rank() % torch.cuda.device_count())
     return dev
 
 

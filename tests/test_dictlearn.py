@@ -16,7 +16,6 @@ from csc.backends import fused as _fused
 
 from csc.learn import constraints
 from csc.learn.dictlearn import (
-    KILL_ENV,
     SPORCO_DICTLEARN_STATS_NAMES,
     DictLearn,
     DictLearnOptions,
@@ -219,6 +218,20 @@ def _learn_args(folder, out, method, extra=()):
             "--device", "cpu", "--checkpoint-every", "3", "--seed", "7", "--quiet", *extra]
 
 
+#: ``csc`` with the learners' ``on_checkpoint`` hook set to SIGKILL the process after the
+#: first checkpoint (the test drives the hook; the library has no test switch)
+_KILLED_CLI = """
+import functools, os, signal, sys
+from csc.learn.dictlearn import DictLearn
+from csc.learn.onlinecdl import OnlineDictLearn
+kill = lambda step: os.kill(os.getpid(), signal.SIGKILL)
+DictLearn.solve = functools.partialmethod(DictLearn.solve, on_checkpoint=kill)
+OnlineDictLearn.fit = functools.partialmethod(OnlineDictLearn.fit, on_checkpoint=kill)
+from csc.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def kill_and_resume(tmp_path, method, extra=()):
     """Run ``csc learn`` in a subprocess killed (SIGKILL) after its first checkpoint, resume
     it, and compare with an uninterrupted run."""
@@ -228,10 +241,10 @@ def kill_and_resume(tmp_path, method, extra=()):
     folder = tmp_path / "imgs"
     _write_pngs(folder)
     out = tmp_path / "killed.npz"
-    env = dict(os.environ, **{KILL_ENV: "1"})
+    env = dict(os.environ)
     root = Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-m", "csc", *_learn_args(folder, out, method, extra)],
+    proc = subprocess.run([sys.executable, "-c", _KILLED_CLI, *_learn_args(folder, out, method, extra)],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr
     ckpt = tmp_path / "killed.ckpt.npz"
@@ -297,15 +310,15 @@ def _learn(S, D0, dmethod, backend, max_iter=25, dtype=torch.float64, cbpdn_chan
 def test_fused_matches_torch_loop(case, sparse, monkeypatch):
     """The two back ends agree to rounding on every option path of the learner; the
     fused 'pgm' step with rfft2 of the codes and with their nonzeros (spatial)."""
-    import csc.learn.dictlearn
+    import csc.learn.coding
 
     dmethod, kw = _FUSED_CASES[case]
-    monkeypatch.setattr(csc.learn.dictlearn, "_SPARSE_RATIO", float("inf") if sparse == "sparse" else 0.0)
+    monkeypatch.setattr(csc.learn.coding, "SPARSE_RATIO", float("inf") if sparse == "sparse" else 0.0)
     S, D0 = _small_problem()
     a = _learn(S, D0, dmethod, "torch", **kw)
     calls = []
-    residual = csc.learn.dictlearn._FusedJointCBPDN.residual
-    monkeypatch.setattr(csc.learn.dictlearn._FusedJointCBPDN, "residual",
+    residual = csc.learn.coding.JointCBPDN.residual
+    monkeypatch.setattr(csc.learn.coding.JointCBPDN, "residual",
                         lambda self, *args: calls.append(1) or residual(self, *args))
     b = _learn(S, D0, dmethod, "numba", **kw)
     # the sparse parametrisation really takes the spatial path, except where the objective
@@ -353,7 +366,7 @@ def test_fused_pgm_resume_bit_identical(tmp_path, monkeypatch, ratio):
     repeats the uninterrupted run bit for bit, on the dense and on the sparse path."""
     import csc.learn.dictlearn
 
-    monkeypatch.setattr(csc.learn.dictlearn, "_SPARSE_RATIO", ratio)
+    monkeypatch.setattr(csc.learn.coding, "SPARSE_RATIO", ratio)
     monkeypatch.setenv("CSC_CBPDN_BACKEND", "numba")
     S, D0 = _small_problem(seed=6)
     opts = DictLearnOptions(max_iter=9, dmethod="pgm", accurate_dfid=True)

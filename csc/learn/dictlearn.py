@@ -81,8 +81,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import signal
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -97,7 +95,9 @@ from csc.core import ops
 from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
-from csc.core.options import CBPDNOptions, _as_dtype, default_rsdl_target
+from csc.core.admm import residuals, rho_factor
+from csc.core.options import CBPDNOptions, _as_dtype
+from csc.learn.coding import JointCBPDN
 
 __all__ = [
     "DictLearn",
@@ -114,9 +114,6 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "csc-dictlearn-checkpoint"
 CHECKPOINT_VERSION = 1
-#: Test-only: when set to N, the process kills itself (SIGKILL) right after writing its
-#: N-th checkpoint, to test resuming after an interruption.
-KILL_ENV = "CSC_TEST_KILL_AFTER_CHECKPOINT"
 
 #: CBPDN options of SPORCO's batch learner (``dictlrn.cbpdndl.ConvBPDNOptionsDefaults``):
 #: one ADMM iteration per outer iteration, AutoRho every 10 iterations with a fixed
@@ -472,127 +469,18 @@ def _l2(t: torch.Tensor) -> float:
     return float(t.square().sum().sqrt())
 
 
-def _prep_weight(w, K: int, like: torch.Tensor):
-    if isinstance(w, (int, float, np.floating, np.integer)) and not isinstance(w, bool):
-        return check_nonnegative("l1_weight", w)
-    wt = as_float_tensor("l1_weight", w, like.dtype, like.device)
-    check_finite("l1_weight", wt)
-    if bool((wt < 0).any()):
-        raise ValueError("l1_weight: expected weights >= 0, found negative entries")
-    if wt.ndim == 0:
-        return float(wt)
-    if wt.ndim == 1 and wt.shape[0] == K:
-        return wt.reshape(1, K, 1, 1)
-    raise ValueError(f"l1_weight: the learners take a scalar or one weight per kernel (K={K},), "
-                     f"got shape {tuple(wt.shape)}")
+def _residuals(o, r: float, d: float, nx: float, ny: float, nu: float, rho: float, n: int):
+    """r, s, ε_pri, ε_dua (floats) of the 'cns' dictionary step by :func:`csc.core.admm.residuals`,
+    from ‖X − G‖, the unscaled dual norm d (s = ρ·d), ‖X‖, ‖G‖, ‖U‖ and ρ."""
+    norms = torch.tensor([[nx, ny, nu, r, d]], dtype=torch.float64)
+    return tuple(float(v) for v in residuals(o, norms, torch.tensor([rho], dtype=torch.float64), n))
 
 
-class _JointCBPDN:
-    """ADMM for CBPDN over a batch of images solved jointly (SPORCO's multi-image
-    semantics: one ρ, residuals over the whole batch). State persists between calls of
-    :meth:`iterate`, as SPORCO's ``xstep.solve()`` does inside the learner."""
-
-    def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size):
-        B, H, W = S.shape
-        self.opts, self.lmbda, self.shape, self.kernel_size = opts, lmbda, (H, W), tuple(kernel_size)
-        self.Sf = torch.fft.rfft2(S)
-        self.y = S.new_zeros((B, K, H, W))
-        self.u = torch.zeros_like(self.y)
-        self.x = torch.zeros_like(self.y)
-        self.rho = float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
-        self.xi = float(opts.rsdl_target) if opts.rsdl_target is not None else default_rsdl_target(lmbda)
-        self.k = 0
-        self.w = _prep_weight(opts.l1_weight, K, S)
-        self.n = B * K * H * W
-
-    def set_dictionary(self, D: torch.Tensor) -> None:
-        self.Df = ops.kernel_dft(D, self.shape)
-        self.DSf = ops.adjoint_dft(self.Df, self.Sf)
-        self.gram = ops.gram_diagonal(self.Df)
-
-    def iterate(self, n: int) -> dict[str, float]:
-        o, lmbda, (H, W) = self.opts, self.lmbda, self.shape
-        row: dict[str, float] = {}
-        rho_t = torch.tensor(self.rho, dtype=self.y.dtype, device=self.y.device)
-        for _ in range(n):
-            rho = self.rho
-            rho_t.fill_(rho)
-            yprev = self.y
-            b = self.DSf + rho * torch.fft.rfft2(self.y - self.u)
-            xf = ops.sherman_morrison_solve(self.Df, b, rho_t, self.gram)
-            x = torch.fft.irfft2(xf, s=(H, W))
-            ax = x if o.relax == 1.0 else o.relax * x + (1 - o.relax) * yprev
-            y = ops.soft_threshold(ax + self.u, (lmbda / rho) * self.w)
-            if o.nonneg:
-                y = y.clamp(min=0)
-            if o.no_boundary_cross:
-                kh, kw = self.kernel_size
-                if kh > 1:
-                    y[..., H - kh + 1:, :] = 0
-                if kw > 1:
-                    y[..., :, W - kw + 1:] = 0
-            u = self.u + (ax - y)
-            nx, ny, nu = _l2(x), _l2(y), _l2(u)
-            r, s, epri, edua = _residuals(o, _l2(x - y), rho * _l2(yprev - y), nx, ny, nu, rho, self.n)
-            v, vf = (y, torch.fft.rfft2(y)) if o.objective_on_y else (x, xf)
-            fid = float(ops.rfft2_sqnorm(ops.synthesis_dft(self.Df, vf) - self.Sf, W).sum()) / 2.0
-            l1 = float((self.w * v).abs().sum()) if isinstance(self.w, torch.Tensor) else self.w * float(v.abs().sum())
-            row = dict(objective=fid + lmbda * l1, data_fidelity=fid, l1=l1,
-                       x_primal_residual=r, x_dual_residual=s, x_rho=rho)
-            self.x, self.y, self.u = x, y, u
-            self._update_rho(self.k, r, s)
-            self.k += 1
-            if r < epri and s < edua:
-                break
-        return row
-
-    def _update_rho(self, k: int, r: float, s: float) -> None:
-        o = self.opts
-        if not o.auto_rho or k == 0 or (k + 1) % o.rho_period != 0:
-            return
-        rsf = _rho_factor(r, s, self.xi, o.rsdl_ratio, o.rho_scaling, o.auto_scaling)
-        if rsf != 1.0:
-            self.rho *= rsf
-            self.u = self.u / rsf
-
-    # state for checkpoints
-    def state(self) -> dict[str, Any]:
-        return {"y": self.y, "u": self.u, "rho": self.rho, "k": self.k}
-
-    def load_state(self, st: Mapping[str, Any]) -> None:
-        self.y = st["y"].to(self.y)
-        self.u = st["u"].to(self.u)
-        self.rho, self.k = float(st["rho"]), int(st["k"])
-
-
-def _residuals(o: CBPDNOptions | DictUpdateOptions, r: float, s: float, nx: float, ny: float, nu: float, rho: float,
-               n: int) -> tuple[float, float, float, float]:
-    """Primal and dual residuals and their tolerances of a joint ADMM step (SPEC §1 step
-    5, SPORCO's multi-image semantics): r = ‖x − y‖, s = ρ‖y_prev − y‖ and the norms of x,
-    y, u over the whole problem of n variables; normalised unless ``std_residuals``. Used
-    by the coding steps and by the 'cns' dictionary step (y: the consensus copies)."""
-    rn, sn = max(nx, ny), rho * nu
-    sq = math.sqrt(n)
-    if o.std_residuals:
-        return r, s, sq * o.abs_stop_tol + rn * o.rel_stop_tol, sq * o.abs_stop_tol + sn * o.rel_stop_tol
-    rn, sn = rn or 1.0, sn or 1.0
-    return r / rn, s / sn, sq * o.abs_stop_tol / rn + o.rel_stop_tol, sq * o.abs_stop_tol / sn + o.rel_stop_tol
-
-
-def _rho_factor(r, s, xi, mu, tau, auto_scaling) -> float:
-    """SPORCO's adaptive-ρ multiplier (SPEC §1 step 6)."""
-    if auto_scaling:
-        if s == 0.0 or r == 0.0:
-            m = tau
-        else:
-            m = min(math.sqrt(r / (s * xi) if r > s * xi else (s * xi) / r), tau)
-    else:
-        m = tau
-    if r > xi * mu * s:
-        return m
-    if s > (mu / xi) * r:
-        return 1.0 / m
-    return 1.0
+def _rho_update(o, k: int, r: float, s: float) -> float:
+    """The 'cns' step's adaptive-ρ factor (:func:`csc.core.admm.rho_factor`; 1 when not updated)."""
+    f = rho_factor(o, k, torch.tensor([r], dtype=torch.float64), torch.tensor([s], dtype=torch.float64),
+                   o.rsdl_target)
+    return 1.0 if f is None else float(f[0])
 
 
 class _PGMDictUpdate:
@@ -678,15 +566,14 @@ class _ConsensusDictUpdate:
             self.G = _pad(self.D, self.shape)
             self.U = self.U + (AX - self.G.unsqueeze(0))
             nb = math.sqrt(self.nb)
-            r, s, epri, edua = _residuals(o, _l2(X - self.G.unsqueeze(0)), nb * rho * _l2(Gprev - self.G),
+            r, s, epri, edua = _residuals(o, _l2(X - self.G.unsqueeze(0)), nb * _l2(Gprev - self.G),
                                           _l2(X), nb * _l2(self.G), _l2(self.U), rho, self.n)
             row = dict(constraint=_constraint_violation(self.G, self.cons), d_primal_residual=r,
                        d_dual_residual=s, d_rho=rho)
-            if o.auto_rho and self.k != 0 and (self.k + 1) % o.rho_period == 0:
-                rsf = _rho_factor(r, s, o.rsdl_target, o.rsdl_ratio, o.rho_scaling, o.auto_scaling)
-                if rsf != 1.0:
-                    self.rho *= rsf
-                    self.U = self.U / rsf
+            rsf = _rho_update(o, self.k, r, s)
+            if rsf != 1.0:
+                self.rho *= rsf
+                self.U = self.U / rsf
             self.k += 1
             if r < epri and s < edua:
                 break
@@ -731,226 +618,20 @@ def _use_fused(opts: CBPDNOptions, device: torch.device) -> bool:
 
 
 def _dl_kernels():
-    from csc.backends import dl_kernels as _dl_kernels
-
-    return _dl_kernels
+    return _fused.dl_kernels()
 
 
 def _RFFT2(real: np.ndarray, spec: np.ndarray, threads: int, preserve_input: bool = False) -> _fused.FFTPair:
     """:class:`csc.backends.fused.FFTPair` (real ↔ spec, in place of ``real``) planned with
     ``FFTW_ESTIMATE`` unless ``CSC_FFTW_PLANNER`` says otherwise: an estimated plan depends
     on the problem only, not on timings, so a run resumed in another process uses the same
-    plans and repeats the uninterrupted run bit for bit (as long as no FFTW wisdom from a
-    more patient planner exists in the process for the same transform). ``forward`` /
-    ``inverse`` take any arrays of the planned shape, strides and alignment; with
-    ``preserve_input`` the forward transform keeps its input (``preserves_input``)."""
+    plans and repeats the uninterrupted run bit for bit."""
     return _fused.FFTPair(real, spec, real, threads, planner=_fused._planner(0), preserve_input=preserve_input)
-
-
-#: The fused 'pgm' step works with the nonzero codes in the spatial domain when their
-#: number times kh·kw is at most this fraction of the coefficients (B·K·H·W): then
-#: the scatter/gather costs less than rfft2(y) and a pass over its spectrum (measured
-#: break-even about 1.2 for 5 × 64 maps of 128×128 and 8×8 kernels).
-_SPARSE_RATIO = 1.0
 
 
 def _np_real(t: torch.Tensor, npdt) -> np.ndarray:
     """Real numpy view of a contiguous (complex) tensor: interleaved (re, im) pairs."""
     return t.numpy().view(npdt)
-
-
-class _FusedJointCBPDN:
-    """:class:`_JointCBPDN` on the CPU with the fused kernels of :class:`csc.ConvBPDN`
-    (:func:`csc.backends.kernels.xstep`, :func:`csc.backends.kernels.ystep`) and planned FFTs.
-
-    Per coding iteration: rfft2(t), t = y − u (one planned FFT); the Sherman–Morrison
-    x-step in place in the DFT domain with the data fidelity per DFT row; irfft2 into x;
-    relaxation, soft threshold, dual step, the next t and the residual sums in one pass.
-    The images are coupled as in :class:`_JointCBPDN`: one ρ (an array filled with it
-    for the kernels) and the partial sums of every plane added up. An adaptive-ρ change
-    divides u at once (as the torch loop does) and rebuilds t. y, u, x, t and x̂ are
-    fixed buffers updated in place; :meth:`codes_dft` leaves rfft2(y) in x̂ for the
-    dictionary step."""
-
-    def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size, threads: int):
-        B, H, W = S.shape
-        self.opts, self.lmbda, self.shape, self.kernel_size = opts, lmbda, (H, W), tuple(kernel_size)
-        self.threads = threads
-        dtype = S.dtype
-        self.npdt = np.dtype(np.float32 if dtype == torch.float32 else np.float64).type
-        cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
-        self.x = torch.empty((B, K, H, W), dtype=dtype)
-        self.t = torch.empty_like(self.x)
-        self.xf = torch.empty((B, K, H, W // 2 + 1), dtype=cdtype)
-        self.y = torch.empty_like(self.x)
-        self.u = torch.empty_like(self.x)
-        self.fft = _RFFT2(self.t.numpy(), self.xf.numpy(), threads)  # plans before any data
-        # rfft2(y) for the dictionary step: a plan that keeps y (else y is copied to x first)
-        self.fft_y = _RFFT2(self.y.numpy(), self.xf.numpy(), threads, preserve_input=True)
-        self.y.zero_()
-        self.u.zero_()
-        self.t.zero_()
-        self.S = S.contiguous()
-        self.Sf = torch.fft.rfft2(S).contiguous()
-        self.rho = float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
-        self.xi = float(opts.rsdl_target) if opts.rsdl_target is not None else default_rsdl_target(lmbda)
-        self.k = 0
-        self.w = _prep_weight(opts.l1_weight, K, S)
-        self.n = B * K * H * W
-        self._idx: np.ndarray | None = None
-        self._cnt = np.empty(B * K, dtype=np.int64)
-        self._nnz = 0
-        self._nz_valid = False
-        #: record the nonzero codes in the y-step (for the sparse 'pgm' step)
-        self.track_nonzeros = False
-        # a scalar weight scales the threshold (λ/ρ)·w and multiplies Σ|x|, as the torch loop
-        self.wk = (self.w.reshape(-1).contiguous().numpy() if isinstance(self.w, torch.Tensor)
-                   else np.ones(1, dtype=self.npdt))
-        self.w4 = np.ones((1, 1, 1, 1), dtype=self.npdt)
-        r = opts.relax
-        self.alpha, self.beta = (self.npdt(r), self.npdt(1.0 - r)) if r != 1.0 else (self.npdt(1), self.npdt(0))
-        kh, kw = self.kernel_size
-        self.bh = H - kh + 1 if opts.no_boundary_cross and kh > 1 else H
-        self.bw = W - kw + 1 if opts.no_boundary_cross and kw > 1 else W
-        self.ones = np.ones(B, dtype=self.npdt)
-        self.write_t = np.ones(B, dtype=np.uint8)
-        Wr = W // 2 + 1
-        self.Dre = np.empty((K, H, Wr), dtype=self.npdt)
-        self.Dim = np.empty((K, H, Wr), dtype=self.npdt)
-        self.gram = np.empty((H, Wr), dtype=self.npdt)
-        self._zf_valid = False
-
-    def set_dictionary_dft(self, Df: torch.Tensor) -> None:
-        """The dictionary by its DFT (K, H, Wr) (of the kernels zero-padded to H×W)."""
-        H = self.shape[0]
-        _fused.run_split(_dl_kernels().split_dft, H, self.threads, _np_real(Df, self.npdt),
-                         self.Dre, self.Dim, self.gram)
-
-    def codes_dft(self) -> torch.Tensor:
-        """rfft2(y) (B, K, H, Wr), in the x̂ buffer (valid until the next :meth:`iterate`)."""
-        if not self._zf_valid:
-            if self.fft_y.preserves_input:
-                self.fft_y.forward(self.y.numpy(), self.xf.numpy())
-            else:
-                xv = self.x.numpy()
-                np.copyto(xv, self.y.numpy())  # the forward FFT may destroy its input
-                self.fft.forward(xv, self.xf.numpy())
-            self._zf_valid = True
-        return self.xf
-
-    def nonzeros(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """The nonzero codes of y (:func:`csc.backends.dl_kernels.nonzeros`): (idx, cnt, total)."""
-        if not self._nz_valid:
-            if self._idx is None:
-                self._idx = np.empty(self.n, dtype=np.int32)
-            _fused.run_split(_dl_kernels().nonzeros, self._cnt.shape[0], self.threads, self.y.numpy(),
-                             self._idx, self._cnt)
-            self._nnz = int(self._cnt.sum())
-            self._nz_valid = True
-        return self._idx, self._cnt, self._nnz
-
-    def sparse_ok(self, kernel_size) -> bool:
-        """Whether a dictionary step on y should work with its nonzeros in the spatial
-        domain rather than with rfft2(y): y's DFT is not at hand, and the nonzeros times
-        the kernel size are at most :data:`_SPARSE_RATIO` of the coefficients (the
-        choice depends on y alone, so a resumed run makes the same choices)."""
-        if self._zf_valid:
-            return False
-        kh, kw = kernel_size
-        return _SPARSE_RATIO > 0 and self.nonzeros()[2] * kh * kw <= _SPARSE_RATIO * self.n
-
-    def residual(self, D: torch.Tensor, out: np.ndarray) -> np.ndarray:
-        """out (B, H, W) ← Σ_k d_k * y_k − s from the nonzeros of y (spatial, circular)."""
-        idx, cnt, _ = self.nonzeros()
-        _fused.run_split(_dl_kernels().sparse_residual, out.shape[0], self.threads, self.y.numpy(), idx, cnt,
-                         D.contiguous().numpy(), self.S.numpy(), out)
-        return out
-
-    def _fidelity(self, Zf: torch.Tensor) -> float:
-        """½‖Σ_k d_k * z_k − s‖² over the batch from the codes' DFT, current dictionary."""
-        B, (H, W) = Zf.shape[0], self.shape
-        rows = np.empty(B * H)
-        _fused.run_split(_fused.kernels().fidelity_rows, B * H, self.threads, _np_real(Zf, self.npdt),
-                         self.Dre, self.Dim, _np_real(self.Sf, self.npdt), W % 2 == 0, rows)
-        return float(rows.sum()) / (H * W) / 2.0
-
-    def accurate_objective(self, D: torch.Tensor) -> dict[str, float]:
-        """DFid + λ‖y‖₁ of y with the current dictionary D (K, kh, kw), also set by
-        :meth:`set_dictionary_dft` (``accurate_dfid``)."""
-        if self.sparse_ok(D.shape[-2:]):
-            r = self.residual(D, np.empty(tuple(self.S.shape), dtype=self.npdt))
-            fid = float(np.square(r, dtype=np.float64).sum()) / 2.0
-        else:
-            fid = self._fidelity(self.codes_dft())
-        l1 = float(self.y.abs().sum())
-        return dict(objective=fid + self.lmbda * l1, data_fidelity=fid, l1=l1)
-
-    def iterate(self, n: int) -> dict[str, float]:
-        kn, dk = _fused.kernels(), _dl_kernels()
-        o, lmbda, (H, W) = self.opts, self.lmbda, self.shape
-        B, K = self.y.shape[:2]
-        npdt, threads = self.npdt, self.threads
-        on_y = o.objective_on_y
-        plain = not (on_y or o.nonneg or self.bh < H or self.bw < W)
-        xv, yv, uv, tv, xfv = self.x.numpy(), self.y.numpy(), self.u.numpy(), self.t.numpy(), self.xf.numpy()
-        Sfv = _np_real(self.Sf, npdt)
-        row: dict[str, float] = {}
-        for _ in range(n):
-            rho = self.rho
-            self._zf_valid = self._nz_valid = False
-            # x-step: x = irfft2(x̂ + conj(D̂)(Ŝ − Σ D̂ x̂)/(ρ + Σ|D̂|²)), x̂ = rfft2(y − u)
-            self.fft.forward(tv, xfv)
-            fid_rows = np.zeros(0 if on_y else B * H)
-            _fused.run_split(dk.xstep_rho, B * H, threads, xfv.view(npdt), self.Dre, self.Dim, Sfv,
-                             npdt(rho), self.gram, npdt(self.fft.scale), W % 2 == 0, fid_rows)
-            self.fft.inverse(xfv, xv)
-            # relaxation, y-step, dual step, next FFT input, residual sums (of the whole batch)
-            th = (lmbda / rho) * (1.0 if isinstance(self.w, torch.Tensor) else self.w)
-            part = np.empty((B * K, 6))
-            if self.track_nonzeros and plain:  # and the nonzero codes, for a sparse dictionary step
-                if self._idx is None:
-                    self._idx = np.empty(self.n, dtype=np.int32)
-                _fused.run_split(dk.ystep_nonzeros, B * K, threads, xv, yv, uv, tv, self.alpha, self.beta,
-                                 npdt(th), self.wk, self._idx, self._cnt, part)
-                self._nnz = int(self._cnt.sum())
-                self._nz_valid = True
-            else:
-                _fused.run_split(kn.ystep, B * K, threads, xv, yv, uv, tv, self.alpha, self.beta,
-                                 np.full(B, th, dtype=npdt), self.wk, self.w4, False, self.ones, self.write_t,
-                                 o.nonneg, self.bh, self.bw, on_y, True, part)
-            sums = part.sum(0)
-            # norms rounded to the working dtype, as the torch loop computes them
-            nx, ny, nu, nxy, nyy = (float(npdt(math.sqrt(v))) for v in sums[:5])
-            r, s, epri, edua = _residuals(o, nxy, rho * nyy, nx, ny, nu, rho, self.n)
-            fid = self._fidelity(self.codes_dft()) if on_y else float(fid_rows.sum()) / (H * W) / 2.0
-            l1 = float(sums[5]) if isinstance(self.w, torch.Tensor) else self.w * float(sums[5])
-            row = dict(objective=fid + lmbda * l1, data_fidelity=fid, l1=l1,
-                       x_primal_residual=r, x_dual_residual=s, x_rho=rho)
-            self._update_rho(self.k, r, s)
-            self.k += 1
-            if r < epri and s < edua:
-                break
-        return row
-
-    def _update_rho(self, k: int, r: float, s: float) -> None:
-        o = self.opts
-        if not o.auto_rho or k == 0 or (k + 1) % o.rho_period != 0:
-            return
-        rsf = _rho_factor(r, s, self.xi, o.rsdl_ratio, o.rho_scaling, o.auto_scaling)
-        if rsf != 1.0:
-            self.rho *= rsf
-            self.u.div_(rsf)
-            torch.sub(self.y, self.u, out=self.t)
-
-    def state(self) -> dict[str, Any]:
-        return {"y": self.y, "u": self.u, "rho": self.rho, "k": self.k}
-
-    def load_state(self, st: Mapping[str, Any]) -> None:
-        self.y.copy_(st["y"])
-        self.u.copy_(st["u"])
-        torch.sub(self.y, self.u, out=self.t)
-        self.rho, self.k = float(st["rho"]), int(st["k"])
-        self._zf_valid = self._nz_valid = False
 
 
 class _FusedDictStep:
@@ -1016,7 +697,7 @@ class _FusedPGMDictUpdate(_FusedDictStep):
     def dft(self) -> torch.Tensor:
         return self._Xf[0]
 
-    def set_codes(self, cb: _FusedJointCBPDN) -> None:
+    def set_codes(self, cb: JointCBPDN) -> None:
         self.cb = cb
 
     def iterate(self, n: int) -> dict[str, float]:
@@ -1098,7 +779,7 @@ class _FusedConsensusDictUpdate(_FusedDictStep):
     def dft(self) -> torch.Tensor:
         return self._Gf[0]
 
-    def set_codes(self, cb: _FusedJointCBPDN) -> None:
+    def set_codes(self, cb: JointCBPDN) -> None:
         self.Zf = cb.codes_dft()
 
     def iterate(self, n: int) -> dict[str, float]:
@@ -1124,15 +805,14 @@ class _FusedConsensusDictUpdate(_FusedDictStep):
             sums = part.sum(0) / (H * W)
             nxg, nu, nx = (float(npdt(math.sqrt(v))) for v in sums)
             nb = math.sqrt(B)
-            r, s, epri, edua = _residuals(o, nxg, nb * rho * _l2(Dprev - self.D), nx, nb * _l2(self.D), nu, rho,
+            r, s, epri, edua = _residuals(o, nxg, nb * _l2(Dprev - self.D), nx, nb * _l2(self.D), nu, rho,
                                           self.n)
             row = dict(constraint=_constraint_violation(self.D, self.cons), d_primal_residual=r,
                        d_dual_residual=s, d_rho=rho)
-            if o.auto_rho and self.k != 0 and (self.k + 1) % o.rho_period == 0:
-                rsf = _rho_factor(r, s, o.rsdl_target, o.rsdl_ratio, o.rho_scaling, o.auto_scaling)
-                if rsf != 1.0:
-                    self.rho *= rsf
-                    self.Uf.div_(rsf)
+            rsf = _rho_update(o, self.k, r, s)
+            if rsf != 1.0:
+                self.rho *= rsf
+                self.Uf.div_(rsf)
             self.k += 1
             if r < epri and s < edua:
                 break
@@ -1162,20 +842,7 @@ def save_checkpoint(path: str | Path, arrays: Mapping[str, Any], metadata: Mappi
     """Write a pickle-free checkpoint (arrays + JSON metadata) atomically."""
     payload = {k: _to_numpy(v) for k, v in arrays.items()}
     payload["metadata"] = np.array(json.dumps(_jsonable(dict(metadata)), sort_keys=True))
-    out = atomic_write(path, lambda f: np.savez(f, **payload))
-    _maybe_kill_for_test()
-    return out
-
-
-_checkpoints_written = 0
-
-
-def _maybe_kill_for_test() -> None:
-    global _checkpoints_written
-    _checkpoints_written += 1
-    limit = os.environ.get(KILL_ENV)
-    if limit and _checkpoints_written >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
+    return atomic_write(path, lambda f: np.savez(f, **payload))
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -1286,6 +953,7 @@ class DictLearn:
         resume: bool = False,
         progress: bool = False,
         callback: Callable[[int, dict[str, float]], None] | None = None,
+        on_checkpoint: Callable[[int], None] | None = None,
     ) -> DictLearnResult:
         """Learn from ``images`` (B, H, W) (or one (H, W) image) for ``options.max_iter``
         outer iterations.
@@ -1302,6 +970,9 @@ class DictLearn:
             Show a tqdm progress bar.
         callback : callable, optional
             Called as ``callback(iteration, row)`` after every outer iteration.
+        on_checkpoint : callable, optional
+            Called as ``on_checkpoint(step)`` after each checkpoint is written (the tests
+            kill the process there to check that a resumed run loses nothing).
         """
         opts, lmbda = self.options, self.lmbda
         D0 = self.initial_dictionary
@@ -1309,20 +980,19 @@ class DictLearn:
         B, H, W = S.shape
         K = D0.shape[0]
         fused = _use_fused(opts.cbpdn, D0.device)
+        cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=fused)
         if fused:
             threads = max(1, torch.get_num_threads())
-            cb = _FusedJointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], threads)
             cls = _FusedPGMDictUpdate if opts.dmethod == "pgm" else _FusedConsensusDictUpdate
             ds = cls(D0, cb.Sf, (H, W), opts.ccmod, self.constraint, threads)
             cb.track_nonzeros = opts.dmethod == "pgm"
         else:
-            cb = _JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:])
             cls = _PGMDictUpdate if opts.dmethod == "pgm" else _ConsensusDictUpdate
             ds = cls(D0, cb.Sf, (H, W), opts.ccmod, self.constraint)
 
         def sync_dictionary() -> None:
             if fused:
-                cb.set_dictionary_dft(ds.dft())
+                cb.set_dictionary(Df=ds.dft())
             else:
                 cb.set_dictionary(ds.D)
 
@@ -1371,14 +1041,8 @@ class DictLearn:
                 ds.set_codes(cb if fused else cb.y)
                 row.update(ds.iterate(opts.ccmod.max_iter))
                 sync_dictionary()
-                if opts.accurate_dfid and fused:
-                    row.update(cb.accurate_objective(ds.D))
-                elif opts.accurate_dfid:
-                    Yf = torch.fft.rfft2(cb.y)
-                    Df = torch.fft.rfft2(ds.padded())
-                    fid = float(ops.rfft2_sqnorm(torch.einsum("khw,bkhw->bhw", Df, Yf) - cb.Sf, W).sum()) / 2.0
-                    l1 = float(cb.y.abs().sum())
-                    row.update(objective=fid + lmbda * l1, data_fidelity=fid, l1=l1)
+                if opts.accurate_dfid:
+                    row.update(cb.objective(ds.D, ds.dft() if fused else torch.fft.rfft2(ds.padded())))
                 elapsed = t_offset + time.perf_counter() - t0
                 row["time"] = elapsed
                 rows.append(row)
@@ -1390,6 +1054,8 @@ class DictLearn:
                 done = j + 1
                 if checkpoint is not None and checkpoint_every and (done % checkpoint_every == 0 or done == opts.max_iter):
                     write_checkpoint(done, elapsed)
+                    if on_checkpoint is not None:
+                        on_checkpoint(done)
         finally:
             bar.close()
         return DictLearnResult(dictionary=ds.D, stats=DictLearnStats.from_rows(rows), codes=cb.y,

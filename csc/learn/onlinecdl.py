@@ -56,8 +56,6 @@ from csc.learn.constraints import KernelConstraint
 from csc.learn.dictlearn import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
-    _FusedJointCBPDN,
-    _JointCBPDN,
     _as_dict,
     _check_resume,
     _jsonable,
@@ -66,7 +64,6 @@ from csc.learn.dictlearn import (
     _pad,
     _prepare_dictionary,
     _prepare_images,
-    _residuals,
     _rows_from_arrays,
     _rows_to_arrays,
     _stats_from_rows,
@@ -77,6 +74,7 @@ from csc.learn.dictlearn import (
     tensor_sha256,
 )
 from csc.core.options import CBPDNOptions, _as_dtype
+from csc.learn.coding import JointCBPDN
 
 __all__ = [
     "OnlineDictLearn",
@@ -299,63 +297,6 @@ class ImageSampler:
                 "crop": list(self.crop) if self.crop else None}
 
 
-class _DataParallelCBPDN(_JointCBPDN):
-    """:class:`_JointCBPDN` on this rank's slice of a minibatch split over the processes.
-
-    The loop is :meth:`_JointCBPDN.iterate` with every global quantity summed over ranks:
-    ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖², the data fidelity and the ℓ1 term go into
-    one all-reduce of 7 numbers per iteration, so ρ, the stopping test and the statistics
-    are those of the whole minibatch, identical on every rank.
-    """
-
-    def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size, batch_total: int):
-        super().__init__(S, lmbda, opts, K, kernel_size)
-        H, W = self.shape
-        self.n = int(batch_total) * K * H * W
-
-    def iterate(self, n: int) -> dict[str, float]:
-        o, lmbda, (H, W) = self.opts, self.lmbda, self.shape
-        row: dict[str, float] = {}
-        rho_t = torch.tensor(self.rho, dtype=self.y.dtype, device=self.y.device)
-        for _ in range(n):
-            rho = self.rho
-            rho_t.fill_(rho)
-            yprev = self.y
-            b = self.DSf + rho * torch.fft.rfft2(self.y - self.u)
-            xf = ops.sherman_morrison_solve(self.Df, b, rho_t, self.gram)
-            x = torch.fft.irfft2(xf, s=(H, W))
-            ax = x if o.relax == 1.0 else o.relax * x + (1 - o.relax) * yprev
-            y = ops.soft_threshold(ax + self.u, (lmbda / rho) * self.w)
-            if o.nonneg:
-                y = y.clamp(min=0)
-            if o.no_boundary_cross:
-                kh, kw = self.kernel_size
-                if kh > 1:
-                    y[..., H - kh + 1:, :] = 0
-                if kw > 1:
-                    y[..., :, W - kw + 1:] = 0
-            u = self.u + (ax - y)
-            v, vf = (y, torch.fft.rfft2(y)) if o.objective_on_y else (x, xf)
-            fid_t = ops.rfft2_sqnorm(ops.synthesis_dft(self.Df, vf) - self.Sf, W).sum()
-            l1_t = (self.w * v).abs().sum() if isinstance(self.w, torch.Tensor) else v.abs().sum()
-            sums = torch.stack([x.square().sum(), y.square().sum(), u.square().sum(), (x - y).square().sum(),
-                                (yprev - y).square().sum(), fid_t, l1_t])
-            nx2, ny2, nu2, r2, s2, fid2, l1 = _dist.all_reduce_sum(sums).tolist()
-            nx, ny, nu = math.sqrt(nx2), math.sqrt(ny2), math.sqrt(nu2)
-            r, s, epri, edua = _residuals(o, math.sqrt(r2), rho * math.sqrt(s2), nx, ny, nu, rho, self.n)
-            fid = fid2 / 2.0
-            if not isinstance(self.w, torch.Tensor):
-                l1 = self.w * l1
-            row = dict(objective=fid + lmbda * l1, data_fidelity=fid, l1=l1,
-                       x_primal_residual=r, x_dual_residual=s, x_rho=rho)
-            self.x, self.y, self.u = x, y, u
-            self._update_rho(self.k, r, s)
-            self.k += 1
-            if r < epri and s < edua:
-                break
-        return row
-
-
 class OnlineDictLearn:
     """Online convolutional dictionary learner (module docstring for the equations).
 
@@ -423,18 +364,12 @@ class OnlineDictLearn:
             if B < self.world_size:
                 raise ValueError(f"images: a minibatch of {B} image(s) cannot be split over {self.world_size} "
                                  "processes (use a batch size >= the number of processes)")
-            cb = _DataParallelCBPDN(S[_dist.rank_slice(B, self.rank, self.world_size)], self.lmbda, o.cbpdn, K,
-                                    D.shape[-2:], batch_total=B)
-        elif _use_fused(o.cbpdn, D.device):  # the fused CPU coding step of DictLearn
-            cb = _FusedJointCBPDN(S, self.lmbda, o.cbpdn, K, D.shape[-2:], max(1, torch.get_num_threads()))
-        else:
-            cb = _JointCBPDN(S, self.lmbda, o.cbpdn, K, D.shape[-2:])
-        if isinstance(cb, _FusedJointCBPDN):
-            Df = ops.kernel_dft(D, (H, W))
-            cb.set_dictionary_dft(Df)
-        else:
-            cb.set_dictionary(D)
-            Df = cb.Df
+            cb = JointCBPDN(S[_dist.rank_slice(B, self.rank, self.world_size)], self.lmbda, o.cbpdn, K,
+                            D.shape[-2:], all_reduce=_dist.all_reduce_sum, total_images=B)
+        else:  # the coding step of DictLearn, on the fused CPU back end where it runs
+            cb = JointCBPDN(S, self.lmbda, o.cbpdn, K, D.shape[-2:], fused=_use_fused(o.cbpdn, D.device))
+        Df = ops.kernel_dft(D, (H, W))
+        cb.set_dictionary(Df=Df)
         k0 = cb.k
         xrow = cb.iterate(o.cbpdn.max_iter)
         Zf = torch.fft.rfft2(cb.y)
@@ -469,6 +404,7 @@ class OnlineDictLearn:
         resume: bool = False,
         progress: bool = False,
         callback: Callable[[int, dict[str, float]], None] | None = None,
+        on_checkpoint: Callable[[int], None] | None = None,
     ) -> OnlineDictLearnResult:
         """Run until ``steps`` steps have been done in total, on minibatches from ``sampler``.
 
@@ -482,6 +418,9 @@ class OnlineDictLearn:
         size, crop and seed; checked) and the same arguments; only rank 0 writes the
         checkpoint and only rank 0 reads it on resume (the others receive it), so the
         checkpoint path need not be on a shared file system.
+
+        ``on_checkpoint(step)`` is called after each checkpoint is written (the tests kill
+        the process there to check that a resumed run loses nothing).
         """
         if not isinstance(sampler, ImageSampler):
             raise TypeError(f"sampler: expected an ImageSampler, got {type(sampler).__name__}")
@@ -549,6 +488,8 @@ class OnlineDictLearn:
                     meta = dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=self.j,
                                 elapsed=self._t_offset, steps=steps, dtype=str(self.dictionary.dtype))
                     save_checkpoint(checkpoint, arrays, meta)
+                    if on_checkpoint is not None:
+                        on_checkpoint(self.j)
         finally:
             bar.close()
         return OnlineDictLearnResult(dictionary=self.dictionary, stats=self.stats, steps=self.j)

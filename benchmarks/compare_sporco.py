@@ -11,7 +11,7 @@ runners, machine record, bandwidth floor) are re-exported here for older imports
 from __future__ import annotations
 
 from csc.cli.bench import *  # noqa: F401,F403  (re-exported for scripts importing compare_sporco)
-from csc.cli.bench import _sync, main  # noqa: F401
+from csc.cli.bench import main  # noqa: F401
 
 if __name__ == "__main__":
     main()

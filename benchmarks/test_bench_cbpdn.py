@@ -140,12 +140,12 @@ def test_csc(benchmark, size, iters, dtype, device, backend):
     benchmark.group = f"single {size}x{size} K={KERNELS} {KSIZE}x{KSIZE} {dtype}"
 
     def setup():
-        cs._sync(device)
+        cs.sync(device)
         return (cs.csc_construct(Dd, LMBDA, opt, device, backend),), {}
 
     def target(solver):
         res = solver.solve(S)
-        cs._sync(device)
+        cs.sync(device)
         return res.iterations
 
     its = benchmark.pedantic(target, setup=setup, rounds=ROUNDS, warmup_rounds=1)
@@ -189,7 +189,7 @@ def test_batch_csc(benchmark, dtype, device, backend):
 
     def target():
         res = cs.csc_construct(Dd, LMBDA, opt, device, backend).solve(S)
-        cs._sync(device)
+        cs.sync(device)
         return res.iterations
 
     its = benchmark.pedantic(target, rounds=ROUNDS, warmup_rounds=1)

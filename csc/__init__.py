@@ -1,28 +1,36 @@
 """csc — convolutional sparse coding on PyTorch.
 
 Batched ADMM convolutional BPDN that gives SPORCO's answers on CPU and CUDA, log-Gabor
-dictionaries, metrics and code statistics, data loaders and a ResNet-18 for codes.
-The public API is re-exported here; submodules hold the details:
+dictionaries, metrics and code statistics, data loaders and a ResNet-18 for codes: the
+tools of Ladret, Casanova & Perrinet, "Kernel heterogeneity improves sparseness of natural
+images representations" (the paper whose sections, equations and figures the docstrings cite).
+:data:`__all__` is the curated public API; the layers hold the details:
 
-- :mod:`csc.core.ops` — stateless DFT-domain operations (the functional layer)
-- :mod:`csc.core.cbpdn`, :mod:`csc.core.options` — the solver and its options
-- :mod:`csc.core.sporco` — SPORCO array layouts
-- :mod:`csc.dictionary.loggabor`, :mod:`csc.science.metrics`, :mod:`csc.science.prune`, :mod:`csc.science.analysis` — science
-- :mod:`csc.dictionary.io` — pickle-free dictionary and code files
-- :mod:`csc.learn.constraints`, :mod:`csc.learn.dictlearn`, :mod:`csc.learn.onlinecdl` — dictionary learning
-- :mod:`csc.science.sweep`, :mod:`csc.cli.demo` — pruning sweeps and the built-in photograph demo
-- :mod:`csc.pipeline.sources`, :mod:`csc.pipeline.preprocess`, :mod:`csc.pipeline.store`, :mod:`csc.pipeline.datasets` — data and code stores
-- :mod:`csc.classify.models`, :mod:`csc.classify.train` — ResNet-18 and its training loop
-- :mod:`csc.runtime.distributed` — torchrun / torch.distributed helpers (data-parallel encoding, learning, training)
+- :mod:`csc.core` — the solver (:mod:`csc.core.cbpdn`), its options, SPORCO array layouts
+  and the stateless DFT-domain operations (:mod:`csc.core.ops`)
+- :mod:`csc.backends` — the torch loop and the fused numba/FFTW CPU kernels
+- :mod:`csc.learn` — batch and online dictionary learning, kernel constraints
+- :mod:`csc.dictionary` — log-Gabor kernels, pickle-free dictionary and code files
+- :mod:`csc.pipeline` — image sources, preprocessing, the sparse code store and its datasets
+- :mod:`csc.classify` — the ResNet-18 for codes and its training loop
+- :mod:`csc.science` — metrics, pruning, pruning sweeps, coefficient and kernel analysis
+- :mod:`csc.runtime` — device resolution and torchrun / torch.distributed helpers
+- :mod:`csc.cli` — the ``csc`` command and the built-in photograph demo
+
+The solver, the learners, the dictionaries and the metrics load with ``import csc``. The
+code store and datasets, the classifier and its training loop, the analysis, the pruning
+sweeps and the demo load on first use of one of their names (``csc.CodeStore``,
+``csc.resnet18``, ``csc.run_demo`` …), as do the layer packages (``csc.pipeline`` …) and
+the module names of the flat layout before the layers (``csc.metrics``, ``csc.dictlearn``,
+``csc.data`` …, see :mod:`csc._compat`).
 """
 
 from csc import _compat
 
 _compat.install()
 from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
-from csc.pipeline.datasets import PixelDataset, SparseCodeDataset
-from csc.cli.demo import DemoConfig, DemoResult, run_demo
-from csc.learn.dictlearn import DictLearn, DictLearnOptions, DictLearnResult, DictLearnStats, DictUpdateOptions
+from csc.core.options import CBPDNOptions
+from csc.core.sporco import from_sporco_layout, to_sporco_layout
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
 from csc.dictionary.loggabor import (
     KernelFit,
@@ -33,16 +41,10 @@ from csc.dictionary.loggabor import (
     loggabor_kernel,
     loggabor_kernels,
 )
-from csc.science.metrics import circular_variance, orientation_histogram, psnr, psnr_paper, sparseness
-from csc.classify.models import ResNet18, resnet18
+from csc.learn.dictlearn import DictLearn, DictLearnOptions, DictLearnResult, DictLearnStats, DictUpdateOptions
 from csc.learn.onlinecdl import OnlineDictLearn, OnlineDictLearnOptions, OnlineDictLearnResult, OnlineStats
-from csc.core.options import CBPDNOptions
+from csc.science.metrics import circular_variance, orientation_histogram, psnr, psnr_paper, sparseness
 from csc.science.prune import prune
-from csc.pipeline.store import CodeStore, EncodeSettings, StoreError, encode_dataset, verify_store
-from csc.science.sweep import PruningSweep, plot_pruning_curves, pruning_sweep
-from csc.classify.train import TrainOptions, aggregate_runs, table_markdown
-from csc.classify.train import train as train_classifier
-from csc.core.sporco import from_sporco_layout, to_sporco_layout
 
 __version__ = "0.1.0"
 
@@ -66,18 +68,14 @@ __all__ = [
     "OnlineDictLearnResult",
     "OnlineStats",
     # dictionaries
-    "KernelFit",
-    "LogGaborParams",
-    "angular_bandwidth_degrees",
     "dictionary_metadata",
     "fit_kernel_params",
     "load_dictionary",
     "loggabor_dictionary",
     "loggabor_kernel",
-    "loggabor_kernels",
     "save_dictionary",
     "shipped_dictionaries",
-    # metrics
+    # metrics and pruning
     "circular_variance",
     "orientation_histogram",
     "prune",
@@ -85,50 +83,53 @@ __all__ = [
     "psnr_paper",
     "sparseness",
     "PruningSweep",
-    "plot_pruning_curves",
     "pruning_sweep",
-    # demo
-    "DemoConfig",
-    "DemoResult",
-    "run_demo",
-    # code stores and classifier
+    # code stores and the classifier (lazy)
     "CodeStore",
-    "EncodeSettings",
-    "PixelDataset",
     "SparseCodeDataset",
-    "StoreError",
-    "TrainOptions",
-    "aggregate_runs",
     "encode_dataset",
-    "table_markdown",
-    "train_classifier",
-    "verify_store",
-    "ResNet18",
     "resnet18",
-    # submodules
-    "analysis",
-    "constraints",
-    "data",
-    "datasets",
-    "demo",
-    "dictlearn",
-    "distributed",
-    "io",
-    "metrics",
-    "onlinecdl",
-    "ops",
-    "preprocess",
-    "store",
-    "sweep",
-    "train",
+    # demo (lazy)
+    "DemoConfig",
+    "run_demo",
 ]
+
+#: name → (module, attribute) of the public names that load on first use. Not all are in
+#: ``__all__``: the rest are kept so that ``csc.NAME`` goes on resolving as it did.
+_LAZY: dict[str, tuple[str, str]] = {
+    **{n: ("csc.pipeline.store", n) for n in ("CodeStore", "EncodeSettings", "StoreError", "encode_dataset",
+                                               "verify_store")},
+    **{n: ("csc.pipeline.datasets", n) for n in ("PixelDataset", "SparseCodeDataset")},
+    **{n: ("csc.classify.models", n) for n in ("ResNet18", "resnet18")},
+    **{n: ("csc.classify.train", n) for n in ("TrainOptions", "aggregate_runs", "table_markdown")},
+    "train_classifier": ("csc.classify.train", "train"),
+    **{n: ("csc.science.sweep", n) for n in ("PruningSweep", "plot_pruning_curves", "pruning_sweep")},
+    **{n: ("csc.cli.demo", n) for n in ("DemoConfig", "DemoResult", "run_demo")},
+}
+
+#: the layer packages, and ``csc.dictionaries`` (the shipped dictionary files)
+_PACKAGES = ("core", "backends", "learn", "dictionary", "pipeline", "classify", "science", "runtime", "cli",
+             "dictionaries")
 
 
 def __getattr__(name: str):
-    """``csc.metrics``, ``csc.dictlearn`` …: the old flat module names, imported on first use."""
+    """Lazy public names (:data:`_LAZY`), the layer packages and the old flat module names
+    (``csc.metrics``, ``csc.dictlearn`` … via :func:`csc._compat.new_name`), imported on first use."""
     import importlib
 
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    if name in _PACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
     new = _compat.new_name(f"csc.{name}")
     if new is None:
         raise AttributeError(f"module 'csc' has no attribute {name!r}")
     return importlib.import_module(new)
+
+
+def __dir__() -> list[str]:
+    old = (m[len("csc."):] for m in _compat.MOVED if m.count(".") == 1 and not m.startswith("csc._"))
+    return sorted(set(globals()) | set(_LAZY) | set(_PACKAGES) | set(old))

@@ -110,3 +110,34 @@ def test_bandwidth_floor_counts():
     r = floor_report(1, 256, 256, 144, "float32", 10.0, {"csc": 52.9})
     assert r["floor_ms_per_iter"] == pytest.approx(f["bytes"] / 1e10 * 1e3)
     assert r["csc_over_floor"] == pytest.approx(52.9 / r["floor_ms_per_iter"])
+
+
+def test_parser_does_not_import_the_bench_harness():
+    """``import csc`` and building the ``csc`` parser leave the SPORCO comparison (csc.cli.bench)
+    and its dependencies unloaded; the harness is imported only when ``csc bench`` runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, json, sys\n"
+        "import csc\n"
+        "parser = importlib.import_module('csc.cli.main').build_parser()\n"
+        "args = parser.parse_args(['bench', '--size', '32'])\n"
+        "assert args.size == 32 and args.kernels == 144 and args.func.__name__ == 'cmd_bench'\n"
+        "print(json.dumps([m for m in ('csc.cli.bench', 'sporco', 'pyfftw') if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_bench_subcommand_has_the_harness_options():
+    """The ``csc bench`` sub-parser (csc.cli.bench_args) and the harness's own parser agree."""
+    from csc.cli import bench
+    from csc.cli.main import build_parser
+
+    cli = vars(build_parser().parse_args(["bench"]))
+    own = vars(bench.parse_args(["--threads", "1"]))
+    own.pop("mem_child")
+    assert cli.pop("threads") is None and own.pop("threads") == 1
+    assert {k: cli[k] for k in own} == own

@@ -6,7 +6,9 @@ follow ``torchvision.models.resnet`` exactly, so a ``state_dict`` saved from
 torchvision's ``resnet18`` (with the same ``in_channels``/``num_classes``) loads into
 :class:`ResNet18` and vice versa.
 
-Two additions serve the paper's classifier on sparse codes (SPEC §6):
+Two additions serve the classifier on sparse codes of §2.5 and Table 1 of the paper
+(Ladret, Casanova & Perrinet, "Kernel heterogeneity improves sparseness of natural
+images representations"):
 
 * ``in_channels`` — the first convolution takes the K = 144 code channels instead of
   3 colour channels; nothing else changes (the paper's text).

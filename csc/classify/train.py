@@ -1,4 +1,7 @@
-"""Training a ResNet-18 on sparse codes or pixels (paper §2.5, Table 1, Fig. 7).
+"""Training a ResNet-18 on sparse codes or pixels.
+
+The classifier of §2.5, Table 1 and Fig. 7 of the paper (Ladret, Casanova & Perrinet,
+"Kernel heterogeneity improves sparseness of natural images representations").
 
 :func:`train` runs Adam (the paper's lr 2e-4, β (0.9, 0.99), ε 1e-8 by default) with
 cross-entropy, evaluates on the test set after every epoch, and after every epoch writes

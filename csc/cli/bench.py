@@ -21,8 +21,9 @@ difference between the two codes and csc's time against the memory-bandwidth flo
 Batch mode (``--batch B``): B different ``--crop``² crops of barbara; csc solves them as
 one batch, SPORCO one by one. Reports image-iterations per second of each.
 
-Run ``csc bench --help`` or ``python benchmarks/compare_sporco.py --help``;
-benchmarks/README.md describes the method.
+Run ``csc bench --help``, ``python -m csc.cli.bench --help`` or ``python
+benchmarks/compare_sporco.py --help`` for the options (declared in
+:mod:`csc.cli.bench_args`, so that building the ``csc`` parser does not import this module).
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ from pathlib import Path
 
 import numpy as np
 
+from csc.cli.bench_args import add_arguments
+
 __all__ = [
     "BARBARA", "PLANNER_EFFORT", "SPORCO_MISSING",
     "load_barbara", "highpass", "central_crop", "single_image", "crop_offsets", "batch_images",
     "random_dictionary", "sporco_options", "have_sporco", "require_sporco",
-    "configure_threads", "sync", "sporco_construct", "csc_construct", "csc_images", "csc_backend",
+    "configure_threads", "sync", "fftw_flags", "sporco_construct", "csc_construct", "csc_images", "csc_backend",
     "time_sporco", "time_csc", "code_difference", "summarise", "measure_memory", "export_wisdom",
     "machine_info", "warn_if_busy", "write_json", "admm_bytes_per_iteration", "memory_bandwidth", "floor_report",
     "run_single", "run_batch", "print_table", "add_arguments", "check_arguments", "parse_args", "run", "main",
@@ -115,8 +118,9 @@ def batch_images(crop: int, n: int, seed: int) -> tuple[np.ndarray, list[tuple[i
 def random_dictionary(ksize: int, K: int, seed: int) -> np.ndarray:
     """SPORCO-layout (ksize, ksize, K) Gaussian dictionary, unit ℓ2 norm per kernel.
 
-    ``RandomState(seed).randn`` draws the same numbers as SPEC §1's
-    ``np.random.seed(12345); randn(12, 12, 144)``.
+    ``RandomState(seed).randn`` draws the same numbers as ``np.random.seed(12345);
+    randn(12, 12, 144)``, the dictionary of the reference SPORCO 0.2.2 run (barbara,
+    central 128² highpass crop, λ = 0.05, 50 iterations of ``admm.cbpdn.ConvBPDN``).
     """
     D = np.random.RandomState(seed).randn(ksize, ksize, K)
     return D / np.sqrt(np.sum(D ** 2, axis=(0, 1), keepdims=True))
@@ -168,7 +172,7 @@ def configure_threads(threads: int, planner: str = PLANNER_EFFORT) -> None:
         pass
 
 
-def _sync(device: str) -> None:
+def sync(device: str) -> None:
     """Wait for the device's queued work (CUDA); nothing on the CPU."""
     if str(device).startswith("cuda"):
         import torch
@@ -176,7 +180,12 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-sync = _sync
+def fftw_flags(pair) -> tuple[str, ...] | None:
+    """The FFTW planner flags of a :class:`csc.backends.fused.FFTPair`'s forward plan
+    (``FFTW_MEASURE``, ``FFTW_DESTROY_INPUT`` …); None when the pair uses scipy.fft."""
+    if getattr(pair, "backend", None) != "fftw":
+        return None
+    return tuple(pair._fwd.flags)
 
 
 def sporco_construct(D: np.ndarray, s: np.ndarray, lmbda: float, opt: dict):
@@ -232,13 +241,13 @@ def time_csc(D, S, lmbda, opt, device, backend: str = "auto") -> dict:
     """One csc solve: construction and solve timed separately (the solve includes csc's
     per-solve precomputation: kernel DFTs, conj(D̂)Ŝ, Σ|D̂|²)."""
     gc.collect()
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     solver = csc_construct(D, lmbda, opt, device, backend)
-    _sync(device)
+    sync(device)
     t1, c1 = time.perf_counter(), time.process_time()
     res = solver.solve(S)
-    _sync(device)
+    sync(device)
     t2, c2 = time.perf_counter(), time.process_time()
     return {"setup_s": t1 - t0, "solve_s": t2 - t1, "solve_cpu_s": c2 - c1,
             "iterations": res.iterations.reshape(-1).tolist(), "codes": res.codes}
@@ -340,7 +349,7 @@ def _mem_child(spec: dict) -> dict:
         def run(iters, D=D, S=S):
             X = csc_images(S if S.shape[0] > 1 else S[0], dtype, device)
             res = csc_construct(D, lmbda, sporco_options(iters, dtype), device, spec.get("backend", "auto")).solve(X)
-            _sync(device)
+            sync(device)
             return res
 
     def settle():
@@ -627,12 +636,12 @@ def memory_bandwidth(device: str = "cpu", mbytes: float = 256.0, repeats: int = 
         src = torch.ones(n, dtype=torch.float32, device=device)
         dst = torch.empty_like(src)
         dst.copy_(src)
-        _sync(device)
+        sync(device)
         times = []
         for _ in range(max(1, int(repeats))):
             t0 = time.perf_counter()
             dst.copy_(src)
-            _sync(device)
+            sync(device)
             times.append(time.perf_counter() - t0)
         nbytes = 2 * n * 4
         best = min(times)
@@ -864,38 +873,6 @@ def print_table(report: dict) -> None:
     for l in lines:
         print(fmt.format(*l))
     print(note)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The comparison's options (shared by ``csc bench`` and benchmarks/compare_sporco.py)."""
-    p.add_argument("--size", type=int, default=256, help="side of the central crop of barbara (single-image mode)")
-    p.add_argument("--kernels", type=int, default=144, help="number of kernels K")
-    p.add_argument("--ksize", type=int, default=12, help="kernel side")
-    p.add_argument("--lmbda", type=float, default=0.05, help="regularisation weight λ")
-    p.add_argument("--iters", type=int, default=50, help="ADMM iterations of each timed solve (fixed: RelStopTol 0)")
-    p.add_argument("--repeats", type=int, default=3, help="timed solves per implementation and dtype")
-    p.add_argument("--warmup-iters", type=int, default=5,
-                   help="iterations of the untimed warm-up solve (FFTW planning, plan caches)")
-    p.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
-    p.add_argument("--device", default="cpu", help="csc's device: cpu or cuda[:n] (SPORCO is CPU only)")
-    p.add_argument("--backend", default="auto", choices=["auto", "numba", "torch"],
-                   help="csc's back end (CBPDNOptions.backend): auto = fused numba kernels on the CPU")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for torch and pyFFTW (default: every CPU this process may run on)")
-    p.add_argument("--seed", type=int, default=12345, help="seed of the dictionary (and of the batch crops)")
-    p.add_argument("--batch", type=int, default=None, metavar="B",
-                   help="batch mode: B different crops, csc as one batch vs SPORCO one by one")
-    p.add_argument("--crop", type=int, default=128, help="crop side in batch mode")
-    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
-    p.add_argument("--mem-iters", type=int, default=3,
-                   help="iterations of the memory-measured solve (the peak is reached in the first)")
-    p.add_argument("--mem-warmup-iters", type=int, default=1, help="iterations of the memory child's warm-up solve")
-    p.add_argument("--mem-allocator", choices=["mmap", "glibc"], default="mmap",
-                   help="memory children: 'mmap' fixes glibc's mmap threshold at 128 KiB so that RSS "
-                        "follows the live data; 'glibc' keeps the default allocator")
-    p.add_argument("--bandwidth-mb", type=float, default=256.0,
-                   help="size of the tensor copied to measure the device's memory bandwidth (0: no floor)")
-    p.add_argument("--json", type=str, default=None, metavar="PATH", help="write the full report here")
 
 
 def check_arguments(args: argparse.Namespace) -> None:

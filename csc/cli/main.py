@@ -485,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     lr.add_argument("--quiet", action="store_true", help="no progress bar")
     lr.set_defaults(func=cmd_learn)
 
-    from csc.cli.bench import add_arguments as _bench_arguments
+    from csc.cli.bench_args import add_arguments as _bench_arguments  # not the harness: it loads in cmd_bench
 
     bn = sub.add_parser("bench", help="time csc against SPORCO on the standard problem (256² barbara, K = 144 "
                                       "12×12, λ = 0.05): ms/iteration, memory, bandwidth floor; needs sporco",

@@ -1,4 +1,8 @@
-r"""Log-Gabor kernels and dictionaries (paper §2.2; the authors' LogGabor library).
+r"""Log-Gabor kernels and dictionaries.
+
+The kernels of §2.2 of the paper (Ladret, Casanova & Perrinet, "Kernel heterogeneity
+improves sparseness of natural images representations"), as built by the authors'
+LogGabor library.
 
 A log-Gabor kernel of size :math:`n\times n` is built in the frequency domain on
 the kernel's own grid and brought back to space by an inverse DFT.

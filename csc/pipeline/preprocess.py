@@ -8,7 +8,7 @@ last two dimensions; any leading dimensions are batch dimensions, so ``(H, W)``,
 The two filters used by the paper's pipelines reproduce SPORCO 0.2.2 exactly:
 
 * :func:`local_contrast_normalise` — ``sporco.signal.local_contrast_normalise``
-  (the authors' code, SPEC §5);
+  (the authors' code: gray images on the 0–255 scale, Gaussian σ = 1, ``n = 7``);
 * :func:`tikhonov_filter` — ``sporco.signal.tikhonov_filter`` (SPORCO's examples,
   ``λ = 5, npd = 16``).
 

@@ -89,7 +89,9 @@ class EncodeSettings:
         Shipped name or file of the dictionary (its sha256 is recorded separately).
     lmbda : float
         CBPDN λ.
-    max_iter, rel_stop_tol : CBPDN stopping (SPEC §1).
+    max_iter, rel_stop_tol : int, float
+        CBPDN stopping: at most ``max_iter`` ADMM iterations, fewer once both normalised
+        residuals fall below ``rel_stop_tol`` (SPORCO's ``MaxMainIter``, ``RelStopTol``).
     size : int or None
         Bilinear resize of every image to size × size before coding (None: as is).
     preprocess : {"highpass", "lcn", "none"}
@@ -141,7 +143,8 @@ def preprocess_images(images, settings: EncodeSettings, device=None, dtype=torch
     """Source images → the signals CBPDN codes, shape (B, H', W').
 
     ``images``: uint8 (0–255) or floating ([0, 1]) array/tensor, (B, H, W) gray or
-    (B, 3, H, W) colour. Steps (SPEC §5/§6): [0, 1] scale → grayscale → bilinear resize
+    (B, 3, H, W) colour. Steps (the paper's classifier pipeline: gray, bilinearly
+    upscaled CIFAR-10): [0, 1] scale → grayscale → bilinear resize
     → :meth:`EncodeSettings.preprocessing` (highpass / LCN / none).
     """
     from csc.pipeline import preprocess as pp

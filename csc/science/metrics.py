@@ -1,4 +1,7 @@
-r"""Reconstruction and image statistics (SPEC §4; paper §2.2, §2.3).
+r"""Reconstruction and image statistics.
+
+The measures of §2.2–2.3 of the paper (Ladret, Casanova & Perrinet, "Kernel heterogeneity
+improves sparseness of natural images representations") and SPORCO's PSNR.
 
 All functions accept torch tensors or numpy arrays, work on batches and keep
 the input's device.  Results are float64 tensors.
@@ -18,7 +21,7 @@ with :math:`\mathrm{MSE} = \frac{1}{mn}\sum (I_1 - I_2)^2` per image
 Sparseness: the fraction of coefficients exactly equal to zero over
 :math:`K\times H\times W`, per image (0 = all active, 1 = none active).
 
-Orientation histogram (§2.3, eqs. 7–8): Sobel gradients
+Orientation histogram (the paper's §2.3, eqs. 7–8): Sobel gradients
 :math:`G_h = \partial I/\partial\text{row}` and
 :math:`G_v = \partial I/\partial\text{column}` (scikit-image's ``sobel_h`` and
 ``sobel_v``: derivative ``[-1, 0, 1]`` times smoothing ``[1, 2, 1]/4``, edges

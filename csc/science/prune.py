@@ -1,4 +1,7 @@
-r"""Pruning of sparse codes (paper §3.3, Fig. 6; SPEC §4).
+r"""Pruning of sparse codes.
+
+The pruning of §3.3 and Fig. 6 of the paper (Ladret, Casanova & Perrinet, "Kernel
+heterogeneity improves sparseness of natural images representations").
 
 Absolute threshold :math:`c` (the paper's Fig. 6 sweep, ``c`` in
 ``linspace(0.001, 0.5, 6)``):

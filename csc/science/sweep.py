@@ -1,4 +1,7 @@
-r"""Pruning sweeps: sparseness and PSNR of pruned codes (paper §3.3, Fig. 6; SPEC §4).
+r"""Pruning sweeps: sparseness and PSNR of pruned codes.
+
+The sweep of §3.3 and Fig. 6 of the paper (Ladret, Casanova & Perrinet, "Kernel
+heterogeneity improves sparseness of natural images representations").
 
 For each threshold :math:`c` the codes are pruned with :func:`csc.science.prune.prune`
 (absolute: zero :math:`|x| < c`; relative: zero :math:`|x| < c\max|x|` per image),

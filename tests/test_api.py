@@ -1,0 +1,121 @@
+"""The package's public surface: a curated ``csc.__all__``, heavy modules loaded on first use,
+and every ``csc.NAME`` that the README, notebooks, tests and benchmarks use still resolving."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import csc
+
+#: modules that ``import csc`` must leave alone: the training loop, the analysis (scipy), the
+#: code store and datasets, the ResNet, the sweeps and the demo, the command line and the
+#: SPORCO comparison harness
+HEAVY = ("csc.classify.train", "csc.classify.models", "csc.science.analysis", "csc.science.sweep",
+         "csc.pipeline.store", "csc.pipeline.datasets", "csc.cli", "csc.cli.main", "csc.cli.demo", "csc.cli.bench",
+         "scipy", "matplotlib", "sporco", "pyfftw")
+
+#: ``csc.NAME`` used in README.md, notebooks/, tests/ and benchmarks/ (outside ``__all__`` too)
+USED = ("CBPDNOptions", "CBPDNResult", "ConvBPDN", "DemoConfig", "DictLearn", "DictLearnOptions",
+        "DictUpdateOptions", "IterationStats", "OnlineDictLearn", "SparseCodeDataset", "aggregate_runs",
+        "circular_variance", "dictionary_metadata", "encode", "fit_kernel_params", "from_sporco_layout",
+        "load_dictionary", "loggabor_dictionary", "loggabor_kernel", "orientation_histogram",
+        "plot_pruning_curves", "prune", "pruning_sweep", "psnr", "psnr_paper", "resnet18", "run_demo",
+        "save_dictionary", "shipped_dictionaries", "sparseness", "table_markdown", "to_sporco_layout",
+        # the rest of the names csc exported before __all__ was curated
+        "DemoResult", "DictLearnResult", "DictLearnStats", "EncodeSettings", "KernelFit", "LogGaborParams",
+        "OnlineDictLearnOptions", "OnlineDictLearnResult", "OnlineStats", "PixelDataset", "PruningSweep",
+        "ResNet18", "StoreError", "TrainOptions", "angular_bandwidth_degrees", "CodeStore", "encode_dataset",
+        "loggabor_kernels", "train_classifier", "verify_store")
+
+#: layer packages and the flat module names of before the layers → the module they name
+MODULES = {"core": "csc.core", "backends": "csc.backends", "learn": "csc.learn", "dictionary": "csc.dictionary",
+           "pipeline": "csc.pipeline", "classify": "csc.classify", "science": "csc.science",
+           "runtime": "csc.runtime", "cli": "csc.cli", "dictionaries": "csc.dictionaries",
+           "metrics": "csc.science.metrics", "dictlearn": "csc.learn.dictlearn", "data": "csc.pipeline.sources",
+           "models": "csc.classify.models", "analysis": "csc.science.analysis", "train": "csc.classify.train",
+           "store": "csc.pipeline.store", "demo": "csc.cli.demo", "ops": "csc.core.ops", "io": "csc.dictionary.io"}
+
+
+def _run(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_csc_loads_no_heavy_module():
+    code = (
+        "import json, sys\n"
+        "import torch\n"
+        "before = set(sys.modules)\n"
+        "import csc\n"
+        "new = set(sys.modules) - before\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "dist = sorted(m for m in new if m.startswith(('torch.distributed', 'torch.nn.parallel')))\n"
+        "print(json.dumps({'heavy': heavy, 'dist': dist}))\n"
+    )
+    got = _run(code)
+    assert got == {"heavy": [], "dist": []}
+
+
+def test_every_public_name_resolves_in_a_fresh_process():
+    code = (
+        "import json, sys\n"
+        "import csc\n"
+        "missing = [n for n in csc.__all__ if getattr(csc, n, None) is None]\n"
+        "ns = {}\n"
+        "exec('from csc import *', ns)\n"
+        "print(json.dumps({'missing': missing, 'star': sorted(set(csc.__all__) - set(ns)),\n"
+        "                  'store': 'csc.pipeline.store' in sys.modules}))\n"
+    )
+    assert _run(code) == {"missing": [], "star": [], "store": True}
+
+
+def test_lazy_name_loads_its_module_on_first_use():
+    code = (
+        "import json, sys\n"
+        "import csc\n"
+        "before = 'csc.pipeline.store' in sys.modules\n"
+        "cls = csc.CodeStore\n"
+        "print(json.dumps([before, 'csc.pipeline.store' in sys.modules, cls.__module__,\n"
+        "                  'csc.classify.train' in sys.modules]))\n"
+    )
+    assert _run(code) == [False, True, "csc.pipeline.store", False]
+
+
+def test_all_is_curated():
+    assert len(csc.__all__) <= 40
+    assert len(set(csc.__all__)) == len(csc.__all__)
+    assert all(not n.startswith("_") for n in csc.__all__)
+    assert not set(csc.__all__) & set(MODULES)  # names, not modules
+
+
+@pytest.mark.parametrize("name", USED)
+def test_used_names_resolve_and_are_listed(name):
+    assert getattr(csc, name) is not None
+    assert name in dir(csc)
+
+
+def test_lazy_names_are_the_modules_objects():
+    from csc.classify import train
+    from csc.pipeline import store
+
+    assert csc.CodeStore is store.CodeStore
+    assert csc.train_classifier is train.train
+    assert csc.run_demo is sys.modules["csc.cli.demo"].run_demo
+
+
+@pytest.mark.parametrize("name,module", sorted(MODULES.items()))
+def test_module_names_resolve(name, module):
+    import importlib
+
+    assert getattr(csc, name) is importlib.import_module(module)
+    assert name in dir(csc)
+
+
+def test_unknown_name_raises_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        csc.nope  # noqa: B018

@@ -40,6 +40,7 @@ MOVED: dict[str, str] = {
     "csc.analysis": "csc.science.analysis",
     "csc.distributed": "csc.runtime.distributed",
     "csc.demo": "csc.cli.demo",
+    "csc.bench": "csc.cli.bench",
 }
 
 
@@ -77,3 +78,18 @@ class _Finder(importlib.abc.MetaPathFinder):
 def install() -> None:
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
+
+
+def lazy_submodules(package: str):
+    """A module ``__getattr__`` for ``package`` that imports its submodules on first use
+    (``csc.science.analysis`` after a bare ``import csc``)."""
+
+    def __getattr__(name: str):
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.{name}":
+                raise
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+
+    return __getattr__

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from csc.backends import fused
+from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
 __all__ = ["FusedCBPDN"]
@@ -182,9 +183,7 @@ class FusedCBPDN:
             fused.run_split(fused.kernels().divide_planes, self.n * self.y.shape[1], self.threads, self.u.numpy(),
                             self.pend.numpy(), sel.to(torch.uint8).numpy())
             self.pend[sel] = 1
-        if bool(mask.all()):
-            return self.y, self.x, self.u
-        return self.y[mask], self.x[mask], self.u[mask]
+        return select_images(mask, self.y, self.x, self.u)
 
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from csc.core import ops
+from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
 __all__ = ["TorchCBPDN"]
@@ -110,9 +111,7 @@ class TorchCBPDN:
         self._new = None
 
     def take(self, mask: torch.Tensor):
-        if bool(mask.all()):
-            return self.y, self.x, self.u
-        return self.y[mask], self.x[mask], self.u[mask]
+        return select_images(mask, self.y, self.x, self.u)
 
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):

@@ -1,5 +1,6 @@
-"""Command line: ``csc COMMAND`` (parser and commands in :mod:`csc.cli.main`)."""
+"""Command line: ``csc COMMAND`` (the parser and commands: :mod:`csc.cli.main`; the
+benchmark harness :mod:`csc.cli.bench` loads only for ``csc bench``)."""
 
-from csc.cli.main import main
+from csc import _compat
 
-__all__ = ["main"]
+__getattr__ = _compat.lazy_submodules(__name__)

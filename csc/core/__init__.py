@@ -1,13 +1,5 @@
 """The ADMM core: options, argument checks, DFT-domain operations, the iteration and the coding problems."""
 
-import importlib as _importlib
+from csc import _compat
 
-
-def __getattr__(name: str):
-    """Submodules load on first use (``csc.core.<module>`` after ``import csc``)."""
-    try:
-        return _importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = _compat.lazy_submodules(__name__)

@@ -111,6 +111,13 @@ class Workspace(Protocol):
         """Drop the images not in ``mask`` from the working set."""
 
 
+def select_images(mask: torch.Tensor, *maps: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The images of ``mask`` of each (n, ...) map: the maps themselves when all are selected."""
+    if bool(mask.all()):
+        return maps
+    return tuple(m[mask] for m in maps)
+
+
 def initial_rho(opts: CBPDNOptions, lmbda: float) -> float:
     """ρ₀: ``opts.rho``, or SPORCO's default 50λ + 1."""
     return float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0

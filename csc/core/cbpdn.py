@@ -7,7 +7,7 @@ For each image s (H×W) and a dictionary of K kernels d_k (kh×kw) the solver co
     + \lambda \sum_k \| w_k \odot x_k \|_1 ,
 
 with ``*`` circular 2-D convolution and kernels zero-padded at the top-left origin, by
-ADMM on the split x = y with scaled dual u (SPEC §1; SPORCO ``admm.cbpdn.ConvBPDN``).
+ADMM on the split x = y with scaled dual u (SPORCO ``admm.cbpdn.ConvBPDN``; the iteration: :mod:`csc.core.admm`).
 One iteration, in SPORCO's order:
 
 1. x-step in the DFT domain: :math:`(\hat D^H \hat D + \rho I)\hat x = \hat D^H \hat s
@@ -32,7 +32,7 @@ the cost of a batch falls as its images converge.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -42,8 +42,9 @@ from csc.backends.numba_cpu import FusedCBPDN
 from csc.backends.torch_loop import TorchCBPDN
 from csc.core import ops
 from csc.core.admm import PER_IMAGE, ADMMLoop, initial_rho
-from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
+from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative, check_weights
 from csc.core.options import CBPDNOptions
+from csc.core.stats import StatsTable
 from csc.core.xstep import SingleChannelXStep
 
 __all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "SPORCO_STATS_NAMES"]
@@ -65,7 +66,7 @@ SPORCO_STATS_NAMES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class IterationStats:
+class IterationStats(StatsTable):
     """Per-iteration statistics of one image's solve (arrays over its iterations).
 
     ``rho`` is the penalty used in that iteration (before its adaptive update), as in
@@ -83,13 +84,6 @@ class IterationStats:
     eps_dual: np.ndarray
     rho: np.ndarray
     time: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.iteration)
-
-    def to_dict(self) -> dict[str, list]:
-        """Plain lists, for JSON."""
-        return {k: np.asarray(v).tolist() for k, v in asdict(self).items()}
 
 
 _STAT_FIELDS = [f.name for f in fields(IterationStats)]
@@ -204,14 +198,9 @@ class ConvBPDN:
     def _prepare_weight(self, n: int, shape: tuple[int, int], S: torch.Tensor, lead) -> torch.Tensor | float:
         w = self.options.l1_weight
         K = self.dictionary.shape[0]
-        if isinstance(w, (int, float, np.floating, np.integer)) and not isinstance(w, bool):
-            return check_nonnegative("l1_weight", w)
-        wt = as_float_tensor("l1_weight", w, S.dtype, S.device)
-        check_finite("l1_weight", wt)
-        if bool((wt < 0).any()):
-            raise ValueError("l1_weight: expected weights >= 0, found negative entries")
-        if wt.ndim == 0:
-            return float(wt)
+        wt = check_weights("l1_weight", w, S)
+        if isinstance(wt, float):
+            return wt
         if wt.ndim == 1:
             if wt.shape[0] not in (1, K):
                 raise ValueError(f"l1_weight: a 1-D weight must have K={K} entries, got {wt.shape[0]}")

@@ -81,3 +81,15 @@ def check_nonnegative(name: str, value: float) -> float:
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name}: expected a finite value >= 0, got {value!r}")
     return v
+
+
+def check_weights(name: str, w, like: torch.Tensor) -> "float | torch.Tensor":
+    """Non-negative finite weights: a float for a scalar (or a 0-d array), else a tensor of
+    ``like``'s dtype and device (its shape is the caller's to check)."""
+    if isinstance(w, (int, float, np.floating, np.integer)) and not isinstance(w, bool):
+        return check_nonnegative(name, w)
+    wt = as_float_tensor(name, w, like.dtype, like.device)
+    check_finite(name, wt)
+    if bool((wt < 0).any()):
+        raise ValueError(f"{name}: expected weights >= 0, found negative entries")
+    return float(wt) if wt.ndim == 0 else wt

@@ -102,7 +102,7 @@ def _as_dtype(value) -> torch.dtype | None:
 
 @dataclass(frozen=True)
 class CBPDNOptions:
-    """Options of the convolutional BPDN ADMM solver (SPEC §1), SPORCO's defaults.
+    """Options of the convolutional BPDN ADMM solver (SPORCO ``admm.cbpdn.ConvBPDN.Options``), SPORCO's defaults.
 
     Attributes
     ----------

@@ -20,7 +20,7 @@ from csc.backends.numba_cpu import FusedCBPDN
 from csc.backends.torch_loop import TorchCBPDN
 from csc.core import ops
 from csc.core.admm import ADMMLoop, Coupling
-from csc.core.checks import as_float_tensor, check_finite, check_nonnegative
+from csc.core.checks import check_weights
 from csc.core.options import CBPDNOptions
 from csc.core.xstep import SingleChannelXStep
 
@@ -35,14 +35,9 @@ SPARSE_RATIO = 1.0
 
 def learner_weight(w, K: int, like: torch.Tensor):
     """The learners' ℓ1 weight: a float, or one weight per kernel as (1, K, 1, 1)."""
-    if isinstance(w, (int, float, np.floating, np.integer)) and not isinstance(w, bool):
-        return check_nonnegative("l1_weight", w)
-    wt = as_float_tensor("l1_weight", w, like.dtype, like.device)
-    check_finite("l1_weight", wt)
-    if bool((wt < 0).any()):
-        raise ValueError("l1_weight: expected weights >= 0, found negative entries")
-    if wt.ndim == 0:
-        return float(wt)
+    wt = check_weights("l1_weight", w, like)
+    if isinstance(wt, float):
+        return wt
     if wt.ndim == 1 and wt.shape[0] == K:
         return wt.reshape(1, K, 1, 1)
     raise ValueError(f"l1_weight: the learners take a scalar or one weight per kernel (K={K},), "

@@ -1,6 +1,6 @@
 r"""Kernel constraint sets of convolutional dictionary learning, and their projections.
 
-The dictionary update of convolutional dictionary learning (SPEC §2) constrains each
+The dictionary update of convolutional dictionary learning (SPORCO ``dictlrn.cbpdndl.ConvBPDNDictLearn``; the paper's eqs. 4–5) constrains each
 kernel :math:`d_k` to the set
 
 .. math::  C = \{ d : \operatorname{supp}(d) \subseteq [0, k_h) \times [0, k_w),\;

@@ -1,6 +1,6 @@
 r"""Batch convolutional dictionary learning, with SPORCO's ``ConvBPDNDictLearn`` semantics.
 
-Problem (SPEC §2; paper eq. 4–5), for images s_j (H×W) and K kernels d_k (kh×kw):
+Problem (SPORCO ``dictlrn.cbpdndl.ConvBPDNDictLearn``; Ladret, Casanova & Perrinet, eqs. 4–5), for images s_j (H×W) and K kernels d_k (kh×kw):
 
 .. math::
     \min_{\{d_k\},\{x_{jk}\}} \; \tfrac12 \sum_j \Big\| \sum_k d_k * x_{jk} - s_j \Big\|_2^2
@@ -19,7 +19,7 @@ iteration to the next. One outer iteration j:
 1. **Coding step** — ``cbpdn.max_iter`` (default 1) ADMM iterations of CBPDN over *all
    images jointly*: one penalty ρ, global residuals
    :math:`r = \|X - Y\| / \max(\|X\|, \|Y\|)`, :math:`s = \rho\|Y_{prev} - Y\| / (\rho\|U\|)`
-   and one adaptive-ρ decision for the whole batch (SPEC §1 steps 1–7 with the norms
+   and one adaptive-ρ decision for the whole batch (the iteration of :mod:`csc.core.admm`: x-step, relaxation, y-step, dual, residuals, adaptive ρ, stopping, with the norms
    taken over every image). This is SPORCO's multi-image semantics and differs on purpose
    from :class:`csc.ConvBPDN`, which solves each image as if alone. The x-step solves
    :math:`(\hat D^H\hat D + \rho I)\hat x_j = \hat D^H \hat s_j + \rho\,\mathrm{DFT}(y_j - u_j)`
@@ -97,6 +97,7 @@ from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
 from csc.core.admm import residuals, rho_factor
 from csc.core.options import CBPDNOptions, _as_dtype
+from csc.core.stats import StatsTable
 from csc.learn.coding import JointCBPDN
 
 __all__ = [
@@ -380,7 +381,7 @@ SPORCO_DICTLEARN_STATS_NAMES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class DictLearnStats:
+class DictLearnStats(StatsTable):
     """Per-outer-iteration statistics of :class:`DictLearn` (arrays over iterations).
 
     SPORCO's fields (:data:`SPORCO_DICTLEARN_STATS_NAMES`). ``objective``,
@@ -407,33 +408,6 @@ class DictLearnStats:
     d_L: np.ndarray
     d_residual: np.ndarray
     time: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.iteration)
-
-    def to_dict(self) -> dict[str, list]:
-        """Plain lists (NaN as None), for JSON."""
-        return _stats_to_dict(self)
-
-    @classmethod
-    def from_rows(cls, rows: list[dict[str, float]]) -> "DictLearnStats":
-        return _stats_from_rows(cls, rows)
-
-
-def _stats_to_dict(stats) -> dict[str, list]:
-    out = {}
-    for f in fields(stats):
-        vals = np.asarray(getattr(stats, f.name)).tolist()
-        out[f.name] = [None if isinstance(v, float) and math.isnan(v) else v for v in vals]
-    return out
-
-
-def _stats_from_rows(cls, rows):
-    cols = {}
-    for f in fields(cls):
-        vals = [r.get(f.name, float("nan")) for r in rows]
-        cols[f.name] = np.asarray(vals, dtype=np.int64 if f.name == "iteration" else np.float64)
-    return cls(**cols)
 
 
 @dataclass
@@ -977,30 +951,11 @@ class DictLearn:
         opts, lmbda = self.options, self.lmbda
         D0 = self.initial_dictionary
         S = _prepare_images(images, D0)
-        B, H, W = S.shape
-        K = D0.shape[0]
-        fused = _use_fused(opts.cbpdn, D0.device)
-        cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=fused)
-        if fused:
-            threads = max(1, torch.get_num_threads())
-            cls = _FusedPGMDictUpdate if opts.dmethod == "pgm" else _FusedConsensusDictUpdate
-            ds = cls(D0, cb.Sf, (H, W), opts.ccmod, self.constraint, threads)
-            cb.track_nonzeros = opts.dmethod == "pgm"
-        else:
-            cls = _PGMDictUpdate if opts.dmethod == "pgm" else _ConsensusDictUpdate
-            ds = cls(D0, cb.Sf, (H, W), opts.ccmod, self.constraint)
-
-        def sync_dictionary() -> None:
-            if fused:
-                cb.set_dictionary(Df=ds.dft())
-            else:
-                cb.set_dictionary(ds.D)
-
-        sync_dictionary()
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
         if (checkpoint_every or resume) and checkpoint is None:
             raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
+        run = _BatchRun(S, D0, lmbda, opts, self.constraint)
         fingerprint = {
             "learner": "batch", "lmbda": lmbda, "options": _resume_options(opts),
             "images_sha256": tensor_sha256(S), "initial_dictionary_sha256": tensor_sha256(D0),
@@ -1010,25 +965,9 @@ class DictLearn:
         if resume and checkpoint is not None and Path(checkpoint).is_file():
             arrays, meta = load_checkpoint(checkpoint)
             _check_resume(meta, fingerprint, checkpoint)
-            dev = D0.device
-            t = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
-            cb.load_state({"y": t(arrays["x.y"]), "u": t(arrays["x.u"]), "rho": arrays["x.rho"], "k": arrays["x.k"]})
-            dstate = {k[2:]: (t(v) if v.ndim else v) for k, v in arrays.items() if k.startswith("d.")}
-            ds.load_state(dstate)
-            sync_dictionary()
+            run.load(arrays)
             rows = _rows_from_arrays(arrays, _STAT_NAMES)
-            start = int(meta["step"])
-            t_offset = float(meta.get("elapsed", 0.0))
-
-        def write_checkpoint(step: int, elapsed: float) -> None:
-            arrays = {"dictionary": ds.D, "x.y": cb.y, "x.u": cb.u, "x.rho": np.float64(cb.rho),
-                      "x.k": np.int64(cb.k)}
-            for k, v in ds.state().items():
-                arrays[f"d.{k}"] = v if isinstance(v, torch.Tensor) else np.asarray(v)
-            arrays.update(_rows_to_arrays(rows, _STAT_NAMES))
-            meta = dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=step,
-                        elapsed=elapsed, max_iter=opts.max_iter, dtype=str(D0.dtype))
-            save_checkpoint(checkpoint, arrays, meta)
+            start, t_offset = int(meta["step"]), float(meta.get("elapsed", 0.0))
 
         from tqdm import tqdm
 
@@ -1036,15 +975,8 @@ class DictLearn:
         t0 = time.perf_counter()
         try:
             for j in range(start, opts.max_iter):
-                row = {"iteration": j}
-                row.update(cb.iterate(opts.cbpdn.max_iter))
-                ds.set_codes(cb if fused else cb.y)
-                row.update(ds.iterate(opts.ccmod.max_iter))
-                sync_dictionary()
-                if opts.accurate_dfid:
-                    row.update(cb.objective(ds.D, ds.dft() if fused else torch.fft.rfft2(ds.padded())))
-                elapsed = t_offset + time.perf_counter() - t0
-                row["time"] = elapsed
+                row = run.step(j)
+                row["time"] = elapsed = t_offset + time.perf_counter() - t0
                 rows.append(row)
                 bar.update(1)
                 if progress:
@@ -1053,13 +985,72 @@ class DictLearn:
                     callback(j, row)
                 done = j + 1
                 if checkpoint is not None and checkpoint_every and (done % checkpoint_every == 0 or done == opts.max_iter):
-                    write_checkpoint(done, elapsed)
+                    arrays = run.arrays()
+                    arrays.update(_rows_to_arrays(rows, _STAT_NAMES))
+                    meta = dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=done,
+                                elapsed=elapsed, max_iter=opts.max_iter, dtype=str(D0.dtype))
+                    save_checkpoint(checkpoint, arrays, meta)
                     if on_checkpoint is not None:
                         on_checkpoint(done)
         finally:
             bar.close()
-        return DictLearnResult(dictionary=ds.D, stats=DictLearnStats.from_rows(rows), codes=cb.y,
+        return DictLearnResult(dictionary=run.ds.D, stats=DictLearnStats.from_rows(rows), codes=run.cb.y,
                                iterations=len(rows))
+
+
+class _BatchRun:
+    """One batch-learning run: the joint coding step and the dictionary step on one back end,
+    alternated once per outer iteration (SPORCO ``ConvBPDNDictLearn``), with their state
+    as checkpoint arrays (``x.*``: coding, ``d.*``: dictionary step)."""
+
+    def __init__(self, S: torch.Tensor, D0: torch.Tensor, lmbda: float, opts: DictLearnOptions,
+                 constraint: KernelConstraint):
+        (B, H, W), K = S.shape, D0.shape[0]
+        self.opts, self.fused = opts, _use_fused(opts.cbpdn, D0.device)
+        self.cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=self.fused)
+        if self.fused:
+            cls = _FusedPGMDictUpdate if opts.dmethod == "pgm" else _FusedConsensusDictUpdate
+            self.ds = cls(D0, self.cb.Sf, (H, W), opts.ccmod, constraint, max(1, torch.get_num_threads()))
+            self.cb.track_nonzeros = opts.dmethod == "pgm"
+        else:
+            cls = _PGMDictUpdate if opts.dmethod == "pgm" else _ConsensusDictUpdate
+            self.ds = cls(D0, self.cb.Sf, (H, W), opts.ccmod, constraint)
+        self.sync()
+
+    def sync(self) -> None:
+        """Give the coding step the dictionary step's current dictionary."""
+        if self.fused:
+            self.cb.set_dictionary(Df=self.ds.dft())
+        else:
+            self.cb.set_dictionary(self.ds.D)
+
+    def step(self, j: int) -> dict[str, float]:
+        """Outer iteration j: coding iterations, dictionary iterations; its statistics."""
+        cb, ds, opts = self.cb, self.ds, self.opts
+        row: dict[str, float] = {"iteration": j}
+        row.update(cb.iterate(opts.cbpdn.max_iter))
+        ds.set_codes(cb if self.fused else cb.y)
+        row.update(ds.iterate(opts.ccmod.max_iter))
+        self.sync()
+        if opts.accurate_dfid:
+            row.update(cb.objective(ds.D, ds.dft() if self.fused else torch.fft.rfft2(ds.padded())))
+        return row
+
+    def arrays(self) -> dict[str, Any]:
+        cb = self.cb
+        arrays = {"dictionary": self.ds.D, "x.y": cb.y, "x.u": cb.u, "x.rho": np.float64(cb.rho),
+                  "x.k": np.int64(cb.k)}
+        for k, v in self.ds.state().items():
+            arrays[f"d.{k}"] = v if isinstance(v, torch.Tensor) else np.asarray(v)
+        return arrays
+
+    def load(self, arrays: Mapping[str, np.ndarray]) -> None:
+        dev = self.ds.D.device
+        t = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
+        self.cb.load_state({"y": t(arrays["x.y"]), "u": t(arrays["x.u"]), "rho": arrays["x.rho"],
+                            "k": arrays["x.k"]})
+        self.ds.load_state({k[2:]: (t(v) if v.ndim else v) for k, v in arrays.items() if k.startswith("d.")})
+        self.sync()
 
 
 _STAT_NAMES = [f.name for f in fields(DictLearnStats)]

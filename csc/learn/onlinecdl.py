@@ -66,14 +66,13 @@ from csc.learn.dictlearn import (
     _prepare_images,
     _rows_from_arrays,
     _rows_to_arrays,
-    _stats_from_rows,
     _use_fused,
-    _stats_to_dict,
     load_checkpoint,
     save_checkpoint,
     tensor_sha256,
 )
 from csc.core.options import CBPDNOptions, _as_dtype
+from csc.core.stats import StatsTable
 from csc.learn.coding import JointCBPDN
 
 __all__ = [
@@ -185,7 +184,7 @@ SPORCO_ONLINE_STATS_NAMES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class OnlineStats:
+class OnlineStats(StatsTable):
     """Per-step statistics of :class:`OnlineDictLearn` (arrays over steps; SPORCO's fields,
     :data:`SPORCO_ONLINE_STATS_NAMES`). ``cbpdn_iterations`` (csc only) is the number of
     coding iterations run in each step."""
@@ -202,16 +201,6 @@ class OnlineStats:
     eta: np.ndarray
     cbpdn_iterations: np.ndarray
     time: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.iteration)
-
-    def to_dict(self) -> dict[str, list]:
-        return _stats_to_dict(self)
-
-    @classmethod
-    def from_rows(cls, rows) -> "OnlineStats":
-        return _stats_from_rows(cls, rows)
 
 
 _STAT_NAMES = [f.name for f in fields(OnlineStats)]
@@ -430,34 +419,14 @@ class OnlineDictLearn:
             raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
         if (checkpoint_every or resume) and checkpoint is None:
             raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
-        opts = _jsonable(self.options)
-        opts.pop("device", None)
-        for k in ("record_stats", "sync_interval", "device", "dtype"):
-            opts["cbpdn"].pop(k, None)
-        fingerprint = dict({"learner": "online", "lmbda": self.lmbda, "options": opts,
-                            "initial_dictionary_sha256": tensor_sha256(self.initial_dictionary)},
-                           **sampler.fingerprint())
+        fingerprint = self._fingerprint(sampler)
         main_process = self.rank == 0
         if self.distributed:
             views = _dist.all_gather_object((sampler.fingerprint(), tensor_sha256(sampler.get_state())))
             if any(v != views[0] for v in views):
                 raise ValueError("sampler: the processes' samplers differ (images, batch size, crop or generator "
                                  "state); give every rank the same sampler and seed")
-        loaded = None
-        if resume and checkpoint is not None:
-            if not self.distributed:
-                loaded = load_checkpoint(checkpoint) if Path(checkpoint).is_file() else None
-            else:  # rank 0 reads; a failure there is raised on every rank
-                payload: Any = None
-                if main_process and Path(checkpoint).is_file():
-                    try:
-                        payload = load_checkpoint(checkpoint)
-                    except Exception as exc:  # noqa: BLE001
-                        payload = exc
-                payload = _dist.broadcast_object(payload)
-                if isinstance(payload, BaseException):
-                    raise payload
-                loaded = payload
+        loaded = self._read_checkpoint(checkpoint) if resume and checkpoint is not None else None
         if loaded is not None:
             arrays, meta = loaded
             _check_resume(meta, fingerprint, checkpoint)
@@ -493,3 +462,28 @@ class OnlineDictLearn:
         finally:
             bar.close()
         return OnlineDictLearnResult(dictionary=self.dictionary, stats=self.stats, steps=self.j)
+
+    def _fingerprint(self, sampler: ImageSampler) -> dict[str, Any]:
+        """What a checkpoint and a resumed run must share: settings, λ, images, start."""
+        opts = _jsonable(self.options)
+        opts.pop("device", None)
+        for k in ("record_stats", "sync_interval", "device", "dtype"):
+            opts["cbpdn"].pop(k, None)
+        return dict({"learner": "online", "lmbda": self.lmbda, "options": opts,
+                     "initial_dictionary_sha256": tensor_sha256(self.initial_dictionary)}, **sampler.fingerprint())
+
+    def _read_checkpoint(self, checkpoint):
+        """(arrays, metadata) of an existing checkpoint, else None; data parallel, rank 0
+        reads it and the others receive it (a failure there is raised on every rank)."""
+        if not self.distributed:
+            return load_checkpoint(checkpoint) if Path(checkpoint).is_file() else None
+        payload: Any = None
+        if self.rank == 0 and Path(checkpoint).is_file():
+            try:
+                payload = load_checkpoint(checkpoint)
+            except Exception as exc:  # noqa: BLE001
+                payload = exc
+        payload = _dist.broadcast_object(payload)
+        if isinstance(payload, BaseException):
+            raise payload
+        return payload

@@ -238,6 +238,141 @@ def plot_history(history: list[dict[str, Any]], path: str | Path, title: str = "
     atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
+def _restore_checkpoint(ckpt: Path, model: nn.Module, opt, scaler, o: TrainOptions, run: dict[str, Any],
+                        distributed: bool, main_process: bool) -> tuple[list[dict[str, Any]], int]:
+    """(history, first epoch to run) after restoring ``ckpt`` when there is one ([], 0 otherwise).
+
+    Distributed: rank 0 reads the checkpoint and every rank restores the same bytes.
+    """
+    from csc.runtime import distributed as _dist
+
+    source: Any = ckpt if ckpt.is_file() else None
+    if distributed:
+        blob = ckpt.read_bytes() if main_process and ckpt.is_file() else None
+        blob = _dist.broadcast_object(blob)
+        source = None if blob is None else io.BytesIO(blob)
+    if source is None:
+        return [], 0
+    meta = load_checkpoint(source, model, opt, scaler)
+    if meta.get("options") != o.identity() or meta.get("run") != run:
+        raise ValueError(f"{ckpt.parent}: its checkpoint was made with other options or for another run; "
+                         "use another folder")
+    return meta["history"], int(meta["epoch"]) + 1
+
+
+def _epoch_order(train_set: Dataset, o: TrainOptions, epoch: int, rank: int, world: int, distributed: bool):
+    """The sampler (or index list) of ``epoch``'s training batches; also seeds dropout etc. for the epoch."""
+    if distributed:
+        from torch.utils.data.distributed import DistributedSampler
+
+        order: Any = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=o.seed,
+                                        drop_last=False)
+        order.set_epoch(epoch)
+        torch.manual_seed(_epoch_seed(o.seed, epoch, 1 if rank == 0 else f"1/{rank}"))  # dropout etc.
+        return order
+    g = torch.Generator().manual_seed(_epoch_seed(o.seed, epoch, 0))
+    order = torch.randperm(len(train_set), generator=g).tolist()
+    torch.manual_seed(_epoch_seed(o.seed, epoch, 1))  # dropout etc.
+    return order
+
+
+def _train_steps(net: nn.Module, loader: DataLoader, opt, scaler, device: torch.device, amp: bool,
+                 max_steps: int | None) -> tuple[float, int, int]:
+    """One pass of Adam steps over ``loader``: (summed loss, correct predictions, samples seen)."""
+    net.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for step, (x, y) in enumerate(loader):
+        if max_steps is not None and step >= max_steps:
+            break
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            logits = net(x)
+            loss = F.cross_entropy(logits.float(), y)
+        if scaler is not None and amp:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        loss_sum += float(loss.detach()) * int(y.numel())
+        correct += int((logits.detach().argmax(1) == y).sum())
+        seen += int(y.numel())
+    return loss_sum, correct, seen
+
+
+@dataclass
+class _TrainRun:
+    """What one :func:`train` call sets up: the model, optimiser, device, processes and data."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    scaler: Any
+    device: torch.device
+    amp: bool
+    in_channels: int
+    num_classes: int
+    rank: int
+    world: int
+    distributed: bool
+    train_set: Dataset
+    test_set: Dataset
+    net: nn.Module | None = None  # the model, wrapped in DistributedDataParallel when distributed
+    test_part: Dataset | None = None  # this process's part of the test set
+
+    def parallelise(self) -> None:
+        """Set ``net`` and ``test_part``: DDP and a strided part of the test set when distributed."""
+        self.net, self.test_part = self.model, self.test_set
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+            from torch.utils.data import Subset
+
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.test_part = Subset(self.test_set, list(range(self.rank, len(self.test_set), self.world)))
+
+    def epoch(self, o: TrainOptions, epoch: int) -> dict[str, Any]:
+        """Train one epoch and evaluate on (this process's part of) the test set: the epoch's row."""
+        t0 = time.perf_counter()
+        train_set, test_part = self.train_set, self.test_part
+        for ds in (train_set, self.test_set):
+            if hasattr(ds, "set_epoch"):
+                ds.set_epoch(epoch)
+        order = _epoch_order(train_set, o, epoch, self.rank, self.world, self.distributed)
+        loader = DataLoader(train_set, batch_size=o.batch_size // self.world, sampler=order,
+                            num_workers=o.num_workers, drop_last=False)
+        loss_sum, correct, seen = _train_steps(self.net, loader, self.opt, self.scaler, self.device, self.amp,
+                                               o.max_steps)
+        if self.distributed:
+            for b in self.model.buffers():  # BatchNorm statistics: rank 0's (those the checkpoint holds)
+                torch.distributed.broadcast(b, src=0)
+            loss_sum, correct, seen = _sum_over_ranks((loss_sum, correct, seen), self.device)
+        t_loss, t_correct, t_n = _evaluate_sums(self.model, test_part, o.eval_batch_size, self.device, self.amp)
+        if self.distributed:
+            t_loss, t_correct, t_n = _sum_over_ranks((t_loss, t_correct, t_n), self.device)
+        return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
+                "train_acc": 100.0 * correct / max(seen, 1), "test_loss": t_loss / max(t_n, 1),
+                "test_acc": 100.0 * t_correct / max(t_n, 1), "seconds": time.perf_counter() - t0}
+
+
+def _setup_run(train_set: Dataset, test_set: Dataset, o: TrainOptions, in_channels: int | None,
+               num_classes: int | None, distributed: bool, rank: int, world: int) -> _TrainRun:
+    """Model (seeded), Adam, AMP scaler and device for :func:`train` (not yet parallelised)."""
+    from csc.runtime import distributed as _dist
+
+    device = _dist.device_for_rank(o.device) if distributed else resolve_device(o.device)
+    amp = (device.type == "cuda") if o.amp is None else bool(o.amp and device.type == "cuda")
+    C = int(in_channels if in_channels is not None else getattr(train_set, "in_channels"))
+    nc = int(num_classes if num_classes is not None else max(getattr(train_set, "num_classes"),
+                                                               getattr(test_set, "num_classes", 0)))
+    torch.manual_seed(o.seed)
+    model = resnet18(in_channels=C, num_classes=nc, stem=o.stem, dropout=o.dropout).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp) if device.type == "cuda" else None
+    return _TrainRun(model, opt, scaler, device, amp, C, nc, rank, world, distributed, train_set, test_set)
+
+
 def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: TrainOptions = TrainOptions(),
           run: dict[str, Any] | None = None, in_channels: int | None = None, num_classes: int | None = None,
           progress: bool = False, stop_after_epoch: int | None = None,
@@ -258,12 +393,7 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
     """
     from csc.runtime import distributed as _dist
 
-    if distributed is None:
-        distributed = _dist.is_distributed()
-    elif distributed and not _dist.is_distributed():
-        raise ValueError("distributed: no process group with several processes is initialised "
-                         "(run under torchrun and call csc.runtime.distributed.init_distributed())")
-    rank, world = (_dist.get_rank(), _dist.get_world_size()) if distributed else (0, 1)
+    distributed, rank, world = _dist.resolve_distributed(distributed)
     main_process = rank == 0
     out = Path(out)
     o = options
@@ -272,97 +402,23 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
                          f"{world} processes")
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
-    device = _dist.device_for_rank(o.device) if distributed else resolve_device(o.device)
-    amp = (device.type == "cuda") if o.amp is None else bool(o.amp and device.type == "cuda")
-    C = int(in_channels if in_channels is not None else getattr(train_set, "in_channels"))
-    nc = int(num_classes if num_classes is not None else max(getattr(train_set, "num_classes"),
-                                                               getattr(test_set, "num_classes", 0)))
-    torch.manual_seed(o.seed)
-    model = resnet18(in_channels=C, num_classes=nc, stem=o.stem, dropout=o.dropout).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp) if device.type == "cuda" else None
-    info = {"run": dict(run or {}), "options": o.identity(), "in_channels": C, "num_classes": nc,
-            "train_size": len(train_set), "test_size": len(test_set), "device": str(device), "amp": amp,
+    r = _setup_run(train_set, test_set, o, in_channels, num_classes, distributed, rank, world)
+    info = {"run": dict(run or {}), "options": o.identity(), "in_channels": r.in_channels,
+            "num_classes": r.num_classes,
+            "train_size": len(train_set), "test_size": len(test_set), "device": str(r.device), "amp": r.amp,
             "world_size": world}
-    history: list[dict[str, Any]] = []
-    start = 0
     ckpt = out / CHECKPOINT
-    source: Any = ckpt if ckpt.is_file() else None
-    if distributed:  # rank 0 reads the checkpoint; every rank restores the same bytes
-        blob = ckpt.read_bytes() if main_process and ckpt.is_file() else None
-        blob = _dist.broadcast_object(blob)
-        source = None if blob is None else io.BytesIO(blob)
-    if source is not None:
-        meta = load_checkpoint(source, model, opt, scaler)
-        if meta.get("options") != o.identity() or meta.get("run") != info["run"]:
-            raise ValueError(f"{out}: its checkpoint was made with other options or for another run; "
-                             "use another folder")
-        history = meta["history"]
-        start = int(meta["epoch"]) + 1
-    net: nn.Module = model
-    test_part: Dataset = test_set
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-        from torch.utils.data import Subset
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        test_part = Subset(test_set, list(range(rank, len(test_set), world)))
-    n = len(train_set)
+    history, start = _restore_checkpoint(ckpt, r.model, r.opt, r.scaler, o, info["run"], distributed, main_process)
+    r.parallelise()
     for epoch in range(start, o.epochs):
-        t0 = time.perf_counter()
-        for ds in (train_set, test_set):
-            if hasattr(ds, "set_epoch"):
-                ds.set_epoch(epoch)
-        if distributed:
-            from torch.utils.data.distributed import DistributedSampler
-
-            order: Any = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=o.seed,
-                                            drop_last=False)
-            order.set_epoch(epoch)
-            torch.manual_seed(_epoch_seed(o.seed, epoch, 1 if rank == 0 else f"1/{rank}"))  # dropout etc.
-        else:
-            g = torch.Generator().manual_seed(_epoch_seed(o.seed, epoch, 0))
-            order = torch.randperm(n, generator=g).tolist()
-            torch.manual_seed(_epoch_seed(o.seed, epoch, 1))  # dropout etc.
-        loader = DataLoader(train_set, batch_size=o.batch_size // world, sampler=order, num_workers=o.num_workers,
-                            drop_last=False)
-        net.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        for step, (x, y) in enumerate(loader):
-            if o.max_steps is not None and step >= o.max_steps:
-                break
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
-                logits = net(x)
-                loss = F.cross_entropy(logits.float(), y)
-            if scaler is not None and amp:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
-            loss_sum += float(loss.detach()) * int(y.numel())
-            correct += int((logits.detach().argmax(1) == y).sum())
-            seen += int(y.numel())
-        if distributed:
-            for b in model.buffers():  # BatchNorm statistics: rank 0's (those the checkpoint holds)
-                torch.distributed.broadcast(b, src=0)
-            loss_sum, correct, seen = _sum_over_ranks((loss_sum, correct, seen), device)
-        t_loss, t_correct, t_n = _evaluate_sums(model, test_part, o.eval_batch_size, device, amp)
-        if distributed:
-            t_loss, t_correct, t_n = _sum_over_ranks((t_loss, t_correct, t_n), device)
-        test_loss, test_acc = t_loss / max(t_n, 1), 100.0 * t_correct / max(t_n, 1)
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": 100.0 * correct / max(seen, 1),
-               "test_loss": test_loss, "test_acc": test_acc, "seconds": time.perf_counter() - t0}
+        row = r.epoch(o, epoch)
         history.append(row)
         if progress and main_process:
             print(f"epoch {epoch + 1}/{o.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f} | "
-                  f"test loss {test_loss:.4f} acc {test_acc:.2f} | {row['seconds']:.1f}s", flush=True)
+                  f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f} | {row['seconds']:.1f}s", flush=True)
         if main_process:
-            save_checkpoint(ckpt, model, opt, scaler, {"epoch": epoch, "options": o.identity(), "run": info["run"],
-                                                        "history": history})
+            save_checkpoint(ckpt, r.model, r.opt, r.scaler, {"epoch": epoch, "options": o.identity(),
+                                                              "run": info["run"], "history": history})
             _write_metrics(out, history, info)
             plot_history(history, out / "curves.png", title=_run_label(info["run"]))
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
@@ -371,7 +427,7 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
         _write_metrics(out, history, info)
     if distributed:
         _dist.barrier()  # rank 0's files are written when every rank returns
-    return {**info, "epochs": history, "model": model}
+    return {**info, "epochs": history, "model": r.model}
 
 
 # --------------------------------------------------------------------------- tables

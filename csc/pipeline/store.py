@@ -241,6 +241,208 @@ def _source_digest(images: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> s
     return sha256_of_array(np.ascontiguousarray(images), labels.astype(np.int64), ids.astype(np.int64))
 
 
+def _check_labels_ids(images, labels, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``images``, ``labels`` (int64) and ``ids`` (int64, default 0..N-1) as arrays, shapes checked."""
+    images = np.asarray(images)
+    labels = np.asarray(labels).astype(np.int64)
+    N = images.shape[0]
+    if labels.shape != (N,):
+        raise ValueError(f"labels: expected shape ({N},), got {labels.shape}")
+    ids_arr = np.arange(N, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+    if ids_arr.shape != (N,):
+        raise ValueError(f"ids: expected shape ({N},), got {ids_arr.shape}")
+    return images, labels, ids_arr
+
+
+def _load_store_dictionary(settings: EncodeSettings, dev: torch.device, sdtype: torch.dtype):
+    """The coding dictionary D (K, kh, kw) on ``dev`` and its sha256 (shipped metadata, else of D)."""
+    from csc.dictionary.io import dictionary_metadata, load_dictionary
+
+    D = load_dictionary(settings.dictionary, dtype=sdtype, device=dev)
+    try:
+        dsha = dictionary_metadata(settings.dictionary).get("sha256")
+    except Exception:
+        dsha = None
+    return D, dsha or sha256_of_array(D.cpu().numpy())
+
+
+def _store_header(settings: EncodeSettings, images: np.ndarray, labels: np.ndarray, ids_arr: np.ndarray,
+                  kernels: tuple[int, int, int], dsha: str, sdtype: torch.dtype,
+                  source: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest's fixed part, including the ``settings_digest`` that identifies the store."""
+    K, kh, kw = kernels
+    N = images.shape[0]
+    H, W = preprocess_images(images[:1], settings, dtype=sdtype).shape[-2:]
+    S = int(settings.shard_size)
+    header = {
+        "format": STORE_FORMAT,
+        "version": STORE_VERSION,
+        "settings": asdict(settings),
+        "dictionary_sha256": dsha,
+        "kernels": [int(K), int(kh), int(kw)],
+        "code_shape": [int(K), int(H), int(W)],
+        "value_dtype": settings.value_dtype,
+        "coord_dtype": np.dtype(_coord_dtype(K * H * W)).name,
+        "num_images": int(N),
+        "num_shards": (N + S - 1) // S,
+        "num_classes": int(labels.max()) + 1 if N else 0,
+        "source": dict(source or {}),
+        "source_sha256": _source_digest(images, labels, ids_arr),
+    }
+    identity = {k: header[k] for k in ("settings", "dictionary_sha256", "code_shape", "num_images", "source_sha256")}
+    header["settings_digest"] = _digest(identity)
+    return header
+
+
+def _previous_shards(out: Path, settings_digest: str) -> dict[str, dict[str, Any]]:
+    """Shard entries of the manifest already in ``out`` ({} if none); StoreError if it is another store."""
+    manifest_path = out / MANIFEST
+    if not manifest_path.is_file():
+        return {}
+    old = json.loads(manifest_path.read_text())
+    if old.get("format") != STORE_FORMAT or old.get("settings_digest") != settings_digest:
+        raise StoreError(
+            f"{out}: holds a store made with other settings, dictionary or source images; "
+            "choose another folder (or delete it) to encode anew"
+        )
+    return {e["file"]: e for e in old.get("shards", [])}
+
+
+def _store_summary(shards: dict[str, dict[str, Any]], N: int, per_image: int) -> dict[str, Any]:
+    """Sizes and timings of a finished store, added to its final manifest."""
+    total_bytes = sum(e["bytes"] for e in shards.values())
+    total_seconds = sum(e.get("seconds") or 0.0 for e in shards.values())
+    return {
+        "bytes": total_bytes,
+        "bytes_per_image": total_bytes / max(N, 1),
+        "dense_float32_bytes_per_image": per_image * 4,
+        "compression_vs_dense_float32": per_image * 4 * max(N, 1) / max(total_bytes, 1),
+        "nnz_per_image": sum(e["nnz"] for e in shards.values()) / max(N, 1),
+        "encode_seconds": total_seconds,
+        "seconds_per_image": total_seconds / max(N, 1),
+    }
+
+
+@dataclass
+class _StoreEncoder:
+    """One :func:`encode_dataset` call: the store's header, its shard entries and the solver."""
+
+    out: Path
+    header: dict[str, Any]
+    shards: dict[str, dict[str, Any]]
+    images: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    settings: EncodeSettings
+    solver: Any
+    dev: torch.device
+    sdtype: torch.dtype
+
+    @property
+    def per_image(self) -> int:
+        K, H, W = self.header["code_shape"]
+        return K * H * W
+
+    def write_manifest(self, complete: bool, extra: dict[str, Any] | None = None) -> None:
+        """Rewrite ``manifest.json`` (atomically) with the shards finished so far."""
+        m = dict(self.header)
+        m["shards"] = [self.shards[k] for k in sorted(self.shards)]
+        m["complete"] = complete
+        if extra:
+            m.update(extra)
+        text = json.dumps(m, indent=1, sort_keys=True)
+        atomic_write(self.out / MANIFEST, lambda f: f.write(text.encode()))
+
+    def _kept_entry(self, i: int, lo: int, hi: int) -> dict[str, Any] | None:
+        """Shard i's entry if its file is there and verifies (also one written just before a kill)."""
+        name = _shard_name(i)
+        path = self.out / name
+        entry = self.shards.get(name)
+        if not path.is_file():
+            return None
+        try:
+            arrays = _read_shard(path)
+            meta = json.loads(str(arrays["metadata"][()]))
+            if entry is None:
+                entry = {"file": name, "count": hi - lo, "start": lo, "sha256": meta.get("sha256"),
+                         "nnz": int(arrays["values"].size), "bytes": path.stat().st_size,
+                         "seconds": meta.get("seconds"), "device": meta.get("device")}
+            if meta.get("settings_digest") == self.header["settings_digest"] and entry["start"] == lo:
+                _check_shard(arrays, entry, self.per_image, name)
+                if np.array_equal(arrays["ids"], self.ids[lo:hi]):
+                    return entry
+        except (StoreError, ValueError, KeyError):
+            pass
+        return None
+
+    def _encode_shard_now(self, i: int, lo: int, hi: int) -> dict[str, Any]:
+        """Code images [lo, hi), write shard i and return its manifest entry."""
+        name = _shard_name(i)
+        path = self.out / name
+        t0 = time.perf_counter()
+        signal = preprocess_images(self.images[lo:hi], self.settings, device=self.dev, dtype=self.sdtype)
+        codes = self.solver.solve(signal).codes
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize(self.dev)
+        seconds = time.perf_counter() - t0
+        values, coords, offsets = _pack(codes, self.settings.value_dtype)
+        arrays = {"values": values, "coords": coords, "offsets": offsets,
+                  "labels": self.labels[lo:hi].copy(), "ids": self.ids[lo:hi].copy()}
+        sha = _shard_checksum(arrays)
+        # no timings or device in the file: its bytes depend on the codes only
+        meta = {"format": STORE_FORMAT + "-shard", "shard": i, "start": lo, "count": hi - lo,
+                "settings_digest": self.header["settings_digest"], "sha256": sha}
+        arrays["metadata"] = np.array(json.dumps(meta, sort_keys=True))
+        atomic_write(path, lambda f: _savez_deterministic(f, arrays))
+        return {"file": name, "count": hi - lo, "start": lo, "sha256": sha, "nnz": int(values.size),
+                "bytes": path.stat().st_size, "seconds": seconds, "device": str(self.dev)}
+
+    def encode_shard(self, i: int) -> tuple[dict[str, Any], bool]:
+        """Shard i's manifest entry, and whether it was (re-)encoded now."""
+        S, N = int(self.settings.shard_size), self.images.shape[0]
+        lo, hi = i * S, min(N, (i + 1) * S)
+        entry = self._kept_entry(i, lo, hi)
+        if entry is not None:
+            return entry, False
+        self.shards.pop(_shard_name(i), None)
+        return self._encode_shard_now(i, lo, hi), True
+
+    def run_rounds(self, rank: int, world: int, distributed: bool, progress: bool,
+                   on_shard: Callable[[int], None] | None) -> None:
+        """Encode this rank's shards round by round, rank 0 rewriting the manifest after each.
+
+        Round k: rank r does shard k·N + r. After each round the entries are gathered and
+        rank 0 rewrites the manifest, as a single process does after each shard.
+        """
+        from csc.runtime import distributed as _dist
+
+        n_shards = self.header["num_shards"]
+        main_process = rank == 0
+        bar = None
+        if progress and main_process:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(range(rank, n_shards, world)), unit="shard",
+                       desc="encode" if world == 1 else f"encode (rank 0 of {world})")
+        try:
+            for k in range((n_shards + world - 1) // world):
+                i = k * world + rank
+                new = self.encode_shard(i) if i < n_shards else None
+                results = _dist.all_gather_object(new) if distributed else [new]
+                for res in results:
+                    if res is not None:
+                        self.shards[res[0]["file"]] = res[0]
+                if main_process and any(res is not None and res[1] for res in results):
+                    self.write_manifest(False)
+                if bar is not None:
+                    bar.update(1 if new is not None else 0)
+                if on_shard is not None and new is not None and new[1]:
+                    on_shard(i)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
 def encode_dataset(
     images,
     labels,
@@ -281,169 +483,34 @@ def encode_dataset(
     """
     from csc.runtime import distributed as _dist
     from csc.core.cbpdn import ConvBPDN
-    from csc.dictionary.io import dictionary_metadata, load_dictionary
     from csc.core.options import CBPDNOptions
 
     out = Path(out)
-    images = np.asarray(images)
-    labels = np.asarray(labels).astype(np.int64)
-    N = images.shape[0]
-    if labels.shape != (N,):
-        raise ValueError(f"labels: expected shape ({N},), got {labels.shape}")
-    ids_arr = np.arange(N, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-    if ids_arr.shape != (N,):
-        raise ValueError(f"ids: expected shape ({N},), got {ids_arr.shape}")
+    images, labels, ids_arr = _check_labels_ids(images, labels, ids)
     dev = resolve_device(device)
     sdtype = torch.float64 if settings.solver_dtype == "float64" else torch.float32
-    D = load_dictionary(settings.dictionary, dtype=sdtype, device=dev)
-    try:
-        dsha = dictionary_metadata(settings.dictionary).get("sha256")
-    except Exception:
-        dsha = None
-    dsha = dsha or sha256_of_array(D.cpu().numpy())
-    K, kh, kw = D.shape
-    probe = preprocess_images(images[:1], settings, dtype=sdtype)
-    H, W = probe.shape[-2:]
-    S = int(settings.shard_size)
-    n_shards = (N + S - 1) // S
-    header = {
-        "format": STORE_FORMAT,
-        "version": STORE_VERSION,
-        "settings": asdict(settings),
-        "dictionary_sha256": dsha,
-        "kernels": [int(K), int(kh), int(kw)],
-        "code_shape": [int(K), int(H), int(W)],
-        "value_dtype": settings.value_dtype,
-        "coord_dtype": np.dtype(_coord_dtype(K * H * W)).name,
-        "num_images": int(N),
-        "num_shards": n_shards,
-        "num_classes": int(labels.max()) + 1 if N else 0,
-        "source": dict(source or {}),
-        "source_sha256": _source_digest(images, labels, ids_arr),
-    }
-    identity = {k: header[k] for k in ("settings", "dictionary_sha256", "code_shape", "num_images", "source_sha256")}
-    settings_digest = _digest(identity)
-    header["settings_digest"] = settings_digest
-
-    if distributed is None:
-        distributed = _dist.is_distributed()
-    elif distributed and not _dist.is_distributed():
-        raise ValueError("distributed: no process group with several processes is initialised "
-                         "(run under torchrun and call csc.runtime.distributed.init_distributed())")
-    rank, world = (_dist.get_rank(), _dist.get_world_size()) if distributed else (0, 1)
+    D, dsha = _load_store_dictionary(settings, dev, sdtype)
+    header = _store_header(settings, images, labels, ids_arr, tuple(D.shape), dsha, sdtype, source)
+    distributed, rank, world = _dist.resolve_distributed(distributed)
     main_process = rank == 0
-
-    manifest_path = out / MANIFEST
-    shards: dict[str, dict[str, Any]] = {}
-    if manifest_path.is_file():
-        old = json.loads(manifest_path.read_text())
-        if old.get("format") != STORE_FORMAT or old.get("settings_digest") != settings_digest:
-            raise StoreError(
-                f"{out}: holds a store made with other settings, dictionary or source images; "
-                "choose another folder (or delete it) to encode anew"
-            )
-        shards = {e["file"]: e for e in old.get("shards", [])}
-
+    shards = _previous_shards(out, header["settings_digest"])
     solver = ConvBPDN(D, settings.lmbda, CBPDNOptions(
         max_iter=settings.max_iter, rel_stop_tol=settings.rel_stop_tol, record_stats=False,
         dtype=sdtype, device=dev))
-
-    def write_manifest(complete: bool, extra: dict[str, Any] | None = None):
-        m = dict(header)
-        m["shards"] = [shards[k] for k in sorted(shards)]
-        m["complete"] = complete
-        if extra:
-            m.update(extra)
-        text = json.dumps(m, indent=1, sort_keys=True)
-        atomic_write(manifest_path, lambda f: f.write(text.encode()))
-
+    enc = _StoreEncoder(out, header, shards, images, labels, ids_arr, settings, solver, dev, sdtype)
     if distributed:
         _dist.barrier()  # every rank has read (and checked) the old manifest before rank 0 rewrites it
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
-        write_manifest(False)
+        enc.write_manifest(False)
     if distributed:
         _dist.barrier()
-    per_image = K * H * W
-
-    def encode_shard(i: int) -> tuple[dict[str, Any], bool]:
-        """Shard i's manifest entry, and whether it was (re-)encoded now."""
-        name = _shard_name(i)
-        path = out / name
-        lo, hi = i * S, min(N, (i + 1) * S)
-        entry = shards.get(name)
-        if path.is_file():
-            try:  # a finished shard: keep it if it verifies (also one written just before a kill)
-                arrays = _read_shard(path)
-                meta = json.loads(str(arrays["metadata"][()]))
-                if entry is None:
-                    entry = {"file": name, "count": hi - lo, "start": lo, "sha256": meta.get("sha256"),
-                             "nnz": int(arrays["values"].size), "bytes": path.stat().st_size,
-                             "seconds": meta.get("seconds"), "device": meta.get("device")}
-                if meta.get("settings_digest") == settings_digest and entry["start"] == lo:
-                    _check_shard(arrays, entry, per_image, name)
-                    if np.array_equal(arrays["ids"], ids_arr[lo:hi]):
-                        return entry, False
-            except (StoreError, ValueError, KeyError):
-                pass
-        shards.pop(name, None)
-        t0 = time.perf_counter()
-        signal = preprocess_images(images[lo:hi], settings, device=dev, dtype=sdtype)
-        codes = solver.solve(signal).codes
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        seconds = time.perf_counter() - t0
-        values, coords, offsets = _pack(codes, settings.value_dtype)
-        arrays = {"values": values, "coords": coords, "offsets": offsets,
-                  "labels": labels[lo:hi].copy(), "ids": ids_arr[lo:hi].copy()}
-        sha = _shard_checksum(arrays)
-        # no timings or device in the file: its bytes depend on the codes only
-        meta = {"format": STORE_FORMAT + "-shard", "shard": i, "start": lo, "count": hi - lo,
-                "settings_digest": settings_digest, "sha256": sha}
-        arrays["metadata"] = np.array(json.dumps(meta, sort_keys=True))
-        atomic_write(path, lambda f: _savez_deterministic(f, arrays))
-        return {"file": name, "count": hi - lo, "start": lo, "sha256": sha, "nnz": int(values.size),
-                "bytes": path.stat().st_size, "seconds": seconds, "device": str(dev)}, True
-
-    # Round k: rank r does shard k·N + r. After each round the entries are gathered and
-    # rank 0 rewrites the manifest, as a single process does after each shard.
-    bar = None
-    if progress and main_process:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(range(rank, n_shards, world)), unit="shard",
-                   desc="encode" if world == 1 else f"encode (rank 0 of {world})")
-    try:
-        for k in range((n_shards + world - 1) // world):
-            i = k * world + rank
-            new = encode_shard(i) if i < n_shards else None
-            results = _dist.all_gather_object(new) if distributed else [new]
-            for res in results:
-                if res is not None:
-                    shards[res[0]["file"]] = res[0]
-            if main_process and any(res is not None and res[1] for res in results):
-                write_manifest(False)
-            if bar is not None:
-                bar.update(1 if new is not None else 0)
-            if on_shard is not None and new is not None and new[1]:
-                on_shard(i)
-    finally:
-        if bar is not None:
-            bar.close()
+    enc.run_rounds(rank, world, distributed, progress, on_shard)
+    n_shards = header["num_shards"]
     if len(shards) != n_shards:
         raise StoreError(f"{out}: {len(shards)} of {n_shards} shards after encoding")
     if main_process:
-        total_bytes = sum(e["bytes"] for e in shards.values())
-        total_seconds = sum(e.get("seconds") or 0.0 for e in shards.values())
-        write_manifest(True, {
-            "bytes": total_bytes,
-            "bytes_per_image": total_bytes / max(N, 1),
-            "dense_float32_bytes_per_image": per_image * 4,
-            "compression_vs_dense_float32": per_image * 4 * max(N, 1) / max(total_bytes, 1),
-            "nnz_per_image": sum(e["nnz"] for e in shards.values()) / max(N, 1),
-            "encode_seconds": total_seconds,
-            "seconds_per_image": total_seconds / max(N, 1),
-        })
+        enc.write_manifest(True, _store_summary(shards, images.shape[0], enc.per_image))
     if distributed:
         _dist.barrier()  # the manifest is written before any rank opens the store
     return CodeStore(out)

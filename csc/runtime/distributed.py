@@ -40,6 +40,7 @@ from csc.runtime.device import resolve_device
 __all__ = [
     "init_distributed",
     "is_distributed",
+    "resolve_distributed",
     "get_rank",
     "get_world_size",
     "get_local_rank",
@@ -115,6 +116,23 @@ def init_distributed(device: torch.device | str | None = None, *, backend: str |
 def is_distributed() -> bool:
     """True when the default process group is initialised with more than one process."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def resolve_distributed(distributed: bool | None) -> tuple[bool, int, int]:
+    """(distributed, rank, world size) for a function's ``distributed`` argument.
+
+    ``None`` means: distributed whenever a process group with several processes is
+    initialised. ``True`` without such a group raises ``ValueError``. When not
+    distributed the rank is 0 and the world size 1.
+    """
+    if distributed is None:
+        distributed = is_distributed()
+    elif distributed and not is_distributed():
+        raise ValueError("distributed: no process group with several processes is initialised "
+                         "(run under torchrun and call csc.runtime.distributed.init_distributed())")
+    if not distributed:
+        return False, 0, 1
+    return True, get_rank(), get_world_size()
 
 
 def get_rank() -> int:

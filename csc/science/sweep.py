@@ -226,28 +226,48 @@ def pruning_sweep(
         if dictionary is None:
             dictionary = codes.dictionary
         codes = codes.codes
+    x, D, ref = _sweep_arrays(codes, dictionary, reference_images, metric)
+    B, K, H, W = x.shape
+    t = _thresholds(thresholds)
+    names = _image_names(names, B)
+    dev = x.device
+    low = _image_like("lowpass", lowpass, (B, H, W), dev)
+    sc = _image_like("scale", scale, (B, H, W), dev)
+    un_sp, un_ps, spars, psnrs = _measure_sweep(x, D.to(device=dev, dtype=torch.float64),
+                                                ref.to(device=dev, dtype=torch.float64), t, relative, low, sc,
+                                                _psnr if metric == "sporco" else _psnr_paper)
+    return PruningSweep(
+        thresholds=t, relative=bool(relative), sparseness=spars, psnr=psnrs,
+        unpruned_sparseness=un_sp, unpruned_psnr=un_ps, metric=metric, names=names, label=label,
+    )
+
+
+def _checked_array(name: str, value, ndims: tuple[int, ...], shape_text: str) -> torch.Tensor:
+    """``value`` as a float tensor, its number of dimensions and finiteness checked (ValueError)."""
+    t = as_float_tensor(name, value)
+    check_ndim(name, t, ndims, shape_text)
+    check_finite(name, t)
+    return t
+
+
+def _sweep_arrays(codes, dictionary, reference_images, metric: str):
+    """Checked (codes (B, K, H, W), dictionary (K, kh, kw), reference images (B, H, W)) of a sweep."""
     if dictionary is None:
         raise ValueError("dictionary: required (the kernels the codes were computed with)")
     if reference_images is None:
         raise ValueError("reference_images: required (the images the codes should reconstruct)")
     if metric not in ("sporco", "paper"):
         raise ValueError(f"metric: expected 'sporco' or 'paper', got {metric!r}")
-    x = as_float_tensor("codes", codes)
-    check_ndim("codes", x, (3, 4), "(B, K, H, W) or (K, H, W)")
-    check_finite("codes", x)
+    x = _checked_array("codes", codes, (3, 4), "(B, K, H, W) or (K, H, W)")
     if x.ndim == 3:
         x = x[None]
     B, K, H, W = x.shape
-    D = as_float_tensor("dictionary", dictionary)
-    check_ndim("dictionary", D, (3,), "(K, kh, kw)")
-    check_finite("dictionary", D)
+    D = _checked_array("dictionary", dictionary, (3,), "(K, kh, kw)")
     if D.shape[0] != K:
         raise ValueError(f"dictionary: has {D.shape[0]} kernels but the codes have {K} maps")
     if D.shape[1] > H or D.shape[2] > W:
         raise ValueError(f"dictionary: kernels {tuple(D.shape[1:])} are larger than the maps {H}x{W}")
-    ref = as_float_tensor("reference_images", reference_images)
-    check_ndim("reference_images", ref, (2, 3), "(B, H, W) or (H, W)")
-    check_finite("reference_images", ref)
+    ref = _checked_array("reference_images", reference_images, (2, 3), "(B, H, W) or (H, W)")
     if ref.ndim == 2:
         ref = ref[None]
     if tuple(ref.shape) != (B, H, W):
@@ -255,21 +275,23 @@ def pruning_sweep(
             f"reference_images: expected shape {(B, H, W)} to match the codes {tuple(x.shape)}, "
             f"got {tuple(ref.shape)}"
         )
-    t = _thresholds(thresholds)
+    return x, D, ref
+
+
+def _image_names(names: Sequence[str] | None, B: int) -> tuple[str, ...]:
+    """``names`` as a tuple of B strings (default "0".."B-1")."""
     if names is None:
-        names = tuple(str(i) for i in range(B))
-    else:
-        names = tuple(str(n) for n in names)
-        if len(names) != B:
-            raise ValueError(f"names: expected {B} names, got {len(names)}")
+        return tuple(str(i) for i in range(B))
+    names = tuple(str(n) for n in names)
+    if len(names) != B:
+        raise ValueError(f"names: expected {B} names, got {len(names)}")
+    return names
 
-    dev = x.device
-    ref = ref.to(device=dev, dtype=torch.float64)
-    low = _image_like("lowpass", lowpass, (B, H, W), dev)
-    sc = _image_like("scale", scale, (B, H, W), dev)
-    D64 = D.to(device=dev, dtype=torch.float64)
-    measure = _psnr if metric == "sporco" else _psnr_paper
 
+def _measure_sweep(x: torch.Tensor, D64: torch.Tensor, ref: torch.Tensor, t: np.ndarray, relative: bool,
+                   low: torch.Tensor | None, sc: torch.Tensor | None, measure):
+    """(unpruned sparseness (B,), unpruned PSNR (B,), sparseness (T, B), PSNR (T, B)) of a sweep."""
+    B, K, H, W = x.shape
     spars = np.empty((t.size, B))
     psnrs = np.empty((t.size, B))
     un_sp = np.empty(B)
@@ -290,10 +312,7 @@ def pruning_sweep(
         un_sp[b], un_ps[b] = evaluate(xb)
         for i, c in enumerate(t):
             spars[i, b], psnrs[i, b] = evaluate(prune(xb, float(c), relative=relative))
-    return PruningSweep(
-        thresholds=t, relative=bool(relative), sparseness=spars, psnr=psnrs,
-        unpruned_sparseness=un_sp, unpruned_psnr=un_ps, metric=metric, names=names, label=label,
-    )
+    return un_sp, un_ps, spars, psnrs
 
 
 def plot_pruning_curves(

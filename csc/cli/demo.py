@@ -329,13 +329,8 @@ def run_demo(
     device = resolve_device(cfg.device)
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
     names = cfg.image_names()
-    dict_names = list(cfg.dictionaries) if cfg.dictionaries is not None else available_dictionaries()
-    if not dict_names:
-        raise ValueError("dictionaries: none shipped and none given")
+    dict_names, dicts = _demo_dictionaries(cfg, dtype, device)
     manifest = shipped_dictionaries()
-    dicts = {}
-    for dn in dict_names:
-        dicts[dn] = load_dictionary(dn, dtype=dtype, device=device)
     images, signals, back, _, _ = prepare_photographs(names, cfg.crop, cfg.preprocess, dtype, device)
     B = len(names)
     bs = cfg.batch_size or (B if device.type == "cuda" else 4)
@@ -352,37 +347,11 @@ def run_demo(
     try:
         for dn in dict_names:
             D = dicts[dn]
-            solver = ConvBPDN(D, cfg.lmbda, opts)
-            codes, its = [], []
-            t0 = time.perf_counter()
-            for s in range(0, B, bs):
-                bar.set_postfix_str(dn)
-                res = solver.solve(signals[s : s + bs])
-                codes.append(res.codes.cpu())
-                its.append(res.iterations.cpu())
-                bar.update(min(bs, B - s))
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - t0
-            C = torch.cat(codes)
+            C, its, seconds, res = _code_in_batches(ConvBPDN(D, cfg.lmbda, opts), signals, bs, bar, dn, device)
             rec = back(res.reconstruct(C.to(device))).cpu()
-            entry = manifest.get(dn, {})
-            codes_file = None
-            if out_dir is not None:
-                codes_file = f"codes/{_safe(dn)}.codes.npz"
-                meta = dictionary_metadata(dn)
-                save_codes(out_dir / codes_file, C, {
-                    "dictionary": dn, "dictionary_sha256": meta.get("sha256"), "images": list(names),
-                    "lmbda": cfg.lmbda, "crop": cfg.crop, "preprocess": cfg.preprocess,
-                    "max_iter": cfg.max_iter, "rel_stop_tol": cfg.rel_stop_tol,
-                })
-            scores[dn] = DictionaryScores(
-                name=dn, kernels=tuple(D.shape), psnr=psnr(images.cpu(), rec).numpy(),
-                psnr_paper=psnr_paper(images.cpu(), rec).numpy(), sparseness=sparseness(C).numpy(),
-                nonzeros=(C != 0).sum(dim=(1, 2, 3)).numpy(), iterations=torch.cat(its).numpy(),
-                seconds=seconds, codes_file=codes_file, description=entry.get("description", ""),
-                learned=entry.get("learned"),
-            )
+            codes_file = _save_demo_codes(out_dir, dn, C, names, cfg) if out_dir is not None else None
+            scores[dn] = _dictionary_scores(dn, D, images.cpu(), rec, C, its, seconds, codes_file,
+                                            manifest.get(dn, {}))
             all_codes[dn], recons[dn] = C, rec
             if log is not None:
                 log(f"{dn}: median PSNR {scores[dn].median_psnr:.2f} dB, median sparseness "
@@ -395,22 +364,76 @@ def run_demo(
         dictionaries={k: v.cpu() for k, v in dicts.items()}, codes=all_codes, reconstructions=recons,
     )
     if out_dir is not None:
-        if figure:
-            import matplotlib
-
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-
-            fig = plot_demo(result)
-            fig.savefig(out_dir / "demo.png", dpi=110)
-            plt.close(fig)
-            result.files["figure"] = "demo.png"
-        result.files["json"] = "demo.json"
-        result.files["codes"] = {k: v.codes_file for k, v in scores.items()}
-        result.seconds = time.perf_counter() - t_start
-        (out_dir / "demo.json").write_text(json.dumps(result.to_dict(), indent=2))
+        _write_demo_files(result, out_dir, figure, t_start)
     result.seconds = time.perf_counter() - t_start
     return result
+
+
+def _demo_dictionaries(cfg: DemoConfig, dtype: torch.dtype, device: torch.device):
+    """(names, {name: dictionary on ``device``}) to compare: ``cfg.dictionaries``, default every shipped one."""
+    dict_names = list(cfg.dictionaries) if cfg.dictionaries is not None else available_dictionaries()
+    if not dict_names:
+        raise ValueError("dictionaries: none shipped and none given")
+    return dict_names, {dn: load_dictionary(dn, dtype=dtype, device=device) for dn in dict_names}
+
+
+def _dictionary_scores(dn: str, D: torch.Tensor, images: torch.Tensor, rec: torch.Tensor, C: torch.Tensor,
+                       its: torch.Tensor, seconds: float, codes_file: str | None,
+                       entry: dict[str, Any]) -> DictionaryScores:
+    """Per-image PSNR, sparseness, nonzeros and iterations of one dictionary's codes."""
+    return DictionaryScores(
+        name=dn, kernels=tuple(D.shape), psnr=psnr(images, rec).numpy(),
+        psnr_paper=psnr_paper(images, rec).numpy(), sparseness=sparseness(C).numpy(),
+        nonzeros=(C != 0).sum(dim=(1, 2, 3)).numpy(), iterations=its.numpy(),
+        seconds=seconds, codes_file=codes_file, description=entry.get("description", ""),
+        learned=entry.get("learned"),
+    )
+
+
+def _code_in_batches(solver: ConvBPDN, signals: torch.Tensor, bs: int, bar, dn: str, device: torch.device):
+    """Code ``signals`` ``bs`` at a time: (codes on the CPU, iterations, seconds, the last batch's result)."""
+    B = signals.shape[0]
+    codes, its = [], []
+    t0 = time.perf_counter()
+    for s in range(0, B, bs):
+        bar.set_postfix_str(dn)
+        res = solver.solve(signals[s : s + bs])
+        codes.append(res.codes.cpu())
+        its.append(res.iterations.cpu())
+        bar.update(min(bs, B - s))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return torch.cat(codes), torch.cat(its), time.perf_counter() - t0, res
+
+
+def _save_demo_codes(out_dir: Path, dn: str, C: torch.Tensor, names: Sequence[str], cfg: DemoConfig) -> str:
+    """Write dictionary ``dn``'s codes under ``out_dir/codes/``; returns the file, relative to ``out_dir``."""
+    codes_file = f"codes/{_safe(dn)}.codes.npz"
+    meta = dictionary_metadata(dn)
+    save_codes(out_dir / codes_file, C, {
+        "dictionary": dn, "dictionary_sha256": meta.get("sha256"), "images": list(names),
+        "lmbda": cfg.lmbda, "crop": cfg.crop, "preprocess": cfg.preprocess,
+        "max_iter": cfg.max_iter, "rel_stop_tol": cfg.rel_stop_tol,
+    })
+    return codes_file
+
+
+def _write_demo_files(result: DemoResult, out_dir: Path, figure: bool, t_start: float) -> None:
+    """Write ``demo.png`` (when ``figure``) and ``demo.json`` into ``out_dir``; record them in ``result.files``."""
+    if figure:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        fig = plot_demo(result)
+        fig.savefig(out_dir / "demo.png", dpi=110)
+        plt.close(fig)
+        result.files["figure"] = "demo.png"
+    result.files["json"] = "demo.json"
+    result.files["codes"] = {k: v.codes_file for k, v in result.scores.items()}
+    result.seconds = time.perf_counter() - t_start
+    (out_dir / "demo.json").write_text(json.dumps(result.to_dict(), indent=2))
 
 
 def _safe(name: str) -> str:

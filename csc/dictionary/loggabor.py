@@ -84,7 +84,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -183,8 +183,30 @@ def angular_bandwidth_degrees(b_theta) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
+class _AngleViews:
+    """Degree views of the ``theta`` and ``b_theta`` arrays (radians) of a parameter table."""
+
+    theta: np.ndarray
+    b_theta: np.ndarray
+
+    @property
+    def theta_degrees(self) -> np.ndarray:
+        """θ₀ in degrees."""
+        return np.degrees(self.theta)
+
+    @property
+    def b_theta_degrees(self) -> np.ndarray:
+        """σ_θ in degrees (the value the presets quote: 5°, …, 30°; 12°)."""
+        return np.degrees(self.b_theta)
+
+    @property
+    def bandwidth_degrees(self) -> np.ndarray:
+        """The paper's angular bandwidth B_θ = σ_θ√(2 ln 2), in degrees."""
+        return np.asarray(angular_bandwidth_degrees(self.b_theta))
+
+
 @dataclass(frozen=True)
-class LogGaborParams:
+class LogGaborParams(_AngleViews):
     """Parameters of a log-Gabor dictionary, one entry per kernel.
 
     Attributes
@@ -279,21 +301,6 @@ class LogGaborParams:
 
     def __len__(self) -> int:
         return int(self.theta.shape[0])
-
-    @property
-    def theta_degrees(self) -> np.ndarray:
-        """θ₀ in degrees."""
-        return np.degrees(self.theta)
-
-    @property
-    def b_theta_degrees(self) -> np.ndarray:
-        """σ_θ in degrees (the value the presets quote: 5°, …, 30°; 12°)."""
-        return np.degrees(self.b_theta)
-
-    @property
-    def bandwidth_degrees(self) -> np.ndarray:
-        """The paper's angular bandwidth B_θ = σ_θ√(2 ln 2), in degrees."""
-        return np.asarray(angular_bandwidth_degrees(self.b_theta))
 
     def as_array(self) -> np.ndarray:
         """The table as a (K, 3) array of columns (theta, b_theta, phase)."""
@@ -522,7 +529,7 @@ def loggabor_dictionary(
 
 
 @dataclass(frozen=True)
-class KernelFit:
+class KernelFit(_AngleViews):
     """Log-Gabor parameters estimated by :func:`fit_kernel_params`.
 
     All arrays have the batch shape of the input (``()`` for one kernel).
@@ -549,18 +556,6 @@ class KernelFit:
     f0: float = 0.4
     b_f: float = 0.4
 
-    @property
-    def theta_degrees(self) -> np.ndarray:
-        return np.degrees(self.theta)
-
-    @property
-    def b_theta_degrees(self) -> np.ndarray:
-        return np.degrees(self.b_theta)
-
-    @property
-    def bandwidth_degrees(self) -> np.ndarray:
-        """The paper's B_θ = σ_θ√(2 ln 2) in degrees."""
-        return np.asarray(angular_bandwidth_degrees(self.b_theta))
 
 
 def _projection_scores(
@@ -636,48 +631,10 @@ def fit_kernel_params(
     lo, hi = (_check_positive("b_theta_range", v) for v in b_theta_range)
     if not lo < hi:
         raise ValueError(f"b_theta_range: expected (low, high) with low < high, got {b_theta_range!r}")
-    k = as_float_tensor("kernels", kernels)
-    check_ndim("kernels", k, range(2, 8), "(..., n, n)")
-    check_finite("kernels", k)
-    if k.shape[-1] != k.shape[-2] or k.shape[-1] < 3:
-        raise ValueError(f"kernels: expected square kernels of side >= 3, got shape {tuple(k.shape)}")
-    size = k.shape[-1]
-    batch_shape = k.shape[:-2]
-    flat = k.reshape(-1, size * size).to(torch.float64)
-    norms = torch.linalg.vector_norm(flat, dim=-1, keepdim=True)
-    if bool((norms == 0).any()):
-        raise ValueError("kernels: expected nonzero kernels, found an all-zero kernel")
-    flat = flat / norms
-    device = flat.device
-    n_k = flat.shape[0]
-
-    # coarse grid
-    t_grid = torch.linspace(0.0, math.pi, n_theta + 1, dtype=torch.float64, device=device)[:-1]
-    logb_grid = torch.linspace(math.log(lo), math.log(hi), n_b_theta, dtype=torch.float64, device=device)
-    tt, bb = torch.meshgrid(t_grid, logb_grid, indexing="ij")
-    tt, bb = tt.reshape(-1), bb.reshape(-1)
-    scores, _ = _projection_scores(flat, tt, torch.exp(bb), size, f0, b_f, form, offset)
-    best = scores.argmax(dim=1)
-    theta = tt[best]
-    logb = bb[best]
-
-    # local refinement, batched over kernels
-    d_theta = math.pi / n_theta
-    d_logb = (math.log(hi) - math.log(lo)) / max(n_b_theta - 1, 1)
-    steps = torch.arange(-3, 4, dtype=torch.float64, device=device) / 3.0
-    st, sb = torch.meshgrid(steps, steps, indexing="ij")
-    st, sb = st.reshape(-1), sb.reshape(-1)
-    for _ in range(n_refine):
-        cand_t = torch.remainder(theta[:, None] + st[None, :] * d_theta, math.pi)
-        cand_b = (logb[:, None] + sb[None, :] * d_logb).clamp(math.log(lo), math.log(hi))
-        scores, _ = _projection_scores(flat, cand_t, torch.exp(cand_b), size, f0, b_f, form, offset)
-        best = scores.argmax(dim=1)
-        idx = torch.arange(n_k, device=device)
-        theta = cand_t[idx, best]
-        logb = cand_b[idx, best]
-        d_theta /= 3.0
-        d_logb /= 3.0
-
+    flat, batch_shape, size = _unit_kernels(kernels)
+    model = dict(size=size, f0=f0, b_f=b_f, form=form, offset=offset)
+    theta, logb = _coarse_fit(flat, lo, hi, n_theta, n_b_theta, model)
+    theta, logb = _refine_fit(flat, theta, logb, lo, hi, n_theta, n_b_theta, n_refine, model)
     scores, coef = _projection_scores(flat, theta[:, None], torch.exp(logb)[:, None], size, f0, b_f, form, offset)
     scores, coef = scores[:, 0], coef[:, 0]
     phase = torch.atan2(coef[:, 1], coef[:, 0])
@@ -689,3 +646,54 @@ def fit_kernel_params(
     return KernelFit(
         theta=out(theta), b_theta=out(torch.exp(logb)), phase=out(phase), residual=out(residual), form=form, f0=f0, b_f=b_f
     )
+
+
+def _unit_kernels(kernels) -> tuple[torch.Tensor, torch.Size, int]:
+    """Checked kernels (..., n, n) as unit-norm float64 rows (N, n·n), their batch shape and n."""
+    k = as_float_tensor("kernels", kernels)
+    check_ndim("kernels", k, range(2, 8), "(..., n, n)")
+    check_finite("kernels", k)
+    if k.shape[-1] != k.shape[-2] or k.shape[-1] < 3:
+        raise ValueError(f"kernels: expected square kernels of side >= 3, got shape {tuple(k.shape)}")
+    size = k.shape[-1]
+    flat = k.reshape(-1, size * size).to(torch.float64)
+    norms = torch.linalg.vector_norm(flat, dim=-1, keepdim=True)
+    if bool((norms == 0).any()):
+        raise ValueError("kernels: expected nonzero kernels, found an all-zero kernel")
+    return flat / norms, k.shape[:-2], size
+
+
+def _coarse_fit(flat: torch.Tensor, lo: float, hi: float, n_theta: int, n_b_theta: int,
+                model: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best (θ₀, ln σ_θ) of each kernel on the coarse n_theta × n_b_theta grid."""
+    device = flat.device
+    t_grid = torch.linspace(0.0, math.pi, n_theta + 1, dtype=torch.float64, device=device)[:-1]
+    logb_grid = torch.linspace(math.log(lo), math.log(hi), n_b_theta, dtype=torch.float64, device=device)
+    tt, bb = torch.meshgrid(t_grid, logb_grid, indexing="ij")
+    tt, bb = tt.reshape(-1), bb.reshape(-1)
+    scores, _ = _projection_scores(flat, tt, torch.exp(bb), **model)
+    best = scores.argmax(dim=1)
+    return tt[best], bb[best]
+
+
+def _refine_fit(flat: torch.Tensor, theta: torch.Tensor, logb: torch.Tensor, lo: float, hi: float, n_theta: int,
+                n_b_theta: int, n_refine: int, model: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_refine`` rounds of a 7 × 7 local search around (θ₀, ln σ_θ), the step shrinking threefold each time."""
+    device = flat.device
+    n_k = flat.shape[0]
+    d_theta = math.pi / n_theta
+    d_logb = (math.log(hi) - math.log(lo)) / max(n_b_theta - 1, 1)
+    steps = torch.arange(-3, 4, dtype=torch.float64, device=device) / 3.0
+    st, sb = torch.meshgrid(steps, steps, indexing="ij")
+    st, sb = st.reshape(-1), sb.reshape(-1)
+    for _ in range(n_refine):
+        cand_t = torch.remainder(theta[:, None] + st[None, :] * d_theta, math.pi)
+        cand_b = (logb[:, None] + sb[None, :] * d_logb).clamp(math.log(lo), math.log(hi))
+        scores, _ = _projection_scores(flat, cand_t, torch.exp(cand_b), **model)
+        best = scores.argmax(dim=1)
+        idx = torch.arange(n_k, device=device)
+        theta = cand_t[idx, best]
+        logb = cand_b[idx, best]
+        d_theta /= 3.0
+        d_logb /= 3.0
+    return theta, logb

@@ -209,7 +209,30 @@ class Histogram:
 
 
 @dataclass(frozen=True)
-class CurveFit:
+class _NamedParams:
+    """What every fit has: its family and named parameters (subclasses add its ``bic``)."""
+
+    family: str
+    param_names: tuple[str, ...]
+    params: tuple[float, ...]
+
+    @property
+    def valid(self) -> bool:
+        """Whether the fit produced finite parameters and a finite BIC."""
+        return bool(np.all(np.isfinite(self.params))) and math.isfinite(self.bic)
+
+    def param(self, name: str) -> float:
+        """Return the fitted parameter called ``name``."""
+        try:
+            return self.params[self.param_names.index(name)]
+        except ValueError:
+            raise KeyError(
+                f"name: family {self.family!r} has parameters {self.param_names}, not {name!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class CurveFit(_NamedParams):
     """One least-squares curve fit to a histogram density (orientation models, and the
     paper's exponential curve).
 
@@ -236,28 +259,11 @@ class CurveFit:
         parameters are then the last iterate and ``rss``/``bic`` describe that curve.
     """
 
-    family: str
-    param_names: tuple[str, ...]
-    params: tuple[float, ...]
     rss: float
     bic: float
     n_params: int
     n_points: int
     converged: bool
-
-    @property
-    def valid(self) -> bool:
-        """Whether the fit produced finite parameters (and hence a finite BIC)."""
-        return bool(np.all(np.isfinite(self.params))) and math.isfinite(self.bic)
-
-    def param(self, name: str) -> float:
-        """Return the fitted parameter called ``name``."""
-        try:
-            return self.params[self.param_names.index(name)]
-        except ValueError:
-            raise KeyError(
-                f"name: family {self.family!r} has parameters {self.param_names}, not {name!r}"
-            ) from None
 
     def evaluate(self, x) -> np.ndarray:
         """Evaluate the fitted curve at ``x``."""
@@ -274,7 +280,7 @@ def _fits_by_name(fits, family: str):
 
 
 @dataclass(frozen=True)
-class DistributionFit:
+class DistributionFit(_NamedParams):
     """Maximum-likelihood fit of one probability distribution to samples.
 
     Attributes
@@ -295,27 +301,10 @@ class DistributionFit:
         ``N``.
     """
 
-    family: str
-    param_names: tuple[str, ...]
-    params: tuple[float, ...]
     log_likelihood: float
     bic: float
     n_params: int
     n_samples: int
-
-    @property
-    def valid(self) -> bool:
-        """Whether the fit produced finite parameters and a finite BIC."""
-        return bool(np.all(np.isfinite(self.params))) and math.isfinite(self.bic)
-
-    def param(self, name: str) -> float:
-        """Return the fitted parameter called ``name``."""
-        try:
-            return self.params[self.param_names.index(name)]
-        except ValueError:
-            raise KeyError(
-                f"name: family {self.family!r} has parameters {self.param_names}, not {name!r}"
-            ) from None
 
     def pdf(self, x) -> np.ndarray:
         """Probability density of the fitted distribution at ``x``."""
@@ -348,8 +337,19 @@ class ExponentialCurve:
         return self.a * np.exp(-self.b * np.asarray(x, dtype=float))
 
 
+class _FitsRecord:
+    """A record holding several fits (``fits``) of one histogram, compared by BIC."""
+
+    fits: tuple
+
+    @property
+    def bic(self) -> dict[str, float]:
+        """BIC of each fit, keyed by its family (magnitudes) or model (orientations) name."""
+        return {f.family: f.bic for f in self.fits}
+
+
 @dataclass(frozen=True, eq=False)
-class CoefficientStatistics:
+class CoefficientStatistics(_FitsRecord):
     """Distribution of the nonzero coefficient magnitudes of one image (Fig. 4).
 
     Attributes
@@ -376,11 +376,6 @@ class CoefficientStatistics:
     def fit(self, family: str) -> DistributionFit:
         """Return the maximum-likelihood fit of ``family``."""
         return _fits_by_name(self.fits, family)
-
-    @property
-    def bic(self) -> dict[str, float]:
-        """BIC of each family, keyed by family name."""
-        return {f.family: f.bic for f in self.fits}
 
     @property
     def a(self) -> float:
@@ -423,7 +418,7 @@ class VonMisesComponent:
 
 
 @dataclass(frozen=True, eq=False)
-class OrientationStatistics:
+class OrientationStatistics(_FitsRecord):
     """Distribution of the orientations carried by the nonzero coefficients (Fig. 5).
 
     Attributes
@@ -455,11 +450,6 @@ class OrientationStatistics:
     def fit(self, model: str) -> CurveFit:
         """Return the fit of ``model``."""
         return _fits_by_name(self.fits, model)
-
-    @property
-    def bic(self) -> dict[str, float]:
-        """BIC of each model, keyed by model name."""
-        return {f.family: f.bic for f in self.fits}
 
     @property
     def kappas(self) -> tuple[float, float]:
@@ -835,26 +825,13 @@ def fit_coefficient_magnitudes(
     )
 
 
-def coefficient_statistics(
-    codes,
-    *,
-    bins: int = 50,
-    upper_quantile: float = 0.999,
-    families: Sequence[str] = MAGNITUDE_FAMILIES,
-) -> CoefficientStatistics:
-    """Coefficient magnitude statistics of one image's code.
+def coefficient_statistics(codes, *, bins: int = 50, upper_quantile: float = 0.999,
+                           families: Sequence[str] = MAGNITUDE_FAMILIES) -> CoefficientStatistics:
+    """Coefficient magnitude statistics of one image's code ``codes`` (K, H, W).
 
-    Parameters
-    ----------
-    codes : array-like or torch.Tensor, shape (K, H, W)
-        Sparse code of one image.
-    bins, upper_quantile, families
-        As in :func:`fit_coefficient_magnitudes`.
-
-    Returns
-    -------
-    CoefficientStatistics
-        Same as ``fit_coefficient_magnitudes(codes[codes != 0])``.
+    The same as ``fit_coefficient_magnitudes(codes[codes != 0])`` with the options
+    ``bins``, ``upper_quantile`` and ``families`` of :func:`fit_coefficient_magnitudes`;
+    ``codes`` is an array-like or a torch.Tensor.
     """
     arr = _codes_array(codes, 3, "K, H, W")
     return fit_coefficient_magnitudes(
@@ -862,26 +839,12 @@ def coefficient_statistics(
     )
 
 
-def batch_coefficient_statistics(
-    codes,
-    *,
-    bins: int = 50,
-    upper_quantile: float = 0.999,
-    families: Sequence[str] = MAGNITUDE_FAMILIES,
-) -> list[CoefficientStatistics]:
-    """Coefficient magnitude statistics of every image of a batch.
+def batch_coefficient_statistics(codes, *, bins: int = 50, upper_quantile: float = 0.999,
+                                 families: Sequence[str] = MAGNITUDE_FAMILIES) -> list[CoefficientStatistics]:
+    """:func:`coefficient_statistics` of every image of a batch, one record per image in batch order.
 
-    Parameters
-    ----------
-    codes : array-like or torch.Tensor, shape (B, K, H, W)
-        Sparse codes of ``B`` images.
-    bins, upper_quantile, families
-        As in :func:`fit_coefficient_magnitudes`.
-
-    Returns
-    -------
-    list of CoefficientStatistics
-        One record per image, in batch order.
+    ``codes`` (array-like or torch.Tensor, shape (B, K, H, W)) holds the sparse codes of
+    ``B`` images; ``bins``, ``upper_quantile`` and ``families`` apply to every image.
     """
     arr = _codes_array(codes, 4, "B, K, H, W")
     return [
@@ -1113,12 +1076,9 @@ def orientation_statistics(
 
     Parameters
     ----------
-    codes : array-like or torch.Tensor, shape (K, H, W)
-        Sparse code of one image.
-    theta : array-like or torch.Tensor, shape (K,)
-        Orientation theta_0 of each kernel, in radians.
-    weighting : {"count", "magnitude"}, optional
-        See :func:`coefficient_orientations`.
+    codes, theta, weighting
+        The sparse code (K, H, W) of one image, the orientation (radians) of each of
+        its K kernels and the weighting, as in :func:`coefficient_orientations`.
     bins : int, optional
         Histogram bins. Default: the number of distinct orientations when they lie on a
         regular grid ``j * pi / n`` with n >= 8 (one bin per orientation; 72 for the
@@ -1144,19 +1104,11 @@ def batch_orientation_statistics(
     weighting: Literal["count", "magnitude"] = "count",
     bins: int | None = None,
 ) -> list[OrientationStatistics]:
-    """Orientation statistics of every image of a batch.
+    """:func:`orientation_statistics` of each image of a batch: a list in batch order.
 
-    Parameters
-    ----------
-    codes : array-like or torch.Tensor, shape (B, K, H, W)
-        Sparse codes of ``B`` images.
-    theta, weighting, bins
-        As in :func:`orientation_statistics`.
-
-    Returns
-    -------
-    list of OrientationStatistics
-        One record per image, in batch order.
+    ``codes`` (array-like or torch.Tensor, shape (B, K, H, W)) holds the sparse codes of
+    ``B`` images; ``theta``, ``weighting`` and ``bins`` are those of
+    :func:`orientation_statistics` and apply to every image.
     """
     arr = _codes_array(codes, 4, "B, K, H, W")
     _theta_array(theta, arr.shape[1])
@@ -1224,25 +1176,12 @@ def plot_orientation_statistics(
     color: str = "0.6",
     degrees: bool = True,
 ):
-    """Draw an orientation histogram and its fitted models onto ``ax``.
+    """Draw an orientation histogram and its fitted models onto the Axes ``ax``; returns ``ax``.
 
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-        Target axes.
-    stats : OrientationStatistics
-        Record from :func:`orientation_statistics` or :func:`fit_orientations`.
-    models : sequence of str, optional
-        Models to draw (default: the double von Mises, in black as in the paper).
-    color : str, optional
-        Histogram colour.
-    degrees : bool, optional
-        Label the x axis in degrees (0–180) instead of x = theta / pi in [0, 1).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        ``ax``.
+    ``stats``, an :class:`OrientationStatistics` from :func:`orientation_statistics` or
+    :func:`fit_orientations`, is drawn as bars of the colour ``color`` with the ``models``
+    over them (default: the double von Mises, in black as in the paper). ``degrees``
+    labels the x axis in degrees (0–180) instead of x = theta / pi in [0, 1).
     """
     h = stats.histogram
     scale = 180.0 if degrees else 1.0
@@ -1260,19 +1199,10 @@ def plot_orientation_statistics(
 
 
 def plot_bic(ax, records: Sequence[CoefficientStatistics] | Sequence[OrientationStatistics]):
-    """Box plot of the BIC of each family over a batch of records (Fig. 4b / 5b).
+    """Box plot onto the Axes ``ax`` of the BIC of each family over a batch of records (Fig. 4b / 5b).
 
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-        Target axes.
-    records : sequence of CoefficientStatistics or of OrientationStatistics
-        Records sharing the same families (e.g. from a batch helper).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        ``ax``.
+    ``records``: CoefficientStatistics or OrientationStatistics sharing the same families
+    (e.g. from a batch helper). Returns ``ax``.
     """
     records = list(records)
     if not records:

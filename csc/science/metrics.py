@@ -51,6 +51,14 @@ import torch.nn.functional as F
 
 from csc.core.checks import as_float_tensor, check_finite, check_ndim
 
+
+def broadcast_checked(name: str, t: torch.Tensor, shape, expected: str) -> torch.Tensor:
+    """``t`` broadcast to ``shape``, or ValueError "``name``: expected ``expected``, got <t's shape>"."""
+    try:
+        return torch.broadcast_to(t, shape)
+    except RuntimeError as exc:
+        raise ValueError(f"{name}: expected {expected}, got {tuple(t.shape)}") from exc
+
 __all__ = [
     "mse",
     "psnr",
@@ -119,12 +127,7 @@ def psnr(reference, test, data_range=None) -> torch.Tensor:
         rng = torch.as_tensor(data_range, dtype=torch.float64, device=ref.device)
         if not bool(torch.isfinite(rng).all()) or bool((rng <= 0).any()):
             raise ValueError(f"data_range: expected finite values > 0, got {data_range!r}")
-        try:
-            rng = torch.broadcast_to(rng, err.shape)
-        except RuntimeError as exc:
-            raise ValueError(
-                f"data_range: expected a scalar or shape {tuple(err.shape)}, got {tuple(rng.shape)}"
-            ) from exc
+        rng = broadcast_checked("data_range", rng, err.shape, f"a scalar or shape {tuple(err.shape)}")
     return 10.0 * torch.log10(rng.abs() ** 2 / err)
 
 
@@ -338,12 +341,7 @@ def circular_variance(angles=None, *, histogram=None, weights=None, dim=-1) -> t
             check_finite("weights", w)
             if bool((w < 0).any()):
                 raise ValueError("weights: expected non-negative values")
-            try:
-                w = torch.broadcast_to(w, th.shape)
-            except RuntimeError as exc:
-                raise ValueError(
-                    f"weights: expected a shape broadcastable to angles {tuple(th.shape)}, got {tuple(w.shape)}"
-                ) from exc
+            w = broadcast_checked("weights", w, th.shape, f"a shape broadcastable to angles {tuple(th.shape)}")
         red = dim
     total = (w * torch.ones_like(th)).sum(dim=red)
     if bool((total <= 0).any()):

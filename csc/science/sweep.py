@@ -34,6 +34,7 @@ import torch
 
 from csc.core import ops
 from csc.core.checks import as_float_tensor, check_finite, check_ndim
+from csc.science.metrics import broadcast_checked
 from csc.science.metrics import psnr as _psnr
 from csc.science.metrics import psnr_paper as _psnr_paper
 from csc.science.metrics import sparseness as _sparseness
@@ -167,12 +168,7 @@ def _image_like(name: str, value, shape: tuple[int, ...], device) -> torch.Tenso
         return None
     t = as_float_tensor(name, value).to(device=device, dtype=torch.float64)
     check_finite(name, t)
-    try:
-        return torch.broadcast_to(t, shape)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"{name}: expected a shape broadcastable to the images {tuple(shape)}, got {tuple(t.shape)}"
-        ) from exc
+    return broadcast_checked(name, t, shape, f"a shape broadcastable to the images {tuple(shape)}")
 
 
 def pruning_sweep(

@@ -20,7 +20,7 @@ images representations"):
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -192,18 +192,10 @@ class ResNet18(nn.Module):
         return self.fc(self.forward_features(x))
 
 
-def resnet18(
-    in_channels: int = 3,
-    num_classes: int = 1000,
-    stem: Stem = "imagenet",
-    dropout: float = 0.0,
-    zero_init_residual: bool = False,
-) -> ResNet18:
-    """Build a :class:`ResNet18` (same arguments); mirrors ``torchvision.models.resnet18``."""
-    return ResNet18(
-        in_channels=in_channels,
-        num_classes=num_classes,
-        stem=stem,
-        dropout=dropout,
-        zero_init_residual=zero_init_residual,
-    )
+def resnet18(*args: Any, **kwargs: Any) -> ResNet18:
+    """Build a :class:`ResNet18`; mirrors ``torchvision.models.resnet18``.
+
+    Takes the arguments of :class:`ResNet18` (``in_channels``, ``num_classes``,
+    ``stem``, ``dropout``, ``zero_init_residual``), with the same defaults.
+    """
+    return ResNet18(*args, **kwargs)

@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -322,35 +323,12 @@ def _mem_child(spec: dict) -> dict:
     impl, dtype, device = spec["impl"], spec["dtype"], spec["device"]
     data = np.load(spec["problem"])
     D, S = data["D"].astype(dtype), data["S"].astype(dtype)  # S: (B, H, W)
-    lmbda = spec["lmbda"]
-    threads = spec["threads"]
     tiny_D = np.random.RandomState(0).randn(4, 4, 2).astype(dtype)
     tiny_S = np.random.RandomState(1).randn(1, 16, 16).astype(dtype)
     cuda = impl == "csc" and device.startswith("cuda")
-    if impl == "sporco":
-        from sporco import fft as sp_fft
-        import pyfftw
-
-        sp_fft.pyfftw_threads = threads
-        sp_fft.pyfftw_planner_effort = spec["planner"]
-        if spec.get("wisdom") and os.path.exists(spec["wisdom"]):
-            with open(spec["wisdom"]) as f:
-                pyfftw.import_wisdom(tuple(w.encode("latin-1") for w in json.load(f)["wisdom"]))
-
-        def run(iters, D=D, S=S):
-            solver = sporco_construct(D, S[0], lmbda, sporco_options(iters, dtype))  # one image at a time
-            solver.solve()
-            return solver
-    else:
+    run = _mem_solver(spec, D, S)
+    if cuda:
         import torch
-
-        torch.set_num_threads(threads)
-
-        def run(iters, D=D, S=S):
-            X = csc_images(S if S.shape[0] > 1 else S[0], dtype, device)
-            res = csc_construct(D, lmbda, sporco_options(iters, dtype), device, spec.get("backend", "auto")).solve(X)
-            sync(device)
-            return res
 
     def settle():
         gc.collect()
@@ -375,6 +353,52 @@ def _mem_child(spec: dict) -> dict:
         _reset_hwm()
     out = run(spec["iters"])
     after = _proc_status()
+    res = _mem_figures(spec, D, S, base, reset, first_peak, warm, after)
+    if cuda:
+        res["device_peak_mb"] = (torch.cuda.max_memory_allocated() - dev_before) / 2 ** 20
+        res["device_reserved_peak_mb"] = torch.cuda.max_memory_reserved() / 2 ** 20
+    del out
+    return res
+
+
+def _mem_solver(spec: dict, D: np.ndarray, S: np.ndarray) -> Callable:
+    """``run(iters, D=D, S=S)``: one solve of ``spec["impl"]`` (SPORCO one image, csc the batch).
+
+    Sets the implementation's threads (and SPORCO's FFTW planner effort and wisdom) first.
+    """
+    impl, dtype, device = spec["impl"], spec["dtype"], spec["device"]
+    lmbda, threads = spec["lmbda"], spec["threads"]
+    if impl == "sporco":
+        from sporco import fft as sp_fft
+        import pyfftw
+
+        sp_fft.pyfftw_threads = threads
+        sp_fft.pyfftw_planner_effort = spec["planner"]
+        if spec.get("wisdom") and os.path.exists(spec["wisdom"]):
+            with open(spec["wisdom"]) as f:
+                pyfftw.import_wisdom(tuple(w.encode("latin-1") for w in json.load(f)["wisdom"]))
+
+        def run(iters, D=D, S=S):
+            solver = sporco_construct(D, S[0], lmbda, sporco_options(iters, dtype))  # one image at a time
+            solver.solve()
+            return solver
+        return run
+    import torch
+
+    torch.set_num_threads(threads)
+
+    def run(iters, D=D, S=S):
+        X = csc_images(S if S.shape[0] > 1 else S[0], dtype, device)
+        res = csc_construct(D, lmbda, sporco_options(iters, dtype), device, spec.get("backend", "auto")).solve(X)
+        sync(device)
+        return res
+    return run
+
+
+def _mem_figures(spec: dict, D: np.ndarray, S: np.ndarray, base: int, reset: bool, first_peak: int, warm: int,
+                 after: dict) -> dict:
+    """The host-memory figures (MB) of :func:`_mem_child` from its VmRSS/VmHWM readings (kB)."""
+    impl, dtype, device = spec["impl"], spec["dtype"], spec["device"]
     n_img = 1 if impl == "sporco" else int(S.shape[0])
     res = {
         "impl": impl, "dtype": dtype, "device": device, "iters": spec["iters"], "images": n_img,
@@ -390,10 +414,6 @@ def _mem_child(spec: dict) -> dict:
             "retained_mb": (warm - base) / 1024,
             "first_solve_peak_mb": (first_peak - base) / 1024,
         })
-    if cuda:
-        res["device_peak_mb"] = (torch.cuda.max_memory_allocated() - dev_before) / 2 ** 20
-        res["device_reserved_peak_mb"] = torch.cuda.max_memory_reserved() / 2 ** 20
-    del out
     return res
 
 
@@ -726,16 +746,26 @@ def run_single(args, tmpdir: str) -> dict:
         del sp_runs, cs_runs, S
         gc.collect()
     if not args.no_memory:
-        wisdom = export_wisdom(tmpdir)
-        for row in rows:
-            dtype = row["dtype"]
-            print(f"[{dtype}] peak memory (fresh child process per measurement) ...", flush=True)
-            row["memory"] = {"sporco": _memory(args, "sporco", dtype, "cpu", D, s[None], tmpdir, wisdom),
-                             "csc": _memory(args, "csc", dtype, args.device, D, s[None], tmpdir, wisdom)}
+        _add_memory(args, rows, D, s[None], tmpdir, ("sporco", "csc"))
     K, H, W = args.kernels, args.size, args.size
     for row in rows:
         row["code_array_mb"] = K * H * W * np.dtype(row["dtype"]).itemsize / 2 ** 20
     return {"mode": "single", "results": rows}
+
+
+def _add_memory(args, rows: list[dict], D: np.ndarray, images: np.ndarray, tmpdir: str,
+                keys: tuple[str, str]) -> None:
+    """Add each row's ``memory``: SPORCO (CPU) and csc (``args.device``) peaks under ``keys``.
+
+    Each figure comes from a fresh child process (:func:`_memory`), with the FFTW wisdom
+    the timed runs gathered.
+    """
+    wisdom = export_wisdom(tmpdir)
+    for row in rows:
+        dtype = row["dtype"]
+        print(f"[{dtype}] peak memory (fresh child process per measurement) ...", flush=True)
+        row["memory"] = {keys[0]: _memory(args, "sporco", dtype, "cpu", D, images, tmpdir, wisdom),
+                         keys[1]: _memory(args, "csc", dtype, args.device, D, images, tmpdir, wisdom)}
 
 
 def run_batch(args, tmpdir: str) -> dict:
@@ -799,14 +829,7 @@ def run_batch(args, tmpdir: str) -> dict:
         del S
         gc.collect()
     if not args.no_memory:
-        wisdom = export_wisdom(tmpdir)
-        for row in rows:
-            dtype = row["dtype"]
-            print(f"[{dtype}] peak memory (fresh child process per measurement) ...", flush=True)
-            row["memory"] = {
-                "sporco_one_image": _memory(args, "sporco", dtype, "cpu", D, imgs, tmpdir, wisdom),
-                "csc_batch": _memory(args, "csc", dtype, args.device, D, imgs, tmpdir, wisdom),
-            }
+        _add_memory(args, rows, D, imgs, tmpdir, ("sporco_one_image", "csc_batch"))
     return {"mode": "batch", "crop_offsets": offsets, "results": rows}
 
 

@@ -426,10 +426,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="csc", description="Convolutional sparse coding on PyTorch.")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_encode(sub) -> None:
+    """``csc encode``: sparse-code image files with one dictionary."""
     e = sub.add_parser("encode", help="sparse-code images and write codes, reconstructions and metrics")
     e.add_argument("images", nargs="+", help="image files, or builtin:NAME / builtin:all")
     e.add_argument("--dictionary", required=True, help="dictionary file or shipped name (csc dictionaries)")
@@ -446,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_encode)
 
+
+def _add_loggabor(sub) -> None:
+    """``csc loggabor``: write a log-Gabor dictionary file."""
     g = sub.add_parser("loggabor", help="generate a log-Gabor dictionary file")
     g.add_argument("--preset", choices=["homogeneous", "heterogeneous"], default="heterogeneous")
     g.add_argument("--size", type=int, default=12)
@@ -455,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.set_defaults(func=cmd_loggabor)
 
+
+def _add_learn(sub) -> None:
+    """``csc learn``: batch or online dictionary learning, with checkpoints."""
     lr = sub.add_parser("learn", help="learn a convolutional dictionary (batch or online), with checkpoints")
     lr.add_argument("--images", required=True, help="builtin, builtin:NAME[,NAME...] or a folder of images")
     lr.add_argument("--init", default="random", help="initial dictionary: a file / shipped name, or random")
@@ -485,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     lr.add_argument("--quiet", action="store_true", help="no progress bar")
     lr.set_defaults(func=cmd_learn)
 
+
+def _add_bench(sub) -> None:
+    """``csc bench``: the options of the SPORCO comparison (the harness loads only when it runs)."""
     from csc.cli.bench_args import add_arguments as _bench_arguments  # not the harness: it loads in cmd_bench
 
     bn = sub.add_parser("bench", help="time csc against SPORCO on the standard problem (256² barbara, K = 144 "
@@ -493,9 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
     _bench_arguments(bn)
     bn.set_defaults(func=cmd_bench)
 
+
+def _add_dictionaries(sub) -> None:
+    """``csc dictionaries``: list the shipped dictionaries."""
     d = sub.add_parser("dictionaries", help="list the shipped dictionaries")
     d.set_defaults(func=cmd_dictionaries)
 
+
+def _add_encode_dataset(sub) -> None:
+    """``csc encode-dataset``: code a dataset into a resumable code store."""
     ed = sub.add_parser("encode-dataset", help="sparse-code a dataset into a sharded, resumable code store")
     ed.add_argument("--dataset", choices=["fashion-mnist", "cifar10", "folder"], required=True)
     ed.add_argument("--root", default=None, help="dataset folder (Fashion-MNIST default: the Debian package's)")
@@ -516,12 +529,18 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("--quiet", action="store_true")
     ed.set_defaults(func=cmd_encode_dataset)
 
+
+def _add_store(sub) -> None:
+    """``csc store verify``: check code stores against their manifests."""
     st = sub.add_parser("store", help="code store utilities")
     st_sub = st.add_subparsers(dest="store_command", required=True)
     sv = st_sub.add_parser("verify", help="check a store's shards against its manifest checksums")
     sv.add_argument("stores", nargs="+")
     sv.set_defaults(func=cmd_store_verify)
 
+
+def _add_train(sub) -> None:
+    """``csc train``: a ResNet-18 on a code store or on pixels."""
     tr = sub.add_parser("train", help="train a ResNet-18 on a code store (or on pixels); resumes from its checkpoint")
     tr.add_argument("--store", help="training code store")
     tr.add_argument("--test-store", help="test code store")
@@ -555,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=cmd_train)
 
+
+def _add_table(sub) -> None:
+    """``csc table``: aggregate training runs into Table 1."""
     tb = sub.add_parser("table", help="aggregate training runs over seeds into Table 1 (Markdown, JSON, curves)")
     tb.add_argument("runs", nargs="+", help="run folders")
     tb.add_argument("--metric", default="test_acc")
@@ -564,6 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--curves", default=None, help="write Fig. 7-style curves (PNG) here")
     tb.set_defaults(func=cmd_table)
 
+
+def _add_demo(sub) -> None:
+    """``csc demo``: code the built-in photographs with every shipped dictionary."""
     m = sub.add_parser("demo", help="code the built-in photographs with every shipped dictionary; "
                                     "table, JSON and figure")
     m.add_argument("--lmbda", type=float, default=None, help="λ for every dictionary (default 0.01 for highpass, 0.05 for lcn)")
@@ -585,6 +610,22 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--no-figure", action="store_true", help="do not draw demo.png")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``csc`` command line: one subcommand per ``_add_*`` helper."""
+    p = argparse.ArgumentParser(prog="csc", description="Convolutional sparse coding on PyTorch.")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_encode(sub)
+    _add_loggabor(sub)
+    _add_learn(sub)
+    _add_bench(sub)
+    _add_dictionaries(sub)
+    _add_encode_dataset(sub)
+    _add_store(sub)
+    _add_train(sub)
+    _add_table(sub)
+    _add_demo(sub)
     return p
 
 

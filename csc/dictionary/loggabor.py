@@ -384,12 +384,8 @@ def _normalise(kernels: torch.Tensor, normalise: str | None) -> torch.Tensor:
     return centred / centred.abs().amax(dim=(-2, -1), keepdim=True)
 
 
-def loggabor_kernels(
-    params: LogGaborParams,
-    normalise: Normalise = "unit",
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+def loggabor_kernels(params: LogGaborParams, normalise: Normalise = "unit", dtype: torch.dtype = torch.float32,
+                     device: torch.device | str | None = None) -> torch.Tensor:
     """Build every kernel of a parameter table.
 
     Parameters

@@ -357,59 +357,6 @@ def sparse_grad(y, idx, cnt, r, g, k0, k1):
 
 # ------------------------------------------------------------------- coding step
 @njit(**_OPTS)
-def xstep_rho(xf, Dre, Dim, Sf, rho, gram, scale, parseval_even, fid, r0, r1):
-    r"""The x-step of :func:`csc.backends.kernels.xstep` (same x̂, bit for bit) with one ρ for all
-    images, for the DFT rows r0 ≤ i·H + h < r1; the data fidelity per row comes from
-    c = (Ŝ − Σ_k D̂_k x̂_k)/(ρ + Σ_k|D̂_k|²): the new residual Σ_k D̂_k x̂_k − Ŝ is exactly
-    −ρc, so ``fid[i·H + h]`` = Σ_w ω_w ρ²|c_w|² needs no second sum over k."""
-    n, K, H, W2 = xf.shape
-    Wr = W2 // 2
-    ar = np.empty(Wr, dtype=xf.dtype)
-    ai = np.empty(Wr, dtype=xf.dtype)
-    want_fid = fid.shape[0] > 0
-    for row in range(r0, r1):
-        i = row // H
-        h = row - i * H
-        ar[:] = 0
-        ai[:] = 0
-        for k in range(K):
-            xr = xf[i, k, h]
-            dre = Dre[k, h]
-            dim = Dim[k, h]
-            for j in range(Wr):
-                a = xr[2 * j]
-                b = xr[2 * j + 1]
-                ar[j] += dre[j] * a - dim[j] * b
-                ai[j] += dre[j] * b + dim[j] * a
-        sr = Sf[i, h]
-        g = gram[h]
-        for j in range(Wr):
-            d = rho + g[j]
-            ar[j] = (sr[2 * j] - ar[j]) / d
-            ai[j] = (sr[2 * j + 1] - ai[j]) / d
-        if want_fid:
-            tot = 0.0
-            for j in range(Wr):
-                er = np.float64(rho) * np.float64(ar[j])
-                ei = np.float64(rho) * np.float64(ai[j])
-                sq = er * er + ei * ei
-                if j == 0 or (parseval_even and j == Wr - 1):
-                    tot += sq
-                else:
-                    tot += 2.0 * sq
-            fid[row] = tot
-        for k in range(K):
-            xr = xf[i, k, h]
-            dre = Dre[k, h]
-            dim = Dim[k, h]
-            for j in range(Wr):
-                a = xr[2 * j] + (dre[j] * ar[j] + dim[j] * ai[j])
-                b = xr[2 * j + 1] + (dre[j] * ai[j] - dim[j] * ar[j])
-                xr[2 * j] = a * scale
-                xr[2 * j + 1] = b * scale
-
-
-@njit(**_OPTS)
 def ystep_nonzeros(x, y, u, t, alpha, beta, thr, wk, idx, cnt, part, p0, p1):
     r"""The y-step of :func:`csc.backends.kernels.ystep` in its common case (no pending ρ rescale,
     t always written, no constraints, weights per kernel, ℓ1 on x: the same y, u, t and

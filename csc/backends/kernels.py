@@ -51,6 +51,25 @@ def _sum(a):
 
 # --------------------------------------------------------------------- DFT domain
 @njit(**_OPTS)
+def _synthesis_row(xf, i, h, Dre, Dim, ar, ai):
+    """ar + i·ai ← Σ_k D̂_k x̂_k over the DFT row (i, h), accumulated in ar's dtype (each
+    product rounded in the maps' dtype)."""
+    K = xf.shape[1]
+    Wr = ar.shape[0]
+    ar[:] = 0
+    ai[:] = 0
+    for k in range(K):
+        xr = xf[i, k, h]
+        dre = Dre[k, h]
+        dim = Dim[k, h]
+        for j in range(Wr):
+            a = xr[2 * j]
+            b = xr[2 * j + 1]
+            ar[j] += dre[j] * a - dim[j] * b
+            ai[j] += dre[j] * b + dim[j] * a
+
+
+@njit(**_OPTS)
 def xstep(xf, Dre, Dim, Sf, rho, gram, scale, parseval_even, fid, r0, r1):
     r"""x-step in the DFT domain, in place, for the DFT rows ``r0 ≤ i·H + h < r1``.
 
@@ -62,30 +81,19 @@ def xstep(xf, Dre, Dim, Sf, rho, gram, scale, parseval_even, fid, r0, r1):
 
     When ``fid`` has rows, ``fid[i·H + h]`` receives Σ_w ω_w |Σ_k D̂_k x̂_k − Ŝ|² over
     the row for the updated (unscaled) x̂, with the Parseval weights ω of a real
-    signal's half spectrum (:func:`_parseval_row`): the sum over all rows of an image,
-    divided by H·W, is ‖Σ_k d_k * x_k − s‖².
+    signal's half spectrum: the new residual Σ_k D̂_k x̂_k − Ŝ is exactly −ρ_i·c, so no
+    second sum over k is needed. The sum over all rows of an image, divided by H·W, is
+    ‖Σ_k d_k * x_k − s‖².
     """
     n, K, H, W2 = xf.shape
     Wr = W2 // 2
     ar = np.empty(Wr, dtype=xf.dtype)
     ai = np.empty(Wr, dtype=xf.dtype)
     want_fid = fid.shape[0] > 0
-    br = np.empty(Wr, dtype=np.float64)
-    bi = np.empty(Wr, dtype=np.float64)
     for row in range(r0, r1):
         i = row // H
         h = row - i * H
-        ar[:] = 0
-        ai[:] = 0
-        for k in range(K):
-            xr = xf[i, k, h]
-            dre = Dre[k, h]
-            dim = Dim[k, h]
-            for j in range(Wr):
-                a = xr[2 * j]
-                b = xr[2 * j + 1]
-                ar[j] += dre[j] * a - dim[j] * b
-                ai[j] += dre[j] * b + dim[j] * a
+        _synthesis_row(xf, i, h, Dre, Dim, ar, ai)
         sr = Sf[i, h]
         g = gram[h]
         rh = rho[i]
@@ -94,30 +102,22 @@ def xstep(xf, Dre, Dim, Sf, rho, gram, scale, parseval_even, fid, r0, r1):
             ar[j] = (sr[2 * j] - ar[j]) / d
             ai[j] = (sr[2 * j + 1] - ai[j]) / d
         if want_fid:
-            br[:] = 0.0
-            bi[:] = 0.0
-            for k in range(K):
-                xr = xf[i, k, h]
-                dre = Dre[k, h]
-                dim = Dim[k, h]
-                for j in range(Wr):
-                    a = xr[2 * j] + (dre[j] * ar[j] + dim[j] * ai[j])
-                    b = xr[2 * j + 1] + (dre[j] * ai[j] - dim[j] * ar[j])
-                    br[j] += np.float64(dre[j] * a - dim[j] * b)
-                    bi[j] += np.float64(dre[j] * b + dim[j] * a)
-                    xr[2 * j] = a * scale
-                    xr[2 * j + 1] = b * scale
-            fid[row] = _parseval_row(br, bi, sr, parseval_even)
-        else:
-            for k in range(K):
-                xr = xf[i, k, h]
-                dre = Dre[k, h]
-                dim = Dim[k, h]
-                for j in range(Wr):
-                    a = xr[2 * j] + (dre[j] * ar[j] + dim[j] * ai[j])
-                    b = xr[2 * j + 1] + (dre[j] * ai[j] - dim[j] * ar[j])
-                    xr[2 * j] = a * scale
-                    xr[2 * j + 1] = b * scale
+            tot = 0.0
+            for j in range(Wr):
+                er = np.float64(rh) * np.float64(ar[j])
+                ei = np.float64(rh) * np.float64(ai[j])
+                sq = er * er + ei * ei
+                tot += sq if j == 0 or (parseval_even and j == Wr - 1) else 2.0 * sq
+            fid[row] = tot
+        for k in range(K):
+            xr = xf[i, k, h]
+            dre = Dre[k, h]
+            dim = Dim[k, h]
+            for j in range(Wr):
+                a = xr[2 * j] + (dre[j] * ar[j] + dim[j] * ai[j])
+                b = xr[2 * j + 1] + (dre[j] * ai[j] - dim[j] * ar[j])
+                xr[2 * j] = a * scale
+                xr[2 * j + 1] = b * scale
 
 
 @njit(**_OPTS)
@@ -147,17 +147,7 @@ def fidelity_rows(yf, Dre, Dim, Sf, parseval_even, fid, r0, r1):
     for row in range(r0, r1):
         i = row // H
         h = row - i * H
-        br[:] = 0.0
-        bi[:] = 0.0
-        for k in range(K):
-            yr = yf[i, k, h]
-            dre = Dre[k, h]
-            dim = Dim[k, h]
-            for j in range(Wr):
-                a = yr[2 * j]
-                b = yr[2 * j + 1]
-                br[j] += np.float64(dre[j] * a - dim[j] * b)
-                bi[j] += np.float64(dre[j] * b + dim[j] * a)
+        _synthesis_row(yf, i, h, Dre, Dim, br, bi)
         fid[row] = _parseval_row(br, bi, Sf[i, h], parseval_even)
 
 

@@ -5,8 +5,7 @@ FFTs; this back end makes one per step (:mod:`csc.backends.fused` for the thread
 the FFT plans, :mod:`csc.backends.kernels` for the kernels):
 
 1. forward real FFT of t = y − u;
-2. the x-step in place in the DFT domain (:func:`csc.backends.kernels.xstep`, or
-   :func:`csc.backends.dl_kernels.xstep_rho` when one ρ serves every image), with the
+2. the x-step in place in the DFT domain (:func:`csc.backends.kernels.xstep`), with the
    inverse FFT's 1/(H·W) folded in and the data fidelity per DFT row when asked;
 3. inverse real FFT into x;
 4. relaxation, soft threshold, constraints, dual update, the next t and the residual sums
@@ -114,12 +113,8 @@ class FusedCBPDN:
         self.fft.forward(self.t.numpy(), xfv)
         self._fid_rows = np.zeros(n * H if want_fidelity else 0)
         scale, even = npdt(self.fft.scale), W % 2 == 0
-        if self.one_rho:
-            fused.run_split(fused.dl_kernels().xstep_rho, n * H, self.threads, xfv.view(npdt), dre, dim, Sfv,
-                            npdt(float(rho[0])), gram, scale, even, self._fid_rows)
-        else:
-            fused.run_split(fused.kernels().xstep, n * H, self.threads, xfv.view(npdt), dre, dim, Sfv,
-                            rho.contiguous().numpy(), gram, scale, even, self._fid_rows)
+        fused.run_split(fused.kernels().xstep, n * H, self.threads, xfv.view(npdt), dre, dim, Sfv,
+                        rho.contiguous().numpy(), gram, scale, even, self._fid_rows)
         self.fft.inverse(xfv, self.x.numpy())
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:

@@ -95,10 +95,12 @@ from csc.core import ops
 from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
-from csc.core.admm import residuals, rho_factor
 from csc.core.options import CBPDNOptions, _as_dtype
 from csc.core.stats import StatsTable
+from csc.backends.numba_dictstep import FusedConsensusOps, FusedPGMOps
+from csc.backends.torch_dictstep import TorchConsensusOps, TorchPGMOps
 from csc.learn.coding import JointCBPDN
+from csc.learn.dictstep import ConsensusDictStep, PGMDictStep
 
 __all__ = [
     "DictLearn",
@@ -439,370 +441,23 @@ class DictLearnResult:
 
 
 # ========================================================================= the steps
-def _l2(t: torch.Tensor) -> float:
-    return float(t.square().sum().sqrt())
-
-
-def _residuals(o, r: float, d: float, nx: float, ny: float, nu: float, rho: float, n: int):
-    """r, s, ε_pri, ε_dua (floats) of the 'cns' dictionary step by :func:`csc.core.admm.residuals`,
-    from ‖X − G‖, the unscaled dual norm d (s = ρ·d), ‖X‖, ‖G‖, ‖U‖ and ρ."""
-    norms = torch.tensor([[nx, ny, nu, r, d]], dtype=torch.float64)
-    return tuple(float(v) for v in residuals(o, norms, torch.tensor([rho], dtype=torch.float64), n))
-
-
-def _rho_update(o, k: int, r: float, s: float) -> float:
-    """The 'cns' step's adaptive-ρ factor (:func:`csc.core.admm.rho_factor`; 1 when not updated)."""
-    f = rho_factor(o, k, torch.tensor([r], dtype=torch.float64), torch.tensor([s], dtype=torch.float64),
-                   o.rsdl_target)
-    return 1.0 if f is None else float(f[0])
-
-
-class _PGMDictUpdate:
-    """SPORCO ``pgm.ccmod.ConvCnstrMOD`` (FISTA, Nesterov momentum) with persistent state."""
-
-    def __init__(self, D0: torch.Tensor, Sf: torch.Tensor, shape, opts: DictUpdateOptions, cons: KernelConstraint):
-        self.opts, self.cons, self.shape, self.Sf = opts, cons, tuple(shape), Sf
-        self.L = float(opts.L) if opts.L is not None else 1.0
-        self.D = D0  # cropped, projected iterate (SPORCO's bcrop(X))
-        self.Xf = ops.kernel_dft(D0, self.shape)
-        self.Yf = self.Xf.clone()
-        self.t = 1.0
-        self.k = 0
-
-    def set_codes(self, y: torch.Tensor) -> None:
-        self.Zf = torch.fft.rfft2(y)
-
-    def iterate(self, n: int) -> dict[str, float]:
-        H, W = self.shape
-        row: dict[str, float] = {}
-        for _ in range(n):
-            Xfprv, Yfprv = self.Xf, self.Yf
-            Ryf = torch.einsum("bkhw,khw->bhw", self.Zf, self.Yf) - self.Sf
-            grad = torch.einsum("bkhw,bhw->khw", self.Zf.conj(), Ryf)
-            V = torch.fft.irfft2(self.Yf - (1.0 / self.L) * grad, s=(H, W))
-            self.D = self.cons.project(V)
-            self.Xf = ops.kernel_dft(self.D, self.shape)
-            tprv = self.t
-            self.t = 0.5 * float(1.0 + math.sqrt(1.0 + 4.0 * tprv ** 2))
-            self.Yf = self.Xf + ((tprv - 1.0) / self.t) * (self.Xf - Xfprv)
-            rsdl = float(ops.rfft2_sqnorm(self.Xf - Yfprv, W).sum())
-            row = dict(constraint=_constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
-            self.k += 1
-            if rsdl < self.opts.rel_stop_tol:
-                break
-        return row
-
-    def padded(self) -> torch.Tensor:
-        return torch.fft.irfft2(self.Xf, s=self.shape)
-
-    def state(self) -> dict[str, Any]:
-        return {"D": self.D, "Yf": self.Yf, "t": self.t, "k": self.k}
-
-    def load_state(self, st) -> None:
-        self.D = st["D"].to(self.D)
-        self.Xf = ops.kernel_dft(self.D, self.shape)
-        self.Yf = st["Yf"].to(self.Yf)
-        self.t, self.k = float(st["t"]), int(st["k"])
-
-
-class _ConsensusDictUpdate:
-    """SPORCO ``admm.ccmod.ConvCnstrMOD_Consensus`` (ADMM consensus over images)."""
-
-    def __init__(self, D0: torch.Tensor, Sf: torch.Tensor, shape, opts: DictUpdateOptions, cons: KernelConstraint):
-        self.opts, self.cons, self.shape, self.Sf = opts, cons, tuple(shape), Sf
-        self.rho = float(opts.rho) if opts.rho is not None else 1.0
-        self.D = D0
-        H, W = self.shape
-        self.G = _pad(D0, self.shape)  # consensus variable (SPORCO's Y), padded
-        B = Sf.shape[0]
-        self.U = (self.G / self.rho).unsqueeze(0).expand(B, -1, -1, -1).clone()
-        self.k = 0
-        self.n = B * self.G.numel()
-        self.nb = B
-
-    def set_codes(self, y: torch.Tensor) -> None:
-        self.Zf = torch.fft.rfft2(y)
-        self.ZSf = self.Zf.conj() * self.Sf.unsqueeze(1)
-        self.zgram = (self.Zf.real.square() + self.Zf.imag.square()).sum(1, keepdim=True)
-
-    def iterate(self, n: int) -> dict[str, float]:
-        o, (H, W) = self.opts, self.shape
-        row: dict[str, float] = {}
-        for _ in range(n):
-            rho = self.rho
-            Gprev = self.G
-            b = self.ZSf + rho * torch.fft.rfft2(self.G.unsqueeze(0) - self.U)
-            c = torch.einsum("bkhw,bkhw->bhw", self.Zf, b).unsqueeze(1) / (rho + self.zgram)
-            Xf = (b - self.Zf.conj() * c) / rho
-            X = torch.fft.irfft2(Xf, s=(H, W))
-            AX = X if o.relax == 1.0 else o.relax * X + (1 - o.relax) * Gprev.unsqueeze(0)
-            self.D = self.cons.project((AX + self.U).mean(0))
-            self.G = _pad(self.D, self.shape)
-            self.U = self.U + (AX - self.G.unsqueeze(0))
-            nb = math.sqrt(self.nb)
-            r, s, epri, edua = _residuals(o, _l2(X - self.G.unsqueeze(0)), nb * _l2(Gprev - self.G),
-                                          _l2(X), nb * _l2(self.G), _l2(self.U), rho, self.n)
-            row = dict(constraint=_constraint_violation(self.G, self.cons), d_primal_residual=r,
-                       d_dual_residual=s, d_rho=rho)
-            rsf = _rho_update(o, self.k, r, s)
-            if rsf != 1.0:
-                self.rho *= rsf
-                self.U = self.U / rsf
-            self.k += 1
-            if r < epri and s < edua:
-                break
-        return row
-
-    def padded(self) -> torch.Tensor:
-        return self.G
-
-    def state(self) -> dict[str, Any]:
-        return {"D": self.D, "U": self.U, "rho": self.rho, "k": self.k}
-
-    def load_state(self, st) -> None:
-        self.D = st["D"].to(self.D)
-        self.G = _pad(self.D, self.shape)
-        if "U" in st:
-            self.U = st["U"].to(self.U)
-        else:  # a checkpoint of the fused back end, which keeps U's DFT
-            self.U = torch.fft.irfft2(st["Uf"].to(self.U.device), s=self.shape).to(self.U)
-        self.rho, self.k = float(st["rho"]), int(st["k"])
-
-
-def _pad(D: torch.Tensor, shape) -> torch.Tensor:
-    out = D.new_zeros(D.shape[:-2] + tuple(shape))
-    out[..., : D.shape[-2], : D.shape[-1]] = D
-    return out
-
-
-def _constraint_violation(D: torch.Tensor, cons: KernelConstraint) -> float:
-    """‖P_C(D) − D‖ over the padded or cropped kernels (SPORCO's ``Cnstr``)."""
-    P = cons.project(D)
-    kh, kw = cons.kernel_size
-    diff = D.clone()
-    diff[..., :kh, :kw] -= P
-    return _l2(diff)
-
-
-# ================================================================ fused CPU back end
 def _use_fused(opts: CBPDNOptions, device: torch.device) -> bool:
     """Whether the learner runs its fused CPU back end (``cbpdn.backend``, as
     :class:`csc.ConvBPDN`: :func:`csc.backends.fused.use_fused`)."""
     return _fused.use_fused(opts.backend, device, "learning")
 
 
-def _dl_kernels():
-    return _fused.dl_kernels()
-
-
-def _RFFT2(real: np.ndarray, spec: np.ndarray, threads: int, preserve_input: bool = False) -> _fused.FFTPair:
-    """:class:`csc.backends.fused.FFTPair` (real ↔ spec, in place of ``real``) planned with
-    ``FFTW_ESTIMATE`` unless ``CSC_FFTW_PLANNER`` says otherwise: an estimated plan depends
-    on the problem only, not on timings, so a run resumed in another process uses the same
-    plans and repeats the uninterrupted run bit for bit."""
-    return _fused.FFTPair(real, spec, real, threads, planner=_fused._planner(0), preserve_input=preserve_input)
-
-
-def _np_real(t: torch.Tensor, npdt) -> np.ndarray:
-    """Real numpy view of a contiguous (complex) tensor: interleaved (re, im) pairs."""
-    return t.numpy().view(npdt)
-
-
-class _FusedDictStep:
-    """Shared part of the fused dictionary steps: planned FFTs of K kernel planes."""
-
-    def __init__(self, D0: torch.Tensor, Sf: torch.Tensor, shape, cons: KernelConstraint, threads: int):
-        self.cons, self.shape, self.Sf, self.threads = cons, tuple(shape), Sf, threads
-        H, W = self.shape
-        K = D0.shape[0]
-        dtype = D0.dtype
-        self.npdt = np.dtype(np.float32 if dtype == torch.float32 else np.float64).type
-        self.cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
-        self.K, self.Wr, self.even = K, W // 2 + 1, W % 2 == 0
-        self._real = torch.empty((1, K, H, W), dtype=dtype)
-        self._spec = torch.empty((1, K, H, self.Wr), dtype=self.cdtype)
-        self._padded = torch.empty((1, K, H, W), dtype=dtype)
-        self.fft = _RFFT2(self._real.numpy(), self._spec.numpy(), threads)  # plans before any data
-        # the kernels' DFTs: an input-preserving plan, so that only the support is rewritten
-        self.fft_pad = _RFFT2(self._padded.numpy(), self._spec.numpy(), threads, preserve_input=True)
-        self._padded.zero_()
-
-    def _cspec(self) -> torch.Tensor:
-        return torch.empty((1, self.K) + (self.shape[0], self.Wr), dtype=self.cdtype)
-
-    def _dft_into(self, D: torch.Tensor, out: torch.Tensor) -> None:
-        """out (1, K, H, Wr) ← rfft2 of the kernels D (K, kh, kw) zero-padded to H×W."""
-        kh, kw = D.shape[-2:]
-        if not self.fft_pad.preserves_input:
-            self._padded.zero_()
-        self._padded[0, :, :kh, :kw] = D
-        self.fft_pad.forward(self._padded.numpy(), out.numpy())
-
-    def _crop_project(self, spec: torch.Tensor) -> torch.Tensor:
-        """P_C(irfft2(spec)) for a (1, K, H, Wr) spectrum already scaled for the inverse
-        FFT (destroys ``spec``); the cropped (K, kh, kw) kernels."""
-        self.fft.inverse(spec.numpy(), self._real.numpy())
-        return self.cons.project(self._real[0])
-
-
-class _FusedPGMDictUpdate(_FusedDictStep):
-    """:class:`_PGMDictUpdate` with numba kernels: the gradient Σ_i conj(Ẑ_i)(Ẑ_i Ŷ − Ŝ_i)
-    and the step Ŷ − ∇/L in one pass over the codes' DFT (:func:`csc.backends.dl_kernels.pgm_grad`),
-    planned FFTs of the K kernels, the momentum step and the residual in one pass."""
-
-    def __init__(self, D0, Sf, shape, opts: DictUpdateOptions, cons: KernelConstraint, threads: int):
-        super().__init__(D0, Sf, shape, cons, threads)
-        self.opts = opts
-        self.L = float(opts.L) if opts.L is not None else 1.0
-        self.D = D0
-        self.Y = D0  # the extrapolated point in the spatial domain, cropped (for sparse steps)
-        self._Xf, self._Xp, self._V = self._cspec(), self._cspec(), self._cspec()
-        self._dft_into(D0, self._Xf)
-        self._Yf = self._Xf.clone()
-        self.t = 1.0
-        self.k = 0
-        self._r = np.empty(tuple(Sf.shape[:1]) + self.shape, dtype=self.npdt)
-        self._g = np.empty(tuple(D0.shape), dtype=self.npdt)
-
-    @property
-    def Yf(self) -> torch.Tensor:
-        return self._Yf[0]
-
-    def dft(self) -> torch.Tensor:
-        return self._Xf[0]
-
-    def set_codes(self, cb: JointCBPDN) -> None:
-        self.cb = cb
-
-    def iterate(self, n: int) -> dict[str, float]:
-        dk = _dl_kernels()
-        H, W = self.shape
-        npdt, threads = self.npdt, self.threads
-        sparse = self.cb.sparse_ok(self.D.shape[-2:])
-        if not sparse:
-            zfv, sfv = _np_real(self.cb.codes_dft(), npdt), _np_real(self.Sf, npdt)
-        row: dict[str, float] = {}
-        for _ in range(n):
-            Dprev = self.D
-            if sparse:  # residual and gradient from the nonzero codes, on the kernel support
-                self.cb.residual(self.Y, self._r)
-                idx, cnt, _ = self.cb.nonzeros()
-                _fused.run_split(dk.sparse_grad, self.K, threads, self.cb.y.numpy(), idx, cnt, self._r, self._g)
-                self.D = self.cons.project(self.Y - (1.0 / self.L) * torch.from_numpy(self._g))
-            else:
-                _fused.run_split(dk.pgm_grad, H, threads, zfv, _np_real(self._Yf[0], npdt), sfv,
-                                 npdt(1.0 / self.L), npdt(self.fft.scale), _np_real(self._V[0], npdt))
-                self.D = self._crop_project(self._V)
-            self._Xf, self._Xp = self._Xp, self._Xf
-            self._dft_into(self.D, self._Xf)
-            tprv = self.t
-            self.t = 0.5 * float(1.0 + math.sqrt(1.0 + 4.0 * tprv ** 2))
-            coef = (tprv - 1.0) / self.t
-            part = np.empty(self.K * H)
-            _fused.run_split(dk.pgm_momentum, self.K * H, threads, _np_real(self._Xf[0], npdt),
-                             _np_real(self._Xp[0], npdt), _np_real(self._Yf[0], npdt),
-                             npdt(coef), self.even, part)
-            self.Y = self.D + coef * (self.D - Dprev)
-            rsdl = float(part.sum()) / (H * W)
-            row = dict(constraint=_constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
-            self.k += 1
-            if rsdl < self.opts.rel_stop_tol:
-                break
-        return row
-
-    def state(self) -> dict[str, Any]:
-        return {"D": self.D, "Yf": self.Yf, "t": self.t, "k": self.k, "Y": self.Y}
-
-    def load_state(self, st) -> None:
-        self.D = st["D"].to(self.D)
-        self._dft_into(self.D, self._Xf)
-        self._Yf[0].copy_(st["Yf"])
-        if "Y" in st:
-            self.Y = st["Y"].to(self.D)
-        else:  # a checkpoint of the torch loop
-            kh, kw = self.D.shape[-2:]
-            self.Y = torch.fft.irfft2(self.Yf, s=self.shape)[:, :kh, :kw].contiguous()
-        self.t, self.k = float(st["t"]), int(st["k"])
-
-
-class _FusedConsensusDictUpdate(_FusedDictStep):
-    """:class:`_ConsensusDictUpdate` with numba kernels, in the DFT domain.
-
-    The per-image variables x and u are kept as DFTs (the transform is linear and the
-    constraint acts on g alone), so only the K kernel planes go through FFTs: one pass
-    (:func:`csc.backends.dl_kernels.cns_xstep`) solves the per-image systems and sums the relaxed
-    iterates over the images, g = P_C(irfft2(mean)), and a second pass
-    (:func:`csc.backends.dl_kernels.cns_ustep`) updates û and returns the residual sums
-    (Parseval). Checkpoints hold Û (``Uf``) instead of U."""
-
-    def __init__(self, D0, Sf, shape, opts: DictUpdateOptions, cons: KernelConstraint, threads: int):
-        super().__init__(D0, Sf, shape, cons, threads)
-        self.opts = opts
-        self.rho = float(opts.rho) if opts.rho is not None else 1.0
-        self.D = D0
-        B = Sf.shape[0]
-        H, W = self.shape
-        self._Gf, self._Gp, self._M = self._cspec(), self._cspec(), self._cspec()
-        self._dft_into(D0, self._Gf)
-        self.Uf = (self._Gf / self.rho).expand(B, -1, -1, -1).contiguous()
-        self.Xf = torch.empty_like(self.Uf)
-        self.k = 0
-        self.n = B * self.K * H * W
-        self.nb = B
-
-    def dft(self) -> torch.Tensor:
-        return self._Gf[0]
-
-    def set_codes(self, cb: JointCBPDN) -> None:
-        self.Zf = cb.codes_dft()
-
-    def iterate(self, n: int) -> dict[str, float]:
-        dk = _dl_kernels()
-        o, (H, W) = self.opts, self.shape
-        npdt, threads = self.npdt, self.threads
-        B = self.nb
-        relax = o.relax != 1.0
-        alpha, beta = (npdt(o.relax), npdt(1.0 - o.relax)) if relax else (npdt(1), npdt(0))
-        zfv, sfv, ufv, xfv = (_np_real(a, npdt) for a in (self.Zf, self.Sf, self.Uf, self.Xf))
-        row: dict[str, float] = {}
-        for _ in range(n):
-            rho = self.rho
-            Dprev = self.D
-            self._Gf, self._Gp = self._Gp, self._Gf  # _Gp: the current g's DFT
-            _fused.run_split(dk.cns_xstep, H, threads, zfv, ufv, _np_real(self._Gp[0], npdt), sfv, npdt(rho),
-                             alpha, beta, relax, npdt(self.fft.scale), xfv, _np_real(self._M[0], npdt))
-            self.D = self._crop_project(self._M)
-            self._dft_into(self.D, self._Gf)
-            part = np.empty((B * H, 3))
-            _fused.run_split(dk.cns_ustep, B * H, threads, xfv, ufv, _np_real(self._Gp[0], npdt),
-                             _np_real(self._Gf[0], npdt), alpha, beta, relax, self.even, part)
-            sums = part.sum(0) / (H * W)
-            nxg, nu, nx = (float(npdt(math.sqrt(v))) for v in sums)
-            nb = math.sqrt(B)
-            r, s, epri, edua = _residuals(o, nxg, nb * _l2(Dprev - self.D), nx, nb * _l2(self.D), nu, rho,
-                                          self.n)
-            row = dict(constraint=_constraint_violation(self.D, self.cons), d_primal_residual=r,
-                       d_dual_residual=s, d_rho=rho)
-            rsf = _rho_update(o, self.k, r, s)
-            if rsf != 1.0:
-                self.rho *= rsf
-                self.Uf.div_(rsf)
-            self.k += 1
-            if r < epri and s < edua:
-                break
-        return row
-
-    def state(self) -> dict[str, Any]:
-        return {"D": self.D, "Uf": self.Uf, "rho": self.rho, "k": self.k}
-
-    def load_state(self, st) -> None:
-        self.D = st["D"].to(self.D)
-        self._dft_into(self.D, self._Gf)
-        if "Uf" in st:
-            self.Uf.copy_(st["Uf"])
-        else:  # a checkpoint of the torch loop, which keeps U
-            self.Uf.copy_(torch.fft.rfft2(st["U"].to(self.D)))
-        self.rho, self.k = float(st["rho"]), int(st["k"])
+def _dictionary_step(D0: torch.Tensor, Sf: torch.Tensor, shape, opts: "DictLearnOptions", cons: KernelConstraint,
+                     fused: bool):
+    """The dictionary step ``opts.dmethod`` (:mod:`csc.learn.dictstep`) on the chosen back end."""
+    c = opts.ccmod
+    if opts.dmethod == "pgm":
+        ops = (FusedPGMOps(D0, Sf, shape, cons, max(1, torch.get_num_threads())) if fused
+               else TorchPGMOps(Sf, shape))
+        return PGMDictStep(ops, D0, c, cons)
+    ops = (FusedConsensusOps(D0, Sf, shape, cons, max(1, torch.get_num_threads()), c.relax) if fused
+           else TorchConsensusOps(Sf, shape, c.relax))
+    return ConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
 
 
 # ===================================================================== checkpoints
@@ -1008,13 +663,8 @@ class _BatchRun:
         (B, H, W), K = S.shape, D0.shape[0]
         self.opts, self.fused = opts, _use_fused(opts.cbpdn, D0.device)
         self.cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=self.fused)
-        if self.fused:
-            cls = _FusedPGMDictUpdate if opts.dmethod == "pgm" else _FusedConsensusDictUpdate
-            self.ds = cls(D0, self.cb.Sf, (H, W), opts.ccmod, constraint, max(1, torch.get_num_threads()))
-            self.cb.track_nonzeros = opts.dmethod == "pgm"
-        else:
-            cls = _PGMDictUpdate if opts.dmethod == "pgm" else _ConsensusDictUpdate
-            self.ds = cls(D0, self.cb.Sf, (H, W), opts.ccmod, constraint)
+        self.cb.track_nonzeros = self.fused and opts.dmethod == "pgm"
+        self.ds = _dictionary_step(D0, self.cb.Sf, (H, W), opts, constraint, self.fused)
         self.sync()
 
     def sync(self) -> None:
@@ -1029,7 +679,7 @@ class _BatchRun:
         cb, ds, opts = self.cb, self.ds, self.opts
         row: dict[str, float] = {"iteration": j}
         row.update(cb.iterate(opts.cbpdn.max_iter))
-        ds.set_codes(cb if self.fused else cb.y)
+        ds.set_codes(cb)
         row.update(ds.iterate(opts.ccmod.max_iter))
         self.sync()
         if opts.accurate_dfid:

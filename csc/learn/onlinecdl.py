@@ -59,9 +59,7 @@ from csc.learn.dictlearn import (
     _as_dict,
     _check_resume,
     _jsonable,
-    _l2,
     _merge,
-    _pad,
     _prepare_dictionary,
     _prepare_images,
     _rows_from_arrays,
@@ -73,7 +71,9 @@ from csc.learn.dictlearn import (
 )
 from csc.core.options import CBPDNOptions, _as_dtype
 from csc.core.stats import StatsTable
+from csc.backends.torch_dictstep import pad as _pad
 from csc.learn.coding import JointCBPDN
+from csc.learn.dictstep import l2 as _l2
 
 __all__ = [
     "OnlineDictLearn",

@@ -1,0 +1,158 @@
+r"""The dictionary steps of batch dictionary learning, each written once over back-end operations.
+
+With the codes y fixed, the dictionary step solves (SPORCO ``ccmod``)
+
+.. math::
+    \operatorname*{argmin}_{d} \; \tfrac12 \sum_j \Big\| \sum_k d_k * y_{j,k} - s_j \Big\|_2^2
+    \quad \text{s.t.} \quad d_k \in C \;\; (\text{support } kh\times kw,\ \|d_k\|_2 = 1,
+    \text{ optionally zero mean or non-negative}),
+
+by one of two methods, both with state carried from one outer iteration to the next:
+
+- :class:`PGMDictStep` — SPORCO ``pgm.ccmod.ConvCnstrMOD``: FISTA (Beck & Teboulle 2009)
+  with step 1/L, :math:`d \leftarrow P_C(\hat y - \nabla/L)`, momentum
+  :math:`t' = (1 + \sqrt{1 + 4t^2})/2`, :math:`\hat y \leftarrow \hat x + \tfrac{t-1}{t'}(\hat x - \hat x_{prev})`,
+  stopping when :math:`\|\hat x - \hat y_{prev}\|^2` falls below ``rel_stop_tol``;
+- :class:`ConsensusDictStep` — SPORCO ``admm.ccmod.ConvCnstrMOD_Consensus``: ADMM consensus
+  over the images (Šorel & Šroubek 2016): per image :math:`(\hat Z_j^H \hat Z_j + \rho I)\hat x_j
+  = \hat Z_j^H \hat s_j + \rho(\hat g - \hat u_j)`, relaxation, :math:`g = P_C(\mathrm{mean}_j(a_j + u_j))`,
+  :math:`u_j \leftarrow u_j + a_j - g`, residuals and adaptive ρ as in :mod:`csc.core.admm`.
+
+The arithmetic lives in back-end objects (:mod:`csc.backends.torch_dictstep` for any
+device, :mod:`csc.backends.numba_dictstep` for the fused CPU kernels); the algorithms
+above, their statistics, stopping and state are here only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from csc.core.admm import residuals, rho_factor
+from csc.learn.constraints import KernelConstraint
+
+__all__ = ["PGMDictStep", "ConsensusDictStep", "constraint_violation"]
+
+
+def l2(t: torch.Tensor) -> float:
+    """‖t‖₂ over all entries, as a float."""
+    return float(t.square().sum().sqrt())
+
+
+def constraint_violation(D: torch.Tensor, cons: KernelConstraint) -> float:
+    """‖P_C(D) − D‖ of the cropped kernels D (K, kh, kw) (SPORCO's ``Cnstr``)."""
+    return l2(cons.project(D) - D)
+
+
+class PGMDictStep:
+    """FISTA dictionary step (module docstring) over back-end operations ``ops``:
+    ``gradient_step(1/L)`` (the point P_C projects), ``extrapolate(D, Dprev, coef)`` (the
+    new DFT, momentum and the residual), ``set_codes``, ``dft``, ``padded``, ``state``, ``load``."""
+
+    def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint):
+        self.ops, self.opts, self.cons = ops, opts, cons
+        self.L = float(opts.L) if opts.L is not None else 1.0
+        self.D = D0
+        self.t = 1.0
+        self.k = 0
+        ops.start(D0)
+
+    def set_codes(self, cb) -> None:
+        self.ops.set_codes(cb)
+
+    def iterate(self, n: int) -> dict[str, float]:
+        row: dict[str, float] = {}
+        for _ in range(n):
+            Dprev = self.D
+            self.D = self.cons.project(self.ops.gradient_step(1.0 / self.L))
+            tprv = self.t
+            self.t = 0.5 * float(1.0 + math.sqrt(1.0 + 4.0 * tprv ** 2))
+            rsdl = self.ops.extrapolate(self.D, Dprev, (tprv - 1.0) / self.t)
+            row = dict(constraint=constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
+            self.k += 1
+            if rsdl < self.opts.rel_stop_tol:
+                break
+        return row
+
+    def dft(self) -> torch.Tensor:
+        return self.ops.dft()
+
+    def padded(self) -> torch.Tensor:
+        return self.ops.padded()
+
+    def state(self) -> dict[str, Any]:
+        return {"D": self.D, "t": self.t, "k": self.k, **self.ops.state()}
+
+    def load_state(self, st) -> None:
+        self.D = st["D"].to(self.D)
+        self.t, self.k = float(st["t"]), int(st["k"])
+        self.ops.load(self.D, st)
+
+
+class ConsensusDictStep:
+    """ADMM consensus dictionary step (module docstring) over back-end operations ``ops``:
+    ``consensus_mean(rho)`` (x-step, relaxation, the mean P_C projects), ``dual_update(D)``
+    (u ← u + a − g; returns ‖x − g‖, ‖u‖, ‖x‖), ``divide_dual(f)``, ``set_codes``, ``dft``,
+    ``padded``, ``state``, ``load``."""
+
+    def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint, n_images: int, shape):
+        self.ops, self.opts, self.cons = ops, opts, cons
+        self.rho = float(opts.rho) if opts.rho is not None else 1.0
+        self.D = D0
+        self.k = 0
+        self.nb = int(n_images)
+        self.n = self.nb * D0.shape[0] * shape[0] * shape[1]
+        ops.start(D0, self.rho)
+
+    def set_codes(self, cb) -> None:
+        self.ops.set_codes(cb)
+
+    def iterate(self, n: int) -> dict[str, float]:
+        o = self.opts
+        row: dict[str, float] = {}
+        for _ in range(n):
+            rho, Dprev = self.rho, self.D
+            self.D = self.cons.project(self.ops.consensus_mean(rho))
+            nxg, nu, nx = self.ops.dual_update(self.D)
+            nb = math.sqrt(self.nb)
+            r, s, epri, edua = _residuals(o, nxg, nb * l2(Dprev - self.D), nx, nb * l2(self.D), nu, rho, self.n)
+            row = dict(constraint=constraint_violation(self.D, self.cons), d_primal_residual=r,
+                       d_dual_residual=s, d_rho=rho)
+            rsf = _rho_update(o, self.k, r, s)
+            if rsf != 1.0:
+                self.rho *= rsf
+                self.ops.divide_dual(rsf)
+            self.k += 1
+            if r < epri and s < edua:
+                break
+        return row
+
+    def dft(self) -> torch.Tensor:
+        return self.ops.dft()
+
+    def padded(self) -> torch.Tensor:
+        return self.ops.padded()
+
+    def state(self) -> dict[str, Any]:
+        return {"D": self.D, "rho": self.rho, "k": self.k, **self.ops.state()}
+
+    def load_state(self, st) -> None:
+        self.D = st["D"].to(self.D)
+        self.rho, self.k = float(st["rho"]), int(st["k"])
+        self.ops.load(self.D, st)
+
+
+def _residuals(o, r: float, d: float, nx: float, ny: float, nu: float, rho: float, n: int):
+    """r, s, ε_pri, ε_dua (floats) by :func:`csc.core.admm.residuals` from ‖X − G‖, the
+    unscaled dual norm d (s = ρ·d), ‖X‖, ‖G‖, ‖U‖ and ρ."""
+    norms = torch.tensor([[nx, ny, nu, r, d]], dtype=torch.float64)
+    return tuple(float(v) for v in residuals(o, norms, torch.tensor([rho], dtype=torch.float64), n))
+
+
+def _rho_update(o, k: int, r: float, s: float) -> float:
+    """The adaptive-ρ factor (:func:`csc.core.admm.rho_factor`; 1 when ρ is not updated)."""
+    f = rho_factor(o, k, torch.tensor([r], dtype=torch.float64), torch.tensor([s], dtype=torch.float64),
+                   o.rsdl_target)
+    return 1.0 if f is None else float(f[0])

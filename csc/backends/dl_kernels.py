@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from csc.backends.kernels import _OPTS, _SUM_OPTS, _sum, _sumsq
+from csc.backends.kernels import _OPTS, _SUM_OPTS, _sum, _sumsq, add_row_sums, row_scratch, shrink_row
 
 
 @njit(**_SUM_OPTS)
@@ -361,14 +361,11 @@ def ystep_nonzeros(x, y, u, t, alpha, beta, thr, wk, idx, cnt, part, p0, p1):
     r"""The y-step of :func:`csc.backends.kernels.ystep` in its common case (no pending ρ rescale,
     t always written, no constraints, weights per kernel, ℓ1 on x: the same y, u, t and
     sums, bit for bit) for the planes p0 ≤ i·K + k < p1 with one threshold ``thr``·w_k,
-    that also records the nonzero y as :func:`nonzeros` does (a row is searched only when
-    its count, taken in the main loop, is not zero)."""
+    that also records the nonzero y as :func:`nonzeros` does."""
     n, K, H, W = x.shape
     HW = H * W
     nwk = wk.shape[0]
-    d1 = np.empty(W, dtype=x.dtype)
-    d2 = np.empty(W, dtype=x.dtype)
-    lr = np.empty(W, dtype=x.dtype)
+    d1, d2, lr = row_scratch(W, x.dtype)
     for p in range(p0, p1):
         i = p // K
         k = p - i * K
@@ -376,47 +373,18 @@ def ystep_nonzeros(x, y, u, t, alpha, beta, thr, wk, idx, cnt, part, p0, p1):
         th = thr * wv
         base = p * HW
         c = 0
-        sx = 0.0
-        sy = 0.0
-        su = 0.0
-        sxy = 0.0
-        syy = 0.0
-        sl1 = 0.0
+        acc = part[p]
+        acc[:] = 0.0
         for h in range(H):
             xr = x[i, k, h]
             yr = y[i, k, h]
-            ur = u[i, k, h]
-            tr = t[i, k, h]
-            m = 0
+            shrink_row(xr, yr, u[i, k, h], t[i, k, h], d1, d2, alpha, beta, th)
             for j in range(W):
-                xv = xr[j]
-                yp = yr[j]
-                v = (alpha * xv + beta * yp) + ur[j]
-                uu = min(max(v, -th), th)
-                yy = v - uu
-                yr[j] = yy
-                ur[j] = uu
-                tr[j] = yy - uu
-                d1[j] = xv - yy
-                d2[j] = yp - yy
-                m += yy != 0
-            if m:
-                for j in range(W):
-                    if yr[j] != 0:
-                        idx[base + c] = h * W + j
-                        c += 1
+                if yr[j] != 0:
+                    idx[base + c] = h * W + j
+                    c += 1
             for j in range(W):
                 lr[j] = abs(wv * xr[j])
-            sx += _sumsq(xr)
-            sy += _sumsq(yr)
-            su += _sumsq(ur)
-            sxy += _sumsq(d1)
-            syy += _sumsq(d2)
-            sl1 += _sum(lr)
+            add_row_sums(acc, xr, yr, u[i, k, h], d1, d2)
+            acc[5] += _sum(lr)
         cnt[p] = c
-        part[p, 0] = sx
-        part[p, 1] = sy
-        part[p, 2] = su
-        part[p, 3] = sxy
-        part[p, 4] = syy
-        part[p, 5] = sl1

@@ -179,9 +179,7 @@ def ystep(x, y, u, t, alpha, beta, thr, wk, w4, spatial, pend, write_t, nonneg, 
     n, K, H, W = x.shape
     cons = nonneg or bh < H or bw < W
     nwk = wk.shape[0]
-    d1 = np.empty(W, dtype=x.dtype)
-    d2 = np.empty(W, dtype=x.dtype)
-    lr = np.empty(W, dtype=x.dtype)
+    d1, d2, lr = row_scratch(W, x.dtype)
     for p in range(p0, p1):
         i = p // K
         k = p - i * K
@@ -193,48 +191,15 @@ def ystep(x, y, u, t, alpha, beta, thr, wk, w4, spatial, pend, write_t, nonneg, 
         th = ti * wv
         iw = i if w4.shape[0] > 1 else 0
         kw = k if w4.shape[1] > 1 else 0
-        sx = 0.0
-        sy = 0.0
-        su = 0.0
-        sxy = 0.0
-        syy = 0.0
-        sl1 = 0.0
+        acc = part[p]
+        acc[:] = 0.0
         for h in range(H):
             xr = x[i, k, h]
             yr = y[i, k, h]
             ur = u[i, k, h]
             tr = t[i, k, h]
-            if not spatial and not cons and not scaled and wt:
-                # the common case: no branches in the loop
-                for j in range(W):
-                    xv = xr[j]
-                    yp = yr[j]
-                    v = (alpha * xv + beta * yp) + ur[j]
-                    uu = min(max(v, -th), th)
-                    yy = v - uu
-                    yr[j] = yy
-                    ur[j] = uu
-                    tr[j] = yy - uu
-                    d1[j] = xv - yy
-                    d2[j] = yp - yy
-                if want_l1:
-                    for j in range(W):
-                        lr[j] = abs(wv * (yr[j] if l1_on_y else xr[j]))
-            elif not spatial and not cons:
-                for j in range(W):
-                    xv = xr[j]
-                    yp = yr[j]
-                    up = ur[j] / pd if scaled else ur[j]
-                    v = (alpha * xv + beta * yp) + up
-                    uu = min(max(v, -th), th)
-                    yy = v - uu
-                    yr[j] = yy
-                    ur[j] = uu
-                    d1[j] = xv - yy
-                    d2[j] = yp - yy
-                if wt:
-                    for j in range(W):
-                        tr[j] = yr[j] - ur[j]
+            if not spatial and not cons and not scaled and wt:  # the common case: no branches
+                shrink_row(xr, yr, ur, tr, d1, d2, alpha, beta, th)
                 if want_l1:
                     for j in range(W):
                         lr[j] = abs(wv * (yr[j] if l1_on_y else xr[j]))
@@ -266,19 +231,43 @@ def ystep(x, y, u, t, alpha, beta, thr, wk, w4, spatial, pend, write_t, nonneg, 
                     d2[j] = yp - yy
                     if want_l1:
                         lr[j] = abs(wv * (yy if l1_on_y else xv))
-            sx += _sumsq(xr)
-            sy += _sumsq(yr)
-            su += _sumsq(ur)
-            sxy += _sumsq(d1)
-            syy += _sumsq(d2)
+            add_row_sums(acc, xr, yr, ur, d1, d2)
             if want_l1:
-                sl1 += _sum(lr)
-        part[p, 0] = sx
-        part[p, 1] = sy
-        part[p, 2] = su
-        part[p, 3] = sxy
-        part[p, 4] = syy
-        part[p, 5] = sl1
+                acc[5] += _sum(lr)
+
+
+@njit(**_OPTS)
+def row_scratch(W, dtype):
+    """Three scratch rows of W entries (the y-step's differences and ℓ1 terms)."""
+    return np.empty(W, dtype=dtype), np.empty(W, dtype=dtype), np.empty(W, dtype=dtype)
+
+
+@njit(**_OPTS)
+def shrink_row(xr, yr, ur, tr, d1, d2, alpha, beta, th):
+    """One row of the y-step's common case (no pending rescale, no constraints, one
+    threshold): a = αx + βy, v = a + u, u = clamp(v, −th, th), y = v − u, t = y − u, and
+    the differences d1 = x − y, d2 = y_prev − y for the residual sums."""
+    for j in range(xr.shape[0]):
+        xv = xr[j]
+        yp = yr[j]
+        v = (alpha * xv + beta * yp) + ur[j]
+        uu = min(max(v, -th), th)
+        yy = v - uu
+        yr[j] = yy
+        ur[j] = uu
+        tr[j] = yy - uu
+        d1[j] = xv - yy
+        d2[j] = yp - yy
+
+
+@njit(**_OPTS)
+def add_row_sums(acc, xr, yr, ur, d1, d2):
+    """acc[0:5] += ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖² of one row (float64)."""
+    acc[0] += _sumsq(xr)
+    acc[1] += _sumsq(yr)
+    acc[2] += _sumsq(ur)
+    acc[3] += _sumsq(d1)
+    acc[4] += _sumsq(d2)
 
 
 @njit(**_OPTS)

@@ -44,7 +44,7 @@ from csc.core import ops
 from csc.core.admm import PER_IMAGE, ADMMLoop, initial_rho
 from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative, check_weights
 from csc.core.options import CBPDNOptions
-from csc.core.stats import StatsTable
+from csc.core.stats import CodingStats
 from csc.core.xstep import SingleChannelXStep
 
 __all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "SPORCO_STATS_NAMES"]
@@ -66,7 +66,7 @@ SPORCO_STATS_NAMES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class IterationStats(StatsTable):
+class IterationStats(CodingStats):
     """Per-iteration statistics of one image's solve (arrays over its iterations).
 
     ``rho`` is the penalty used in that iteration (before its adaptive update), as in
@@ -74,12 +74,6 @@ class IterationStats(StatsTable):
     evaluated on x, or on y with ``CBPDNOptions(objective_on_y=True)``.
     """
 
-    iteration: np.ndarray
-    objective: np.ndarray
-    data_fidelity: np.ndarray
-    l1: np.ndarray
-    primal_residual: np.ndarray
-    dual_residual: np.ndarray
     eps_primal: np.ndarray
     eps_dual: np.ndarray
     rho: np.ndarray

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-__all__ = ["StatsTable"]
+__all__ = ["StatsTable", "CodingStats"]
 
 
 class StatsTable:
@@ -34,3 +34,16 @@ class StatsTable:
             vals = [r.get(f.name, float("nan")) for r in rows]
             cols[f.name] = np.asarray(vals, dtype=np.int64 if f.name == "iteration" else np.float64)
         return cls(**cols)
+
+
+@dataclass(frozen=True)
+class CodingStats(StatsTable):
+    """The columns every coding solve records (SPORCO's ``Iter``, ``ObjFun``, ``DFid``,
+    ``RegL1``, ``PrimalRsdl``, ``DualRsdl``); solvers' records add their own after these."""
+
+    iteration: np.ndarray
+    objective: np.ndarray
+    data_fidelity: np.ndarray
+    l1: np.ndarray
+    primal_residual: np.ndarray
+    dual_residual: np.ndarray

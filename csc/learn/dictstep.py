@@ -46,10 +46,36 @@ def constraint_violation(D: torch.Tensor, cons: KernelConstraint) -> float:
     return l2(cons.project(D) - D)
 
 
-class PGMDictStep:
+class _DictStep:
+    """What both dictionary steps share: the back end ``ops`` and the state they keep."""
+
+    _STATE = ("D", "k")
+
+    def set_codes(self, cb) -> None:
+        self.ops.set_codes(cb)
+
+    def dft(self) -> torch.Tensor:
+        return self.ops.dft()
+
+    def padded(self) -> torch.Tensor:
+        return self.ops.padded()
+
+    def state(self) -> dict[str, Any]:
+        return {**{name: getattr(self, name) for name in self._STATE}, **self.ops.state()}
+
+    def load_state(self, st) -> None:
+        self.D = st["D"].to(self.D)
+        for name in self._STATE[1:]:
+            setattr(self, name, type(getattr(self, name))(st[name]))
+        self.ops.load(self.D, st)
+
+
+class PGMDictStep(_DictStep):
     """FISTA dictionary step (module docstring) over back-end operations ``ops``:
     ``gradient_step(1/L)`` (the point P_C projects), ``extrapolate(D, Dprev, coef)`` (the
     new DFT, momentum and the residual), ``set_codes``, ``dft``, ``padded``, ``state``, ``load``."""
+
+    _STATE = ("D", "t", "k")
 
     def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint):
         self.ops, self.opts, self.cons = ops, opts, cons
@@ -58,9 +84,6 @@ class PGMDictStep:
         self.t = 1.0
         self.k = 0
         ops.start(D0)
-
-    def set_codes(self, cb) -> None:
-        self.ops.set_codes(cb)
 
     def iterate(self, n: int) -> dict[str, float]:
         row: dict[str, float] = {}
@@ -76,26 +99,15 @@ class PGMDictStep:
                 break
         return row
 
-    def dft(self) -> torch.Tensor:
-        return self.ops.dft()
-
-    def padded(self) -> torch.Tensor:
-        return self.ops.padded()
-
-    def state(self) -> dict[str, Any]:
-        return {"D": self.D, "t": self.t, "k": self.k, **self.ops.state()}
-
-    def load_state(self, st) -> None:
-        self.D = st["D"].to(self.D)
-        self.t, self.k = float(st["t"]), int(st["k"])
-        self.ops.load(self.D, st)
 
 
-class ConsensusDictStep:
+class ConsensusDictStep(_DictStep):
     """ADMM consensus dictionary step (module docstring) over back-end operations ``ops``:
     ``consensus_mean(rho)`` (x-step, relaxation, the mean P_C projects), ``dual_update(D)``
     (u ← u + a − g; returns ‖x − g‖, ‖u‖, ‖x‖), ``divide_dual(f)``, ``set_codes``, ``dft``,
     ``padded``, ``state``, ``load``."""
+
+    _STATE = ("D", "rho", "k")
 
     def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint, n_images: int, shape):
         self.ops, self.opts, self.cons = ops, opts, cons
@@ -105,9 +117,6 @@ class ConsensusDictStep:
         self.nb = int(n_images)
         self.n = self.nb * D0.shape[0] * shape[0] * shape[1]
         ops.start(D0, self.rho)
-
-    def set_codes(self, cb) -> None:
-        self.ops.set_codes(cb)
 
     def iterate(self, n: int) -> dict[str, float]:
         o = self.opts
@@ -129,19 +138,6 @@ class ConsensusDictStep:
                 break
         return row
 
-    def dft(self) -> torch.Tensor:
-        return self.ops.dft()
-
-    def padded(self) -> torch.Tensor:
-        return self.ops.padded()
-
-    def state(self) -> dict[str, Any]:
-        return {"D": self.D, "rho": self.rho, "k": self.k, **self.ops.state()}
-
-    def load_state(self, st) -> None:
-        self.D = st["D"].to(self.D)
-        self.rho, self.k = float(st["rho"]), int(st["k"])
-        self.ops.load(self.D, st)
 
 
 def _residuals(o, r: float, d: float, nx: float, ny: float, nu: float, rho: float, n: int):

@@ -70,7 +70,8 @@ from csc.learn.dictlearn import (
     tensor_sha256,
 )
 from csc.core.options import CBPDNOptions, _as_dtype
-from csc.core.stats import StatsTable
+from csc.core.cbpdn import SPORCO_STATS_NAMES
+from csc.core.stats import CodingStats
 from csc.backends.torch_dictstep import pad as _pad
 from csc.learn.coding import JointCBPDN
 from csc.learn.dictstep import l2 as _l2
@@ -168,33 +169,23 @@ class OnlineDictLearnOptions:
 
 
 #: csc :class:`OnlineStats` field → SPORCO ``OnlineConvBPDNDictLearn`` ``IterationStats`` field.
+#: The coding statistics keep :data:`csc.core.cbpdn.SPORCO_STATS_NAMES`' names.
 SPORCO_ONLINE_STATS_NAMES: dict[str, str] = {
-    "iteration": "Iter",
-    "objective": "ObjFun",
-    "data_fidelity": "DFid",
-    "l1": "RegL1",
-    "primal_residual": "PrimalRsdl",
-    "dual_residual": "DualRsdl",
-    "rho": "Rho",
+    **{k: SPORCO_STATS_NAMES[k] for k in ("iteration", "objective", "data_fidelity", "l1", "primal_residual",
+                                          "dual_residual", "rho")},
     "constraint": "Cnstr",
     "delta_d": "DeltaD",
     "eta": "Eta",
-    "time": "Time",
+    "time": SPORCO_STATS_NAMES["time"],
 }
 
 
 @dataclass(frozen=True)
-class OnlineStats(StatsTable):
+class OnlineStats(CodingStats):
     """Per-step statistics of :class:`OnlineDictLearn` (arrays over steps; SPORCO's fields,
     :data:`SPORCO_ONLINE_STATS_NAMES`). ``cbpdn_iterations`` (csc only) is the number of
     coding iterations run in each step."""
 
-    iteration: np.ndarray
-    objective: np.ndarray
-    data_fidelity: np.ndarray
-    l1: np.ndarray
-    primal_residual: np.ndarray
-    dual_residual: np.ndarray
     rho: np.ndarray
     constraint: np.ndarray
     delta_d: np.ndarray

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from csc.backends.kernels import _OPTS, _SUM_OPTS, _sum, _sumsq, add_row_sums, row_scratch, shrink_row
+from csc.backends.kernels import _OPTS, _SUM_OPTS, _sum, add_row_sums, row_scratch, shrink_row
 
 
 @njit(**_SUM_OPTS)

@@ -202,30 +202,28 @@ class FFTPair:
 
     def forward(self, t: np.ndarray, xf: np.ndarray) -> None:
         """xf ← rfft2(t), image by image."""
-        if self.backend == "fftw":
-            f = self._fwd
-            for i in range(t.shape[0]):
-                f.update_arrays(t[i], xf[i])
-                f.execute()
-        else:
-            import scipy.fft
+        import scipy.fft
 
-            for i in range(t.shape[0]):
-                xf[i] = scipy.fft.rfft2(t[i], workers=self.threads, overwrite_x=True)
+        self._each(self._fwd if self.backend == "fftw" else None, t, xf,
+                   lambda a: scipy.fft.rfft2(a, workers=self.threads, overwrite_x=True))
 
     def inverse(self, xf: np.ndarray, x: np.ndarray) -> None:
         """x ← irfft2(xf)·(H·W)·scale, image by image."""
-        if self.backend == "fftw":
-            f = self._inv
-            for i in range(xf.shape[0]):
-                f.update_arrays(xf[i], x[i])
-                f.execute()
-        else:
-            import scipy.fft
+        import scipy.fft
 
-            H, W = self.shape[-2:]
-            for i in range(xf.shape[0]):
-                x[i] = scipy.fft.irfft2(xf[i], s=(H, W), workers=self.threads, overwrite_x=True)
+        s = tuple(self.shape[-2:])
+        self._each(self._inv if self.backend == "fftw" else None, xf, x,
+                   lambda a: scipy.fft.irfft2(a, s=s, workers=self.threads, overwrite_x=True))
+
+    @staticmethod
+    def _each(plan, src: np.ndarray, dst: np.ndarray, fallback) -> None:
+        """dst[i] ← the transform of src[i] for every image i: the FFTW ``plan``, else ``fallback``."""
+        for i in range(src.shape[0]):
+            if plan is not None:
+                plan.update_arrays(src[i], dst[i])
+                plan.execute()
+            else:
+                dst[i] = fallback(src[i])
 
 
 def dl_kernels():

@@ -166,7 +166,9 @@ def ystep(x, y, u, t, alpha, beta, thr, wk, w4, spatial, pend, write_t, nonneg, 
         y = v − u                          (soft thresholding of v)
         nonneg: y = max(y, 0); no boundary crossing: y = 0 in rows ≥ bh, columns ≥ bw;
         with either constraint: u = v − y
-        t = y − u                          (the next FFT input, if write_t[i])
+        t = y − u                          (the next FFT input; with constraints or spatial
+                                           weights only if write_t[i], otherwise always: the
+                                           caller rebuilds t where write_t[i] is 0)
 
     y and u are overwritten in place (u unscaled). ``part[i·K + k]`` receives, in
     float64: ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖² and, if ``want_l1``, Σ|w·x|
@@ -198,8 +200,11 @@ def ystep(x, y, u, t, alpha, beta, thr, wk, w4, spatial, pend, write_t, nonneg, 
             yr = y[i, k, h]
             ur = u[i, k, h]
             tr = t[i, k, h]
-            if not spatial and not cons and not scaled and wt:  # the common case: no branches
-                shrink_row(xr, yr, ur, tr, d1, d2, alpha, beta, th)
+            if not spatial and not cons:  # the common case: no branches in the loops
+                if scaled:  # the pending ρ rescale, in place: the same u_prev as u / pend below
+                    for j in range(W):
+                        ur[j] = ur[j] / pd
+                shrink_row(xr, yr, ur, tr, d1, d2, alpha, beta, th)  # t is rebuilt later where not wt
                 if want_l1:
                     for j in range(W):
                         lr[j] = abs(wv * (yr[j] if l1_on_y else xr[j]))

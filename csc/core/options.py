@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 import numpy as np
@@ -290,3 +290,333 @@ def default_rsdl_target(lmbda: float) -> float:
         return 1.0
     return float(1.0 + 18.3 ** (np.log10(lmbda) + 1.0))
 
+
+# ============================================================ the learners' options
+#: CBPDN options of SPORCO's batch learner (``dictlrn.cbpdndl.ConvBPDNOptionsDefaults``):
+#: one ADMM iteration per outer iteration, AutoRho every 10 iterations with a fixed
+#: multiplier 2, ratio 10, target 1.
+DICTLEARN_CBPDN_DEFAULTS = CBPDNOptions(
+    max_iter=1, rho_period=10, auto_scaling=False, rsdl_ratio=10.0, rho_scaling=2.0, rsdl_target=1.0
+)
+_DICTLEARN_CBPDN_SPORCO = {
+    "MaxMainIter": 1,
+    "AutoRho": {"Period": 10, "AutoScaling": False, "RsdlRatio": 10.0, "Scaling": 2.0, "RsdlTarget": 1.0},
+}
+
+_DMETHODS = ("pgm", "cns")
+
+
+# ============================================================================ options
+@dataclass(frozen=True)
+class DictUpdateOptions:
+    """Options of the dictionary step (SPORCO's ``CCMOD`` options), SPORCO's effective defaults.
+
+    Attributes
+    ----------
+    max_iter : int
+        Dictionary iterations per outer iteration (``MaxMainIter``, 1).
+    L : float or None
+        ``'pgm'``: inverse gradient step 1/η (``L``); None gives 1.0, SPORCO's effective
+        default (its documentation says 14 × number of images).
+    rel_stop_tol, abs_stop_tol : float
+        Stopping tolerances (``RelStopTol`` 1e-3, ``AbsStopTol`` 0); only matter when
+        ``max_iter > 1``.
+    rho : float or None
+        ``'cns'``: ADMM penalty (``rho``); None gives 1.0, SPORCO's effective default
+        (documented as the number of images).
+    relax : float
+        ``'cns'``: over-relaxation (``RelaxParam``, 1.8).
+    auto_rho, rho_period, rho_scaling, rsdl_ratio, rsdl_target, auto_scaling, std_residuals
+        ``'cns'``: adaptive ρ (``AutoRho.*``): off, 10, 2, 10, 1, off, off.
+    zero_mean : bool
+        Zero-mean kernels (``ZeroMean``, False).
+    nonneg : bool
+        Non-negative kernels (csc extension, False).
+    """
+
+    max_iter: int = 1
+    L: float | None = None
+    rel_stop_tol: float = 1e-3
+    abs_stop_tol: float = 0.0
+    rho: float | None = None
+    relax: float = 1.8
+    auto_rho: bool = False
+    rho_period: int = 10
+    rho_scaling: float = 2.0
+    rsdl_ratio: float = 10.0
+    rsdl_target: float = 1.0
+    auto_scaling: bool = False
+    std_residuals: bool = False
+    zero_mean: bool = False
+    nonneg: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
+            raise ValueError(f"max_iter: expected an integer >= 1, got {self.max_iter!r}")
+        for name in ("L", "rho"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(float(v)) and float(v) > 0):
+                raise ValueError(f"{name}: expected None or a finite number > 0, got {v!r}")
+        if not 0 < float(self.relax) < 2:
+            raise ValueError(f"relax: expected 0 < relax < 2, got {self.relax!r}")
+        if not isinstance(self.rho_period, (int, np.integer)) or self.rho_period < 1:
+            raise ValueError(f"rho_period: expected an integer >= 1, got {self.rho_period!r}")
+        from csc.learn.constraints import KernelConstraint
+
+        KernelConstraint((1, 1), self.zero_mean, self.nonneg)  # validates the combination
+
+
+@dataclass(frozen=True)
+class DictLearnOptions:
+    """Options of :class:`DictLearn` (SPORCO ``ConvBPDNDictLearn.Options``), SPORCO's defaults.
+
+    Attributes
+    ----------
+    max_iter : int
+        Outer iterations (``MaxMainIter``, 1000).
+    dmethod : {'pgm', 'cns'}
+        Dictionary step (SPORCO's ``dmethod``, default ``'pgm'``).
+    accurate_dfid : bool
+        Recompute the objective after the dictionary step (``AccurateDFid``, False).
+    cbpdn : CBPDNOptions
+        Coding-step options (``CBPDN``); default :data:`DICTLEARN_CBPDN_DEFAULTS`.
+        ``record_stats``, ``sync_interval``, ``dtype`` and ``device`` are not used here;
+        ``backend`` chooses the back end of the whole learner (module docstring).
+        ``l1_weight`` may be a scalar or one weight per kernel (K,).
+    ccmod : DictUpdateOptions
+        Dictionary-step options (``CCMOD``).
+    dtype : torch.dtype or None
+        Working dtype; None uses the initial dictionary's.
+    device : torch.device, str or None
+        Working device; None uses the initial dictionary's.
+    """
+
+    max_iter: int = 1000
+    dmethod: str = "pgm"
+    accurate_dfid: bool = False
+    cbpdn: CBPDNOptions = DICTLEARN_CBPDN_DEFAULTS
+    ccmod: DictUpdateOptions = field(default_factory=DictUpdateOptions)
+    dtype: torch.dtype | None = None
+    device: torch.device | str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", _as_dtype(self.dtype))
+        if self.dmethod not in _DMETHODS:
+            raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {self.dmethod!r}")
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 0:
+            raise ValueError(f"max_iter: expected an integer >= 0, got {self.max_iter!r}")
+        if not isinstance(self.cbpdn, CBPDNOptions):
+            raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
+        if self.cbpdn.max_iter < 1:
+            raise ValueError("cbpdn: max_iter must be >= 1 (coding iterations per outer iteration)")
+        if not isinstance(self.ccmod, DictUpdateOptions):
+            raise TypeError(f"ccmod: expected DictUpdateOptions, got {type(self.ccmod).__name__}")
+
+    def replace(self, **changes) -> "DictLearnOptions":
+        """Return a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-able description (for metadata and checkpoints)."""
+        return _jsonable(self)
+
+    @classmethod
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, dmethod: str = "pgm", **overrides) -> "DictLearnOptions":
+        """Build options from SPORCO's nested ``ConvBPDNDictLearn`` option dict.
+
+        ``opt`` may hold ``MaxMainIter``, ``AccurateDFid``, ``DictSize`` (None),
+        ``DataType``, display options (ignored), and the nested ``CBPDN`` and ``CCMOD``
+        dicts (merged over SPORCO's learner defaults, as SPORCO does). ``xmethod`` is
+        always ``'admm'``. Unknown names and unsupported features (PGM backtracking,
+        step-size policies, monotone PGM, ``Callback``, initial values) raise ``ValueError``.
+        """
+        if dmethod not in _DMETHODS:
+            raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {dmethod!r}")
+        out: dict[str, Any] = {"dmethod": dmethod}
+        for key, value in dict(opt or {}).items():
+            if key == "MaxMainIter":
+                out["max_iter"] = value
+            elif key == "AccurateDFid":
+                out["accurate_dfid"] = bool(value)
+            elif key == "DataType":
+                out["dtype"] = value
+            elif key in ("Verbose", "StatusHeader", "IterTimer"):
+                continue
+            elif key in ("DictSize", "Callback"):
+                if value is not None:
+                    raise ValueError(f"{key}: SPORCO option not supported by csc (must be None)")
+            elif key == "CBPDN":
+                out["cbpdn"] = CBPDNOptions.from_sporco(_merge(_DICTLEARN_CBPDN_SPORCO, _as_dict(key, value)))
+            elif key == "CCMOD":
+                out["ccmod"] = _ccmod_from_sporco(_as_dict(key, value), dmethod)
+            else:
+                raise ValueError(f"{key}: unknown SPORCO ConvBPDNDictLearn option")
+        out.update(overrides)
+        return cls(**out)
+
+
+def _as_dict(name: str, value) -> dict:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name}: expected a dict of options, got {type(value).__name__}")
+    return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in dict(value).items()}
+
+
+def _merge(base: Mapping, new: Mapping) -> dict:
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}
+    for k, v in new.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+_CCMOD_TOP = {
+    "MaxMainIter": "max_iter", "L": "L", "RelStopTol": "rel_stop_tol", "AbsStopTol": "abs_stop_tol",
+    "rho": "rho", "RelaxParam": "relax", "ZeroMean": "zero_mean",
+}
+_CCMOD_AUTORHO = {
+    "Enabled": "auto_rho", "Period": "rho_period", "Scaling": "rho_scaling", "RsdlRatio": "rsdl_ratio",
+    "RsdlTarget": "rsdl_target", "AutoScaling": "auto_scaling", "StdResiduals": "std_residuals",
+}
+
+
+def _ccmod_from_sporco(opt: Mapping[str, Any], dmethod: str) -> DictUpdateOptions:
+    fields_: dict[str, Any] = {}
+    for key, value in opt.items():
+        name = f"CCMOD.{key}"
+        if key in _CCMOD_TOP:
+            if dmethod == "pgm" and key in ("rho", "RelaxParam", "AbsStopTol"):
+                raise ValueError(f"{name}: not an option of SPORCO's 'pgm' dictionary step")
+            if dmethod == "cns" and key == "L":
+                raise ValueError(f"{name}: not an option of SPORCO's 'cns' dictionary step")
+            if value is not None:
+                fields_[_CCMOD_TOP[key]] = value
+        elif key == "AutoRho":
+            if dmethod == "pgm":
+                raise ValueError(f"{name}: not an option of SPORCO's 'pgm' dictionary step")
+            for sub, subval in _as_dict(name, value).items():
+                if sub not in _CCMOD_AUTORHO:
+                    raise ValueError(f"{name}.{sub}: unknown AutoRho option")
+                if subval is not None:
+                    fields_[_CCMOD_AUTORHO[sub]] = subval
+        elif key in ("Verbose", "StatusHeader", "IterTimer", "FastSolve", "DataType", "LinSolveCheck",
+                     "AuxVarObj", "fEvalX", "gEvalY", "ReturnX"):
+            continue  # display, statistics-only or numerically equivalent options
+        elif key in ("X0", "Y0", "U0", "Callback", "Backtrack", "StepSizePolicy"):
+            if value is not None:
+                raise ValueError(f"{name}: SPORCO option not supported by csc (must be None)")
+        elif key == "Monotone":
+            if value:
+                raise ValueError(f"{name}: monotone PGM is not supported")
+        elif key == "AutoStop":
+            if _as_dict(name, value).get("Enabled", False):
+                raise ValueError(f"{name}: PGM adaptive stopping is not supported")
+        elif key == "Momentum":
+            if value is not None and type(value).__name__ != "MomentumNesterov":
+                raise ValueError(f"{name}: only Nesterov momentum is supported, got {type(value).__name__}")
+        else:
+            raise ValueError(f"{name}: unknown SPORCO dictionary-step option")
+    return DictUpdateOptions(**fields_)
+
+
+#: CBPDN options of SPORCO's online learner (``OnlineConvBPDNDictLearn.Options``).
+ONLINE_CBPDN_DEFAULTS = CBPDNOptions(
+    max_iter=100, rho_period=10, auto_scaling=False, rsdl_ratio=10.0, rho_scaling=2.0, rsdl_target=1.0
+)
+_ONLINE_CBPDN_SPORCO = {
+    "MaxMainIter": 100,
+    "AutoRho": {"Period": 10, "AutoScaling": False, "RsdlRatio": 10.0, "Scaling": 2.0, "RsdlTarget": 1.0},
+}
+
+
+@dataclass(frozen=True)
+class OnlineDictLearnOptions:
+    """Options of :class:`OnlineDictLearn` (SPORCO ``OnlineConvBPDNDictLearn.Options``).
+
+    Attributes
+    ----------
+    eta_a, eta_b : float
+        Step size η_i = eta_a / (i + eta_b) (SPORCO: 10, 5; the paper's authors: 100, 1000).
+    zero_mean : bool
+        Zero-mean kernels (``ZeroMean``, False).
+    nonneg : bool
+        Non-negative kernels (csc extension, False).
+    cbpdn : CBPDNOptions
+        Coding-step options; default :data:`ONLINE_CBPDN_DEFAULTS`. ``l1_weight`` may be
+        a scalar or (K,); ``record_stats``, ``sync_interval``, ``dtype`` and ``device``
+        are not used.
+    dtype, device
+        Working dtype and device; None uses the initial dictionary's.
+    """
+
+    eta_a: float = 10.0
+    eta_b: float = 5.0
+    zero_mean: bool = False
+    nonneg: bool = False
+    cbpdn: CBPDNOptions = ONLINE_CBPDN_DEFAULTS
+    dtype: torch.dtype | None = None
+    device: torch.device | str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", _as_dtype(self.dtype))
+        for name in ("eta_a", "eta_b"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+        if not isinstance(self.cbpdn, CBPDNOptions):
+            raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
+        if self.cbpdn.max_iter < 1:
+            raise ValueError("cbpdn: max_iter must be >= 1")
+        from csc.learn.constraints import KernelConstraint
+
+        KernelConstraint((1, 1), self.zero_mean, self.nonneg)
+
+    def replace(self, **changes) -> "OnlineDictLearnOptions":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, **overrides) -> "OnlineDictLearnOptions":
+        """Build options from SPORCO's ``OnlineConvBPDNDictLearn`` option dict (``eta_a``,
+        ``eta_b``, ``ZeroMean``, ``DataType``, ``DictSize`` (None), ``CUDA_CBPDN`` (False),
+        display options, and ``CBPDN`` merged over the online learner's defaults)."""
+        out: dict[str, Any] = {}
+        for key, value in dict(opt or {}).items():
+            if key in ("eta_a", "eta_b"):
+                out[key] = float(value)
+            elif key == "ZeroMean":
+                out["zero_mean"] = bool(value)
+            elif key == "DataType":
+                out["dtype"] = value
+            elif key in ("Verbose", "StatusHeader", "IterTimer", "MaxMainIter"):
+                continue
+            elif key in ("DictSize", "Callback"):
+                if value is not None:
+                    raise ValueError(f"{key}: SPORCO option not supported by csc (must be None)")
+            elif key == "CUDA_CBPDN":
+                if value:
+                    raise ValueError("CUDA_CBPDN: use OnlineDictLearnOptions(device='cuda') instead")
+            elif key == "CBPDN":
+                out["cbpdn"] = CBPDNOptions.from_sporco(_merge(_ONLINE_CBPDN_SPORCO, _as_dict(key, value)))
+            else:
+                raise ValueError(f"{key}: unknown SPORCO OnlineConvBPDNDictLearn option")
+        out.update(overrides)
+        return cls(**out)
+
+
+def _jsonable(obj) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (torch.dtype, torch.device)):
+        return str(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().tolist()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    return obj

@@ -39,12 +39,10 @@ to the others.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -56,10 +54,8 @@ from csc.learn.constraints import KernelConstraint
 from csc.learn.dictlearn import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
-    _as_dict,
     _check_resume,
     _jsonable,
-    _merge,
     _prepare_dictionary,
     _prepare_images,
     _rows_from_arrays,
@@ -69,7 +65,7 @@ from csc.learn.dictlearn import (
     save_checkpoint,
     tensor_sha256,
 )
-from csc.core.options import CBPDNOptions, _as_dtype
+from csc.core.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions  # noqa: F401
 from csc.core.cbpdn import SPORCO_STATS_NAMES
 from csc.core.stats import CodingStats
 from csc.backends.torch_dictstep import pad as _pad
@@ -85,88 +81,6 @@ __all__ = [
     "ONLINE_CBPDN_DEFAULTS",
     "SPORCO_ONLINE_STATS_NAMES",
 ]
-
-#: CBPDN options of SPORCO's online learner (``OnlineConvBPDNDictLearn.Options``).
-ONLINE_CBPDN_DEFAULTS = CBPDNOptions(
-    max_iter=100, rho_period=10, auto_scaling=False, rsdl_ratio=10.0, rho_scaling=2.0, rsdl_target=1.0
-)
-_ONLINE_CBPDN_SPORCO = {
-    "MaxMainIter": 100,
-    "AutoRho": {"Period": 10, "AutoScaling": False, "RsdlRatio": 10.0, "Scaling": 2.0, "RsdlTarget": 1.0},
-}
-
-
-@dataclass(frozen=True)
-class OnlineDictLearnOptions:
-    """Options of :class:`OnlineDictLearn` (SPORCO ``OnlineConvBPDNDictLearn.Options``).
-
-    Attributes
-    ----------
-    eta_a, eta_b : float
-        Step size η_i = eta_a / (i + eta_b) (SPORCO: 10, 5; the paper's authors: 100, 1000).
-    zero_mean : bool
-        Zero-mean kernels (``ZeroMean``, False).
-    nonneg : bool
-        Non-negative kernels (csc extension, False).
-    cbpdn : CBPDNOptions
-        Coding-step options; default :data:`ONLINE_CBPDN_DEFAULTS`. ``l1_weight`` may be
-        a scalar or (K,); ``record_stats``, ``sync_interval``, ``dtype`` and ``device``
-        are not used.
-    dtype, device
-        Working dtype and device; None uses the initial dictionary's.
-    """
-
-    eta_a: float = 10.0
-    eta_b: float = 5.0
-    zero_mean: bool = False
-    nonneg: bool = False
-    cbpdn: CBPDNOptions = ONLINE_CBPDN_DEFAULTS
-    dtype: torch.dtype | None = None
-    device: torch.device | str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "dtype", _as_dtype(self.dtype))
-        for name in ("eta_a", "eta_b"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
-        if not isinstance(self.cbpdn, CBPDNOptions):
-            raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
-        if self.cbpdn.max_iter < 1:
-            raise ValueError("cbpdn: max_iter must be >= 1")
-        KernelConstraint((1, 1), self.zero_mean, self.nonneg)
-
-    def replace(self, **changes) -> "OnlineDictLearnOptions":
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def from_sporco(cls, opt: Mapping[str, Any] | None = None, **overrides) -> "OnlineDictLearnOptions":
-        """Build options from SPORCO's ``OnlineConvBPDNDictLearn`` option dict (``eta_a``,
-        ``eta_b``, ``ZeroMean``, ``DataType``, ``DictSize`` (None), ``CUDA_CBPDN`` (False),
-        display options, and ``CBPDN`` merged over the online learner's defaults)."""
-        out: dict[str, Any] = {}
-        for key, value in dict(opt or {}).items():
-            if key in ("eta_a", "eta_b"):
-                out[key] = float(value)
-            elif key == "ZeroMean":
-                out["zero_mean"] = bool(value)
-            elif key == "DataType":
-                out["dtype"] = value
-            elif key in ("Verbose", "StatusHeader", "IterTimer", "MaxMainIter"):
-                continue
-            elif key in ("DictSize", "Callback"):
-                if value is not None:
-                    raise ValueError(f"{key}: SPORCO option not supported by csc (must be None)")
-            elif key == "CUDA_CBPDN":
-                if value:
-                    raise ValueError("CUDA_CBPDN: use OnlineDictLearnOptions(device='cuda') instead")
-            elif key == "CBPDN":
-                out["cbpdn"] = CBPDNOptions.from_sporco(_merge(_ONLINE_CBPDN_SPORCO, _as_dict(key, value)))
-            else:
-                raise ValueError(f"{key}: unknown SPORCO OnlineConvBPDNDictLearn option")
-        out.update(overrides)
-        return cls(**out)
-
 
 #: csc :class:`OnlineStats` field → SPORCO ``OnlineConvBPDNDictLearn`` ``IterationStats`` field.
 #: The coding statistics keep :data:`csc.core.cbpdn.SPORCO_STATS_NAMES`' names.

@@ -13,7 +13,7 @@ import torch
 import csc
 from csc.core.cbpdn import SPORCO_STATS_NAMES
 
-from .conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_cbpdn, sporco_image
+from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_cbpdn, sporco_image
 
 pytestmark = needs_sporco
 

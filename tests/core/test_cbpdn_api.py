@@ -19,7 +19,7 @@ import torch
 import csc
 from csc.core.options import SPORCO_CBPDN_NAMES
 
-from .conftest import DEVICES, needs_sporco
+from ..conftest import DEVICES, needs_sporco
 
 K, KH, KW, H, W = 8, 5, 5, 24, 28
 LMBDA = 0.1

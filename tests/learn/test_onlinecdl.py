@@ -10,7 +10,7 @@ import csc
 
 from csc.learn.onlinecdl import SPORCO_ONLINE_STATS_NAMES, ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
 
-from .conftest import central_crop, highpass, needs_sporco, sporco_image
+from ..conftest import central_crop, highpass, needs_sporco, sporco_image
 from .test_dictlearn import kill_and_resume
 
 BACKENDS = ["torch"] + (["numba"] if csc.backends.fused.available() else [])

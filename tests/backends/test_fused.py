@@ -15,7 +15,7 @@ import torch
 import csc
 from csc.backends import fused as _fused
 
-from .conftest import random_dictionary
+from ..conftest import random_dictionary
 
 pytestmark = pytest.mark.skipif(not _fused.available(), reason="numba is not installed")
 

@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from csc.runtime import distributed as cdist
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORLD = 2
 N_IMAGES, HW, SHARD = 10, 16, 3  # 4 shards: ranks get an unequal share (0, 2 and 1, 3)
 LEARN_STEPS = 6

@@ -24,7 +24,7 @@ from csc.learn.dictlearn import (
     random_crops,
 )
 
-from .conftest import central_crop, highpass, needs_sporco, sporco_image
+from ..conftest import central_crop, highpass, needs_sporco, sporco_image
 
 BACKENDS = ["torch"] + (["numba"] if _fused.available() else [])
 
@@ -242,7 +242,7 @@ def kill_and_resume(tmp_path, method, extra=()):
     _write_pngs(folder)
     out = tmp_path / "killed.npz"
     env = dict(os.environ)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-c", _KILLED_CLI, *_learn_args(folder, out, method, extra)],
                           env=env, capture_output=True, text=True, timeout=120)

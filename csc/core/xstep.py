@@ -50,9 +50,17 @@ class SingleChannelXStep:
     def set_dft(self, Df: torch.Tensor) -> None:
         """Replace the dictionary (the learners call this after each dictionary step)."""
         self.Df = Df
-        self.Dfc = Df.conj().resolve_conj()
+        self._Dfc: torch.Tensor | None = None
         self._gram: torch.Tensor | None = None
-        self._numba: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._numba_valid = False
+
+    @property
+    def Dfc(self) -> torch.Tensor:
+        """conj(D̂), materialised (the torch solve's multiplier); made on first use only, so
+        the fused back end, which never needs it, does not copy D̂ at each dictionary update."""
+        if self._Dfc is None:
+            self._Dfc = self.Df.conj().resolve_conj()
+        return self._Dfc
 
     @property
     def gram(self) -> torch.Tensor:
@@ -72,15 +80,17 @@ class SingleChannelXStep:
 
     def numba_arrays(self, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(Re D̂, Im D̂, Σ_k|D̂_k|²) as contiguous CPU arrays, for the fused kernels."""
-        if self._numba is None:
+        if not self._numba_valid:
             from csc.backends import fused
 
             Df = self.Df.contiguous()
             K, H, Wr = Df.shape
             npdt = Df.real.numpy().dtype
-            dre, dim, gram = (np.empty(s, dtype=npdt) for s in ((K, H, Wr), (K, H, Wr), (H, Wr)))
-            fused.run_split(fused.dl_kernels().split_dft, H, threads, Df.numpy().view(npdt), dre, dim, gram)
-            self._numba = (dre, dim, gram)
+            buf = getattr(self, "_numba", None)
+            if buf is None or buf[0].shape != (K, H, Wr) or buf[0].dtype != npdt:  # reused across updates
+                buf = tuple(np.empty(s, dtype=npdt) for s in ((K, H, Wr), (K, H, Wr), (H, Wr)))
+            fused.run_split(fused.dl_kernels().split_dft, H, threads, Df.numpy().view(npdt), *buf)
+            self._numba, self._numba_valid = buf, True
         return self._numba
 
     def accuracy(self, xf: torch.Tensor, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,10 @@ from csc.backends.numba_cpu import FusedCBPDN
 from csc.backends.torch_loop import TorchCBPDN
 from csc.core import ops
 from csc.core.admm import PER_IMAGE, ADMMLoop, initial_rho
-from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative, check_weights
+from csc.core.checks import (
+    as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative, check_not_channels_last,
+    check_solution, check_weights, prepare_dictionary,
+)
 from csc.core.options import CBPDNOptions
 from csc.core.stats import CodingStats
 from csc.core.xstep import SingleChannelXStep
@@ -149,23 +152,13 @@ class ConvBPDN:
         if not isinstance(self.options, CBPDNOptions):
             raise TypeError(f"options: expected CBPDNOptions, got {type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
-        D = as_float_tensor("dictionary", dictionary, self.options.dtype, self.options.device)
-        if D.ndim == 4:
-            raise ValueError(
-                f"dictionary: multi-channel dictionaries (K, C, kh, kw) are not supported; got shape "
-                f"{tuple(D.shape)}. Pass a single-channel (K, kh, kw) dictionary: each image channel "
-                "is then coded on its own"
-            )
-        check_ndim("dictionary", D, (3,), "(K, kh, kw)")
-        if min(D.shape) == 0:
-            raise ValueError(f"dictionary: expected a non-empty (K, kh, kw) tensor, got shape {tuple(D.shape)}")
-        check_finite("dictionary", D)
+        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device)
         self.dictionary = D
 
     # ------------------------------------------------------------------ helpers
     def _prepare_images(self, images) -> tuple[torch.Tensor, tuple[int, ...]]:
         opts, D = self.options, self.dictionary
-        S = as_float_tensor("images", images, opts.dtype, opts.device)
+        S = as_float_tensor("images", images, opts.dtype, opts.device).detach()
         if opts.dtype is None and S.dtype != D.dtype:
             raise TypeError(
                 f"images: dtype {S.dtype} does not match the dictionary's {D.dtype}; convert one, "
@@ -177,12 +170,9 @@ class ConvBPDN:
                 "CBPDNOptions(device=...) to move both"
             )
         check_ndim("images", S, (2, 3, 4), "(H, W), (B, H, W) or (B, C, H, W)")
+        check_not_channels_last("images", S, "(H, W), (B, H, W) or (B, C, H, W)")
         H, W = S.shape[-2:]
-        kh, kw = D.shape[-2:]
-        if kh > H or kw > W:
-            raise ValueError(
-                f"images: each image ({H}×{W}) must be at least as large as the kernels ({kh}×{kw})"
-            )
+        check_image_size("images", H, W, D.shape[-2:])
         if S.numel() == 0:
             raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
         check_finite("images", S)
@@ -220,7 +210,7 @@ class ConvBPDN:
             return None
         D = self.dictionary
         K = D.shape[0]
-        t = as_float_tensor(name, value, D.dtype, D.device)
+        t = as_float_tensor(name, value, D.dtype, D.device).detach()
         expect = tuple(lead) + (K,) + tuple(shape)
         if tuple(t.shape) not in (expect, (n, K) + tuple(shape)):
             raise ValueError(f"{name}: expected shape {expect}, got {tuple(t.shape)}")
@@ -260,7 +250,7 @@ class ConvBPDN:
         sync = 1 if opts.record_stats or fused else opts.sync_interval or (1 if S.device.type == "cpu" else 10)
         if fused:
             ws = FusedCBPDN(S, xstep, y.contiguous(), u.contiguous(), w, opts, D.shape[-2:],
-                            max(1, torch.get_num_threads()))
+                            max(1, torch.get_num_threads()), planner=opts.fftw_planner)
         else:
             ws = TorchCBPDN(S, xstep, y, u, w, opts, D.shape[-2:], freeze=sync > 1)
         out = _Outputs(n, (K, H, W), S, opts.record_stats)
@@ -270,7 +260,9 @@ class ConvBPDN:
         if opts.record_stats:
             record = lambda k, idx, row: out.record(k, idx, row.cpu().numpy(), time.perf_counter() - t0)  # noqa: E731
         loop.run(opts.max_iter, record)
-        return out.result(lead, D)
+        result = out.result(lead, D)
+        check_solution(result.codes, S)
+        return result
 
     def _use_fused(self, device: torch.device) -> bool:
         """Whether :meth:`solve` runs the fused CPU back end (:func:`csc.backends.fused.use_fused`)."""

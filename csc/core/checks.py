@@ -15,9 +15,14 @@ import torch
 
 __all__ = [
     "as_float_tensor",
+    "check_bool",
     "check_finite",
+    "check_int",
     "check_ndim",
     "check_nonnegative",
+    "check_not_channels_last",
+    "check_number",
+    "prepare_dictionary",
 ]
 
 
@@ -26,11 +31,14 @@ def as_float_tensor(
     value,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
+    *,
+    integers: bool = False,
 ) -> torch.Tensor:
     """Convert ``value`` (tensor, ndarray or nested sequence) to a floating tensor.
 
-    Integer and boolean input is rejected rather than silently rescaled: the caller
-    must decide what an integer pixel value means.
+    Integer and boolean input is rejected (also when a ``dtype`` is given) rather than
+    silently rescaled: the caller must decide what an integer pixel value means.
+    ``integers=True`` accepts them (weights, where 1 means 1).
     """
     if isinstance(value, torch.Tensor):
         t = value
@@ -41,7 +49,7 @@ def as_float_tensor(
             t = torch.as_tensor(np.asarray(value))
         except Exception as exc:  # pragma: no cover - message path
             raise TypeError(f"{name}: expected a tensor or array, got {type(value).__name__}") from exc
-    if dtype is None and not t.is_floating_point():
+    if not (integers or t.is_floating_point() or t.is_complex()):
         raise TypeError(
             f"{name}: expected a floating-point tensor (float32 or float64), got {t.dtype}; "
             "convert it first, e.g. images.float() / 255"
@@ -73,14 +81,12 @@ def check_ndim(name: str, t: torch.Tensor, allowed: Iterable[int], layout: str) 
 
 
 def check_nonnegative(name: str, value: float) -> float:
-    """Return ``value`` as a float, raising unless it is a finite number ≥ 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name}: expected a number, got {value!r}") from exc
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name}: expected a finite value >= 0, got {value!r}")
-    return v
+    """Return ``value`` as a float, raising unless it is a finite number ≥ 0 (a 0-d
+    array or tensor counts; a string or bool does not)."""
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0 and not value.dtype == torch.bool \
+            and value.dtype != np.bool_:
+        value = value.item()
+    return check_number(name, value, minimum=0)
 
 
 def check_weights(name: str, w, like: torch.Tensor) -> "float | torch.Tensor":
@@ -88,8 +94,113 @@ def check_weights(name: str, w, like: torch.Tensor) -> "float | torch.Tensor":
     ``like``'s dtype and device (its shape is the caller's to check)."""
     if isinstance(w, (int, float, np.floating, np.integer)) and not isinstance(w, bool):
         return check_nonnegative(name, w)
-    wt = as_float_tensor(name, w, like.dtype, like.device)
+    if isinstance(w, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name}: expected a number or an array of weights, got {w!r}")
+    wt = as_float_tensor(name, w, like.dtype, like.device, integers=True)
+    if wt.dtype == torch.bool:
+        raise TypeError(f"{name}: expected numeric weights, got a boolean array")
     check_finite(name, wt)
     if bool((wt < 0).any()):
         raise ValueError(f"{name}: expected weights >= 0, found negative entries")
     return float(wt) if wt.ndim == 0 else wt
+
+
+def _is_real(v) -> bool:
+    """A real number given as a number (bools and strings are not numbers here)."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def check_number(name: str, v, *, minimum: float | None = None, maximum: float | None = None,
+                 strict: bool = False, none: bool = False) -> float | None:
+    """``v`` as a float: a finite real number (not a string or bool) within the bounds
+    (``strict``: both bounds exclusive), or None when ``none``. TypeError for a wrong type,
+    ValueError for a value out of range; both name ``name``."""
+    if v is None and none:
+        return None
+    if not _is_real(v):
+        what = "None or a number" if none else "a number"
+        raise TypeError(f"{name}: expected {what}, got {v!r} ({type(v).__name__})")
+    f = float(v)
+    lo_bad = minimum is not None and (f <= minimum if strict else f < minimum)
+    hi_bad = maximum is not None and (f >= maximum if strict else f > maximum)
+    if not math.isfinite(f) or lo_bad or hi_bad:
+        op_lo, op_hi = ("<", "<") if strict else ("<=", "<=")
+        rng = " ".join(p for p in (
+            f"{minimum} {op_lo}" if minimum is not None else "",
+            name, f"{op_hi} {maximum}" if maximum is not None else "") if p)
+        raise ValueError(f"{name}: expected a finite number with {rng}, got {v!r}")
+    return f
+
+
+def check_int(name: str, v, minimum: int | None = None, *, none: bool = False) -> int | None:
+    """``v`` as an int: an integer (not a bool, float or string) ≥ ``minimum``, or None when ``none``."""
+    if v is None and none:
+        return None
+    if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
+        what = "None or an integer" if none else "an integer"
+        err = ValueError if _is_real(v) else TypeError  # 2.5 is a wrong value; "2" or True a wrong type
+        raise err(f"{name}: expected {what}, got {v!r} ({type(v).__name__})")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def check_bool(name: str, v) -> bool:
+    """``v`` as a bool: True or False (numpy's too), not 0/1 or a string."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {v!r} ({type(v).__name__})")
+    return bool(v)
+
+
+def check_not_channels_last(name: str, t: torch.Tensor, layout: str) -> None:
+    """Refuse an (H, W, 3) / (H, W, 4) colour image (or an (N, H, W, 3) batch), which a
+    batch-first function would filter along the wrong axes."""
+    looks = t.ndim in (3, 4) and t.shape[-1] in (3, 4) and t.shape[-2] > 4 and t.shape[-3] > 4
+    if looks:
+        raise ValueError(
+            f"{name}: shape {tuple(t.shape)} looks like a channels-last colour image (..., H, W, "
+            f"{t.shape[-1]}); expected {layout}: move the channel axis first (e.g. "
+            "image.permute(2, 0, 1)) or convert to grey"
+        )
+
+
+def prepare_dictionary(value, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
+    """A single-channel dictionary (K, kh, kw) as a detached floating tensor, checked:
+    3-D, non-empty, finite, and not in SPORCO's (kh, kw, K) layout."""
+    D = as_float_tensor("dictionary", value, dtype, device).detach()
+    if D.ndim == 4:
+        raise ValueError(
+            f"dictionary: multi-channel dictionaries (K, C, kh, kw) are not supported; got shape "
+            f"{tuple(D.shape)}. Pass a single-channel (K, kh, kw) dictionary: each image channel "
+            "is then coded on its own"
+        )
+    check_ndim("dictionary", D, (3,), "(K, kh, kw)")
+    if min(D.shape) == 0:
+        raise ValueError(f"dictionary: expected a non-empty (K, kh, kw) tensor, got shape {tuple(D.shape)}")
+    if D.shape[0] == D.shape[1] != D.shape[2]:
+        raise ValueError(
+            f"dictionary: shape {tuple(D.shape)} looks like SPORCO's (kh, kw, K) layout "
+            f"({D.shape[2]} kernels of {D.shape[0]}×{D.shape[1]}); csc's is (K, kh, kw): convert with "
+            "csc.from_sporco_layout(D, 'dictionary'). (K kernels whose height equals K and whose "
+            "width differs are refused for this reason: transpose kernels and images.)"
+        )
+    check_finite("dictionary", D)
+    return D
+
+
+def check_image_size(name: str, H: int, W: int, kernel_shape) -> None:
+    """Each image at least as large as the kernels."""
+    kh, kw = kernel_shape
+    if kh > H or kw > W:
+        raise ValueError(f"{name}: each image ({H}×{W}) must be at least as large as the kernels ({kh}×{kw})")
+
+
+def check_solution(codes: torch.Tensor, images: torch.Tensor) -> None:
+    """Raise ``ValueError`` naming ``images`` when a solve produced NaN/Inf codes from finite
+    input: values so large that the iteration's squared norms overflow the dtype."""
+    if not bool(torch.isfinite(codes).all()):
+        big = float(images.abs().max())
+        raise ValueError(
+            f"images: the solve overflowed {str(images.dtype).replace('torch.', '')} (largest |value| "
+            f"{big:.3g}); scale the images to a moderate range (e.g. [0, 1]) or use float64"
+        )

@@ -15,6 +15,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from csc.core.checks import _is_real, check_bool, check_int, check_number
+from csc.runtime.device import resolve_device
+
 __all__ = ["CBPDNOptions", "SPORCO_CBPDN_NAMES"]
 
 
@@ -41,6 +44,7 @@ SPORCO_CBPDN_NAMES: dict[str, str] = {
     "device": "(none: SPORCO is CPU only)",
     "sync_interval": "(none)",
     "backend": "(none)",
+    "fftw_planner": "(none: sporco.fft.pyfftw_planner_effort, module-wide)",
 }
 
 # SPORCO options that only affect its console display or timers: accepted, no effect.
@@ -78,6 +82,13 @@ _TOP_KEYS = {
     "AuxVarObj": "objective_on_y",
 }
 _BACKENDS = ("auto", "numba", "torch")
+FFTW_PLANNERS = ("FFTW_ESTIMATE", "FFTW_MEASURE", "FFTW_PATIENT", "FFTW_EXHAUSTIVE")
+
+
+def check_planner(name: str, value) -> None:
+    """None or one of :data:`FFTW_PLANNERS`."""
+    if value is not None and value not in FFTW_PLANNERS:
+        raise ValueError(f"{name}: expected None or one of {FFTW_PLANNERS}, got {value!r}")
 _DTYPES = {
     "float32": torch.float32,
     "float64": torch.float64,
@@ -158,6 +169,12 @@ class CBPDNOptions:
         ``"torch"``: the torch loop (any device). Both give SPORCO's answers; they differ
         by floating-point rounding only. The environment variable ``CSC_CBPDN_BACKEND``
         overrides ``"auto"``.
+    fftw_planner : str or None
+        FFTW planner effort of the fused back end: ``"FFTW_ESTIMATE"``, ``"FFTW_MEASURE"``
+        (SPORCO's), ``"FFTW_PATIENT"`` or ``"FFTW_EXHAUSTIVE"``; None: MEASURE for maps of
+        at least 2¹⁶ coefficients per image, ESTIMATE below. MEASURE times candidate plans,
+        so two runs may pick different plans and differ by rounding; ESTIMATE picks the
+        same plan every run (run-to-run identical codes: :func:`csc.encode_dataset` uses it).
     """
 
     max_iter: int = 1000
@@ -181,33 +198,32 @@ class CBPDNOptions:
     device: torch.device | str | None = None
     sync_interval: int | None = None
     backend: str = "auto"
+    fftw_planner: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", _as_dtype(self.dtype))
-        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 0:
-            raise ValueError(f"max_iter: expected an integer >= 0, got {self.max_iter!r}")
+        check_int("max_iter", self.max_iter, 0)
         for name in ("abs_stop_tol", "rel_stop_tol"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
+            check_number(name, getattr(self, name), minimum=0)
         for name in ("rho_scaling", "rsdl_ratio"):  # below 1 the ρ update diverges
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 1):
-                raise ValueError(f"{name}: expected a finite number >= 1, got {v!r}")
-        if not (isinstance(self.relax, (int, float, np.floating)) and 0 < self.relax < 2):
-            raise ValueError(f"relax: expected 0 < relax < 2, got {self.relax!r}")
+            check_number(name, getattr(self, name), minimum=1)
+        check_number("relax", self.relax, minimum=0, maximum=2, strict=True)
         for name in ("rho", "rsdl_target"):
-            v = getattr(self, name)
-            if v is not None and not (math.isfinite(float(v)) and float(v) > 0):
-                raise ValueError(f"{name}: expected None or a finite number > 0, got {v!r}")
-        if not isinstance(self.rho_period, (int, np.integer)) or self.rho_period < 1:
-            raise ValueError(f"rho_period: expected an integer >= 1, got {self.rho_period!r}")
-        if self.sync_interval is not None and (
-            not isinstance(self.sync_interval, (int, np.integer)) or self.sync_interval < 1
-        ):
-            raise ValueError(f"sync_interval: expected None or an integer >= 1, got {self.sync_interval!r}")
+            check_number(name, getattr(self, name), minimum=0, strict=True, none=True)
+        check_int("rho_period", self.rho_period, 1)
+        check_int("sync_interval", self.sync_interval, 1, none=True)
+        for name in ("auto_rho", "auto_scaling", "std_residuals", "nonneg", "no_boundary_cross",
+                     "objective_on_y", "record_stats"):
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
+        if isinstance(self.l1_weight, (bool, np.bool_, str, bytes)) or self.l1_weight is None:
+            raise TypeError(f"l1_weight: expected a number or an array of weights, got {self.l1_weight!r}")
+        if _is_real(self.l1_weight):
+            check_number("l1_weight", self.l1_weight, minimum=0)
+        if self.device is not None:
+            resolve_device(self.device, arg="device")
         if self.backend not in _BACKENDS:
             raise ValueError(f"backend: expected one of {_BACKENDS}, got {self.backend!r}")
+        check_planner("fftw_planner", self.fftw_planner)
 
     def replace(self, **changes) -> "CBPDNOptions":
         """Return a copy with the given fields changed."""

@@ -90,7 +90,10 @@ import torch
 from csc.backends import fused as _fused
 
 from csc.core import ops
-from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
+from csc.core.checks import (
+    as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative, check_not_channels_last,
+    prepare_dictionary,
+)
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
 from csc.core.options import (  # noqa: F401  (the learner's options, re-exported)
@@ -277,28 +280,15 @@ def _check_resume(meta: Mapping[str, Any], expect: Mapping[str, Any], path) -> N
 
 
 # ======================================================================== the learner
-def _prepare_dictionary(dictionary, dtype, device) -> torch.Tensor:
-    D = as_float_tensor("dictionary", dictionary, dtype, device)
-    if D.ndim == 4:
-        raise ValueError(f"dictionary: multi-channel dictionaries (K, C, kh, kw) are not supported; got shape {tuple(D.shape)}")
-    check_ndim("dictionary", D, (3,), "(K, kh, kw)")
-    if min(D.shape) == 0:
-        raise ValueError(f"dictionary: expected a non-empty (K, kh, kw) tensor, got shape {tuple(D.shape)}")
-    check_finite("dictionary", D)
-    return D
-
-
 def _prepare_images(images, D: torch.Tensor) -> torch.Tensor:
-    S = as_float_tensor("images", images, D.dtype, D.device)
+    S = as_float_tensor("images", images, D.dtype, D.device).detach()
     check_ndim("images", S, (2, 3), "(H, W) or (B, H, W)")
+    check_not_channels_last("images", S, "(H, W) or (B, H, W)")
     if S.ndim == 2:
         S = S.unsqueeze(0)
     if S.numel() == 0:
         raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
-    H, W = S.shape[-2:]
-    kh, kw = D.shape[-2:]
-    if kh > H or kw > W:
-        raise ValueError(f"images: each image ({H}×{W}) must be at least as large as the kernels ({kh}×{kw})")
+    check_image_size("images", *S.shape[-2:], D.shape[-2:])
     check_finite("images", S)
     return S.contiguous()
 
@@ -328,7 +318,7 @@ class DictLearn:
         if not isinstance(self.options, DictLearnOptions):
             raise TypeError(f"options: expected DictLearnOptions, got {type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
-        D = _prepare_dictionary(dictionary, self.options.dtype, self.options.device)
+        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device)
         c = self.options.ccmod
         self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=c.zero_mean, nonneg=c.nonneg)
         self.initial_dictionary = self.constraint.project(D)

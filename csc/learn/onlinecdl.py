@@ -49,14 +49,13 @@ import torch
 
 from csc.runtime import distributed as _dist
 from csc.core import ops
-from csc.core.checks import as_float_tensor, check_finite, check_nonnegative
+from csc.core.checks import as_float_tensor, check_finite, check_nonnegative, prepare_dictionary
 from csc.learn.constraints import KernelConstraint
 from csc.learn.dictlearn import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     _check_resume,
     _jsonable,
-    _prepare_dictionary,
     _prepare_images,
     _rows_from_arrays,
     _rows_to_arrays,
@@ -138,11 +137,11 @@ class ImageSampler:
 
     def __init__(self, images, batch_size: int = 1, crop=None, generator: torch.Generator | None = None):
         if isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) == 3:
-            pool = [as_float_tensor(f"images[{i}]", images[i]) for i in range(len(images))]
+            pool = [as_float_tensor(f"images[{i}]", images[i]).detach() for i in range(len(images))]
         elif isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) == 2:
-            pool = [as_float_tensor("images", images)]
+            pool = [as_float_tensor("images", images).detach()]
         else:
-            pool = [as_float_tensor(f"images[{i}]", im) for i, im in enumerate(images)]
+            pool = [as_float_tensor(f"images[{i}]", im).detach() for i, im in enumerate(images)]
         if not pool:
             raise ValueError("images: expected at least one image")
         for i, t in enumerate(pool):
@@ -229,7 +228,7 @@ class OnlineDictLearn:
                              "(run under torchrun and call csc.runtime.distributed.init_distributed())")
         self.distributed = bool(distributed)
         self.rank, self.world_size = (_dist.get_rank(), _dist.get_world_size()) if self.distributed else (0, 1)
-        D = _prepare_dictionary(dictionary, self.options.dtype, self.options.device)
+        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device)
         if self.distributed:  # every rank starts from rank 0's dictionary
             D = D.contiguous().clone()
             torch.distributed.broadcast(D, src=0)

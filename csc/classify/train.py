@@ -50,9 +50,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from csc.dictionary.io import atomic_write
+from csc.dictionary.io import atomic_write, json_metadata, read_npz, unreadable_reason
 from csc.classify.models import resnet18
 from csc.runtime.device import resolve_device
+from csc.runtime.outputs import prepare_dir
 
 __all__ = [
     "TrainOptions",
@@ -139,16 +140,31 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+def _name(path) -> str:
+    return repr(str(path)) if isinstance(path, (str, Path)) else "the checkpoint's bytes"
+
+
+def _read_checkpoint(path) -> dict[str, np.ndarray]:
+    """The arrays of a checkpoint file (or file object); ValueError naming it when unreadable."""
+    if isinstance(path, (str, Path)):
+        return read_npz(path, "checkpoint")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise ValueError(f"checkpoint: {_name(path)} is not readable: {unreadable_reason(exc)}; delete it "
+                         "to start afresh") from None
+
+
 def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scaler: Any | None = None) -> dict[str, Any]:
     """Restore a checkpoint written by :func:`save_checkpoint` in place; returns its metadata.
 
     ``path``: a file path or a binary file object (e.g. ``io.BytesIO`` of the file's bytes)."""
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(str(arrays.pop("meta")[()]))
+    arrays = _read_checkpoint(path)
+    meta = json_metadata(arrays.pop("meta"), path, "checkpoint") if "meta" in arrays else {}
     if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a csc training checkpoint")
+        raise ValueError(f"checkpoint: {_name(path)} is not a csc training checkpoint; delete it to start afresh")
     device = next(model.parameters()).device
     ref = model.state_dict()
     sd = {k[len("model/"):]: torch.from_numpy(v).to(device=device, dtype=ref[k[len("model/"):]].dtype)
@@ -238,7 +254,13 @@ def plot_history(history: list[dict[str, Any]], path: str | Path, title: str = "
     atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
-def _restore_checkpoint(ckpt: Path, model: nn.Module, opt, scaler, o: TrainOptions, run: dict[str, Any],
+def _data_identity(dataset: Dataset) -> Any:
+    """The dataset's ``identity()`` (csc's datasets have one), else its class and length."""
+    ident = getattr(dataset, "identity", None)
+    return ident() if callable(ident) else {"class": type(dataset).__name__, "length": len(dataset)}
+
+
+def _restore_checkpoint(ckpt: Path, model: nn.Module, opt, scaler, o: TrainOptions, info: dict[str, Any],
                         distributed: bool, main_process: bool) -> tuple[list[dict[str, Any]], int]:
     """(history, first epoch to run) after restoring ``ckpt`` when there is one ([], 0 otherwise).
 
@@ -254,9 +276,12 @@ def _restore_checkpoint(ckpt: Path, model: nn.Module, opt, scaler, o: TrainOptio
     if source is None:
         return [], 0
     meta = load_checkpoint(source, model, opt, scaler)
-    if meta.get("options") != o.identity() or meta.get("run") != run:
-        raise ValueError(f"{ckpt.parent}: its checkpoint was made with other options or for another run; "
-                         "use another folder")
+    if meta.get("options") != o.identity() or meta.get("run") != info["run"]:
+        raise ValueError(f"out: the checkpoint in {str(ckpt.parent)!r} was made with other options or for "
+                         "another run; use another folder")
+    if meta.get("data") != json.loads(json.dumps(info["data"])):
+        raise ValueError(f"out: the checkpoint in {str(ckpt.parent)!r} was trained on other data (another "
+                         "store, other images, pruning or transforms); use another folder")
     return meta["history"], int(meta["epoch"]) + 1
 
 
@@ -401,14 +426,14 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
         raise ValueError(f"batch_size: the global batch {o.batch_size} is not a multiple of the "
                          f"{world} processes")
     if main_process:
-        out.mkdir(parents=True, exist_ok=True)
+        prepare_dir(out, "out")
     r = _setup_run(train_set, test_set, o, in_channels, num_classes, distributed, rank, world)
     info = {"run": dict(run or {}), "options": o.identity(), "in_channels": r.in_channels,
             "num_classes": r.num_classes,
             "train_size": len(train_set), "test_size": len(test_set), "device": str(r.device), "amp": r.amp,
-            "world_size": world}
+            "world_size": world, "data": {"train": _data_identity(train_set), "test": _data_identity(test_set)}}
     ckpt = out / CHECKPOINT
-    history, start = _restore_checkpoint(ckpt, r.model, r.opt, r.scaler, o, info["run"], distributed, main_process)
+    history, start = _restore_checkpoint(ckpt, r.model, r.opt, r.scaler, o, info, distributed, main_process)
     r.parallelise()
     for epoch in range(start, o.epochs):
         row = r.epoch(o, epoch)
@@ -418,7 +443,7 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
                   f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f} | {row['seconds']:.1f}s", flush=True)
         if main_process:
             save_checkpoint(ckpt, r.model, r.opt, r.scaler, {"epoch": epoch, "options": o.identity(),
-                                                              "run": info["run"], "history": history})
+                                                              "run": info["run"], "data": info["data"], "history": history})
             _write_metrics(out, history, info)
             plot_history(history, out / "curves.png", title=_run_label(info["run"]))
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:

@@ -2,43 +2,45 @@
 
 Building the ``csc`` parser needs these options but not the harness itself
 (:mod:`csc.cli.bench`, the SPORCO comparison), which is imported only when the command
-runs. This module imports nothing but :mod:`argparse`.
+runs. This module imports nothing but :mod:`argparse` (and the argument types of :mod:`csc.cli.argtypes`).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from csc.cli.argtypes import nonneg_float, nonneg_int, positive_int
+
 __all__ = ["add_arguments"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The comparison's options (shared by ``csc bench``, ``python -m csc.cli.bench`` and benchmarks/compare_sporco.py)."""
-    p.add_argument("--size", type=int, default=256, help="side of the central crop of barbara (single-image mode)")
-    p.add_argument("--kernels", type=int, default=144, help="number of kernels K")
-    p.add_argument("--ksize", type=int, default=12, help="kernel side")
-    p.add_argument("--lmbda", type=float, default=0.05, help="regularisation weight λ")
-    p.add_argument("--iters", type=int, default=50, help="ADMM iterations of each timed solve (fixed: RelStopTol 0)")
-    p.add_argument("--repeats", type=int, default=3, help="timed solves per implementation and dtype")
-    p.add_argument("--warmup-iters", type=int, default=5,
+    p.add_argument("--size", type=positive_int, default=256, help="side of the central crop of barbara (single-image mode)")
+    p.add_argument("--kernels", type=positive_int, default=144, help="number of kernels K")
+    p.add_argument("--ksize", type=positive_int, default=12, help="kernel side")
+    p.add_argument("--lmbda", type=nonneg_float, default=0.05, help="regularisation weight λ")
+    p.add_argument("--iters", type=positive_int, default=50, help="ADMM iterations of each timed solve (fixed: RelStopTol 0)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed solves per implementation and dtype")
+    p.add_argument("--warmup-iters", type=nonneg_int, default=5,
                    help="iterations of the untimed warm-up solve (FFTW planning, plan caches)")
     p.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     p.add_argument("--device", default="cpu", help="csc's device: cpu or cuda[:n] (SPORCO is CPU only)")
     p.add_argument("--backend", default="auto", choices=["auto", "numba", "torch"],
                    help="csc's back end (CBPDNOptions.backend): auto = fused numba kernels on the CPU")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="threads for torch and pyFFTW (default: every CPU this process may run on)")
-    p.add_argument("--seed", type=int, default=12345, help="seed of the dictionary (and of the batch crops)")
-    p.add_argument("--batch", type=int, default=None, metavar="B",
+    p.add_argument("--seed", type=nonneg_int, default=12345, help="seed of the dictionary (and of the batch crops)")
+    p.add_argument("--batch", type=positive_int, default=None, metavar="B",
                    help="batch mode: B different crops, csc as one batch vs SPORCO one by one")
-    p.add_argument("--crop", type=int, default=128, help="crop side in batch mode")
+    p.add_argument("--crop", type=positive_int, default=128, help="crop side in batch mode")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
-    p.add_argument("--mem-iters", type=int, default=3,
+    p.add_argument("--mem-iters", type=positive_int, default=3,
                    help="iterations of the memory-measured solve (the peak is reached in the first)")
-    p.add_argument("--mem-warmup-iters", type=int, default=1, help="iterations of the memory child's warm-up solve")
+    p.add_argument("--mem-warmup-iters", type=nonneg_int, default=1, help="iterations of the memory child's warm-up solve")
     p.add_argument("--mem-allocator", choices=["mmap", "glibc"], default="mmap",
                    help="memory children: 'mmap' fixes glibc's mmap threshold at 128 KiB so that RSS "
                         "follows the live data; 'glibc' keeps the default allocator")
-    p.add_argument("--bandwidth-mb", type=float, default=256.0,
+    p.add_argument("--bandwidth-mb", type=nonneg_float, default=256.0,
                    help="size of the tensor copied to measure the device's memory bandwidth (0: no floor)")
     p.add_argument("--json", type=str, default=None, metavar="PATH", help="write the full report here")

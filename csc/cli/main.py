@@ -26,11 +26,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from csc.cli.argtypes import nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
 from csc.core.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, save_dictionary, sha256_of_array, shipped_dictionaries
 from csc.core.options import CBPDNOptions
 from csc.pipeline.preprocess import Preprocess
+from csc.core.checks import check_image_size
+from csc.dictionary.io import atomic_write
 from csc.runtime.device import resolve_device
+from csc.runtime.outputs import output_dir, prepare_file_parent
 
 __all__ = ["main", "EncodedImage"]
 
@@ -87,11 +91,40 @@ def _init_distributed(args: argparse.Namespace) -> torch.device:
     return device
 
 
-def cmd_encode(args: argparse.Namespace) -> int:
+def _encode_one(name: str, img: np.ndarray, solver: ConvBPDN, pre: Preprocess, out: Path,
+                args: argparse.Namespace, dsha: str, dtype: torch.dtype, device: torch.device) -> "EncodedImage":
+    """Code one image for ``csc encode``; write its codes and reconstruction."""
     from matplotlib import image as mpimg
-    from tqdm import tqdm
 
     from csc.science.metrics import psnr, sparseness
+
+    s = torch.from_numpy(img).to(dtype=dtype, device=device)
+    signal, state = pre.forward(s)
+    t0 = time.perf_counter()
+    res = solver.solve(signal)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    recon = pre.inverse(res.reconstruct()[0], state)
+    codes = res.codes
+    codes_file = out / f"{name}.codes.npz"
+    save_codes(codes_file, codes[0].float(), {
+        "image": name, "lmbda": args.lmbda, "preprocess": args.preprocess,
+        "dictionary": str(args.dictionary), "dictionary_sha256": dsha,
+        "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
+    })
+    recon_file = out / f"{name}.recon.png"
+    mpimg.imsave(recon_file, recon.clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+    return EncodedImage(
+        name=name, height=img.shape[0], width=img.shape[1],
+        psnr=float(psnr(s, recon)), sparseness=float(sparseness(codes)[0]),
+        nonzeros=int((codes != 0).sum()), iterations=int(res.iterations[0]), seconds=seconds,
+        codes_file=codes_file.name, reconstruction_file=recon_file.name,
+    )
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
 
     device = resolve_device(args.device, arg="--device")
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
@@ -101,51 +134,33 @@ def cmd_encode(args: argparse.Namespace) -> int:
                         dtype=dtype, device=device)
     solver = ConvBPDN(D, args.lmbda, opts)
     images = _load_images(args.images, args.crop)
+    for name, img in images:  # every image is checked before anything is written
+        check_image_size(f"images: {name}", *img.shape[-2:], D.shape[-2:])
     pre = Preprocess(args.preprocess)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows: list[EncodedImage] = []
-    for name, img in tqdm(images, desc="encode", unit="image", disable=args.quiet):
-        s = torch.from_numpy(img).to(dtype=dtype, device=device)
-        signal, state = pre.forward(s)
-        t0 = time.perf_counter()
-        res = solver.solve(signal)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
-        recon = pre.inverse(res.reconstruct()[0], state)
-        codes = res.codes
-        codes_file = out / f"{name}.codes.npz"
-        save_codes(codes_file, codes[0].float(), {
-            "image": name, "lmbda": args.lmbda, "preprocess": args.preprocess,
-            "dictionary": str(args.dictionary), "dictionary_sha256": meta.get("sha256") or sha256_of_array(D.cpu().numpy()),
-            "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
-        })
-        recon_file = out / f"{name}.recon.png"
-        mpimg.imsave(recon_file, recon.clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
-        rows.append(EncodedImage(
-            name=name, height=img.shape[0], width=img.shape[1],
-            psnr=float(psnr(s, recon)), sparseness=float(sparseness(codes)[0]),
-            nonzeros=int((codes != 0).sum()), iterations=int(res.iterations[0]), seconds=seconds,
-            codes_file=codes_file.name, reconstruction_file=recon_file.name,
-        ))
     summary = {
         "dictionary": str(args.dictionary), "kernels": list(D.shape), "lmbda": args.lmbda,
         "preprocess": args.preprocess, "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
-        "device": str(device), "dtype": args.dtype, "images": [asdict(r) for r in rows],
+        "device": str(device), "dtype": args.dtype, "images": [],
     }
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
+    dsha = meta.get("sha256") or sha256_of_array(D.cpu().numpy())
+    rows: list[EncodedImage] = []
+    with output_dir(args.out, "--out") as out:
+        for name, img in tqdm(images, desc="encode", unit="image", disable=args.quiet):
+            rows.append(_encode_one(name, img, solver, pre, out, args, dsha, dtype, device))
+            summary["images"] = [asdict(r) for r in rows]  # results.json always lists every code file
+            atomic_write(out / "results.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
     print(f"{'image':<12} {'size':>9} {'PSNR dB':>8} {'sparseness':>10} {'nonzeros':>9} {'iters':>6} {'s':>7}")
     for r in rows:
         print(f"{r.name:<12} {f'{r.height}x{r.width}':>9} {r.psnr:8.2f} {r.sparseness:10.5f} "
               f"{r.nonzeros:9d} {r.iterations:6d} {r.seconds:7.2f}")
-    print(f"wrote {len(rows)} code files, reconstructions and results.json to {out}")
+    print(f"wrote {len(rows)} code files, reconstructions and results.json to {args.out}")
     return 0
 
 
 def cmd_loggabor(args: argparse.Namespace) -> int:
     from csc.dictionary.loggabor import loggabor_dictionary
 
+    prepare_file_parent(args.out, "--out")
     kernels, params = loggabor_dictionary(args.preset, size=args.size, normalise=args.normalise,
                                           dtype=torch.float32, form=args.form)
     meta = {
@@ -168,6 +183,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"csc bench: error: {bench.SPORCO_MISSING}", file=sys.stderr)
         return 2
     bench.check_arguments(args)
+    if args.json:
+        prepare_file_parent(args.json, "--json")
     bench.run(args)
     return 0
 
@@ -199,6 +216,8 @@ def _load_dataset(args: argparse.Namespace):
         if images.ndim == 4 and images.shape[-1] in (3, 4):
             images = np.ascontiguousarray(images[..., :3].transpose(0, 3, 1, 2))
     start = args.start
+    if start >= len(labels):
+        raise ValueError(f"--start: {start} is past the end of the {args.split} split ({len(labels)} images)")
     stop = len(labels) if args.count is None else min(len(labels), start + args.count)
     ids = np.arange(start, stop, dtype=np.int64)
     source = {"dataset": args.dataset, "split": args.split, "root": str(args.root) if args.root else None,
@@ -249,6 +268,7 @@ def cmd_store_verify(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from csc.pipeline.datasets import PixelDataset, SparseCodeDataset
+    from csc.pipeline.store import check_same_encoding
     from csc.runtime.distributed import is_main_process
     from csc.classify.train import TrainOptions, train
 
@@ -262,6 +282,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         s1, n1 = args.test_start, args.test_count
         tr_sl = slice(s0, None if n0 is None else s0 + n0)
         te_sl = slice(s1, None if n1 is None else s1 + n1)
+        for arg, start, n in (("--train-start", s0, len(tr.labels)), ("--test-start", s1, len(te.labels))):
+            if start >= n:
+                raise ValueError(f"{arg}: {start} is past the end of the split ({n} images)")
         train_set = PixelDataset(tr.images[tr_sl], tr.labels[tr_sl], size=args.size, hflip=args.hflip,
                                  normalise=norm, seed=args.seed)
         test_set = PixelDataset(te.images[te_sl], te.labels[te_sl], size=args.size, normalise=norm)
@@ -274,6 +297,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                       hflip=args.hflip, normalise=norm, seed=args.seed)
         test_set = SparseCodeDataset(args.test_store, prune=args.prune, relative=relative, size=args.size,
                                      normalise=norm)
+        check_same_encoding(train_set.store, test_set.store, "--test-store")
         encoding = args.label or train_set.store.manifest["settings"]["dictionary"]
     opts = TrainOptions(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps,
@@ -295,17 +319,18 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     runs = [Path(r) for r in args.runs if (Path(r) / "metrics.json").is_file()]
     if not runs:
-        raise ValueError("no run folders with metrics.json given")
+        raise ValueError("runs: no run folders with metrics.json given")
+    for opt in ("markdown", "json", "curves"):
+        if getattr(args, opt):
+            prepare_file_parent(getattr(args, opt), f"--{opt}")
     agg = aggregate_runs(runs, metric=args.metric, which=args.which)
     md = table_markdown(agg)
     print(md, end="")
     if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(md)
+        atomic_write(args.markdown, lambda f: f.write(md.encode()))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         slim = {**agg, "runs": [str(r) for r in runs]}
-        Path(args.json).write_text(json.dumps(slim, indent=1))
+        atomic_write(args.json, lambda f: f.write(json.dumps(slim, indent=1).encode()))
     if args.curves:
         plot_runs(agg, args.curves)
     return 0
@@ -357,6 +382,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
     D0 = D0.to(device)
     out = Path(args.out)
     ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".ckpt.npz")
+    prepare_file_parent(out, "--out")  # before learning, not after an hour of it
+    if args.checkpoint:
+        prepare_file_parent(ckpt, "--checkpoint")
     every = args.checkpoint_every
     common = dict(checkpoint=ckpt if (every or args.resume) else None, checkpoint_every=every,
                   resume=args.resume, progress=not args.quiet)
@@ -419,7 +447,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size, "example": args.example,
     }.items() if v is not None}
     cfg = _replace(base, **changes)
-    result = run_demo(cfg, args.out, progress=not args.quiet, figure=not args.no_figure)
+    with output_dir(args.out, "--out"):
+        result = run_demo(cfg, args.out, progress=not args.quiet, figure=not args.no_figure)
     print(format_table(result))
     print(f"wrote demo.json{'' if args.no_figure else ', demo.png'} and codes/ to {args.out} "
           f"({result.seconds:.0f} s)")
@@ -431,14 +460,14 @@ def _add_encode(sub) -> None:
     e = sub.add_parser("encode", help="sparse-code images and write codes, reconstructions and metrics")
     e.add_argument("images", nargs="+", help="image files, or builtin:NAME / builtin:all")
     e.add_argument("--dictionary", required=True, help="dictionary file or shipped name (csc dictionaries)")
-    e.add_argument("--lmbda", type=float, required=True, help="regularisation weight λ")
+    e.add_argument("--lmbda", type=nonneg_float, required=True, help="regularisation weight λ")
     e.add_argument("--out", default="out/encode", help="output folder (default out/encode)")
-    e.add_argument("--max-iter", type=int, default=200)
-    e.add_argument("--rel-stop-tol", type=float, default=1e-3)
+    e.add_argument("--max-iter", type=positive_int, default=200)
+    e.add_argument("--rel-stop-tol", type=nonneg_float, default=1e-3)
     e.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass",
                    help="code the Tikhonov highpass (SPORCO examples, default), the local-contrast-"
                         "normalised image (authors' code) or the raw image")
-    e.add_argument("--crop", type=int, default=None, help="central square crop of this side")
+    e.add_argument("--crop", type=positive_int, default=None, help="central square crop of this side")
     e.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     e.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -449,7 +478,7 @@ def _add_loggabor(sub) -> None:
     """``csc loggabor``: write a log-Gabor dictionary file."""
     g = sub.add_parser("loggabor", help="generate a log-Gabor dictionary file")
     g.add_argument("--preset", choices=["homogeneous", "heterogeneous"], default="heterogeneous")
-    g.add_argument("--size", type=int, default=12)
+    g.add_argument("--size", type=positive_int, default=12)
     g.add_argument("--normalise", choices=["unit", "authors"], default="unit")
     g.add_argument("--form", choices=["library", "paper"], default="library")
     g.add_argument("--name", default=None)
@@ -462,27 +491,27 @@ def _add_learn(sub) -> None:
     lr = sub.add_parser("learn", help="learn a convolutional dictionary (batch or online), with checkpoints")
     lr.add_argument("--images", required=True, help="builtin, builtin:NAME[,NAME...] or a folder of images")
     lr.add_argument("--init", default="random", help="initial dictionary: a file / shipped name, or random")
-    lr.add_argument("--lmbda", type=float, required=True, help="regularisation weight λ")
-    lr.add_argument("--steps", type=int, required=True, help="outer iterations (batch) or minibatch steps (online)")
+    lr.add_argument("--lmbda", type=nonneg_float, required=True, help="regularisation weight λ")
+    lr.add_argument("--steps", type=positive_int, required=True, help="outer iterations (batch) or minibatch steps (online)")
     lr.add_argument("--out", required=True, help="dictionary file to write (.npz)")
     lr.add_argument("--resume", action="store_true", help="continue from the checkpoint when there is one")
     lr.add_argument("--method", choices=["batch", "online"], default="batch")
     lr.add_argument("--dmethod", choices=["pgm", "cns"], default="pgm", help="batch learner's dictionary step")
-    lr.add_argument("--crop", type=int, default=None, help="random square crops of this side")
+    lr.add_argument("--crop", type=positive_int, default=None, help="random square crops of this side")
     lr.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass")
-    lr.add_argument("--batch-size", type=int, default=1, help="online learner: images per step")
+    lr.add_argument("--batch-size", type=positive_int, default=1, help="online learner: images per step")
     lr.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT stem + .ckpt.npz)")
-    lr.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (0: none)")
-    lr.add_argument("--seed", type=int, default=0, help="seed of the generator for crops and random init")
-    lr.add_argument("--kernels", type=int, default=64, help="random init: number of kernels")
-    lr.add_argument("--kernel-size", type=int, default=8, help="random init: kernel side")
+    lr.add_argument("--checkpoint-every", type=nonneg_int, default=100, help="steps between checkpoints (0: none)")
+    lr.add_argument("--seed", type=nonneg_int, default=0, help="seed of the generator for crops and random init")
+    lr.add_argument("--kernels", type=positive_int, default=64, help="random init: number of kernels")
+    lr.add_argument("--kernel-size", type=positive_int, default=8, help="random init: kernel side")
     lr.add_argument("--zero-mean", action="store_true", help="zero-mean kernels")
     lr.add_argument("--nonneg", action="store_true", help="non-negative kernels")
-    lr.add_argument("--eta-a", type=float, default=10.0, help="online step size a/(i + b): a")
-    lr.add_argument("--eta-b", type=float, default=5.0, help="online step size a/(i + b): b")
-    lr.add_argument("--pgm-L", type=float, default=None, help="batch 'pgm': inverse step L (default 1)")
-    lr.add_argument("--cns-rho", type=float, default=None, help="batch 'cns': penalty ρ (default 1)")
-    lr.add_argument("--cbpdn-iter", type=int, default=None,
+    lr.add_argument("--eta-a", type=positive_float, default=10.0, help="online step size a/(i + b): a")
+    lr.add_argument("--eta-b", type=positive_float, default=5.0, help="online step size a/(i + b): b")
+    lr.add_argument("--pgm-L", type=positive_float, default=None, help="batch 'pgm': inverse step L (default 1)")
+    lr.add_argument("--cns-rho", type=positive_float, default=None, help="batch 'cns': penalty ρ (default 1)")
+    lr.add_argument("--cbpdn-iter", type=positive_int, default=None,
                     help="coding iterations per step (default 1 batch, 100 online)")
     lr.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     lr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -513,16 +542,16 @@ def _add_encode_dataset(sub) -> None:
     ed.add_argument("--dataset", choices=["fashion-mnist", "cifar10", "folder"], required=True)
     ed.add_argument("--root", default=None, help="dataset folder (Fashion-MNIST default: the Debian package's)")
     ed.add_argument("--split", choices=["train", "test"], default="train")
-    ed.add_argument("--start", type=int, default=0, help="first image of the split to encode")
-    ed.add_argument("--count", type=int, default=None, help="number of images (default: all from --start)")
+    ed.add_argument("--start", type=nonneg_int, default=0, help="first image of the split to encode")
+    ed.add_argument("--count", type=positive_int, default=None, help="number of images (default: all from --start)")
     ed.add_argument("--dictionary", default="heterogeneous", help="dictionary file or shipped name")
-    ed.add_argument("--lmbda", type=float, default=0.1)
-    ed.add_argument("--max-iter", type=int, default=100)
-    ed.add_argument("--rel-stop-tol", type=float, default=1e-2)
-    ed.add_argument("--size", type=int, default=None, help="bilinear resize to SIZE x SIZE before coding")
+    ed.add_argument("--lmbda", type=nonneg_float, default=0.1)
+    ed.add_argument("--max-iter", type=positive_int, default=100)
+    ed.add_argument("--rel-stop-tol", type=nonneg_float, default=1e-2)
+    ed.add_argument("--size", type=positive_int, default=None, help="bilinear resize to SIZE x SIZE before coding")
     ed.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass")
     ed.add_argument("--value-dtype", choices=["float16", "float32"], default="float16")
-    ed.add_argument("--shard-size", type=int, default=256, help="images per shard (and per encoding batch)")
+    ed.add_argument("--shard-size", type=positive_int, default=256, help="images per shard (and per encoding batch)")
     ed.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ed.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="solver dtype")
     ed.add_argument("--out", required=True, help="store folder (rerun the same command to resume)")
@@ -546,29 +575,29 @@ def _add_train(sub) -> None:
     tr.add_argument("--test-store", help="test code store")
     tr.add_argument("--pixels", choices=["fashion-mnist"], default=None, help="pixel baseline on this dataset")
     tr.add_argument("--root", default=None, help="dataset folder for --pixels")
-    tr.add_argument("--train-start", type=int, default=0)
-    tr.add_argument("--train-count", type=int, default=None)
-    tr.add_argument("--test-start", type=int, default=0)
-    tr.add_argument("--test-count", type=int, default=None)
-    tr.add_argument("--prune", type=float, default=None, help="pruning threshold c (default none)")
+    tr.add_argument("--train-start", type=nonneg_int, default=0)
+    tr.add_argument("--train-count", type=positive_int, default=None)
+    tr.add_argument("--test-start", type=nonneg_int, default=0)
+    tr.add_argument("--test-count", type=positive_int, default=None)
+    tr.add_argument("--prune", type=nonneg_float, default=None, help="pruning threshold c (default none)")
     tr.add_argument("--absolute", action="store_true", help="prune |x| < c (default: |x| < c·max|x|)")
-    tr.add_argument("--size", type=int, default=None, help="resize inputs to SIZE x SIZE at load")
+    tr.add_argument("--size", type=positive_int, default=None, help="resize inputs to SIZE x SIZE at load")
     tr.add_argument("--hflip", action="store_true", help="random horizontal flips")
     tr.add_argument("--normalise", type=float, nargs=2, metavar=("MEAN", "STD"), default=None)
-    tr.add_argument("--epochs", type=int, default=100)
-    tr.add_argument("--batch-size", type=int, default=128)
-    tr.add_argument("--lr", type=float, default=2e-4)
-    tr.add_argument("--beta1", type=float, default=0.9)
-    tr.add_argument("--beta2", type=float, default=0.99)
-    tr.add_argument("--eps", type=float, default=1e-8)
-    tr.add_argument("--weight-decay", type=float, default=0.0)
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--epochs", type=positive_int, default=100)
+    tr.add_argument("--batch-size", type=positive_int, default=128)
+    tr.add_argument("--lr", type=positive_float, default=2e-4)
+    tr.add_argument("--beta1", type=unit_interval, default=0.9)
+    tr.add_argument("--beta2", type=unit_interval, default=0.99)
+    tr.add_argument("--eps", type=positive_float, default=1e-8)
+    tr.add_argument("--weight-decay", type=nonneg_float, default=0.0)
+    tr.add_argument("--seed", type=nonneg_int, default=0)
     tr.add_argument("--stem", choices=["imagenet", "cifar"], default="imagenet")
-    tr.add_argument("--dropout", type=float, default=0.0)
+    tr.add_argument("--dropout", type=unit_interval, default=0.0)
     tr.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="mixed precision (CUDA only)")
     tr.add_argument("--device", default="auto")
-    tr.add_argument("--max-steps", type=int, default=None, help="at most this many batches per epoch")
-    tr.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    tr.add_argument("--max-steps", type=positive_int, default=None, help="at most this many batches per epoch")
+    tr.add_argument("--workers", type=nonneg_int, default=0, help="DataLoader worker processes")
     tr.add_argument("--label", default=None, help="encoding name in tables (default: dictionary or 'pixels')")
     tr.add_argument("--out", required=True, help="run folder: metrics.csv/json, curves.png, checkpoint.npz")
     tr.add_argument("--quiet", action="store_true")
@@ -591,10 +620,10 @@ def _add_demo(sub) -> None:
     """``csc demo``: code the built-in photographs with every shipped dictionary."""
     m = sub.add_parser("demo", help="code the built-in photographs with every shipped dictionary; "
                                     "table, JSON and figure")
-    m.add_argument("--lmbda", type=float, default=None, help="λ for every dictionary (default 0.01 for highpass, 0.05 for lcn)")
-    m.add_argument("--crop", type=int, default=None, help="central square crop side (default 128)")
-    m.add_argument("--max-iter", type=int, default=None, help="ADMM iteration limit (default 100)")
-    m.add_argument("--rel-stop-tol", type=float, default=None, help="relative stopping tolerance (default 1e-3)")
+    m.add_argument("--lmbda", type=nonneg_float, default=None, help="λ for every dictionary (default 0.01 for highpass, 0.05 for lcn)")
+    m.add_argument("--crop", type=positive_int, default=None, help="central square crop side (default 128)")
+    m.add_argument("--max-iter", type=positive_int, default=None, help="ADMM iteration limit (default 100)")
+    m.add_argument("--rel-stop-tol", type=nonneg_float, default=None, help="relative stopping tolerance (default 1e-3)")
     m.add_argument("--images", nargs="+", default=None, metavar="NAME",
                    help="subset of the built-in photographs (default all 11)")
     m.add_argument("--dictionaries", nargs="+", default=None, metavar="NAME",
@@ -606,7 +635,7 @@ def _add_demo(sub) -> None:
     m.add_argument("--quick", action="store_true", help="three 32x32 crops, 20 iterations (seconds)")
     m.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default)")
     m.add_argument("--dtype", choices=["float32", "float64"], default=None)
-    m.add_argument("--batch-size", type=int, default=None, help="images per solve (default 4 on CPU, all on CUDA)")
+    m.add_argument("--batch-size", type=positive_int, default=None, help="images per solve (default 4 on CPU, all on CUDA)")
     m.add_argument("--no-figure", action="store_true", help="do not draw demo.png")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=cmd_demo)
@@ -630,11 +659,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one ``csc`` command; its exit status (2 for bad arguments or input, with one line
+    on stderr naming the argument)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse's own errors (already printed) and --help
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         print(f"csc {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a disk that filled up, a folder made read-only while running …
+        where = f" {str(exc.filename)!r}" if exc.filename else ""
+        print(f"csc {args.command}: error: cannot write or read{where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
         if getattr(args, "_owns_process_group", False):

@@ -8,7 +8,6 @@ correspondence and :meth:`CBPDNOptions.from_sporco` converts a SPORCO option dic
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
@@ -241,7 +240,7 @@ class CBPDNOptions:
         """
         fields: dict[str, Any] = {}
         eval_flags: dict[str, bool] = {}
-        for key, value in dict(opt or {}).items():
+        for key, value in _option_dict("opt", opt).items():
             if key in _TOP_KEYS:
                 fields[_TOP_KEYS[key]] = value
             elif key == "AutoRho":
@@ -257,6 +256,8 @@ class CBPDNOptions:
                 fields["record_stats"] = not bool(value)
             elif key == "DataType":
                 fields["dtype"] = value
+            elif key == "Verbose":
+                _warn_verbose(value)
             elif key in _SPORCO_DISPLAY_ONLY or key in _SPORCO_NO_EFFECT:
                 continue
             elif key in _SPORCO_EVAL_FLAGS:
@@ -277,7 +278,41 @@ class CBPDNOptions:
         if "l1_weight" in fields:
             fields["l1_weight"] = _l1_weight_from_sporco(fields["l1_weight"])
         fields.update(overrides)
+        return _build(cls, fields, _SPORCO_OF)
+
+
+def _option_dict(name: str, opt) -> dict:
+    """A SPORCO option dict (None: empty); TypeError naming ``name`` for anything else."""
+    if opt is None:
+        return {}
+    if not isinstance(opt, Mapping):
+        raise TypeError(f"{name}: expected a dict of SPORCO options (or None), got {type(opt).__name__}")
+    return dict(opt)
+
+
+def _warn_verbose(value) -> None:
+    """SPORCO's ``Verbose``: csc prints no iteration table; say so instead of ignoring it."""
+    if value:
+        import warnings
+
+        warnings.warn("Verbose: csc does not print SPORCO's per-iteration table; the same numbers are in "
+                      "result.stats (record_stats=True, the default)", UserWarning, stacklevel=3)
+
+
+#: SPORCO option name of each csc field (for messages about a converted option dict).
+_SPORCO_OF = {v: k for k, v in _TOP_KEYS.items()} | {v: f"AutoRho.{k}" for k, v in _AUTORHO_KEYS.items()} \
+    | {"record_stats": "FastSolve", "dtype": "DataType"}
+
+
+def _build(cls, fields: Mapping[str, Any], sporco_of: Mapping[str, str]):
+    """``cls(**fields)``, an error about a field re-raised with the SPORCO option it came from."""
+    try:
         return cls(**fields)
+    except (TypeError, ValueError) as exc:
+        name = str(exc).split(":", 1)[0]
+        if name in sporco_of:
+            raise type(exc)(f"{sporco_of[name]} ({exc})") from None
+        raise
 
 
 def _l1_weight_from_sporco(w):
@@ -367,16 +402,18 @@ class DictUpdateOptions:
     nonneg: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
-            raise ValueError(f"max_iter: expected an integer >= 1, got {self.max_iter!r}")
+        check_int("max_iter", self.max_iter, 1)
         for name in ("L", "rho"):
-            v = getattr(self, name)
-            if v is not None and not (math.isfinite(float(v)) and float(v) > 0):
-                raise ValueError(f"{name}: expected None or a finite number > 0, got {v!r}")
-        if not 0 < float(self.relax) < 2:
-            raise ValueError(f"relax: expected 0 < relax < 2, got {self.relax!r}")
-        if not isinstance(self.rho_period, (int, np.integer)) or self.rho_period < 1:
-            raise ValueError(f"rho_period: expected an integer >= 1, got {self.rho_period!r}")
+            check_number(name, getattr(self, name), minimum=0, strict=True, none=True)
+        for name in ("rel_stop_tol", "abs_stop_tol"):
+            check_number(name, getattr(self, name), minimum=0)
+        check_number("relax", self.relax, minimum=0, maximum=2, strict=True)
+        check_int("rho_period", self.rho_period, 1)
+        for name in ("rho_scaling", "rsdl_ratio"):
+            check_number(name, getattr(self, name), minimum=1)
+        check_number("rsdl_target", self.rsdl_target, minimum=0, strict=True)
+        for name in ("auto_rho", "auto_scaling", "std_residuals", "zero_mean", "nonneg"):
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         from csc.learn.constraints import KernelConstraint
 
         KernelConstraint((1, 1), self.zero_mean, self.nonneg)  # validates the combination
@@ -419,8 +456,10 @@ class DictLearnOptions:
         object.__setattr__(self, "dtype", _as_dtype(self.dtype))
         if self.dmethod not in _DMETHODS:
             raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {self.dmethod!r}")
-        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 0:
-            raise ValueError(f"max_iter: expected an integer >= 0, got {self.max_iter!r}")
+        check_int("max_iter", self.max_iter, 0)
+        object.__setattr__(self, "accurate_dfid", check_bool("accurate_dfid", self.accurate_dfid))
+        if self.device is not None:
+            resolve_device(self.device, arg="device")
         if not isinstance(self.cbpdn, CBPDNOptions):
             raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
         if self.cbpdn.max_iter < 1:
@@ -449,14 +488,16 @@ class DictLearnOptions:
         if dmethod not in _DMETHODS:
             raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {dmethod!r}")
         out: dict[str, Any] = {"dmethod": dmethod}
-        for key, value in dict(opt or {}).items():
+        for key, value in _option_dict("opt", opt).items():
             if key == "MaxMainIter":
                 out["max_iter"] = value
             elif key == "AccurateDFid":
                 out["accurate_dfid"] = bool(value)
             elif key == "DataType":
                 out["dtype"] = value
-            elif key in ("Verbose", "StatusHeader", "IterTimer"):
+            elif key == "Verbose":
+                _warn_verbose(value)
+            elif key in ("StatusHeader", "IterTimer"):
                 continue
             elif key in ("DictSize", "Callback"):
                 if value is not None:
@@ -577,9 +618,11 @@ class OnlineDictLearnOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", _as_dtype(self.dtype))
         for name in ("eta_a", "eta_b"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+            check_number(name, getattr(self, name), minimum=0, strict=True)
+        for name in ("zero_mean", "nonneg"):
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
+        if self.device is not None:
+            resolve_device(self.device, arg="device")
         if not isinstance(self.cbpdn, CBPDNOptions):
             raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
         if self.cbpdn.max_iter < 1:
@@ -597,14 +640,16 @@ class OnlineDictLearnOptions:
         ``eta_b``, ``ZeroMean``, ``DataType``, ``DictSize`` (None), ``CUDA_CBPDN`` (False),
         display options, and ``CBPDN`` merged over the online learner's defaults)."""
         out: dict[str, Any] = {}
-        for key, value in dict(opt or {}).items():
+        for key, value in _option_dict("opt", opt).items():
             if key in ("eta_a", "eta_b"):
-                out[key] = float(value)
+                out[key] = value
             elif key == "ZeroMean":
                 out["zero_mean"] = bool(value)
             elif key == "DataType":
                 out["dtype"] = value
-            elif key in ("Verbose", "StatusHeader", "IterTimer", "MaxMainIter"):
+            elif key == "Verbose":
+                _warn_verbose(value)
+            elif key in ("StatusHeader", "IterTimer", "MaxMainIter"):
                 continue
             elif key in ("DictSize", "Callback"):
                 if value is not None:

@@ -81,23 +81,52 @@ def _savez(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+def unreadable_reason(exc: BaseException) -> str:
+    """Why numpy could not read a file, in a few words, without numpy's advice on pickles
+    (csc never loads pickled data)."""
+    text = str(exc)
+    if "pickle" in text.lower():
+        return "it holds pickled Python objects, which csc never loads"
+    if "zip" in type(exc).__name__.lower() or "zip" in text.lower() or isinstance(exc, EOFError):
+        return f"truncated or not an .npz archive ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def read_npz(path: str | Path, what: str, error: type[Exception] = ValueError) -> dict[str, np.ndarray]:
+    """Every array of a pickle-free ``.npz`` (or the one array of a ``.npy``, as
+    ``{"array": …}``); FileNotFoundError, or ``error`` naming ``what`` and the file for one
+    that is truncated, corrupt or not numpy's."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what}: no such file {str(path)!r}")
     try:
+        if path.suffix == ".npy":
+            return {"array": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise ValueError("a .npy array, not an .npz archive")
             return {k: z[k] for k in z.files}
     except Exception as exc:
-        raise ValueError(f"{what}: {str(path)!r} is not a readable .npz/.npy file ({exc})") from exc
+        raise error(f"{what}: {str(path)!r} is not readable: {unreadable_reason(exc)}") from None
+
+
+def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    return read_npz(path, what)
+
+
+def json_metadata(arr: np.ndarray, path, what: str) -> dict[str, Any]:
+    """The JSON object stored as a 0-d string array; ValueError naming ``what`` and ``path``."""
+    try:
+        meta = json.loads(str(arr[()]))
+    except (json.JSONDecodeError, TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"{what}: metadata of {str(path)!r} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{what}: metadata of {str(path)!r} is not a JSON object")
+    return meta
 
 
 def _metadata(arrays: dict[str, np.ndarray], path: Path, what: str) -> dict[str, Any]:
-    if "metadata" not in arrays:
-        return {}
-    try:
-        return json.loads(str(arrays["metadata"][()]))
-    except (json.JSONDecodeError, TypeError, ValueError) as exc:
-        raise ValueError(f"{what}: metadata of {str(path)!r} is not valid JSON ({exc})") from exc
+    return json_metadata(arrays["metadata"], path, what) if "metadata" in arrays else {}
 
 
 # --------------------------------------------------------------------- dictionaries
@@ -127,6 +156,9 @@ def shipped_dictionaries() -> dict[str, dict[str, Any]]:
 
 
 def _resolve(name_or_path: str | Path) -> Path:
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"dictionary: expected a shipped name (csc.shipped_dictionaries()) or a file path, "
+                        f"got {name_or_path!r}")
     p = Path(name_or_path)
     if p.exists():
         return p
@@ -158,13 +190,9 @@ def load_dictionary(
     if layout not in ("csc", "sporco"):
         raise ValueError(f"layout: expected 'csc' or 'sporco', got {layout!r}")
     path = _resolve(name_or_path)
+    arrays = read_npz(path, "dictionary")
     if path.suffix == ".npy":
-        try:
-            arrays = {"kernels": np.load(path, allow_pickle=False)}
-        except Exception as exc:
-            raise ValueError(f"dictionary: {str(path)!r} is not a readable .npy file ({exc})") from exc
-    else:
-        arrays = _read_npz(path, "dictionary")
+        arrays = {"kernels": arrays["array"]}
     meta = _metadata(arrays, path, "dictionary")
     if meta.get("format") == DICTIONARY_FORMAT:
         arr = arrays.get("kernels")

@@ -239,17 +239,12 @@ def save_checkpoint(path: str | Path, arrays: Mapping[str, Any], metadata: Mappi
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a checkpoint written by a learner: (arrays, metadata)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint: no such file {str(path)!r}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as exc:
-        raise ValueError(f"checkpoint: {str(path)!r} is not a readable .npz file ({exc})") from exc
+    from csc.dictionary.io import json_metadata, read_npz
+
+    arrays = read_npz(path, "checkpoint")
     if "metadata" not in arrays:
         raise ValueError(f"checkpoint: {str(path)!r} has no metadata")
-    meta = json.loads(str(arrays.pop("metadata")[()]))
+    meta = json_metadata(arrays.pop("metadata"), path, "checkpoint")
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint: {str(path)!r} is not a csc learner checkpoint")
     return arrays, meta

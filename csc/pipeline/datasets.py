@@ -23,7 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from csc.science.prune import prune as _prune
+from csc.core.checks import check_bool
+from csc.dictionary.io import sha256_of_array
+from csc.science.prune import check_threshold, prune as _prune
 from csc.pipeline.store import CodeStore
 
 __all__ = ["SparseCodeDataset", "PixelDataset"]
@@ -52,6 +54,9 @@ class _Transforms:
         self.normalise = None if normalise is None else (float(normalise[0]), float(normalise[1]))
         self.seed = int(seed)
         self.epoch = 0
+
+    def _transform_identity(self) -> dict:
+        return {"size": self.size, "hflip": self.hflip, "normalise": self.normalise, "seed": self.seed}
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose random flips ``__getitem__`` applies."""
@@ -99,10 +104,10 @@ class SparseCodeDataset(_Transforms, Dataset):
                  seed: int = 0, indices: Sequence[int] | None = None):
         _Transforms.__init__(self, size, hflip, normalise, seed)
         self.store = store if isinstance(store, CodeStore) else CodeStore(store)
-        if prune is not None and prune < 0:
-            raise ValueError(f"prune: expected a threshold >= 0 or None, got {prune!r}")
+        self.relative = check_bool("relative", relative)
+        if prune is not None:
+            check_threshold("prune", prune, self.relative)
         self.prune = None if not prune else float(prune)
-        self.relative = bool(relative)
         self.indices = np.arange(len(self.store)) if indices is None else np.asarray(indices, dtype=np.int64)
         labels = self.store.labels
         self.labels = labels[self.indices]
@@ -111,6 +116,12 @@ class SparseCodeDataset(_Transforms, Dataset):
 
     def __len__(self) -> int:
         return int(self.indices.size)
+
+    def identity(self) -> dict:
+        """What the samples depend on (a training run's checkpoint records it): the store's
+        digest, the images used, pruning and transforms."""
+        return {"store": self.store.manifest["settings_digest"], "indices": sha256_of_array(self.indices),
+                "prune": self.prune, "relative": self.relative, **self._transform_identity()}
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         x, label = self.store.get(int(self.indices[i]))
@@ -140,6 +151,10 @@ class PixelDataset(_Transforms, Dataset):
 
     def __len__(self) -> int:
         return int(self.labels.size)
+
+    def identity(self) -> dict:
+        """What the samples depend on: a digest of the images and labels, and the transforms."""
+        return {"pixels": sha256_of_array(self.images.numpy(), self.labels), **self._transform_identity()}
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self._apply(self.images[int(i)].unsqueeze(0), int(i)), int(self.labels[int(i)])

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from csc.core.checks import as_float_tensor, check_finite, check_ndim
+from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_not_channels_last
 
 __all__ = [
     "GRAY_WEIGHTS",
@@ -132,6 +132,7 @@ def _spatial_input(name: str, images) -> torch.Tensor:
     t = as_float_tensor(name, images)
     if t.ndim < 2:
         raise ValueError(f"{name}: expected at least 2 dimensions (..., H, W), got shape {tuple(t.shape)}")
+    check_not_channels_last(name, t, "(H, W) or (..., H, W)")
     check_finite(name, t)
     return t
 

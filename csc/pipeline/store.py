@@ -44,8 +44,11 @@ after a kill re-encodes only the missing shards, whatever the number of processe
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -55,15 +58,18 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from csc.dictionary.io import atomic_write, sha256_of_array
+from csc.core.checks import check_image_size, check_int, check_number
+from csc.dictionary.io import atomic_write, read_npz, sha256_of_array
 from csc.pipeline.preprocess import Preprocess, check_preprocess_kind
 from csc.runtime.device import resolve_device
+from csc.runtime.outputs import OutputError, prepare_dir, remove_if_empty
 
 __all__ = [
     "STORE_FORMAT",
     "EncodeSettings",
     "CodeStore",
     "StoreError",
+    "check_same_encoding",
     "encode_dataset",
     "preprocess_images",
     "verify_store",
@@ -72,6 +78,7 @@ __all__ = [
 STORE_FORMAT = "csc-code-store"
 STORE_VERSION = 1
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 _VALUE_DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
@@ -118,17 +125,19 @@ class EncodeSettings:
     solver_dtype: str = "float32"
 
     def __post_init__(self):
+        if not isinstance(self.dictionary, (str, os.PathLike)):
+            raise TypeError(f"dictionary: expected a shipped name or a file path, got {self.dictionary!r}")
+        object.__setattr__(self, "dictionary", str(self.dictionary))
+        check_number("lmbda", self.lmbda, minimum=0)
+        check_int("max_iter", self.max_iter, 1)
+        check_number("rel_stop_tol", self.rel_stop_tol, minimum=0)
+        check_int("shard_size", self.shard_size, 1)
+        check_int("size", self.size, 1, none=True)
         check_preprocess_kind("preprocess", self.preprocess)
         if self.value_dtype not in _VALUE_DTYPES:
             raise ValueError(f"value_dtype: expected 'float16' or 'float32', got {self.value_dtype!r}")
         if self.solver_dtype not in ("float32", "float64"):
             raise ValueError(f"solver_dtype: expected 'float32' or 'float64', got {self.solver_dtype!r}")
-        if int(self.shard_size) < 1:
-            raise ValueError(f"shard_size: expected a positive integer, got {self.shard_size!r}")
-        if self.size is not None and int(self.size) < 1:
-            raise ValueError(f"size: expected a positive integer or None, got {self.size!r}")
-        if self.lmbda < 0 or self.max_iter < 1:
-            raise ValueError("lmbda must be >= 0 and max_iter >= 1")
 
     def preprocessing(self) -> Preprocess:
         """The :class:`~csc.pipeline.preprocess.Preprocess` of ``preprocess`` (LCN on the 0–255 scale)."""
@@ -211,10 +220,9 @@ def _shard_checksum(a: dict[str, np.ndarray]) -> str:
 
 def _read_shard(path: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as exc:  # zip CRC errors, truncation, bad header …
-        raise StoreError(f"{path.name}: unreadable ({type(exc).__name__}: {exc})") from exc
+        arrays = read_npz(path, "shard", StoreError)
+    except FileNotFoundError:
+        raise StoreError(f"{path.name}: missing") from None
     missing = {"values", "coords", "offsets", "labels", "ids", "metadata"} - set(arrays)
     if missing:
         raise StoreError(f"{path.name}: missing arrays {sorted(missing)}")
@@ -272,7 +280,10 @@ def _store_header(settings: EncodeSettings, images: np.ndarray, labels: np.ndarr
     """The manifest's fixed part, including the ``settings_digest`` that identifies the store."""
     K, kh, kw = kernels
     N = images.shape[0]
+    if N == 0:
+        raise ValueError("images: expected at least one image to encode")
     H, W = preprocess_images(images[:1], settings, dtype=sdtype).shape[-2:]
+    check_image_size("size" if settings.size else "images", H, W, (kh, kw))
     S = int(settings.shard_size)
     header = {
         "format": STORE_FORMAT,
@@ -289,9 +300,44 @@ def _store_header(settings: EncodeSettings, images: np.ndarray, labels: np.ndarr
         "source": dict(source or {}),
         "source_sha256": _source_digest(images, labels, ids_arr),
     }
-    identity = {k: header[k] for k in ("settings", "dictionary_sha256", "code_shape", "num_images", "source_sha256")}
-    header["settings_digest"] = _digest(identity)
+    header["settings_digest"] = _identity_digest(header)
     return header
+
+
+_IDENTITY = ("settings", "dictionary_sha256", "code_shape", "num_images", "source_sha256")
+_ENTRY_KEYS = {"file": str, "count": int, "start": int, "sha256": str}
+
+
+def _identity_digest(m: dict[str, Any]) -> str:
+    """The digest of what identifies a store (its settings, dictionary, code shape, source)."""
+    return _digest({k: m.get(k) for k in _IDENTITY})
+
+
+def _check_manifest(m: Any, path: Path) -> None:
+    """StoreError naming ``path`` unless ``m`` is a whole, unedited manifest: its fields
+    present, its identity matching its digest, its shard entries well formed and in order."""
+    if not isinstance(m, dict) or m.get("format") != STORE_FORMAT:
+        raise StoreError(f"{path}: not a {STORE_FORMAT} manifest")
+    missing = [k for k in _IDENTITY + ("settings_digest", "shards", "num_shards", "kernels") if k not in m]
+    if missing:
+        raise StoreError(f"{path}: manifest lacks {missing} (truncated or edited)")
+    if _identity_digest(m) != m["settings_digest"]:
+        raise StoreError(f"{path}: the manifest's settings, dictionary hash, code shape or source do not match "
+                         "its settings_digest (it was edited)")
+    shape = m["code_shape"]
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(v, int) and v > 0 for v in shape)) \
+            or m["kernels"][0] != shape[0]:
+        raise StoreError(f"{path}: code_shape {shape!r} is not (K, H, W) with K = the kernels' count")
+    if not isinstance(m["shards"], list):
+        raise StoreError(f"{path}: 'shards' is not a list of shard entries")
+    expected = 0
+    for e in m["shards"]:
+        if not isinstance(e, dict) or any(not isinstance(e.get(k), t) for k, t in _ENTRY_KEYS.items()):
+            raise StoreError(f"{path}: malformed shard entry {e!r}")
+        if e["start"] != expected:
+            raise StoreError(f"{path}: shard entry {e['file']} starts at image {e['start']}, expected {expected} "
+                             "(an entry is missing)")
+        expected += e["count"]
 
 
 def _previous_shards(out: Path, settings_digest: str) -> dict[str, dict[str, Any]]:
@@ -299,8 +345,15 @@ def _previous_shards(out: Path, settings_digest: str) -> dict[str, dict[str, Any
     manifest_path = out / MANIFEST
     if not manifest_path.is_file():
         return {}
-    old = json.loads(manifest_path.read_text())
-    if old.get("format") != STORE_FORMAT or old.get("settings_digest") != settings_digest:
+    try:
+        old = json.loads(manifest_path.read_text())
+        _check_manifest(old, manifest_path)
+    except (json.JSONDecodeError, StoreError) as exc:
+        raise StoreError(f"{out}: holds a damaged store ({exc}); choose another folder (or delete it)") from None
+    if old.get("settings_digest") != settings_digest and not old["shards"] \
+            and not any(out.glob("shard-*.npz")):
+        return {}  # a store begun with other settings that finished nothing: replaced
+    if old.get("settings_digest") != settings_digest:
         raise StoreError(
             f"{out}: holds a store made with other settings, dictionary or source images; "
             "choose another folder (or delete it) to encode anew"
@@ -481,9 +534,9 @@ def encode_dataset(
         (:func:`csc.runtime.distributed.init_distributed`). Every process must call this with the
         same arguments and see the same ``out`` folder; each returns the finished store.
     """
-    from csc.runtime import distributed as _dist
     from csc.core.cbpdn import ConvBPDN
     from csc.core.options import CBPDNOptions
+    from csc.runtime import distributed as _dist
 
     out = Path(out)
     images, labels, ids_arr = _check_labels_ids(images, labels, ids)
@@ -492,28 +545,88 @@ def encode_dataset(
     D, dsha = _load_store_dictionary(settings, dev, sdtype)
     header = _store_header(settings, images, labels, ids_arr, tuple(D.shape), dsha, sdtype, source)
     distributed, rank, world = _dist.resolve_distributed(distributed)
-    main_process = rank == 0
-    shards = _previous_shards(out, header["settings_digest"])
+    # FFTW_ESTIMATE: the same FFT plans in every run, so a repeat gives the same bytes
     solver = ConvBPDN(D, settings.lmbda, CBPDNOptions(
         max_iter=settings.max_iter, rel_stop_tol=settings.rel_stop_tol, record_stats=False,
-        dtype=sdtype, device=dev))
-    enc = _StoreEncoder(out, header, shards, images, labels, ids_arr, settings, solver, dev, sdtype)
+        dtype=sdtype, device=dev, fftw_planner="FFTW_ESTIMATE"))
+    with _store_lock(out, distributed, rank == 0) as created:
+        shards = _previous_shards(out, header["settings_digest"])
+        fresh = not shards and not (out / MANIFEST).is_file()
+        enc = _StoreEncoder(out, header, shards, images, labels, ids_arr, settings, solver, dev, sdtype)
+        try:
+            _encode_all(enc, distributed, rank, world, progress, on_shard)
+        except BaseException:
+            if fresh and rank == 0 and not any((out / _shard_name(i)).is_file() for i in range(header["num_shards"])):
+                (out / MANIFEST).unlink(missing_ok=True)  # nothing finished: leave no store behind
+                (out / LOCK).unlink(missing_ok=True)
+                remove_if_empty(created)
+            raise
+    return CodeStore(out)
+
+
+def _encode_all(enc: "_StoreEncoder", distributed: bool, rank: int, world: int, progress: bool,
+                on_shard: Callable[[int], None] | None) -> None:
+    """Write the manifest, encode every missing shard, then write the final manifest."""
+    from csc.runtime import distributed as _dist
+
+    main_process = rank == 0
     if distributed:
         _dist.barrier()  # every rank has read (and checked) the old manifest before rank 0 rewrites it
     if main_process:
-        out.mkdir(parents=True, exist_ok=True)
         enc.write_manifest(False)
     if distributed:
         _dist.barrier()
     enc.run_rounds(rank, world, distributed, progress, on_shard)
-    n_shards = header["num_shards"]
-    if len(shards) != n_shards:
-        raise StoreError(f"{out}: {len(shards)} of {n_shards} shards after encoding")
+    n_shards = enc.header["num_shards"]
+    if len(enc.shards) != n_shards:
+        raise StoreError(f"{enc.out}: {len(enc.shards)} of {n_shards} shards after encoding")
     if main_process:
-        enc.write_manifest(True, _store_summary(shards, images.shape[0], enc.per_image))
+        enc.write_manifest(True, _store_summary(enc.shards, enc.images.shape[0], enc.per_image))
     if distributed:
         _dist.barrier()  # the manifest is written before any rank opens the store
-    return CodeStore(out)
+
+
+@contextlib.contextmanager
+def _store_lock(out: Path, distributed: bool, main_process: bool):
+    """Hold an exclusive lock on store folder ``out`` (made if needed) for one encoding job.
+
+    The main process takes ``out/.lock`` (``flock``, released when the process ends, so a
+    killed job leaves no stale lock) and tells the other ranks of its job whether it got
+    it: a second job writing into the same folder gets a StoreError on every rank. Stale
+    temporary files of a killed run are removed once the lock is held. Yields the folders
+    created for the store.
+    """
+    from csc.runtime import distributed as _dist
+
+    created: list[Path] = []
+    fd, refusal = None, None
+    if main_process:
+        try:
+            created = prepare_dir(out, "out")
+            fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OutputError as exc:
+            refusal = ("output", str(exc))
+        except BlockingIOError:
+            refusal = ("store", f"out: {str(out)!r} is being written by another encoding job (it holds {LOCK}); "
+                                "wait for it to finish, or choose another folder")
+        except OSError as exc:
+            refusal = ("output", f"out: cannot write to {str(out)!r}: {exc.strerror or exc}")
+        if refusal is not None and fd is not None:
+            os.close(fd)
+            fd = None
+        if refusal is None:
+            for tmp in out.glob(".*.tmp"):  # atomic_write's temporary files, left by a killed run
+                tmp.unlink(missing_ok=True)
+    if distributed:
+        refusal = _dist.broadcast_object(refusal)
+    if refusal is not None:
+        raise (OutputError if refusal[0] == "output" else StoreError)(refusal[1])
+    try:
+        yield created
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 # --------------------------------------------------------------------------- reading
@@ -534,8 +647,7 @@ class CodeStore:
             self.manifest: dict[str, Any] = json.loads(mp.read_text())
         except json.JSONDecodeError as exc:
             raise StoreError(f"{mp}: not valid JSON ({exc})") from exc
-        if self.manifest.get("format") != STORE_FORMAT:
-            raise StoreError(f"{mp}: not a {STORE_FORMAT} manifest")
+        _check_manifest(self.manifest, mp)
         self.check = check
         self.cache_shards = cache_shards
         self.shards = list(self.manifest["shards"])
@@ -603,6 +715,22 @@ class CodeStore:
         return sum((self.root / e["file"]).stat().st_size for e in self.shards)
 
 
+#: Settings that change what a code means (not how it is stored or which images it holds).
+_ENCODING_SETTINGS = ("dictionary", "lmbda", "max_iter", "rel_stop_tol", "size", "preprocess", "gray_weights")
+
+
+def check_same_encoding(reference: "CodeStore", other: "CodeStore", arg: str) -> None:
+    """ValueError naming ``arg`` unless ``other`` was encoded like ``reference``: the same
+    dictionary (by hash), code shape and coding settings (a classifier trained on one and
+    tested on the other would be measuring nothing)."""
+    a, b = reference.manifest, other.manifest
+    diffs = [k for k in ("dictionary_sha256", "code_shape") if a.get(k) != b.get(k)]
+    diffs += [f"settings.{k}" for k in _ENCODING_SETTINGS if a["settings"].get(k) != b["settings"].get(k)]
+    if diffs:
+        raise ValueError(f"{arg}: {str(other.root)!r} was encoded differently from {str(reference.root)!r} "
+                         f"({', '.join(diffs)} differ); encode both with the same dictionary and settings")
+
+
 def verify_store(root: str | Path) -> list[str]:
     """Check a store; returns a list of problems (empty when the store is intact and complete).
 
@@ -634,6 +762,8 @@ def verify_store(root: str | Path) -> list[str]:
                 problems.append(f"{e['file']}: made with other settings")
         except StoreError as exc:
             problems.append(str(exc))
+    if m.get("complete") and len(store.shards) != m.get("num_shards"):
+        problems.append(f"{len(store.shards)} shard entries, expected {m.get('num_shards')}")
     if expected != m.get("num_images") or not m.get("complete"):
         problems.append(f"incomplete: {len(store)} of {m.get('num_images')} images encoded "
                         "(run the same encode command again to resume)")

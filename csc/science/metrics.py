@@ -49,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from csc.core.checks import as_float_tensor, check_finite, check_ndim
+from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_not_channels_last
 
 
 def broadcast_checked(name: str, t: torch.Tensor, shape, expected: str) -> torch.Tensor:
@@ -75,6 +75,7 @@ def _image_pair(reference, test) -> tuple[torch.Tensor, torch.Tensor]:
     ref = as_float_tensor("reference", reference)
     tst = as_float_tensor("test", test)
     check_ndim("reference", ref, range(2, 9), "(..., H, W)")
+    check_not_channels_last("reference", ref, "(..., H, W)")
     if ref.shape != tst.shape:
         raise ValueError(
             f"reference, test: expected the same shape, got {tuple(ref.shape)} and {tuple(tst.shape)}"
@@ -214,6 +215,7 @@ def _sobel(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _images(name: str, image) -> torch.Tensor:
     t = as_float_tensor(name, image)
     check_ndim(name, t, range(2, 9), "(H, W) or (..., H, W)")
+    check_not_channels_last(name, t, "(H, W) or (..., H, W)")
     check_finite(name, t)
     if t.shape[-1] < 2 or t.shape[-2] < 2:
         raise ValueError(f"{name}: expected images of at least 2 x 2 pixels, got shape {tuple(t.shape)}")

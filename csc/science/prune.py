@@ -24,9 +24,19 @@ from __future__ import annotations
 
 import torch
 
-from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative
+from csc.core.checks import check_bool, as_float_tensor, check_finite, check_ndim, check_nonnegative
 
 __all__ = ["prune"]
+
+
+def check_threshold(name: str, c, relative: bool) -> float:
+    """A pruning threshold: a number ≥ 0, and ≤ 1 when relative (a fraction of max|x|:
+    above 1 every coefficient would be pruned and a classifier would train on zeros)."""
+    c = check_nonnegative(name, c)
+    if relative and c > 1:
+        raise ValueError(f"{name}: a relative threshold is a fraction of max|x| in [0, 1], got {c!r} "
+                         "(above 1 every coefficient is pruned); for an absolute threshold say so")
+    return c
 
 
 def prune(codes, threshold: float, relative: bool = False) -> torch.Tensor:
@@ -48,7 +58,8 @@ def prune(codes, threshold: float, relative: bool = False) -> torch.Tensor:
         A new tensor with the input's shape, dtype and device; the input is not
         modified.
     """
-    c = check_nonnegative("threshold", threshold)
+    relative = check_bool("relative", relative)
+    c = check_threshold("threshold", threshold, relative)
     x = as_float_tensor("codes", codes)
     check_ndim("codes", x, (3, 4), "(B, K, H, W) or (K, H, W)")
     check_finite("codes", x)

@@ -32,6 +32,7 @@ from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
 from csc.core.options import CBPDNOptions
 from csc.core.sporco import from_sporco_layout, to_sporco_layout
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
+from csc.dictionary.tile import plot_dictionary, tile_dictionary
 from csc.dictionary.loggabor import (
     KernelFit,
     LogGaborParams,
@@ -75,6 +76,8 @@ __all__ = [
     "loggabor_kernel",
     "save_dictionary",
     "shipped_dictionaries",
+    "tile_dictionary",
+    "plot_dictionary",
     # metrics and pruning
     "circular_variance",
     "orientation_histogram",

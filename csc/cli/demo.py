@@ -37,6 +37,7 @@ import torch
 
 from csc.core.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, shipped_dictionaries
+from csc.dictionary.tile import plot_dictionary
 from csc.science.metrics import psnr, psnr_paper, sparseness
 from csc.core.options import CBPDNOptions
 from csc.pipeline.preprocess import check_preprocess_kind
@@ -456,27 +457,6 @@ def format_table(result: DemoResult) -> str:
 
 
 # ----------------------------------------------------------------------------- plots
-def plot_dictionary(ax, kernels, ncols: int | None = None, title: str | None = None, pad: int = 1):
-    """Show kernels (K, kh, kw) as a grid image, each kernel scaled to its own max |·|."""
-    D = kernels.detach().cpu().numpy() if isinstance(kernels, torch.Tensor) else np.asarray(kernels)
-    if D.ndim != 3 or D.shape[0] == 0:
-        raise ValueError(f"kernels: expected (K, kh, kw), got shape {D.shape}")
-    K, kh, kw = D.shape
-    ncols = ncols or int(math.ceil(math.sqrt(K)))
-    nrows = int(math.ceil(K / ncols))
-    grid = np.full((nrows * (kh + pad) + pad, ncols * (kw + pad) + pad), np.nan)
-    for k in range(K):
-        r, c = divmod(k, ncols)
-        m = np.abs(D[k]).max()
-        grid[pad + r * (kh + pad): pad + r * (kh + pad) + kh, pad + c * (kw + pad): pad + c * (kw + pad) + kw] = (
-            D[k] / m if m > 0 else D[k])
-    cmap = __import__("matplotlib").colormaps["gray"].with_extremes(bad="white")
-    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-    return ax
 
 
 def plot_metric_distribution(ax, values: dict[str, np.ndarray], ylabel: str, names: Sequence[str] | None = None):

@@ -86,7 +86,7 @@ def _init_distributed(args: argparse.Namespace) -> torch.device:
     from csc.runtime.distributed import init_distributed
 
     before = tdist.is_available() and tdist.is_initialized()
-    device = init_distributed(args.device)
+    device = init_distributed(args.device, arg="--device")
     args._owns_process_group = not before and tdist.is_available() and tdist.is_initialized()
     return device
 

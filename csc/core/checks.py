@@ -204,3 +204,14 @@ def check_solution(codes: torch.Tensor, images: torch.Tensor) -> None:
             f"images: the solve overflowed {str(images.dtype).replace('torch.', '')} (largest |value| "
             f"{big:.3g}); scale the images to a moderate range (e.g. [0, 1]) or use float64"
         )
+
+
+def check_learned(D: torch.Tensor, images: torch.Tensor | None) -> None:
+    """Raise ``ValueError`` naming ``images`` when learning produced a NaN/Inf dictionary
+    (finite input so large that the iteration overflowed its dtype)."""
+    if not bool(torch.isfinite(D).all()):
+        big = f" (largest |value| {float(images.abs().max()):.3g})" if images is not None else ""
+        raise ValueError(
+            f"images: dictionary learning overflowed {str(D.dtype).replace('torch.', '')}{big}; scale the "
+            "images to a moderate range (e.g. [0, 1]) or use float64"
+        )

@@ -25,9 +25,11 @@ def _perm(a, axes):
     return np.transpose(a, axes)
 
 
-def _check_kind(kind: str) -> None:
+def _check_kind(kind: str, array) -> None:
     if kind not in ("dictionary", "images", "codes"):
         raise ValueError(f"kind: expected 'dictionary', 'images' or 'codes', got {kind!r}")
+    if not isinstance(array, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"array: expected a numpy array or a tensor ({kind}), got {type(array).__name__}")
 
 
 def from_sporco_layout(array, kind: Kind, multichannel: bool = False):
@@ -45,7 +47,7 @@ def from_sporco_layout(array, kind: Kind, multichannel: bool = False):
         For 3-D images only: whether the third axis holds channels (SPORCO's ``dimK=0``)
         rather than images (``dimK=1``).
     """
-    _check_kind(kind)
+    _check_kind(kind, array)
     nd = array.ndim
     if kind == "dictionary":
         if nd == 3:
@@ -75,7 +77,7 @@ def to_sporco_layout(array, kind: Kind):
     images (B, H, W) → (H, W, B) and (B, C, H, W) → (H, W, C, B); codes (B, K, H, W) →
     (H, W, 1, B, K) and (B, C, K, H, W) → (H, W, C, B, K).
     """
-    _check_kind(kind)
+    _check_kind(kind, array)
     nd = array.ndim
     if kind == "dictionary":
         if nd == 3:

@@ -86,7 +86,7 @@ def unreadable_reason(exc: BaseException) -> str:
     (csc never loads pickled data)."""
     text = str(exc)
     if "pickle" in text.lower():
-        return "it holds pickled Python objects, which csc never loads"
+        return "not a numpy array file (numpy took it for pickled Python objects, which csc never loads)"
     if "zip" in type(exc).__name__.lower() or "zip" in text.lower() or isinstance(exc, EOFError):
         return f"truncated or not an .npz archive ({type(exc).__name__})"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

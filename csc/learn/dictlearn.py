@@ -92,7 +92,7 @@ from csc.backends import fused as _fused
 from csc.core import ops
 from csc.core.checks import (
     as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative, check_not_channels_last,
-    prepare_dictionary,
+    check_learned, prepare_dictionary,
 )
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
@@ -394,6 +394,7 @@ class DictLearn:
                         on_checkpoint(done)
         finally:
             bar.close()
+        check_learned(run.ds.D, S)
         return DictLearnResult(dictionary=run.ds.D, stats=DictLearnStats.from_rows(rows), codes=run.cb.y,
                                iterations=len(rows))
 

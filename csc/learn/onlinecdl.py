@@ -49,7 +49,7 @@ import torch
 
 from csc.runtime import distributed as _dist
 from csc.core import ops
-from csc.core.checks import as_float_tensor, check_finite, check_nonnegative, prepare_dictionary
+from csc.core.checks import as_float_tensor, check_finite, check_learned, check_nonnegative, prepare_dictionary
 from csc.learn.constraints import KernelConstraint
 from csc.learn.dictlearn import (
     CHECKPOINT_FORMAT,
@@ -365,6 +365,7 @@ class OnlineDictLearn:
                         on_checkpoint(self.j)
         finally:
             bar.close()
+        check_learned(self.dictionary, None)
         return OnlineDictLearnResult(dictionary=self.dictionary, stats=self.stats, steps=self.j)
 
     def _fingerprint(self, sampler: ImageSampler) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
-def device_for_rank(device: torch.device | str | None = None) -> torch.device:
+def device_for_rank(device: torch.device | str | None = None, *, arg: str = "device") -> torch.device:
     """The device this process should use for ``device`` ("auto"/None, "cpu", "cuda", "cuda:N").
 
     ``auto`` means CUDA when available, else CPU. Under torchrun (``LOCAL_RANK`` set) or
@@ -72,7 +72,7 @@ def device_for_rank(device: torch.device | str | None = None) -> torch.device:
     :func:`csc.runtime.device.resolve_device` (``ValueError`` for a bogus one or for CUDA
     without a GPU).
     """
-    dev = resolve_device(device)
+    dev = resolve_device(device, arg=arg)
     if dev.type == "cuda" and dev.index is None and (
             "LOCAL_RANK" in os.environ or _env_int("WORLD_SIZE", 1) > 1 or is_distributed()):
         dev = torch.device("cuda", get_local_rank() % torch.cuda.device_count())
@@ -80,7 +80,7 @@ def device_for_rank(device: torch.device | str | None = None) -> torch.device:
 
 
 def init_distributed(device: torch.device | str | None = None, *, backend: str | None = None,
-                     timeout: datetime.timedelta | float | None = None) -> torch.device:
+                     timeout: datetime.timedelta | float | None = None, arg: str = "device") -> torch.device:
     """Join the default process group from torchrun's environment; return this process's device.
 
     Parameters
@@ -92,11 +92,13 @@ def init_distributed(device: torch.device | str | None = None, *, backend: str |
         Default: ``nccl`` when the device is CUDA and NCCL is available, else ``gloo``.
     timeout : optional
         Collective timeout (seconds or a ``timedelta``); default PyTorch's.
+    arg : str
+        The name of the device argument in error messages (the CLI's ``--device``).
 
     With ``WORLD_SIZE`` unset or 1, or when the default group is already initialised,
     nothing is initialised; the (resolved) device is returned either way.
     """
-    dev = device_for_rank(device)
+    dev = device_for_rank(device, arg=arg)
     world = _env_int("WORLD_SIZE", 1)
     if dev.type == "cuda" and dev.index is not None:
         torch.cuda.set_device(dev)

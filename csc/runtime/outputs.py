@@ -66,7 +66,10 @@ def prepare_file_parent(path: str | os.PathLike, arg: str) -> list[Path]:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{arg}: {str(path)!r} is a folder, expected a file name")
-    return prepare_dir(path.parent if str(path.parent) else Path("."), arg)
+    try:
+        return prepare_dir(path.parent, arg)
+    except OutputError as exc:
+        raise OutputError(f"{arg}: cannot write {str(path)!r}: {str(exc).split(': ', 1)[1]}") from None
 
 
 def remove_if_empty(folders: list[Path]) -> None:

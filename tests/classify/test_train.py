@@ -116,3 +116,30 @@ def test_cli_train_on_store(tmp_path):
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["in_channels"] == 3 and m["run"]["pruning"] == 0.25 and len(m["epochs"]) == 1
     assert main(args + ["--out", str(tmp_path / "run")]) == 0  # finished: resumes to nothing more
+
+
+def test_cli_train_refuses_mismatched_stores_and_foreign_run_folders(tmp_path, capsys):
+    """A test store coded with another dictionary is refused, and a run folder is not
+    resumed with other stores (its checkpoint records the data it was trained on)."""
+    from csc.dictionary.io import save_dictionary
+    from csc.pipeline.store import EncodeSettings, encode_dataset
+
+    x, y = _tiny(8)
+    for name, seed in (("d1", 0), ("d2", 1)):
+        D = torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(seed))
+        save_dictionary(tmp_path / f"{name}.npz", D / D.flatten(1).norm(dim=1)[:, None, None])
+        s = EncodeSettings(dictionary=str(tmp_path / f"{name}.npz"), lmbda=0.05, max_iter=3, shard_size=8)
+        encode_dataset(x, y, tmp_path / name, s, device="cpu")
+    encode_dataset(x[:4], y[:4], tmp_path / "d1-half", EncodeSettings(
+        dictionary=str(tmp_path / "d1.npz"), lmbda=0.05, max_iter=3, shard_size=8), device="cpu")
+    common = ["train", "--epochs", "1", "--batch-size", "4", "--max-steps", "1", "--device", "cpu", "--quiet"]
+    rc = main(common + ["--store", str(tmp_path / "d1"), "--test-store", str(tmp_path / "d2"),
+                        "--out", str(tmp_path / "r0")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--test-store" in err and "dictionary_sha256" in err
+    assert not (tmp_path / "r0").exists()
+    run = ["--test-store", str(tmp_path / "d1"), "--out", str(tmp_path / "r1")]
+    assert main(common + ["--store", str(tmp_path / "d1")] + run) == 0
+    rc = main(common + ["--epochs", "2", "--store", str(tmp_path / "d1-half")] + run)
+    err = capsys.readouterr().err
+    assert rc == 2 and "other data" in err

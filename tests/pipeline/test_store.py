@@ -107,6 +107,7 @@ def test_killed_encoding_resumes_to_same_store(tmp_path, store32, dict_file, dat
     resumed_shards = []
     encode_dataset(images, labels, out, settings, device="cpu", on_shard=resumed_shards.append)
     assert resumed_shards == [1, 2]  # shard 0 was kept, not re-encoded
+    assert not list(out.glob(".*.tmp"))  # the stale temporary was removed
     st = CodeStore(out)
     assert verify_store(out) == []
     a = [(e["file"], e["sha256"], e["count"], e["start"]) for e in st.shards]
@@ -121,6 +122,118 @@ def test_killed_encoding_resumes_to_same_store(tmp_path, store32, dict_file, dat
     again = []
     encode_dataset(images, labels, out, settings, device="cpu", on_shard=again.append)
     assert again == [] and verify_store(out) == []
+
+
+def _shard_bytes(root):
+    return {p.name: p.read_bytes() for p in sorted(root.glob("shard-*.npz"))}
+
+
+_ENCODE_SCRIPT = """
+import sys, numpy as np
+from csc.pipeline.store import EncodeSettings, encode_dataset
+out, kill = sys.argv[1], sys.argv[2] == "kill"
+rng = np.random.default_rng(5)
+images, labels = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8), rng.integers(0, 10, 6)
+settings = EncodeSettings(dictionary="heterogeneous", lmbda=0.1, max_iter=20, shard_size=2)
+def hook(i):
+    if kill and i == 0:
+        sys.exit(3)
+encode_dataset(images, labels, out, settings, device="cpu", on_shard=hook)
+"""
+
+
+def test_repeated_and_resumed_encodings_give_identical_bytes(tmp_path):
+    """Two uninterrupted runs and a killed-and-resumed one, each in a process of its own,
+    write the same shard bytes.
+
+    144 kernels on 28×28 images: 112 896 coefficients per image, where FFTW's timing-based
+    MEASURE planner would be the default; it may pick other plans in another process and
+    change the codes by rounding. The store plans with ESTIMATE."""
+    import subprocess
+    import sys
+
+    def run(out, mode="run"):
+        return subprocess.run([sys.executable, "-c", _ENCODE_SCRIPT, str(tmp_path / out), mode],
+                              capture_output=True, text=True, timeout=300)
+
+    assert run("a").returncode == 0 and run("b").returncode == 0
+    killed = run("c", "kill")
+    assert killed.returncode == 3, killed.stderr
+    assert len(_shard_bytes(tmp_path / "c")) == 1
+    assert run("c").returncode == 0
+    a = _shard_bytes(tmp_path / "a")
+    assert len(a) == 3 and a == _shard_bytes(tmp_path / "b") == _shard_bytes(tmp_path / "c")
+    assert all(verify_store(tmp_path / x) == [] for x in "abc")
+
+
+def test_second_encoding_job_into_one_folder_is_refused(tmp_path, dict_file, data):
+    """While one job encodes into a folder, another process asking for the same folder
+    (here with another λ) is refused at once; the first job's store then verifies."""
+    import subprocess
+    import sys
+
+    from matplotlib import image as mpimg
+
+    images, labels = data
+    folder = tmp_path / "images" / "a"
+    folder.mkdir(parents=True)
+    for i in range(2):
+        mpimg.imsave(folder / f"{i}.png", images[i], cmap="gray")
+    out = tmp_path / "store"
+    second = []
+
+    def start_second_job(i):
+        if i == 0:
+            second.append(subprocess.run(
+                [sys.executable, "-m", "csc", "encode-dataset", "--dataset", "folder", "--root", str(folder.parent),
+                 "--dictionary", dict_file, "--lmbda", "0.3", "--max-iter", "2", "--out", str(out), "--quiet"],
+                capture_output=True, text=True, timeout=300))
+
+    encode_dataset(images, labels, out, _settings(dict_file), device="cpu", on_shard=start_second_job)
+    (res,) = second
+    assert res.returncode == 2, res.stderr
+    assert "another encoding job" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert verify_store(out) == []
+    assert CodeStore(out).manifest["settings"]["lmbda"] == 0.05
+    # once the first job has finished, the folder is free again (a resume finds nothing to do)
+    again = []
+    encode_dataset(images, labels, out, _settings(dict_file), device="cpu", on_shard=again.append)
+    assert again == []
+
+
+def test_failed_runs_leave_finished_shards_only(tmp_path, dict_file, data):
+    images, labels = data
+
+    def fail(i):
+        raise RuntimeError("disk on fire")
+
+    out = tmp_path / "new" / "store"
+    with pytest.raises(RuntimeError):
+        encode_dataset(images[:2], labels[:2], out, _settings(dict_file, shard_size=1), device="cpu", on_shard=fail)
+    assert (out / "shard-00000.npz").is_file()  # a finished shard is kept for the resume
+    # a run that fails before finishing any shard leaves no folder behind
+    huge = np.full((2, HW, HW), 3e38, dtype=np.float32) * np.random.default_rng(0).random((2, HW, HW), np.float32)
+    with pytest.raises(ValueError, match="overflow"):
+        encode_dataset(huge, labels[:2], tmp_path / "fails" / "s", _settings(dict_file, preprocess="none"),
+                       device="cpu")
+    assert not (tmp_path / "fails").exists()
+    # bad settings are found before any work, and leave nothing either
+    with pytest.raises(ValueError, match="size"):
+        encode_dataset(images[:2], labels[:2], tmp_path / "small" / "s", _settings(dict_file, size=3), device="cpu")
+    assert not (tmp_path / "small").exists()
+
+
+def test_store_begun_with_other_settings_and_no_shards_is_replaced(tmp_path, dict_file, data):
+    images, labels = data
+    out = tmp_path / "s"
+    encode_dataset(images[:2], labels[:2], out, _settings(dict_file), device="cpu")
+    m = json.loads((out / "manifest.json").read_text())
+    m["shards"], m["complete"] = [], False
+    for p in out.glob("shard-*.npz"):
+        p.unlink()
+    (out / "manifest.json").write_text(json.dumps(m))
+    encode_dataset(images[:2], labels[:2], out, _settings(dict_file, lmbda=0.2), device="cpu")
+    assert verify_store(out) == [] and CodeStore(out).manifest["settings"]["lmbda"] == 0.2
 
 
 def test_other_settings_refused(tmp_path, dict_file, data):

@@ -1,0 +1,430 @@
+"""Bad input across the API, the command line and files: a clear error naming the argument,
+never a traceback from deep inside or a silently wrong answer.
+
+Each case asserts the error type and that the message names what was wrong. The CLI cases
+assert exit status 2 and one ``csc <command>: error: ...`` line naming the option.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import csc
+from csc.cli.main import main
+from csc.core.options import DictUpdateOptions
+from csc.learn.onlinecdl import ImageSampler
+from csc.pipeline.preprocess import Preprocess, local_contrast_normalise, tikhonov_filter
+from csc.pipeline.store import EncodeSettings, StoreError, encode_dataset, verify_store
+
+G = torch.Generator().manual_seed(0)
+D = torch.randn(4, 5, 5, generator=G, dtype=torch.float64)
+S = torch.rand(2, 16, 16, generator=G, dtype=torch.float64)
+RGB = np.random.default_rng(0).random((24, 24, 3))
+
+
+def _solve(**kw):
+    return lambda: csc.ConvBPDN(D, 0.1, csc.CBPDNOptions(max_iter=3, **kw)).solve(S)
+
+
+# (id, call, error type, text the message must contain)
+API_CASES = [
+    # numbers given as strings or bools
+    ("lmbda-str", lambda: csc.ConvBPDN(D, "0.05"), TypeError, "lmbda"),
+    ("lmbda-bool", lambda: csc.ConvBPDN(D, True), TypeError, "lmbda"),
+    ("lmbda-negative", lambda: csc.ConvBPDN(D, -1.0), ValueError, "lmbda"),
+    ("lmbda-nan", lambda: csc.ConvBPDN(D, float("nan")), ValueError, "lmbda"),
+    ("rho-str", lambda: csc.CBPDNOptions(rho="2"), TypeError, "rho"),
+    ("rho-abc", lambda: csc.CBPDNOptions(rho="abc"), TypeError, "rho"),
+    ("rho-negative", lambda: csc.CBPDNOptions(rho=-1.0), ValueError, "rho"),
+    ("max_iter-bool", lambda: csc.CBPDNOptions(max_iter=True), TypeError, "max_iter"),
+    ("max_iter-str", lambda: csc.CBPDNOptions(max_iter="10"), TypeError, "max_iter"),
+    ("max_iter-negative", lambda: csc.CBPDNOptions(max_iter=-1), ValueError, "max_iter"),
+    ("l1_weight-bool", lambda: csc.CBPDNOptions(l1_weight=True), TypeError, "l1_weight"),
+    ("l1_weight-str", lambda: csc.CBPDNOptions(l1_weight="1"), TypeError, "l1_weight"),
+    ("l1_weight-negative", lambda: csc.CBPDNOptions(l1_weight=-0.5), ValueError, "l1_weight"),
+    ("l1_weight-shape", _solve(l1_weight=np.ones(3)), ValueError, "l1_weight"),
+    ("l1_weight-array-negative", _solve(l1_weight=-np.ones(4)), ValueError, "l1_weight"),
+    ("nonneg-int", lambda: csc.CBPDNOptions(nonneg=1), TypeError, "nonneg"),
+    ("nonneg-str", lambda: csc.CBPDNOptions(nonneg="yes"), TypeError, "nonneg"),
+    ("auto_rho-str", lambda: csc.CBPDNOptions(auto_rho="False"), TypeError, "auto_rho"),
+    ("relax-str", lambda: csc.CBPDNOptions(relax="1.8"), TypeError, "relax"),
+    ("relax-range", lambda: csc.CBPDNOptions(relax=2.0), ValueError, "relax"),
+    ("rel_stop_tol-nan", lambda: csc.CBPDNOptions(rel_stop_tol=float("nan")), ValueError, "rel_stop_tol"),
+    ("rsdl_ratio-below-1", lambda: csc.CBPDNOptions(rsdl_ratio=0.5), ValueError, "rsdl_ratio"),
+    ("sync_interval-zero", lambda: csc.CBPDNOptions(sync_interval=0), ValueError, "sync_interval"),
+    ("backend", lambda: csc.CBPDNOptions(backend="cuda"), ValueError, "backend"),
+    ("dtype", lambda: csc.CBPDNOptions(dtype="int32"), ValueError, "dtype"),
+    ("fftw_planner", lambda: csc.CBPDNOptions(fftw_planner="FAST"), ValueError, "fftw_planner"),
+    ("device-bogus", lambda: csc.CBPDNOptions(device="bogus"), ValueError, "device"),
+    ("device-type", lambda: csc.CBPDNOptions(device=3), TypeError, "device"),
+    ("options-type", lambda: csc.ConvBPDN(D, 0.1, {"max_iter": 3}), TypeError, "options"),
+    # SPORCO option dicts
+    ("from_sporco-int", lambda: csc.CBPDNOptions.from_sporco(5), TypeError, "opt"),
+    ("from_sporco-list", lambda: csc.CBPDNOptions.from_sporco([("MaxMainIter", 5)]), TypeError, "opt"),
+    ("from_sporco-unknown", lambda: csc.CBPDNOptions.from_sporco({"MaxIter": 5}), ValueError, "MaxIter"),
+    ("from_sporco-value-str", lambda: csc.CBPDNOptions.from_sporco({"MaxMainIter": "5"}), TypeError, "MaxMainIter"),
+    ("from_sporco-autorho", lambda: csc.CBPDNOptions.from_sporco({"AutoRho": {"Scaling": "2"}}), TypeError,
+     "AutoRho.Scaling"),
+    ("from_sporco-Y0", lambda: csc.CBPDNOptions.from_sporco({"Y0": np.zeros(3)}), ValueError, "Y0"),
+    ("dictlearn-from_sporco-int", lambda: csc.DictLearnOptions.from_sporco(5), TypeError, "opt"),
+    ("online-from_sporco-int", lambda: csc.OnlineDictLearnOptions.from_sporco("x"), TypeError, "opt"),
+    # images
+    ("images-int", lambda: csc.ConvBPDN(D, 0.1).solve(np.ones((16, 16), dtype=np.int64)), TypeError, "images"),
+    ("images-int-with-dtype", lambda: csc.ConvBPDN(D, 0.1, csc.CBPDNOptions(dtype=torch.float64)).solve(
+        np.ones((16, 16), dtype=np.uint8)), TypeError, "images"),
+    ("images-bool", lambda: csc.ConvBPDN(D, 0.1).solve(torch.ones(16, 16, dtype=torch.bool)), TypeError, "images"),
+    ("images-complex", lambda: csc.ConvBPDN(D, 0.1).solve(torch.ones(16, 16, dtype=torch.complex128)), TypeError,
+     "images"),
+    ("images-nan", lambda: csc.ConvBPDN(D, 0.1).solve(torch.full((16, 16), float("nan"), dtype=torch.float64)),
+     ValueError, "images"),
+    ("images-1d", lambda: csc.ConvBPDN(D, 0.1).solve(torch.ones(16, dtype=torch.float64)), ValueError, "images"),
+    ("images-empty", lambda: csc.ConvBPDN(D, 0.1).solve(torch.ones(0, 16, 16, dtype=torch.float64)), ValueError,
+     "images"),
+    ("images-smaller-than-kernels", lambda: csc.ConvBPDN(D, 0.1).solve(torch.ones(4, 4, dtype=torch.float64)),
+     ValueError, "images"),
+    ("images-channels-last", lambda: csc.ConvBPDN(D, 0.1).solve(RGB), ValueError, "channels-last"),
+    ("images-dtype-mismatch", lambda: csc.ConvBPDN(D, 0.1).solve(S.float()), TypeError, "images"),
+    ("images-object", lambda: csc.ConvBPDN(D, 0.1).solve(object()), TypeError, "images"),
+    ("y0-shape", lambda: csc.ConvBPDN(D, 0.1, csc.CBPDNOptions(max_iter=2)).solve(S, y0=torch.zeros(2, 3, 16, 16)),
+     ValueError, "y0"),
+    ("images-overflow", lambda: csc.ConvBPDN(D.float(), 0.1, csc.CBPDNOptions(max_iter=5)).solve(
+        torch.rand(16, 16, generator=torch.Generator().manual_seed(1)) * 3e38), ValueError, "overflow"),
+    # dictionaries
+    ("dictionary-sporco-layout", lambda: csc.ConvBPDN(torch.randn(12, 12, 36, dtype=torch.float64), 0.1),
+     ValueError, "from_sporco_layout"),
+    ("dictionary-2d", lambda: csc.ConvBPDN(torch.randn(5, 5, dtype=torch.float64), 0.1), ValueError, "dictionary"),
+    ("dictionary-int", lambda: csc.ConvBPDN(np.ones((4, 5, 5), dtype=np.int32), 0.1), TypeError, "dictionary"),
+    ("dictionary-nan", lambda: csc.ConvBPDN(D * float("nan"), 0.1), ValueError, "dictionary"),
+    ("dictionary-empty", lambda: csc.ConvBPDN(torch.ones(0, 5, 5, dtype=torch.float64), 0.1), ValueError,
+     "dictionary"),
+    ("dictionary-multichannel", lambda: csc.ConvBPDN(torch.ones(4, 3, 5, 5, dtype=torch.float64), 0.1), ValueError,
+     "dictionary"),
+    ("load_dictionary-None", lambda: csc.load_dictionary(None), TypeError, "dictionary"),
+    ("load_dictionary-int", lambda: csc.load_dictionary(5), TypeError, "dictionary"),
+    ("load_dictionary-unknown", lambda: csc.load_dictionary("no-such-dictionary"), FileNotFoundError,
+     "no-such-dictionary"),
+    ("load_dictionary-layout", lambda: csc.load_dictionary("heterogeneous", layout="matlab"), ValueError, "layout"),
+    ("from_sporco_layout-int", lambda: csc.from_sporco_layout(5, "dictionary"), TypeError, "array"),
+    ("from_sporco_layout-kind", lambda: csc.from_sporco_layout(np.ones((5, 5, 4)), "kernels"), ValueError, "kind"),
+    ("save_dictionary-nan", lambda: csc.save_dictionary(Path(tempfile.gettempdir()) / "csc-never.npz",
+                                                        D * float("nan")), ValueError, "kernels"),
+    # learners
+    ("dictlearn-int-images", lambda: csc.DictLearn(D, 0.1, csc.DictLearnOptions(max_iter=1)).solve(
+        np.ones((2, 16, 16), dtype=np.int64)), TypeError, "images"),
+    ("dictlearn-overflow", lambda: csc.DictLearn(D.float(), 0.1, csc.DictLearnOptions(max_iter=3)).solve(
+        torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(2)) * 3e38), ValueError, "overflow"),
+    ("online-overflow", lambda: csc.OnlineDictLearn(D.float(), 0.1).fit(ImageSampler(
+        torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(2)) * 3e38), 2), ValueError, "overflow"),
+    ("dictlearn-lmbda-str", lambda: csc.DictLearn(D, "0.1"), TypeError, "lmbda"),
+    ("dictlearn-sporco-layout", lambda: csc.DictLearn(torch.randn(8, 8, 16, dtype=torch.float64), 0.1), ValueError,
+     "from_sporco_layout"),
+    ("dictlearn-channels-last", lambda: csc.DictLearn(D, 0.1, csc.DictLearnOptions(max_iter=1)).solve(RGB),
+     ValueError, "channels-last"),
+    ("dictlearn-max_iter-bool", lambda: csc.DictLearnOptions(max_iter=True), TypeError, "max_iter"),
+    ("dictlearn-dmethod", lambda: csc.DictLearnOptions(dmethod="mod"), ValueError, "dmethod"),
+    ("dictlearn-accurate_dfid-int", lambda: csc.DictLearnOptions(accurate_dfid=1), TypeError, "accurate_dfid"),
+    ("ccmod-L-str", lambda: DictUpdateOptions(L="1"), TypeError, "L"),
+    ("ccmod-zero_mean-int", lambda: DictUpdateOptions(zero_mean=1), TypeError, "zero_mean"),
+    ("online-eta_a-negative", lambda: csc.OnlineDictLearnOptions(eta_a=-1.0), ValueError, "eta_a"),
+    ("online-eta_b-str", lambda: csc.OnlineDictLearnOptions(eta_b="5"), TypeError, "eta_b"),
+    ("online-device", lambda: csc.OnlineDictLearnOptions(device="tpu"), ValueError, "device"),
+    # metrics, pruning, preprocessing
+    ("psnr-channels-last", lambda: csc.psnr(RGB, RGB * 0.5), ValueError, "channels-last"),
+    ("psnr-shapes", lambda: csc.psnr(np.ones((8, 8)), np.ones((8, 9))), ValueError, "shape"),
+    ("psnr-int", lambda: csc.psnr(np.ones((8, 8), dtype=np.int64), np.ones((8, 8))), TypeError, "reference"),
+    ("prune-relative-above-1", lambda: csc.prune(torch.rand(4, 8, 8), 1.5, relative=True), ValueError, "threshold"),
+    ("prune-negative", lambda: csc.prune(torch.rand(4, 8, 8), -0.1), ValueError, "threshold"),
+    ("prune-str", lambda: csc.prune(torch.rand(4, 8, 8), "0.1"), TypeError, "threshold"),
+    ("prune-relative-int", lambda: csc.prune(torch.rand(4, 8, 8), 0.1, relative=1), TypeError, "relative"),
+    ("tikhonov-channels-last", lambda: tikhonov_filter(RGB, 5.0), ValueError, "channels-last"),
+    ("lcn-channels-last", lambda: local_contrast_normalise(RGB), ValueError, "channels-last"),
+    ("preprocess-kind", lambda: Preprocess("whiten"), ValueError, "whiten"),
+    # stores
+    ("settings-lmbda-str", lambda: EncodeSettings(lmbda="0.1"), TypeError, "lmbda"),
+    ("settings-max_iter-zero", lambda: EncodeSettings(max_iter=0), ValueError, "max_iter"),
+    ("settings-size-zero", lambda: EncodeSettings(size=0), ValueError, "size"),
+    ("settings-dictionary-None", lambda: EncodeSettings(dictionary=None), TypeError, "dictionary"),
+    ("settings-value_dtype", lambda: EncodeSettings(value_dtype="int8"), ValueError, "value_dtype"),
+    ("codestore-missing", lambda: csc.CodeStore("/nonexistent/store"), StoreError, "manifest"),
+    ("dataset-prune-above-1", lambda: csc.SparseCodeDataset(_tiny_store(), prune=1.5), ValueError, "prune"),
+]
+
+
+_STORE: list[Path] = []
+
+
+def _tiny_store() -> Path:
+    """A two-image store, made once (for the cases that need a valid store)."""
+    if not _STORE:
+        root = Path(tempfile.mkdtemp(prefix="csc-bad-input-"))
+        path = root / "dict.npz"
+        csc.save_dictionary(path, D.float())
+        rng = np.random.default_rng(0)
+        encode_dataset(rng.integers(0, 256, (2, 16, 16), dtype=np.uint8), np.array([0, 1]), root / "store",
+                       EncodeSettings(dictionary=str(path), max_iter=3, shard_size=1), device="cpu")
+        _STORE.append(root / "store")
+    return _STORE[0]
+
+
+@pytest.mark.parametrize("call, error, text", [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES])
+def test_api_bad_input(call, error, text):
+    with pytest.raises(error) as info:
+        call()
+    assert text in str(info.value)
+
+
+def test_requires_grad_inputs_give_the_detached_answer():
+    Dg, Sg = D.clone().requires_grad_(True), S.clone().requires_grad_(True)
+    opts = csc.CBPDNOptions(max_iter=10)
+    got = csc.ConvBPDN(Dg, 0.1, opts).solve(Sg).codes
+    want = csc.ConvBPDN(D, 0.1, opts).solve(S).codes
+    assert not got.requires_grad
+    assert torch.equal(got, want)
+
+
+def test_verbose_is_said_not_silently_ignored():
+    with pytest.warns(UserWarning, match="Verbose"):
+        csc.CBPDNOptions.from_sporco({"Verbose": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        csc.CBPDNOptions.from_sporco({"Verbose": False})
+
+
+# ------------------------------------------------------------------------- manifests
+def _copy_store(tmp_path) -> Path:
+    dst = tmp_path / "store"
+    shutil.copytree(_tiny_store(), dst)
+    return dst
+
+
+def _edit_manifest(root: Path, edit) -> None:
+    m = json.loads((root / "manifest.json").read_text())
+    edit(m)
+    (root / "manifest.json").write_text(json.dumps(m))
+
+
+MANIFEST_EDITS = [
+    ("settings-lmbda", lambda m: m["settings"].update(lmbda=0.5), "settings_digest"),
+    ("dictionary-hash", lambda m: m.update(dictionary_sha256="0" * 64), "settings_digest"),
+    ("code-shape", lambda m: m.update(code_shape=[4, 8, 8]), "settings_digest"),
+    ("shard-entry-removed", lambda m: m["shards"].pop(0), "missing"),
+    ("no-shards", lambda m: m.pop("shards"), "shards"),
+    ("shards-not-a-list", lambda m: m.update(shards="all"), "shards"),
+    ("entry-garbage", lambda m: m["shards"].__setitem__(0, {"file": 3}), "malformed"),
+]
+
+
+@pytest.mark.parametrize("edit, text", [e[1:] for e in MANIFEST_EDITS], ids=[e[0] for e in MANIFEST_EDITS])
+def test_edited_manifest_is_refused(tmp_path, edit, text):
+    root = _copy_store(tmp_path)
+    assert verify_store(root) == []
+    _edit_manifest(root, edit)
+    problems = verify_store(root)
+    assert problems and text in " ".join(problems)
+    with pytest.raises(StoreError, match=text):
+        csc.CodeStore(root)
+
+
+def test_garbage_manifest_is_refused(tmp_path):
+    root = _copy_store(tmp_path)
+    (root / "manifest.json").write_text("{not json")
+    with pytest.raises(StoreError, match="manifest.json"):
+        csc.CodeStore(root)
+
+
+# ------------------------------------------------------------------- checkpoint files
+@pytest.mark.parametrize("content", [b"", b"garbage" * 10, b"PK\x03\x04truncated"], ids=["empty", "garbage", "zip"])
+def test_unreadable_checkpoints_are_named(tmp_path, content):
+    from csc.classify.models import resnet18
+    from csc.classify.train import load_checkpoint
+    from csc.learn.dictlearn import load_checkpoint as load_learner_checkpoint
+
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(content)
+    for call in (lambda: load_checkpoint(path, resnet18(1, 2)), lambda: load_learner_checkpoint(path)):
+        with pytest.raises(ValueError) as info:
+            call()
+        msg = str(info.value)
+        assert str(path) in msg and "allow_pickle" not in msg and "pickle.load" not in msg
+
+
+def test_pickled_file_is_refused_without_pickle_advice(tmp_path):
+    path = tmp_path / "dict.npy"
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError) as info:
+        csc.load_dictionary(path)
+    msg = str(info.value)
+    assert str(path) in msg and "never loads" in msg and "allow_pickle" not in msg and "pickle.load" not in msg
+
+
+def test_truncated_training_checkpoint_stops_the_cli(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.npz").write_bytes(b"PK\x03\x04")
+    store = str(_tiny_store())
+    rc = main(["train", "--store", store, "--test-store", store, "--epochs", "1", "--batch-size", "2",
+               "--device", "cpu", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- CLI
+def _builtin_encode(out, *extra):
+    return ["encode", "builtin:camera", "--dictionary", "heterogeneous", "--lmbda", "0.1", "--crop", "24",
+            "--max-iter", "2", "--out", str(out), "--quiet", *extra]
+
+
+CLI_CASES = [
+    ("encode-device-bogus", lambda t: _builtin_encode(t / "o", "--device", "bogus"), "--device"),
+    ("encode-device-cuda", lambda t: _builtin_encode(t / "o", "--device", "cuda"), "cuda"),
+    ("encode-crop-zero", lambda t: _builtin_encode(t / "o", "--crop", "0"), "--crop"),
+    ("encode-crop-too-big", lambda t: _builtin_encode(t / "o", "--crop", "4000"), "--crop"),
+    ("encode-max-iter-str", lambda t: _builtin_encode(t / "o", "--max-iter", "many"), "--max-iter"),
+    ("encode-lmbda-negative", lambda t: _builtin_encode(t / "o", "--lmbda", "-1"), "--lmbda"),
+    ("encode-no-such-image", lambda t: ["encode", str(t / "nope.png"), "--dictionary", "heterogeneous",
+                                        "--lmbda", "0.1", "--out", str(t / "o")], "nope.png"),
+    ("encode-no-such-dictionary", lambda t: _builtin_encode(t / "o", "--dictionary", "nope"), "nope"),
+    ("encode-out-is-a-file", lambda t: _builtin_encode(_a_file(t)), "is a file"),
+    ("learn-crop-zero", lambda t: ["learn", "--images", "builtin:camera", "--lmbda", "0.1", "--steps", "1",
+                                   "--crop", "0", "--out", str(t / "d.npz")], "--crop"),
+    ("learn-steps-zero", lambda t: ["learn", "--images", "builtin:camera", "--lmbda", "0.1", "--steps", "0",
+                                    "--out", str(t / "d.npz")], "--steps"),
+    ("learn-device-bogus", lambda t: ["learn", "--images", "builtin:camera", "--lmbda", "0.1", "--steps", "1",
+                                      "--device", "bogus", "--out", str(t / "d.npz")], "--device"),
+    ("learn-out-is-a-folder", lambda t: ["learn", "--images", "builtin:camera", "--lmbda", "0.1", "--steps", "1",
+                                         "--crop", "32", "--out", str(t)], "is a folder"),
+    ("encode-dataset-count-zero", lambda t: ["encode-dataset", "--dataset", "folder", "--root", str(t),
+                                             "--count", "0", "--out", str(t / "s")], "--count"),
+    ("encode-dataset-count-negative", lambda t: ["encode-dataset", "--dataset", "folder", "--root", str(t),
+                                                 "--count", "-3", "--out", str(t / "s")], "--count"),
+    ("encode-dataset-start-negative", lambda t: ["encode-dataset", "--dataset", "folder", "--root", str(t),
+                                                 "--start", "-1", "--out", str(t / "s")], "--start"),
+    ("encode-dataset-start-past-end", lambda t: ["encode-dataset", "--dataset", "folder", "--root", _folder(t),
+                                                 "--start", "50", "--out", str(t / "s")], "--start"),
+    ("encode-dataset-device-bogus", lambda t: ["encode-dataset", "--dataset", "folder", "--root", _folder(t),
+                                               "--device", "bogus", "--out", str(t / "s")], "--device"),
+    ("encode-dataset-size-too-small", lambda t: ["encode-dataset", "--dataset", "folder", "--root", _folder(t),
+                                                 "--size", "4", "--out", str(t / "s")], "size"),
+    ("train-prune-above-1", lambda t: ["train", "--store", str(_tiny_store()), "--test-store", str(_tiny_store()),
+                                       "--prune", "1.5", "--out", str(t / "r")], "prune"),
+    ("train-device-bogus", lambda t: ["train", "--store", str(_tiny_store()), "--test-store", str(_tiny_store()),
+                                      "--device", "bogus", "--out", str(t / "r")], "--device"),
+    ("train-epochs-zero", lambda t: ["train", "--pixels", "fashion-mnist", "--epochs", "0", "--out", str(t / "r")],
+     "--epochs"),
+    ("train-no-stores", lambda t: ["train", "--out", str(t / "r")], "--store"),
+    ("demo-device-bogus", lambda t: ["demo", "--quick", "--device", "bogus", "--out", str(t / "d")], "device"),
+    ("bench-iters-zero", lambda t: ["bench", "--iters", "0"], "--iters"),
+    ("table-no-runs", lambda t: ["table", str(t)], "runs"),
+]
+
+
+def _a_file(t: Path) -> Path:
+    p = t / "a-file"
+    p.write_text("x")
+    return p
+
+
+def _folder(t: Path) -> str:
+    """A folder of three 20×20 PNG images (an image-folder dataset)."""
+    from matplotlib import image as mpimg
+
+    root = t / "images"
+    (root / "a").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        mpimg.imsave(root / "a" / f"{i}.png", rng.random((20, 20)), cmap="gray")
+    return str(root)
+
+
+@pytest.mark.parametrize("argv, text", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_cli_bad_input(tmp_path, capsys, argv, text):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    rc = main(argv(tmp_path))
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert text in err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith(("usage:", " "))]
+    assert len(lines) == 1, err
+    made = set(p.name for p in tmp_path.iterdir()) - set(before) - {"images", "a-file"}
+    assert not made, f"left behind: {made}"
+
+
+def test_store_verify_reports_a_missing_store(tmp_path, capsys):
+    assert main(["store", "verify", str(tmp_path / "nothing")]) == 1
+    assert "no manifest.json" in capsys.readouterr().out
+
+
+# -------------------------------------------------------------- read-only outputs
+@pytest.fixture
+def readonly_dir(tmp_path) -> Path:
+    """A folder this process cannot write into (chmod 555; as root, where chmod does not
+    bind, a sysfs folder)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    candidates = [ro, Path("/sys/fs")]
+    for c in candidates:
+        try:
+            fd, probe = tempfile.mkstemp(dir=c)
+        except OSError:
+            yield c
+            ro.chmod(0o755)
+            return
+        os.close(fd)
+        os.unlink(probe)
+    ro.chmod(0o755)
+    pytest.skip("no unwritable folder available to this process")
+
+
+READONLY_COMMANDS = [
+    ("encode", lambda ro: _builtin_encode(ro / "out"), "out"),
+    ("loggabor", lambda ro: ["loggabor", "--out", str(ro / "d.npz")], "d.npz"),
+    ("learn", lambda ro: ["learn", "--images", "builtin:camera", "--lmbda", "0.1", "--steps", "1", "--crop", "32",
+                          "--out", str(ro / "d.npz"), "--quiet"], "d.npz"),
+    ("encode-dataset", lambda ro: ["encode-dataset", "--dataset", "folder", "--root", _folder(Path(tempfile.mkdtemp())),
+                                   "--max-iter", "2", "--out", str(ro / "store"), "--quiet"], "store"),
+    ("train", lambda ro: ["train", "--store", str(_tiny_store()), "--test-store", str(_tiny_store()), "--epochs", "1",
+                          "--batch-size", "2", "--device", "cpu", "--out", str(ro / "run"), "--quiet"], "run"),
+    ("demo", lambda ro: ["demo", "--quick", "--no-figure", "--quiet", "--out", str(ro / "demo")], "demo"),
+    ("table", lambda ro: ["table", str(_run_folder()), "--markdown", str(ro / "t.md")], "t.md"),
+    ("bench", lambda ro: ["bench", "--size", "32", "--kernels", "4", "--ksize", "5", "--iters", "1", "--repeats", "1",
+                          "--no-memory", "--json", str(ro / "b.json")], "b.json"),
+]
+
+_RUN: list[Path] = []
+
+
+def _run_folder() -> Path:
+    """A finished one-epoch training run folder."""
+    if not _RUN:
+        out = Path(tempfile.mkdtemp(prefix="csc-run-")) / "run"
+        store = str(_tiny_store())
+        assert main(["train", "--store", store, "--test-store", store, "--epochs", "1", "--batch-size", "2",
+                     "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+        _RUN.append(out)
+    return _RUN[0]
+
+
+@pytest.mark.parametrize("argv, text", [c[1:] for c in READONLY_COMMANDS], ids=[c[0] for c in READONLY_COMMANDS])
+def test_readonly_output_is_one_line_and_leaves_nothing(readonly_dir, capsys, argv, text):
+    if argv is READONLY_COMMANDS[-1][1]:
+        pytest.importorskip("sporco")
+    args = argv(readonly_dir)
+    capsys.readouterr()
+    before = sorted(os.listdir(readonly_dir))
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and text in lines[0] and str(readonly_dir) in lines[0], err
+    assert sorted(os.listdir(readonly_dir)) == before

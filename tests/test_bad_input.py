@@ -142,6 +142,9 @@ API_CASES = [
     ("psnr-shapes", lambda: csc.psnr(np.ones((8, 8)), np.ones((8, 9))), ValueError, "shape"),
     ("psnr-int", lambda: csc.psnr(np.ones((8, 8), dtype=np.int64), np.ones((8, 8))), TypeError, "reference"),
     ("prune-relative-above-1", lambda: csc.prune(torch.rand(4, 8, 8), 1.5, relative=True), ValueError, "threshold"),
+    ("sweep-relative-above-1", lambda: csc.pruning_sweep(torch.rand(1, 4, 16, 16, dtype=torch.float64), D, S[:1],
+                                                          thresholds=[0.5, 2.0], relative=True), ValueError,
+     "thresholds"),
     ("prune-negative", lambda: csc.prune(torch.rand(4, 8, 8), -0.1), ValueError, "threshold"),
     ("prune-str", lambda: csc.prune(torch.rand(4, 8, 8), "0.1"), TypeError, "threshold"),
     ("prune-relative-int", lambda: csc.prune(torch.rand(4, 8, 8), 0.1, relative=1), TypeError, "relative"),
@@ -323,6 +326,7 @@ CLI_CASES = [
     ("train-no-stores", lambda t: ["train", "--out", str(t / "r")], "--store"),
     ("demo-device-bogus", lambda t: ["demo", "--quick", "--device", "bogus", "--out", str(t / "d")], "device"),
     ("bench-iters-zero", lambda t: ["bench", "--iters", "0"], "--iters"),
+    ("bench-device-bogus", lambda t: ["bench", "--device", "bogus"], "--device"),
     ("table-no-runs", lambda t: ["table", str(t)], "runs"),
 ]
 

@@ -913,6 +913,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         args.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if args.threads < 1:
         raise ValueError("--threads must be >= 1")
+    from csc.runtime.device import resolve_device
+
+    resolve_device(args.device, arg="--device")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from csc.core import ops
-from csc.core.checks import as_float_tensor, check_finite, check_ndim
+from csc.core.checks import check_bool, as_float_tensor, check_finite, check_ndim
 from csc.science.metrics import broadcast_checked
 from csc.science.metrics import psnr as _psnr
 from csc.science.metrics import psnr_paper as _psnr_paper
@@ -225,6 +225,9 @@ def pruning_sweep(
     x, D, ref = _sweep_arrays(codes, dictionary, reference_images, metric)
     B, K, H, W = x.shape
     t = _thresholds(thresholds)
+    if check_bool("relative", relative) and (t > 1).any():
+        raise ValueError(f"thresholds: relative thresholds are fractions of max|x| in [0, 1], got {t.tolist()} "
+                         "(above 1 every coefficient is pruned)")
     names = _image_names(names, B)
     dev = x.device
     low = _image_like("lowpass", lowpass, (B, H, W), dev)

@@ -36,7 +36,7 @@ def test_dictionary_corruption_detected(tmp_path):
     with pytest.raises(ValueError, match="checksum"):
         csc.load_dictionary(path)
     path.write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="is not readable"):
         csc.load_dictionary(path)
     with pytest.raises(FileNotFoundError, match="neither a file nor a shipped"):
         csc.load_dictionary(tmp_path / "missing.npz")

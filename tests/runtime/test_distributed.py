@@ -259,7 +259,7 @@ def test_helpers_without_a_process_group():
     with pytest.raises(ValueError, match="process group"):
         OnlineDictLearn(torch.randn(2, 3, 3), 0.1, distributed=True)
     with pytest.raises(ValueError, match="process group"):
-        encode_dataset(np.zeros((1, 8, 8), np.uint8), [0], "unused", distributed=True)
+        encode_dataset(np.zeros((1, 16, 16), np.uint8), [0], "unused", distributed=True)
 
 
 def test_distributed_encoding_equals_single_process_store(spawned, tmp_path):

@@ -151,6 +151,128 @@ def fidelity_rows(yf, Dre, Dim, Sf, parseval_even, fid, r0, r1):
         fid[row] = _parseval_row(br, bi, Sf[i, h], parseval_even)
 
 
+# ---------------------------------------------------- multi-channel dictionaries
+@njit(**_OPTS)
+def _synthesis_row_mc(xf, i, h, Dre, Dim, ar, ai):
+    """ar[c] + i·ai[c] ← Σ_k D̂_ck x̂_k over the DFT row (i, h) for each channel c
+    (kernel DFTs (K, C, H, Wr), as :func:`_synthesis_row` per channel)."""
+    K = xf.shape[1]
+    C, Wr = ar.shape
+    ar[:] = 0
+    ai[:] = 0
+    for k in range(K):
+        xr = xf[i, k, h]
+        for c in range(C):
+            dre = Dre[k, c, h]
+            dim = Dim[k, c, h]
+            acr = ar[c]
+            aci = ai[c]
+            for j in range(Wr):
+                a = xr[2 * j]
+                b = xr[2 * j + 1]
+                acr[j] += dre[j] * a - dim[j] * b
+                aci[j] += dre[j] * b + dim[j] * a
+
+
+@njit(**_OPTS)
+def _solve_hermitian(Gr, Gi, rho, br, bi, C):
+    """Solve (ρI + G) z = b in place (b ← z) for a C×C Hermitian positive definite G, by
+    Cholesky in complex128 (Gr, Gi: (C, C) real and imaginary parts; br, bi: (C,))."""
+    L = np.zeros((C, C), dtype=np.complex128)
+    for a in range(C):
+        for b in range(a + 1):
+            v = complex(Gr[a, b], Gi[a, b]) + (rho if a == b else 0.0)
+            for m in range(b):
+                v -= L[a, m] * L[b, m].conjugate()
+            if a == b:
+                L[a, a] = np.sqrt(v.real)
+            else:
+                L[a, b] = v / L[b, b]
+    z = np.empty(C, dtype=np.complex128)
+    for a in range(C):  # L w = b
+        v = complex(br[a], bi[a])
+        for m in range(a):
+            v -= L[a, m] * z[m]
+        z[a] = v / L[a, a]
+    for a in range(C - 1, -1, -1):  # Lᴴ z = w
+        v = z[a]
+        for m in range(a + 1, C):
+            v -= L[m, a].conjugate() * z[m]
+        z[a] = v / L[a, a].real
+    for a in range(C):
+        br[a] = z[a].real
+        bi[a] = z[a].imag
+
+
+@njit(**_OPTS)
+def xstep_mc(xf, Dre, Dim, Sf, rho, Gre, Gim, scale, parseval_even, fid, r0, r1):
+    r"""x-step for a multi-channel dictionary (kernel DFTs (K, C, H, Wr)), in place, for the
+    DFT rows ``r0 ≤ i·H + h < r1``; image DFTs ``Sf`` (n, C, H, 2·Wr) real view;
+    ``Gre, Gim`` (H, Wr, C, C): the channel Gram matrix G = D̂D̂ᴴ per frequency.
+
+    At every frequency, with x̂ = DFT(y − u) on entry: r = Ŝ − D̂x̂ (C values),
+    c = (ρ_i I + G)⁻¹ r, x̂ ← (x̂ + D̂ᴴc)·scale — the solution of (D̂ᴴD̂ + ρI)x̂ = D̂ᴴŜ + ρv̂
+    (Woodbury's identity; SPORCO solves the same system by iterated Sherman–Morrison,
+    ``linalg.solvemdbi_ism``). ``fid`` as in :func:`xstep`: the new residual D̂x̂ − Ŝ is −ρ_i c.
+    """
+    n, K, H, W2 = xf.shape
+    C = Sf.shape[1]
+    Wr = W2 // 2
+    ar = np.empty((C, Wr), dtype=xf.dtype)
+    ai = np.empty((C, Wr), dtype=xf.dtype)
+    br = np.empty(C, dtype=np.float64)
+    bi = np.empty(C, dtype=np.float64)
+    want_fid = fid.shape[0] > 0
+    for row in range(r0, r1):
+        i = row // H
+        h = row - i * H
+        _synthesis_row_mc(xf, i, h, Dre, Dim, ar, ai)
+        rh = np.float64(rho[i])
+        tot = 0.0
+        for j in range(Wr):
+            for c in range(C):
+                br[c] = np.float64(Sf[i, c, h, 2 * j]) - np.float64(ar[c, j])
+                bi[c] = np.float64(Sf[i, c, h, 2 * j + 1]) - np.float64(ai[c, j])
+            _solve_hermitian(Gre[h, j], Gim[h, j], rh, br, bi, C)
+            w = 1.0 if j == 0 or (parseval_even and j == Wr - 1) else 2.0
+            for c in range(C):
+                ar[c, j] = br[c]
+                ai[c, j] = bi[c]
+                tot += w * rh * rh * (br[c] * br[c] + bi[c] * bi[c])
+        if want_fid:
+            fid[row] = tot
+        for k in range(K):
+            xr = xf[i, k, h]
+            for j in range(Wr):
+                a = xr[2 * j]
+                b = xr[2 * j + 1]
+                for c in range(C):
+                    dre = Dre[k, c, h, j]
+                    dim = Dim[k, c, h, j]
+                    a += dre * ar[c, j] + dim * ai[c, j]
+                    b += dre * ai[c, j] - dim * ar[c, j]
+                xr[2 * j] = a * scale
+                xr[2 * j + 1] = b * scale
+
+
+@njit(**_OPTS)
+def fidelity_rows_mc(yf, Dre, Dim, Sf, parseval_even, fid, r0, r1):
+    """:func:`fidelity_rows` for a multi-channel dictionary: summed over the channels."""
+    n, K, H, W2 = yf.shape
+    C = Sf.shape[1]
+    Wr = W2 // 2
+    br = np.empty((C, Wr), dtype=np.float64)
+    bi = np.empty((C, Wr), dtype=np.float64)
+    for row in range(r0, r1):
+        i = row // H
+        h = row - i * H
+        _synthesis_row_mc(yf, i, h, Dre, Dim, br, bi)
+        tot = 0.0
+        for c in range(C):
+            tot += _parseval_row(br[c], bi[c], Sf[i, c, h], parseval_even)
+        fid[row] = tot
+
+
 # -------------------------------------------------------------------- spatial domain
 @njit(**_OPTS)
 def ystep(x, y, u, t, alpha, beta, thr, wk, w4, spatial, pend, write_t, nonneg, bh, bw,

@@ -39,7 +39,8 @@ class FusedCBPDN:
 
     Parameters
     ----------
-    S : (n, H, W) images; xstep : an x-step object with ``numba_arrays``; y, u : (n, K, H, W)
+    S : (n, H, W) images ((n, C, H, W) for a multi-channel x-step); xstep : an x-step object
+    with ``fused_solve`` and ``fused_fidelity``; y, u : (n, K, H, W)
     initial values (updated in place); w : ℓ1 weight (float, (1, K, 1, 1) or a broadcast
     (·, ·, ·, ·) map); one_rho : every image shares one ρ (a joint problem: u is divided at
     once on a ρ change); planner : FFTW planner effort (None: by size, see
@@ -108,13 +109,11 @@ class FusedCBPDN:
     def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
         n, (H, W), npdt = self.n, self.shape, self.npdt
         self.invalidate()
-        dre, dim, gram = self.xs.numba_arrays(self.threads)
-        xfv, Sfv = self.xf.numpy(), self.Sf.numpy().view(npdt)
+        xfv = self.xf.numpy()
         self.fft.forward(self.t.numpy(), xfv)
         self._fid_rows = np.zeros(n * H if want_fidelity else 0)
-        scale, even = npdt(self.fft.scale), W % 2 == 0
-        fused.run_split(fused.kernels().xstep, n * H, self.threads, xfv.view(npdt), dre, dim, Sfv,
-                        rho.contiguous().numpy(), gram, scale, even, self._fid_rows)
+        self.xs.fused_solve(xfv.view(npdt), self.Sf, rho.contiguous().numpy(), npdt(self.fft.scale), W % 2 == 0,
+                            self._fid_rows, self.threads)
         self.fft.inverse(xfv, self.x.numpy())
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
@@ -141,11 +140,9 @@ class FusedCBPDN:
         n, (H, W) = self.n, self.shape
         if self.opts.objective_on_y:
             rows = np.empty(n * H)
-            dre, dim, _ = self.xs.numba_arrays(self.threads)
             keeps_x = self.fft_y is not None and self.fft_y.preserves_input
             zf = self.codes_dft() if keeps_x else torch.fft.rfft2(self.y)  # x stays intact
-            fused.run_split(fused.kernels().fidelity_rows, n * H, self.threads, zf.numpy().view(self.npdt),
-                            dre, dim, self.Sf.numpy().view(self.npdt), W % 2 == 0, rows)
+            self.xs.fused_fidelity(zf, self.Sf, W % 2 == 0, rows, self.threads)
         else:
             rows = self._fid_rows
         return (torch.from_numpy(rows.reshape(n, H).sum(1)) / (H * W) / 2.0).to(self.dtype)

@@ -25,7 +25,7 @@ class TorchCBPDN:
 
     Parameters
     ----------
-    S : (n, H, W) images; xstep : an x-step object (:mod:`csc.core.xstep`);
+    S : (n, H, W) images ((n, C, H, W) for a multi-channel x-step); xstep : an x-step object (:mod:`csc.core.xstep`);
     y, u : (n, K, H, W) initial values (taken over, not copied); w : ℓ1 weight, a float
     or a tensor broadcasting to (n, K, H, W); freeze : keep the previous x for
     :meth:`finish` (device-side freezing of converged images).
@@ -38,7 +38,7 @@ class TorchCBPDN:
         self.kernel_size = tuple(kernel_size)
         self.dtype, self.device = y.dtype, y.device
         self.variables_per_image = K * H * W
-        self.Sf = torch.fft.rfft2(S).unsqueeze(1)
+        self.Sf = xstep.signal_dft(S)  # (n, 1, H, Wr); (n, C, H, Wr) for a multi-channel dictionary
         empty = lambda: torch.empty_like(y)  # noqa: E731
         self.y, self.y_alt, self.u, self.u_alt, self.tmp = y, empty(), u, empty(), empty()
         self.x = torch.zeros_like(y)
@@ -91,7 +91,7 @@ class TorchCBPDN:
         H, W = self.shape
         y = self._new[0]
         vf = torch.fft.rfft2(y) if self.opts.objective_on_y else self.xf
-        return ops.rfft2_sqnorm(self.xs.synthesis(vf) - self.Sf[:, 0], W) / 2.0
+        return ops.rfft2_sqnorm(self.xs.synthesis(vf).reshape(self.Sf.shape) - self.Sf, W).sum(1) / 2.0
 
     def rescale(self, factor: torch.Tensor | None) -> None:
         if factor is not None:

@@ -48,7 +48,7 @@ from csc.core.checks import (
 )
 from csc.core.options import CBPDNOptions
 from csc.core.stats import CodingStats
-from csc.core.xstep import SingleChannelXStep
+from csc.core.xstep import xstep_for
 
 __all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "SPORCO_STATS_NAMES"]
 
@@ -124,7 +124,8 @@ class CBPDNResult:
         c = self.codes if codes is None else codes
         K, H, W = c.shape[-3:]
         flat = c.reshape(-1, K, H, W)
-        return ops.synthesis(self.dictionary.to(c.device), flat).reshape(c.shape[:-3] + (H, W))
+        out = ops.synthesis(self.dictionary.to(c.device), flat)  # (n, H, W), or (n, C, H, W)
+        return out.reshape(c.shape[:-3] + out.shape[1:])
 
 
 class ConvBPDN:
@@ -132,9 +133,13 @@ class ConvBPDN:
 
     Parameters
     ----------
-    dictionary : (K, kh, kw) tensor or array
-        Single-channel kernels. Use :func:`csc.from_sporco_layout` for SPORCO's
-        (kh, kw, K) layout.
+    dictionary : (K, kh, kw) or (K, C, kh, kw) tensor or array
+        Kernels. A single-channel dictionary (K, kh, kw) codes each channel of a
+        (B, C, H, W) batch on its own (SPORCO's ``Cd = 1`` case with independent channels);
+        a multi-channel dictionary (K, C, kh, kw) codes images (B, C, H, W) or (C, H, W)
+        with one coefficient map per kernel shared by the C channels (SPORCO's ``Cd = C``
+        case: codes (B, K, H, W), :class:`csc.core.xstep.MultiChannelXStep`). Use
+        :func:`csc.from_sporco_layout` for SPORCO's (kh, kw[, C], K) layout.
     lmbda : float
         Regularisation weight λ ≥ 0.
     options : CBPDNOptions, optional
@@ -145,6 +150,7 @@ class ConvBPDN:
     >>> solver = ConvBPDN(D, 0.05, CBPDNOptions(max_iter=200))
     >>> result = solver.solve(images)          # images (B, H, W)
     >>> result.codes.shape                     # (B, K, H, W)
+    >>> colour = ConvBPDN(Dc, 0.05).solve(rgb)  # Dc (K, 3, kh, kw), rgb (B, 3, H, W) → (B, K, H, W)
     """
 
     def __init__(self, dictionary, lmbda: float, options: CBPDNOptions | None = None):
@@ -152,7 +158,7 @@ class ConvBPDN:
         if not isinstance(self.options, CBPDNOptions):
             raise TypeError(f"options: expected CBPDNOptions, got {type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
-        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device)
+        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
         self.dictionary = D
 
     # ------------------------------------------------------------------ helpers
@@ -169,6 +175,8 @@ class ConvBPDN:
                 f"images: on {S.device} but the dictionary is on {D.device}; move one, or set "
                 "CBPDNOptions(device=...) to move both"
             )
+        if D.ndim == 4:
+            return self._prepare_colour_images(S)
         check_ndim("images", S, (2, 3, 4), "(H, W), (B, H, W) or (B, C, H, W)")
         check_not_channels_last("images", S, "(H, W), (B, H, W) or (B, C, H, W)")
         H, W = S.shape[-2:]
@@ -178,6 +186,22 @@ class ConvBPDN:
         check_finite("images", S)
         lead = tuple(S.shape[:-2]) or (1,)
         return S.reshape(-1, H, W), lead
+
+    def _prepare_colour_images(self, S: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """Images (C, H, W) or (B, C, H, W) for a multi-channel dictionary (K, C, kh, kw)."""
+        C = self.dictionary.shape[1]
+        layout = f"(C, H, W) or (B, C, H, W) with C = {C}, the dictionary's channels"
+        check_ndim("images", S, (3, 4), layout)
+        check_not_channels_last("images", S, layout)
+        if S.shape[-3] != C:
+            raise ValueError(f"images: shape {tuple(S.shape)} has {S.shape[-3]} channels but the dictionary "
+                             f"{tuple(self.dictionary.shape)} has {C}; expected {layout}")
+        check_image_size("images", *S.shape[-2:], self.dictionary.shape[-2:])
+        if S.numel() == 0:
+            raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
+        check_finite("images", S)
+        S = S.reshape(-1, *S.shape[-3:])
+        return S, (S.shape[0],)
 
     def _prepare_weight(self, n: int, shape: tuple[int, int], S: torch.Tensor, lead) -> torch.Tensor | float:
         w = self.options.l1_weight
@@ -231,7 +255,7 @@ class ConvBPDN:
         """
         opts, lmbda = self.options, self.lmbda
         S, lead = self._prepare_images(images)
-        n, H, W = S.shape
+        n, (H, W) = S.shape[0], S.shape[-2:]
         D = self.dictionary.to(dtype=S.dtype, device=S.device)
         K = D.shape[0]
         w = self._prepare_weight(n, (H, W), S, lead)
@@ -243,7 +267,7 @@ class ConvBPDN:
         if u is None:
             u = (lmbda / rho0) * torch.sign(y) if y0 is not None else torch.zeros_like(y)
 
-        xstep = SingleChannelXStep.from_kernels(D, (H, W))
+        xstep = xstep_for(D, (H, W))
         fused = self._use_fused(S.device)
         # Statistics are read on the host every iteration anyway; otherwise check for
         # convergence every `sync_every` iterations (the fused back end retires at once).

@@ -164,25 +164,30 @@ def check_not_channels_last(name: str, t: torch.Tensor, layout: str) -> None:
         )
 
 
-def prepare_dictionary(value, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
-    """A single-channel dictionary (K, kh, kw) as a detached floating tensor, checked:
-    3-D, non-empty, finite, and not in SPORCO's (kh, kw, K) layout."""
+def prepare_dictionary(value, dtype: torch.dtype | None = None, device=None, *,
+                       multichannel: bool = False) -> torch.Tensor:
+    """A dictionary as a detached floating tensor, checked: (K, kh, kw), or also
+    (K, C, kh, kw) when ``multichannel``; non-empty, finite, and not in SPORCO's layout
+    ((kh, kw, K) or (kh, kw, C, K))."""
     D = as_float_tensor("dictionary", value, dtype, device).detach()
-    if D.ndim == 4:
+    if D.ndim == 4 and not multichannel:
         raise ValueError(
-            f"dictionary: multi-channel dictionaries (K, C, kh, kw) are not supported; got shape "
-            f"{tuple(D.shape)}. Pass a single-channel (K, kh, kw) dictionary: each image channel "
-            "is then coded on its own"
+            f"dictionary: multi-channel dictionaries (K, C, kh, kw) are not supported here; got shape "
+            f"{tuple(D.shape)}. Pass a single-channel (K, kh, kw) dictionary"
         )
-    check_ndim("dictionary", D, (3,), "(K, kh, kw)")
+    check_ndim("dictionary", D, (3, 4) if multichannel else (3,),
+               "(K, kh, kw) or (K, C, kh, kw)" if multichannel else "(K, kh, kw)")
     if min(D.shape) == 0:
-        raise ValueError(f"dictionary: expected a non-empty (K, kh, kw) tensor, got shape {tuple(D.shape)}")
-    if D.shape[0] == D.shape[1] != D.shape[2]:
+        raise ValueError(f"dictionary: expected a non-empty tensor, got shape {tuple(D.shape)}")
+    sporco = D.shape[0] == D.shape[1] != D.shape[2] if D.ndim == 3 else \
+        D.shape[0] == D.shape[1] and D.shape[2] != D.shape[3]
+    if sporco:
+        spatial = f"{D.shape[0]}×{D.shape[1]}"
         raise ValueError(
-            f"dictionary: shape {tuple(D.shape)} looks like SPORCO's (kh, kw, K) layout "
-            f"({D.shape[2]} kernels of {D.shape[0]}×{D.shape[1]}); csc's is (K, kh, kw): convert with "
-            "csc.from_sporco_layout(D, 'dictionary'). (K kernels whose height equals K and whose "
-            "width differs are refused for this reason: transpose kernels and images.)"
+            f"dictionary: shape {tuple(D.shape)} looks like SPORCO's (kh, kw{', C' if D.ndim == 4 else ''}, K) "
+            f"layout ({D.shape[-1]} kernels of {spatial}); csc's is (K{', C' if D.ndim == 4 else ''}, kh, kw): "
+            "convert with csc.from_sporco_layout(D, 'dictionary'). (Kernels whose leading two axes are "
+            "equal and whose trailing two differ are refused for this reason: transpose kernels and images.)"
         )
     check_finite("dictionary", D)
     return D

@@ -49,10 +49,13 @@ def synthesis_dft(Df: torch.Tensor, Xf: torch.Tensor) -> torch.Tensor:
 
 
 def synthesis(kernels: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-    """Σ_k d_k * x_k, circular, for maps (N, K, H, W) → images (N, H, W)."""
+    """Σ_k d_k * x_k, circular, for maps (N, K, H, W) → images (N, H, W); kernels
+    (K, C, kh, kw) of a multi-channel dictionary give images (N, C, H, W)."""
     H, W = maps.shape[-2:]
     Df = kernel_dft(kernels.to(maps.dtype), (H, W))
-    return torch.fft.irfft2(synthesis_dft(Df, torch.fft.rfft2(maps)), s=(H, W))
+    Xf = torch.fft.rfft2(maps)
+    Sf = torch.einsum("kchw,nkhw->nchw", Df, Xf) if Df.ndim == 4 else synthesis_dft(Df, Xf)
+    return torch.fft.irfft2(Sf, s=(H, W))
 
 
 def adjoint_dft(Df: torch.Tensor, Sf: torch.Tensor) -> torch.Tensor:

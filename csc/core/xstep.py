@@ -16,8 +16,17 @@ An x-step object owns the dictionary's DFT in the forms the back ends need and o
 - :meth:`SingleChannelXStep.accuracy` — the relative residual of the linear system for a
   computed solution (the accuracy probe, as SCICO's sub-problem solvers carry).
 
-A new problem (a multi-channel dictionary, a mask-decoupled term) is a new x-step class
-with the same methods, run by the same :class:`csc.core.admm.ADMMLoop`.
+For a multi-channel dictionary (kernels (K, C, kh, kw), images of C channels, one
+coefficient map per kernel shared by the channels: SPORCO's ``Cd = C`` case),
+:math:`\hat D` is a C×K matrix at every frequency and :class:`MultiChannelXStep` solves the
+same system through a C×C one (Woodbury's identity),
+:math:`\hat x = \hat v + \hat D^H (\rho I + \hat D \hat D^H)^{-1}(\hat s - \hat D \hat v)`
+(SPORCO ``linalg.solvemdbi_ism`` reaches the same solution by iterated Sherman–Morrison).
+
+Each x-step also runs itself on the fused CPU back end (:meth:`fused_solve`,
+:meth:`fused_fidelity`: its numba kernel over the back end's buffers). A new problem (a
+mask-decoupled term) is a new x-step class with the same methods, run by the same
+:class:`csc.core.admm.ADMMLoop`.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import torch
 
 from csc.core import ops
 
-__all__ = ["SingleChannelXStep"]
+__all__ = ["MultiChannelXStep", "SingleChannelXStep", "xstep_for"]
 
 
 class SingleChannelXStep:
@@ -78,6 +87,32 @@ class SingleChannelXStep:
         """Σ_k D̂_k x̂_k, (n, H, Wr)."""
         return ops.synthesis_dft(self.Df, xf)
 
+    channels = 1
+
+    @staticmethod
+    def signal_dft(S: torch.Tensor) -> torch.Tensor:
+        """The image DFTs as :meth:`solve_` takes them: (n, H, W) → (n, 1, H, Wr)."""
+        return torch.fft.rfft2(S).unsqueeze(1)
+
+    def fused_solve(self, xfv: np.ndarray, Sf: torch.Tensor, rho: np.ndarray, scale, even: bool,
+                    fid: np.ndarray, threads: int) -> None:
+        """The x-step on the fused back end's x̂ buffer (real view), image DFTs ``Sf`` (n, H, Wr)."""
+        from csc.backends import fused
+
+        dre, dim, gram = self.numba_arrays(threads)
+        npdt = xfv.dtype
+        fused.run_split(fused.kernels().xstep, Sf.shape[0] * Sf.shape[-2], threads, xfv, dre, dim,
+                        Sf.numpy().view(npdt), rho, gram, scale, even, fid)
+
+    def fused_fidelity(self, zf: torch.Tensor, Sf: torch.Tensor, even: bool, rows: np.ndarray, threads: int) -> None:
+        """Per DFT row Parseval-weighted |Σ_k D̂_k ẑ_k − Ŝ|² of codes' DFTs ``zf`` (fused back end)."""
+        from csc.backends import fused
+
+        dre, dim, _ = self.numba_arrays(threads)
+        npdt = dre.dtype
+        fused.run_split(fused.kernels().fidelity_rows, Sf.shape[0] * Sf.shape[-2], threads,
+                        zf.numpy().view(npdt), dre, dim, Sf.numpy().view(npdt), even, rows)
+
     def numba_arrays(self, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(Re D̂, Im D̂, Σ_k|D̂_k|²) as contiguous CPU arrays, for the fused kernels."""
         if not self._numba_valid:
@@ -99,3 +134,92 @@ class SingleChannelXStep:
         Ax = self.Dfc * self.synthesis(xf).unsqueeze(1) + rho * xf
         err = (Ax - b).abs().square().sum((1, 2, 3)).sqrt()
         return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)
+
+
+class MultiChannelXStep:
+    """The x-step of a multi-channel dictionary (module docstring): Woodbury's identity with
+    the C×C channel Gram matrix per frequency.
+
+    Parameters
+    ----------
+    Df : (K, C, H, W//2 + 1) complex
+        DFT of the kernels (K, C, kh, kw) zero-padded to H×W.
+    """
+
+    def __init__(self, Df: torch.Tensor):
+        self.set_dft(Df)
+
+    @classmethod
+    def from_kernels(cls, D: torch.Tensor, shape) -> "MultiChannelXStep":
+        """From kernels (K, C, kh, kw) for images of ``shape`` (H, W)."""
+        return cls(ops.kernel_dft(D, tuple(shape)))
+
+    def set_dft(self, Df: torch.Tensor) -> None:
+        """Replace the dictionary."""
+        self.Df = Df
+        self.channels = int(Df.shape[1])
+        self._G: torch.Tensor | None = None
+        self._numba: tuple[np.ndarray, ...] | None = None
+
+    @property
+    def channel_gram(self) -> torch.Tensor:
+        """G = D̂D̂ᴴ per frequency, (H, Wr, C, C): G_cd = Σ_k D̂_ck conj(D̂_dk)."""
+        if self._G is None:
+            self._G = torch.einsum("kchw,kdhw->hwcd", self.Df, self.Df.conj())
+        return self._G
+
+    @staticmethod
+    def signal_dft(S: torch.Tensor) -> torch.Tensor:
+        """Image DFTs (n, C, H, W) → (n, C, H, Wr)."""
+        return torch.fft.rfft2(S)
+
+    def solve_(self, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """vf (n, K, H, Wr) ← x̂ for v̂ = vf, image DFTs ``Sf`` (n, C, H, Wr), ρ (n, 1, 1, 1)."""
+        r = Sf - torch.einsum("kchw,nkhw->nchw", self.Df, vf)
+        C = self.channels
+        eye = torch.eye(C, dtype=self.Df.dtype, device=self.Df.device)
+        A = self.channel_gram.unsqueeze(0) + rho.reshape(-1, 1, 1, 1, 1).to(self.Df.dtype) * eye
+        c = torch.linalg.solve(A, r.permute(0, 2, 3, 1).unsqueeze(-1))[..., 0].permute(0, 3, 1, 2)
+        return vf.add_(torch.einsum("kchw,nchw->nkhw", self.Df.conj(), c))
+
+    def synthesis(self, xf: torch.Tensor) -> torch.Tensor:
+        """Σ_k D̂_ck x̂_k per channel, (n, C, H, Wr)."""
+        return torch.einsum("kchw,nkhw->nchw", self.Df, xf)
+
+    def accuracy(self, xf: torch.Tensor, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """Relative residual ‖(D̂ᴴD̂ + ρI)x̂ − (D̂ᴴŜ + ρv̂)‖ / ‖D̂ᴴŜ + ρv̂‖ per image (n,)."""
+        adj = lambda z: torch.einsum("kchw,nchw->nkhw", self.Df.conj(), z)  # noqa: E731
+        b = adj(Sf) + rho * vf
+        err = (adj(self.synthesis(xf)) + rho * xf - b).abs().square().sum((1, 2, 3)).sqrt()
+        return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)
+
+    def numba_arrays(self, threads: int = 1) -> tuple[np.ndarray, ...]:
+        """(Re D̂, Im D̂) (K, C, H, Wr) and (Re G, Im G) (H, Wr, C, C) as contiguous CPU arrays."""
+        if self._numba is None:
+            G = self.channel_gram
+            self._numba = tuple(np.ascontiguousarray(a.numpy()) for a in
+                                (self.Df.real, self.Df.imag, G.real, G.imag))
+        return self._numba
+
+    def fused_solve(self, xfv: np.ndarray, Sf: torch.Tensor, rho: np.ndarray, scale, even: bool,
+                    fid: np.ndarray, threads: int) -> None:
+        """The x-step on the fused back end's x̂ buffer (real view), image DFTs (n, C, H, Wr)."""
+        from csc.backends import fused
+
+        dre, dim, gre, gim = self.numba_arrays(threads)
+        fused.run_split(fused.kernels().xstep_mc, Sf.shape[0] * Sf.shape[-2], threads, xfv, dre, dim,
+                        Sf.numpy().view(xfv.dtype), rho, gre, gim, scale, even, fid)
+
+    def fused_fidelity(self, zf: torch.Tensor, Sf: torch.Tensor, even: bool, rows: np.ndarray, threads: int) -> None:
+        """Per DFT row Parseval-weighted Σ_c |Σ_k D̂_ck ẑ_k − Ŝ_c|² (fused back end)."""
+        from csc.backends import fused
+
+        dre, dim, _, _ = self.numba_arrays(threads)
+        npdt = dre.dtype
+        fused.run_split(fused.kernels().fidelity_rows_mc, Sf.shape[0] * Sf.shape[-2], threads,
+                        zf.numpy().view(npdt), dre, dim, Sf.numpy().view(npdt), even, rows)
+
+
+def xstep_for(D: torch.Tensor, shape):
+    """The x-step of kernels ``D``: (K, kh, kw) single-channel, (K, C, kh, kw) multi-channel."""
+    return (MultiChannelXStep if D.ndim == 4 else SingleChannelXStep).from_kernels(D, shape)

@@ -238,7 +238,9 @@ def xstep_mc(xf, Dre, Dim, Sf, rho, Gre, Gim, scale, parseval_even, fid, r0, r1)
             for c in range(C):
                 ar[c, j] = br[c]
                 ai[c, j] = bi[c]
-                tot += w * rh * rh * (br[c] * br[c] + bi[c] * bi[c])
+                er = rh * br[c]  # the residual −ρc, formed before squaring (ρ may be huge)
+                ei = rh * bi[c]
+                tot += w * (er * er + ei * ei)
         if want_fid:
             fid[row] = tot
         for k in range(K):

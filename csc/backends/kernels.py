@@ -400,6 +400,105 @@ def add_row_sums(acc, xr, yr, ur, d1, d2):
 
 
 @njit(**_OPTS)
+def ystep_joint(x, y, u, t, alpha, beta, thr, thr2, wk, w4, spatial, w21k, w21map, spatial21, pend, write_t,
+                nonneg, bh, bw, l1_on_y, want_l1, C, part, p0, p1):
+    r""":func:`ystep` for joint sparsity over C channels (SPORCO ``prox_sl1l2``), for the
+    groups ``p0 ≤ i·K + k < p1``: maps (n, C·K, H, W) hold channel c's kernel k at plane
+    c·K + k, and group (i, k) is the C planes of kernel k. Per coefficient position::
+
+        v_c = α·x_c + (1 − α)·y_prev,c + u_prev,c
+        y_c = v_c − clamp(v_c, −τ_c, τ_c)               (τ_c = thr[i]·w of plane c·K + k)
+        y_c ← y_c · max(0, ‖y‖ − β)/‖y‖   (0 if ‖y‖ = 0; ‖·‖ over c, β = thr2[i]·w₂₁)
+        nonneg / boundary zeroing; u_c = v_c − y_c; t_c = y_c − u_c (if write_t[i])
+
+    ``part[i·K + k]`` receives the six sums of :func:`ystep` over the group and, when
+    ``want_l1``, Σ w₂₁‖z‖ (z = x, or y with ``l1_on_y``) as its seventh. ℓ1 weights as
+    in :func:`ystep` indexed by plane; ℓ2,1 weights ``w21k`` (one per kernel, or one
+    entry) or, with ``spatial21``, the broadcast map ``w21map`` (·, K, ·, ·).
+    """
+    n, CK, H, W = x.shape
+    K = CK // C
+    nwk = wk.shape[0]
+    nw21 = w21k.shape[0]
+    vs = np.empty(C, dtype=x.dtype)
+    ys = np.empty(C, dtype=x.dtype)
+    for p in range(p0, p1):
+        i = p // K
+        k = p - i * K
+        pd = pend[i]
+        scaled = pd != 1
+        wt = write_t[i] != 0
+        acc = part[p]
+        acc[:] = 0.0
+        iw = i if w4.shape[0] > 1 else 0
+        i21 = i if w21map.shape[0] > 1 else 0
+        k21 = k if w21map.shape[1] > 1 else 0
+        b0 = thr2[i] * (w21k[k] if nw21 > 1 else w21k[0])
+        for h in range(H):
+            zrow = h >= bh
+            for j in range(W):
+                b = b0
+                if spatial21:
+                    b = thr2[i] * w21map[i21, k21, h if w21map.shape[2] > 1 else 0,
+                                         j if w21map.shape[3] > 1 else 0]
+                nrm2 = 0.0
+                for c in range(C):
+                    q = c * K + k
+                    if spatial:
+                        wv = w4[iw, q if w4.shape[1] > 1 else 0, h if w4.shape[2] > 1 else 0,
+                                j if w4.shape[3] > 1 else 0]
+                    else:
+                        wv = wk[q] if nwk > 1 else wk[0]
+                    th = thr[i] * wv
+                    up = u[i, q, h, j] / pd if scaled else u[i, q, h, j]
+                    v = (alpha * x[i, q, h, j] + beta * y[i, q, h, j]) + up
+                    yy = v - min(max(v, -th), th)
+                    vs[c] = v
+                    ys[c] = yy
+                    nrm2 += np.float64(yy) * np.float64(yy)
+                a = np.sqrt(nrm2)
+                sc = max(a - np.float64(b), 0.0) / a if a != 0 else 0.0
+                zn2 = 0.0
+                for c in range(C):
+                    q = c * K + k
+                    yy = ys[c] * sc
+                    if nonneg and yy < 0:
+                        yy = yy - yy
+                    if zrow or j >= bw:
+                        yy = yy - yy
+                    v = vs[c]
+                    uu = v - yy
+                    xv = x[i, q, h, j]
+                    yp = y[i, q, h, j]
+                    y[i, q, h, j] = yy
+                    u[i, q, h, j] = uu
+                    if wt:
+                        t[i, q, h, j] = yy - uu
+                    acc[0] += np.float64(xv) * np.float64(xv)
+                    acc[1] += np.float64(yy) * np.float64(yy)
+                    acc[2] += np.float64(uu) * np.float64(uu)
+                    d1 = xv - yy
+                    d2 = yp - yy
+                    acc[3] += np.float64(d1) * np.float64(d1)
+                    acc[4] += np.float64(d2) * np.float64(d2)
+                    if want_l1:
+                        if spatial:
+                            wv = w4[iw, q if w4.shape[1] > 1 else 0, h if w4.shape[2] > 1 else 0,
+                                    j if w4.shape[3] > 1 else 0]
+                        else:
+                            wv = wk[q] if nwk > 1 else wk[0]
+                        z = yy if l1_on_y else xv
+                        acc[5] += np.float64(abs(wv * z))
+                        zn2 += np.float64(z) * np.float64(z)
+                if want_l1:
+                    if spatial21:
+                        w21 = w21map[i21, k21, h if w21map.shape[2] > 1 else 0, j if w21map.shape[3] > 1 else 0]
+                    else:
+                        w21 = w21k[k] if nw21 > 1 else w21k[0]
+                    acc[6] += np.float64(w21) * np.sqrt(zn2)
+
+
+@njit(**_OPTS)
 def rescale_t(y, u, pend, sel, t, p0, p1):
     """t = y − u / pend[i] for the planes p0 ≤ i·K + k < p1 of the images with sel[i]."""
     n, K, H, W = y.shape

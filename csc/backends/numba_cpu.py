@@ -27,7 +27,7 @@ from csc.backends import fused
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["FusedCBPDN"]
+__all__ = ["FusedCBPDN", "FusedJointCBPDN"]
 
 
 def _npdt(dtype: torch.dtype):
@@ -111,7 +111,7 @@ class FusedCBPDN:
         self.invalidate()
         xfv = self.xf.numpy()
         self.fft.forward(self.t.numpy(), xfv)
-        self._fid_rows = np.zeros(n * H if want_fidelity else 0)
+        self._fid_rows = np.zeros(n * H * self.xs.row_factor if want_fidelity else 0)
         self.xs.fused_solve(xfv.view(npdt), self.Sf, rho.contiguous().numpy(), npdt(self.fft.scale), W % 2 == 0,
                             self._fid_rows, self.threads)
         self.fft.inverse(xfv, self.x.numpy())
@@ -139,13 +139,13 @@ class FusedCBPDN:
     def fidelity(self) -> torch.Tensor:
         n, (H, W) = self.n, self.shape
         if self.opts.objective_on_y:
-            rows = np.empty(n * H)
+            rows = np.empty(n * H * self.xs.row_factor)
             keeps_x = self.fft_y is not None and self.fft_y.preserves_input
             zf = self.codes_dft() if keeps_x else torch.fft.rfft2(self.y)  # x stays intact
             self.xs.fused_fidelity(zf, self.Sf, W % 2 == 0, rows, self.threads)
         else:
             rows = self._fid_rows
-        return (torch.from_numpy(rows.reshape(n, H).sum(1)) / (H * W) / 2.0).to(self.dtype)
+        return (torch.from_numpy(rows.reshape(n, -1).sum(1)) / (H * W) / 2.0).to(self.dtype)
 
     def rescale(self, factor: torch.Tensor | None) -> None:
         n = self.n
@@ -218,3 +218,37 @@ class FusedCBPDN:
         torch.sub(self.y, self.u, out=self.t)
         self.pend.fill_(1)
         self.invalidate()
+
+
+class FusedJointCBPDN(FusedCBPDN):
+    """:class:`FusedCBPDN` for joint sparsity over C channels (maps (n, C·K, H, W)): the
+    y-step is the numba kernel :func:`csc.backends.kernels.ystep_joint` (``prox_sl1l2``),
+    with thresholds (n, 2) = (λ/ρ, μ/ρ) and a seventh sum Σ w₂₁‖z‖₂."""
+
+    def __init__(self, *args, channels: int, l21_weight, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.C = int(channels)
+        self.spatial21 = isinstance(l21_weight, torch.Tensor) and not (
+            l21_weight.shape[0] == 1 and l21_weight.shape[2] == 1 and l21_weight.shape[3] == 1)
+        if self.spatial21:
+            self.w21k, self.w21map = np.ones(1, dtype=self.npdt), l21_weight.contiguous()
+        else:
+            w = l21_weight.reshape(-1).contiguous().numpy() if isinstance(l21_weight, torch.Tensor) else \
+                np.full(1, float(l21_weight), dtype=self.npdt)
+            self.w21k, self.w21map = w, torch.ones((1, 1, 1, 1), dtype=self.dtype)
+
+    def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
+        o, n, K = self.opts, self.n, self.y.shape[1] // self.C
+        part = np.empty((n * K, 7))
+        self.write_t = ((~self.rescaled) if may_rescale else torch.ones(n, dtype=torch.bool)).to(torch.uint8)
+        fused.run_split(fused.kernels().ystep_joint, n * K, self.threads, self.x.numpy(), self.y.numpy(),
+                        self.u.numpy(), self.t.numpy(), self.alpha, self.beta, thr[:, 0].contiguous().numpy(),
+                        thr[:, 1].contiguous().numpy(), self.wk, self.wmap.numpy() if self.spatial else self.w4,
+                        self.spatial, self.w21k, self.w21map.numpy(), self.spatial21, self.pend.numpy(),
+                        self.write_t.numpy(), o.nonneg, self.bh, self.bw, o.objective_on_y, want_l1, self.C, part)
+        return torch.from_numpy(part.reshape(n, K, 7).sum(1))
+
+    def keep(self, mask: torch.Tensor) -> None:
+        if not bool(mask.all()) and self.spatial21 and self.w21map.shape[0] > 1:
+            self.w21map = self.w21map[mask].contiguous()
+        super().keep(mask)

@@ -17,7 +17,7 @@ from csc.core import ops
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["TorchCBPDN"]
+__all__ = ["TorchCBPDN", "TorchJointCBPDN"]
 
 
 class TorchCBPDN:
@@ -65,9 +65,8 @@ class TorchCBPDN:
         yprev, uprev, x, y = self.y, self.u, self._x_new, self.y_alt
         ax = x if self.ax is None else torch.lerp(yprev, x, o.relax, out=self.ax)
         v = torch.add(ax, uprev, out=self.u_alt)
-        t = thr.view(-1, 1, 1, 1) * self.w
-        u = torch.clamp(v, min=-t, max=t, out=self.tmp)
-        torch.sub(v, u, out=y)
+        u = self.tmp
+        changed = self._prox(v, thr, y, u)
         if o.nonneg:
             y.clamp_(min=0)
         kh, kw = self.kernel_size
@@ -76,16 +75,30 @@ class TorchCBPDN:
                 y[..., H - kh + 1:, :] = 0
             if kw > 1:
                 y[..., :, W - kw + 1:] = 0
-        if o.nonneg or o.no_boundary_cross:
+        if changed or o.nonneg or o.no_boundary_cross:
             torch.sub(v, y, out=u)
         sq = lambda a: torch.mul(a, a, out=v).sum((1, 2, 3))  # noqa: E731  (v is scratch now)
         cols = [sq(x), sq(y), sq(u), sq(torch.sub(x, y, out=v)), sq(torch.sub(yprev, y, out=v))]
+        z = y if o.objective_on_y else x
         if want_l1:
-            cols.append((self.w * (y if o.objective_on_y else x)).abs().sum((1, 2, 3)))
+            cols.append((self.w * z).abs().sum((1, 2, 3)))
         else:
             cols.append(torch.zeros_like(cols[0]))
+        cols += self._extra_sums(z, want_l1)
         self._new = (y, u, x)
         return torch.stack(cols, 1)
+
+    def _prox(self, v: torch.Tensor, thr: torch.Tensor, y: torch.Tensor, u: torch.Tensor) -> bool:
+        """y ← prox of the regulariser at v (soft thresholding by λw/ρ), u ← v − y by
+        clamping; returns whether y was changed after that (u must then be v − y)."""
+        t = thr.view(-1, 1, 1, 1) * self.w
+        torch.clamp(v, min=-t, max=t, out=u)
+        torch.sub(v, u, out=y)
+        return False
+
+    def _extra_sums(self, z: torch.Tensor, want: bool) -> list[torch.Tensor]:
+        """Sums of further regularisation terms (none here)."""
+        return []
 
     def fidelity(self) -> torch.Tensor:
         H, W = self.shape
@@ -132,3 +145,39 @@ class TorchCBPDN:
         """Set y and u (a resumed learner)."""
         self.y.copy_(y)
         self.u.copy_(u)
+
+
+class TorchJointCBPDN(TorchCBPDN):
+    """:class:`TorchCBPDN` for CBPDN with joint sparsity over C channels (SPORCO
+    ``ConvBPDNJoint``): maps (n, C·K, H, W) of C channels × K kernels; the y-step is
+    ``prox_sl1l2``: soft thresholding by λw/ρ, then shrinking each group of C coefficients
+    (the same kernel and pixel in every channel) by μw₂₁/ρ in ℓ2 norm. ``thr`` is then
+    (n, 2): λ/ρ and μ/ρ per image; the extra sum is Σ w₂₁‖z‖₂ over the groups.
+    """
+
+    def __init__(self, *args, channels: int, l21_weight, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.C, self.w21 = int(channels), l21_weight
+
+    def _groups(self, t: torch.Tensor) -> torch.Tensor:
+        n, CK, H, W = t.shape
+        return t.view(n, self.C, CK // self.C, H, W)
+
+    def _prox(self, v, thr, y, u) -> bool:
+        super()._prox(v, thr[:, 0].contiguous(), y, u)
+        g = self._groups(y)
+        nrm = torch.linalg.vector_norm(g, dim=1)
+        b = thr[:, 1].view(-1, 1, 1, 1) * self.w21
+        scale = torch.clamp(nrm - b, min=0) / torch.where(nrm == 0, torch.ones_like(nrm), nrm)  # SPORCO's prox_l2
+        g.mul_(scale.unsqueeze(1))
+        return True
+
+    def _extra_sums(self, z, want):
+        if not want:
+            return [torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)]
+        return [(self.w21 * torch.linalg.vector_norm(self._groups(z), dim=1)).sum((1, 2, 3))]
+
+    def keep(self, mask: torch.Tensor) -> None:
+        super().keep(mask)
+        if isinstance(self.w21, torch.Tensor) and self.w21.shape[0] > 1 and not bool(mask.all()):
+            self.w21 = self.w21[mask]

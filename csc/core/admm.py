@@ -172,12 +172,18 @@ class ADMMLoop:
     many iterations: images that converge in between are frozen (their y, u, x and ρ stop
     changing) and retire at the next check, so results do not depend on it.
     ``on_retire(idx, y, x, u, rho, iters)`` receives the images that leave the working set.
+
+    ``extra_weights`` (μ₁, …): further regularisation terms μ_j·g_j(x) with proximal
+    operators of their own (joint sparsity's ℓ2,1 norm): the y-step then gets thresholds
+    (n, 1 + J) — λ/ρ and μ_j/ρ — and returns g_j's sums after the six; the objective adds
+    Σ μ_j g_j and the recorded rows append the g_j.
     """
 
     def __init__(self, ws: Workspace, lmbda: float, opts: CBPDNOptions, coupling: Coupling = PER_IMAGE,
                  rho0: float | None = None, sync_every: int = 1,
-                 on_retire: Callable[..., None] | None = None):
+                 on_retire: Callable[..., None] | None = None, extra_weights: tuple[float, ...] = ()):
         self.ws, self.lmbda, self.opts, self.coupling = ws, float(lmbda), opts, coupling
+        self.extra_weights = tuple(float(m) for m in extra_weights)
         n, dev = ws.n, ws.device
         # per-image problems keep ρ in the maps' dtype; a joint problem's scalars are float64
         self.scalar_dtype = torch.float64 if coupling.joint else ws.dtype
@@ -223,6 +229,8 @@ class ADMMLoop:
         want = record is not None
         ws.xstep(rho_img, want and not opts.objective_on_y)
         thr = cp.expand(self.lmbda / self.rho, n).to(ws.dtype)
+        if self.extra_weights:
+            thr = torch.stack([thr] + [cp.expand(m / self.rho, n).to(ws.dtype) for m in self.extra_weights], 1)
         may_rescale = opts.auto_rho and self.k != 0 and (self.k + 1) % opts.rho_period == 0
         sums = cp.reduce(ws.ystep(thr, want, may_rescale))
         norms = sums[:, :5].sqrt().to(ws.dtype).to(self.scalar_dtype)
@@ -231,7 +239,11 @@ class ADMMLoop:
         if want:
             fid = cp.reduce(ws.fidelity().unsqueeze(1))[:, 0].to(self.scalar_dtype)
             l1 = sums[:, 5].to(ws.dtype).to(self.scalar_dtype)
-            record(self.k, self.idx, torch.stack([fid + self.lmbda * l1, fid, l1, r, s, epri, edua, self.rho]))
+            extra = [sums[:, 6 + j].to(ws.dtype).to(self.scalar_dtype) for j in range(len(self.extra_weights))]
+            obj = fid + self.lmbda * l1
+            for m, g in zip(self.extra_weights, extra):
+                obj = obj + m * g
+            record(self.k, self.idx, torch.stack([obj, fid, l1, r, s, epri, edua, self.rho] + extra))
         f = rho_factor(opts, self.k, r, s, self.xi)
         converged = (r < epri) & (s < edua)
         freeze = self.sync_every > 1

@@ -41,7 +41,7 @@ from csc.backends import fused as _fused
 from csc.backends.numba_cpu import FusedCBPDN
 from csc.backends.torch_loop import TorchCBPDN
 from csc.core import ops
-from csc.core.admm import PER_IMAGE, ADMMLoop, initial_rho
+from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, initial_rho
 from csc.core.checks import (
     as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative, check_not_channels_last,
     check_solution, check_weights, prepare_dictionary,
@@ -83,7 +83,6 @@ class IterationStats(CodingStats):
     time: np.ndarray
 
 
-_STAT_FIELDS = [f.name for f in fields(IterationStats)]
 
 
 @dataclass
@@ -257,7 +256,7 @@ class ConvBPDN:
         S, lead = self._prepare_images(images)
         n, (H, W) = S.shape[0], S.shape[-2:]
         D = self.dictionary.to(dtype=S.dtype, device=S.device)
-        K = D.shape[0]
+        K = self._num_maps(D.shape[0])
         w = self._prepare_weight(n, (H, W), S, lead)
         rho0 = initial_rho(opts, lmbda)
         y = self._prepare_init("y0", y0, n, lead, (H, W))
@@ -267,30 +266,57 @@ class ConvBPDN:
         if u is None:
             u = (lmbda / rho0) * torch.sign(y) if y0 is not None else torch.zeros_like(y)
 
-        xstep = xstep_for(D, (H, W))
+        xstep = self._xstep(D, (H, W))
         fused = self._use_fused(S.device)
         # Statistics are read on the host every iteration anyway; otherwise check for
         # convergence every `sync_every` iterations (the fused back end retires at once).
         sync = 1 if opts.record_stats or fused else opts.sync_interval or (1 if S.device.type == "cpu" else 10)
-        if fused:
-            ws = FusedCBPDN(S, xstep, y.contiguous(), u.contiguous(), w, opts, D.shape[-2:],
-                            max(1, torch.get_num_threads()), planner=opts.fftw_planner)
-        else:
-            ws = TorchCBPDN(S, xstep, y, u, w, opts, D.shape[-2:], freeze=sync > 1)
-        out = _Outputs(n, (K, H, W), S, opts.record_stats)
-        loop = ADMMLoop(ws, lmbda, opts, PER_IMAGE, rho0=rho0, sync_every=sync, on_retire=out.retire)
+        ws = self._workspace(S, xstep, y, u, w, fused, sync, D.shape[-2:])
+        out = _Outputs(n, y.shape[1:], S, opts.record_stats, self._stats_class)
+        loop = ADMMLoop(ws, lmbda, opts, PER_IMAGE, rho0=rho0, sync_every=sync, on_retire=out.retire,
+                        extra_weights=self._extra_weights())
         t0 = time.perf_counter()
         record = None
         if opts.record_stats:
             record = lambda k, idx, row: out.record(k, idx, row.cpu().numpy(), time.perf_counter() - t0)  # noqa: E731
         loop.run(opts.max_iter, record)
-        result = out.result(lead, D)
+        result = out.result(lead, D, self._code_shape(K, H, W))
         check_solution(result.codes, S)
         return result
+
+    # ------------------------------------------------- what a variant changes
+    _stats_class: type = None  # IterationStats, set below
+
+    def _num_maps(self, K: int) -> int:
+        """Coefficient maps per image in the working set: one per kernel."""
+        return K
+
+    def _code_shape(self, M: int, H: int, W: int) -> tuple[int, ...]:
+        """The codes of one image from its M maps: (K, H, W)."""
+        return (M, H, W)
+
+    def _xstep(self, D: torch.Tensor, shape):
+        """The x-step object for kernels ``D`` and images of ``shape`` (:mod:`csc.core.xstep`)."""
+        return xstep_for(D, shape)
+
+    def _extra_weights(self) -> tuple[float, ...]:
+        """Weights of regularisation terms beyond λ‖w·x‖₁ (their sums follow Σ|w·x| in the y-step's)."""
+        return ()
+
+    def _workspace(self, S, xstep, y, u, w, fused: bool, sync: int, kernel_size):
+        """The back end's working set (:class:`csc.core.admm.Workspace`)."""
+        opts = self.options
+        if fused:
+            return FusedCBPDN(S, xstep, y.contiguous(), u.contiguous(), w, opts, kernel_size,
+                              max(1, torch.get_num_threads()), planner=opts.fftw_planner)
+        return TorchCBPDN(S, xstep, y, u, w, opts, kernel_size, freeze=sync > 1)
 
     def _use_fused(self, device: torch.device) -> bool:
         """Whether :meth:`solve` runs the fused CPU back end (:func:`csc.backends.fused.use_fused`)."""
         return _fused.use_fused(self.options.backend, device, "the solve")
+
+
+ConvBPDN._stats_class = IterationStats
 
 
 class _Outputs:
@@ -301,16 +327,17 @@ class _Outputs:
     outputs, without a copy.
     """
 
-    def __init__(self, n: int, shape, like: torch.Tensor, record: bool):
-        self.n, self.shape, self.like = n, tuple(shape), like
+    def __init__(self, n: int, shape, like: torch.Tensor, record: bool, stats_class: type):
+        self.n, self.shape, self.like, self.stats_class = n, tuple(shape), like, stats_class
         self.y = self.x = self.u = None
         self.rho = like.new_zeros(n)
         self.iters = torch.zeros(n, dtype=torch.int64, device=like.device)
         self._rows: list[list] | None = [[] for _ in range(n)] if record else None
 
-    def result(self, lead: tuple, D: torch.Tensor) -> "CBPDNResult":
-        """The solve's result, arrays shaped as the input's leading dimensions ``lead``."""
-        shape = tuple(lead) + self.shape
+    def result(self, lead: tuple, D: torch.Tensor, code_shape: tuple) -> "CBPDNResult":
+        """The solve's result, arrays shaped as the input's leading dimensions ``lead`` and
+        ``code_shape`` per image."""
+        shape = tuple(lead) + tuple(code_shape)
         if self.y is None:  # max_iter = 0 and nothing retired
             self.y, self.x, self.u = (self.like.new_zeros((self.n,) + self.shape) for _ in range(3))
         return CBPDNResult(codes=self.y.reshape(shape), x=self.x.reshape(shape), u=self.u.reshape(shape),
@@ -329,18 +356,20 @@ class _Outputs:
         self.iters[idx] = iters
 
     def record(self, k: int, idx: torch.Tensor, rows: np.ndarray, elapsed: float) -> None:
+        m = len(STAT_COLUMNS)  # the loop's columns, then (after the time) its extra terms
         for j, i in enumerate(idx.tolist()):
-            self._rows[i].append((k, *rows[:, j].tolist(), elapsed))
+            self._rows[i].append((k, *rows[:m, j].tolist(), elapsed, *rows[m:, j].tolist()))
 
     def stats(self) -> list[IterationStats] | None:
         if self._rows is None:
             return None
         out = []
+        names = [f.name for f in fields(self.stats_class)]
         for rows in self._rows:
-            cols = np.array(rows, dtype=np.float64).reshape(-1, len(_STAT_FIELDS)).T
-            rec = dict(zip(_STAT_FIELDS, cols))
+            cols = np.array(rows, dtype=np.float64).reshape(-1, len(names)).T
+            rec = dict(zip(names, cols))
             rec["iteration"] = rec["iteration"].astype(np.int64)
-            out.append(IterationStats(**rec))
+            out.append(self.stats_class(**rec))
         return out
 
 

@@ -36,7 +36,7 @@ import torch
 
 from csc.core import ops
 
-__all__ = ["MultiChannelXStep", "SingleChannelXStep", "xstep_for"]
+__all__ = ["ChannelwiseXStep", "MultiChannelXStep", "SingleChannelXStep", "xstep_for"]
 
 
 class SingleChannelXStep:
@@ -88,6 +88,8 @@ class SingleChannelXStep:
         return ops.synthesis_dft(self.Df, xf)
 
     channels = 1
+    #: DFT rows per image row of the fused kernels' fidelity (1: one problem per image)
+    row_factor = 1
 
     @staticmethod
     def signal_dft(S: torch.Tensor) -> torch.Tensor:
@@ -158,6 +160,7 @@ class MultiChannelXStep:
         """Replace the dictionary."""
         self.Df = Df
         self.channels = int(Df.shape[1])
+        self.row_factor = 1
         self._G: torch.Tensor | None = None
         self._numba: tuple[np.ndarray, ...] | None = None
 
@@ -218,6 +221,63 @@ class MultiChannelXStep:
         npdt = dre.dtype
         fused.run_split(fused.kernels().fidelity_rows_mc, Sf.shape[0] * Sf.shape[-2], threads,
                         zf.numpy().view(npdt), dre, dim, Sf.numpy().view(npdt), even, rows)
+
+
+class ChannelwiseXStep:
+    """The single-channel x-step in each of C channels: maps (n, C·K, H, Wr) of C channels ×
+    K kernels, images (n, C, H, W), one ρ per image shared by its channels (joint sparsity,
+    :class:`csc.core.joint.ConvBPDNJoint`)."""
+
+    def __init__(self, Df: torch.Tensor, channels: int):
+        self.inner = SingleChannelXStep(Df)
+        self.channels = self.row_factor = int(channels)
+
+    @classmethod
+    def from_kernels(cls, D: torch.Tensor, shape, channels: int) -> "ChannelwiseXStep":
+        return cls(ops.kernel_dft(D, tuple(shape)), channels)
+
+    @property
+    def Df(self) -> torch.Tensor:
+        return self.inner.Df
+
+    def _split(self, vf: torch.Tensor) -> torch.Tensor:
+        n, CK = vf.shape[:2]
+        return vf.view(n * self.channels, CK // self.channels, *vf.shape[2:])
+
+    @staticmethod
+    def signal_dft(S: torch.Tensor) -> torch.Tensor:
+        """Image DFTs (n, C, H, W) → (n, C, H, Wr)."""
+        return torch.fft.rfft2(S)
+
+    def _rho(self, rho):
+        return rho.repeat_interleave(self.channels, 0)
+
+    def solve_(self, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """vf (n, C·K, H, Wr) ← x̂ channel by channel; ``Sf`` (n, C, H, Wr); ρ (n, 1, 1, 1)."""
+        self.inner.solve_(self._split(vf), Sf.reshape(-1, 1, *Sf.shape[-2:]), self._rho(rho))
+        return vf
+
+    def synthesis(self, xf: torch.Tensor) -> torch.Tensor:
+        """Σ_k D̂_k x̂_{c,k} per channel, (n, C, H, Wr)."""
+        return self.inner.synthesis(self._split(xf)).view(xf.shape[0], self.channels, *xf.shape[2:])
+
+    def accuracy(self, xf, vf, Sf, rho) -> torch.Tensor:
+        """The relative residual of the linear system per image (n,): the largest over its channels."""
+        acc = self.inner.accuracy(self._split(xf), self._split(vf), Sf.reshape(-1, 1, *Sf.shape[-2:]), self._rho(rho))
+        return acc.view(-1, self.channels).amax(1)
+
+    def numba_arrays(self, threads: int = 1):
+        return self.inner.numba_arrays(threads)
+
+    def fused_solve(self, xfv: np.ndarray, Sf: torch.Tensor, rho: np.ndarray, scale, even: bool,
+                    fid: np.ndarray, threads: int) -> None:
+        """The single-channel kernel over the n·C channel problems (``fid``: n·C·H rows)."""
+        n, CK = xfv.shape[:2]
+        self.inner.fused_solve(xfv.reshape(n * self.channels, CK // self.channels, *xfv.shape[2:]),
+                               Sf.reshape(-1, *Sf.shape[-2:]), np.repeat(rho, self.channels), scale, even, fid, threads)
+
+    def fused_fidelity(self, zf: torch.Tensor, Sf: torch.Tensor, even: bool, rows: np.ndarray, threads: int) -> None:
+        self.inner.fused_fidelity(self._split(zf), Sf.reshape(-1, *Sf.shape[-2:]), even, rows, threads)
 
 
 def xstep_for(D: torch.Tensor, shape):

@@ -1,0 +1,189 @@
+r"""Convolutional BPDN with joint sparsity over the channels of an image (SPORCO ``ConvBPDNJoint``).
+
+For an image of C channels s_c and a single-channel dictionary d_k, one set of maps
+x_{c,k} per channel, coupled by an ℓ2,1 norm over the channel index:
+
+.. math::
+    \operatorname*{argmin}_x \; \tfrac12 \sum_c \Big\| \sum_k d_k * x_{c,k} - s_c \Big\|_2^2
+    + \lambda \sum_{c,k} \| w \odot x_{c,k} \|_1
+    + \mu \sum_{k,i} w^{(2,1)}_{k,i} \sqrt{\textstyle\sum_c x_{c,k,i}^2} ,
+
+by the same ADMM (:mod:`csc.core.admm`) on the split x = y: the x-step is the single-channel
+Sherman–Morrison solve in each channel, and the y-step is SPORCO's ``prox_sl1l2`` — soft
+thresholding by λw/ρ, then each group of the C coefficients at one (kernel, pixel)
+shrunk by μw₂₁/ρ in ℓ2 norm — before the optional non-negativity and boundary zeroing.
+Every image of a batch is its own problem (own ρ and stopping); its C channels share them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from csc.backends.numba_cpu import FusedJointCBPDN
+from csc.backends.torch_loop import TorchJointCBPDN
+from csc.core.cbpdn import ConvBPDN, IterationStats
+from csc.core.checks import check_finite, check_nonnegative, check_weights
+from csc.core.options import CBPDNOptions, _is_real, _option_dict, check_number
+from csc.core.xstep import ChannelwiseXStep
+
+__all__ = ["CBPDNJointOptions", "ConvBPDNJoint", "JointIterationStats"]
+
+
+@dataclass(frozen=True)
+class CBPDNJointOptions(CBPDNOptions):
+    """Options of :class:`ConvBPDNJoint` (SPORCO ``ConvBPDNJoint.Options``): those of
+    :class:`csc.CBPDNOptions` and
+
+    Attributes
+    ----------
+    l21_weight : float, array or tensor
+        Weights w₂₁ of the ℓ2,1 term (``L21Weight``, 1): a scalar, one per kernel (K,), or
+        a map (K, H, W) / (B, K, H, W) (the coefficient axes without the channel axis).
+    """
+
+    l21_weight: Any = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        w = self.l21_weight
+        if isinstance(w, (bool, np.bool_, str, bytes)) or w is None:
+            raise TypeError(f"l21_weight: expected a number or an array of weights, got {w!r}")
+        if _is_real(w):
+            check_number("l21_weight", w, minimum=0)
+
+    @classmethod
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, **overrides) -> "CBPDNJointOptions":
+        """From a SPORCO ``ConvBPDNJoint`` option dict: :meth:`csc.CBPDNOptions.from_sporco`
+        and ``L21Weight`` (a scalar, (K,), or SPORCO's (H, W, 1, K) / (1, 1, 1, K) layout)."""
+        d = _option_dict("opt", opt)
+        if "L21Weight" in d and "l21_weight" not in overrides:
+            overrides["l21_weight"] = _l21_from_sporco(d.pop("L21Weight"))
+        d.pop("L21Weight", None)
+        return super().from_sporco(d, **overrides)
+
+
+def _l21_from_sporco(w):
+    """SPORCO's L21Weight (broadcasting to X summed over its channel axis: (H, W, 1, K)) → csc's."""
+    arr = np.asarray(w)
+    if arr.ndim <= 1:
+        return float(arr) if arr.ndim == 0 else arr
+    if arr.ndim != 4 or arr.shape[2] != 1:
+        raise ValueError(f"L21Weight: expected a scalar, (K,) or SPORCO's (H, W, 1, K) layout, got shape {arr.shape}")
+    return np.moveaxis(arr[:, :, 0, :], -1, 0)  # (K, H, W)
+
+
+@dataclass(frozen=True)
+class JointIterationStats(IterationStats):
+    """:class:`csc.IterationStats` and ``l21``: Σ w₂₁‖x‖₂ over the channel groups
+    (SPORCO's ``RegL21``); the objective includes μ·l21."""
+
+    l21: np.ndarray
+
+
+class ConvBPDNJoint(ConvBPDN):
+    """CBPDN with joint sparsity across channels (module docstring; SPORCO ``ConvBPDNJoint``).
+
+    Parameters
+    ----------
+    dictionary : (K, kh, kw)
+        Single-channel kernels, used in every channel.
+    lmbda : float
+        ℓ1 weight λ ≥ 0.
+    mu : float
+        ℓ2,1 weight μ ≥ 0 (SPORCO's ``mu``, default 0).
+    options : CBPDNJointOptions or CBPDNOptions, optional
+
+    ``solve(images)`` takes (C, H, W) for one image or (B, C, H, W), and returns codes
+    (B, C, K, H, W): one map per channel and kernel.
+    """
+
+    _stats_class = JointIterationStats
+
+    def __init__(self, dictionary, lmbda: float, mu: float = 0.0, options: CBPDNOptions | None = None):
+        opts = options if options is not None else CBPDNJointOptions()
+        if type(opts) is CBPDNOptions:
+            opts = CBPDNJointOptions(**{f: getattr(opts, f) for f in opts.__dataclass_fields__})
+        if not isinstance(opts, CBPDNJointOptions):
+            raise TypeError(f"options: expected CBPDNJointOptions (or CBPDNOptions), got {type(opts).__name__}")
+        super().__init__(dictionary, lmbda, opts)
+        if self.dictionary.ndim != 3:
+            raise ValueError(f"dictionary: joint sparsity takes a single-channel (K, kh, kw) dictionary, got shape "
+                             f"{tuple(self.dictionary.shape)}")
+        self.mu = check_nonnegative("mu", mu)
+
+    def _prepare_images(self, images):
+        S, lead = super()._prepare_images(images)  # (n, H, W) with lead (B, C) or (C,)
+        if len(lead) == 1:  # a (C, H, W) image: one image of C channels
+            lead = (1,) + lead
+        B, C = lead[0], int(np.prod(lead[1:]))
+        self._channels = C
+        return S.reshape(B, C, *S.shape[-2:]), (B,)
+
+    def _num_maps(self, K):
+        return self._channels * K
+
+    def _code_shape(self, M, H, W):
+        return (self._channels, M // self._channels, H, W)
+
+    def _prepare_weight(self, n, shape, S, lead):
+        w = super()._prepare_weight(n, shape, S, lead)
+        return w if isinstance(w, float) else self._per_channel(w)
+
+    def _per_channel(self, w: torch.Tensor) -> torch.Tensor:
+        """(n|1, K, ·, ·) weights repeated for each channel: (n|1, C·K, ·, ·)."""
+        C = self._channels
+        return w.unsqueeze(1).expand(w.shape[0], C, *w.shape[1:]).reshape(w.shape[0], C * w.shape[1], *w.shape[2:])
+
+    def _prepare_init(self, name, value, n, lead, shape):
+        if value is None:
+            return None
+        D, C = self.dictionary, self._channels
+        t = torch.as_tensor(value).to(dtype=D.dtype, device=D.device).detach()
+        expect = tuple(lead) + (C, D.shape[0]) + tuple(shape)
+        if tuple(t.shape) != expect:
+            raise ValueError(f"{name}: expected shape {expect}, got {tuple(t.shape)}")
+        check_finite(name, t)
+        return t.reshape(n, C * D.shape[0], *shape).clone()
+
+    def solve(self, images, y0=None, u0=None):
+        """Solve for every image of ``images``: (C, H, W) or (B, C, H, W); codes (B, C, K, H, W),
+        and ``y0``, ``u0`` of that shape."""
+        return super().solve(images, y0, u0)
+
+    def _xstep(self, D, shape):
+        return ChannelwiseXStep.from_kernels(D, shape, self._channels)
+
+    def _extra_weights(self):
+        return (self.mu,)
+
+    def _l21_weight(self, like: torch.Tensor, n: int, shape) -> float | torch.Tensor:
+        K = self.dictionary.shape[0]
+        w = check_weights("l21_weight", self.options.l21_weight, like)
+        if isinstance(w, float):
+            return w
+        if w.ndim == 1:
+            if w.shape[0] not in (1, K):
+                raise ValueError(f"l21_weight: a 1-D weight must have K={K} entries, got {w.shape[0]}")
+            w = w.reshape(1, -1, 1, 1)
+        while w.ndim < 4:
+            w = w.unsqueeze(0)
+        try:
+            torch.broadcast_shapes(w.shape, (n, K) + tuple(shape))
+        except RuntimeError:
+            raise ValueError(f"l21_weight: shape {tuple(w.shape)} does not broadcast to {(n, K) + tuple(shape)} "
+                             "(expected a scalar, (K,), (K, H, W) or (B, K, H, W))") from None
+        return w
+
+    def _workspace(self, S, xstep, y, u, w, fused, sync, kernel_size):
+        opts, n = self.options, S.shape[0]
+        w21 = self._l21_weight(S, n, S.shape[-2:])
+        if fused:
+            return FusedJointCBPDN(S, xstep, y.contiguous(), u.contiguous(), w, opts, kernel_size,
+                                   max(1, torch.get_num_threads()), planner=opts.fftw_planner,
+                                   channels=self._channels, l21_weight=w21)
+        return TorchJointCBPDN(S, xstep, y, u, w, opts, kernel_size, freeze=sync > 1,
+                               channels=self._channels, l21_weight=w21)

@@ -29,6 +29,7 @@ from csc import _compat
 
 _compat.install()
 from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
+from csc.core.joint import CBPDNJointOptions, ConvBPDNJoint
 from csc.core.options import CBPDNOptions
 from csc.core.sporco import from_sporco_layout, to_sporco_layout
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
@@ -56,6 +57,8 @@ __all__ = [
     "ConvBPDN",
     "IterationStats",
     "encode",
+    "ConvBPDNJoint",
+    "CBPDNJointOptions",
     "from_sporco_layout",
     "to_sporco_layout",
     # dictionary learning

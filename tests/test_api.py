@@ -87,7 +87,7 @@ def test_lazy_name_loads_its_module_on_first_use():
 
 
 def test_all_is_curated():
-    assert len(csc.__all__) <= 40
+    assert len(csc.__all__) <= 48  # the solvers, learners, dictionaries, metrics and stores a user names
     assert len(set(csc.__all__)) == len(csc.__all__)
     assert all(not n.startswith("_") for n in csc.__all__)
     assert not set(csc.__all__) & set(MODULES)  # names, not modules

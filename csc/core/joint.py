@@ -67,12 +67,16 @@ class CBPDNJointOptions(CBPDNOptions):
 
 
 def _l21_from_sporco(w):
-    """SPORCO's L21Weight (broadcasting to X summed over its channel axis: (H, W, 1, K)) → csc's."""
+    """SPORCO's L21Weight → csc's: a scalar, (K,), or a map in SPORCO's layout of the
+    channel-reduced coefficients, (H, W, 1, 1, K) (its y-step's) or (H, W, 1, K)."""
     arr = np.asarray(w)
     if arr.ndim <= 1:
         return float(arr) if arr.ndim == 0 else arr
+    if arr.ndim == 5 and arr.shape[2] == arr.shape[3] == 1:
+        arr = arr[:, :, 0]
     if arr.ndim != 4 or arr.shape[2] != 1:
-        raise ValueError(f"L21Weight: expected a scalar, (K,) or SPORCO's (H, W, 1, K) layout, got shape {arr.shape}")
+        raise ValueError(f"L21Weight: expected a scalar, (K,) or SPORCO's (H, W, 1, 1, K) layout, got shape "
+                         f"{arr.shape}")
     return np.moveaxis(arr[:, :, 0, :], -1, 0)  # (K, H, W)
 
 

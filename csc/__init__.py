@@ -29,7 +29,8 @@ from csc import _compat
 
 _compat.install()
 from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
-from csc.core.options import CBPDNOptions
+from csc.core.options import CBPDNOptions, GradRegOptions
+from csc.core.variants import ConvBPDNGradReg, ConvElasticNet, ElasticNetStats, GradRegStats
 from csc.core.sporco import from_sporco_layout, to_sporco_layout
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
 from csc.dictionary.loggabor import (
@@ -53,6 +54,11 @@ __all__ = [
     "CBPDNOptions",
     "CBPDNResult",
     "ConvBPDN",
+    "ConvBPDNGradReg",
+    "ConvElasticNet",
+    "ElasticNetStats",
+    "GradRegOptions",
+    "GradRegStats",
     "IterationStats",
     "encode",
     "from_sporco_layout",

@@ -121,6 +121,103 @@ def xstep(xf, Dre, Dim, Sf, rho, gram, scale, parseval_even, fid, r0, r1):
 
 
 @njit(**_OPTS)
+def xstep_diagonal(xf, Dre, Dim, Sf, rho, muP, P, scale, parseval_even, fid, pen, r0, r1):
+    r"""x-step with a diagonal term, in place, for the DFT rows ``r0 ≤ i·H + h < r1``
+    (:class:`csc.core.xstep.DiagonalXStep`, SPORCO ``linalg.solvedbd_sm``).
+
+    At every frequency of image i, with x̂ = DFT(y − u) on entry and δ_k = ρ_i + μP_k
+    (``muP``, ``P``: (1 or K, H, Wr)): ẑ_k = ρ_i x̂_k/δ_k, c = (Ŝ − Σ_k D̂_k ẑ_k) /
+    (1 + Σ_k |D̂_k|²/δ_k), x̂_k ← (ẑ_k + conj(D̂_k)·c/δ_k)·scale. ẑ is kept in x̂ between
+    the two loops over k.
+
+    When ``fid`` has rows, ``fid[i·H + h]`` receives Σ_w ω_w |c_w|² (the new residual
+    Σ_k D̂_k x̂_k − Ŝ is −c); when ``pen`` has rows, ``pen[i·H + h]`` receives
+    Σ_w ω_w Σ_k P_k |x̂_k|² for the unscaled x̂ (ω: :func:`xstep`'s Parseval weights).
+    """
+    n, K, H, W2 = xf.shape
+    Wr = W2 // 2
+    ar = np.empty(Wr, dtype=xf.dtype)
+    ai = np.empty(Wr, dtype=xf.dtype)
+    gam = np.empty(Wr, dtype=xf.dtype)
+    one = np.ones(1, dtype=xf.dtype)[0]  # 1 in the maps' dtype (an integer literal would promote)
+    want_fid = fid.shape[0] > 0
+    want_pen = pen.shape[0] > 0
+    per_k = muP.shape[0] > 1
+    for row in range(r0, r1):
+        i = row // H
+        h = row - i * H
+        rh = rho[i]
+        ar[:] = 0
+        ai[:] = 0
+        gam[:] = 0
+        for k in range(K):
+            xr = xf[i, k, h]
+            dre = Dre[k, h]
+            dim = Dim[k, h]
+            mp = muP[k if per_k else 0, h]
+            for j in range(Wr):
+                d = rh + mp[j]
+                a = rh * xr[2 * j] / d
+                b = rh * xr[2 * j + 1] / d
+                xr[2 * j] = a
+                xr[2 * j + 1] = b
+                ar[j] += dre[j] * a - dim[j] * b
+                ai[j] += dre[j] * b + dim[j] * a
+                gam[j] += (dre[j] * dre[j] + dim[j] * dim[j]) / d
+        sr = Sf[i, h]
+        for j in range(Wr):
+            g = gam[j] + one
+            ar[j] = (sr[2 * j] - ar[j]) / g
+            ai[j] = (sr[2 * j + 1] - ai[j]) / g
+        if want_fid:
+            tot = 0.0
+            for j in range(Wr):
+                sq = np.float64(ar[j]) * np.float64(ar[j]) + np.float64(ai[j]) * np.float64(ai[j])
+                tot += sq if j == 0 or (parseval_even and j == Wr - 1) else 2.0 * sq
+            fid[row] = tot
+        ptot = 0.0
+        for k in range(K):
+            xr = xf[i, k, h]
+            dre = Dre[k, h]
+            dim = Dim[k, h]
+            mp = muP[k if per_k else 0, h]
+            pk = P[k if per_k else 0, h]
+            for j in range(Wr):
+                d = rh + mp[j]
+                a = xr[2 * j] + (dre[j] * ar[j] + dim[j] * ai[j]) / d
+                b = xr[2 * j + 1] + (dre[j] * ai[j] - dim[j] * ar[j]) / d
+                if want_pen:
+                    sq = np.float64(pk[j]) * (np.float64(a) * np.float64(a) + np.float64(b) * np.float64(b))
+                    ptot += sq if j == 0 or (parseval_even and j == Wr - 1) else 2.0 * sq
+                xr[2 * j] = a * scale
+                xr[2 * j + 1] = b * scale
+        if want_pen:
+            pen[row] = ptot
+
+
+@njit(**_OPTS)
+def penalty_rows(yf, P, parseval_even, pen, r0, r1):
+    """``pen[i·H + h]``: Σ_w ω_w Σ_k P_k |ŷ_k|² of DFT row (i, h) (the quadratic penalty of y,
+    for statistics evaluated on y; P (1 or K, H, Wr))."""
+    n, K, H, W2 = yf.shape
+    Wr = W2 // 2
+    per_k = P.shape[0] > 1
+    for row in range(r0, r1):
+        i = row // H
+        h = row - i * H
+        tot = 0.0
+        for k in range(K):
+            yr = yf[i, k, h]
+            pk = P[k if per_k else 0, h]
+            for j in range(Wr):
+                a = np.float64(yr[2 * j])
+                b = np.float64(yr[2 * j + 1])
+                sq = np.float64(pk[j]) * (a * a + b * b)
+                tot += sq if j == 0 or (parseval_even and j == Wr - 1) else 2.0 * sq
+        pen[row] = tot
+
+
+@njit(**_OPTS)
 def _parseval_row(br, bi, sr, parseval_even):
     """Σ_w ω_w |b_w − ŝ_w|², ω = 1 at w = 0 and (even W) at the last column, else 2."""
     Wr = br.shape[0]

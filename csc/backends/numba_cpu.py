@@ -106,15 +106,14 @@ class FusedCBPDN:
 
     # ------------------------------------------------------------- the iteration
     def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
-        n, (H, W), npdt = self.n, self.shape, self.npdt
+        n, H = self.n, self.shape[0]
         self.invalidate()
-        dre, dim, gram = self.xs.numba_arrays(self.threads)
-        xfv, Sfv = self.xf.numpy(), self.Sf.numpy().view(npdt)
+        xfv = self.xf.numpy()
         self.fft.forward(self.t.numpy(), xfv)
         self._fid_rows = np.zeros(n * H if want_fidelity else 0)
-        scale, even = npdt(self.fft.scale), W % 2 == 0
-        fused.run_split(fused.kernels().xstep, n * H, self.threads, xfv.view(npdt), dre, dim, Sfv,
-                        rho.contiguous().numpy(), gram, scale, even, self._fid_rows)
+        self._pen_rows = np.zeros(n * H if want_fidelity and hasattr(self.xs, "penalty") else 0)
+        self.xs.fused_solve(self, xfv.view(self.npdt), rho.contiguous().numpy(), self.npdt(self.fft.scale),
+                            self._fid_rows, self._pen_rows)
         self.fft.inverse(xfv, self.x.numpy())
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
@@ -142,13 +141,28 @@ class FusedCBPDN:
         if self.opts.objective_on_y:
             rows = np.empty(n * H)
             dre, dim, _ = self.xs.numba_arrays(self.threads)
-            keeps_x = self.fft_y is not None and self.fft_y.preserves_input
-            zf = self.codes_dft() if keeps_x else torch.fft.rfft2(self.y)  # x stays intact
+            zf = self._y_dft()
             fused.run_split(fused.kernels().fidelity_rows, n * H, self.threads, zf.numpy().view(self.npdt),
                             dre, dim, self.Sf.numpy().view(self.npdt), W % 2 == 0, rows)
         else:
             rows = self._fid_rows
         return (torch.from_numpy(rows.reshape(n, H).sum(1)) / (H * W) / 2.0).to(self.dtype)
+
+    def penalty(self) -> torch.Tensor:
+        """The x-step's quadratic penalty ½ x̂ᴴ diag(P) x̂ per image (on y with ``objective_on_y``)."""
+        n, (H, W) = self.n, self.shape
+        if self.opts.objective_on_y:
+            rows = np.empty(n * H)
+            fused.run_split(fused.kernels().penalty_rows, n * H, self.threads, self._y_dft().numpy().view(self.npdt),
+                            self.xs.numba_penalty()[1], W % 2 == 0, rows)
+        else:
+            rows = self._pen_rows
+        return (torch.from_numpy(rows.reshape(n, H).sum(1)) / (H * W) / 2.0).to(self.dtype)
+
+    def _y_dft(self) -> torch.Tensor:
+        """rfft2(y), leaving x intact (statistics on y)."""
+        keeps_x = self.fft_y is not None and self.fft_y.preserves_input
+        return self.codes_dft() if keeps_x else torch.fft.rfft2(self.y)
 
     def rescale(self, factor: torch.Tensor | None) -> None:
         n = self.n

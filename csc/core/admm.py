@@ -98,6 +98,10 @@ class Workspace(Protocol):
     def fidelity(self) -> torch.Tensor:
         """½‖Σ_k d_k * x_k − s‖² per image (n,) (on y with ``objective_on_y``)."""
 
+    def penalty(self) -> torch.Tensor:
+        """Problems with a quadratic penalty only (an x-step with ``penalty``), after
+        :meth:`fidelity`: the penalty ½ x̂ᴴ diag(P) x̂ per image (n,), on the same variable."""
+
     def rescale(self, factor: torch.Tensor | None) -> None:
         """u ← u / factor per image after ρ ← ρ·factor (None: ρ unchanged)."""
 
@@ -156,7 +160,8 @@ def rho_factor(opts, k: int, r: torch.Tensor, s: torch.Tensor, xi: float) -> tor
     return torch.where(r > xi * mu * s, m, torch.where(s > (mu / xi) * r, one / m, one))
 
 
-#: statistics columns of :meth:`ADMMLoop.run`'s recorder, in order
+#: statistics columns of :meth:`ADMMLoop.run`'s recorder, in order; a loop with a
+#: ``penalty`` weight appends the penalty term as a ninth
 STAT_COLUMNS = ("objective", "data_fidelity", "l1", "primal_residual", "dual_residual",
                 "eps_primal", "eps_dual", "rho")
 
@@ -172,12 +177,16 @@ class ADMMLoop:
     many iterations: images that converge in between are frozen (their y, u, x and ρ stop
     changing) and retire at the next check, so results do not depend on it.
     ``on_retire(idx, y, x, u, rho, iters)`` receives the images that leave the working set.
+    ``penalty`` (problems with a quadratic term (μ/2)·x̂ᴴ diag(P) x̂ in the x-step, e.g.
+    :class:`csc.ConvElasticNet`): its weight μ; the objective then adds μ times the
+    workspace's :meth:`Workspace.penalty`, recorded as a ninth column.
     """
 
     def __init__(self, ws: Workspace, lmbda: float, opts: CBPDNOptions, coupling: Coupling = PER_IMAGE,
                  rho0: float | None = None, sync_every: int = 1,
-                 on_retire: Callable[..., None] | None = None):
+                 on_retire: Callable[..., None] | None = None, penalty: float | None = None):
         self.ws, self.lmbda, self.opts, self.coupling = ws, float(lmbda), opts, coupling
+        self.penalty = None if penalty is None else float(penalty)
         n, dev = ws.n, ws.device
         # per-image problems keep ρ in the maps' dtype; a joint problem's scalars are float64
         self.scalar_dtype = torch.float64 if coupling.joint else ws.dtype
@@ -229,9 +238,7 @@ class ADMMLoop:
         K_HW = ws.variables_per_image
         r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, K_HW))
         if want:
-            fid = cp.reduce(ws.fidelity().unsqueeze(1))[:, 0].to(self.scalar_dtype)
-            l1 = sums[:, 5].to(ws.dtype).to(self.scalar_dtype)
-            record(self.k, self.idx, torch.stack([fid + self.lmbda * l1, fid, l1, r, s, epri, edua, self.rho]))
+            record(self.k, self.idx, self._stats_row(sums, r, s, epri, edua))
         f = rho_factor(opts, self.k, r, s, self.xi)
         converged = (r < epri) & (s < edua)
         freeze = self.sync_every > 1
@@ -245,6 +252,17 @@ class ADMMLoop:
             self.frozen = self.frozen | converged
         self.k += 1
         return cp.joint and bool(converged.all())
+
+    def _stats_row(self, sums, r, s, epri, edua) -> torch.Tensor:
+        """The recorded statistics (:data:`STAT_COLUMNS`, and the penalty) × problems."""
+        ws, cp = self.ws, self.coupling
+        fid = cp.reduce(ws.fidelity().unsqueeze(1))[:, 0].to(self.scalar_dtype)
+        l1 = sums[:, 5].to(ws.dtype).to(self.scalar_dtype)
+        if self.penalty is None:
+            return torch.stack([fid + self.lmbda * l1, fid, l1, r, s, epri, edua, self.rho])
+        pen = cp.reduce(ws.penalty().unsqueeze(1))[:, 0].to(self.scalar_dtype)
+        reg = self.lmbda * l1 + self.penalty * pen  # SPORCO: obj = dfd + (λ·l1 + μ·pen)
+        return torch.stack([fid + reg, fid, l1, r, s, epri, edua, self.rho, pen])
 
     def _retire(self, done: torch.Tensor) -> None:
         if not bool(done.any()):

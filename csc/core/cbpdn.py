@@ -80,9 +80,6 @@ class IterationStats(CodingStats):
     time: np.ndarray
 
 
-_STAT_FIELDS = [f.name for f in fields(IterationStats)]
-
-
 @dataclass
 class CBPDNResult:
     """Result of :meth:`ConvBPDN.solve`.
@@ -103,7 +100,8 @@ class CBPDNResult:
     iterations : lead, int64
         Iterations run for each image.
     stats : list of IterationStats, or None
-        One record per image (in flattened ``lead`` order) when statistics are recorded.
+        One record per image (in flattened ``lead`` order) when statistics are recorded
+        (the solver's ``stats_class``).
     dictionary : (K, kh, kw)
         The dictionary used.
     """
@@ -144,10 +142,17 @@ class ConvBPDN:
     >>> result.codes.shape                     # (B, K, H, W)
     """
 
+    #: the options class this solver takes (exactly: a variant's options are refused)
+    options_class: type = CBPDNOptions
+    #: the statistics record of one image, and its fields' SPORCO names
+    stats_class: type = IterationStats
+    sporco_stats_names: dict[str, str] = SPORCO_STATS_NAMES
+
     def __init__(self, dictionary, lmbda: float, options: CBPDNOptions | None = None):
-        self.options = options if options is not None else CBPDNOptions()
-        if not isinstance(self.options, CBPDNOptions):
-            raise TypeError(f"options: expected CBPDNOptions, got {type(self.options).__name__}")
+        self.options = options if options is not None else self.options_class()
+        if type(self.options) is not self.options_class:
+            raise TypeError(f"options: {type(self).__name__} takes {self.options_class.__name__}, got "
+                            f"{type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
         D = as_float_tensor("dictionary", dictionary, self.options.dtype, self.options.device)
         if D.ndim == 4:
@@ -253,7 +258,7 @@ class ConvBPDN:
         if u is None:
             u = (lmbda / rho0) * torch.sign(y) if y0 is not None else torch.zeros_like(y)
 
-        xstep = SingleChannelXStep.from_kernels(D, (H, W))
+        xstep = self._xstep(D, (H, W))
         fused = self._use_fused(S.device)
         # Statistics are read on the host every iteration anyway; otherwise check for
         # convergence every `sync_every` iterations (the fused back end retires at once).
@@ -263,14 +268,23 @@ class ConvBPDN:
                             max(1, torch.get_num_threads()))
         else:
             ws = TorchCBPDN(S, xstep, y, u, w, opts, D.shape[-2:], freeze=sync > 1)
-        out = _Outputs(n, (K, H, W), S, opts.record_stats)
-        loop = ADMMLoop(ws, lmbda, opts, PER_IMAGE, rho0=rho0, sync_every=sync, on_retire=out.retire)
+        out = _Outputs(n, (K, H, W), S, opts.record_stats, self.stats_class)
+        loop = ADMMLoop(ws, lmbda, opts, PER_IMAGE, rho0=rho0, sync_every=sync, on_retire=out.retire,
+                        penalty=self._penalty_weight())
         t0 = time.perf_counter()
         record = None
         if opts.record_stats:
             record = lambda k, idx, row: out.record(k, idx, row.cpu().numpy(), time.perf_counter() - t0)  # noqa: E731
         loop.run(opts.max_iter, record)
         return out.result(lead, D)
+
+    def _xstep(self, D: torch.Tensor, shape) -> SingleChannelXStep:
+        """The x-step object of this problem for kernels D and images of ``shape``."""
+        return SingleChannelXStep.from_kernels(D, shape)
+
+    def _penalty_weight(self) -> float | None:
+        """The weight of the x-step's quadratic penalty in the objective (None: no penalty)."""
+        return None
 
     def _use_fused(self, device: torch.device) -> bool:
         """Whether :meth:`solve` runs the fused CPU back end (:func:`csc.backends.fused.use_fused`)."""
@@ -285,8 +299,10 @@ class _Outputs:
     outputs, without a copy.
     """
 
-    def __init__(self, n: int, shape, like: torch.Tensor, record: bool):
+    def __init__(self, n: int, shape, like: torch.Tensor, record: bool, stats_class=IterationStats):
         self.n, self.shape, self.like = n, tuple(shape), like
+        self.stats_class = stats_class
+        self.fields = [f.name for f in fields(stats_class)]
         self.y = self.x = self.u = None
         self.rho = like.new_zeros(n)
         self.iters = torch.zeros(n, dtype=torch.int64, device=like.device)
@@ -314,17 +330,18 @@ class _Outputs:
 
     def record(self, k: int, idx: torch.Tensor, rows: np.ndarray, elapsed: float) -> None:
         for j, i in enumerate(idx.tolist()):
-            self._rows[i].append((k, *rows[:, j].tolist(), elapsed))
+            row = rows[:, j].tolist()  # time follows ρ; a problem's own terms come after it
+            self._rows[i].append((k, *row[:8], elapsed, *row[8:]))
 
     def stats(self) -> list[IterationStats] | None:
         if self._rows is None:
             return None
         out = []
         for rows in self._rows:
-            cols = np.array(rows, dtype=np.float64).reshape(-1, len(_STAT_FIELDS)).T
-            rec = dict(zip(_STAT_FIELDS, cols))
+            cols = np.array(rows, dtype=np.float64).reshape(-1, len(self.fields)).T
+            rec = dict(zip(self.fields, cols))
             rec["iteration"] = rec["iteration"].astype(np.int64)
-            out.append(IterationStats(**rec))
+            out.append(self.stats_class(**rec))
         return out
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch
 
-__all__ = ["CBPDNOptions", "SPORCO_CBPDN_NAMES"]
+__all__ = ["CBPDNOptions", "GradRegOptions", "SPORCO_CBPDN_NAMES"]
 
 
 #: csc field name ← SPORCO option name (nested ``AutoRho`` options written as ``AutoRho.X``).
@@ -57,6 +57,10 @@ _SPORCO_ELSEWHERE = {
 # Set by SPORCO from AuxVarObj (fEvalX = not AuxVarObj, gEvalY = AuxVarObj): accepted when
 # consistent with it, since csc evaluates both objective terms on the same variable.
 _SPORCO_EVAL_FLAGS = {"fEvalX", "gEvalY"}
+# Options of SPORCO's ConvBPDN variants: rejected by the options classes that do not take them.
+_SPORCO_VARIANT_ONLY = {
+    "GradWeight": "an option of SPORCO's ConvBPDNGradReg (csc.GradRegOptions)",
+}
 _AUTORHO_KEYS = {
     "Enabled": "auto_rho",
     "Period": "rho_period",
@@ -182,6 +186,10 @@ class CBPDNOptions:
     sync_interval: int | None = None
     backend: str = "auto"
 
+    #: SPORCO option name → field, of the options a subclass adds (a variant's options)
+    _sporco_extra: ClassVar[dict[str, str]] = {}
+    _sporco_class: ClassVar[str] = "ConvBPDN"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", _as_dtype(self.dtype))
         if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 0:
@@ -249,8 +257,12 @@ class CBPDNOptions:
                 if value is None or value is False:
                     continue
                 raise ValueError(f"{key}: SPORCO option not taken here: {_SPORCO_ELSEWHERE[key]}")
+            elif key in cls._sporco_extra:
+                fields[cls._sporco_extra[key]] = value
+            elif key in _SPORCO_VARIANT_ONLY:
+                raise ValueError(f"{key}: {_SPORCO_VARIANT_ONLY[key]}, not of {cls._sporco_class}")
             else:
-                raise ValueError(f"{key}: unknown SPORCO ConvBPDN option")
+                raise ValueError(f"{key}: unknown SPORCO {cls._sporco_class} option")
         on_y = bool(fields.get("objective_on_y", False))
         for key, expected in (("fEvalX", not on_y), ("gEvalY", on_y)):
             if key in eval_flags and eval_flags[key] != expected:
@@ -262,6 +274,40 @@ class CBPDNOptions:
             fields["l1_weight"] = _l1_weight_from_sporco(fields["l1_weight"])
         fields.update(overrides)
         return cls(**fields)
+
+
+@dataclass(frozen=True)
+class GradRegOptions(CBPDNOptions):
+    """Options of :class:`csc.ConvBPDNGradReg` (SPORCO ``admm.cbpdn.ConvBPDNGradReg.Options``):
+    every :class:`CBPDNOptions` field, and
+
+    Attributes
+    ----------
+    grad_weight : float or (K,) array
+        Weights w_k of the gradient term (μ/2) Σ_k w_k ‖∇x_k‖² (``GradWeight``, 1): a
+        scalar, or one weight ≥ 0 per kernel. Weight 0 leaves a kernel's maps
+        unregularised (SPORCO's usual choice for all but an appended impulse kernel).
+    """
+
+    grad_weight: Any = 1.0
+
+    _sporco_extra: ClassVar[dict[str, str]] = {"GradWeight": "grad_weight"}
+    _sporco_class: ClassVar[str] = "ConvBPDNGradReg"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        w = self.grad_weight
+        if isinstance(w, torch.Tensor):
+            w = w.detach().cpu().numpy()
+        try:
+            arr = np.asarray(w, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"grad_weight: expected a number or a (K,) array of numbers, got {w!r}") from None
+        if arr.ndim > 1:
+            raise ValueError(f"grad_weight: expected a scalar or one weight per kernel (K,), got shape {arr.shape}")
+        if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ValueError(f"grad_weight: expected finite weights >= 0, got {w!r}")
+        object.__setattr__(self, "grad_weight", float(arr) if arr.ndim == 0 else arr)
 
 
 def _l1_weight_from_sporco(w):

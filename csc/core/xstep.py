@@ -18,6 +18,9 @@ An x-step object owns the dictionary's DFT in the forms the back ends need and o
 
 A new problem (a multi-channel dictionary, a mask-decoupled term) is a new x-step class
 with the same methods, run by the same :class:`csc.core.admm.ADMMLoop`.
+:class:`DiagonalXStep` is the first: a quadratic penalty (μ/2) x̂ᴴ diag(P) x̂ added to the
+problem puts a diagonal term in the system (the elastic net, P = 1; the gradient
+regularisation, P_k = w_k Σ_i |Ĝ_i|²).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import torch
 
 from csc.core import ops
 
-__all__ = ["SingleChannelXStep"]
+__all__ = ["SingleChannelXStep", "DiagonalXStep", "gradient_gram"]
 
 
 class SingleChannelXStep:
@@ -78,6 +81,17 @@ class SingleChannelXStep:
         """Σ_k D̂_k x̂_k, (n, H, Wr)."""
         return ops.synthesis_dft(self.Df, xf)
 
+    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
+        """The x-step of the fused back end ``ws`` (:class:`csc.backends.numba_cpu.FusedCBPDN`)
+        in place on the DFT ``xfv`` (real view), with the fidelity rows ``fid`` when they have
+        rows (this problem has no penalty: ``pen`` is unused)."""
+        from csc.backends import fused
+
+        dre, dim, gram = self.numba_arrays(ws.threads)
+        H, W = ws.shape
+        fused.run_split(fused.kernels().xstep, ws.n * H, ws.threads, xfv, dre, dim, ws.Sf.numpy().view(ws.npdt),
+                        rho, gram, scale, W % 2 == 0, fid)
+
     def numba_arrays(self, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(Re D̂, Im D̂, Σ_k|D̂_k|²) as contiguous CPU arrays, for the fused kernels."""
         if not self._numba_valid:
@@ -97,5 +111,92 @@ class SingleChannelXStep:
         """Relative residual ‖(D̂ᴴD̂ + ρI)x̂ − (D̂ᴴŜ + ρv̂)‖ / ‖D̂ᴴŜ + ρv̂‖ per image (n,)."""
         b = ops.adjoint_dft(self.Df, Sf.reshape(Sf.shape[0], *Sf.shape[-2:])) + rho * vf
         Ax = self.Dfc * self.synthesis(xf).unsqueeze(1) + rho * xf
+        err = (Ax - b).abs().square().sum((1, 2, 3)).sqrt()
+        return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)
+
+
+def gradient_gram(shape, dtype=torch.float64) -> torch.Tensor:
+    r"""Σ_i |Ĝ_i|² (H, W//2 + 1) for the circular first differences G_i along each spatial
+    axis (SPORCO ``signal.gradient_filters``: the DFTs of the filters [1, −1])."""
+    H, W = shape
+    g = np.zeros((2, H, W))
+    g[0, 0, 0], g[0, 1, 0] = 1.0, -1.0
+    g[1, 0, 0], g[1, 0, 1] = 1.0, -1.0
+    Gf = np.fft.rfft2(g, axes=(1, 2))
+    return torch.from_numpy(np.sum(np.conj(Gf) * Gf, axis=0).real).to(dtype)
+
+
+class DiagonalXStep(SingleChannelXStep):
+    r"""Sherman–Morrison x-step with a diagonal term (SPORCO ``linalg.solvedbd_sm``).
+
+    For a problem with the penalty (μ/2) Σ_k x̂_kᴴ diag(P_k) x̂_k, P ≥ 0 per kernel and
+    frequency, the x-step solves at every frequency
+
+    .. math::  (\hat D^H \hat D + \operatorname{diag}(\delta))\,\hat x = \hat D^H \hat s + \rho\,\hat v,
+               \qquad \delta_k = \rho + \mu P_k ,
+
+    as :math:`\hat z = \rho\hat v/\delta`,
+    :math:`c = (\hat s - \hat D\hat z) / (1 + \sum_k |\hat D_k|^2/\delta_k)`,
+    :math:`\hat x = \hat z + \overline{\hat D}\,c/\delta` (the residual
+    :math:`\hat D\hat x - \hat s` is −c). P = 1 gives the elastic net's
+    (D̂ᴴD̂ + (ρ + μ)I); μ = 0 gives :class:`SingleChannelXStep`'s system.
+
+    Parameters
+    ----------
+    Df : (K, H, Wr) complex kernel DFTs.
+    P : (1 or K, H, Wr) real, the penalty's weights.
+    mu : float ≥ 0, the penalty's factor.
+    """
+
+    def __init__(self, Df: torch.Tensor, P: torch.Tensor, mu: float):
+        self.P = P.to(dtype=Df.real.dtype, device=Df.device)
+        self.mu = float(mu)
+        # μP in float64 first, as SPORCO forms mu * GHGf before adding ρ
+        self.muP = (self.mu * P.to(torch.float64)).to(dtype=self.P.dtype, device=Df.device)
+        super().__init__(Df)
+
+    def set_dft(self, Df: torch.Tensor) -> None:
+        super().set_dft(Df)
+        self._sq = None
+
+    @property
+    def sq(self) -> torch.Tensor:
+        """|D̂_k|² (K, H, Wr)."""
+        if self._sq is None:
+            self._sq = self.Df.real.square() + self.Df.imag.square()
+        return self._sq
+
+    def solve_(self, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """vf (n, K, H, Wr) ← x̂ for v̂ = vf, image DFTs ``Sf`` (n, 1, H, Wr), ρ (n, 1, 1, 1)."""
+        d = rho + self.muP                                   # (n, 1 or K, H, Wr)
+        z = vf.mul_(rho).div_(d)
+        gam = torch.div(self.sq, d).sum(1, keepdim=True)     # Σ_k |D̂_k|²/δ_k
+        c = (Sf - torch.einsum("khw,nkhw->nhw", self.Df, z).unsqueeze(1)).div_(gam.add_(1))
+        return z.add_(torch.mul(self.Dfc, c).div_(d))
+
+    def penalty(self, vf: torch.Tensor, width: int) -> torch.Tensor:
+        """½ Σ_k x̂_kᴴ diag(P_k) x̂_k / (H·W) per image (n,) for maps' DFTs ``vf``, by Parseval."""
+        sq = (vf.real.square() + vf.imag.square()).mul_(self.P)
+        return ops.parseval_sum(sq, width).sum(1) / 2.0
+
+    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
+        """The fused back end's x-step (:func:`csc.backends.kernels.xstep_diagonal`), with the
+        fidelity rows ``fid`` and the penalty rows ``pen`` when they have rows."""
+        from csc.backends import fused
+
+        dre, dim, _ = self.numba_arrays(ws.threads)
+        H, W = ws.shape
+        muP, P = self.numba_penalty()
+        fused.run_split(fused.kernels().xstep_diagonal, ws.n * H, ws.threads, xfv, dre, dim,
+                        ws.Sf.numpy().view(ws.npdt), rho, muP, P, scale, W % 2 == 0, fid, pen)
+
+    def numba_penalty(self) -> tuple[np.ndarray, np.ndarray]:
+        """(μP, P) as contiguous CPU arrays."""
+        return self.muP.contiguous().cpu().numpy(), self.P.contiguous().cpu().numpy()
+
+    def accuracy(self, xf: torch.Tensor, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """Relative residual ‖(D̂ᴴD̂ + diag(δ))x̂ − (D̂ᴴŜ + ρv̂)‖ / ‖D̂ᴴŜ + ρv̂‖ per image (n,)."""
+        b = ops.adjoint_dft(self.Df, Sf.reshape(Sf.shape[0], *Sf.shape[-2:])) + rho * vf
+        Ax = self.Dfc * self.synthesis(xf).unsqueeze(1) + (rho + self.muP) * xf
         err = (Ax - b).abs().square().sum((1, 2, 3)).sqrt()
         return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)

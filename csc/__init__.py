@@ -30,7 +30,7 @@ from csc import _compat
 _compat.install()
 from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
 from csc.core.options import CBPDNOptions, GradRegOptions
-from csc.core.variants import ConvBPDNGradReg, ConvElasticNet, ElasticNetStats, GradRegStats
+from csc.core.variants import ConvBPDNGradReg, ConvElasticNet, ElasticNetStats, GradRegStats  # stats: not in __all__
 from csc.core.sporco import from_sporco_layout, to_sporco_layout
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
 from csc.dictionary.loggabor import (
@@ -56,9 +56,7 @@ __all__ = [
     "ConvBPDN",
     "ConvBPDNGradReg",
     "ConvElasticNet",
-    "ElasticNetStats",
     "GradRegOptions",
-    "GradRegStats",
     "IterationStats",
     "encode",
     "from_sporco_layout",

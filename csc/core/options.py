@@ -451,7 +451,7 @@ class DictLearnOptions:
             raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {self.dmethod!r}")
         if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 0:
             raise ValueError(f"max_iter: expected an integer >= 0, got {self.max_iter!r}")
-        if not isinstance(self.cbpdn, CBPDNOptions):
+        if type(self.cbpdn) is not CBPDNOptions:  # a variant's options (GradRegOptions) would be ignored
             raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
         if self.cbpdn.max_iter < 1:
             raise ValueError("cbpdn: max_iter must be >= 1 (coding iterations per outer iteration)")
@@ -610,7 +610,7 @@ class OnlineDictLearnOptions:
             v = getattr(self, name)
             if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
-        if not isinstance(self.cbpdn, CBPDNOptions):
+        if type(self.cbpdn) is not CBPDNOptions:  # a variant's options (GradRegOptions) would be ignored
             raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
         if self.cbpdn.max_iter < 1:
             raise ValueError("cbpdn: max_iter must be >= 1")

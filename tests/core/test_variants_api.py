@@ -67,6 +67,13 @@ def test_variants_refuse_options_they_do_not_take(D):
         csc.GradRegOptions.from_sporco({"Foo": 1})
 
 
+def test_learners_refuse_a_variants_options():
+    with pytest.raises(TypeError, match="cbpdn: expected CBPDNOptions, got GradRegOptions"):
+        csc.DictLearnOptions(cbpdn=csc.GradRegOptions(max_iter=1))
+    with pytest.raises(TypeError, match="cbpdn: expected CBPDNOptions, got GradRegOptions"):
+        csc.OnlineDictLearnOptions(cbpdn=csc.GradRegOptions())
+
+
 def test_from_sporco_names():
     o = csc.GradRegOptions.from_sporco({"GradWeight": np.array([0.0, 1.0]), "MaxMainIter": 7,
                                         "AutoRho": {"Enabled": False}})
@@ -138,7 +145,26 @@ def test_back_ends_agree(D, S, cls, dtype):
 
 
 def test_exports_and_sporco_names():
-    for name in ("ConvElasticNet", "ConvBPDNGradReg", "GradRegOptions", "ElasticNetStats", "GradRegStats"):
-        assert name in csc.__all__ and hasattr(csc, name)
+    for name in ("ConvElasticNet", "ConvBPDNGradReg", "GradRegOptions"):
+        assert name in csc.__all__
+    assert csc.ElasticNetStats.__name__ == "ElasticNetStats" and csc.GradRegStats.__name__ == "GradRegStats"
     assert csc.ConvElasticNet.sporco_stats_names["l2"] == "RegL2"
     assert csc.ConvBPDNGradReg.sporco_stats_names["grad"] == "RegGrad"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cls", ["enet", "grad"])
+def test_cuda_matches_cpu(D, S, cls):
+    """The torch loop on CUDA gives the CPU's answer (float64)."""
+    out = []
+    for device in ("cpu", "cuda"):
+        if cls == "enet":
+            solver = csc.ConvElasticNet(D, 0.1, 0.5, csc.CBPDNOptions(max_iter=30, backend="torch", device=device))
+        else:
+            solver = csc.ConvBPDNGradReg(D, 0.1, 0.5, csc.GradRegOptions(
+                max_iter=30, grad_weight=np.array([1.0, 0.0, 2.0, 1.0]), backend="torch", device=device))
+        out.append(solver.solve(S))
+    a, b = out
+    assert b.codes.device.type == "cuda"
+    assert float((a.codes - b.codes.cpu()).norm() / a.codes.norm()) <= 1e-12
+    np.testing.assert_allclose(a.stats[0].objective, b.stats[0].objective, rtol=1e-12)

@@ -111,7 +111,7 @@ class FusedCBPDN:
         xfv = self.xf.numpy()
         self.fft.forward(self.t.numpy(), xfv)
         self._fid_rows = np.zeros(n * H if want_fidelity else 0)
-        self._pen_rows = np.zeros(n * H if want_fidelity and hasattr(self.xs, "penalty") else 0)
+        self._pen_rows = np.zeros(n * H if want_fidelity and self.xs.has_penalty else 0)
         self.xs.fused_solve(self, xfv.view(self.npdt), rho.contiguous().numpy(), self.npdt(self.fft.scale),
                             self._fid_rows, self._pen_rows)
         self.fft.inverse(xfv, self.x.numpy())

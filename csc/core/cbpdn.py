@@ -41,7 +41,7 @@ from csc.backends import fused as _fused
 from csc.backends.numba_cpu import FusedCBPDN
 from csc.backends.torch_loop import TorchCBPDN
 from csc.core import ops
-from csc.core.admm import PER_IMAGE, ADMMLoop, initial_rho
+from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, initial_rho
 from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_nonnegative, check_weights
 from csc.core.options import CBPDNOptions
 from csc.core.stats import CodingStats
@@ -331,7 +331,8 @@ class _Outputs:
     def record(self, k: int, idx: torch.Tensor, rows: np.ndarray, elapsed: float) -> None:
         for j, i in enumerate(idx.tolist()):
             row = rows[:, j].tolist()  # time follows ρ; a problem's own terms come after it
-            self._rows[i].append((k, *row[:8], elapsed, *row[8:]))
+            m = len(STAT_COLUMNS)
+            self._rows[i].append((k, *row[:m], elapsed, *row[m:]))
 
     def stats(self) -> list[IterationStats] | None:
         if self._rows is None:

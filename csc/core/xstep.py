@@ -42,6 +42,9 @@ class SingleChannelXStep:
         DFT of the kernels zero-padded to H×W (:func:`csc.core.ops.kernel_dft`).
     """
 
+    #: whether the problem has a quadratic penalty (:meth:`DiagonalXStep.penalty`)
+    has_penalty = False
+
     def __init__(self, Df: torch.Tensor):
         self.set_dft(Df)
 
@@ -147,6 +150,8 @@ class DiagonalXStep(SingleChannelXStep):
     P : (1 or K, H, Wr) real, the penalty's weights.
     mu : float ≥ 0, the penalty's factor.
     """
+
+    has_penalty = True
 
     def __init__(self, Df: torch.Tensor, P: torch.Tensor, mu: float):
         self.P = P.to(dtype=Df.real.dtype, device=Df.device)

@@ -53,6 +53,7 @@ _SPORCO_ELSEWHERE = {
     "U0": "pass u0= to ConvBPDN.solve",
     "Callback": "csc has no per-iteration callback; read result.stats after the solve",
     "LinSolveCheck": "csc does not compute the linear-solve residual",
+    "mu": "SPORCO's mu is an argument, not an option: pass mu= to csc.ConvElasticNet or csc.ConvBPDNGradReg",
 }
 # Set by SPORCO from AuxVarObj (fEvalX = not AuxVarObj, gEvalY = AuxVarObj): accepted when
 # consistent with it, since csc evaluates both objective terms on the same variable.

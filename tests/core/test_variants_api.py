@@ -63,6 +63,8 @@ def test_variants_refuse_options_they_do_not_take(D):
         csc.ConvBPDNGradReg(D, 0.1, 1.0, csc.CBPDNOptions())
     with pytest.raises(ValueError, match="GradWeight: an option of SPORCO's ConvBPDNGradReg"):
         csc.CBPDNOptions.from_sporco({"GradWeight": 1.0})
+    with pytest.raises(ValueError, match="mu: SPORCO option not taken here: SPORCO's mu is an argument"):
+        csc.GradRegOptions.from_sporco({"mu": 0.5})
     with pytest.raises(ValueError, match="Foo: unknown SPORCO ConvBPDNGradReg option"):
         csc.GradRegOptions.from_sporco({"Foo": 1})
 

@@ -18,8 +18,10 @@ iterations, best and median of ``--repeats`` timed runs after one warm-up run ea
 peak memory of each (measured in fresh child processes, see :func:`_mem_child`), the
 difference between the two codes and csc's time against the memory-bandwidth floor.
 
-``--problem elastic-net`` or ``grad-reg`` (with ``--mu``) compares csc.ConvElasticNet or
-csc.ConvBPDNGradReg with SPORCO's class of the same name, on the same problem and options.
+``--problem elastic-net``, ``grad-reg`` or ``l1l1-grd`` (with ``--mu``) compares
+csc.ConvElasticNet, csc.ConvBPDNGradReg or csc.ConvL1L1Grd with SPORCO's class of the same
+name, on the same problem and option dict (whose unstated options take each class's own
+defaults: for ``l1l1-grd`` ρ₀ = 1 and AutoRho's period 10, multiplier 2, ratio 10).
 
 Batch mode (``--batch B``): B different ``--crop``² crops of barbara; csc solves them as
 one batch, SPORCO one by one. Reports image-iterations per second of each.
@@ -199,6 +201,7 @@ PROBLEMS = {
     "cbpdn": ("ConvBPDN", "ConvBPDN", "CBPDNOptions"),
     "elastic-net": ("ConvElasticNet", "ConvElasticNet", "CBPDNOptions"),
     "grad-reg": ("ConvBPDNGradReg", "ConvBPDNGradReg", "GradRegOptions"),
+    "l1l1-grd": ("ConvL1L1Grd", "ConvL1L1Grd", "L1L1GrdOptions"),
 }
 
 
@@ -216,7 +219,7 @@ def sporco_construct(D: np.ndarray, s: np.ndarray, lmbda: float, opt: dict, prob
     if problem is None:
         return sp_cbpdn.ConvBPDN(D, s, lmbda, sp_cbpdn.ConvBPDN.Options(opt))
     cls = getattr(sp_cbpdn, PROBLEMS[problem["name"]][0])
-    return cls(D, s, lmbda, problem["mu"], cls.Options(opt))
+    return cls(D, s, lmbda, problem["mu"], opt=cls.Options(opt))
 
 
 def csc_construct(D: np.ndarray, lmbda: float, opt: dict, device: str, backend: str = "auto",

@@ -93,7 +93,9 @@ class Workspace(Protocol):
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
         """Relaxation, y-step (threshold λ/ρ per image, (n,)), dual step; returns per-image
-        (n, 6) sums ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖², Σ|w·x| (or on y)."""
+        (n, 6) sums ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖², Σ|w·x| (or on y); a two-block
+        split Ax − y = c returns (n, 7): ‖Ax‖², ‖y‖², ‖Aᵀu‖², ‖Ax − y − c‖²,
+        ‖Aᵀ(y_prev − y)‖², the ℓ1 term and ‖c‖² (and has ``constraints_per_image``, y's size)."""
 
     def fidelity(self) -> torch.Tensor:
         """½‖Σ_k d_k * x_k − s‖² per image (n,) (on y with ``objective_on_y``)."""
@@ -127,21 +129,27 @@ def initial_rho(opts: CBPDNOptions, lmbda: float) -> float:
     return float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
 
 
-def residuals(opts, norms: torch.Tensor, rho: torch.Tensor, n: int):
+def residuals(opts, norms: torch.Tensor, rho: torch.Tensor, n: int, n_dual: int | None = None):
     """r, s, ε_pri, ε_dua per problem from ``norms`` (g, 5) = ‖x‖, ‖y‖, ‖u‖, ‖x − y‖,
     ‖y_prev − y‖ and ρ (g,), for problems of ``n`` variables (step 5 of the module
-    docstring). ``opts`` has ``std_residuals``, ``abs_stop_tol``, ``rel_stop_tol``."""
-    nx, ny, nu, r, d = norms.unbind(1)
+    docstring). ``opts`` has ``std_residuals``, ``abs_stop_tol``, ``rel_stop_tol``.
+
+    A split Ax − y = c (SPORCO ``ADMMTwoBlockCnstrnt``) gives ‖Ax‖, ‖y‖, ‖Aᵀu‖, ‖Ax − y − c‖,
+    ‖Aᵀ(y_prev − y)‖ and, as a sixth column, ‖c‖ (the primal norm is the largest of ‖Ax‖,
+    ‖y‖, ‖c‖); ``n`` is then the number of constraints (y's size) and ``n_dual`` x's size."""
+    nx, ny, nu, r, d = norms[:, :5].unbind(1)
     s = rho * d
     rn, sn = torch.maximum(nx, ny), rho * nu
-    sq = math.sqrt(n)
+    if norms.shape[1] > 5:
+        rn = torch.maximum(rn, norms[:, 5])
+    sq, sqd = math.sqrt(n), math.sqrt(n if n_dual is None else n_dual)
     if opts.std_residuals:
         return (r, s, sq * opts.abs_stop_tol + rn * opts.rel_stop_tol,
-                sq * opts.abs_stop_tol + sn * opts.rel_stop_tol)
+                sqd * opts.abs_stop_tol + sn * opts.rel_stop_tol)
     rn = torch.where(rn == 0, torch.ones_like(rn), rn)
     sn = torch.where(sn == 0, torch.ones_like(sn), sn)
     return (r / rn, s / sn, sq * opts.abs_stop_tol / rn + opts.rel_stop_tol,
-            sq * opts.abs_stop_tol / sn + opts.rel_stop_tol)
+            sqd * opts.abs_stop_tol / sn + opts.rel_stop_tol)
 
 
 def rho_factor(opts, k: int, r: torch.Tensor, s: torch.Tensor, xi: float) -> torch.Tensor | None:
@@ -234,9 +242,11 @@ class ADMMLoop:
         thr = cp.expand(self.lmbda / self.rho, n).to(ws.dtype)
         may_rescale = opts.auto_rho and self.k != 0 and (self.k + 1) % opts.rho_period == 0
         sums = cp.reduce(ws.ystep(thr, want, may_rescale))
-        norms = sums[:, :5].sqrt().to(ws.dtype).to(self.scalar_dtype)
+        cols = [0, 1, 2, 3, 4] + ([6] if sums.shape[1] > 6 else [])  # column 6: ‖c‖² of a two-block split
+        norms = sums[:, cols].sqrt().to(ws.dtype).to(self.scalar_dtype)
         K_HW = ws.variables_per_image
-        r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, K_HW))
+        n_pri = getattr(ws, "constraints_per_image", K_HW)
+        r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, n_pri), cp.variables(n, K_HW))
         if want:
             record(self.k, self.idx, self._stats_row(sums, r, s, epri, edua))
         f = rho_factor(opts, self.k, r, s, self.xi)

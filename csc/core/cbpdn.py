@@ -268,8 +268,14 @@ class ConvBPDN:
                             max(1, torch.get_num_threads()))
         else:
             ws = TorchCBPDN(S, xstep, y, u, w, opts, D.shape[-2:], freeze=sync > 1)
-        out = _Outputs(n, (K, H, W), S, opts.record_stats, self.stats_class)
-        loop = ADMMLoop(ws, lmbda, opts, PER_IMAGE, rho0=rho0, sync_every=sync, on_retire=out.retire,
+        return self._run(ws, S, lead, D, rho0, sync)
+
+    def _run(self, ws, S: torch.Tensor, lead, D: torch.Tensor, rho0: float, sync: int) -> "CBPDNResult":
+        """Run the ADMM loop on the workspace ``ws`` of images S; the result."""
+        opts = self.options
+        n, K = S.shape[0], D.shape[0]
+        out = _Outputs(n, (K,) + tuple(S.shape[-2:]), S, opts.record_stats, self.stats_class)
+        loop = ADMMLoop(ws, self.lmbda, opts, PER_IMAGE, rho0=rho0, sync_every=sync, on_retire=out.retire,
                         penalty=self._penalty_weight())
         t0 = time.perf_counter()
         record = None

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import torch
 
-__all__ = ["CBPDNOptions", "GradRegOptions", "SPORCO_CBPDN_NAMES"]
+__all__ = ["CBPDNOptions", "GradRegOptions", "L1L1GrdOptions", "SPORCO_CBPDN_NAMES"]
 
 
 #: csc field name ← SPORCO option name (nested ``AutoRho`` options written as ``AutoRho.X``).
@@ -60,7 +60,7 @@ _SPORCO_ELSEWHERE = {
 _SPORCO_EVAL_FLAGS = {"fEvalX", "gEvalY"}
 # Options of SPORCO's ConvBPDN variants: rejected by the options classes that do not take them.
 _SPORCO_VARIANT_ONLY = {
-    "GradWeight": "an option of SPORCO's ConvBPDNGradReg (csc.GradRegOptions)",
+    "GradWeight": "an option of SPORCO's ConvBPDNGradReg and ConvL1L1Grd (csc.GradRegOptions, csc.L1L1GrdOptions)",
 }
 _AUTORHO_KEYS = {
     "Enabled": "auto_rho",
@@ -309,6 +309,32 @@ class GradRegOptions(CBPDNOptions):
         if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
             raise ValueError(f"grad_weight: expected finite weights >= 0, got {w!r}")
         object.__setattr__(self, "grad_weight", float(arr) if arr.ndim == 0 else arr)
+
+
+@dataclass(frozen=True)
+class L1L1GrdOptions(GradRegOptions):
+    """Options of :class:`csc.ConvL1L1Grd` (SPORCO ``admm.cbpdn.ConvL1L1Grd.Options``): the
+    fields of :class:`GradRegOptions` with SPORCO's defaults for this problem, which are
+    those of its generic ADMM rather than ConvBPDN's: ρ₀ = 1 (``rho``), adaptive ρ off
+    (``AutoRho.Enabled``), and when switched on: period 10, multiplier 2, ratio 10, target
+    1, no auto-scaling. ``backend`` must be ``"auto"`` or ``"torch"`` (the two-block split
+    has no fused kernels yet).
+    """
+
+    rho: float | None = 1.0
+    auto_rho: bool = False
+    rho_period: int = 10
+    rho_scaling: float = 2.0
+    rsdl_ratio: float = 10.0
+    rsdl_target: float | None = 1.0
+    auto_scaling: bool = False
+
+    _sporco_class: ClassVar[str] = "ConvL1L1Grd"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backend == "numba":
+            raise ValueError("backend: ConvL1L1Grd runs on the torch back end only; expected 'auto' or 'torch'")
 
 
 def _l1_weight_from_sporco(w):

@@ -16,6 +16,10 @@ system gains a diagonal term (:class:`csc.core.xstep.DiagonalXStep`):
 
 The objective is data fidelity + λ·ℓ1 + μ·(the penalty's field), evaluated on x (on y with
 ``objective_on_y``), as SPORCO's ``eval_objfn``.
+
+:class:`ConvL1L1Grd` (SPORCO ``admm.cbpdn.ConvL1L1Grd``) has an ℓ1 data term instead, and a
+different split, Ax − y = c with A = (D; I), c = (s; 0): the same loop over the two-block
+workspace :class:`csc.backends.torch_twoblock.TorchTwoBlock`.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from csc.backends.torch_twoblock import TorchTwoBlock
 from csc.core import ops
-from csc.core.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
-from csc.core.checks import check_nonnegative
-from csc.core.options import CBPDNOptions, GradRegOptions
+from csc.core.admm import initial_rho
+from csc.core.cbpdn import SPORCO_STATS_NAMES, CBPDNResult, ConvBPDN, IterationStats
+from csc.core.checks import as_float_tensor, check_finite, check_nonnegative
+from csc.core.options import CBPDNOptions, GradRegOptions, L1L1GrdOptions
 from csc.core.xstep import DiagonalXStep, gradient_gram
 
-__all__ = ["ConvElasticNet", "ConvBPDNGradReg", "ElasticNetStats", "GradRegStats"]
+__all__ = ["ConvElasticNet", "ConvBPDNGradReg", "ConvL1L1Grd", "ElasticNetStats", "GradRegStats", "L1L1GrdStats"]
 
 
 @dataclass(frozen=True)
@@ -110,9 +116,73 @@ class ConvBPDNGradReg(ConvBPDN):
                              f"got {w.shape[0]} weights")
 
     def _xstep(self, D: torch.Tensor, shape) -> DiagonalXStep:
+        return DiagonalXStep(ops.kernel_dft(D, shape), self._gradient_weights(shape, D.device), self.mu)
+
+    def _gradient_weights(self, shape, device) -> torch.Tensor:
+        """P_k = g_k Σ_i |Ĝ_i|², (1 or K, H, Wr) float64."""
         w = torch.as_tensor(np.asarray(self.options.grad_weight, dtype=np.float64)).reshape(-1, 1, 1)
-        P = w * gradient_gram(shape).unsqueeze(0)     # SPORCO: GHGf = Wgrd * GHGf
-        return DiagonalXStep(ops.kernel_dft(D, shape), P.to(device=D.device), self.mu)
+        return (w * gradient_gram(shape).unsqueeze(0)).to(device=device)  # SPORCO: GHGf = Wgrd * GHGf
 
     def _penalty_weight(self) -> float:
         return self.mu
+
+
+@dataclass(frozen=True)
+class L1L1GrdStats(GradRegStats):
+    """Statistics of :class:`ConvL1L1Grd`: as :class:`GradRegStats`, with ``data_fidelity``
+    the ℓ1 term Σ|W·(Σ_k d_k * x_k − s)| (SPORCO ``DFid``)."""
+
+
+class ConvL1L1Grd(ConvBPDNGradReg):
+    r"""Convolutional sparse coding with an ℓ1 data term and a gradient penalty by ADMM
+    (SPORCO ``admm.cbpdn.ConvL1L1Grd``, Wohlberg 2016):
+
+    .. math::
+        \operatorname*{argmin}_x \; \Big\| W \odot \Big(\sum_k d_k * x_k - s\Big) \Big\|_1
+        + \lambda \sum_k \| w_k \odot x_k \|_1
+        + rac{\mu}{2} \sum_k g_k \sum_i \| G_i x_k \|_2^2 ,
+
+    W a mask (``solve(images, mask=...)``, default 1), on the split Ax − y = c, A = (D; I),
+    c = (s; 0) (SPORCO ``ConvTwoBlockCnstrnt``: the residuals are ‖Ax − y − c‖ and
+    ρ‖Aᵀ(y_prev − y)‖, normalised by max(‖Ax‖, ‖y‖, ‖c‖) and ρ‖Aᵀu‖). The x-step solves
+    (D̂ᴴD̂ + diag(1 + (μ/ρ)g_kΣ_i|Ĝ_i|²))x̂ = D̂ᴴ·DFT(y₀ − u₀ + s) + DFT(y₁ − u₁).
+    Options: :class:`csc.L1L1GrdOptions` (SPORCO's defaults for this problem: ρ₀ = 1, no
+    adaptive ρ); the torch back end only. ``codes`` are y₁ (SPORCO's ``ReturnVar`` 'Y1'),
+    ``u`` its dual u₁.
+    """
+
+    options_class = L1L1GrdOptions
+    stats_class = L1L1GrdStats
+
+    def _use_fused(self, device: torch.device) -> bool:
+        return False
+
+    def solve(self, images, mask=None) -> CBPDNResult:
+        """Solve for every image of ``images`` ((H, W), (B, H, W) or (B, C, H, W)) independently;
+        ``mask``: the data term's weights W ≥ 0, a scalar, (H, W) or one map per image."""
+        opts = self.options
+        S, lead = self._prepare_images(images)
+        n, H, W = S.shape
+        D = self.dictionary.to(dtype=S.dtype, device=S.device)
+        w = self._prepare_weight(n, (H, W), S, lead)
+        xs = DiagonalXStep(ops.kernel_dft(D, (H, W)), self._gradient_weights((H, W), S.device), self.mu,
+                           over_rho=True)
+        ws = TorchTwoBlock(S, xs, D.shape[0], w, self._prepare_mask(mask, n, lead, (H, W), S), opts, D.shape[-2:])
+        return self._run(ws, S, lead, D, initial_rho(opts, self.lmbda), 1)
+
+    @staticmethod
+    def _prepare_mask(mask, n: int, lead, shape, S: torch.Tensor):
+        """W as a float, or a tensor (1 or n, 1, H, W)."""
+        if mask is None:
+            return 1.0
+        m = as_float_tensor("mask", mask, S.dtype, S.device)
+        check_finite("mask", m)
+        if bool((m < 0).any()):
+            raise ValueError("mask: expected weights >= 0, found negative entries")
+        if m.ndim == 0:
+            return float(m)
+        shapes = {tuple(shape): 1, tuple(lead) + tuple(shape): n, (n,) + tuple(shape): n}
+        if tuple(m.shape) not in shapes:
+            raise ValueError(f"mask: expected a scalar, {tuple(shape)} or {tuple(lead) + tuple(shape)}, "
+                             f"got shape {tuple(m.shape)}")
+        return m.reshape(shapes[tuple(m.shape)], 1, *shape)

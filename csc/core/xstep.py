@@ -144,18 +144,23 @@ class DiagonalXStep(SingleChannelXStep):
     :math:`\hat D\hat x - \hat s` is −c). P = 1 gives the elastic net's
     (D̂ᴴD̂ + (ρ + μ)I); μ = 0 gives :class:`SingleChannelXStep`'s system.
 
+    With ``over_rho`` the system is the one of the two-block split Ax − y = c with
+    A = (D; I) (SPORCO ``ConvL1L1Grd.xstep``): δ_k = 1 + (μ/ρ)P_k and the right-hand side
+    D̂ᴴŝ + v̂ (ẑ = v̂/δ), for ŝ and v̂ the DFTs of the two blocks of y − u + c.
+
     Parameters
     ----------
     Df : (K, H, Wr) complex kernel DFTs.
     P : (1 or K, H, Wr) real, the penalty's weights.
     mu : float ≥ 0, the penalty's factor.
+    over_rho : bool, the two-block split's system (above).
     """
 
     has_penalty = True
 
-    def __init__(self, Df: torch.Tensor, P: torch.Tensor, mu: float):
+    def __init__(self, Df: torch.Tensor, P: torch.Tensor, mu: float, over_rho: bool = False):
         self.P = P.to(dtype=Df.real.dtype, device=Df.device)
-        self.mu = float(mu)
+        self.mu, self.over_rho = float(mu), bool(over_rho)
         # μP in float64 first, as SPORCO forms mu * GHGf before adding ρ
         self.muP = (self.mu * P.to(torch.float64)).to(dtype=self.P.dtype, device=Df.device)
         super().__init__(Df)
@@ -173,8 +178,12 @@ class DiagonalXStep(SingleChannelXStep):
 
     def solve_(self, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
         """vf (n, K, H, Wr) ← x̂ for v̂ = vf, image DFTs ``Sf`` (n, 1, H, Wr), ρ (n, 1, 1, 1)."""
-        d = rho + self.muP                                   # (n, 1 or K, H, Wr)
-        z = vf.mul_(rho).div_(d)
+        if self.over_rho:
+            d = (self.mu / rho) * self.P + 1                 # SPORCO: (mu / rho) * GHGf + 1.0
+            z = vf.div_(d)
+        else:
+            d = rho + self.muP                               # (n, 1 or K, H, Wr)
+            z = vf.mul_(rho).div_(d)
         gam = torch.div(self.sq, d).sum(1, keepdim=True)     # Σ_k |D̂_k|²/δ_k
         c = (Sf - torch.einsum("khw,nkhw->nhw", self.Df, z).unsqueeze(1)).div_(gam.add_(1))
         return z.add_(torch.mul(self.Dfc, c).div_(d))
@@ -189,6 +198,8 @@ class DiagonalXStep(SingleChannelXStep):
         fidelity rows ``fid`` and the penalty rows ``pen`` when they have rows."""
         from csc.backends import fused
 
+        if self.over_rho:
+            raise ValueError("the two-block split's x-step runs on the torch back end only")
         dre, dim, _ = self.numba_arrays(ws.threads)
         H, W = ws.shape
         muP, P = self.numba_penalty()
@@ -200,8 +211,10 @@ class DiagonalXStep(SingleChannelXStep):
         return self.muP.contiguous().cpu().numpy(), self.P.contiguous().cpu().numpy()
 
     def accuracy(self, xf: torch.Tensor, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
-        """Relative residual ‖(D̂ᴴD̂ + diag(δ))x̂ − (D̂ᴴŜ + ρv̂)‖ / ‖D̂ᴴŜ + ρv̂‖ per image (n,)."""
-        b = ops.adjoint_dft(self.Df, Sf.reshape(Sf.shape[0], *Sf.shape[-2:])) + rho * vf
-        Ax = self.Dfc * self.synthesis(xf).unsqueeze(1) + (rho + self.muP) * xf
+        """Relative residual ‖(D̂ᴴD̂ + diag(δ))x̂ − b̂‖ / ‖b̂‖ per image (n,), b̂ = D̂ᴴŜ + ρv̂
+        (D̂ᴴŜ + v̂ with ``over_rho``)."""
+        r, d = (1.0, (self.mu / rho) * self.P + 1) if self.over_rho else (rho, rho + self.muP)
+        b = ops.adjoint_dft(self.Df, Sf.reshape(Sf.shape[0], *Sf.shape[-2:])) + r * vf
+        Ax = self.Dfc * self.synthesis(xf).unsqueeze(1) + d * xf
         err = (Ax - b).abs().square().sum((1, 2, 3)).sqrt()
         return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)

@@ -89,7 +89,7 @@ def test_bench_command_tiny(tmp_path, capsys):
         assert r["floor"]["bytes_per_iter"] > 0 and r["floor"]["csc_over_floor"] > 0
 
 
-@pytest.mark.parametrize("problem", ["elastic-net", "grad-reg"])
+@pytest.mark.parametrize("problem", ["elastic-net", "grad-reg", "l1l1-grd"])
 def test_bench_command_other_problems(tmp_path, problem):
     """csc bench --problem: csc.ConvElasticNet / ConvBPDNGradReg beside SPORCO's class of the
     same name on a tiny problem, with the same codes."""

@@ -149,19 +149,22 @@ def test_back_ends_agree(D, S, cls, dtype):
 def test_exports_and_sporco_names():
     for name in ("ConvElasticNet", "ConvBPDNGradReg", "GradRegOptions"):
         assert name in csc.__all__
-    assert csc.ElasticNetStats.__name__ == "ElasticNetStats" and csc.GradRegStats.__name__ == "GradRegStats"
+    for name in ("ConvL1L1Grd", "L1L1GrdOptions", "ElasticNetStats", "GradRegStats", "L1L1GrdStats"):
+        assert getattr(csc, name).__name__ == name  # importable from csc; __all__ keeps its cap of 40
     assert csc.ConvElasticNet.sporco_stats_names["l2"] == "RegL2"
     assert csc.ConvBPDNGradReg.sporco_stats_names["grad"] == "RegGrad"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("cls", ["enet", "grad"])
+@pytest.mark.parametrize("cls", ["enet", "grad", "l1l1"])
 def test_cuda_matches_cpu(D, S, cls):
     """The torch loop on CUDA gives the CPU's answer (float64)."""
     out = []
     for device in ("cpu", "cuda"):
         if cls == "enet":
             solver = csc.ConvElasticNet(D, 0.1, 0.5, csc.CBPDNOptions(max_iter=30, backend="torch", device=device))
+        elif cls == "l1l1":
+            solver = csc.ConvL1L1Grd(D, 0.1, 0.5, csc.L1L1GrdOptions(max_iter=30, auto_rho=True, device=device))
         else:
             solver = csc.ConvBPDNGradReg(D, 0.1, 0.5, csc.GradRegOptions(
                 max_iter=30, grad_weight=np.array([1.0, 0.0, 2.0, 1.0]), backend="torch", device=device))
@@ -170,3 +173,51 @@ def test_cuda_matches_cpu(D, S, cls):
     assert b.codes.device.type == "cuda"
     assert float((a.codes - b.codes.cpu()).norm() / a.codes.norm()) <= 1e-12
     np.testing.assert_allclose(a.stats[0].objective, b.stats[0].objective, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ ConvL1L1Grd
+def test_l1l1_options_and_errors(D, S):
+    o = csc.L1L1GrdOptions()
+    assert (o.rho, o.auto_rho, o.rho_period, o.rho_scaling, o.rsdl_ratio, o.rsdl_target, o.auto_scaling) == \
+        (1.0, False, 10, 2.0, 10.0, 1.0, False)  # SPORCO ConvL1L1Grd.Options' defaults
+    with pytest.raises(ValueError, match="backend: ConvL1L1Grd runs on the torch back end only"):
+        csc.L1L1GrdOptions(backend="numba")
+    with pytest.raises(TypeError, match="options: ConvL1L1Grd takes L1L1GrdOptions, got GradRegOptions"):
+        csc.ConvL1L1Grd(D, 0.1, 1.0, csc.GradRegOptions())
+    with pytest.raises(ValueError, match="mu: expected a finite value >= 0"):
+        csc.ConvL1L1Grd(D, 0.1, -1.0)
+    with pytest.raises(ValueError, match=r"grad_weight: expected a scalar or one weight per kernel \(K=4,\)"):
+        csc.ConvL1L1Grd(D, 0.1, 1.0, csc.L1L1GrdOptions(grad_weight=[1.0, 2.0]))
+    solver = csc.ConvL1L1Grd(D, 0.1, 1.0, csc.L1L1GrdOptions(max_iter=2))
+    with pytest.raises(ValueError, match=r"mask: expected a scalar, \(20, 18\) or \(2, 20, 18\)"):
+        solver.solve(S, mask=np.ones((3, H, W)))
+    with pytest.raises(ValueError, match="mask: expected weights >= 0"):
+        solver.solve(S, mask=-np.ones((H, W)))
+    with pytest.raises(ValueError, match="ReturnVar: unknown SPORCO ConvL1L1Grd option"):
+        csc.L1L1GrdOptions.from_sporco({"ReturnVar": "X"})
+
+
+def test_l1l1_statistics_are_its_objective(D, S):
+    mu, lmbda = 0.7, 0.1
+    w = np.array([0.0, 1.0, 2.0, 0.5])
+    mask = torch.from_numpy(np.random.RandomState(9).rand(2, H, W))
+    res = csc.ConvL1L1Grd(D, lmbda, mu, csc.L1L1GrdOptions(max_iter=25, grad_weight=w)).solve(S, mask=mask)
+    assert isinstance(res.stats[0], csc.L1L1GrdStats)
+    x = res.x
+    fid = (mask * (csc.core.ops.synthesis(D, x) - S)).abs().sum((-2, -1))
+    l1 = x.abs().sum((1, 2, 3))
+    g = (x - x.roll(1, -2)).square().sum((-2, -1)) + (x - x.roll(1, -1)).square().sum((-2, -1))
+    grad = 0.5 * (torch.from_numpy(w) * g).sum(1)
+    for i, st in enumerate(res.stats):
+        assert st.data_fidelity[-1] == pytest.approx(float(fid[i]), rel=1e-10)
+        assert st.grad[-1] == pytest.approx(float(grad[i]), rel=1e-12)
+        assert st.objective[-1] == pytest.approx(float(fid[i] + lmbda * l1[i] + mu * grad[i]), rel=1e-12)
+
+
+def test_l1l1_float32_close_to_float64(D, S):
+    opts = csc.L1L1GrdOptions(max_iter=30, auto_rho=True, rho_period=1)
+    r64 = csc.ConvL1L1Grd(D, 0.1, 0.5, opts).solve(S)
+    r32 = csc.ConvL1L1Grd(D.float(), 0.1, 0.5, opts).solve(S.float())
+    assert r32.codes.dtype == torch.float32
+    assert float((r32.codes.double() - r64.codes).norm() / r64.codes.norm()) <= 1e-4
+    np.testing.assert_allclose(r32.stats[0].objective, r64.stats[0].objective, rtol=1e-4)

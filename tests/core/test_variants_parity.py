@@ -1,5 +1,5 @@
-"""Parity of csc.ConvElasticNet and csc.ConvBPDNGradReg with SPORCO's admm.cbpdn classes of the
-same names (float64, CPU, each back end).
+"""Parity of csc.ConvElasticNet, csc.ConvBPDNGradReg and csc.ConvL1L1Grd with SPORCO's
+admm.cbpdn classes of the same names (float64, CPU, each back end; ConvL1L1Grd: the torch loop).
 
 As test_cbpdn_parity: every csc image is compared with a single-image SPORCO solve given the
 same options: statistics (with the problem's own term, RegL2 or RegGrad) at every iteration
@@ -30,15 +30,18 @@ def backend(request):
     return request.param
 
 
-def sporco_solve(kind: str, D, s, lmbda, mu, opt):
-    """SPORCO's ConvElasticNet ('enet') or ConvBPDNGradReg ('grad') on one image."""
+def sporco_solve(kind: str, D, s, lmbda, mu, opt, mask=None):
+    """SPORCO's ConvElasticNet ('enet'), ConvBPDNGradReg ('grad') or ConvL1L1Grd ('l1l1') on
+    one image."""
     from sporco.admm import cbpdn as sp
 
     full = {"Verbose": False, **opt}
     if kind == "enet":
         solver = sp.ConvElasticNet(D, s, lmbda, mu, sp.ConvElasticNet.Options(full))
-    else:
+    elif kind == "grad":
         solver = sp.ConvBPDNGradReg(D, s, lmbda, mu, sp.ConvBPDNGradReg.Options(full))
+    else:
+        solver = sp.ConvL1L1Grd(D, s, lmbda, mu, W=mask, opt=sp.ConvL1L1Grd.Options(full))
     y = solver.solve()
     return y, solver.getitstat(), solver
 
@@ -47,7 +50,9 @@ def csc_solver(kind: str, D, lmbda, mu, opt, backend):
     Dc = torch.from_numpy(csc.from_sporco_layout(D, "dictionary").copy())
     if kind == "enet":
         return csc.ConvElasticNet(Dc, lmbda, mu, csc.CBPDNOptions.from_sporco(opt, backend=backend))
-    return csc.ConvBPDNGradReg(Dc, lmbda, mu, csc.GradRegOptions.from_sporco(opt, backend=backend))
+    if kind == "grad":
+        return csc.ConvBPDNGradReg(Dc, lmbda, mu, csc.GradRegOptions.from_sporco(opt, backend=backend))
+    return csc.ConvL1L1Grd(Dc, lmbda, mu, csc.L1L1GrdOptions.from_sporco(opt, backend="torch"))
 
 
 def assert_stats_match(solver, stats, its, s: np.ndarray) -> None:
@@ -72,10 +77,10 @@ def assert_codes_match(codes: torch.Tensor, y_sp: np.ndarray) -> None:
     assert err <= Y_RTOL, f"relative error of y: {err:.3e}"
 
 
-def check(kind, D, s, lmbda, mu, opt, backend):
-    y_sp, its, sp = sporco_solve(kind, D, s, lmbda, mu, opt)
+def check(kind, D, s, lmbda, mu, opt, backend, mask=None):
+    y_sp, its, sp = sporco_solve(kind, D, s, lmbda, mu, opt, mask)
     solver = csc_solver(kind, D, lmbda, mu, opt, backend)
-    res = solver.solve(torch.from_numpy(s))
+    res = solver.solve(torch.from_numpy(s)) if mask is None else solver.solve(torch.from_numpy(s), mask=mask)
     assert_stats_match(solver, res.stats[0], its, s)
     assert_codes_match(res.codes, y_sp)
     assert float(res.rho) == pytest.approx(float(sp.rho), rel=1e-10)
@@ -207,3 +212,57 @@ def test_float32_close_to_float64(image, backend, kind):
     for field in ("objective", "data_fidelity", "l1", extra, "rho"):
         np.testing.assert_allclose(getattr(r32.stats[0], field)[1:], getattr(r64.stats[0], field)[1:],
                                    rtol=1e-4, err_msg=field)
+
+
+# ------------------------------------------------------------------ ConvL1L1Grd
+L1L1_VARIANTS = {
+    "defaults": {},
+    "auto-rho": {"AutoRho": {"Enabled": True, "Period": 1, "AutoScaling": True, "RsdlRatio": 1.2}},
+    "auto-rho-period-3": {"AutoRho": {"Enabled": True, "Period": 3, "RsdlRatio": 1.5}},
+    "rho-given": {"rho": 4.0},
+    "relax-1.0": {"RelaxParam": 1.0},
+    "aux-var-obj": {"AuxVarObj": True},
+    "grad-weight-per-kernel": {"GradWeight": GRAD_WEIGHTS["per-kernel"]},
+    "nonneg-and-boundary": {"NonNegCoef": True, "NoBndryCross": True},
+    "l1-weight-per-kernel": {"L1Weight": np.linspace(0.5, 2.0, K).reshape(1, 1, 1, 1, K)},
+    "std-residuals-abs-tol": {"AutoRho": {"Enabled": True, "StdResiduals": True}, "AbsStopTol": 1e-4},
+}
+
+
+@pytest.mark.parametrize("name", list(L1L1_VARIANTS))
+def test_l1l1_grd(image, name):
+    """ℓ1 data fidelity (SPORCO ConvL1L1Grd), on an image with impulsive noise."""
+    D, s = image
+    noisy = s.copy()
+    noisy[np.random.RandomState(0).rand(*s.shape) < 0.05] += 1.0
+    res, its = check("l1l1", D, noisy, 0.05, 0.5, {**BASE, "MaxMainIter": 40, **L1L1_VARIANTS[name]}, "torch")
+    if name.startswith("auto-rho"):
+        assert len(set(res.stats[0].rho.tolist())) > 1, "ρ should change"
+
+
+def test_l1l1_grd_mask(image):
+    D, s = image
+    mask = (np.random.RandomState(1).rand(*s.shape) > 0.2).astype(np.float64)
+    check("l1l1", D, s, 0.05, 0.5, {**BASE, "MaxMainIter": 40}, "torch", mask=mask)
+
+
+def test_l1l1_grd_early_stop_and_batch():
+    """Stopping at SPORCO's iteration, and a batch (own ρ and stopping per image) equal to
+    each image alone."""
+    offsets = [(0, 0), (-60, 40), (50, -70)]
+    S = np.stack([highpass(central_crop(sporco_image("monarch.png"), 32, 32, dy, dx)) for dy, dx in offsets])
+    D = random_dictionary(5, 5, K, seed=1)
+    opt = {"MaxMainIter": 300, "RelStopTol": 5e-3, "AutoRho": {"Enabled": True, "Period": 1}}
+    solver = csc_solver("l1l1", D, 0.05, 0.5, opt, "torch")
+    batch = solver.solve(torch.from_numpy(S))
+    assert len(set(batch.iterations.tolist())) > 1, "images should stop at different iterations"
+    for i in range(len(offsets)):
+        single = solver.solve(torch.from_numpy(S[i]))
+        assert int(batch.iterations[i]) == int(single.iterations[0])
+        for field in ("codes", "x", "u"):
+            a, b = getattr(batch, field)[i], getattr(single, field)[0]
+            assert float((a - b).norm() / b.norm()) <= 1e-12, field
+        y_sp, its, _ = sporco_solve("l1l1", D, S[i], 0.05, 0.5, opt)
+        assert len(its.Iter) == int(batch.iterations[i]) < 300
+        assert_stats_match(solver, batch.stats[i], its, S[i])
+        assert_codes_match(batch.codes[i:i + 1], y_sp)

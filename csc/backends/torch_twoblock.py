@@ -15,6 +15,7 @@ scaled dual. One iteration, as SPORCO's (its ``xstep``, ``relax_AX``, ``ystep``,
 
 Implements :class:`csc.core.admm.Workspace` (``fidelity`` is the ℓ1 data term Σ|W·(Dx − s)|,
 ``penalty`` the x-step's ½x̂ᴴdiag(P)x̂), with converged images retired at once (no freezing).
+:class:`csc.backends.numba_twoblock.FusedTwoBlock` is the same iteration as fused CPU kernels.
 """
 
 from __future__ import annotations

@@ -317,8 +317,7 @@ class L1L1GrdOptions(GradRegOptions):
     fields of :class:`GradRegOptions` with SPORCO's defaults for this problem, which are
     those of its generic ADMM rather than ConvBPDN's: ρ₀ = 1 (``rho``), adaptive ρ off
     (``AutoRho.Enabled``), and when switched on: period 10, multiplier 2, ratio 10, target
-    1, no auto-scaling. ``backend`` must be ``"auto"`` or ``"torch"`` (the two-block split
-    has no fused kernels yet).
+    1, no auto-scaling.
     """
 
     rho: float | None = 1.0
@@ -330,11 +329,6 @@ class L1L1GrdOptions(GradRegOptions):
     auto_scaling: bool = False
 
     _sporco_class: ClassVar[str] = "ConvL1L1Grd"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.backend == "numba":
-            raise ValueError("backend: ConvL1L1Grd runs on the torch back end only; expected 'auto' or 'torch'")
 
 
 def _l1_weight_from_sporco(w):

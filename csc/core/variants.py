@@ -18,8 +18,8 @@ The objective is data fidelity + λ·ℓ1 + μ·(the penalty's field), evaluated
 ``objective_on_y``), as SPORCO's ``eval_objfn``.
 
 :class:`ConvL1L1Grd` (SPORCO ``admm.cbpdn.ConvL1L1Grd``) has an ℓ1 data term instead, and a
-different split, Ax − y = c with A = (D; I), c = (s; 0): the same loop over the two-block
-workspace :class:`csc.backends.torch_twoblock.TorchTwoBlock`.
+different split, Ax − y = c with A = (D; I), c = (s; 0): the same loop over a two-block
+workspace (:mod:`csc.backends.torch_twoblock`, :mod:`csc.backends.numba_twoblock`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from csc.backends.numba_twoblock import FusedTwoBlock
 from csc.backends.torch_twoblock import TorchTwoBlock
 from csc.core import ops
 from csc.core.admm import initial_rho
@@ -147,15 +148,13 @@ class ConvL1L1Grd(ConvBPDNGradReg):
     ρ‖Aᵀ(y_prev − y)‖, normalised by max(‖Ax‖, ‖y‖, ‖c‖) and ρ‖Aᵀu‖). The x-step solves
     (D̂ᴴD̂ + diag(1 + (μ/ρ)g_kΣ_i|Ĝ_i|²))x̂ = D̂ᴴ·DFT(y₀ − u₀ + s) + DFT(y₁ − u₁).
     Options: :class:`csc.L1L1GrdOptions` (SPORCO's defaults for this problem: ρ₀ = 1, no
-    adaptive ρ); the torch back end only. ``codes`` are y₁ (SPORCO's ``ReturnVar`` 'Y1'),
-    ``u`` its dual u₁.
+    adaptive ρ); both back ends (:class:`~csc.backends.torch_twoblock.TorchTwoBlock`,
+    :class:`~csc.backends.numba_twoblock.FusedTwoBlock`). ``codes`` are y₁ (SPORCO's
+    ``ReturnVar`` 'Y1'), ``u`` its dual u₁.
     """
 
     options_class = L1L1GrdOptions
     stats_class = L1L1GrdStats
-
-    def _use_fused(self, device: torch.device) -> bool:
-        return False
 
     def solve(self, images, mask=None) -> CBPDNResult:
         """Solve for every image of ``images`` ((H, W), (B, H, W) or (B, C, H, W)) independently;
@@ -167,7 +166,11 @@ class ConvL1L1Grd(ConvBPDNGradReg):
         w = self._prepare_weight(n, (H, W), S, lead)
         xs = DiagonalXStep(ops.kernel_dft(D, (H, W)), self._gradient_weights((H, W), S.device), self.mu,
                            over_rho=True)
-        ws = TorchTwoBlock(S, xs, D.shape[0], w, self._prepare_mask(mask, n, lead, (H, W), S), opts, D.shape[-2:])
+        m = self._prepare_mask(mask, n, lead, (H, W), S)
+        if self._use_fused(S.device):
+            ws = FusedTwoBlock(S.contiguous(), xs, D.shape[0], w, m, opts, D.shape[-2:], max(1, torch.get_num_threads()))
+        else:
+            ws = TorchTwoBlock(S, xs, D.shape[0], w, m, opts, D.shape[-2:])
         return self._run(ws, S, lead, D, initial_rho(opts, self.lmbda), 1)
 
     @staticmethod

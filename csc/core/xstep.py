@@ -196,15 +196,27 @@ class DiagonalXStep(SingleChannelXStep):
     def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
         """The fused back end's x-step (:func:`csc.backends.kernels.xstep_diagonal`), with the
         fidelity rows ``fid`` and the penalty rows ``pen`` when they have rows."""
+        if self.over_rho:
+            raise ValueError("an over_rho x-step is the two-block split's: use fused_solve_two_block")
+        muP, P = self.numba_penalty()
+        self._run_kernel(ws, xfv, ws.Sf.numpy().view(ws.npdt), rho, np.ones_like(rho), muP, P, scale, fid, pen,
+                         np.empty((0, 1, 2), dtype=ws.npdt))
+
+    def fused_solve_two_block(self, ws, xfv: np.ndarray, s0f: np.ndarray, rho: np.ndarray, scale,
+                              pen: np.ndarray, dxf: np.ndarray) -> None:
+        """The two-block split's x-step (``over_rho``) on the fused back end: x̂ from v̂ = ``xfv``
+        and ŝ = ``s0f`` (real views), DFT(Dx)·scale into ``dxf``, the penalty rows ``pen``."""
+        P = self.numba_penalty()[1]
+        q = (self.mu / rho.astype(np.float64)).astype(rho.dtype)  # SPORCO: mu / rho
+        self._run_kernel(ws, xfv, s0f, np.ones_like(rho), q, P, P, scale, np.zeros(0), pen, dxf)
+
+    def _run_kernel(self, ws, xfv, Sfv, rho, q, muP, P, scale, fid, pen, dxf) -> None:
         from csc.backends import fused
 
-        if self.over_rho:
-            raise ValueError("the two-block split's x-step runs on the torch back end only")
         dre, dim, _ = self.numba_arrays(ws.threads)
         H, W = ws.shape
-        muP, P = self.numba_penalty()
-        fused.run_split(fused.kernels().xstep_diagonal, ws.n * H, ws.threads, xfv, dre, dim,
-                        ws.Sf.numpy().view(ws.npdt), rho, muP, P, scale, W % 2 == 0, fid, pen)
+        fused.run_split(fused.kernels().xstep_diagonal, ws.n * H, ws.threads, xfv, dre, dim, Sfv, rho, q, muP, P,
+                        scale, W % 2 == 0, fid, pen, dxf)
 
     def numba_penalty(self) -> tuple[np.ndarray, np.ndarray]:
         """(μP, P) as contiguous CPU arrays."""

@@ -1,5 +1,5 @@
 """Parity of csc.ConvElasticNet, csc.ConvBPDNGradReg and csc.ConvL1L1Grd with SPORCO's
-admm.cbpdn classes of the same names (float64, CPU, each back end; ConvL1L1Grd: the torch loop).
+admm.cbpdn classes of the same names (float64, CPU, each back end).
 
 As test_cbpdn_parity: every csc image is compared with a single-image SPORCO solve given the
 same options: statistics (with the problem's own term, RegL2 or RegGrad) at every iteration
@@ -52,7 +52,7 @@ def csc_solver(kind: str, D, lmbda, mu, opt, backend):
         return csc.ConvElasticNet(Dc, lmbda, mu, csc.CBPDNOptions.from_sporco(opt, backend=backend))
     if kind == "grad":
         return csc.ConvBPDNGradReg(Dc, lmbda, mu, csc.GradRegOptions.from_sporco(opt, backend=backend))
-    return csc.ConvL1L1Grd(Dc, lmbda, mu, csc.L1L1GrdOptions.from_sporco(opt, backend="torch"))
+    return csc.ConvL1L1Grd(Dc, lmbda, mu, csc.L1L1GrdOptions.from_sporco(opt, backend=backend))
 
 
 def assert_stats_match(solver, stats, its, s: np.ndarray) -> None:
@@ -230,30 +230,38 @@ L1L1_VARIANTS = {
 
 
 @pytest.mark.parametrize("name", list(L1L1_VARIANTS))
-def test_l1l1_grd(image, name):
+def test_l1l1_grd(image, backend, name):
     """ℓ1 data fidelity (SPORCO ConvL1L1Grd), on an image with impulsive noise."""
     D, s = image
     noisy = s.copy()
     noisy[np.random.RandomState(0).rand(*s.shape) < 0.05] += 1.0
-    res, its = check("l1l1", D, noisy, 0.05, 0.5, {**BASE, "MaxMainIter": 40, **L1L1_VARIANTS[name]}, "torch")
+    res, its = check("l1l1", D, noisy, 0.05, 0.5, {**BASE, "MaxMainIter": 40, **L1L1_VARIANTS[name]}, backend)
     if name.startswith("auto-rho"):
         assert len(set(res.stats[0].rho.tolist())) > 1, "ρ should change"
 
 
-def test_l1l1_grd_mask(image):
+def test_l1l1_grd_mask(image, backend):
     D, s = image
     mask = (np.random.RandomState(1).rand(*s.shape) > 0.2).astype(np.float64)
-    check("l1l1", D, s, 0.05, 0.5, {**BASE, "MaxMainIter": 40}, "torch", mask=mask)
+    check("l1l1", D, s, 0.05, 0.5, {**BASE, "MaxMainIter": 40}, backend, mask=mask)
 
 
-def test_l1l1_grd_early_stop_and_batch():
+@pytest.mark.parametrize("shape", [(31, 27), (30, 33)], ids=["odd-odd", "even-odd"])
+def test_l1l1_grd_odd_sizes(backend, shape):
+    s = highpass(central_crop(sporco_image("monarch.png"), *shape))
+    D = random_dictionary(5, 5, K, seed=2)
+    check("l1l1", D, s, 0.05, 0.5, {**BASE, "GradWeight": GRAD_WEIGHTS["per-kernel"],
+                                     "AutoRho": {"Enabled": True, "Period": 1, "RsdlRatio": 1.2}}, backend)
+
+
+def test_l1l1_grd_early_stop_and_batch(backend):
     """Stopping at SPORCO's iteration, and a batch (own ρ and stopping per image) equal to
     each image alone."""
     offsets = [(0, 0), (-60, 40), (50, -70)]
     S = np.stack([highpass(central_crop(sporco_image("monarch.png"), 32, 32, dy, dx)) for dy, dx in offsets])
     D = random_dictionary(5, 5, K, seed=1)
     opt = {"MaxMainIter": 300, "RelStopTol": 5e-3, "AutoRho": {"Enabled": True, "Period": 1}}
-    solver = csc_solver("l1l1", D, 0.05, 0.5, opt, "torch")
+    solver = csc_solver("l1l1", D, 0.05, 0.5, opt, backend)
     batch = solver.solve(torch.from_numpy(S))
     assert len(set(batch.iterations.tolist())) > 1, "images should stop at different iterations"
     for i in range(len(offsets)):

@@ -27,11 +27,22 @@ from csc.backends import fused
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["FusedCBPDN"]
+__all__ = ["FusedCBPDN", "fused_weights"]
 
 
 def _npdt(dtype: torch.dtype):
     return np.dtype(np.float32 if dtype == torch.float32 else np.float64).type
+
+
+def fused_weights(w, npdt) -> tuple[np.ndarray, torch.Tensor | None]:
+    """The ℓ1 weight w (a float, or a tensor broadcasting to (n, K, H, W)) as the fused
+    y-step kernels read it: (wk, None) with a per-kernel vector wk (one entry for a
+    scalar), or (unused wk, the 4-D map) for weights that vary over images or pixels."""
+    if not isinstance(w, torch.Tensor):
+        return np.full(1, float(w), dtype=npdt), None
+    if w.shape[0] == 1 and w.shape[2] == 1 and w.shape[3] == 1:
+        return w.reshape(-1).contiguous().numpy(), None
+    return np.ones(1, dtype=npdt), w.contiguous()
 
 
 class FusedCBPDN:
@@ -87,14 +98,9 @@ class FusedCBPDN:
 
     def _weights(self, w, K: int) -> None:
         """ℓ1 weights: a per-kernel vector ``wk`` (one entry for a scalar), or a 4-D map."""
-        self.wk = np.full(1, 1.0 if isinstance(w, torch.Tensor) else float(w), dtype=self.npdt)
+        self.wk, self.wmap = fused_weights(w, self.npdt)
         self.w4 = np.ones((1, 1, 1, 1), dtype=self.npdt)
-        self.spatial, self.wmap = False, None
-        if isinstance(w, torch.Tensor):
-            if w.shape[0] == 1 and w.shape[2] == 1 and w.shape[3] == 1:
-                self.wk = w.reshape(-1).contiguous().numpy()
-            else:
-                self.spatial, self.wmap = True, w.contiguous()
+        self.spatial = self.wmap is not None
 
     @property
     def n(self) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from csc.backends import fused
+from csc.backends.numba_cpu import fused_weights
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
@@ -56,13 +57,9 @@ class FusedTwoBlock:
 
     def _weights(self, w, mask, K: int) -> None:
         """ℓ1 weights (per-kernel ``wk`` or a 4-D map ``wmap``) and the data mask (4-D)."""
-        self.wk = np.full(1, 1.0 if isinstance(w, torch.Tensor) else float(w), dtype=self.npdt)
-        self.spatial, self.wmap = False, torch.ones((1, 1, 1, 1), dtype=self.dtype)
-        if isinstance(w, torch.Tensor):
-            if w.shape[0] == 1 and w.shape[2] == 1 and w.shape[3] == 1:
-                self.wk = w.reshape(-1).contiguous().numpy()
-            else:
-                self.spatial, self.wmap = True, w.contiguous()
+        self.wk, wmap = fused_weights(w, self.npdt)
+        self.spatial = wmap is not None
+        self.wmap = wmap if self.spatial else torch.ones((1, 1, 1, 1), dtype=self.dtype)
         m = mask if isinstance(mask, torch.Tensor) else torch.full((1, 1, 1, 1), float(mask), dtype=self.dtype)
         self.mask = m.contiguous()
 

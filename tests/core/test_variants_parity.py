@@ -225,7 +225,9 @@ L1L1_VARIANTS = {
     "grad-weight-per-kernel": {"GradWeight": GRAD_WEIGHTS["per-kernel"]},
     "nonneg-and-boundary": {"NonNegCoef": True, "NoBndryCross": True},
     "l1-weight-per-kernel": {"L1Weight": np.linspace(0.5, 2.0, K).reshape(1, 1, 1, 1, K)},
+    "l1-weight-per-coefficient": {"L1Weight": np.random.RandomState(3).uniform(0.0, 2.0, (32, 32, 1, 1, K))},
     "std-residuals-abs-tol": {"AutoRho": {"Enabled": True, "StdResiduals": True}, "AbsStopTol": 1e-4},
+    "abs-stop-tol": {"AbsStopTol": 1e-3, "RelStopTol": 1e-4, "MaxMainIter": 400},
 }
 
 

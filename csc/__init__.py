@@ -30,7 +30,9 @@ from csc import _compat
 _compat.install()
 from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
 from csc.core.joint import CBPDNJointOptions, ConvBPDNJoint
-from csc.core.options import CBPDNOptions
+from csc.core.options import CBPDNOptions, GradRegOptions, L1L1GrdOptions
+from csc.core.variants import (  # the stats classes are not in __all__
+    ConvBPDNGradReg, ConvElasticNet, ConvL1L1Grd, ElasticNetStats, GradRegStats, L1L1GrdStats)
 from csc.core.sporco import from_sporco_layout, to_sporco_layout
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
 from csc.dictionary.tile import plot_dictionary, tile_dictionary
@@ -55,6 +57,11 @@ __all__ = [
     "CBPDNOptions",
     "CBPDNResult",
     "ConvBPDN",
+    "ConvBPDNGradReg",
+    "ConvElasticNet",
+    "GradRegOptions",
+    "ConvL1L1Grd",
+    "L1L1GrdOptions",
     "IterationStats",
     "encode",
     "ConvBPDNJoint",

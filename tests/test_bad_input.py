@@ -106,7 +106,9 @@ API_CASES = [
     ("dictionary-nan", lambda: csc.ConvBPDN(D * float("nan"), 0.1), ValueError, "dictionary"),
     ("dictionary-empty", lambda: csc.ConvBPDN(torch.ones(0, 5, 5, dtype=torch.float64), 0.1), ValueError,
      "dictionary"),
-    ("dictionary-multichannel", lambda: csc.ConvBPDN(torch.ones(4, 3, 5, 5, dtype=torch.float64), 0.1), ValueError,
+    ("dictionary-multichannel-grey-images", lambda: csc.ConvBPDN(torch.ones(4, 3, 5, 5, dtype=torch.float64), 0.1).solve(
+        S), ValueError, "channels"),
+    ("dictlearn-multichannel", lambda: csc.DictLearn(torch.ones(4, 3, 5, 5, dtype=torch.float64), 0.1), ValueError,
      "dictionary"),
     ("load_dictionary-None", lambda: csc.load_dictionary(None), TypeError, "dictionary"),
     ("load_dictionary-int", lambda: csc.load_dictionary(5), TypeError, "dictionary"),

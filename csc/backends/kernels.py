@@ -121,6 +121,112 @@ def xstep(xf, Dre, Dim, Sf, rho, gram, scale, parseval_even, fid, r0, r1):
 
 
 @njit(**_OPTS)
+def xstep_diagonal(xf, Dre, Dim, Sf, rho, q, muP, P, scale, parseval_even, fid, pen, dxf, r0, r1):
+    r"""x-step with a diagonal term, in place, for the DFT rows ``r0 ≤ i·H + h < r1``
+    (:class:`csc.core.xstep.DiagonalXStep`, SPORCO ``linalg.solvedbd_sm``).
+
+    At every frequency of image i, with x̂ = DFT(y − u) on entry and δ_k = ρ_i + q_i·μP_k
+    (``muP``, ``P``: (1 or K, H, Wr); q_i = 1, or for the two-block split ρ_i = 1,
+    q_i = μ/ρ and ``muP`` = P): ẑ_k = ρ_i x̂_k/δ_k, c = (Ŝ − Σ_k D̂_k ẑ_k) /
+    (1 + Σ_k |D̂_k|²/δ_k), x̂_k ← (ẑ_k + conj(D̂_k)·c/δ_k)·scale. ẑ is kept in x̂ between
+    the two loops over k.
+
+    When ``fid`` has rows, ``fid[i·H + h]`` receives Σ_w ω_w |c_w|² (the new residual
+    Σ_k D̂_k x̂_k − Ŝ is −c); when ``pen`` has rows, ``pen[i·H + h]`` receives
+    Σ_w ω_w Σ_k P_k |x̂_k|² for the unscaled x̂ (ω: :func:`xstep`'s Parseval weights); when
+    ``dxf`` (n, H, 2·Wr) has images, it receives (Ŝ − c)·scale = DFT(Σ_k d_k * x_k)·scale.
+    """
+    n, K, H, W2 = xf.shape
+    Wr = W2 // 2
+    ar = np.empty(Wr, dtype=xf.dtype)
+    ai = np.empty(Wr, dtype=xf.dtype)
+    gam = np.empty(Wr, dtype=xf.dtype)
+    one = np.ones(1, dtype=xf.dtype)[0]  # 1 in the maps' dtype (an integer literal would promote)
+    want_fid = fid.shape[0] > 0
+    want_pen = pen.shape[0] > 0
+    want_dx = dxf.shape[0] > 0
+    per_k = muP.shape[0] > 1
+    for row in range(r0, r1):
+        i = row // H
+        h = row - i * H
+        rh = rho[i]
+        qi = q[i]
+        ar[:] = 0
+        ai[:] = 0
+        gam[:] = 0
+        for k in range(K):
+            xr = xf[i, k, h]
+            dre = Dre[k, h]
+            dim = Dim[k, h]
+            mp = muP[k if per_k else 0, h]
+            for j in range(Wr):
+                d = rh + qi * mp[j]
+                a = rh * xr[2 * j] / d
+                b = rh * xr[2 * j + 1] / d
+                xr[2 * j] = a
+                xr[2 * j + 1] = b
+                ar[j] += dre[j] * a - dim[j] * b
+                ai[j] += dre[j] * b + dim[j] * a
+                gam[j] += (dre[j] * dre[j] + dim[j] * dim[j]) / d
+        sr = Sf[i, h]
+        for j in range(Wr):
+            g = gam[j] + one
+            ar[j] = (sr[2 * j] - ar[j]) / g
+            ai[j] = (sr[2 * j + 1] - ai[j]) / g
+        if want_fid:
+            tot = 0.0
+            for j in range(Wr):
+                sq = np.float64(ar[j]) * np.float64(ar[j]) + np.float64(ai[j]) * np.float64(ai[j])
+                tot += sq if j == 0 or (parseval_even and j == Wr - 1) else 2.0 * sq
+            fid[row] = tot
+        if want_dx:
+            dr = dxf[i, h]
+            for j in range(Wr):
+                dr[2 * j] = (sr[2 * j] - ar[j]) * scale
+                dr[2 * j + 1] = (sr[2 * j + 1] - ai[j]) * scale
+        ptot = 0.0
+        for k in range(K):
+            xr = xf[i, k, h]
+            dre = Dre[k, h]
+            dim = Dim[k, h]
+            mp = muP[k if per_k else 0, h]
+            pk = P[k if per_k else 0, h]
+            for j in range(Wr):
+                d = rh + qi * mp[j]
+                a = xr[2 * j] + (dre[j] * ar[j] + dim[j] * ai[j]) / d
+                b = xr[2 * j + 1] + (dre[j] * ai[j] - dim[j] * ar[j]) / d
+                if want_pen:
+                    sq = np.float64(pk[j]) * (np.float64(a) * np.float64(a) + np.float64(b) * np.float64(b))
+                    ptot += sq if j == 0 or (parseval_even and j == Wr - 1) else 2.0 * sq
+                xr[2 * j] = a * scale
+                xr[2 * j + 1] = b * scale
+        if want_pen:
+            pen[row] = ptot
+
+
+@njit(**_OPTS)
+def penalty_rows(yf, P, parseval_even, pen, r0, r1):
+    """``pen[i·H + h]``: Σ_w ω_w Σ_k P_k |ŷ_k|² of DFT row (i, h) (the quadratic penalty of y,
+    for statistics evaluated on y; P (1 or K, H, Wr))."""
+    n, K, H, W2 = yf.shape
+    Wr = W2 // 2
+    per_k = P.shape[0] > 1
+    for row in range(r0, r1):
+        i = row // H
+        h = row - i * H
+        tot = 0.0
+        for k in range(K):
+            yr = yf[i, k, h]
+            pk = P[k if per_k else 0, h]
+            for j in range(Wr):
+                a = np.float64(yr[2 * j])
+                b = np.float64(yr[2 * j + 1])
+                sq = np.float64(pk[j]) * (a * a + b * b)
+                tot += sq if j == 0 or (parseval_even and j == Wr - 1) else 2.0 * sq
+        pen[row] = tot
+
+
+@njit(**_OPTS)
 def _parseval_row(br, bi, sr, parseval_even):
     """Σ_w ω_w |b_w − ŝ_w|², ω = 1 at w = 0 and (even W) at the last column, else 2."""
     Wr = br.shape[0]
@@ -534,3 +640,145 @@ def divide_planes(u, pend, sel, p0, p1):
             ur = u[i, k, h]
             for j in range(W):
                 ur[j] = ur[j] / pd
+
+
+# ------------------------------------------------- the two-block split (ConvL1L1Grd)
+@njit(**_OPTS)
+def two_block_y1(x, y1, u1, t, dy1, alpha, beta, thr, wk, w4, spatial, nonneg, bh, bw, l1_on_y, want_l1,
+                 part, p0, p1):
+    r"""Block 1 (y₁ for x) of the two-block split, for the planes ``p0 ≤ i·K + k < p1``
+    (:class:`csc.backends.numba_twoblock.FusedTwoBlock`), per coefficient::
+
+        a = α·x + (1 − α)·y₁              (α = 1, β = 0 when not relaxing: a = x)
+        y₁ ← S_τ(a + u₁), τ = thr[i]·w     (then non-negativity, boundary zeroing)
+        u₁ ← u₁ + (a − y₁)
+        t = y₁ − u₁ (the next x-step's FFT input), dy1 = y₁_prev − y₁
+
+    ``part[i·K + k]``: ‖x‖², ‖y₁‖², ‖x − y₁‖² and, if ``want_l1``, Σ|w·x| (Σ|w·y₁| when
+    ``l1_on_y``), in float64. Weights as in :func:`ystep` (``wk`` per kernel, or ``w4``).
+    """
+    n, K, H, W = x.shape
+    nwk = wk.shape[0]
+    d1, d2, lr = row_scratch(W, x.dtype)
+    for p in range(p0, p1):
+        i = p // K
+        k = p - i * K
+        ti = thr[i]
+        wv = wk[k] if nwk > 1 else wk[0]
+        th = ti * wv
+        iw = i if w4.shape[0] > 1 else 0
+        kw = k if w4.shape[1] > 1 else 0
+        acc = part[p]
+        acc[:] = 0.0
+        for h in range(H):
+            xr, yr, ur, tr, dr = x[i, k, h], y1[i, k, h], u1[i, k, h], t[i, k, h], dy1[i, k, h]
+            wrow = w4[iw, kw, h if w4.shape[2] > 1 else 0]
+            wsp = wrow.shape[0] > 1
+            for j in range(W):
+                if spatial:
+                    wv = wrow[j if wsp else 0]
+                    th = ti * wv
+                xv = xr[j]
+                yp = yr[j]
+                a = alpha * xv + beta * yp
+                v = a + ur[j]
+                yy = v - min(max(v, -th), th)
+                if nonneg and yy < 0:
+                    yy = yy - yy
+                if h >= bh or j >= bw:
+                    yy = yy - yy
+                uu = ur[j] + (a - yy)
+                yr[j] = yy
+                ur[j] = uu
+                tr[j] = yy - uu
+                dr[j] = yp - yy
+                d1[j] = xv - yy
+                if want_l1:
+                    lr[j] = abs(wv * (yy if l1_on_y else xv))
+            acc[0] += _sumsq(xr)
+            acc[1] += _sumsq(yr)
+            acc[2] += _sumsq(d1)
+            if want_l1:
+                acc[3] += _sum(lr)
+
+
+@njit(**_OPTS)
+def two_block_y0(Dx, y0, u0, S, dy0, alpha, beta, rinv, mask, fid_on_y, part, i0, i1):
+    r"""Block 0 (y₀ for Dx − s) of the two-block split, for the images ``i0 ≤ i < i1``
+    ((n, 1, H, W) maps; ``mask`` W a broadcast (·, 1, ·, ·) view), per pixel::
+
+        a = α·Dx + (1 − α)·(y₀ + s)
+        y₀ ← S_τ(a + u₀ − s), τ = rinv[i]·W   (rinv = 1/ρ)
+        u₀ ← u₀ + (a − (y₀ + s)),  dy0 = y₀_prev − y₀
+
+    ``part[i]``: ‖Dx‖², ‖y₀‖², ‖Dx − (y₀ + s)‖², ‖s‖² and Σ|W·(Dx − s)| (Σ|W·y₀| when
+    ``fid_on_y``), in float64.
+    """
+    n, _, H, W = Dx.shape
+    e = np.empty(W, dtype=Dx.dtype)
+    lr = np.empty(W, dtype=Dx.dtype)
+    for i in range(i0, i1):
+        acc = part[i]
+        acc[:] = 0.0
+        ri = rinv[i]
+        im = i if mask.shape[0] > 1 else 0
+        for h in range(H):
+            dxr, yr, ur, sr, dr = Dx[i, 0, h], y0[i, 0, h], u0[i, 0, h], S[i, 0, h], dy0[i, 0, h]
+            mrow = mask[im, 0, h if mask.shape[2] > 1 else 0]
+            msp = mrow.shape[0] > 1
+            for j in range(W):
+                wv = mrow[j if msp else 0]
+                th = ri * wv
+                yp = yr[j]
+                a = alpha * dxr[j] + beta * (yp + sr[j])
+                v = (a + ur[j]) - sr[j]
+                yy = v - min(max(v, -th), th)
+                ur[j] = ur[j] + (a - (yy + sr[j]))
+                yr[j] = yy
+                dr[j] = yp - yy
+                e[j] = dxr[j] - (yy + sr[j])
+                lr[j] = abs(wv * (yy if fid_on_y else dxr[j] - sr[j]))
+            acc[0] += _sumsq(dxr)
+            acc[1] += _sumsq(yr)
+            acc[2] += _sumsq(e)
+            acc[3] += _sumsq(sr)
+            acc[4] += _sum(lr)
+
+
+@njit(**_OPTS)
+def adjoint_spectrum(v0f, Dre, Dim, scale, gf, r0, r1):
+    """``gf[i, k, h] = conj(D̂_k)·v̂₀[i, h]·scale`` for the DFT rows ``r0 ≤ i·H + h < r1``
+    (real views: v0f (n, H, 2·Wr), gf (n, K, H, 2·Wr)): the spectrum of Dᵀv₀."""
+    n, K, H, W2 = gf.shape
+    Wr = W2 // 2
+    for row in range(r0, r1):
+        i = row // H
+        h = row - i * H
+        vr = v0f[i, h]
+        for k in range(K):
+            g = gf[i, k, h]
+            dre = Dre[k, h]
+            dim = Dim[k, h]
+            for j in range(Wr):
+                a = vr[2 * j]
+                b = vr[2 * j + 1]
+                g[2 * j] = (dre[j] * a + dim[j] * b) * scale
+                g[2 * j + 1] = (dre[j] * b - dim[j] * a) * scale
+
+
+@njit(**_OPTS)
+def add_sumsq(g, v, out, p0, p1):
+    """``out[i·K + k]`` = ‖g + v‖² over the plane (i, k) (float64), for ``p0 ≤ i·K + k < p1``."""
+    n, K, H, W = g.shape
+    row = np.empty(W, dtype=g.dtype)
+    for p in range(p0, p1):
+        i = p // K
+        k = p - i * K
+        tot = 0.0
+        for h in range(H):
+            gr = g[i, k, h]
+            vr = v[i, k, h]
+            for j in range(W):
+                row[j] = gr[j] + vr[j]
+            tot += _sumsq(row)
+        out[p] = tot

@@ -27,11 +27,22 @@ from csc.backends import fused
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["FusedCBPDN", "FusedJointCBPDN"]
+__all__ = ["FusedCBPDN", "FusedJointCBPDN", "fused_weights"]
 
 
 def _npdt(dtype: torch.dtype):
     return np.dtype(np.float32 if dtype == torch.float32 else np.float64).type
+
+
+def fused_weights(w, npdt) -> tuple[np.ndarray, torch.Tensor | None]:
+    """The ℓ1 weight w (a float, or a tensor broadcasting to (n, K, H, W)) as the fused
+    y-step kernels read it: (wk, None) with a per-kernel vector wk (one entry for a
+    scalar), or (unused wk, the 4-D map) for weights that vary over images or pixels."""
+    if not isinstance(w, torch.Tensor):
+        return np.full(1, float(w), dtype=npdt), None
+    if w.shape[0] == 1 and w.shape[2] == 1 and w.shape[3] == 1:
+        return w.reshape(-1).contiguous().numpy(), None
+    return np.ones(1, dtype=npdt), w.contiguous()
 
 
 class FusedCBPDN:
@@ -88,14 +99,9 @@ class FusedCBPDN:
 
     def _weights(self, w, K: int) -> None:
         """ℓ1 weights: a per-kernel vector ``wk`` (one entry for a scalar), or a 4-D map."""
-        self.wk = np.full(1, 1.0 if isinstance(w, torch.Tensor) else float(w), dtype=self.npdt)
+        self.wk, self.wmap = fused_weights(w, self.npdt)
         self.w4 = np.ones((1, 1, 1, 1), dtype=self.npdt)
-        self.spatial, self.wmap = False, None
-        if isinstance(w, torch.Tensor):
-            if w.shape[0] == 1 and w.shape[2] == 1 and w.shape[3] == 1:
-                self.wk = w.reshape(-1).contiguous().numpy()
-            else:
-                self.spatial, self.wmap = True, w.contiguous()
+        self.spatial = self.wmap is not None
 
     @property
     def n(self) -> int:
@@ -107,13 +113,14 @@ class FusedCBPDN:
 
     # ------------------------------------------------------------- the iteration
     def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
-        n, (H, W), npdt = self.n, self.shape, self.npdt
+        n, H = self.n, self.shape[0]
         self.invalidate()
         xfv = self.xf.numpy()
         self.fft.forward(self.t.numpy(), xfv)
         self._fid_rows = np.zeros(n * H * self.xs.row_factor if want_fidelity else 0)
-        self.xs.fused_solve(xfv.view(npdt), self.Sf, rho.contiguous().numpy(), npdt(self.fft.scale), W % 2 == 0,
-                            self._fid_rows, self.threads)
+        self._pen_rows = np.zeros(n * H if want_fidelity and self.xs.has_penalty else 0)
+        self.xs.fused_solve(self, xfv.view(self.npdt), rho.contiguous().numpy(), self.npdt(self.fft.scale),
+                            self._fid_rows, self._pen_rows)
         self.fft.inverse(xfv, self.x.numpy())
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
@@ -140,12 +147,26 @@ class FusedCBPDN:
         n, (H, W) = self.n, self.shape
         if self.opts.objective_on_y:
             rows = np.empty(n * H * self.xs.row_factor)
-            keeps_x = self.fft_y is not None and self.fft_y.preserves_input
-            zf = self.codes_dft() if keeps_x else torch.fft.rfft2(self.y)  # x stays intact
-            self.xs.fused_fidelity(zf, self.Sf, W % 2 == 0, rows, self.threads)
+            self.xs.fused_fidelity(self._y_dft(), self.Sf, W % 2 == 0, rows, self.threads)
         else:
             rows = self._fid_rows
         return (torch.from_numpy(rows.reshape(n, -1).sum(1)) / (H * W) / 2.0).to(self.dtype)
+
+    def penalty(self) -> torch.Tensor:
+        """The x-step's quadratic penalty ½ x̂ᴴ diag(P) x̂ per image (on y with ``objective_on_y``)."""
+        n, (H, W) = self.n, self.shape
+        if self.opts.objective_on_y:
+            rows = np.empty(n * H)
+            fused.run_split(fused.kernels().penalty_rows, n * H, self.threads, self._y_dft().numpy().view(self.npdt),
+                            self.xs.numba_penalty()[1], W % 2 == 0, rows)
+        else:
+            rows = self._pen_rows
+        return (torch.from_numpy(rows.reshape(n, H).sum(1)) / (H * W) / 2.0).to(self.dtype)
+
+    def _y_dft(self) -> torch.Tensor:
+        """rfft2(y), leaving x intact (statistics on y)."""
+        keeps_x = self.fft_y is not None and self.fft_y.preserves_input
+        return self.codes_dft() if keeps_x else torch.fft.rfft2(self.y)
 
     def rescale(self, factor: torch.Tensor | None) -> None:
         n = self.n

@@ -45,6 +45,7 @@ class TorchCBPDN:
         self.x_alt = empty() if freeze else None
         self.ax = empty() if opts.relax != 1.0 else None
         self.xf: torch.Tensor | None = None
+        self._vf: torch.Tensor | None = None
         self._new: tuple | None = None
 
     @property
@@ -104,7 +105,13 @@ class TorchCBPDN:
         H, W = self.shape
         y = self._new[0]
         vf = torch.fft.rfft2(y) if self.opts.objective_on_y else self.xf
+        self._vf = vf
         return ops.rfft2_sqnorm(self.xs.synthesis(vf).reshape(self.Sf.shape) - self.Sf, W).sum(1) / 2.0
+
+    def penalty(self) -> torch.Tensor:
+        """The x-step's quadratic penalty ½ x̂ᴴ diag(P) x̂ per image, on the variable of the
+        last :meth:`fidelity` (x, or y with ``objective_on_y``)."""
+        return self.xs.penalty(self._vf, self.shape[1])
 
     def rescale(self, factor: torch.Tensor | None) -> None:
         if factor is not None:
@@ -121,7 +128,7 @@ class TorchCBPDN:
             self.x, self.x_alt = x, xprev
         # rotate: u lives in the old scratch, the old u becomes scratch
         self.y, self.y_alt, self.u, self.tmp = y, yprev, u, uprev
-        self._new = None
+        self._new = self._vf = None
 
     def take(self, mask: torch.Tensor):
         return select_images(mask, self.y, self.x, self.u)

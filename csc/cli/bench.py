@@ -18,6 +18,11 @@ iterations, best and median of ``--repeats`` timed runs after one warm-up run ea
 peak memory of each (measured in fresh child processes, see :func:`_mem_child`), the
 difference between the two codes and csc's time against the memory-bandwidth floor.
 
+``--problem elastic-net``, ``grad-reg`` or ``l1l1-grd`` (with ``--mu``) compares
+csc.ConvElasticNet, csc.ConvBPDNGradReg or csc.ConvL1L1Grd with SPORCO's class of the same
+name, on the same problem and option dict (whose unstated options take each class's own
+defaults: for ``l1l1-grd`` ρ₀ = 1 and AutoRho's period 10, multiplier 2, ratio 10).
+
 Batch mode (``--batch B``): B different ``--crop``² crops of barbara; csc solves them as
 one batch, SPORCO one by one. Reports image-iterations per second of each.
 
@@ -50,7 +55,7 @@ __all__ = [
     "BARBARA", "PLANNER_EFFORT", "SPORCO_MISSING",
     "load_barbara", "highpass", "central_crop", "single_image", "crop_offsets", "batch_images",
     "random_dictionary", "sporco_options", "have_sporco", "require_sporco",
-    "configure_threads", "sync", "fftw_flags", "sporco_construct", "csc_construct", "csc_images", "csc_backend",
+    "PROBLEMS", "problem_of", "configure_threads", "sync", "fftw_flags", "sporco_construct", "csc_construct", "csc_images", "csc_backend",
     "time_sporco", "time_csc", "code_difference", "summarise", "measure_memory", "export_wisdom",
     "machine_info", "warn_if_busy", "write_json", "admm_bytes_per_iteration", "memory_bandwidth", "floor_report",
     "run_single", "run_batch", "print_table", "add_arguments", "check_arguments", "parse_args", "run", "main",
@@ -189,21 +194,46 @@ def fftw_flags(pair) -> tuple[str, ...] | None:
     return tuple(pair._fwd.flags)
 
 
-def sporco_construct(D: np.ndarray, s: np.ndarray, lmbda: float, opt: dict):
-    """SPORCO ConvBPDN object for the SPORCO-layout dictionary D and image(s) s."""
+#: ``--problem`` → (SPORCO class, csc class, csc options class) names: the coding problems
+#: compared (``problem`` arguments below: None or ``{"name": …, "mu": μ}``; ``mu`` is
+#: SPORCO's argument of the same name, GradWeight its default 1)
+PROBLEMS = {
+    "cbpdn": ("ConvBPDN", "ConvBPDN", "CBPDNOptions"),
+    "elastic-net": ("ConvElasticNet", "ConvElasticNet", "CBPDNOptions"),
+    "grad-reg": ("ConvBPDNGradReg", "ConvBPDNGradReg", "GradRegOptions"),
+    "l1l1-grd": ("ConvL1L1Grd", "ConvL1L1Grd", "L1L1GrdOptions"),
+}
+
+
+def problem_of(args) -> dict | None:
+    """The ``problem`` argument for the parsed ``--problem`` and ``--mu`` (None: CBPDN)."""
+    name = getattr(args, "problem", "cbpdn")
+    return None if name == "cbpdn" else {"name": name, "mu": float(args.mu)}
+
+
+def sporco_construct(D: np.ndarray, s: np.ndarray, lmbda: float, opt: dict, problem: dict | None = None):
+    """SPORCO solver object (ConvBPDN, or ``problem``'s class) for the SPORCO-layout
+    dictionary D and image(s) s."""
     from sporco.admm import cbpdn as sp_cbpdn
 
-    return sp_cbpdn.ConvBPDN(D, s, lmbda, sp_cbpdn.ConvBPDN.Options(opt))
+    if problem is None:
+        return sp_cbpdn.ConvBPDN(D, s, lmbda, sp_cbpdn.ConvBPDN.Options(opt))
+    cls = getattr(sp_cbpdn, PROBLEMS[problem["name"]][0])
+    return cls(D, s, lmbda, problem["mu"], opt=cls.Options(opt))
 
 
 def csc_construct(D: np.ndarray, lmbda: float, opt: dict, device: str, backend: str = "auto",
-                  record_stats: bool = False):
-    """csc ConvBPDN with the same options (converted by CBPDNOptions.from_sporco) on
-    ``backend`` (``auto``, ``numba`` or ``torch``: :class:`csc.CBPDNOptions`)."""
+                  record_stats: bool = False, problem: dict | None = None):
+    """csc ConvBPDN (or ``problem``'s solver) with the same options (converted by
+    ``from_sporco``) on ``backend`` (``auto``, ``numba`` or ``torch``: :class:`csc.CBPDNOptions`)."""
     import csc
 
-    opts = csc.CBPDNOptions.from_sporco(opt, device=device, record_stats=record_stats, backend=backend)
-    return csc.ConvBPDN(csc.from_sporco_layout(D, "dictionary"), lmbda, opts)
+    _, solver, options = PROBLEMS["cbpdn" if problem is None else problem["name"]]
+    opts = getattr(csc, options).from_sporco(opt, device=device, record_stats=record_stats, backend=backend)
+    D = csc.from_sporco_layout(D, "dictionary")
+    if problem is None:
+        return csc.ConvBPDN(D, lmbda, opts)
+    return getattr(csc, solver)(D, lmbda, problem["mu"], opts)
 
 
 def csc_backend(device: str = "cpu", backend: str = "auto") -> dict:
@@ -226,11 +256,11 @@ def csc_images(s: np.ndarray, dtype: str, device: str):
     return torch.from_numpy(np.ascontiguousarray(s, dtype=dtype)).to(device)
 
 
-def time_sporco(D, s, lmbda, opt) -> dict:
+def time_sporco(D, s, lmbda, opt, problem: dict | None = None) -> dict:
     """One SPORCO solve: construction and solve timed separately."""
     gc.collect()
     t0 = time.perf_counter()
-    solver = sporco_construct(D, s, lmbda, opt)
+    solver = sporco_construct(D, s, lmbda, opt, problem)
     t1, c1 = time.perf_counter(), time.process_time()
     y = solver.solve()
     t2, c2 = time.perf_counter(), time.process_time()
@@ -238,13 +268,13 @@ def time_sporco(D, s, lmbda, opt) -> dict:
             "codes": y}
 
 
-def time_csc(D, S, lmbda, opt, device, backend: str = "auto") -> dict:
+def time_csc(D, S, lmbda, opt, device, backend: str = "auto", problem: dict | None = None) -> dict:
     """One csc solve: construction and solve timed separately (the solve includes csc's
     per-solve precomputation: kernel DFTs, conj(D̂)Ŝ, Σ|D̂|²)."""
     gc.collect()
     sync(device)
     t0 = time.perf_counter()
-    solver = csc_construct(D, lmbda, opt, device, backend)
+    solver = csc_construct(D, lmbda, opt, device, backend, problem=problem)
     sync(device)
     t1, c1 = time.perf_counter(), time.process_time()
     res = solver.solve(S)
@@ -367,7 +397,7 @@ def _mem_solver(spec: dict, D: np.ndarray, S: np.ndarray) -> Callable:
     Sets the implementation's threads (and SPORCO's FFTW planner effort and wisdom) first.
     """
     impl, dtype, device = spec["impl"], spec["dtype"], spec["device"]
-    lmbda, threads = spec["lmbda"], spec["threads"]
+    lmbda, threads, problem = spec["lmbda"], spec["threads"], spec.get("coding_problem")
     if impl == "sporco":
         from sporco import fft as sp_fft
         import pyfftw
@@ -379,7 +409,7 @@ def _mem_solver(spec: dict, D: np.ndarray, S: np.ndarray) -> Callable:
                 pyfftw.import_wisdom(tuple(w.encode("latin-1") for w in json.load(f)["wisdom"]))
 
         def run(iters, D=D, S=S):
-            solver = sporco_construct(D, S[0], lmbda, sporco_options(iters, dtype))  # one image at a time
+            solver = sporco_construct(D, S[0], lmbda, sporco_options(iters, dtype), problem)  # one image at a time
             solver.solve()
             return solver
         return run
@@ -389,7 +419,8 @@ def _mem_solver(spec: dict, D: np.ndarray, S: np.ndarray) -> Callable:
 
     def run(iters, D=D, S=S):
         X = csc_images(S if S.shape[0] > 1 else S[0], dtype, device)
-        res = csc_construct(D, lmbda, sporco_options(iters, dtype), device, spec.get("backend", "auto")).solve(X)
+        res = csc_construct(D, lmbda, sporco_options(iters, dtype), device, spec.get("backend", "auto"),
+                            problem=problem).solve(X)
         sync(device)
         return res
     return run
@@ -421,7 +452,7 @@ MMAP_THRESHOLD = 128 * 1024  # glibc's initial M_MMAP_THRESHOLD, made fixed
 
 
 def measure_memory(impl, dtype, device, D, S, lmbda, iters, warmup_iters, threads, tmpdir, wisdom,
-                   allocator: str = "mmap", backend: str = "auto") -> dict:
+                   allocator: str = "mmap", backend: str = "auto", coding_problem: dict | None = None) -> dict:
     """Run :func:`_mem_child` in a fresh Python process and return its figures.
 
     ``allocator="mmap"`` (default) starts the child with ``MALLOC_MMAP_THRESHOLD_`` fixed at
@@ -435,7 +466,7 @@ def measure_memory(impl, dtype, device, D, S, lmbda, iters, warmup_iters, thread
     np.savez(problem, D=D, S=S)
     spec = {"impl": impl, "dtype": dtype, "device": device, "problem": problem, "lmbda": lmbda,
             "iters": iters, "warmup_iters": warmup_iters, "threads": threads, "planner": PLANNER_EFFORT,
-            "wisdom": wisdom, "backend": backend}
+            "wisdom": wisdom, "backend": backend, "coding_problem": coding_problem}
     env = dict(os.environ)
     if allocator == "mmap":
         env["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
@@ -450,7 +481,7 @@ def measure_memory(impl, dtype, device, D, S, lmbda, iters, warmup_iters, thread
 
 def _memory(args, impl, dtype, device, D, S, tmpdir, wisdom) -> dict:
     return measure_memory(impl, dtype, device, D, S, args.lmbda, args.mem_iters, args.mem_warmup_iters,
-                          args.threads, tmpdir, wisdom, args.mem_allocator, args.backend)
+                          args.threads, tmpdir, wisdom, args.mem_allocator, args.backend, problem_of(args))
 
 
 def export_wisdom(tmpdir: str) -> str | None:
@@ -694,6 +725,7 @@ def floor_report(images: int, height: int, width: int, kernels: int, dtype: str,
 def run_single(args, tmpdir: str) -> dict:
     D = random_dictionary(args.ksize, args.kernels, args.seed)
     s = single_image(args.size)
+    pr = problem_of(args)
     rows = []
     for dtype in args.dtypes:
         opt = sporco_options(args.iters, dtype)
@@ -701,14 +733,14 @@ def run_single(args, tmpdir: str) -> dict:
         Dd, sd = D.astype(dtype), s.astype(dtype)
         S = csc_images(sd, dtype, args.device)
         print(f"[{dtype}] warm-up ({args.warmup_iters} iterations each) ...", flush=True)
-        w_sp = time_sporco(Dd, sd, args.lmbda, warm)
-        w_cs = time_csc(Dd, S, args.lmbda, warm, args.device, args.backend)
+        w_sp = time_sporco(Dd, sd, args.lmbda, warm, pr)
+        w_cs = time_csc(Dd, S, args.lmbda, warm, args.device, args.backend, pr)
         sp_runs, cs_runs = [], []
         for r in range(args.repeats):  # interleaved, so that a change of machine load hits both
             for prev in sp_runs + cs_runs:  # keep only the latest codes (memory)
                 prev.pop("codes", None)
-            sp_runs.append(time_sporco(Dd, sd, args.lmbda, opt))
-            cs_runs.append(time_csc(Dd, S, args.lmbda, opt, args.device, args.backend))
+            sp_runs.append(time_sporco(Dd, sd, args.lmbda, opt, pr))
+            cs_runs.append(time_csc(Dd, S, args.lmbda, opt, args.device, args.backend, pr))
             print(f"[{dtype}] repeat {r + 1}/{args.repeats}: SPORCO {1e3 * sp_runs[-1]['solve_s'] / args.iters:.1f}"
                   f" ms/iter, csc {1e3 * cs_runs[-1]['solve_s'] / args.iters:.1f} ms/iter", flush=True)
         for run in sp_runs:
@@ -772,6 +804,7 @@ def run_batch(args, tmpdir: str) -> dict:
     D = random_dictionary(args.ksize, args.kernels, args.seed)
     imgs, offsets = batch_images(args.crop, args.batch, args.seed)
     B, it = args.batch, args.iters
+    pr = problem_of(args)
     rows = []
     for dtype in args.dtypes:
         opt = sporco_options(it, dtype)
@@ -779,14 +812,14 @@ def run_batch(args, tmpdir: str) -> dict:
         Dd, Sd = D.astype(dtype), imgs.astype(dtype)
         S = csc_images(Sd, dtype, args.device)
         print(f"[{dtype}] warm-up ({args.warmup_iters} iterations each) ...", flush=True)
-        time_sporco(Dd, Sd[0], args.lmbda, warm)
-        time_csc(Dd, S, args.lmbda, warm, args.device, args.backend)
+        time_sporco(Dd, Sd[0], args.lmbda, warm, pr)
+        time_csc(Dd, S, args.lmbda, warm, args.device, args.backend, pr)
         sp_setup, sp_solve, cs_solve, cs_setup = [], [], [], []
         diffs = []
         for r in range(args.repeats):
             setups, solves, ys = [], [], []
             for b in range(B):
-                run = time_sporco(Dd, Sd[b], args.lmbda, opt)
+                run = time_sporco(Dd, Sd[b], args.lmbda, opt, pr)
                 if run["iterations"] != it:
                     raise RuntimeError(f"SPORCO ran {run['iterations']} iterations, expected {it}")
                 setups.append(run["setup_s"])
@@ -796,7 +829,7 @@ def run_batch(args, tmpdir: str) -> dict:
                 del run
             sp_setup.append(sum(setups))
             sp_solve.append(sum(solves))
-            run = time_csc(Dd, S, args.lmbda, opt, args.device, args.backend)
+            run = time_csc(Dd, S, args.lmbda, opt, args.device, args.backend, pr)
             if any(i != it for i in run["iterations"]):
                 raise RuntimeError(f"csc ran {run['iterations']} iterations, expected {it}")
             cs_setup.append(run["setup_s"])
@@ -909,6 +942,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError("--size, --kernels, --ksize and --crop must be >= 1, and --ksize at most the image side")
     if args.lmbda < 0:
         raise ValueError("--lmbda must be >= 0")
+    if getattr(args, "mu", 0.0) < 0:
+        raise ValueError("--mu must be >= 0")
     if args.threads is None:
         args.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if args.threads < 1:

@@ -93,10 +93,16 @@ class Workspace(Protocol):
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
         """Relaxation, y-step (threshold λ/ρ per image, (n,)), dual step; returns per-image
-        (n, 6) sums ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖², Σ|w·x| (or on y)."""
+        (n, 6) sums ‖x‖², ‖y‖², ‖u‖², ‖x − y‖², ‖y_prev − y‖², Σ|w·x| (or on y); a two-block
+        split Ax − y = c returns (n, 7): ‖Ax‖², ‖y‖², ‖Aᵀu‖², ‖Ax − y − c‖²,
+        ‖Aᵀ(y_prev − y)‖², the ℓ1 term and ‖c‖² (and has ``constraints_per_image``, y's size)."""
 
     def fidelity(self) -> torch.Tensor:
         """½‖Σ_k d_k * x_k − s‖² per image (n,) (on y with ``objective_on_y``)."""
+
+    def penalty(self) -> torch.Tensor:
+        """Problems with a quadratic penalty only (an x-step with ``penalty``), after
+        :meth:`fidelity`: the penalty ½ x̂ᴴ diag(P) x̂ per image (n,), on the same variable."""
 
     def rescale(self, factor: torch.Tensor | None) -> None:
         """u ← u / factor per image after ρ ← ρ·factor (None: ρ unchanged)."""
@@ -123,21 +129,27 @@ def initial_rho(opts: CBPDNOptions, lmbda: float) -> float:
     return float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
 
 
-def residuals(opts, norms: torch.Tensor, rho: torch.Tensor, n: int):
+def residuals(opts, norms: torch.Tensor, rho: torch.Tensor, n: int, n_dual: int | None = None):
     """r, s, ε_pri, ε_dua per problem from ``norms`` (g, 5) = ‖x‖, ‖y‖, ‖u‖, ‖x − y‖,
     ‖y_prev − y‖ and ρ (g,), for problems of ``n`` variables (step 5 of the module
-    docstring). ``opts`` has ``std_residuals``, ``abs_stop_tol``, ``rel_stop_tol``."""
-    nx, ny, nu, r, d = norms.unbind(1)
+    docstring). ``opts`` has ``std_residuals``, ``abs_stop_tol``, ``rel_stop_tol``.
+
+    A split Ax − y = c (SPORCO ``ADMMTwoBlockCnstrnt``) gives ‖Ax‖, ‖y‖, ‖Aᵀu‖, ‖Ax − y − c‖,
+    ‖Aᵀ(y_prev − y)‖ and, as a sixth column, ‖c‖ (the primal norm is the largest of ‖Ax‖,
+    ‖y‖, ‖c‖); ``n`` is then the number of constraints (y's size) and ``n_dual`` x's size."""
+    nx, ny, nu, r, d = norms[:, :5].unbind(1)
     s = rho * d
     rn, sn = torch.maximum(nx, ny), rho * nu
-    sq = math.sqrt(n)
+    if norms.shape[1] > 5:
+        rn = torch.maximum(rn, norms[:, 5])
+    sq, sqd = math.sqrt(n), math.sqrt(n if n_dual is None else n_dual)
     if opts.std_residuals:
         return (r, s, sq * opts.abs_stop_tol + rn * opts.rel_stop_tol,
-                sq * opts.abs_stop_tol + sn * opts.rel_stop_tol)
+                sqd * opts.abs_stop_tol + sn * opts.rel_stop_tol)
     rn = torch.where(rn == 0, torch.ones_like(rn), rn)
     sn = torch.where(sn == 0, torch.ones_like(sn), sn)
     return (r / rn, s / sn, sq * opts.abs_stop_tol / rn + opts.rel_stop_tol,
-            sq * opts.abs_stop_tol / sn + opts.rel_stop_tol)
+            sqd * opts.abs_stop_tol / sn + opts.rel_stop_tol)
 
 
 def rho_factor(opts, k: int, r: torch.Tensor, s: torch.Tensor, xi: float) -> torch.Tensor | None:
@@ -156,7 +168,8 @@ def rho_factor(opts, k: int, r: torch.Tensor, s: torch.Tensor, xi: float) -> tor
     return torch.where(r > xi * mu * s, m, torch.where(s > (mu / xi) * r, one / m, one))
 
 
-#: statistics columns of :meth:`ADMMLoop.run`'s recorder, in order
+#: statistics columns of :meth:`ADMMLoop.run`'s recorder, in order; a loop with a
+#: ``penalty`` weight appends the penalty term as a ninth
 STAT_COLUMNS = ("objective", "data_fidelity", "l1", "primal_residual", "dual_residual",
                 "eps_primal", "eps_dual", "rho")
 
@@ -172,18 +185,26 @@ class ADMMLoop:
     many iterations: images that converge in between are frozen (their y, u, x and ρ stop
     changing) and retire at the next check, so results do not depend on it.
     ``on_retire(idx, y, x, u, rho, iters)`` receives the images that leave the working set.
+    ``penalty`` (problems with a quadratic term (μ/2)·x̂ᴴ diag(P) x̂ in the x-step, e.g.
+    :class:`csc.ConvElasticNet`): its weight μ; the objective then adds μ times the
+    workspace's :meth:`Workspace.penalty`, recorded as a ninth column.
 
     ``extra_weights`` (μ₁, …): further regularisation terms μ_j·g_j(x) with proximal
     operators of their own (joint sparsity's ℓ2,1 norm): the y-step then gets thresholds
-    (n, 1 + J) — λ/ρ and μ_j/ρ — and returns g_j's sums after the six; the objective adds
+    (n, 1 + J) — λ/ρ and μ_j/ρ — and returns g_j's sums after its own; the objective adds
     Σ μ_j g_j and the recorded rows append the g_j.
     """
 
     def __init__(self, ws: Workspace, lmbda: float, opts: CBPDNOptions, coupling: Coupling = PER_IMAGE,
                  rho0: float | None = None, sync_every: int = 1,
-                 on_retire: Callable[..., None] | None = None, extra_weights: tuple[float, ...] = ()):
+                 on_retire: Callable[..., None] | None = None, penalty: float | None = None,
+                 extra_weights: tuple[float, ...] = ()):
         self.ws, self.lmbda, self.opts, self.coupling = ws, float(lmbda), opts, coupling
+        self.penalty = None if penalty is None else float(penalty)
         self.extra_weights = tuple(float(m) for m in extra_weights)
+        # a two-block split (``constraints_per_image``) returns ‖c‖² as its seventh sum
+        self.two_block = getattr(ws, "constraints_per_image", None) is not None
+        self.extra0 = 7 if self.two_block else 6
         n, dev = ws.n, ws.device
         # per-image problems keep ρ in the maps' dtype; a joint problem's scalars are float64
         self.scalar_dtype = torch.float64 if coupling.joint else ws.dtype
@@ -233,17 +254,13 @@ class ADMMLoop:
             thr = torch.stack([thr] + [cp.expand(m / self.rho, n).to(ws.dtype) for m in self.extra_weights], 1)
         may_rescale = opts.auto_rho and self.k != 0 and (self.k + 1) % opts.rho_period == 0
         sums = cp.reduce(ws.ystep(thr, want, may_rescale))
-        norms = sums[:, :5].sqrt().to(ws.dtype).to(self.scalar_dtype)
+        cols = [0, 1, 2, 3, 4] + ([6] if self.two_block else [])  # column 6: ‖c‖² of a two-block split
+        norms = sums[:, cols].sqrt().to(ws.dtype).to(self.scalar_dtype)
         K_HW = ws.variables_per_image
-        r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, K_HW))
+        n_pri = getattr(ws, "constraints_per_image", K_HW)
+        r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, n_pri), cp.variables(n, K_HW))
         if want:
-            fid = cp.reduce(ws.fidelity().unsqueeze(1))[:, 0].to(self.scalar_dtype)
-            l1 = sums[:, 5].to(ws.dtype).to(self.scalar_dtype)
-            extra = [sums[:, 6 + j].to(ws.dtype).to(self.scalar_dtype) for j in range(len(self.extra_weights))]
-            obj = fid + self.lmbda * l1
-            for m, g in zip(self.extra_weights, extra):
-                obj = obj + m * g
-            record(self.k, self.idx, torch.stack([obj, fid, l1, r, s, epri, edua, self.rho] + extra))
+            record(self.k, self.idx, self._stats_row(sums, r, s, epri, edua))
         f = rho_factor(opts, self.k, r, s, self.xi)
         converged = (r < epri) & (s < edua)
         freeze = self.sync_every > 1
@@ -257,6 +274,20 @@ class ADMMLoop:
             self.frozen = self.frozen | converged
         self.k += 1
         return cp.joint and bool(converged.all())
+
+    def _stats_row(self, sums, r, s, epri, edua) -> torch.Tensor:
+        """The recorded statistics (:data:`STAT_COLUMNS`, and the penalty) × problems."""
+        ws, cp = self.ws, self.coupling
+        fid = cp.reduce(ws.fidelity().unsqueeze(1))[:, 0].to(self.scalar_dtype)
+        l1 = sums[:, 5].to(ws.dtype).to(self.scalar_dtype)
+        reg, tail = self.lmbda * l1, []
+        if self.penalty is not None:
+            pen = cp.reduce(ws.penalty().unsqueeze(1))[:, 0].to(self.scalar_dtype)
+            reg, tail = reg + self.penalty * pen, [pen]  # SPORCO: obj = dfd + (λ·l1 + μ·pen)
+        for j, m in enumerate(self.extra_weights):
+            g = sums[:, self.extra0 + j].to(ws.dtype).to(self.scalar_dtype)
+            reg, tail = reg + m * g, tail + [g]
+        return torch.stack([fid + reg, fid, l1, r, s, epri, edua, self.rho] + tail)
 
     def _retire(self, done: torch.Tensor) -> None:
         if not bool(done.any()):

@@ -105,7 +105,8 @@ class CBPDNResult:
     iterations : lead, int64
         Iterations run for each image.
     stats : list of IterationStats, or None
-        One record per image (in flattened ``lead`` order) when statistics are recorded.
+        One record per image (in flattened ``lead`` order) when statistics are recorded
+        (the solver's ``stats_class``).
     dictionary : (K, kh, kw)
         The dictionary used.
     """
@@ -152,10 +153,17 @@ class ConvBPDN:
     >>> colour = ConvBPDN(Dc, 0.05).solve(rgb)  # Dc (K, 3, kh, kw), rgb (B, 3, H, W) → (B, K, H, W)
     """
 
+    #: the options class this solver takes (exactly: a variant's options are refused)
+    options_class: type = CBPDNOptions
+    #: the statistics record of one image, and its fields' SPORCO names
+    stats_class: type = IterationStats
+    sporco_stats_names: dict[str, str] = SPORCO_STATS_NAMES
+
     def __init__(self, dictionary, lmbda: float, options: CBPDNOptions | None = None):
-        self.options = options if options is not None else CBPDNOptions()
-        if not isinstance(self.options, CBPDNOptions):
-            raise TypeError(f"options: expected CBPDNOptions, got {type(self.options).__name__}")
+        self.options = options if options is not None else self.options_class()
+        if type(self.options) is not self.options_class:
+            raise TypeError(f"options: {type(self).__name__} takes {self.options_class.__name__}, got "
+                            f"{type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
         D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
         self.dictionary = D
@@ -272,21 +280,26 @@ class ConvBPDN:
         # convergence every `sync_every` iterations (the fused back end retires at once).
         sync = 1 if opts.record_stats or fused else opts.sync_interval or (1 if S.device.type == "cpu" else 10)
         ws = self._workspace(S, xstep, y, u, w, fused, sync, D.shape[-2:])
-        out = _Outputs(n, y.shape[1:], S, opts.record_stats, self._stats_class)
-        loop = ADMMLoop(ws, lmbda, opts, PER_IMAGE, rho0=rho0, sync_every=sync, on_retire=out.retire,
-                        extra_weights=self._extra_weights())
+        return self._run(ws, S, lead, D, rho0, sync)
+
+    def _run(self, ws, S: torch.Tensor, lead, D: torch.Tensor, rho0: float, sync: int) -> "CBPDNResult":
+        """Run the ADMM loop on the workspace ``ws`` of images S; the result."""
+        opts = self.options
+        n, (H, W) = S.shape[0], S.shape[-2:]
+        M = self._num_maps(D.shape[0])
+        out = _Outputs(n, (M, H, W), S, opts.record_stats, self.stats_class)
+        loop = ADMMLoop(ws, self.lmbda, opts, PER_IMAGE, rho0=rho0, sync_every=sync, on_retire=out.retire,
+                        penalty=self._penalty_weight(), extra_weights=self._extra_weights())
         t0 = time.perf_counter()
         record = None
         if opts.record_stats:
             record = lambda k, idx, row: out.record(k, idx, row.cpu().numpy(), time.perf_counter() - t0)  # noqa: E731
         loop.run(opts.max_iter, record)
-        result = out.result(lead, D, self._code_shape(K, H, W))
+        result = out.result(lead, D, self._code_shape(M, H, W))
         check_solution(result.codes, S)
         return result
 
     # ------------------------------------------------- what a variant changes
-    _stats_class: type = None  # IterationStats, set below
-
     def _num_maps(self, K: int) -> int:
         """Coefficient maps per image in the working set: one per kernel."""
         return K
@@ -311,12 +324,13 @@ class ConvBPDN:
                               max(1, torch.get_num_threads()), planner=opts.fftw_planner)
         return TorchCBPDN(S, xstep, y, u, w, opts, kernel_size, freeze=sync > 1)
 
+    def _penalty_weight(self) -> float | None:
+        """The weight of the x-step's quadratic penalty in the objective (None: no penalty)."""
+        return None
+
     def _use_fused(self, device: torch.device) -> bool:
         """Whether :meth:`solve` runs the fused CPU back end (:func:`csc.backends.fused.use_fused`)."""
         return _fused.use_fused(self.options.backend, device, "the solve")
-
-
-ConvBPDN._stats_class = IterationStats
 
 
 class _Outputs:
@@ -327,8 +341,10 @@ class _Outputs:
     outputs, without a copy.
     """
 
-    def __init__(self, n: int, shape, like: torch.Tensor, record: bool, stats_class: type):
-        self.n, self.shape, self.like, self.stats_class = n, tuple(shape), like, stats_class
+    def __init__(self, n: int, shape, like: torch.Tensor, record: bool, stats_class=IterationStats):
+        self.n, self.shape, self.like = n, tuple(shape), like
+        self.stats_class = stats_class
+        self.fields = [f.name for f in fields(stats_class)]
         self.y = self.x = self.u = None
         self.rho = like.new_zeros(n)
         self.iters = torch.zeros(n, dtype=torch.int64, device=like.device)
@@ -364,10 +380,9 @@ class _Outputs:
         if self._rows is None:
             return None
         out = []
-        names = [f.name for f in fields(self.stats_class)]
         for rows in self._rows:
-            cols = np.array(rows, dtype=np.float64).reshape(-1, len(names)).T
-            rec = dict(zip(names, cols))
+            cols = np.array(rows, dtype=np.float64).reshape(-1, len(self.fields)).T
+            rec = dict(zip(self.fields, cols))
             rec["iteration"] = rec["iteration"].astype(np.int64)
             out.append(self.stats_class(**rec))
         return out

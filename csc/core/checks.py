@@ -124,11 +124,10 @@ def check_number(name: str, v, *, minimum: float | None = None, maximum: float |
     lo_bad = minimum is not None and (f <= minimum if strict else f < minimum)
     hi_bad = maximum is not None and (f >= maximum if strict else f > maximum)
     if not math.isfinite(f) or lo_bad or hi_bad:
-        op_lo, op_hi = ("<", "<") if strict else ("<=", "<=")
-        rng = " ".join(p for p in (
-            f"{minimum} {op_lo}" if minimum is not None else "",
-            name, f"{op_hi} {maximum}" if maximum is not None else "") if p)
-        raise ValueError(f"{name}: expected a finite number with {rng}, got {v!r}")
+        lo = f"{'>' if strict else '>='} {minimum:g}" if minimum is not None else ""
+        hi = f"{'<' if strict else '<='} {maximum:g}" if maximum is not None else ""
+        rng = " and ".join(p for p in (lo, hi) if p)
+        raise ValueError(f"{name}: expected a finite value{' ' + rng if rng else ''}, got {v!r}")
     return f
 
 

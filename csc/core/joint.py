@@ -25,7 +25,7 @@ import torch
 
 from csc.backends.numba_cpu import FusedJointCBPDN
 from csc.backends.torch_loop import TorchJointCBPDN
-from csc.core.cbpdn import ConvBPDN, IterationStats
+from csc.core.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
 from csc.core.checks import check_finite, check_nonnegative, check_weights
 from csc.core.options import CBPDNOptions, _is_real, _option_dict, check_number
 from csc.core.xstep import ChannelwiseXStep
@@ -105,7 +105,9 @@ class ConvBPDNJoint(ConvBPDN):
     (B, C, K, H, W): one map per channel and kernel.
     """
 
-    _stats_class = JointIterationStats
+    options_class = CBPDNJointOptions
+    stats_class = JointIterationStats
+    sporco_stats_names = {**SPORCO_STATS_NAMES, "l21": "RegL21"}
 
     def __init__(self, dictionary, lmbda: float, mu: float = 0.0, options: CBPDNOptions | None = None):
         opts = options if options is not None else CBPDNJointOptions()

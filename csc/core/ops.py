@@ -32,6 +32,7 @@ __all__ = [
     "sherman_morrison_solve",
     "soft_threshold",
     "rfft2_sqnorm",
+    "parseval_sum",
 ]
 
 
@@ -99,8 +100,14 @@ def rfft2_sqnorm(Xf: torch.Tensor, width: int) -> torch.Tensor:
     ``width`` is the spatial size W of the last axis before the transform. Sums over the
     last two axes only, so an (N, H, Wr) input gives (N,).
     """
-    H = Xf.shape[-2]
-    sq = Xf.real.square() + Xf.imag.square()
+    return parseval_sum(Xf.real.square() + Xf.imag.square(), width)
+
+
+def parseval_sum(sq: torch.Tensor, width: int) -> torch.Tensor:
+    """Σ over the last two axes of a real signal's half spectrum of values ``sq`` (|x̂|², or
+    weighted |x̂|²), each column counted as often as it occurs in the full spectrum, over
+    H·W: ‖x‖² for ``sq`` = |rfft2(x)|² (Parseval). ``width`` is the spatial size W."""
+    H = sq.shape[-2]
     total = sq[..., 0].sum(-1)
     last = (width + 1) // 2
     total = total + 2.0 * sq[..., 1:last].sum((-2, -1))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ import torch
 from csc.core.checks import _is_real, check_bool, check_int, check_number
 from csc.runtime.device import resolve_device
 
-__all__ = ["CBPDNOptions", "SPORCO_CBPDN_NAMES"]
+__all__ = ["CBPDNOptions", "GradRegOptions", "L1L1GrdOptions", "SPORCO_CBPDN_NAMES"]
 
 
 #: csc field name ← SPORCO option name (nested ``AutoRho`` options written as ``AutoRho.X``).
@@ -56,10 +56,15 @@ _SPORCO_ELSEWHERE = {
     "U0": "pass u0= to ConvBPDN.solve",
     "Callback": "csc has no per-iteration callback; read result.stats after the solve",
     "LinSolveCheck": "csc does not compute the linear-solve residual",
+    "mu": "SPORCO's mu is an argument, not an option: pass mu= to csc.ConvElasticNet or csc.ConvBPDNGradReg",
 }
 # Set by SPORCO from AuxVarObj (fEvalX = not AuxVarObj, gEvalY = AuxVarObj): accepted when
 # consistent with it, since csc evaluates both objective terms on the same variable.
 _SPORCO_EVAL_FLAGS = {"fEvalX", "gEvalY"}
+# Options of SPORCO's ConvBPDN variants: rejected by the options classes that do not take them.
+_SPORCO_VARIANT_ONLY = {
+    "GradWeight": "an option of SPORCO's ConvBPDNGradReg and ConvL1L1Grd (csc.GradRegOptions, csc.L1L1GrdOptions)",
+}
 _AUTORHO_KEYS = {
     "Enabled": "auto_rho",
     "Period": "rho_period",
@@ -199,6 +204,10 @@ class CBPDNOptions:
     backend: str = "auto"
     fftw_planner: str | None = None
 
+    #: SPORCO option name → field, of the options a subclass adds (a variant's options)
+    _sporco_extra: ClassVar[dict[str, str]] = {}
+    _sporco_class: ClassVar[str] = "ConvBPDN"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", _as_dtype(self.dtype))
         check_int("max_iter", self.max_iter, 0)
@@ -266,8 +275,12 @@ class CBPDNOptions:
                 if value is None or value is False:
                     continue
                 raise ValueError(f"{key}: SPORCO option not taken here: {_SPORCO_ELSEWHERE[key]}")
+            elif key in cls._sporco_extra:
+                fields[cls._sporco_extra[key]] = value
+            elif key in _SPORCO_VARIANT_ONLY:
+                raise ValueError(f"{key}: {_SPORCO_VARIANT_ONLY[key]}, not of {cls._sporco_class}")
             else:
-                raise ValueError(f"{key}: unknown SPORCO ConvBPDN option")
+                raise ValueError(f"{key}: unknown SPORCO {cls._sporco_class} option")
         on_y = bool(fields.get("objective_on_y", False))
         for key, expected in (("fEvalX", not on_y), ("gEvalY", on_y)):
             if key in eval_flags and eval_flags[key] != expected:
@@ -313,6 +326,60 @@ def _build(cls, fields: Mapping[str, Any], sporco_of: Mapping[str, str]):
         if name in sporco_of:
             raise type(exc)(f"{sporco_of[name]} ({exc})") from None
         raise
+
+
+@dataclass(frozen=True)
+class GradRegOptions(CBPDNOptions):
+    """Options of :class:`csc.ConvBPDNGradReg` (SPORCO ``admm.cbpdn.ConvBPDNGradReg.Options``):
+    every :class:`CBPDNOptions` field, and
+
+    Attributes
+    ----------
+    grad_weight : float or (K,) array
+        Weights w_k of the gradient term (μ/2) Σ_k w_k ‖∇x_k‖² (``GradWeight``, 1): a
+        scalar, or one weight ≥ 0 per kernel. Weight 0 leaves a kernel's maps
+        unregularised (SPORCO's usual choice for all but an appended impulse kernel).
+    """
+
+    grad_weight: Any = 1.0
+
+    _sporco_extra: ClassVar[dict[str, str]] = {"GradWeight": "grad_weight"}
+    _sporco_class: ClassVar[str] = "ConvBPDNGradReg"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        w = self.grad_weight
+        if isinstance(w, torch.Tensor):
+            w = w.detach().cpu().numpy()
+        try:
+            arr = np.asarray(w, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"grad_weight: expected a number or a (K,) array of numbers, got {w!r}") from None
+        if arr.ndim > 1:
+            raise ValueError(f"grad_weight: expected a scalar or one weight per kernel (K,), got shape {arr.shape}")
+        if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ValueError(f"grad_weight: expected finite weights >= 0, got {w!r}")
+        object.__setattr__(self, "grad_weight", float(arr) if arr.ndim == 0 else arr)
+
+
+@dataclass(frozen=True)
+class L1L1GrdOptions(GradRegOptions):
+    """Options of :class:`csc.ConvL1L1Grd` (SPORCO ``admm.cbpdn.ConvL1L1Grd.Options``): the
+    fields of :class:`GradRegOptions` with SPORCO's defaults for this problem, which are
+    those of its generic ADMM rather than ConvBPDN's: ρ₀ = 1 (``rho``), adaptive ρ off
+    (``AutoRho.Enabled``), and when switched on: period 10, multiplier 2, ratio 10, target
+    1, no auto-scaling.
+    """
+
+    rho: float | None = 1.0
+    auto_rho: bool = False
+    rho_period: int = 10
+    rho_scaling: float = 2.0
+    rsdl_ratio: float = 10.0
+    rsdl_target: float | None = 1.0
+    auto_scaling: bool = False
+
+    _sporco_class: ClassVar[str] = "ConvL1L1Grd"
 
 
 def _l1_weight_from_sporco(w):
@@ -460,7 +527,7 @@ class DictLearnOptions:
         object.__setattr__(self, "accurate_dfid", check_bool("accurate_dfid", self.accurate_dfid))
         if self.device is not None:
             resolve_device(self.device, arg="device")
-        if not isinstance(self.cbpdn, CBPDNOptions):
+        if type(self.cbpdn) is not CBPDNOptions:  # a variant's options (GradRegOptions) would be ignored
             raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
         if self.cbpdn.max_iter < 1:
             raise ValueError("cbpdn: max_iter must be >= 1 (coding iterations per outer iteration)")
@@ -623,7 +690,7 @@ class OnlineDictLearnOptions:
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         if self.device is not None:
             resolve_device(self.device, arg="device")
-        if not isinstance(self.cbpdn, CBPDNOptions):
+        if type(self.cbpdn) is not CBPDNOptions:  # a variant's options (GradRegOptions) would be ignored
             raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(self.cbpdn).__name__}")
         if self.cbpdn.max_iter < 1:
             raise ValueError("cbpdn: max_iter must be >= 1")

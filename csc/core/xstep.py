@@ -26,7 +26,9 @@ same system through a C×C one (Woodbury's identity),
 Each x-step also runs itself on the fused CPU back end (:meth:`fused_solve`,
 :meth:`fused_fidelity`: its numba kernel over the back end's buffers). A new problem (a
 mask-decoupled term) is a new x-step class with the same methods, run by the same
-:class:`csc.core.admm.ADMMLoop`.
+:class:`csc.core.admm.ADMMLoop`. :class:`DiagonalXStep` adds a quadratic penalty
+(μ/2) x̂ᴴ diag(P) x̂, a diagonal term in the system (the elastic net, P = 1; the gradient
+regularisation, P_k = w_k Σ_i |Ĝ_i|²).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ import torch
 
 from csc.core import ops
 
-__all__ = ["ChannelwiseXStep", "MultiChannelXStep", "SingleChannelXStep", "xstep_for"]
+__all__ = ["ChannelwiseXStep", "DiagonalXStep", "MultiChannelXStep", "SingleChannelXStep", "gradient_gram",
+           "xstep_for"]
 
 
 class SingleChannelXStep:
@@ -47,6 +50,9 @@ class SingleChannelXStep:
     Df : (K, H, W//2 + 1) complex
         DFT of the kernels zero-padded to H×W (:func:`csc.core.ops.kernel_dft`).
     """
+
+    #: whether the problem has a quadratic penalty (:meth:`DiagonalXStep.penalty`)
+    has_penalty = False
 
     def __init__(self, Df: torch.Tensor):
         self.set_dft(Df)
@@ -96,15 +102,16 @@ class SingleChannelXStep:
         """The image DFTs as :meth:`solve_` takes them: (n, H, W) → (n, 1, H, Wr)."""
         return torch.fft.rfft2(S).unsqueeze(1)
 
-    def fused_solve(self, xfv: np.ndarray, Sf: torch.Tensor, rho: np.ndarray, scale, even: bool,
-                    fid: np.ndarray, threads: int) -> None:
-        """The x-step on the fused back end's x̂ buffer (real view), image DFTs ``Sf`` (n, H, Wr)."""
+    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
+        """The x-step of the fused back end ``ws`` (:class:`csc.backends.numba_cpu.FusedCBPDN`)
+        in place on the DFT ``xfv`` (real view), with the fidelity rows ``fid`` when they have
+        rows (this problem has no penalty: ``pen`` is unused)."""
         from csc.backends import fused
 
-        dre, dim, gram = self.numba_arrays(threads)
-        npdt = xfv.dtype
-        fused.run_split(fused.kernels().xstep, Sf.shape[0] * Sf.shape[-2], threads, xfv, dre, dim,
-                        Sf.numpy().view(npdt), rho, gram, scale, even, fid)
+        dre, dim, gram = self.numba_arrays(ws.threads)
+        H, W = ws.shape
+        fused.run_split(fused.kernels().xstep, ws.n * H, ws.threads, xfv, dre, dim, ws.Sf.numpy().view(ws.npdt),
+                        rho, gram, scale, W % 2 == 0, fid)
 
     def fused_fidelity(self, zf: torch.Tensor, Sf: torch.Tensor, even: bool, rows: np.ndarray, threads: int) -> None:
         """Per DFT row Parseval-weighted |Σ_k D̂_k ẑ_k − Ŝ|² of codes' DFTs ``zf`` (fused back end)."""
@@ -161,6 +168,7 @@ class MultiChannelXStep:
         self.Df = Df
         self.channels = int(Df.shape[1])
         self.row_factor = 1
+        self.has_penalty = False
         self._G: torch.Tensor | None = None
         self._numba: tuple[np.ndarray, ...] | None = None
 
@@ -204,14 +212,15 @@ class MultiChannelXStep:
                                 (self.Df.real, self.Df.imag, G.real, G.imag))
         return self._numba
 
-    def fused_solve(self, xfv: np.ndarray, Sf: torch.Tensor, rho: np.ndarray, scale, even: bool,
-                    fid: np.ndarray, threads: int) -> None:
-        """The x-step on the fused back end's x̂ buffer (real view), image DFTs (n, C, H, Wr)."""
+    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
+        """The x-step of the fused back end ``ws`` on its x̂ buffer (real view), image DFTs
+        (n, C, H, Wr) (no penalty: ``pen`` is unused)."""
         from csc.backends import fused
 
-        dre, dim, gre, gim = self.numba_arrays(threads)
-        fused.run_split(fused.kernels().xstep_mc, Sf.shape[0] * Sf.shape[-2], threads, xfv, dre, dim,
-                        Sf.numpy().view(xfv.dtype), rho, gre, gim, scale, even, fid)
+        dre, dim, gre, gim = self.numba_arrays(ws.threads)
+        H, W = ws.shape
+        fused.run_split(fused.kernels().xstep_mc, ws.n * H, ws.threads, xfv, dre, dim,
+                        ws.Sf.numpy().view(xfv.dtype), rho, gre, gim, scale, W % 2 == 0, fid)
 
     def fused_fidelity(self, zf: torch.Tensor, Sf: torch.Tensor, even: bool, rows: np.ndarray, threads: int) -> None:
         """Per DFT row Parseval-weighted Σ_c |Σ_k D̂_ck ẑ_k − Ŝ_c|² (fused back end)."""
@@ -231,6 +240,7 @@ class ChannelwiseXStep:
     def __init__(self, Df: torch.Tensor, channels: int):
         self.inner = SingleChannelXStep(Df)
         self.channels = self.row_factor = int(channels)
+        self.has_penalty = False
 
     @classmethod
     def from_kernels(cls, D: torch.Tensor, shape, channels: int) -> "ChannelwiseXStep":
@@ -269,12 +279,17 @@ class ChannelwiseXStep:
     def numba_arrays(self, threads: int = 1):
         return self.inner.numba_arrays(threads)
 
-    def fused_solve(self, xfv: np.ndarray, Sf: torch.Tensor, rho: np.ndarray, scale, even: bool,
-                    fid: np.ndarray, threads: int) -> None:
+    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
         """The single-channel kernel over the n·C channel problems (``fid``: n·C·H rows)."""
+        from csc.backends import fused
+
+        dre, dim, gram = self.numba_arrays(ws.threads)
         n, CK = xfv.shape[:2]
-        self.inner.fused_solve(xfv.reshape(n * self.channels, CK // self.channels, *xfv.shape[2:]),
-                               Sf.reshape(-1, *Sf.shape[-2:]), np.repeat(rho, self.channels), scale, even, fid, threads)
+        H, W = ws.shape
+        fused.run_split(fused.kernels().xstep, n * self.channels * H, ws.threads,
+                        xfv.reshape(n * self.channels, CK // self.channels, *xfv.shape[2:]), dre, dim,
+                        ws.Sf.reshape(-1, *ws.Sf.shape[-2:]).numpy().view(xfv.dtype),
+                        np.repeat(rho, self.channels), gram, scale, W % 2 == 0, fid)
 
     def fused_fidelity(self, zf: torch.Tensor, Sf: torch.Tensor, even: bool, rows: np.ndarray, threads: int) -> None:
         self.inner.fused_fidelity(self._split(zf), Sf.reshape(-1, *Sf.shape[-2:]), even, rows, threads)
@@ -283,3 +298,117 @@ class ChannelwiseXStep:
 def xstep_for(D: torch.Tensor, shape):
     """The x-step of kernels ``D``: (K, kh, kw) single-channel, (K, C, kh, kw) multi-channel."""
     return (MultiChannelXStep if D.ndim == 4 else SingleChannelXStep).from_kernels(D, shape)
+
+
+def gradient_gram(shape, dtype=torch.float64) -> torch.Tensor:
+    r"""Σ_i |Ĝ_i|² (H, W//2 + 1) for the circular first differences G_i along each spatial
+    axis (SPORCO ``signal.gradient_filters``: the DFTs of the filters [1, −1])."""
+    H, W = shape
+    g = np.zeros((2, H, W))
+    g[0, 0, 0], g[0, 1, 0] = 1.0, -1.0
+    g[1, 0, 0], g[1, 0, 1] = 1.0, -1.0
+    Gf = np.fft.rfft2(g, axes=(1, 2))
+    return torch.from_numpy(np.sum(np.conj(Gf) * Gf, axis=0).real).to(dtype)
+
+
+class DiagonalXStep(SingleChannelXStep):
+    r"""Sherman–Morrison x-step with a diagonal term (SPORCO ``linalg.solvedbd_sm``).
+
+    For a problem with the penalty (μ/2) Σ_k x̂_kᴴ diag(P_k) x̂_k, P ≥ 0 per kernel and
+    frequency, the x-step solves at every frequency
+
+    .. math::  (\hat D^H \hat D + \operatorname{diag}(\delta))\,\hat x = \hat D^H \hat s + \rho\,\hat v,
+               \qquad \delta_k = \rho + \mu P_k ,
+
+    as :math:`\hat z = \rho\hat v/\delta`,
+    :math:`c = (\hat s - \hat D\hat z) / (1 + \sum_k |\hat D_k|^2/\delta_k)`,
+    :math:`\hat x = \hat z + \overline{\hat D}\,c/\delta` (the residual
+    :math:`\hat D\hat x - \hat s` is −c). P = 1 gives the elastic net's
+    (D̂ᴴD̂ + (ρ + μ)I); μ = 0 gives :class:`SingleChannelXStep`'s system.
+
+    With ``over_rho`` the system is the one of the two-block split Ax − y = c with
+    A = (D; I) (SPORCO ``ConvL1L1Grd.xstep``): δ_k = 1 + (μ/ρ)P_k and the right-hand side
+    D̂ᴴŝ + v̂ (ẑ = v̂/δ), for ŝ and v̂ the DFTs of the two blocks of y − u + c.
+
+    Parameters
+    ----------
+    Df : (K, H, Wr) complex kernel DFTs.
+    P : (1 or K, H, Wr) real, the penalty's weights.
+    mu : float ≥ 0, the penalty's factor.
+    over_rho : bool, the two-block split's system (above).
+    """
+
+    has_penalty = True
+
+    def __init__(self, Df: torch.Tensor, P: torch.Tensor, mu: float, over_rho: bool = False):
+        self.P = P.to(dtype=Df.real.dtype, device=Df.device)
+        self.mu, self.over_rho = float(mu), bool(over_rho)
+        # μP in float64 first, as SPORCO forms mu * GHGf before adding ρ
+        self.muP = (self.mu * P.to(torch.float64)).to(dtype=self.P.dtype, device=Df.device)
+        super().__init__(Df)
+
+    def set_dft(self, Df: torch.Tensor) -> None:
+        super().set_dft(Df)
+        self._sq = None
+
+    @property
+    def sq(self) -> torch.Tensor:
+        """|D̂_k|² (K, H, Wr)."""
+        if self._sq is None:
+            self._sq = self.Df.real.square() + self.Df.imag.square()
+        return self._sq
+
+    def solve_(self, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """vf (n, K, H, Wr) ← x̂ for v̂ = vf, image DFTs ``Sf`` (n, 1, H, Wr), ρ (n, 1, 1, 1)."""
+        if self.over_rho:
+            d = (self.mu / rho) * self.P + 1                 # SPORCO: (mu / rho) * GHGf + 1.0
+            z = vf.div_(d)
+        else:
+            d = rho + self.muP                               # (n, 1 or K, H, Wr)
+            z = vf.mul_(rho).div_(d)
+        gam = torch.div(self.sq, d).sum(1, keepdim=True)     # Σ_k |D̂_k|²/δ_k
+        c = (Sf - torch.einsum("khw,nkhw->nhw", self.Df, z).unsqueeze(1)).div_(gam.add_(1))
+        return z.add_(torch.mul(self.Dfc, c).div_(d))
+
+    def penalty(self, vf: torch.Tensor, width: int) -> torch.Tensor:
+        """½ Σ_k x̂_kᴴ diag(P_k) x̂_k / (H·W) per image (n,) for maps' DFTs ``vf``, by Parseval."""
+        sq = (vf.real.square() + vf.imag.square()).mul_(self.P)
+        return ops.parseval_sum(sq, width).sum(1) / 2.0
+
+    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
+        """The fused back end's x-step (:func:`csc.backends.kernels.xstep_diagonal`), with the
+        fidelity rows ``fid`` and the penalty rows ``pen`` when they have rows."""
+        if self.over_rho:
+            raise ValueError("an over_rho x-step is the two-block split's: use fused_solve_two_block")
+        muP, P = self.numba_penalty()
+        self._run_kernel(ws, xfv, ws.Sf.numpy().view(ws.npdt), rho, np.ones_like(rho), muP, P, scale, fid, pen,
+                         np.empty((0, 1, 2), dtype=ws.npdt))
+
+    def fused_solve_two_block(self, ws, xfv: np.ndarray, s0f: np.ndarray, rho: np.ndarray, scale,
+                              pen: np.ndarray, dxf: np.ndarray) -> None:
+        """The two-block split's x-step (``over_rho``) on the fused back end: x̂ from v̂ = ``xfv``
+        and ŝ = ``s0f`` (real views), DFT(Dx)·scale into ``dxf``, the penalty rows ``pen``."""
+        P = self.numba_penalty()[1]
+        q = (self.mu / rho.astype(np.float64)).astype(rho.dtype)  # SPORCO: mu / rho
+        self._run_kernel(ws, xfv, s0f, np.ones_like(rho), q, P, P, scale, np.zeros(0), pen, dxf)
+
+    def _run_kernel(self, ws, xfv, Sfv, rho, q, muP, P, scale, fid, pen, dxf) -> None:
+        from csc.backends import fused
+
+        dre, dim, _ = self.numba_arrays(ws.threads)
+        H, W = ws.shape
+        fused.run_split(fused.kernels().xstep_diagonal, ws.n * H, ws.threads, xfv, dre, dim, Sfv, rho, q, muP, P,
+                        scale, W % 2 == 0, fid, pen, dxf)
+
+    def numba_penalty(self) -> tuple[np.ndarray, np.ndarray]:
+        """(μP, P) as contiguous CPU arrays."""
+        return self.muP.contiguous().cpu().numpy(), self.P.contiguous().cpu().numpy()
+
+    def accuracy(self, xf: torch.Tensor, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """Relative residual ‖(D̂ᴴD̂ + diag(δ))x̂ − b̂‖ / ‖b̂‖ per image (n,), b̂ = D̂ᴴŜ + ρv̂
+        (D̂ᴴŜ + v̂ with ``over_rho``)."""
+        r, d = (1.0, (self.mu / rho) * self.P + 1) if self.over_rho else (rho, rho + self.muP)
+        b = ops.adjoint_dft(self.Df, Sf.reshape(Sf.shape[0], *Sf.shape[-2:])) + r * vf
+        Ax = self.Dfc * self.synthesis(xf).unsqueeze(1) + d * xf
+        err = (Ax - b).abs().square().sum((1, 2, 3)).sqrt()
+        return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)

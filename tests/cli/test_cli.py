@@ -89,6 +89,29 @@ def test_bench_command_tiny(tmp_path, capsys):
         assert r["floor"]["bytes_per_iter"] > 0 and r["floor"]["csc_over_floor"] > 0
 
 
+@pytest.mark.parametrize("problem", ["elastic-net", "grad-reg", "l1l1-grd"])
+def test_bench_command_other_problems(tmp_path, problem):
+    """csc bench --problem: csc.ConvElasticNet / ConvBPDNGradReg beside SPORCO's class of the
+    same name on a tiny problem, with the same codes."""
+    pytest.importorskip("sporco")
+    from sporco import fft as sp_fft
+
+    planner, threads = sp_fft.pyfftw_planner_effort, torch.get_num_threads()
+    sp_fft.pyfftw_planner_effort = "FFTW_ESTIMATE"
+    out = tmp_path / "bench.json"
+    try:
+        rc = main(["bench", "--problem", problem, "--mu", "0.5", "--size", "32", "--kernels", "4", "--ksize", "5",
+                   "--iters", "3", "--repeats", "1", "--warmup-iters", "1", "--threads", "1", "--no-memory",
+                   "--bandwidth-mb", "0", "--dtypes", "float64", "--json", str(out)])
+    finally:
+        sp_fft.pyfftw_planner_effort = planner
+        torch.set_num_threads(threads)
+    assert rc == 0
+    rep = json.loads(out.read_text())
+    assert rep["settings"]["problem"] == problem and rep["settings"]["mu"] == 0.5
+    assert rep["results"][0]["codes_difference"]["rel_l2_diff"] < 1e-10
+
+
 def test_bench_command_without_sporco(monkeypatch, capsys):
     from csc.cli import bench
 

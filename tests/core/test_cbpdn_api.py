@@ -615,9 +615,12 @@ def test_integer_dictionary_rejected(D):
         csc.ConvBPDN((D * 10).to(torch.int32), LMBDA)
 
 
-def test_multichannel_dictionary_rejected(D):
-    with pytest.raises(ValueError, match="dictionary.*multi-channel"):
-        csc.ConvBPDN(D[:, None].expand(K, 3, KH, KW), LMBDA)
+def test_multichannel_dictionary_needs_matching_images(D):
+    """A (K, C, kh, kw) dictionary takes C-channel images (tests/core/test_colour.py); a
+    2-D dictionary is refused."""
+    mc = csc.ConvBPDN(D[:, None].expand(K, 3, KH, KW).contiguous(), LMBDA, csc.CBPDNOptions(max_iter=2))
+    with pytest.raises(ValueError, match="images.*channels"):
+        mc.solve(torch.rand(2, 16, 16, dtype=D.dtype))
     with pytest.raises(ValueError, match="dictionary"):
         csc.ConvBPDN(D[0], LMBDA)
 

@@ -1,0 +1,132 @@
+r"""The torch back end of the two-block split Ax − y = c, A = (D; I), c = (s; 0) (SPORCO
+``admm.cbpdn.ConvTwoBlockCnstrnt``), for ℓ1 data fidelity (:class:`csc.ConvL1L1Grd`).
+
+y = (y₀, y₁): y₀ (n, 1, H, W) stands for Dx − s, y₁ (n, K, H, W) for x; u = (u₀, u₁) the
+scaled dual. One iteration, as SPORCO's (its ``xstep``, ``relax_AX``, ``ystep``, ``ustep``,
+``rsdl_*``):
+
+1. x-step: (D̂ᴴD̂ + diag(1 + (μ/ρ)P))x̂ = D̂ᴴ·DFT(y₀ − u₀ + s) + DFT(y₁ − u₁)
+   (:class:`csc.core.xstep.DiagonalXStep` with ``over_rho``), and Dx;
+2. relaxation a = α·Ax + (1 − α)(y + c);
+3. y₀ = S_{W/ρ}(a₀ + u₀ − s), y₁ = S_{λw/ρ}(a₁ + u₁) with y₁'s constraints;
+4. u ← u + a − (y + c);
+5. the residual sums: ‖Ax‖², ‖y‖², ‖Aᵀu‖², ‖Ax − y − c‖², ‖Aᵀ(y_prev − y)‖², ℓ1, ‖c‖², with
+   Aᵀv = Dᵀv₀ + v₁ (Dᵀ by the DFT, as SPORCO's ``cnst_A0T``).
+
+Implements :class:`csc.core.admm.Workspace` (``fidelity`` is the ℓ1 data term Σ|W·(Dx − s)|,
+``penalty`` the x-step's ½x̂ᴴdiag(P)x̂), with converged images retired at once (no freezing).
+:class:`csc.backends.numba_twoblock.FusedTwoBlock` is the same iteration as fused CPU kernels.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from csc.core import ops
+from csc.core.admm import select_images
+from csc.core.options import CBPDNOptions
+
+__all__ = ["TorchTwoBlock"]
+
+_STATE = ("x", "y0", "y1", "u0", "u1", "S", "Dx", "xf")
+
+
+class TorchTwoBlock:
+    """Working set of a two-block solve (module docstring).
+
+    Parameters
+    ----------
+    S : (n, H, W) images; xstep : a :class:`~csc.core.xstep.DiagonalXStep` with ``over_rho``;
+    w : ℓ1 weight (float or broadcasting to (n, K, H, W)); mask : data-term weight W (float
+    or broadcasting to (n, 1, H, W)); K : number of kernels.
+    """
+
+    def __init__(self, S: torch.Tensor, xstep, K: int, w, mask, opts: CBPDNOptions, kernel_size):
+        n, H, W = S.shape
+        self.opts, self.xs, self.w, self.mask, self.shape = opts, xstep, w, mask, (H, W)
+        self.kernel_size = tuple(kernel_size)
+        self.dtype, self.device = S.dtype, S.device
+        self.variables_per_image = K * H * W
+        self.constraints_per_image = (K + 1) * H * W
+        self.S = S.unsqueeze(1)
+        self.x, self.y1, self.u1 = (S.new_zeros((n, K, H, W)) for _ in range(3))
+        self.y0, self.u0, self.Dx = (S.new_zeros((n, 1, H, W)) for _ in range(3))
+        self.xf: torch.Tensor | None = None
+        self._new: tuple | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
+        H, W = self.shape
+        self._rho = rho.view(-1, 1, 1, 1)
+        s0 = torch.fft.rfft2((self.y0 - self.u0) + self.S)
+        self.xf = self.xs.solve_(torch.fft.rfft2(self.y1 - self.u1), s0, self._rho)
+        self.x = torch.fft.irfft2(self.xf, s=(H, W))
+        self.Dx = torch.fft.irfft2(self.xs.synthesis(self.xf), s=(H, W)).unsqueeze(1)
+
+    def _AT(self, v0: torch.Tensor, v1: torch.Tensor) -> torch.Tensor:
+        """Aᵀv = Dᵀv₀ + v₁ (n, K, H, W)."""
+        H, W = self.shape
+        return torch.fft.irfft2(self.xs.Dfc * torch.fft.rfft2(v0), s=(H, W)) + v1
+
+    def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
+        o, (H, W), rho = self.opts, self.shape, self._rho
+        a0, a1 = self.Dx, self.x
+        if o.relax != 1.0:
+            a0 = o.relax * a0 + (1 - o.relax) * (self.y0 + self.S)
+            a1 = o.relax * a1 + (1 - o.relax) * (self.y1 + 0.0)
+        y0 = ops.soft_threshold((a0 + self.u0) - self.S, (1.0 / rho) * self.mask)
+        y1 = ops.soft_threshold(a1 + self.u1, thr.view(-1, 1, 1, 1) * self.w)
+        if o.nonneg:
+            y1 = y1.clamp(min=0)
+        kh, kw = self.kernel_size
+        if o.no_boundary_cross:
+            if kh > 1:
+                y1[..., H - kh + 1:, :] = 0
+            if kw > 1:
+                y1[..., :, W - kw + 1:] = 0
+        u0 = self.u0 + (a0 - (y0 + self.S))
+        u1 = self.u1 + (a1 - (y1 + 0.0))
+        sq = lambda *ts: sum(t.square().sum((1, 2, 3)) for t in ts)  # noqa: E731
+        cols = [sq(self.Dx, self.x), sq(y0, y1), sq(self._AT(u0, u1)),
+                sq(self.Dx - (y0 + self.S), self.x - y1), sq(self._AT(self.y0 - y0, self.y1 - y1))]
+        l1 = (self.w * (y1 if o.objective_on_y else self.x)).abs().sum((1, 2, 3)) if want_l1 else None
+        cols += [l1 if l1 is not None else torch.zeros_like(cols[0]), sq(self.S)]
+        self._new = (y0, y1, u0, u1)
+        return torch.stack(cols, 1)
+
+    def fidelity(self) -> torch.Tensor:
+        """Σ|W·(Dx − s)| per image (Σ|W·y₀| with ``objective_on_y``), SPORCO's ``obfn_g0``."""
+        e = self._new[0] if self.opts.objective_on_y else self.Dx - self.S
+        return (self.mask * e).abs().sum((1, 2, 3))
+
+    def penalty(self) -> torch.Tensor:
+        """½x̂ᴴdiag(P)x̂ per image, always on x (as SPORCO's ``ConvL1L1Grd.eval_objfn``)."""
+        return self.xs.penalty(self.xf, self.shape[1])
+
+    def rescale(self, factor: torch.Tensor | None) -> None:
+        if factor is not None:
+            f = factor.view(-1, 1, 1, 1)
+            y0, y1, u0, u1 = self._new
+            self._new = (y0, y1, u0 / f, u1 / f)
+
+    def finish(self, frozen: torch.Tensor | None) -> None:
+        if frozen is not None:
+            raise ValueError("the two-block back end retires converged images at once (sync_every = 1)")
+        self.y0, self.y1, self.u0, self.u1 = self._new
+        self._new = None
+
+    def take(self, mask: torch.Tensor):
+        return select_images(mask, self.y1, self.x, self.u1)
+
+    def keep(self, mask: torch.Tensor) -> None:
+        if bool(mask.all()):
+            return
+        for name in _STATE:
+            setattr(self, name, getattr(self, name)[mask])
+        for name in ("w", "mask"):
+            t = getattr(self, name)
+            if isinstance(t, torch.Tensor) and t.shape[0] > 1:
+                setattr(self, name, t[mask])

@@ -95,6 +95,30 @@ def single_image(size: int) -> np.ndarray:
     return highpass(central_crop(load_barbara(), size))
 
 
+COLOUR_IMAGE = "kodim23.png"
+
+
+def colour_image(size: int) -> np.ndarray:
+    """The colour problem, SPORCO layout (size, size, 3): central size² crop of SPORCO's
+    kodim23 (colour, [0, 1]), each channel highpass-filtered on its own."""
+    from sporco import util as sp_util
+
+    img = sp_util.ExampleImages(scaled=True, gray=False).image(COLOUR_IMAGE).astype(np.float64)
+    H, W = img.shape[:2]
+    if size > min(H, W):
+        raise ValueError(f"--size {size}: {COLOUR_IMAGE} is only {H}×{W}")
+    r0, c0 = (H - size) // 2, (W - size) // 2
+    crop = img[r0:r0 + size, c0:c0 + size]
+    return np.stack([highpass(np.ascontiguousarray(crop[..., c])) for c in range(3)], -1)
+
+
+def random_colour_dictionary(ksize: int, K: int, seed: int, channels: int = 3) -> np.ndarray:
+    """SPORCO-layout (ksize, ksize, C, K) Gaussian multi-channel dictionary, unit ℓ2 norm per
+    kernel over its channels."""
+    D = np.random.RandomState(seed).randn(ksize, ksize, channels, K)
+    return D / np.sqrt(np.sum(D ** 2, axis=(0, 1, 2), keepdims=True))
+
+
 def crop_offsets(shape: tuple[int, int], crop: int, n: int, seed: int) -> list[tuple[int, int]]:
     """n distinct top-left corners of crop² windows, drawn with a seeded generator."""
     H, W = shape
@@ -202,7 +226,26 @@ PROBLEMS = {
     "elastic-net": ("ConvElasticNet", "ConvElasticNet", "CBPDNOptions"),
     "grad-reg": ("ConvBPDNGradReg", "ConvBPDNGradReg", "GradRegOptions"),
     "l1l1-grd": ("ConvL1L1Grd", "ConvL1L1Grd", "L1L1GrdOptions"),
+    "colour": ("ConvBPDN", "ConvBPDN", "CBPDNOptions"),  # multi-channel dictionary, colour image
+    "joint": ("ConvBPDNJoint", "ConvBPDNJoint", "CBPDNJointOptions"),  # ℓ1 + μℓ2,1, colour image
 }
+#: problems on a colour image (SPORCO: ``dimK=0``, channels on axis 2)
+COLOUR_PROBLEMS = ("colour", "joint")
+
+
+def is_colour(problem: dict | None) -> bool:
+    return problem is not None and problem["name"] in COLOUR_PROBLEMS
+
+
+def problem_data(args) -> tuple[np.ndarray, np.ndarray]:
+    """(SPORCO-layout dictionary, single image) of the parsed problem: barbara and
+    (ksize, ksize, K) kernels; for ``colour`` kodim23 (H, W, 3) and (ksize, ksize, 3, K)
+    kernels, for ``joint`` kodim23 and single-channel kernels."""
+    name = getattr(args, "problem", "cbpdn")
+    if name == "colour":
+        return random_colour_dictionary(args.ksize, args.kernels, args.seed), colour_image(args.size)
+    s = colour_image(args.size) if name == "joint" else single_image(args.size)
+    return random_dictionary(args.ksize, args.kernels, args.seed), s
 
 
 def problem_of(args) -> dict | None:
@@ -219,6 +262,10 @@ def sporco_construct(D: np.ndarray, s: np.ndarray, lmbda: float, opt: dict, prob
     if problem is None:
         return sp_cbpdn.ConvBPDN(D, s, lmbda, sp_cbpdn.ConvBPDN.Options(opt))
     cls = getattr(sp_cbpdn, PROBLEMS[problem["name"]][0])
+    if problem["name"] == "colour":
+        return cls(D, s, lmbda, cls.Options(opt), dimK=0)
+    if problem["name"] == "joint":
+        return cls(D, s, lmbda, problem["mu"], opt=cls.Options(opt), dimK=0)
     return cls(D, s, lmbda, problem["mu"], opt=cls.Options(opt))
 
 
@@ -231,7 +278,7 @@ def csc_construct(D: np.ndarray, lmbda: float, opt: dict, device: str, backend: 
     _, solver, options = PROBLEMS["cbpdn" if problem is None else problem["name"]]
     opts = getattr(csc, options).from_sporco(opt, device=device, record_stats=record_stats, backend=backend)
     D = csc.from_sporco_layout(D, "dictionary")
-    if problem is None:
+    if problem is None or problem["name"] == "colour":
         return csc.ConvBPDN(D, lmbda, opts)
     return getattr(csc, solver)(D, lmbda, problem["mu"], opts)
 
@@ -249,10 +296,13 @@ def csc_backend(device: str = "cpu", backend: str = "auto") -> dict:
     return {"backend": "numba" if fused else "torch", "fft": _fused._fft_backend() if fused else "torch"}
 
 
-def csc_images(s: np.ndarray, dtype: str, device: str):
-    """The image(s) as a tensor of the working dtype, already on the device."""
+def csc_images(s: np.ndarray, dtype: str, device: str, problem: dict | None = None):
+    """The image(s) as a tensor of the working dtype, already on the device; a colour
+    image in SPORCO's (H, W, C) layout becomes csc's (C, H, W)."""
     import torch
 
+    if is_colour(problem):
+        s = np.moveaxis(s, -1, -3)
     return torch.from_numpy(np.ascontiguousarray(s, dtype=dtype)).to(device)
 
 
@@ -352,9 +402,9 @@ def _mem_child(spec: dict) -> dict:
     """
     impl, dtype, device = spec["impl"], spec["dtype"], spec["device"]
     data = np.load(spec["problem"])
-    D, S = data["D"].astype(dtype), data["S"].astype(dtype)  # S: (B, H, W)
-    tiny_D = np.random.RandomState(0).randn(4, 4, 2).astype(dtype)
-    tiny_S = np.random.RandomState(1).randn(1, 16, 16).astype(dtype)
+    D, S = data["D"].astype(dtype), data["S"].astype(dtype)  # S: (B, H, W), or (B, H, W, C) colour
+    tiny_D = np.random.RandomState(0).randn(*((4, 4) + D.shape[2:-1] + (2,))).astype(dtype)
+    tiny_S = np.random.RandomState(1).randn(*((1, 16, 16) + S.shape[3:])).astype(dtype)
     cuda = impl == "csc" and device.startswith("cuda")
     run = _mem_solver(spec, D, S)
     if cuda:
@@ -418,7 +468,7 @@ def _mem_solver(spec: dict, D: np.ndarray, S: np.ndarray) -> Callable:
     torch.set_num_threads(threads)
 
     def run(iters, D=D, S=S):
-        X = csc_images(S if S.shape[0] > 1 else S[0], dtype, device)
+        X = csc_images(S if S.shape[0] > 1 else S[0], dtype, device, problem)
         res = csc_construct(D, lmbda, sporco_options(iters, dtype), device, spec.get("backend", "auto"),
                             problem=problem).solve(X)
         sync(device)
@@ -723,15 +773,14 @@ def floor_report(images: int, height: int, width: int, kernels: int, dtype: str,
 
 # --------------------------------------------------------------------------- modes
 def run_single(args, tmpdir: str) -> dict:
-    D = random_dictionary(args.ksize, args.kernels, args.seed)
-    s = single_image(args.size)
+    D, s = problem_data(args)
     pr = problem_of(args)
     rows = []
     for dtype in args.dtypes:
         opt = sporco_options(args.iters, dtype)
         warm = sporco_options(args.warmup_iters, dtype)
         Dd, sd = D.astype(dtype), s.astype(dtype)
-        S = csc_images(sd, dtype, args.device)
+        S = csc_images(sd, dtype, args.device, pr)
         print(f"[{dtype}] warm-up ({args.warmup_iters} iterations each) ...", flush=True)
         w_sp = time_sporco(Dd, sd, args.lmbda, warm, pr)
         w_cs = time_csc(Dd, S, args.lmbda, warm, args.device, args.backend, pr)
@@ -771,7 +820,7 @@ def run_single(args, tmpdir: str) -> dict:
             "ratio_end_to_end_median": statistics.median(e2e_sp) / statistics.median(e2e_cs),
             "codes_difference": diff,
         }
-        if args.bandwidth is not None:
+        if args.bandwidth is not None and not is_colour(pr):  # the floor model is single-channel CBPDN's
             row["floor"] = floor_report(1, args.size, args.size, args.kernels, dtype, args.bandwidth["gb_per_s"],
                                         {"csc": cs["ms_per_iter_best"], "sporco": sp["ms_per_iter_best"]})
         rows.append(row)
@@ -937,6 +986,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError("--iters, --repeats, --warmup-iters, --mem-iters and --mem-warmup-iters must be >= 1")
     if args.batch is not None and args.batch < 1:
         raise ValueError("--batch must be >= 1")
+    if args.batch is not None and getattr(args, "problem", "cbpdn") in COLOUR_PROBLEMS:
+        raise ValueError(f"--problem {args.problem}: single-image mode only (no --batch)")
     if min(args.size, args.kernels, args.ksize, args.crop) < 1 or args.ksize > (args.size if args.batch is None
                                                                                  else args.crop):
         raise ValueError("--size, --kernels, --ksize and --crop must be >= 1, and --ksize at most the image side")
@@ -995,6 +1046,12 @@ def _run(args: argparse.Namespace) -> dict:
                          f"{BARBARA}, {args.batch} seeded {args.crop}² crops") + \
         f", highpass of tikhonov_filter(img, {TIKHONOV_LMBDA}, {TIKHONOV_NPD}), grayscale scaled to [0, 1]"
     settings["dictionary"] = f"RandomState({args.seed}).randn({args.ksize}, {args.ksize}, {args.kernels}), unit ℓ2 norm"
+    if getattr(args, "problem", "cbpdn") in COLOUR_PROBLEMS:
+        settings["image"] = (f"{COLOUR_IMAGE}, central {args.size}² crop, colour, each channel the highpass of "
+                             f"tikhonov_filter(channel, {TIKHONOV_LMBDA}, {TIKHONOV_NPD})")
+        if args.problem == "colour":
+            settings["dictionary"] = (f"RandomState({args.seed}).randn({args.ksize}, {args.ksize}, 3, {args.kernels}), "
+                                      "unit ℓ2 norm per kernel over its channels")
     report = {"machine": machine_info(args.device, args.threads, PLANNER_EFFORT, args.backend), "settings": settings,
               "loadavg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     warn_if_busy()

@@ -20,11 +20,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernels", type=positive_int, default=144, help="number of kernels K")
     p.add_argument("--ksize", type=positive_int, default=12, help="kernel side")
     p.add_argument("--lmbda", type=nonneg_float, default=0.05, help="regularisation weight λ")
-    p.add_argument("--problem", default="cbpdn", choices=["cbpdn", "elastic-net", "grad-reg", "l1l1-grd"],
+    p.add_argument("--problem", default="cbpdn",
+                   choices=["cbpdn", "elastic-net", "grad-reg", "l1l1-grd", "colour", "joint"],
                    help="coding problem: ConvBPDN, ConvElasticNet, ConvBPDNGradReg or ConvL1L1Grd (SPORCO's "
-                        "class of the same name on its side; GradWeight 1)")
+                        "class of the same name on its side; GradWeight 1); colour: ConvBPDN with a "
+                        "multi-channel (K, 3, kh, kw) dictionary on a colour image (kodim23); joint: "
+                        "ConvBPDNJoint on that colour image")
     p.add_argument("--mu", type=nonneg_float, default=0.1,
-                   help="elastic-net, grad-reg, l1l1-grd: weight μ of the ℓ2 or gradient term (SPORCO's mu)")
+                   help="elastic-net, grad-reg, l1l1-grd, joint: weight μ of the ℓ2, gradient or ℓ2,1 term "
+                        "(SPORCO's mu)")
     p.add_argument("--iters", type=positive_int, default=50, help="ADMM iterations of each timed solve (fixed: RelStopTol 0)")
     p.add_argument("--repeats", type=positive_int, default=3, help="timed solves per implementation and dtype")
     p.add_argument("--warmup-iters", type=nonneg_int, default=5,

@@ -89,10 +89,10 @@ def test_bench_command_tiny(tmp_path, capsys):
         assert r["floor"]["bytes_per_iter"] > 0 and r["floor"]["csc_over_floor"] > 0
 
 
-@pytest.mark.parametrize("problem", ["elastic-net", "grad-reg", "l1l1-grd"])
+@pytest.mark.parametrize("problem", ["elastic-net", "grad-reg", "l1l1-grd", "colour", "joint"])
 def test_bench_command_other_problems(tmp_path, problem):
-    """csc bench --problem: csc.ConvElasticNet / ConvBPDNGradReg beside SPORCO's class of the
-    same name on a tiny problem, with the same codes."""
+    """csc bench --problem: csc.ConvElasticNet / ConvBPDNGradReg / … / the colour problems
+    beside SPORCO's class on a tiny problem, with the same codes."""
     pytest.importorskip("sporco")
     from sporco import fft as sp_fft
 
@@ -110,6 +110,8 @@ def test_bench_command_other_problems(tmp_path, problem):
     rep = json.loads(out.read_text())
     assert rep["settings"]["problem"] == problem and rep["settings"]["mu"] == 0.5
     assert rep["results"][0]["codes_difference"]["rel_l2_diff"] < 1e-10
+    if problem in ("colour", "joint"):
+        assert "kodim23" in rep["settings"]["image"]
 
 
 def test_bench_command_without_sporco(monkeypatch, capsys):

@@ -1,6 +1,8 @@
 """The torch back end of the dictionary steps (:mod:`csc.learn.dictstep`), any device.
 
 Codes enter by their DFT Ẑ (B, K, H, Wr); kernels are zero-padded to H×W at the origin.
+Multi-channel kernels (K, C, kh, kw) with images (B, C, H, W): every channel's kernels share
+the codes, so each step is the single-channel one per channel.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ class TorchPGMOps:
         self.Zf = torch.fft.rfft2(cb.y)
 
     def gradient_step(self, inv_l: float) -> torch.Tensor:
-        Ryf = torch.einsum("bkhw,khw->bhw", self.Zf, self.Yf) - self.Sf
-        grad = torch.einsum("bkhw,bhw->khw", self.Zf.conj(), Ryf)
+        if self.Yf.ndim == 4:  # multi-channel kernels (K, C, H, Wr), images (B, C, H, Wr)
+            grad = ops.dictionary_gradient(self.Zf, ops.synthesis_any(self.Yf, self.Zf) - self.Sf)
+        else:
+            Ryf = torch.einsum("bkhw,khw->bhw", self.Zf, self.Yf) - self.Sf
+            grad = torch.einsum("bkhw,bhw->khw", self.Zf.conj(), Ryf)
         return torch.fft.irfft2(self.Yf - inv_l * grad, s=self.shape)
 
     def extrapolate(self, D: torch.Tensor, Dprev: torch.Tensor, coef: float) -> float:
@@ -67,17 +72,26 @@ class TorchConsensusOps:
 
     def start(self, D0: torch.Tensor, rho: float) -> None:
         self.G = pad(D0, self.shape)  # consensus variable (SPORCO's Y), padded
-        self.U = (self.G / rho).unsqueeze(0).expand(self.Sf.shape[0], -1, -1, -1).clone()
+        self.U = (self.G / rho).unsqueeze(0).expand(self.Sf.shape[0], *self.G.shape).clone()
 
     def set_codes(self, cb) -> None:
         self.Zf = torch.fft.rfft2(cb.y)
-        self.ZSf = self.Zf.conj() * self.Sf.unsqueeze(1)
+        self.mc = self.Sf.ndim == 4  # multi-channel: x_j (K, C) per frequency, one system per channel
+        Zc = self.Zf.unsqueeze(2) if self.mc else self.Zf  # (B, K, 1, H, Wr) against (B, 1, C, H, Wr)
+        self.ZSf = Zc.conj() * self.Sf.unsqueeze(1)
         self.zgram = (self.Zf.real.square() + self.Zf.imag.square()).sum(1, keepdim=True)
+        if self.mc:
+            self.zgram = self.zgram.unsqueeze(2)
 
     def consensus_mean(self, rho: float) -> torch.Tensor:
         b = self.ZSf + rho * torch.fft.rfft2(self.G.unsqueeze(0) - self.U)
-        c = torch.einsum("bkhw,bkhw->bhw", self.Zf, b).unsqueeze(1) / (rho + self.zgram)
-        self.X = torch.fft.irfft2((b - self.Zf.conj() * c) / rho, s=self.shape)
+        if self.mc:
+            Zc = self.Zf.unsqueeze(2)
+            c = (Zc * b).sum(1, keepdim=True) / (rho + self.zgram)
+            self.X = torch.fft.irfft2((b - Zc.conj() * c) / rho, s=self.shape)
+        else:
+            c = torch.einsum("bkhw,bkhw->bhw", self.Zf, b).unsqueeze(1) / (rho + self.zgram)
+            self.X = torch.fft.irfft2((b - self.Zf.conj() * c) / rho, s=self.shape)
         self.AX = self.X if self.relax == 1.0 else self.relax * self.X + (1 - self.relax) * self.G.unsqueeze(0)
         return (self.AX + self.U).mean(0)
 

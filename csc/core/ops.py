@@ -27,6 +27,8 @@ __all__ = [
     "kernel_dft",
     "synthesis_dft",
     "synthesis",
+    "synthesis_any",
+    "dictionary_gradient",
     "adjoint_dft",
     "gram_diagonal",
     "sherman_morrison_solve",
@@ -57,6 +59,20 @@ def synthesis(kernels: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
     Xf = torch.fft.rfft2(maps)
     Sf = torch.einsum("kchw,nkhw->nchw", Df, Xf) if Df.ndim == 4 else synthesis_dft(Df, Xf)
     return torch.fft.irfft2(Sf, s=(H, W))
+
+
+def synthesis_any(Df: torch.Tensor, Xf: torch.Tensor) -> torch.Tensor:
+    """Σ_k D̂_k X̂_k for single-channel kernel DFTs (K, H, Wr) → (N, H, Wr), or per channel for
+    multi-channel ones (K, C, H, Wr) → (N, C, H, Wr)."""
+    return torch.einsum("kchw,nkhw->nchw", Df, Xf) if Df.ndim == 4 else synthesis_dft(Df, Xf)
+
+
+def dictionary_gradient(Zf: torch.Tensor, Rf: torch.Tensor) -> torch.Tensor:
+    """Σ_n conj(Ẑ_n) R̂_n, the DFT of the data term's gradient in the kernels, for codes' DFTs
+    Zf (N, K, H, Wr) and residual DFTs (N, H, Wr) → (K, H, Wr), or (N, C, H, Wr) → (K, C, H, Wr)."""
+    if Rf.ndim == 4:
+        return torch.einsum("nkhw,nchw->kchw", Zf.conj(), Rf)
+    return torch.einsum("bkhw,bhw->khw", Zf.conj(), Rf)
 
 
 def adjoint_dft(Df: torch.Tensor, Sf: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from csc.core import ops
 from csc.core.admm import ADMMLoop, Coupling
 from csc.core.checks import check_weights
 from csc.core.options import CBPDNOptions
-from csc.core.xstep import SingleChannelXStep
+from csc.core.xstep import MultiChannelXStep, SingleChannelXStep
 
 __all__ = ["JointCBPDN", "learner_weight"]
 
@@ -45,7 +45,8 @@ def learner_weight(w, K: int, like: torch.Tensor):
 
 
 class JointCBPDN:
-    """CBPDN for a batch S (B, H, W) as one problem (module docstring).
+    """CBPDN for a batch S (B, H, W) as one problem (module docstring); with a
+    multi-channel dictionary (``channels`` > 0), S is (B, C, H, W).
 
     Parameters
     ----------
@@ -57,11 +58,14 @@ class JointCBPDN:
     def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size, *,
                  fused: bool = False, all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  total_images: int | None = None):
-        B, H, W = S.shape
+        B, (H, W) = S.shape[0], S.shape[-2:]
         self.opts, self.lmbda, self.shape, self.fused = opts, lmbda, (H, W), fused
         self.S = S.contiguous()
         w = learner_weight(opts.l1_weight, K, S)
-        self.xs = SingleChannelXStep(S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype)))
+        if S.ndim == 4:  # multi-channel dictionary (K, C, kh, kw)
+            self.xs = MultiChannelXStep(S.new_zeros((K, S.shape[1], H, W // 2 + 1), dtype=_complex(S.dtype)))
+        else:
+            self.xs = SingleChannelXStep(S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype)))
         y, u = S.new_zeros((B, K, H, W)), S.new_zeros((B, K, H, W))
         if fused:  # estimated plans: a resumed run in another process repeats these bit for bit
             self.ws = FusedCBPDN(self.S, self.xs, y, u, w, opts, kernel_size, max(1, torch.get_num_threads()),
@@ -69,13 +73,14 @@ class JointCBPDN:
             self.Sf = self.ws.Sf
         else:
             self.ws = TorchCBPDN(self.S, self.xs, y, u, w, opts, kernel_size)
-            self.Sf = self.ws.Sf[:, 0]
+            self.Sf = self.ws.Sf if S.ndim == 4 else self.ws.Sf[:, 0]
         coupling = Coupling(joint=True, all_reduce=all_reduce, total_images=total_images)
         self.loop = ADMMLoop(self.ws, lmbda, opts, coupling)
 
     # ------------------------------------------------------------ the dictionary
     def set_dictionary(self, D: torch.Tensor | None = None, Df: torch.Tensor | None = None) -> None:
-        """The dictionary, by its kernels D (K, kh, kw) or its DFT Df (K, H, Wr)."""
+        """The dictionary, by its kernels D (K, kh, kw) or its DFT Df (K, H, Wr) ((K, C, …)
+        for a multi-channel one)."""
         self.xs.set_dft(Df if Df is not None else ops.kernel_dft(D, self.shape))
         self.Df = self.xs.Df
 
@@ -136,7 +141,7 @@ class JointCBPDN:
         domain rather than with rfft2(y): y's DFT is not at hand, and the nonzeros times
         the kernel size are at most :data:`SPARSE_RATIO` of the coefficients (the choice
         depends on y alone, so a resumed run makes the same choices)."""
-        if not self.fused or self.ws._zf_valid:
+        if not self.fused or self.ws._zf_valid or self.S.ndim == 4:
             return False
         kh, kw = kernel_size
         return SPARSE_RATIO > 0 and self.nonzeros()[2] * kh * kw <= SPARSE_RATIO * self.y.numel()
@@ -157,7 +162,7 @@ class JointCBPDN:
             fid = float(np.square(r, dtype=np.float64).sum()) / 2.0
         else:
             Zf = self.codes_dft()
-            fid = float(ops.rfft2_sqnorm(torch.einsum("khw,bkhw->bhw", Df, Zf) - self.Sf, W).sum()) / 2.0
+            fid = float(ops.rfft2_sqnorm(ops.synthesis_any(Df, Zf) - self.Sf, W).sum()) / 2.0
         l1 = float(self.y.abs().sum())
         return dict(objective=fid + self.lmbda * l1, data_fidelity=fid, l1=l1)
 

@@ -18,8 +18,10 @@ kernel :math:`d_k` to the set
    zero norm to 1);
 4. zero-pad back to H×W when the caller needs the padded form.
 
-All functions are batch-first — kernels (K, kh, kw) or padded (K, H, W) — and work on
-any device in float32 or float64.
+All functions are batch-first — kernels (K, kh, kw) or padded (K, H, W), or multi-channel
+(K, C, kh, kw): the mean is taken per channel (SPORCO's ``zeromean`` over the spatial axes)
+and the norm over the channels and the support together — and work on any device in
+float32 or float64.
 """
 
 from __future__ import annotations
@@ -67,9 +69,10 @@ class KernelConstraint:
 
 
 def normalise_kernels(kernels: torch.Tensor) -> torch.Tensor:
-    """Each kernel (leading axis) divided by its ℓ2 norm over the last two axes; zero
-    kernels stay zero (SPORCO's ``cnvrep.normalise``)."""
-    nrm = kernels.square().sum((-2, -1), keepdim=True).sqrt()
+    """Each kernel (leading axis) divided by its ℓ2 norm over the other axes — (kh, kw), or
+    (C, kh, kw) for multi-channel kernels; zero kernels stay zero (SPORCO's
+    ``cnvrep.normalise`` over the spatial and channel axes)."""
+    nrm = kernels.square().sum(tuple(range(1, kernels.ndim)), keepdim=True).sqrt()
     nrm = torch.where(nrm == 0, torch.ones_like(nrm), nrm)
     return kernels / nrm
 

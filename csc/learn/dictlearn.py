@@ -276,9 +276,21 @@ def _check_resume(meta: Mapping[str, Any], expect: Mapping[str, Any], path) -> N
 
 # ======================================================================== the learner
 def _prepare_images(images, D: torch.Tensor) -> torch.Tensor:
+    """Images (B, H, W) (one (H, W) image allowed), or (B, C, H, W) (one (C, H, W)) for a
+    multi-channel dictionary (K, C, kh, kw), checked and contiguous in D's dtype and device."""
     S = as_float_tensor("images", images, D.dtype, D.device).detach()
-    check_ndim("images", S, (2, 3), "(H, W) or (B, H, W)")
-    check_not_channels_last("images", S, "(H, W) or (B, H, W)")
+    if D.ndim == 4:
+        C = D.shape[1]
+        layout = f"(C, H, W) or (B, C, H, W) with C = {C}, the dictionary's channels"
+        check_ndim("images", S, (3, 4), layout)
+        check_not_channels_last("images", S, layout)
+        if S.shape[-3] != C:
+            raise ValueError(f"images: shape {tuple(S.shape)} has {S.shape[-3]} channels but the dictionary "
+                             f"{tuple(D.shape)} has {C}; expected {layout}")
+        S = S.reshape(-1, *S.shape[-3:])
+    else:
+        check_ndim("images", S, (2, 3), "(H, W) or (B, H, W)")
+        check_not_channels_last("images", S, "(H, W) or (B, H, W)")
     if S.ndim == 2:
         S = S.unsqueeze(0)
     if S.numel() == 0:
@@ -313,7 +325,7 @@ class DictLearn:
         if not isinstance(self.options, DictLearnOptions):
             raise TypeError(f"options: expected DictLearnOptions, got {type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
-        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device)
+        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
         c = self.options.ccmod
         self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=c.zero_mean, nonneg=c.nonneg)
         self.initial_dictionary = self.constraint.project(D)
@@ -406,11 +418,13 @@ class _BatchRun:
 
     def __init__(self, S: torch.Tensor, D0: torch.Tensor, lmbda: float, opts: DictLearnOptions,
                  constraint: KernelConstraint):
-        (_, H, W), K = S.shape, D0.shape[0]
+        (H, W), K = S.shape[-2:], D0.shape[0]
         self.opts, self.fused = opts, _use_fused(opts.cbpdn, D0.device)
         self.cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=self.fused)
-        self.cb.track_nonzeros = self.fused and opts.dmethod == "pgm"
-        self.ds = _dictionary_step(D0, self.cb.Sf, (H, W), opts, constraint, self.fused)
+        # multi-channel kernels: fused coding, the dictionary step on the torch back end
+        fused_d = self.fused and D0.ndim == 3
+        self.cb.track_nonzeros = fused_d and opts.dmethod == "pgm"
+        self.ds = _dictionary_step(D0, self.cb.Sf, (H, W), opts, constraint, fused_d)
         self.sync()
 
     def sync(self) -> None:

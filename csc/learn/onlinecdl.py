@@ -136,7 +136,7 @@ class ImageSampler:
     """
 
     def __init__(self, images, batch_size: int = 1, crop=None, generator: torch.Generator | None = None):
-        if isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) == 3:
+        if isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) in (3, 4):
             pool = [as_float_tensor(f"images[{i}]", images[i]).detach() for i in range(len(images))]
         elif isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) == 2:
             pool = [as_float_tensor("images", images).detach()]
@@ -145,14 +145,15 @@ class ImageSampler:
         if not pool:
             raise ValueError("images: expected at least one image")
         for i, t in enumerate(pool):
-            if t.ndim != 2:
-                raise ValueError(f"images[{i}]: expected a 2-D (H, W) image, got shape {tuple(t.shape)}")
+            if t.ndim not in (2, 3) or t.shape[:-2] != pool[0].shape[:-2]:
+                raise ValueError(f"images[{i}]: expected grey (H, W) or colour (C, H, W) images, all alike, got "
+                                 f"shape {tuple(t.shape)}")
             check_finite(f"images[{i}]", t)
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
         if crop is not None:
             crop = (int(crop), int(crop)) if isinstance(crop, (int, np.integer)) else tuple(int(c) for c in crop)
-            small = [i for i, t in enumerate(pool) if t.shape[0] < crop[0] or t.shape[1] < crop[1]]
+            small = [i for i, t in enumerate(pool) if t.shape[-2] < crop[0] or t.shape[-1] < crop[1]]
             if small:
                 raise ValueError(f"crop: {crop[0]}×{crop[1]} is larger than images {small}")
         elif batch_size > 1 and len({tuple(t.shape) for t in pool}) > 1:
@@ -161,7 +162,7 @@ class ImageSampler:
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
     def sample(self) -> torch.Tensor:
-        """The next minibatch (batch_size, h, w)."""
+        """The next minibatch (batch_size, h, w), or (batch_size, C, h, w) of colour images."""
         g = self.generator
         idx = torch.randint(len(self.images), (self.batch_size,), generator=g).tolist()
         out = []
@@ -171,9 +172,9 @@ class ImageSampler:
                 out.append(t)
                 continue
             h, w = self.crop
-            r0 = int(torch.randint(t.shape[0] - h + 1, (1,), generator=g))
-            c0 = int(torch.randint(t.shape[1] - w + 1, (1,), generator=g))
-            out.append(t[r0:r0 + h, c0:c0 + w])
+            r0 = int(torch.randint(t.shape[-2] - h + 1, (1,), generator=g))
+            c0 = int(torch.randint(t.shape[-1] - w + 1, (1,), generator=g))
+            out.append(t[..., r0:r0 + h, c0:c0 + w])
         return torch.stack(out)
 
     def get_state(self) -> torch.Tensor:
@@ -228,7 +229,7 @@ class OnlineDictLearn:
                              "(run under torchrun and call csc.runtime.distributed.init_distributed())")
         self.distributed = bool(distributed)
         self.rank, self.world_size = (_dist.get_rank(), _dist.get_world_size()) if self.distributed else (0, 1)
-        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device)
+        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
         if self.distributed:  # every rank starts from rank 0's dictionary
             D = D.contiguous().clone()
             torch.distributed.broadcast(D, src=0)
@@ -251,7 +252,7 @@ class OnlineDictLearn:
         t0 = time.perf_counter()
         o, D = self.options, self.dictionary
         S = _prepare_images(images, D)
-        B, H, W = S.shape
+        B, (H, W) = S.shape[0], S.shape[-2:]
         K = D.shape[0]
         if self.distributed:
             if B < self.world_size:
@@ -266,8 +267,7 @@ class OnlineDictLearn:
         k0 = cb.k
         xrow = cb.iterate(o.cbpdn.max_iter)
         Zf = torch.fft.rfft2(cb.y)
-        Ryf = torch.einsum("bkhw,khw->bhw", Zf, Df) - cb.Sf
-        grad = torch.einsum("bkhw,bhw->khw", Zf.conj(), Ryf)
+        grad = ops.dictionary_gradient(Zf, ops.synthesis_any(Df, Zf) - cb.Sf)
         if self.distributed:
             grad = _dist.all_reduce_sum(grad)
         eta = o.eta_a / (self.j + o.eta_b)

@@ -55,27 +55,38 @@ class EncodedImage:
     reconstruction_file: str
 
 
-def _load_images(specs: Sequence[str], crop: int | None) -> list[tuple[str, np.ndarray]]:
-    from csc.pipeline.sources.folders import BUILTIN_PHOTOGRAPH_NAMES, builtin_photographs, read_gray_image
+def _load_images(specs: Sequence[str], crop: int | None, colour: bool = False) -> list[tuple[str, np.ndarray]]:
+    """(name, image) for each spec: gray (H, W), or RGB (3, H, W) with ``colour``; centre-cropped."""
+    from csc.pipeline.sources.folders import BUILTIN_PHOTOGRAPH_NAMES, builtin_photographs, read_image
 
     out: list[tuple[str, np.ndarray]] = []
     for spec in specs:
         if spec.startswith("builtin:"):
             name = spec.split(":", 1)[1]
             names = BUILTIN_PHOTOGRAPH_NAMES if name == "all" else (name,)
-            photos = builtin_photographs(names)
+            photos = builtin_photographs(names, colour=colour)
             out.extend(zip(photos.names, photos.images))
         else:
-            out.append((Path(spec).stem, read_gray_image(spec)))
+            out.append((Path(spec).stem, read_image(spec, colour=colour)))
     if crop is not None:
         cropped = []
         for name, img in out:
-            if min(img.shape) < crop:
-                raise ValueError(f"--crop: {name} is {img.shape[0]}×{img.shape[1]}, smaller than {crop}")
-            r0, c0 = (img.shape[0] - crop) // 2, (img.shape[1] - crop) // 2
-            cropped.append((name, img[r0:r0 + crop, c0:c0 + crop]))
+            H, W = img.shape[-2:]
+            if min(H, W) < crop:
+                raise ValueError(f"--crop: {name} is {H}×{W}, smaller than {crop}")
+            r0, c0 = (H - crop) // 2, (W - crop) // 2
+            cropped.append((name, img[..., r0:r0 + crop, c0:c0 + crop]))
         out = cropped
     return out
+
+
+def _check_colour_dictionary(D: torch.Tensor, colour: bool, arg: str) -> None:
+    """--colour takes a multi-channel (K, 3, kh, kw) dictionary (or a single-channel one, each
+    channel then coded on its own); gray images take a single-channel one."""
+    if D.ndim == 4 and not colour:
+        raise ValueError(f"{arg}: a multi-channel dictionary {tuple(D.shape)} needs colour images: add --colour")
+    if D.ndim == 4 and D.shape[1] != 3:
+        raise ValueError(f"{arg}: --colour images have 3 channels, the dictionary {tuple(D.shape)} has {D.shape[1]}")
 
 
 def _init_distributed(args: argparse.Namespace) -> torch.device:
@@ -105,19 +116,26 @@ def _encode_one(name: str, img: np.ndarray, solver: ConvBPDN, pre: Preprocess, o
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    recon = pre.inverse(res.reconstruct()[0], state)
-    codes = res.codes
+    # gray: codes (1, K, H, W); colour with a multi-channel dictionary: (1, K, H, W) and a
+    # (1, 3, H, W) reconstruction; colour with a single-channel one: (3, K, H, W), each channel alone
+    recon = pre.inverse(res.reconstruct().reshape(s.shape), state)
+    codes = res.codes if res.codes.shape[0] > 1 else res.codes[:1]
     codes_file = out / f"{name}.codes.npz"
-    save_codes(codes_file, codes[0].float(), {
+    save_codes(codes_file, (codes if codes.shape[0] > 1 else codes[0]).float(), {
         "image": name, "lmbda": args.lmbda, "preprocess": args.preprocess,
         "dictionary": str(args.dictionary), "dictionary_sha256": dsha,
         "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
     })
     recon_file = out / f"{name}.recon.png"
-    mpimg.imsave(recon_file, recon.clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+    rec = recon.clamp(0, 1).cpu().numpy()
+    if rec.ndim == 3:  # colour (3, H, W)
+        mpimg.imsave(recon_file, np.ascontiguousarray(np.moveaxis(rec, 0, -1)))
+    else:
+        mpimg.imsave(recon_file, rec, cmap="gray", vmin=0, vmax=1)
     return EncodedImage(
-        name=name, height=img.shape[0], width=img.shape[1],
-        psnr=float(psnr(s, recon)), sparseness=float(sparseness(codes)[0]),
+        name=name, height=img.shape[-2], width=img.shape[-1],
+        psnr=float(psnr(s.reshape(-1, s.shape[-1]), recon.reshape(-1, s.shape[-1]))),  # over all channels
+        sparseness=float(sparseness(codes.reshape(-1, *codes.shape[-3:])).mean()),
         nonzeros=int((codes != 0).sum()), iterations=int(res.iterations[0]), seconds=seconds,
         codes_file=codes_file.name, reconstruction_file=recon_file.name,
     )
@@ -132,15 +150,16 @@ def cmd_encode(args: argparse.Namespace) -> int:
     meta = dictionary_metadata(args.dictionary)
     opts = CBPDNOptions(max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol, record_stats=False,
                         dtype=dtype, device=device)
+    _check_colour_dictionary(D, args.colour, "--dictionary")
     solver = ConvBPDN(D, args.lmbda, opts)
-    images = _load_images(args.images, args.crop)
+    images = _load_images(args.images, args.crop, args.colour)
     for name, img in images:  # every image is checked before anything is written
         check_image_size(f"images: {name}", *img.shape[-2:], D.shape[-2:])
     pre = Preprocess(args.preprocess)
     summary = {
         "dictionary": str(args.dictionary), "kernels": list(D.shape), "lmbda": args.lmbda,
         "preprocess": args.preprocess, "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
-        "device": str(device), "dtype": args.dtype, "images": [],
+        "device": str(device), "dtype": args.dtype, "colour": bool(args.colour), "images": [],
     }
     dsha = meta.get("sha256") or sha256_of_array(D.cpu().numpy())
     rows: list[EncodedImage] = []
@@ -158,11 +177,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_loggabor(args: argparse.Namespace) -> int:
+    from csc.dictionary.colour import colour_loggabor_dictionary
     from csc.dictionary.loggabor import loggabor_dictionary
 
     prepare_file_parent(args.out, "--out")
     kernels, params = loggabor_dictionary(args.preset, size=args.size, normalise=args.normalise,
                                           dtype=torch.float32, form=args.form)
+    colour_axes = None
+    if args.colour:
+        if args.normalise != "unit" or args.form != "library":
+            raise ValueError("--colour: the colour dictionary is built from unit-norm library-form kernels")
+        kernels, params, colour_axes = colour_loggabor_dictionary(args.preset, size=args.size)
     meta = {
         "name": args.name or args.preset, "made_by": "csc.loggabor_dictionary",
         "command": (f"csc loggabor --preset {args.preset} --size {args.size} --normalise {args.normalise} "
@@ -170,8 +195,13 @@ def cmd_loggabor(args: argparse.Namespace) -> int:
         "preset": args.preset, "size": args.size, "normalise": args.normalise, "form": args.form,
         "theta": params.theta.tolist(), "b_theta": params.b_theta.tolist(), "phase": params.phase.tolist(),
     }
+    if colour_axes is not None:
+        meta["command"] += " --colour"
+        meta["colour_axes"] = list(colour_axes)
+        meta["colour"] = ("each log-Gabor kernel (theta, b_theta, phase) times each opponent direction "
+                          "L, RG, BY (csc.dictionary.colour), kernel outer, direction inner")
     path = save_dictionary(args.out, kernels, meta)
-    print(f"wrote {kernels.shape[0]} kernels {args.size}x{args.size} ({args.preset}) to {path}")
+    print(f"wrote {kernels.shape[0]} kernels {'3x' if args.colour else ''}{args.size}x{args.size} ({args.preset}) to {path}")
     return 0
 
 
@@ -232,8 +262,10 @@ def cmd_encode_dataset(args: argparse.Namespace) -> int:
     settings = EncodeSettings(
         dictionary=args.dictionary, lmbda=args.lmbda, max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol,
         size=args.size, preprocess=args.preprocess, value_dtype=args.value_dtype, shard_size=args.shard_size,
-        solver_dtype=args.dtype,
+        solver_dtype=args.dtype, colour=args.colour,
     )
+    if args.colour and args.dataset == "fashion-mnist":
+        raise ValueError("--colour: Fashion-MNIST is gray; colour encoding takes cifar10 or a folder of colour images")
     device = _init_distributed(args)
     images, labels, ids, source = _load_dataset(args)
     store = encode_dataset(images, labels, args.out, settings, ids=ids, source=source,
@@ -336,18 +368,19 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
-def _learn_images(spec: str) -> list[tuple[str, np.ndarray]]:
-    """``builtin`` (every built-in photograph), ``builtin:a,b`` or a folder of images."""
-    from csc.pipeline.sources.folders import builtin_photographs, list_image_files, read_gray_image
+def _learn_images(spec: str, colour: bool = False) -> list[tuple[str, np.ndarray]]:
+    """``builtin`` (every built-in photograph), ``builtin:a,b`` or a folder of images; gray,
+    or RGB (3, H, W) with ``colour``."""
+    from csc.pipeline.sources.folders import builtin_photographs, list_image_files, read_image
 
     if spec == "builtin" or spec.startswith("builtin:"):
         names = None if spec == "builtin" else [n for n in spec.split(":", 1)[1].split(",") if n]
-        photos = builtin_photographs(names)
+        photos = builtin_photographs(names, colour=colour)
         return list(zip(photos.names, photos.images))
     files = list_image_files(spec, recursive=False)
     if not files:
         raise FileNotFoundError(f"--images: no image files in {spec!r}")
-    return [(f.stem, read_gray_image(f)) for f in files]
+    return [(f.stem, read_image(f, colour=colour)) for f in files]
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -366,7 +399,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     if world > 1 and args.batch_size < world:
         raise ValueError(f"--batch-size {args.batch_size}: the global minibatch must have at least one image "
                          f"per process ({world})")
-    named = _learn_images(args.images)
+    named = _learn_images(args.images, args.colour)
     pre = Preprocess(args.preprocess)
     signals = []
     for name, img in named:
@@ -374,11 +407,14 @@ def cmd_learn(args: argparse.Namespace) -> int:
         signals.append(pre.forward(s)[0].to(dtype))
     g = torch.Generator().manual_seed(args.seed)
     if args.init == "random":
-        D0 = torch.randn(args.kernels, args.kernel_size, args.kernel_size, generator=g, dtype=torch.float64).to(dtype)
-        init_desc = f"random normal (seed {args.seed}), {args.kernels} kernels {args.kernel_size}x{args.kernel_size}"
+        shape = (args.kernels,) + ((3,) if args.colour else ()) + (args.kernel_size, args.kernel_size)
+        D0 = torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype)
+        init_desc = f"random normal (seed {args.seed}), {args.kernels} kernels {'3x' if args.colour else ''}" \
+                    f"{args.kernel_size}x{args.kernel_size}"
     else:
         D0 = load_dictionary(args.init, dtype=dtype)
         init_desc = str(args.init)
+    _check_colour_dictionary(D0, args.colour, "--init")
     D0 = D0.to(device)
     out = Path(args.out)
     ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".ckpt.npz")
@@ -418,6 +454,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         "name": out.stem, "made_by": "csc learn", "method": args.method, "lmbda": args.lmbda,
         "steps": args.steps, "images": args.images, "image_names": [n for n, _ in named],
         "preprocess": args.preprocess, "crop": args.crop, "batch_size": args.batch_size, "seed": args.seed,
+        "colour": bool(args.colour),
         "init": init_desc, "dtype": args.dtype, "options": options_json,
         "final_objective": float(stats.objective[-1]) if len(stats) else None,
     }
@@ -428,7 +465,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     stats_path.write_text(json.dumps(stats.to_dict()))
     plot_path = plot_objective(stats, out.with_name(out.stem + ".objective.png"),
                                title=f"csc learn ({args.method}), λ = {args.lmbda}")
-    print(f"wrote {D.shape[0]} kernels {D.shape[1]}x{D.shape[2]} to {path}; statistics {stats_path.name}, "
+    print(f"wrote {D.shape[0]} kernels {'x'.join(map(str, D.shape[1:]))} to {path}; statistics {stats_path.name}, "
           f"plot {plot_path.name}; final objective {meta['final_objective']:.6g}")
     return 0
 
@@ -468,6 +505,9 @@ def _add_encode(sub) -> None:
                    help="code the Tikhonov highpass (SPORCO examples, default), the local-contrast-"
                         "normalised image (authors' code) or the raw image")
     e.add_argument("--crop", type=positive_int, default=None, help="central square crop of this side")
+    e.add_argument("--colour", action="store_true",
+                   help="code RGB images: with a (K, 3, kh, kw) dictionary one map per kernel for the three "
+                        "channels; with a (K, kh, kw) one each channel on its own (preprocessing per channel)")
     e.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     e.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -482,6 +522,8 @@ def _add_loggabor(sub) -> None:
     g.add_argument("--normalise", choices=["unit", "authors"], default="unit")
     g.add_argument("--form", choices=["library", "paper"], default="library")
     g.add_argument("--name", default=None)
+    g.add_argument("--colour", action="store_true",
+                   help="a colour dictionary (3K, 3, size, size): each kernel in the L, RG and BY opponent directions")
     g.add_argument("--out", required=True)
     g.set_defaults(func=cmd_loggabor)
 
@@ -499,6 +541,8 @@ def _add_learn(sub) -> None:
     lr.add_argument("--dmethod", choices=["pgm", "cns"], default="pgm", help="batch learner's dictionary step")
     lr.add_argument("--crop", type=positive_int, default=None, help="random square crops of this side")
     lr.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass")
+    lr.add_argument("--colour", action="store_true",
+                    help="learn a multi-channel (K, 3, kh, kw) dictionary from RGB images (preprocessing per channel)")
     lr.add_argument("--batch-size", type=positive_int, default=1, help="online learner: images per step")
     lr.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT stem + .ckpt.npz)")
     lr.add_argument("--checkpoint-every", type=nonneg_int, default=100, help="steps between checkpoints (0: none)")
@@ -551,6 +595,8 @@ def _add_encode_dataset(sub) -> None:
     ed.add_argument("--size", type=positive_int, default=None, help="bilinear resize to SIZE x SIZE before coding")
     ed.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass")
     ed.add_argument("--value-dtype", choices=["float16", "float32"], default="float16")
+    ed.add_argument("--colour", action="store_true",
+                    help="code RGB images with a multi-channel (K, 3, kh, kw) dictionary (default: gray)")
     ed.add_argument("--shard-size", type=positive_int, default=256, help="images per shard (and per encoding batch)")
     ed.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ed.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="solver dtype")

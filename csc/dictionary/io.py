@@ -131,9 +131,10 @@ def _metadata(arrays: dict[str, np.ndarray], path: Path, what: str) -> dict[str,
 
 # --------------------------------------------------------------------- dictionaries
 def save_dictionary(path: str | Path, kernels, metadata: Mapping[str, Any] | None = None) -> Path:
-    """Write kernels (K, kh, kw) and metadata to a pickle-free ``.npz``; returns the path."""
+    """Write kernels (K, kh, kw), or multi-channel (K, C, kh, kw), and metadata to a
+    pickle-free ``.npz``; returns the path."""
     D = as_float_tensor("kernels", kernels)
-    check_ndim("kernels", D, (3,), "(K, kh, kw)")
+    check_ndim("kernels", D, (3, 4), "(K, kh, kw) or (K, C, kh, kw)")
     check_finite("kernels", D)
     arr = D.detach().cpu().numpy()
     meta = dict(metadata or {})
@@ -180,7 +181,7 @@ def load_dictionary(
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Load a dictionary (K, kh, kw) from a file written by :func:`save_dictionary`, a
+    """Load a dictionary (K, kh, kw) or (K, C, kh, kw) from a file written by :func:`save_dictionary`, a
     shipped name (``csc.shipped_dictionaries()``), or a plain ``.npy``/``.npz`` array.
 
     A csc file's checksum is verified. For plain arrays, ``key`` picks the array of an
@@ -214,7 +215,7 @@ def load_dictionary(
     if not np.issubdtype(arr.dtype, np.floating):
         raise ValueError(f"dictionary: expected floating-point kernels, got {arr.dtype}")
     D = torch.from_numpy(np.ascontiguousarray(arr))
-    check_ndim("dictionary", D, (3,), "(K, kh, kw)")
+    check_ndim("dictionary", D, (3, 4), "(K, kh, kw) or (K, C, kh, kw)")
     check_finite("dictionary", D)
     return D.to(dtype=dtype or D.dtype, device=device)
 

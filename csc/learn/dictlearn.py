@@ -482,9 +482,9 @@ def random_crops(images, size, generator: torch.Generator | None = None, per_ima
     """Random size×size crops, ``per_image`` from each image, drawn with ``generator``.
 
     ``images`` is a (N, H, W) tensor or a list of (H_i, W_i) tensors/arrays of any sizes
-    (each at least ``size``). Positions are drawn on the CPU generator in image order,
-    so the crops are reproducible from the generator's state. Returns
-    (N·per_image, h, w) on the images' device.
+    (each at least ``size``), or of colour images (C, H_i, W_i). Positions are drawn on the
+    CPU generator in image order, so the crops are reproducible from the generator's
+    state. Returns (N·per_image, h, w) (or (N·per_image, C, h, w)) on the images' device.
     """
     h, w = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
     if h < 1 or w < 1:
@@ -494,15 +494,16 @@ def random_crops(images, size, generator: torch.Generator | None = None, per_ima
     out = []
     for i, img in enumerate(images):
         t = as_float_tensor(f"images[{i}]", img)
-        if t.ndim != 2:
-            raise ValueError(f"images[{i}]: expected a 2-D (H, W) image, got shape {tuple(t.shape)}")
-        H, W = t.shape
+        if t.ndim not in (2, 3):
+            raise ValueError(f"images[{i}]: expected a gray (H, W) or colour (C, H, W) image, got shape "
+                             f"{tuple(t.shape)}")
+        H, W = t.shape[-2:]
         if H < h or W < w:
             raise ValueError(f"size: crop {h}×{w} is larger than images[{i}] ({H}×{W})")
         for _ in range(per_image):
             r0 = int(torch.randint(H - h + 1, (1,), generator=generator))
             c0 = int(torch.randint(W - w + 1, (1,), generator=generator))
-            out.append(t[r0:r0 + h, c0:c0 + w])
+            out.append(t[..., r0:r0 + h, c0:c0 + w])
     return torch.stack(out)
 
 

@@ -58,7 +58,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from csc.core.checks import check_image_size, check_int, check_number
+from csc.core.checks import check_bool, check_image_size, check_int, check_number
 from csc.dictionary.io import atomic_write, read_npz, sha256_of_array
 from csc.pipeline.preprocess import Preprocess, check_preprocess_kind
 from csc.runtime.device import resolve_device
@@ -111,6 +111,10 @@ class EncodeSettings:
     shard_size : int
         Images per shard (also the encoding batch).
     solver_dtype : {"float32", "float64"}
+    colour : bool
+        Code RGB images (B, 3, H, W) with a multi-channel dictionary (K, 3, kh, kw), each
+        channel preprocessed on its own; the codes are (K, H, W) per image as for gray
+        images (default False: colour sources are converted to gray).
     """
 
     dictionary: str = "heterogeneous"
@@ -123,6 +127,7 @@ class EncodeSettings:
     value_dtype: str = "float16"
     shard_size: int = 256
     solver_dtype: str = "float32"
+    colour: bool = False
 
     def __post_init__(self):
         if not isinstance(self.dictionary, (str, os.PathLike)):
@@ -133,6 +138,7 @@ class EncodeSettings:
         check_number("rel_stop_tol", self.rel_stop_tol, minimum=0)
         check_int("shard_size", self.shard_size, 1)
         check_int("size", self.size, 1, none=True)
+        object.__setattr__(self, "colour", check_bool("colour", self.colour))
         check_preprocess_kind("preprocess", self.preprocess)
         if self.value_dtype not in _VALUE_DTYPES:
             raise ValueError(f"value_dtype: expected 'float16' or 'float32', got {self.value_dtype!r}")
@@ -149,21 +155,25 @@ def _digest(obj: Any) -> str:
 
 
 def preprocess_images(images, settings: EncodeSettings, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Source images → the signals CBPDN codes, shape (B, H', W').
+    """Source images → the signals CBPDN codes, shape (B, H', W') (or (B, 3, H', W') with
+    ``settings.colour``).
 
     ``images``: uint8 (0–255) or floating ([0, 1]) array/tensor, (B, H, W) gray or
     (B, 3, H, W) colour. Steps (the paper's classifier pipeline: gray, bilinearly
-    upscaled CIFAR-10): [0, 1] scale → grayscale → bilinear resize
-    → :meth:`EncodeSettings.preprocessing` (highpass / LCN / none).
+    upscaled CIFAR-10): [0, 1] scale → grayscale (not with ``colour``) → bilinear resize
+    → :meth:`EncodeSettings.preprocessing` (highpass / LCN / none, per channel).
     """
     from csc.pipeline import preprocess as pp
 
     x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
     x = x.to(device) if device is not None else x
     x = x.to(dtype) / 255.0 if x.dtype == torch.uint8 else x.to(dtype)
-    if x.ndim == 4:
+    if settings.colour:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"images: colour encoding takes RGB images (B, 3, H, W), got shape {tuple(x.shape)}")
+    elif x.ndim == 4:
         x = pp.to_grayscale(x, settings.gray_weights)
-    if x.ndim != 3:
+    if x.ndim != (4 if settings.colour else 3):
         raise ValueError(f"images: expected (B, H, W) or (B, 3, H, W), got shape {tuple(x.shape)}")
     if settings.size is not None and tuple(x.shape[-2:]) != (settings.size, settings.size):
         x = pp.resize(x, settings.size)
@@ -263,10 +273,15 @@ def _check_labels_ids(images, labels, ids) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _load_store_dictionary(settings: EncodeSettings, dev: torch.device, sdtype: torch.dtype):
-    """The coding dictionary D (K, kh, kw) on ``dev`` and its sha256 (shipped metadata, else of D)."""
+    """The coding dictionary D (K, kh, kw), or (K, 3, kh, kw) for colour, on ``dev`` and its
+    sha256 (shipped metadata, else of D)."""
     from csc.dictionary.io import dictionary_metadata, load_dictionary
 
     D = load_dictionary(settings.dictionary, dtype=sdtype, device=dev)
+    if settings.colour != (D.ndim == 4) or (D.ndim == 4 and D.shape[1] != 3):
+        want = "a multi-channel (K, 3, kh, kw)" if settings.colour else "a single-channel (K, kh, kw)"
+        raise ValueError(f"dictionary: {'colour' if settings.colour else 'gray'} encoding needs {want} "
+                         f"dictionary, got shape {tuple(D.shape)}")
     try:
         dsha = dictionary_metadata(settings.dictionary).get("sha256")
     except Exception:
@@ -275,10 +290,10 @@ def _load_store_dictionary(settings: EncodeSettings, dev: torch.device, sdtype: 
 
 
 def _store_header(settings: EncodeSettings, images: np.ndarray, labels: np.ndarray, ids_arr: np.ndarray,
-                  kernels: tuple[int, int, int], dsha: str, sdtype: torch.dtype,
+                  kernels: tuple[int, ...], dsha: str, sdtype: torch.dtype,
                   source: dict[str, Any] | None) -> dict[str, Any]:
     """The manifest's fixed part, including the ``settings_digest`` that identifies the store."""
-    K, kh, kw = kernels
+    K, (kh, kw) = kernels[0], kernels[-2:]
     N = images.shape[0]
     if N == 0:
         raise ValueError("images: expected at least one image to encode")
@@ -290,7 +305,7 @@ def _store_header(settings: EncodeSettings, images: np.ndarray, labels: np.ndarr
         "version": STORE_VERSION,
         "settings": asdict(settings),
         "dictionary_sha256": dsha,
-        "kernels": [int(K), int(kh), int(kw)],
+        "kernels": [int(v) for v in kernels],
         "code_shape": [int(K), int(H), int(W)],
         "value_dtype": settings.value_dtype,
         "coord_dtype": np.dtype(_coord_dtype(K * H * W)).name,

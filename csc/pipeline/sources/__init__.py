@@ -20,6 +20,7 @@ from .folders import (
     load_image_folder,
     load_images,
     read_gray_image,
+    read_image,
 )
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "load_image_folder",
     "load_images",
     "read_gray_image",
+    "read_image",
     "read_idx",
 ]

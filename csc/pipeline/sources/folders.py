@@ -175,12 +175,28 @@ def _gray_float(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img_as_float(img), dtype=np.float64)
 
 
+def _colour_float(img: np.ndarray) -> np.ndarray:
+    """Colour float64 (3, H, W) in [0, 1], channels first: RGB (alpha dropped); a gray image
+    has its one channel three times."""
+    from skimage.util import img_as_float
+
+    img = np.asarray(img)
+    img = np.repeat(img[..., None], 3, -1) if img.ndim == 2 else img[..., :3]
+    return np.ascontiguousarray(np.moveaxis(img_as_float(img), -1, 0), dtype=np.float64)
+
+
 def read_gray_image(path: str | Path) -> np.ndarray:
     """Read one image file as gray float64 (H, W) in [0, 1] (as :func:`builtin_photographs`)."""
+    return read_image(path)
+
+
+def read_image(path: str | Path, colour: bool = False) -> np.ndarray:
+    """Read one image file as gray float64 (H, W), or with ``colour`` RGB (3, H, W), in [0, 1]."""
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"image: no such file {str(path)!r}")
-    return _gray_float(_imread(path))
+    img = _imread(path)
+    return _colour_float(img) if colour else _gray_float(img)
 
 
 def load_images(
@@ -256,11 +272,13 @@ def load_image_folder(root: str | Path, extensions: Sequence[str] = IMG_EXTENSIO
     )
 
 
-def builtin_photographs(names: Sequence[str] | None = None) -> Photographs:
+def builtin_photographs(names: Sequence[str] | None = None, colour: bool = False) -> Photographs:
     """Natural photographs bundled with scikit-image, gray float64 in [0, 1].
 
     Colour photographs are converted with ``skimage.color.rgb2gray`` (weights 0.2125,
-    0.7154, 0.0721); gray ones with ``skimage.util.img_as_float`` (uint8 / 255).
+    0.7154, 0.0721); gray ones with ``skimage.util.img_as_float`` (uint8 / 255). With
+    ``colour`` every photograph is RGB (3, H, W), channels first (a gray one has its
+    channel three times).
 
     Parameters
     ----------
@@ -288,5 +306,6 @@ def builtin_photographs(names: Sequence[str] | None = None) -> Photographs:
         )
     images = []
     for n in names:
-        images.append(_gray_float(getattr(skimage.data, n)()))
+        img = getattr(skimage.data, n)()
+        images.append(_colour_float(img) if colour else _gray_float(img))
     return Photographs(names=names, images=images)

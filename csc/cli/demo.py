@@ -257,8 +257,9 @@ class DemoResult:
 
 
 def available_dictionaries() -> list[str]:
-    """Shipped dictionary names in the paper's order, then any others by name."""
-    names = list(shipped_dictionaries())
+    """Shipped gray dictionary names in the paper's order, then any others by name (the demo
+    codes gray photographs: colour dictionaries are left out)."""
+    names = [n for n, e in shipped_dictionaries().items() if not e.get("colour")]
     known = [n for n in DICTIONARY_ORDER if n in names]
     return known + sorted(n for n in names if n not in DICTIONARY_ORDER)
 

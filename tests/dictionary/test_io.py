@@ -54,6 +54,14 @@ def test_sporco_layout_arrays(tmp_path):
     assert torch.equal(csc.load_dictionary(tmp_path / "d.npy"), D)
 
 
+def test_shipped_colour_dictionary_is_what_the_generator_makes():
+    from csc.dictionary.colour import colour_loggabor_dictionary
+
+    D = csc.load_dictionary("heterogeneous-colour")
+    torch.testing.assert_close(D, colour_loggabor_dictionary("heterogeneous")[0], rtol=0, atol=1e-6)
+    assert csc.shipped_dictionaries()["heterogeneous-colour"]["colour"] is True
+
+
 @pytest.mark.parametrize("name", ["homogeneous", "heterogeneous"])
 def test_shipped_loggabor_dictionaries(name):
     shipped = csc.shipped_dictionaries()
@@ -104,16 +112,17 @@ def test_manifest_is_valid_json():
 
 def test_every_shipped_dictionary_loads_and_matches_its_manifest():
     """Each manifest entry loads by name, its kernels hash to the manifest's sha256 (an
-    independent check of the file's own checksum), and is K = 144 unit-norm 12×12 kernels;
-    learned ones record how they were made and differ from their starting dictionary."""
+    independent check of the file's own checksum), and is K = 144 unit-norm 12×12 kernels
+    (colour ones: 432 of 3×12×12); learned ones record how they were made and differ from
+    their starting dictionary."""
     shipped = csc.shipped_dictionaries()
     assert {"homogeneous", "heterogeneous", "homogeneous-learned", "heterogeneous-learned",
             "random-learned"} <= set(shipped)
     for name, entry in shipped.items():
         D = csc.load_dictionary(name)
-        assert tuple(D.shape) == (144, 12, 12), name
+        assert tuple(D.shape) == ((432, 3, 12, 12) if entry.get("colour") else (144, 12, 12)), name
         assert csc.dictionary.io.sha256_of_array(D.numpy()) == entry["sha256"], name
-        torch.testing.assert_close(D.flatten(1).norm(dim=1), torch.ones(144, dtype=D.dtype), rtol=0, atol=1e-5)
+        torch.testing.assert_close(D.flatten(1).norm(dim=1), torch.ones(D.shape[0], dtype=D.dtype), rtol=0, atol=1e-5)
         if entry.get("learned"):
             assert "csc learn" in entry["command"] and entry["data"], name
             init = name.removesuffix("-learned")

@@ -75,3 +75,16 @@ def test_encode_dataset_colour(tmp_path, colour_dict):
     assert main(["encode-dataset", "--dataset", "folder", "--root", str(root), "--colour", "--max-iter", "2",
                  "--out", str(tmp_path / "s2"), "--quiet"]) == 2
     assert main(["encode-dataset", "--dataset", "fashion-mnist", "--colour", "--out", str(tmp_path / "s3")]) == 2
+
+
+def test_encode_dataset_cifar10_colour(tmp_path, colour_dict):
+    """csc encode-dataset --dataset cifar10 --colour on small files in the official format."""
+    from ..pipeline.test_data import make_cifar, write_cifar
+
+    write_cifar(tmp_path / "cifar", make_cifar(), "bin")
+    store = tmp_path / "c10"
+    assert main(["encode-dataset", "--dataset", "cifar10", "--root", str(tmp_path / "cifar"), "--split", "test",
+                 "--count", "3", "--colour", "--dictionary", str(colour_dict), "--max-iter", "2",
+                 "--out", str(store), "--quiet"]) == 0
+    st = csc.CodeStore(store)
+    assert st.code_shape == (432, 32, 32) and len(st) == 3 and st.manifest["settings"]["colour"]

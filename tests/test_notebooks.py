@@ -1,4 +1,4 @@
-"""Execute every figure notebook (notebooks/fig*.ipynb) in quick mode.
+"""Execute every figure notebook (notebooks/fig*.ipynb) and example (example_*.ipynb) in quick mode.
 
 The notebooks run with ``CSC_NOTEBOOK_QUICK=1`` (small inputs, figures written to a
 temporary folder) in a ``python3`` kernel (ipykernel, started with this interpreter). To keep
@@ -22,14 +22,15 @@ nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (pi
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (pip install -e '.[dev]')")
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("fig*.ipynb"))
+FIGURES = sorted(NOTEBOOK_DIR.glob("fig*.ipynb"))
+NOTEBOOKS = FIGURES + sorted(NOTEBOOK_DIR.glob("example_*.ipynb"))  # the figures, then worked examples
 CELL_TIMEOUT = 60  # seconds for any one cell
 NOTEBOOK_TIMEOUT = 90  # seconds for a whole notebook
 RESET = "get_ipython().run_line_magic('reset', '-f')\nimport matplotlib.pyplot\nmatplotlib.pyplot.close('all')"
 
 
 def test_every_figure_has_a_notebook():
-    stems = [p.stem.split("_")[0] for p in NOTEBOOKS]
+    stems = [p.stem.split("_")[0] for p in FIGURES]
     assert stems == [f"fig{i}" for i in range(1, 8)], stems
 
 

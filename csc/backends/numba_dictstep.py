@@ -26,7 +26,7 @@ import torch
 
 from csc.backends import fused
 
-__all__ = ["FusedPGMOps", "FusedConsensusOps"]
+__all__ = ["PerChannelOps", "FusedPGMOps", "FusedConsensusOps"]
 
 
 def _real(t: torch.Tensor, npdt) -> np.ndarray:
@@ -186,3 +186,60 @@ class FusedConsensusOps(_KernelFFT):
             self.Uf.copy_(st["Uf"])
         else:  # a checkpoint of the torch loop, which keeps U
             self.Uf.copy_(torch.fft.rfft2(st["U"].to(D)))
+
+
+class PerChannelOps:
+    """The dictionary-step arithmetic of multi-channel kernels (K, C, kh, kw) from one
+    single-channel back-end object per channel (every channel's kernels share the codes, so
+    each step separates over the channels); results are stacked on axis 1, norms combined
+    as √Σ_c n_c², residuals summed. The projection (joint over the channels) stays with the
+    caller (:mod:`csc.learn.dictstep`)."""
+
+    def __init__(self, make, D0: torch.Tensor, Sf: torch.Tensor):
+        self.ops = [make(D0[:, c].contiguous(), Sf[:, c].contiguous()) for c in range(D0.shape[1])]
+
+    def start(self, D0: torch.Tensor, *args) -> None:
+        for c, op in enumerate(self.ops):
+            op.start(D0[:, c].contiguous(), *args)
+
+    def set_codes(self, cb) -> None:
+        for op in self.ops:
+            op.set_codes(cb)
+
+    def _stack(self, name: str, *args) -> torch.Tensor:
+        return torch.stack([getattr(op, name)(*args) for op in self.ops], 1)
+
+    def gradient_step(self, inv_l: float) -> torch.Tensor:
+        return self._stack("gradient_step", inv_l)
+
+    def extrapolate(self, D: torch.Tensor, Dprev: torch.Tensor, coef: float) -> float:
+        return sum(op.extrapolate(D[:, c].contiguous(), Dprev[:, c].contiguous(), coef)
+                   for c, op in enumerate(self.ops))
+
+    def consensus_mean(self, rho: float) -> torch.Tensor:
+        return self._stack("consensus_mean", rho)
+
+    def dual_update(self, D: torch.Tensor) -> tuple[float, float, float]:
+        parts = np.array([op.dual_update(D[:, c].contiguous()) for c, op in enumerate(self.ops)])
+        return tuple(float(v) for v in np.sqrt(np.square(parts).sum(0)))
+
+    def divide_dual(self, f: float) -> None:
+        for op in self.ops:
+            op.divide_dual(f)
+
+    def dft(self) -> torch.Tensor:
+        return self._stack("dft")
+
+    def padded(self) -> torch.Tensor:
+        return self._stack("padded")
+
+    def state(self) -> dict[str, Any]:
+        return {f"c{c}.{k}": v for c, op in enumerate(self.ops) for k, v in op.state().items()}
+
+    def load(self, D: torch.Tensor, st) -> None:
+        for c, op in enumerate(self.ops):
+            sub = {k.split(".", 1)[1]: v for k, v in st.items() if k.startswith(f"c{c}.")}
+            if not sub:
+                raise ValueError("checkpoint: the dictionary step's state is not the fused back end's "
+                                 "per-channel state; resume on the back end that wrote it")
+            op.load(D[:, c].contiguous(), sub)

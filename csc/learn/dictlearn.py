@@ -104,7 +104,7 @@ from csc.core.options import (  # noqa: F401  (the learner's options, re-exporte
     _jsonable,
 )
 from csc.core.stats import StatsTable
-from csc.backends.numba_dictstep import FusedConsensusOps, FusedPGMOps
+from csc.backends.numba_dictstep import FusedConsensusOps, FusedPGMOps, PerChannelOps
 from csc.backends.torch_dictstep import TorchConsensusOps, TorchPGMOps
 from csc.learn.coding import JointCBPDN
 from csc.learn.dictstep import ConsensusDictStep, PGMDictStep
@@ -213,13 +213,19 @@ def _use_fused(opts: CBPDNOptions, device: torch.device) -> bool:
 def _dictionary_step(D0: torch.Tensor, Sf: torch.Tensor, shape, opts: "DictLearnOptions", cons: KernelConstraint,
                      fused: bool):
     """The dictionary step ``opts.dmethod`` (:mod:`csc.learn.dictstep`) on the chosen back end."""
-    c = opts.ccmod
+    c, threads = opts.ccmod, max(1, torch.get_num_threads())
     if opts.dmethod == "pgm":
-        ops = (FusedPGMOps(D0, Sf, shape, cons, max(1, torch.get_num_threads())) if fused
-               else TorchPGMOps(Sf, shape))
+        make = lambda D, S: FusedPGMOps(D, S, shape, cons, threads)  # noqa: E731
+    else:
+        make = lambda D, S: FusedConsensusOps(D, S, shape, cons, threads, c.relax)  # noqa: E731
+    if not fused:
+        ops = TorchPGMOps(Sf, shape) if opts.dmethod == "pgm" else TorchConsensusOps(Sf, shape, c.relax)
+    elif D0.ndim == 4:  # multi-channel kernels: one fused step per channel
+        ops = PerChannelOps(make, D0, Sf)
+    else:
+        ops = make(D0, Sf)
+    if opts.dmethod == "pgm":
         return PGMDictStep(ops, D0, c, cons)
-    ops = (FusedConsensusOps(D0, Sf, shape, cons, max(1, torch.get_num_threads()), c.relax) if fused
-           else TorchConsensusOps(Sf, shape, c.relax))
     return ConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
 
 
@@ -421,10 +427,8 @@ class _BatchRun:
         (H, W), K = S.shape[-2:], D0.shape[0]
         self.opts, self.fused = opts, _use_fused(opts.cbpdn, D0.device)
         self.cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=self.fused)
-        # multi-channel kernels: fused coding, the dictionary step on the torch back end
-        fused_d = self.fused and D0.ndim == 3
-        self.cb.track_nonzeros = fused_d and opts.dmethod == "pgm"
-        self.ds = _dictionary_step(D0, self.cb.Sf, (H, W), opts, constraint, fused_d)
+        self.cb.track_nonzeros = self.fused and opts.dmethod == "pgm" and D0.ndim == 3
+        self.ds = _dictionary_step(D0, self.cb.Sf, (H, W), opts, constraint, self.fused)
         self.sync()
 
     def sync(self) -> None:

@@ -57,12 +57,14 @@ class JointCBPDN:
 
     def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size, *,
                  fused: bool = False, all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 total_images: int | None = None):
+                 total_images: int | None = None, problem=None):
         B, (H, W) = S.shape[0], S.shape[-2:]
         self.opts, self.lmbda, self.shape, self.fused = opts, lmbda, (H, W), fused
         self.S = S.contiguous()
         w = learner_weight(opts.l1_weight, K, S)
-        if S.ndim == 4:  # multi-channel dictionary (K, C, kh, kw)
+        if problem is not None:  # a coding problem's x-step (csc.core.variants: a quadratic penalty)
+            self.xs = problem._xstep(S.new_zeros((K,) + tuple(kernel_size)), (H, W))
+        elif S.ndim == 4:  # multi-channel dictionary (K, C, kh, kw)
             self.xs = MultiChannelXStep(S.new_zeros((K, S.shape[1], H, W // 2 + 1), dtype=_complex(S.dtype)))
         else:
             self.xs = SingleChannelXStep(S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype)))
@@ -75,7 +77,8 @@ class JointCBPDN:
             self.ws = TorchCBPDN(self.S, self.xs, y, u, w, opts, kernel_size)
             self.Sf = self.ws.Sf if S.ndim == 4 else self.ws.Sf[:, 0]
         coupling = Coupling(joint=True, all_reduce=all_reduce, total_images=total_images)
-        self.loop = ADMMLoop(self.ws, lmbda, opts, coupling)
+        self.loop = ADMMLoop(self.ws, lmbda, opts, coupling,
+                             penalty=None if problem is None else problem._penalty_weight())
 
     # ------------------------------------------------------------ the dictionary
     def set_dictionary(self, D: torch.Tensor | None = None, Df: torch.Tensor | None = None) -> None:
@@ -91,7 +94,7 @@ class JointCBPDN:
         self.loop.run(n, lambda k, idx, row: last.append(row))
         if not last:
             return {}
-        obj, fid, l1, r, s, _, _, rho = (float(v) for v in last[-1][:, 0])
+        obj, fid, l1, r, s, _, _, rho = (float(v) for v in last[-1][:8, 0])  # a penalty's value follows
         return dict(objective=obj, data_fidelity=fid, l1=l1, x_primal_residual=r, x_dual_residual=s, x_rho=rho)
 
     @property

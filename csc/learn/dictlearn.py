@@ -326,11 +326,14 @@ class DictLearn:
     >>> result.stats.objective                    # per outer iteration
     """
 
-    def __init__(self, dictionary, lmbda: float, options: DictLearnOptions | None = None):
+    def __init__(self, dictionary, lmbda: float, options: DictLearnOptions | None = None, *, coding=None):
         self.options = options if options is not None else DictLearnOptions()
         if not isinstance(self.options, DictLearnOptions):
             raise TypeError(f"options: expected DictLearnOptions, got {type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
+        self.coding = _check_coding(coding, self.lmbda, self.options)
+        if self.coding is not None:  # the coding problem's options are the coding step's
+            self.options = self.options.replace(cbpdn=_as_cbpdn(self.coding.options))
         D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
         c = self.options.ccmod
         self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=c.zero_mean, nonneg=c.nonneg)
@@ -373,9 +376,10 @@ class DictLearn:
             raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
         if (checkpoint_every or resume) and checkpoint is None:
             raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
-        run = _BatchRun(S, D0, lmbda, opts, self.constraint)
+        run = _BatchRun(S, D0, lmbda, opts, self.constraint, self.coding)
         fingerprint = {
             "learner": "batch", "lmbda": lmbda, "options": _resume_options(opts),
+            "coding": _coding_identity(self.coding),
             "images_sha256": tensor_sha256(S), "initial_dictionary_sha256": tensor_sha256(D0),
         }
         rows: list[dict[str, float]] = []
@@ -423,10 +427,10 @@ class _BatchRun:
     as checkpoint arrays (``x.*``: coding, ``d.*``: dictionary step)."""
 
     def __init__(self, S: torch.Tensor, D0: torch.Tensor, lmbda: float, opts: DictLearnOptions,
-                 constraint: KernelConstraint):
+                 constraint: KernelConstraint, coding=None):
         (H, W), K = S.shape[-2:], D0.shape[0]
         self.opts, self.fused = opts, _use_fused(opts.cbpdn, D0.device)
-        self.cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=self.fused)
+        self.cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=self.fused, problem=coding)
         self.cb.track_nonzeros = self.fused and opts.dmethod == "pgm" and D0.ndim == 3
         self.ds = _dictionary_step(D0, self.cb.Sf, (H, W), opts, constraint, self.fused)
         self.sync()
@@ -468,6 +472,41 @@ class _BatchRun:
 
 
 _STAT_NAMES = [f.name for f in fields(DictLearnStats)]
+
+
+def _check_coding(coding, lmbda: float, opts: DictLearnOptions):
+    """The batch learner's coding problem (None: CBPDN with ``options.cbpdn``): a csc.ConvBPDN,
+    csc.ConvElasticNet or csc.ConvBPDNGradReg instance, single-channel, with the learner's λ;
+    its options are then the coding step's, so ``options.cbpdn`` must be left at its default."""
+    if coding is None:
+        return None
+    from csc.core.cbpdn import ConvBPDN
+    from csc.core.variants import ConvBPDNGradReg, ConvElasticNet
+
+    if type(coding) not in (ConvBPDN, ConvElasticNet, ConvBPDNGradReg):
+        raise TypeError(f"coding: expected a csc.ConvBPDN, ConvElasticNet or ConvBPDNGradReg instance (the coding "
+                        f"problem; its dictionary is replaced at each step), got {type(coding).__name__}")
+    if type(coding) is not ConvBPDN and coding.dictionary.ndim != 3:
+        raise ValueError("coding: the penalised problems take single-channel (K, kh, kw) dictionaries")
+    if coding.lmbda != lmbda:
+        raise ValueError(f"coding: its λ ({coding.lmbda}) differs from the learner's ({lmbda}); give both the same")
+    if opts.cbpdn != DICTLEARN_CBPDN_DEFAULTS:
+        raise ValueError("options.cbpdn: with a coding problem the coding options are the problem's own "
+                         "(coding.options); leave options.cbpdn at its default")
+    if coding.options.max_iter < 1:
+        raise ValueError("coding: its options' max_iter must be >= 1 (coding iterations per outer iteration)")
+    return coding
+
+
+def _as_cbpdn(o) -> CBPDNOptions:
+    """The CBPDN fields of a coding problem's options (GradRegOptions has one more)."""
+    return CBPDNOptions(**{f.name: getattr(o, f.name) for f in fields(CBPDNOptions)})
+
+
+def _coding_identity(coding) -> dict[str, Any] | None:
+    if coding is None:
+        return None
+    return {"problem": type(coding).__name__, "mu": getattr(coding, "mu", None), "options": _jsonable(coding.options)}
 
 
 def _resume_options(opts) -> dict[str, Any]:

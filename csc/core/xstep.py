@@ -250,6 +250,10 @@ class ChannelwiseXStep:
     def Df(self) -> torch.Tensor:
         return self.inner.Df
 
+    def set_dft(self, Df: torch.Tensor) -> None:
+        """Replace the dictionary (the learners call this after each dictionary step)."""
+        self.inner.set_dft(Df)
+
     def _split(self, vf: torch.Tensor) -> torch.Tensor:
         n, CK = vf.shape[:2]
         return vf.view(n * self.channels, CK // self.channels, *vf.shape[2:])

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 
 from csc.backends import fused as _fused
-from csc.backends.numba_cpu import FusedCBPDN
-from csc.backends.torch_loop import TorchCBPDN
+from csc.backends.numba_cpu import FusedCBPDN, FusedJointCBPDN
+from csc.backends.torch_loop import TorchCBPDN, TorchJointCBPDN
 from csc.core import ops
 from csc.core.admm import ADMMLoop, Coupling
 from csc.core.checks import check_weights
 from csc.core.options import CBPDNOptions
-from csc.core.xstep import MultiChannelXStep, SingleChannelXStep
+from csc.core.xstep import ChannelwiseXStep, MultiChannelXStep, SingleChannelXStep
 
 __all__ = ["JointCBPDN", "learner_weight"]
 
@@ -62,23 +62,44 @@ class JointCBPDN:
         self.opts, self.lmbda, self.shape, self.fused = opts, lmbda, (H, W), fused
         self.S = S.contiguous()
         w = learner_weight(opts.l1_weight, K, S)
-        if problem is not None:  # a coding problem's x-step (csc.core.variants: a quadratic penalty)
+        from csc.core.joint import ConvBPDNJoint
+
+        self.joint = isinstance(problem, ConvBPDNJoint)  # maps (B, C·K, H, W), single-channel kernels
+        C = S.shape[1] if self.joint else 1
+        if self.joint:
+            self.xs = ChannelwiseXStep(S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype)), C)
+            if isinstance(w, torch.Tensor):
+                w = w.repeat(1, C, 1, 1)
+        elif problem is not None:  # a coding problem's x-step (csc.core.variants: a quadratic penalty)
             self.xs = problem._xstep(S.new_zeros((K,) + tuple(kernel_size)), (H, W))
         elif S.ndim == 4:  # multi-channel dictionary (K, C, kh, kw)
             self.xs = MultiChannelXStep(S.new_zeros((K, S.shape[1], H, W // 2 + 1), dtype=_complex(S.dtype)))
         else:
             self.xs = SingleChannelXStep(S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype)))
-        y, u = S.new_zeros((B, K, H, W)), S.new_zeros((B, K, H, W))
+        y, u = S.new_zeros((B, C * K, H, W)), S.new_zeros((B, C * K, H, W))
+        extra = {"channels": C, "l21_weight": problem._l21_weight(S, B, (H, W))} if self.joint else {}
         if fused:  # estimated plans: a resumed run in another process repeats these bit for bit
-            self.ws = FusedCBPDN(self.S, self.xs, y, u, w, opts, kernel_size, max(1, torch.get_num_threads()),
-                                 one_rho=True, planner=_fused._planner(0), keep_codes_plan=True)
+            cls = FusedJointCBPDN if self.joint else FusedCBPDN
+            self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, max(1, torch.get_num_threads()),
+                          one_rho=True, planner=_fused._planner(0), keep_codes_plan=True, **extra)
             self.Sf = self.ws.Sf
         else:
-            self.ws = TorchCBPDN(self.S, self.xs, y, u, w, opts, kernel_size)
+            self.ws = (TorchJointCBPDN if self.joint else TorchCBPDN)(self.S, self.xs, y, u, w, opts, kernel_size,
+                                                                       **extra)
             self.Sf = self.ws.Sf if S.ndim == 4 else self.ws.Sf[:, 0]
+        if self.joint:  # the dictionary step sees B·C single-channel images
+            self.Sf = self.Sf.reshape(B * C, H, W // 2 + 1)
         coupling = Coupling(joint=True, all_reduce=all_reduce, total_images=total_images)
         self.loop = ADMMLoop(self.ws, lmbda, opts, coupling,
-                             penalty=None if problem is None else problem._penalty_weight())
+                             penalty=None if problem is None or self.joint else problem._penalty_weight(),
+                             extra_weights=(problem.mu,) if self.joint else ())
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        """Maps (B, C·K, …) as the dictionary step sees them: (B·C, K, …) (joint sparsity)."""
+        if not self.joint:
+            return t
+        C = self.xs.channels
+        return t.reshape(t.shape[0] * C, t.shape[1] // C, *t.shape[2:])
 
     # ------------------------------------------------------------ the dictionary
     def set_dictionary(self, D: torch.Tensor | None = None, Df: torch.Tensor | None = None) -> None:
@@ -99,11 +120,12 @@ class JointCBPDN:
 
     @property
     def y(self) -> torch.Tensor:
-        return self.ws.y
+        """The codes as the dictionary step sees them (B, K, H, W) ((B·C, K, H, W) with joint sparsity)."""
+        return self._split(self.ws.y)
 
     @property
     def u(self) -> torch.Tensor:
-        return self.ws.u
+        return self._split(self.ws.u)
 
     @property
     def rho(self) -> float:
@@ -118,14 +140,14 @@ class JointCBPDN:
         return {"y": self.y, "u": self.u, "rho": self.rho, "k": self.k}
 
     def load_state(self, st: Mapping[str, Any]) -> None:
-        self.ws.load(st["y"].to(self.y), st["u"].to(self.u))
+        self.ws.load(st["y"].to(self.y).reshape(self.ws.y.shape), st["u"].to(self.u).reshape(self.ws.u.shape))
         self.loop.rho.fill_(float(st["rho"]))
         self.loop.k = int(st["k"])
 
     # ------------------------------------------------- views of y for the dictionary step
     def codes_dft(self) -> torch.Tensor:
-        """rfft2(y), (B, K, H, Wr)."""
-        return self.ws.codes_dft()
+        """rfft2(y), (B, K, H, Wr) ((B·C, K, H, Wr) with joint sparsity)."""
+        return self._split(self.ws.codes_dft())
 
     @property
     def track_nonzeros(self) -> bool:
@@ -144,7 +166,7 @@ class JointCBPDN:
         domain rather than with rfft2(y): y's DFT is not at hand, and the nonzeros times
         the kernel size are at most :data:`SPARSE_RATIO` of the coefficients (the choice
         depends on y alone, so a resumed run makes the same choices)."""
-        if not self.fused or self.ws._zf_valid or self.S.ndim == 4:
+        if not self.fused or self.ws._zf_valid or self.S.ndim == 4 or self.joint:
             return False
         kh, kw = kernel_size
         return SPARSE_RATIO > 0 and self.nonzeros()[2] * kh * kw <= SPARSE_RATIO * self.y.numel()

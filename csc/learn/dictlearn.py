@@ -198,9 +198,12 @@ class DictLearnResult:
     iterations: int
 
     def reconstruct(self, codes: torch.Tensor | None = None) -> torch.Tensor:
-        """Σ_k d_k * codes_k, (B, H, W), with the learned dictionary."""
+        """Σ_k d_k * codes_k, (B, H, W) ((B, C, H, W) for colour or joint codes (B, C, K, H, W)),
+        with the learned dictionary."""
         c = self.codes if codes is None else codes
-        return ops.synthesis(self.dictionary.to(c.device, c.dtype), c)
+        flat = c.reshape(-1, *c.shape[-3:])
+        out = ops.synthesis(self.dictionary.to(c.device, c.dtype), flat)
+        return out.reshape(c.shape[:-3] + out.shape[-2:]) if c.ndim == 5 else out
 
 
 # ========================================================================= the steps
@@ -281,11 +284,16 @@ def _check_resume(meta: Mapping[str, Any], expect: Mapping[str, Any], path) -> N
 
 
 # ======================================================================== the learner
-def _prepare_images(images, D: torch.Tensor) -> torch.Tensor:
+def _prepare_images(images, D: torch.Tensor, joint: bool = False) -> torch.Tensor:
     """Images (B, H, W) (one (H, W) image allowed), or (B, C, H, W) (one (C, H, W)) for a
-    multi-channel dictionary (K, C, kh, kw), checked and contiguous in D's dtype and device."""
+    multi-channel dictionary (K, C, kh, kw) or joint sparsity (``joint``: any C), checked
+    and contiguous in D's dtype and device."""
     S = as_float_tensor("images", images, D.dtype, D.device).detach()
-    if D.ndim == 4:
+    if joint:
+        check_ndim("images", S, (3, 4), "(C, H, W) or (B, C, H, W)")
+        check_not_channels_last("images", S, "(C, H, W) or (B, C, H, W)")
+        S = S.reshape(-1, *S.shape[-3:])
+    elif D.ndim == 4:
         C = D.shape[1]
         layout = f"(C, H, W) or (B, C, H, W) with C = {C}, the dictionary's channels"
         check_ndim("images", S, (3, 4), layout)
@@ -339,6 +347,11 @@ class DictLearn:
         self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=c.zero_mean, nonneg=c.nonneg)
         self.initial_dictionary = self.constraint.project(D)
 
+    def _joint(self) -> bool:
+        from csc.core.joint import ConvBPDNJoint
+
+        return isinstance(self.coding, ConvBPDNJoint)
+
     def solve(
         self,
         images,
@@ -371,7 +384,7 @@ class DictLearn:
         """
         opts, lmbda = self.options, self.lmbda
         D0 = self.initial_dictionary
-        S = _prepare_images(images, D0)
+        S = _prepare_images(images, D0, joint=self._joint())
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
         if (checkpoint_every or resume) and checkpoint is None:
@@ -417,7 +430,8 @@ class DictLearn:
         finally:
             bar.close()
         check_learned(run.ds.D, S)
-        return DictLearnResult(dictionary=run.ds.D, stats=DictLearnStats.from_rows(rows), codes=run.cb.y,
+        codes = run.cb.y.reshape(S.shape[:2] + run.cb.y.shape[1:]) if self._joint() else run.cb.y
+        return DictLearnResult(dictionary=run.ds.D, stats=DictLearnStats.from_rows(rows), codes=codes,
                                iterations=len(rows))
 
 
@@ -481,11 +495,15 @@ def _check_coding(coding, lmbda: float, opts: DictLearnOptions):
     if coding is None:
         return None
     from csc.core.cbpdn import ConvBPDN
+    from csc.core.joint import ConvBPDNJoint
     from csc.core.variants import ConvBPDNGradReg, ConvElasticNet
 
-    if type(coding) not in (ConvBPDN, ConvElasticNet, ConvBPDNGradReg):
-        raise TypeError(f"coding: expected a csc.ConvBPDN, ConvElasticNet or ConvBPDNGradReg instance (the coding "
-                        f"problem; its dictionary is replaced at each step), got {type(coding).__name__}")
+    if type(coding) not in (ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint):
+        raise TypeError(f"coding: expected a csc.ConvBPDN, ConvElasticNet, ConvBPDNGradReg or ConvBPDNJoint instance "
+                        f"(the coding problem; its dictionary is replaced at each step), got {type(coding).__name__}")
+    if type(coding) is ConvBPDNJoint and opts.dmethod != "pgm":
+        raise ValueError("coding: joint sparsity learns with dmethod='pgm' only (the 'cns' step of C coupled "
+                         "channels is not implemented)")
     if type(coding) is not ConvBPDN and coding.dictionary.ndim != 3:
         raise ValueError("coding: the penalised problems take single-channel (K, kh, kw) dictionaries")
     if coding.lmbda != lmbda:
@@ -499,7 +517,7 @@ def _check_coding(coding, lmbda: float, opts: DictLearnOptions):
 
 
 def _as_cbpdn(o) -> CBPDNOptions:
-    """The CBPDN fields of a coding problem's options (GradRegOptions has one more)."""
+    """The CBPDN fields of a coding problem's options (GradRegOptions, CBPDNJointOptions have more)."""
     return CBPDNOptions(**{f.name: getattr(o, f.name) for f in fields(CBPDNOptions)})
 
 

@@ -108,8 +108,9 @@ API_CASES = [
      "dictionary"),
     ("dictionary-multichannel-grey-images", lambda: csc.ConvBPDN(torch.ones(4, 3, 5, 5, dtype=torch.float64), 0.1).solve(
         S), ValueError, "channels"),
-    ("dictlearn-multichannel", lambda: csc.DictLearn(torch.ones(4, 3, 5, 5, dtype=torch.float64), 0.1), ValueError,
-     "dictionary"),
+    ("dictlearn-multichannel-grey-images", lambda: csc.DictLearn(torch.rand(4, 3, 5, 5, dtype=torch.float64), 0.1,
+                                                                 csc.DictLearnOptions(max_iter=1)).solve(S),
+     ValueError, "(C, H, W) or (B, C, H, W)"),
     ("load_dictionary-None", lambda: csc.load_dictionary(None), TypeError, "dictionary"),
     ("load_dictionary-int", lambda: csc.load_dictionary(5), TypeError, "dictionary"),
     ("load_dictionary-unknown", lambda: csc.load_dictionary("no-such-dictionary"), FileNotFoundError,

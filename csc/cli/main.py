@@ -101,17 +101,18 @@ def _encode_one(name: str, img: np.ndarray, solver: ConvBPDN, pre: Preprocess, o
     s = torch.from_numpy(img).to(dtype=dtype, device=device)
     signal, state = pre.forward(s)
     t0 = time.perf_counter()
-    res = solver.solve(signal)
+    H, W = img.shape[-2:]
+    res = solver.solve(signal) if args.boundary == "periodic" else solver.solve(signal, boundary=args.boundary)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    recon = pre.inverse(res.reconstruct()[0], state)
+    recon = pre.inverse(res.reconstruct()[0][..., :H, :W], state)  # "mask": codes on the padded grid
     codes = res.codes
     codes_file = out / f"{name}.codes.npz"
     save_codes(codes_file, codes[0].float(), {
         "image": name, "lmbda": args.lmbda, "preprocess": args.preprocess,
         "dictionary": str(args.dictionary), "dictionary_sha256": dsha,
-        "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
+        "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol, "boundary": args.boundary,
     })
     recon_file = out / f"{name}.recon.png"
     mpimg.imsave(recon_file, recon.clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
@@ -123,6 +124,19 @@ def _encode_one(name: str, img: np.ndarray, solver: ConvBPDN, pre: Preprocess, o
     )
 
 
+def _encode_solver(D: torch.Tensor, args: argparse.Namespace, dtype: torch.dtype, device: torch.device):
+    """``csc encode``'s solver: ConvBPDN (periodic boundaries), or for ``--boundary mask``
+    ConvBPDNMaskDcpl on the masked padding, with ρ = 50λ + 0.1 fixed (SPORCO's examples)."""
+    common = dict(max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol, record_stats=False, dtype=dtype,
+                  device=device)
+    if args.boundary == "periodic":
+        return ConvBPDN(D, args.lmbda, CBPDNOptions(**common))
+    from csc.core.maskdcpl import ConvBPDNMaskDcpl
+    from csc.core.options import MaskDcplOptions
+
+    return ConvBPDNMaskDcpl(D, args.lmbda, MaskDcplOptions(rho=50.0 * args.lmbda + 0.1, **common))
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -130,9 +144,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     D = load_dictionary(args.dictionary, dtype=dtype, device=device)
     meta = dictionary_metadata(args.dictionary)
-    opts = CBPDNOptions(max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol, record_stats=False,
-                        dtype=dtype, device=device)
-    solver = ConvBPDN(D, args.lmbda, opts)
+    solver = _encode_solver(D, args, dtype, device)
     images = _load_images(args.images, args.crop)
     for name, img in images:  # every image is checked before anything is written
         check_image_size(f"images: {name}", *img.shape[-2:], D.shape[-2:])
@@ -140,7 +152,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     summary = {
         "dictionary": str(args.dictionary), "kernels": list(D.shape), "lmbda": args.lmbda,
         "preprocess": args.preprocess, "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
-        "device": str(device), "dtype": args.dtype, "images": [],
+        "boundary": args.boundary, "device": str(device), "dtype": args.dtype, "images": [],
     }
     dsha = meta.get("sha256") or sha256_of_array(D.cpu().numpy())
     rows: list[EncodedImage] = []
@@ -468,6 +480,9 @@ def _add_encode(sub) -> None:
                    help="code the Tikhonov highpass (SPORCO examples, default), the local-contrast-"
                         "normalised image (authors' code) or the raw image")
     e.add_argument("--crop", type=positive_int, default=None, help="central square crop of this side")
+    e.add_argument("--boundary", choices=["periodic", "mask"], default="periodic",
+                   help="periodic: circular convolution (default); mask: pad by the kernel size - 1 and mask "
+                        "the padding (ConvBPDNMaskDcpl), codes on the padded grid, no wrap-around")
     e.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     e.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     e.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -111,7 +111,7 @@ def test_bench_command_tiny(tmp_path, capsys):
         assert r["floor"]["bytes_per_iter"] > 0 and r["floor"]["csc_over_floor"] > 0
 
 
-@pytest.mark.parametrize("problem", ["elastic-net", "grad-reg", "l1l1-grd", "colour", "joint"])
+@pytest.mark.parametrize("problem", ["elastic-net", "grad-reg", "l1l1-grd", "mask-dcpl", "colour", "joint"])
 def test_bench_command_other_problems(tmp_path, problem):
     """csc bench --problem: csc.ConvElasticNet / ConvBPDNGradReg / … / the colour problems
     beside SPORCO's class on a tiny problem, with the same codes."""

@@ -15,22 +15,8 @@ import torch
 import csc
 
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_image
-
-BACKENDS = ["torch"] + (["numba"] if csc.core.cbpdn._fused.available() else [])
-STATS_RTOL = 1e-8
-Y_RTOL = 1e-10
-K = 6
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def image():
-    """32×32 crop of a natural image, high-passed, and 6 random 5×5 kernels."""
-    return random_dictionary(5, 5, K, seed=4), highpass(central_crop(sporco_image("monarch.png"), 32, 32))
+from .test_variants_parity import (  # noqa: F401  (backend, image: the fixtures)
+    BACKENDS, K, L1L1_VARIANTS, assert_codes_match, assert_stats_match, backend, image)
 
 
 def random_mask(shape, seed=1, frac=0.3) -> np.ndarray:
@@ -49,24 +35,6 @@ def csc_solver(D, lmbda, opt, backend):
     return csc.ConvBPDNMaskDcpl(Dc, lmbda, csc.MaskDcplOptions.from_sporco(opt, backend=backend))
 
 
-def assert_stats_match(stats, its, s: np.ndarray) -> None:
-    assert len(stats) == len(its.Iter), f"iteration count {len(stats)} vs SPORCO {len(its.Iter)}"
-    floor = 1e-15 * 0.5 * float(np.sum(s ** 2))
-    for ours, theirs in csc.ConvBPDNMaskDcpl.sporco_stats_names.items():
-        if ours == "time":
-            continue
-        atol = floor if ours in ("objective", "data_fidelity") else 0.0
-        np.testing.assert_allclose(getattr(stats, ours), np.asarray(getattr(its, theirs), dtype=np.float64),
-                                   rtol=STATS_RTOL, atol=atol, err_msg=f"statistic {ours} ({theirs})")
-
-
-def assert_codes_match(codes: torch.Tensor, y_sp: np.ndarray) -> None:
-    y = csc.to_sporco_layout(codes.numpy(), "codes").reshape(y_sp.shape)
-    assert np.array_equal(y != 0, y_sp != 0), "supports differ"
-    err = np.linalg.norm(y - y_sp) / max(np.linalg.norm(y_sp), 1e-300)
-    assert err <= Y_RTOL, f"relative error of y: {err:.3e}"
-
-
 def check(D, s, lmbda, opt, backend, W, csc_mask="same", boundary="periodic"):
     """SPORCO on (s, W) against csc on (s, ``csc_mask``, by default W) with ``boundary``
     (for "mask", csc gets s without its padding)."""
@@ -74,7 +42,7 @@ def check(D, s, lmbda, opt, backend, W, csc_mask="same", boundary="periodic"):
     solver = csc_solver(D, lmbda, opt, backend)
     img = s if boundary == "periodic" else s[:s.shape[0] - D.shape[0] + 1, :s.shape[1] - D.shape[1] + 1]
     res = solver.solve(torch.from_numpy(img), mask=W if isinstance(csc_mask, str) else csc_mask, boundary=boundary)
-    assert_stats_match(res.stats[0], its, s)
+    assert_stats_match(solver, res.stats[0], its, s)
     assert_codes_match(res.codes, y_sp)
     assert float(res.rho) == pytest.approx(float(sp.rho), rel=1e-10)
     return res, its
@@ -82,17 +50,8 @@ def check(D, s, lmbda, opt, backend, W, csc_mask="same", boundary="periodic"):
 
 BASE = {"MaxMainIter": 40, "RelStopTol": 0.0}
 
-VARIANTS = {
-    "defaults": {},
-    "auto-rho": {"AutoRho": {"Enabled": True, "Period": 1, "AutoScaling": True, "RsdlRatio": 1.2}},
-    "auto-rho-period-3": {"AutoRho": {"Enabled": True, "Period": 3, "RsdlRatio": 1.5}},
-    "rho-given": {"rho": 4.0},
-    "relax-1.0": {"RelaxParam": 1.0},
-    "aux-var-obj": {"AuxVarObj": True},
-    "nonneg-and-boundary": {"NonNegCoef": True, "NoBndryCross": True},
-    "l1-weight-per-kernel": {"L1Weight": np.linspace(0.5, 2.0, K).reshape(1, 1, 1, 1, K)},
-    "std-residuals-abs-tol": {"AutoRho": {"Enabled": True, "StdResiduals": True}, "AbsStopTol": 1e-4},
-}
+#: ConvL1L1Grd's option sets (both are SPORCO ConvTwoBlockCnstrnt problems), less GradWeight
+VARIANTS = {name: opt for name, opt in L1L1_VARIANTS.items() if "GradWeight" not in opt}
 
 
 @needs_sporco
@@ -157,7 +116,7 @@ def test_batch_of_masks_equals_each_alone(backend):
             assert float((a - b).norm() / b.norm()) <= 1e-12, field
         y_sp, its, _ = sporco_solve(D, S[i], 0.05, opt, M[i])
         assert len(its.Iter) == int(batch.iterations[i]) < 300
-        assert_stats_match(batch.stats[i], its, S[i])
+        assert_stats_match(solver, batch.stats[i], its, S[i])
         assert_codes_match(batch.codes[i:i + 1], y_sp)
 
 

@@ -31,6 +31,7 @@ _compat.install()
 from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
 from csc.core.joint import CBPDNJointOptions, ConvBPDNJoint
 from csc.core.maskdcpl import ConvBPDNMaskDcpl
+from csc.core.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskSim, csc.core.ams.AddMaskSim
 from csc.core.options import CBPDNOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
 from csc.core.variants import (  # the stats classes are not in __all__
     ConvBPDNGradReg, ConvElasticNet, ConvL1L1Grd, ElasticNetStats, GradRegStats, L1L1GrdStats)

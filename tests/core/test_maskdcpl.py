@@ -231,3 +231,18 @@ def test_mask_boundary_removes_wrap_around():
     (pb, pi), (mb, mi) = err["periodic"], err["mask"]
     assert mb <= 0.85 * pb, err
     assert mb / mi < pb / pi, err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("boundary", ["periodic", "mask"])
+def test_cuda_matches_cpu(small, boundary):
+    """The torch loop on CUDA gives the CPU's answer (float64), mask and padding on the device."""
+    D, S = small
+    mask = random_mask(S.shape, 8)
+    out = [csc.ConvBPDNMaskDcpl(D, 0.1, csc.MaskDcplOptions(max_iter=30, auto_rho=True, backend="torch",
+                                                            device=device)).solve(S, mask=mask, boundary=boundary)
+           for device in ("cpu", "cuda")]
+    a, b = out
+    assert b.codes.device.type == "cuda"
+    assert float((a.codes - b.codes.cpu()).norm() / a.codes.norm()) <= 1e-12
+    np.testing.assert_allclose(a.stats[0].objective, b.stats[0].objective, rtol=1e-12)

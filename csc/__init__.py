@@ -30,7 +30,9 @@ from csc import _compat
 _compat.install()
 from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
 from csc.core.joint import CBPDNJointOptions, ConvBPDNJoint
-from csc.core.options import CBPDNOptions, GradRegOptions, L1L1GrdOptions
+from csc.core.maskdcpl import ConvBPDNMaskDcpl
+from csc.core.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskSim, csc.core.ams.AddMaskSim
+from csc.core.options import CBPDNOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
 from csc.core.variants import (  # the stats classes are not in __all__
     ConvBPDNGradReg, ConvElasticNet, ConvL1L1Grd, ElasticNetStats, GradRegStats, L1L1GrdStats)
 from csc.core.sporco import from_sporco_layout, to_sporco_layout
@@ -62,6 +64,8 @@ __all__ = [
     "GradRegOptions",
     "ConvL1L1Grd",
     "L1L1GrdOptions",
+    "ConvBPDNMaskDcpl",
+    "MaskDcplOptions",
     "IterationStats",
     "encode",
     "ConvBPDNJoint",

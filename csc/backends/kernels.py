@@ -654,8 +654,9 @@ def two_block_y1(x, y1, u1, t, dy1, alpha, beta, thr, wk, w4, spatial, nonneg, b
         u₁ ← u₁ + (a − y₁)
         t = y₁ − u₁ (the next x-step's FFT input), dy1 = y₁_prev − y₁
 
-    ``part[i·K + k]``: ‖x‖², ‖y₁‖², ‖x − y₁‖² and, if ``want_l1``, Σ|w·x| (Σ|w·y₁| when
-    ``l1_on_y``), in float64. Weights as in :func:`ystep` (``wk`` per kernel, or ``w4``).
+    ``part[i·K + k]``: ‖x‖², ‖y₁‖², ‖x − y₁‖², if ``want_l1`` Σ|w·x| (Σ|w·y₁| when
+    ``l1_on_y``), and ‖u₁‖², in float64. Weights as in :func:`ystep` (``wk`` per kernel, or
+    ``w4``).
     """
     n, K, H, W = x.shape
     nwk = wk.shape[0]
@@ -700,19 +701,22 @@ def two_block_y1(x, y1, u1, t, dy1, alpha, beta, thr, wk, w4, spatial, nonneg, b
             acc[2] += _sumsq(d1)
             if want_l1:
                 acc[3] += _sum(lr)
+            acc[4] += _sumsq(ur)
 
 
 @njit(**_OPTS)
-def two_block_y0(Dx, y0, u0, S, dy0, alpha, beta, rinv, mask, fid_on_y, part, i0, i1):
+def two_block_y0(Dx, y0, u0, S, dy0, alpha, beta, rpar, mask, quadratic, fid_on_y, part, i0, i1):
     r"""Block 0 (y₀ for Dx − s) of the two-block split, for the images ``i0 ≤ i < i1``
     ((n, 1, H, W) maps; ``mask`` W a broadcast (·, 1, ·, ·) view), per pixel::
 
-        a = α·Dx + (1 − α)·(y₀ + s)
-        y₀ ← S_τ(a + u₀ − s), τ = rinv[i]·W   (rinv = 1/ρ)
+        a = α·Dx + (1 − α)·(y₀ + s),  v = (a + u₀) − s
+        y₀ ← S_τ(v), τ = rpar[i]·W      (ℓ1 data term; rpar = 1/ρ)
+        y₀ ← (ρ·v) / (W·W + ρ)          (``quadratic``: ½‖W·y₀‖², mask decoupling; rpar = ρ)
         u₀ ← u₀ + (a − (y₀ + s)),  dy0 = y₀_prev − y₀
 
-    ``part[i]``: ‖Dx‖², ‖y₀‖², ‖Dx − (y₀ + s)‖², ‖s‖² and Σ|W·(Dx − s)| (Σ|W·y₀| when
-    ``fid_on_y``), in float64.
+    ``part[i]``: ‖Dx‖², ‖y₀‖², ‖Dx − (y₀ + s)‖², ‖s‖², the data term's sum — Σ|W·e|, or
+    Σ(W·e)² when ``quadratic`` — of e = Dx − s (e = y₀ when ``fid_on_y``), and ‖u₀‖², in
+    float64.
     """
     n, _, H, W = Dx.shape
     e = np.empty(W, dtype=Dx.dtype)
@@ -720,7 +724,7 @@ def two_block_y0(Dx, y0, u0, S, dy0, alpha, beta, rinv, mask, fid_on_y, part, i0
     for i in range(i0, i1):
         acc = part[i]
         acc[:] = 0.0
-        ri = rinv[i]
+        ri = rpar[i]
         im = i if mask.shape[0] > 1 else 0
         for h in range(H):
             dxr, yr, ur, sr, dr = Dx[i, 0, h], y0[i, 0, h], u0[i, 0, h], S[i, 0, h], dy0[i, 0, h]
@@ -728,21 +732,30 @@ def two_block_y0(Dx, y0, u0, S, dy0, alpha, beta, rinv, mask, fid_on_y, part, i0
             msp = mrow.shape[0] > 1
             for j in range(W):
                 wv = mrow[j if msp else 0]
-                th = ri * wv
                 yp = yr[j]
                 a = alpha * dxr[j] + beta * (yp + sr[j])
                 v = (a + ur[j]) - sr[j]
-                yy = v - min(max(v, -th), th)
+                if quadratic:
+                    yy = (ri * v) / (wv * wv + ri)
+                else:
+                    th = ri * wv
+                    yy = v - min(max(v, -th), th)
                 ur[j] = ur[j] + (a - (yy + sr[j]))
                 yr[j] = yy
                 dr[j] = yp - yy
                 e[j] = dxr[j] - (yy + sr[j])
-                lr[j] = abs(wv * (yy if fid_on_y else dxr[j] - sr[j]))
+                lr[j] = wv * (yy if fid_on_y else dxr[j] - sr[j])
             acc[0] += _sumsq(dxr)
             acc[1] += _sumsq(yr)
             acc[2] += _sumsq(e)
             acc[3] += _sumsq(sr)
-            acc[4] += _sum(lr)
+            if quadratic:
+                acc[4] += _sumsq(lr)
+            else:
+                for j in range(W):
+                    lr[j] = abs(lr[j])
+                acc[4] += _sum(lr)
+            acc[5] += _sumsq(ur)
 
 
 @njit(**_OPTS)

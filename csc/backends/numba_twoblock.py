@@ -1,13 +1,15 @@
 r"""The fused CPU back end of the two-block split Ax − y = c, A = (D; I), c = (s; 0)
-(:class:`csc.ConvL1L1Grd`): the iteration of :mod:`csc.backends.torch_twoblock` as numba
+(:class:`csc.ConvL1L1Grd`: :class:`FusedTwoBlock`; :class:`csc.ConvBPDNMaskDcpl`:
+:class:`FusedMaskDcpl`): the iteration of :mod:`csc.backends.torch_twoblock` as numba
 kernels (:mod:`csc.backends.kernels`) over FFTW plans (:class:`csc.backends.fused.FFTPair`).
 
 Per iteration: forward FFTs of t = y₁ − u₁ (K maps) and of y₀ − u₀ + s (one map); the x-step
 in place in the DFT domain (:func:`~csc.backends.kernels.xstep_diagonal`), which also gives
 DFT(Dx); inverse FFTs into x and Dx; the two blocks' y-step, dual step and sums
 (:func:`~csc.backends.kernels.two_block_y1`, :func:`~csc.backends.kernels.two_block_y0`);
-and ‖Aᵀu‖, ‖Aᵀ(y_prev − y)‖ with Aᵀv = Dᵀv₀ + v₁ (one forward image FFT and one inverse
-K-map FFT each, as SPORCO's ``cnst_A0T``). Results do not depend on the number of threads.
+and ‖Aᵀu‖ (and, for ConvL1L1Grd's dual residual, ‖Aᵀ(y_prev − y)‖) with Aᵀv = Dᵀv₀ + v₁
+(one forward image FFT and one inverse K-map FFT each, as SPORCO's ``cnst_A0T``). Results
+do not depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from csc.backends.numba_cpu import fused_weights
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["FusedTwoBlock"]
+__all__ = ["FusedTwoBlock", "FusedMaskDcpl"]
 
 _MAPS = ("x", "y1", "u1", "t", "dy1", "g", "y0", "u0", "S", "Dx", "t0", "dy0", "xf", "gf", "s0f", "dxf")
 
@@ -30,6 +32,11 @@ class FusedTwoBlock:
 
     Parameters as :class:`csc.backends.torch_twoblock.TorchTwoBlock`, and ``threads``.
     """
+
+    #: the data term's proximal step is the masked quadratic's (mask decoupling), not S_{W/ρ}
+    quadratic = False
+    #: the x-step has a penalty to record (ConvL1L1Grd's gradient term)
+    with_penalty = True
 
     def __init__(self, S: torch.Tensor, xstep, K: int, w, mask, opts: CBPDNOptions, kernel_size, threads: int):
         n, H, W = S.shape
@@ -78,7 +85,8 @@ class FusedTwoBlock:
         torch.add(torch.sub(self.y0, self.u0, out=self.t0), self.S, out=self.t0)
         self.kfft.forward(self.t.numpy(), self.xf.numpy())
         self.ifft.forward(self.t0.numpy(), self.s0f.numpy())
-        self._pen_rows = np.zeros(n * H if self.opts.record_stats else 0)  # the penalty is always on x
+        pen = self.opts.record_stats and self.with_penalty
+        self._pen_rows = np.zeros(n * H if pen else 0)  # the penalty is always on x
         self.xs.fused_solve_two_block(self, self._v(self.xf), self._v(self.s0f)[:, 0], self._rho.numpy(),
                                       self.npdt(self.kfft.scale), self._pen_rows, self._v(self.dxf)[:, 0])
         self.kfft.inverse(self.xf.numpy(), self.x.numpy())
@@ -87,21 +95,26 @@ class FusedTwoBlock:
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
         o, n, K = self.opts, self.n, self.x.shape[1]
         kn = fused.kernels()
-        p1 = np.empty((n * K, 4))
+        p1 = np.empty((n * K, 5))
         fused.run_split(kn.two_block_y1, n * K, self.threads, self.x.numpy(), self.y1.numpy(), self.u1.numpy(),
                         self.t.numpy(), self.dy1.numpy(), self.alpha, self.beta, thr.contiguous().numpy(), self.wk,
                         self.wmap.numpy(), self.spatial, o.nonneg, self.bh, self.bw, o.objective_on_y, want_l1, p1)
-        p0 = np.empty((n, 5))
-        rinv = (1.0 / self._rho).contiguous()  # as the torch loop's (1.0 / rho) * W
+        p0 = np.empty((n, 6))
+        # 1/ρ as the torch loop's (1.0 / rho) * W; the quadratic's step takes ρ itself
+        rpar = self._rho if self.quadratic else (1.0 / self._rho).contiguous()
         fused.run_split(kn.two_block_y0, n, self.threads, self.Dx.numpy(), self.y0.numpy(), self.u0.numpy(),
-                        self.S.numpy(), self.dy0.numpy(), self.alpha, self.beta, rinv.numpy(), self.mask.numpy(),
-                        o.objective_on_y, p0)
-        b1 = torch.from_numpy(p1.reshape(n, K, 4).sum(1))
+                        self.S.numpy(), self.dy0.numpy(), self.alpha, self.beta, rpar.numpy(), self.mask.numpy(),
+                        self.quadratic, o.objective_on_y, p0)
+        b1 = torch.from_numpy(p1.reshape(n, K, 5).sum(1))
         b0 = torch.from_numpy(p0)
         self._fid = b0[:, 4]
-        at_u, at_dy = self._adjoint_sqnorm(self.u0, self.u1), self._adjoint_sqnorm(self.dy0, self.dy1)
-        return torch.stack([b0[:, 0] + b1[:, 0], b0[:, 1] + b1[:, 1], at_u, b0[:, 2] + b1[:, 2], at_dy,
+        sn, dual = self._dual_sums(b0, b1)
+        return torch.stack([b0[:, 0] + b1[:, 0], b0[:, 1] + b1[:, 1], sn, b0[:, 2] + b1[:, 2], dual,
                             b1[:, 3], b0[:, 3]], 1)
+
+    def _dual_sums(self, b0: torch.Tensor, b1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(‖Aᵀu‖², ‖Aᵀ(y_prev − y)‖²) per image (SPORCO ``ConvL1L1Grd.rsdl_sn``, ``rsdl_s``)."""
+        return self._adjoint_sqnorm(self.u0, self.u1), self._adjoint_sqnorm(self.dy0, self.dy1)
 
     def _adjoint_sqnorm(self, v0: torch.Tensor, v1: torch.Tensor) -> torch.Tensor:
         """‖Dᵀv₀ + v₁‖² per image (Dᵀ by the DFT; v₀ is left intact)."""
@@ -149,3 +162,21 @@ class FusedTwoBlock:
             self.wmap = self.wmap[mask].contiguous()
         if self.mask.shape[0] > 1:
             self.mask = self.mask[mask].contiguous()
+
+
+class FusedMaskDcpl(FusedTwoBlock):
+    r"""Working set of a mask-decoupled solve (:class:`csc.ConvBPDNMaskDcpl`) on the fused CPU
+    back end: block 0's step y₀ = ρ·v/(W² + ρ) (:func:`~csc.backends.kernels.two_block_y0`
+    with ``quadratic``), the data term ½‖W·(Dx − s)‖², and SPORCO's ``ConvTwoBlockCnstrnt``
+    dual residual ρ‖Aᵀu‖ normalised by ρ‖u‖ (one adjoint per iteration)."""
+
+    quadratic = True
+    with_penalty = False
+
+    def _dual_sums(self, b0: torch.Tensor, b1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(‖u‖², ‖Aᵀu‖²) per image."""
+        return b0[:, 5] + b1[:, 4], self._adjoint_sqnorm(self.u0, self.u1)
+
+    def fidelity(self) -> torch.Tensor:
+        """½‖W·(Dx − s)‖² per image (½‖W·y₀‖² with ``objective_on_y``)."""
+        return (self._fid / 2.0).to(self.dtype)

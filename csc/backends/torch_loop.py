@@ -17,7 +17,7 @@ from csc.core import ops
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["TorchCBPDN", "TorchJointCBPDN"]
+__all__ = ["TorchCBPDN", "TorchJointCBPDN", "TorchAddMaskSim"]
 
 
 class TorchCBPDN:
@@ -62,20 +62,13 @@ class TorchCBPDN:
         self._x_new = x
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
-        o, (H, W) = self.opts, self.shape
+        o = self.opts
         yprev, uprev, x, y = self.y, self.u, self._x_new, self.y_alt
         ax = x if self.ax is None else torch.lerp(yprev, x, o.relax, out=self.ax)
         v = torch.add(ax, uprev, out=self.u_alt)
         u = self.tmp
         changed = self._prox(v, thr, y, u)
-        if o.nonneg:
-            y.clamp_(min=0)
-        kh, kw = self.kernel_size
-        if o.no_boundary_cross:
-            if kh > 1:
-                y[..., H - kh + 1:, :] = 0
-            if kw > 1:
-                y[..., :, W - kw + 1:] = 0
+        self._constrain(y)
         if changed or o.nonneg or o.no_boundary_cross:
             torch.sub(v, y, out=u)
         sq = lambda a: torch.mul(a, a, out=v).sum((1, 2, 3))  # noqa: E731  (v is scratch now)
@@ -96,6 +89,17 @@ class TorchCBPDN:
         torch.clamp(v, min=-t, max=t, out=u)
         torch.sub(v, u, out=y)
         return False
+
+    def _constrain(self, y: torch.Tensor) -> None:
+        """Non-negativity and boundary zeroing of y, in place (the options')."""
+        o, (H, W), (kh, kw) = self.opts, self.shape, self.kernel_size
+        if o.nonneg:
+            y.clamp_(min=0)
+        if o.no_boundary_cross:
+            if kh > 1:
+                y[..., H - kh + 1:, :] = 0
+            if kw > 1:
+                y[..., :, W - kw + 1:] = 0
 
     def _extra_sums(self, z: torch.Tensor, want: bool) -> list[torch.Tensor]:
         """Sums of further regularisation terms (none here)."""
@@ -188,3 +192,35 @@ class TorchJointCBPDN(TorchCBPDN):
         super().keep(mask)
         if isinstance(self.w21, torch.Tensor) and self.w21.shape[0] > 1 and not bool(mask.all()):
             self.w21 = self.w21[mask]
+
+
+class TorchAddMaskSim(TorchCBPDN):
+    """:class:`TorchCBPDN` with additive mask simulation (SPORCO ``admm.cbpdn.AddMaskSim``,
+    Wohlberg 2016): the last map belongs to an impulse kernel appended to the dictionary; its
+    y is a + u where the mask is 0 and 0 where it is not (``free``: (1 or n, 1, H, W), true
+    where the mask is 0), untouched by the ℓ1 threshold, non-negativity and boundary zeroing
+    (which act on the other maps). Its ℓ1 weight must be 0 (the ℓ1 term leaves it out);
+    ``penalty_without_impulse``: the quadratic penalty's statistic leaves it out too (SPORCO's
+    ConvElasticNet evaluates RegL2 on the variable AddMaskSim strips, ConvBPDNGradReg its
+    RegGrad on the full maps)."""
+
+    def __init__(self, *args, free: torch.Tensor, penalty_without_impulse: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.free, self.penalty_without_impulse = free, penalty_without_impulse
+
+    def penalty(self) -> torch.Tensor:
+        vf = self._vf[:, :-1] if self.penalty_without_impulse else self._vf
+        return self.xs.penalty(vf, self.shape[1])
+
+    def _prox(self, v, thr, y, u) -> bool:
+        super()._prox(v, thr, y, u)
+        y[:, -1:] = torch.where(self.free, v[:, -1:], torch.zeros_like(v[:, -1:]))
+        return True
+
+    def _constrain(self, y: torch.Tensor) -> None:
+        super()._constrain(y[:, :-1])
+
+    def keep(self, mask: torch.Tensor) -> None:
+        super().keep(mask)
+        if self.free.shape[0] > 1 and not bool(mask.all()):
+            self.free = self.free[mask]

@@ -1,21 +1,29 @@
 r"""The torch back end of the two-block split Ax − y = c, A = (D; I), c = (s; 0) (SPORCO
-``admm.cbpdn.ConvTwoBlockCnstrnt``), for ℓ1 data fidelity (:class:`csc.ConvL1L1Grd`).
+``admm.cbpdn.ConvTwoBlockCnstrnt``): ℓ1 data fidelity (:class:`TorchTwoBlock`,
+:class:`csc.ConvL1L1Grd`) and the masked quadratic of mask decoupling
+(:class:`TorchMaskDcpl`, :class:`csc.ConvBPDNMaskDcpl`).
 
 y = (y₀, y₁): y₀ (n, 1, H, W) stands for Dx − s, y₁ (n, K, H, W) for x; u = (u₀, u₁) the
 scaled dual. One iteration, as SPORCO's (its ``xstep``, ``relax_AX``, ``ystep``, ``ustep``,
 ``rsdl_*``):
 
 1. x-step: (D̂ᴴD̂ + diag(1 + (μ/ρ)P))x̂ = D̂ᴴ·DFT(y₀ − u₀ + s) + DFT(y₁ − u₁)
-   (:class:`csc.core.xstep.DiagonalXStep` with ``over_rho``), and Dx;
+   (:class:`csc.core.xstep.DiagonalXStep` with ``over_rho``; μ = 0 for mask decoupling),
+   and Dx;
 2. relaxation a = α·Ax + (1 − α)(y + c);
-3. y₀ = S_{W/ρ}(a₀ + u₀ − s), y₁ = S_{λw/ρ}(a₁ + u₁) with y₁'s constraints;
+3. y₀ = prox of the data term at a₀ + u₀ − s (:meth:`TorchTwoBlock._y0`: S_{W/ρ} for the
+   ℓ1 term, ρ·v/(W² + ρ) for ½‖W·‖²), y₁ = S_{λw/ρ}(a₁ + u₁) with y₁'s constraints;
 4. u ← u + a − (y + c);
-5. the residual sums: ‖Ax‖², ‖y‖², ‖Aᵀu‖², ‖Ax − y − c‖², ‖Aᵀ(y_prev − y)‖², ℓ1, ‖c‖², with
-   Aᵀv = Dᵀv₀ + v₁ (Dᵀ by the DFT, as SPORCO's ``cnst_A0T``).
+5. the residual sums: ‖Ax‖², ‖y‖², the dual's normaliser², ‖Ax − y − c‖², the dual
+   residual², ℓ1, ‖c‖², with Aᵀv = Dᵀv₀ + v₁ (Dᵀ by the DFT, as SPORCO's ``cnst_A0T``).
+   The dual residual and its normaliser are ρ‖Aᵀ(y_prev − y)‖ and ρ‖Aᵀu‖ for ConvL1L1Grd
+   (SPORCO's ``ConvL1L1Grd.rsdl_s``, ``rsdl_sn``), ρ‖Aᵀu‖ and ρ‖u‖ for ConvBPDNMaskDcpl
+   (``ConvTwoBlockCnstrnt.rsdl_s``, ``rsdl_sn``, which ConvBPDNMaskDcpl inherits):
+   :meth:`TorchTwoBlock._dual_sums`.
 
-Implements :class:`csc.core.admm.Workspace` (``fidelity`` is the ℓ1 data term Σ|W·(Dx − s)|,
-``penalty`` the x-step's ½x̂ᴴdiag(P)x̂), with converged images retired at once (no freezing).
-:class:`csc.backends.numba_twoblock.FusedTwoBlock` is the same iteration as fused CPU kernels.
+Implements :class:`csc.core.admm.Workspace` (``fidelity`` is the data term, ``penalty``
+the x-step's ½x̂ᴴdiag(P)x̂), with converged images retired at once (no freezing).
+:mod:`csc.backends.numba_twoblock` is the same iteration as fused CPU kernels.
 """
 
 from __future__ import annotations
@@ -26,9 +34,14 @@ from csc.core import ops
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["TorchTwoBlock"]
+__all__ = ["TorchTwoBlock", "TorchMaskDcpl"]
 
 _STATE = ("x", "y0", "y1", "u0", "u1", "S", "Dx", "xf")
+
+
+def _sq(*ts: torch.Tensor) -> torch.Tensor:
+    """Σ‖t‖² over the maps ``ts``, per image."""
+    return sum(t.square().sum((1, 2, 3)) for t in ts)
 
 
 class TorchTwoBlock:
@@ -44,6 +57,7 @@ class TorchTwoBlock:
     def __init__(self, S: torch.Tensor, xstep, K: int, w, mask, opts: CBPDNOptions, kernel_size):
         n, H, W = S.shape
         self.opts, self.xs, self.w, self.mask, self.shape = opts, xstep, w, mask, (H, W)
+        self.mask2 = mask * mask  # W², SPORCO's W**2 (mask decoupling)
         self.kernel_size = tuple(kernel_size)
         self.dtype, self.device = S.dtype, S.device
         self.variables_per_image = K * H * W
@@ -77,7 +91,7 @@ class TorchTwoBlock:
         if o.relax != 1.0:
             a0 = o.relax * a0 + (1 - o.relax) * (self.y0 + self.S)
             a1 = o.relax * a1 + (1 - o.relax) * (self.y1 + 0.0)
-        y0 = ops.soft_threshold((a0 + self.u0) - self.S, (1.0 / rho) * self.mask)
+        y0 = self._y0((a0 + self.u0) - self.S, rho)
         y1 = ops.soft_threshold(a1 + self.u1, thr.view(-1, 1, 1, 1) * self.w)
         if o.nonneg:
             y1 = y1.clamp(min=0)
@@ -89,13 +103,20 @@ class TorchTwoBlock:
                 y1[..., :, W - kw + 1:] = 0
         u0 = self.u0 + (a0 - (y0 + self.S))
         u1 = self.u1 + (a1 - (y1 + 0.0))
-        sq = lambda *ts: sum(t.square().sum((1, 2, 3)) for t in ts)  # noqa: E731
-        cols = [sq(self.Dx, self.x), sq(y0, y1), sq(self._AT(u0, u1)),
-                sq(self.Dx - (y0 + self.S), self.x - y1), sq(self._AT(self.y0 - y0, self.y1 - y1))]
+        sn, dual = self._dual_sums(u0, u1, y0, y1)
+        cols = [_sq(self.Dx, self.x), _sq(y0, y1), sn, _sq(self.Dx - (y0 + self.S), self.x - y1), dual]
         l1 = (self.w * (y1 if o.objective_on_y else self.x)).abs().sum((1, 2, 3)) if want_l1 else None
-        cols += [l1 if l1 is not None else torch.zeros_like(cols[0]), sq(self.S)]
+        cols += [l1 if l1 is not None else torch.zeros_like(cols[0]), _sq(self.S)]
         self._new = (y0, y1, u0, u1)
         return torch.stack(cols, 1)
+
+    def _y0(self, v: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """Block 0's proximal step at v = a₀ + u₀ − s: S_{W/ρ}(v) (the ℓ1 data term)."""
+        return ops.soft_threshold(v, (1.0 / rho) * self.mask)
+
+    def _dual_sums(self, u0, u1, y0, y1) -> tuple[torch.Tensor, torch.Tensor]:
+        """(‖Aᵀu‖², ‖Aᵀ(y_prev − y)‖²) per image: the dual's normaliser and residual (÷ρ²)."""
+        return _sq(self._AT(u0, u1)), _sq(self._AT(self.y0 - y0, self.y1 - y1))
 
     def fidelity(self) -> torch.Tensor:
         """Σ|W·(Dx − s)| per image (Σ|W·y₀| with ``objective_on_y``), SPORCO's ``obfn_g0``."""
@@ -126,7 +147,27 @@ class TorchTwoBlock:
             return
         for name in _STATE:
             setattr(self, name, getattr(self, name)[mask])
-        for name in ("w", "mask"):
+        for name in ("w", "mask", "mask2"):
             t = getattr(self, name)
             if isinstance(t, torch.Tensor) and t.shape[0] > 1:
                 setattr(self, name, t[mask])
+
+
+class TorchMaskDcpl(TorchTwoBlock):
+    r"""Working set of a mask-decoupled solve (:class:`csc.ConvBPDNMaskDcpl`): the data term
+    ½‖W·y₀‖², whose proximal step is y₀ = ρ·v/(W² + ρ) (SPORCO's
+    ``ConvBPDNMaskDcpl.ystep``: ``(rho*(AXU0 - S)) / (W**2 + rho)``), and SPORCO's
+    ``ConvTwoBlockCnstrnt`` dual residual ρ‖Aᵀu‖ normalised by ρ‖u‖. Parameters as
+    :class:`TorchTwoBlock` (the x-step's μ is 0: no penalty)."""
+
+    def _y0(self, v: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        return (rho * v) / (self.mask2 + rho)
+
+    def _dual_sums(self, u0, u1, y0, y1) -> tuple[torch.Tensor, torch.Tensor]:
+        """(‖u‖², ‖Aᵀu‖²) per image."""
+        return _sq(u0, u1), _sq(self._AT(u0, u1))
+
+    def fidelity(self) -> torch.Tensor:
+        """½‖W·(Dx − s)‖² per image (½‖W·y₀‖² with ``objective_on_y``), SPORCO's ``obfn_g0``."""
+        e = self._new[0] if self.opts.objective_on_y else self.Dx - self.S
+        return (self.mask * e).square().sum((1, 2, 3)) / 2.0

@@ -18,7 +18,8 @@ iterations, best and median of ``--repeats`` timed runs after one warm-up run ea
 peak memory of each (measured in fresh child processes, see :func:`_mem_child`), the
 difference between the two codes and csc's time against the memory-bandwidth floor.
 
-``--problem elastic-net``, ``grad-reg`` or ``l1l1-grd`` (with ``--mu``) compares
+``--problem mask-dcpl`` compares csc.ConvBPDNMaskDcpl with SPORCO's on a random 0/1 mask
+(:func:`bench_mask`, 30% missing). ``--problem elastic-net``, ``grad-reg`` or ``l1l1-grd`` (with ``--mu``) compares
 csc.ConvElasticNet, csc.ConvBPDNGradReg or csc.ConvL1L1Grd with SPORCO's class of the same
 name, on the same problem and option dict (whose unstated options take each class's own
 defaults: for ``l1l1-grd`` ρ₀ = 1 and AutoRho's period 10, multiplier 2, ratio 10).
@@ -226,6 +227,7 @@ PROBLEMS = {
     "elastic-net": ("ConvElasticNet", "ConvElasticNet", "CBPDNOptions"),
     "grad-reg": ("ConvBPDNGradReg", "ConvBPDNGradReg", "GradRegOptions"),
     "l1l1-grd": ("ConvL1L1Grd", "ConvL1L1Grd", "L1L1GrdOptions"),
+    "mask-dcpl": ("ConvBPDNMaskDcpl", "ConvBPDNMaskDcpl", "MaskDcplOptions"),  # with bench_mask's W
     "colour": ("ConvBPDN", "ConvBPDN", "CBPDNOptions"),  # multi-channel dictionary, colour image
     "joint": ("ConvBPDNJoint", "ConvBPDNJoint", "CBPDNJointOptions"),  # ℓ1 + μℓ2,1, colour image
 }
@@ -254,6 +256,22 @@ def problem_of(args) -> dict | None:
     return None if name == "cbpdn" else {"name": name, "mu": float(args.mu)}
 
 
+def bench_mask(shape) -> np.ndarray:
+    """The mask W of ``--problem mask-dcpl``: 0/1 per pixel of an (H, W) image, 30% missing
+    (fixed seed), the same for SPORCO and csc."""
+    return (np.random.RandomState(0).rand(*shape) >= 0.3).astype(np.float64)
+
+
+class _MaskedSolve:
+    """A csc ConvBPDNMaskDcpl whose ``solve(S)`` applies :func:`bench_mask` to every image."""
+
+    def __init__(self, solver):
+        self.solver = solver
+
+    def solve(self, S):
+        return self.solver.solve(S, mask=bench_mask(tuple(S.shape[-2:])))
+
+
 def sporco_construct(D: np.ndarray, s: np.ndarray, lmbda: float, opt: dict, problem: dict | None = None):
     """SPORCO solver object (ConvBPDN, or ``problem``'s class) for the SPORCO-layout
     dictionary D and image(s) s."""
@@ -266,6 +284,8 @@ def sporco_construct(D: np.ndarray, s: np.ndarray, lmbda: float, opt: dict, prob
         return cls(D, s, lmbda, cls.Options(opt), dimK=0)
     if problem["name"] == "joint":
         return cls(D, s, lmbda, problem["mu"], opt=cls.Options(opt), dimK=0)
+    if problem["name"] == "mask-dcpl":
+        return cls(D, s, lmbda, W=bench_mask(s.shape[:2]).astype(s.dtype), opt=cls.Options(opt))
     return cls(D, s, lmbda, problem["mu"], opt=cls.Options(opt))
 
 
@@ -280,6 +300,8 @@ def csc_construct(D: np.ndarray, lmbda: float, opt: dict, device: str, backend: 
     D = csc.from_sporco_layout(D, "dictionary")
     if problem is None or problem["name"] == "colour":
         return csc.ConvBPDN(D, lmbda, opts)
+    if problem["name"] == "mask-dcpl":
+        return _MaskedSolve(csc.ConvBPDNMaskDcpl(D, lmbda, opts))
     return getattr(csc, solver)(D, lmbda, problem["mu"], opts)
 
 

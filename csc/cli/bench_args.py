@@ -21,9 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ksize", type=positive_int, default=12, help="kernel side")
     p.add_argument("--lmbda", type=nonneg_float, default=0.05, help="regularisation weight λ")
     p.add_argument("--problem", default="cbpdn",
-                   choices=["cbpdn", "elastic-net", "grad-reg", "l1l1-grd", "colour", "joint"],
-                   help="coding problem: ConvBPDN, ConvElasticNet, ConvBPDNGradReg or ConvL1L1Grd (SPORCO's "
-                        "class of the same name on its side; GradWeight 1); colour: ConvBPDN with a "
+                   choices=["cbpdn", "elastic-net", "grad-reg", "l1l1-grd", "mask-dcpl", "colour", "joint"],
+                   help="coding problem: ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvL1L1Grd or "
+                        "ConvBPDNMaskDcpl (SPORCO's class of the same name on its side; GradWeight 1; "
+                        "mask-dcpl: a random 0/1 mask, 30%% missing); colour: ConvBPDN with a "
                         "multi-channel (K, 3, kh, kw) dictionary on a colour image (kodim23); joint: "
                         "ConvBPDNJoint on that colour image")
     p.add_argument("--mu", type=nonneg_float, default=0.1,

@@ -112,19 +112,21 @@ def _encode_one(name: str, img: np.ndarray, solver: ConvBPDN, pre: Preprocess, o
     s = torch.from_numpy(img).to(dtype=dtype, device=device)
     signal, state = pre.forward(s)
     t0 = time.perf_counter()
-    res = solver.solve(signal)
+    H, W = img.shape[-2:]
+    res = solver.solve(signal) if args.boundary == "periodic" else solver.solve(signal, boundary=args.boundary)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     # gray: codes (1, K, H, W); colour with a multi-channel dictionary: (1, K, H, W) and a
-    # (1, 3, H, W) reconstruction; colour with a single-channel one: (3, K, H, W), each channel alone
-    recon = pre.inverse(res.reconstruct().reshape(s.shape), state)
+    # (1, 3, H, W) reconstruction; colour with a single-channel one: (3, K, H, W), each channel alone;
+    # "mask": codes on the padded grid, the reconstruction cropped back
+    recon = pre.inverse(res.reconstruct()[..., :H, :W].reshape(s.shape), state)
     codes = res.codes if res.codes.shape[0] > 1 else res.codes[:1]
     codes_file = out / f"{name}.codes.npz"
     save_codes(codes_file, (codes if codes.shape[0] > 1 else codes[0]).float(), {
         "image": name, "lmbda": args.lmbda, "preprocess": args.preprocess,
         "dictionary": str(args.dictionary), "dictionary_sha256": dsha,
-        "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
+        "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol, "boundary": args.boundary,
     })
     recon_file = out / f"{name}.recon.png"
     rec = recon.clamp(0, 1).cpu().numpy()
@@ -141,6 +143,19 @@ def _encode_one(name: str, img: np.ndarray, solver: ConvBPDN, pre: Preprocess, o
     )
 
 
+def _encode_solver(D: torch.Tensor, args: argparse.Namespace, dtype: torch.dtype, device: torch.device):
+    """``csc encode``'s solver: ConvBPDN (periodic boundaries), or for ``--boundary mask``
+    ConvBPDNMaskDcpl on the masked padding, with ρ = 50λ + 0.1 fixed (SPORCO's examples)."""
+    common = dict(max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol, record_stats=False, dtype=dtype,
+                  device=device)
+    if args.boundary == "periodic":
+        return ConvBPDN(D, args.lmbda, CBPDNOptions(**common))
+    from csc.core.maskdcpl import ConvBPDNMaskDcpl
+    from csc.core.options import MaskDcplOptions
+
+    return ConvBPDNMaskDcpl(D, args.lmbda, MaskDcplOptions(rho=50.0 * args.lmbda + 0.1, **common))
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -148,10 +163,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     D = load_dictionary(args.dictionary, dtype=dtype, device=device)
     meta = dictionary_metadata(args.dictionary)
-    opts = CBPDNOptions(max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol, record_stats=False,
-                        dtype=dtype, device=device)
     _check_colour_dictionary(D, args.colour, "--dictionary")
-    solver = ConvBPDN(D, args.lmbda, opts)
+    solver = _encode_solver(D, args, dtype, device)
     images = _load_images(args.images, args.crop, args.colour)
     for name, img in images:  # every image is checked before anything is written
         check_image_size(f"images: {name}", *img.shape[-2:], D.shape[-2:])
@@ -159,7 +172,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     summary = {
         "dictionary": str(args.dictionary), "kernels": list(D.shape), "lmbda": args.lmbda,
         "preprocess": args.preprocess, "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
-        "device": str(device), "dtype": args.dtype, "colour": bool(args.colour), "images": [],
+        "boundary": args.boundary, "device": str(device), "dtype": args.dtype, "colour": bool(args.colour),
+        "images": [],
     }
     dsha = meta.get("sha256") or sha256_of_array(D.cpu().numpy())
     rows: list[EncodedImage] = []
@@ -508,6 +522,9 @@ def _add_encode(sub) -> None:
     e.add_argument("--colour", action="store_true",
                    help="code RGB images: with a (K, 3, kh, kw) dictionary one map per kernel for the three "
                         "channels; with a (K, kh, kw) one each channel on its own (preprocessing per channel)")
+    e.add_argument("--boundary", choices=["periodic", "mask"], default="periodic",
+                   help="periodic: circular convolution (default); mask: pad by the kernel size - 1 and mask "
+                        "the padding (ConvBPDNMaskDcpl), codes on the padded grid, no wrap-around")
     e.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     e.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     e.add_argument("--quiet", action="store_true", help="no progress bar")

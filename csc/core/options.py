@@ -17,7 +17,7 @@ import torch
 from csc.core.checks import _is_real, check_bool, check_int, check_number
 from csc.runtime.device import resolve_device
 
-__all__ = ["CBPDNOptions", "GradRegOptions", "L1L1GrdOptions", "SPORCO_CBPDN_NAMES"]
+__all__ = ["CBPDNOptions", "GradRegOptions", "MaskDcplOptions", "L1L1GrdOptions", "SPORCO_CBPDN_NAMES"]
 
 
 #: csc field name ← SPORCO option name (nested ``AutoRho`` options written as ``AutoRho.X``).
@@ -363,12 +363,14 @@ class GradRegOptions(CBPDNOptions):
 
 
 @dataclass(frozen=True)
-class L1L1GrdOptions(GradRegOptions):
-    """Options of :class:`csc.ConvL1L1Grd` (SPORCO ``admm.cbpdn.ConvL1L1Grd.Options``): the
-    fields of :class:`GradRegOptions` with SPORCO's defaults for this problem, which are
-    those of its generic ADMM rather than ConvBPDN's: ρ₀ = 1 (``rho``), adaptive ρ off
-    (``AutoRho.Enabled``), and when switched on: period 10, multiplier 2, ratio 10, target
-    1, no auto-scaling.
+class MaskDcplOptions(CBPDNOptions):
+    """Options of :class:`csc.ConvBPDNMaskDcpl` (SPORCO ``admm.cbpdn.ConvBPDNMaskDcpl.Options``):
+    the fields of :class:`CBPDNOptions` with SPORCO's defaults for its two-block problems
+    (``ConvTwoBlockCnstrnt.Options``), which are those of its generic ADMM rather than
+    ConvBPDN's: ρ₀ = 1 (``rho``), adaptive ρ off (``AutoRho.Enabled``), and when switched
+    on: period 10, multiplier 2, ratio 10, target 1 (SPORCO's ``RsdlTarget`` None means 1
+    here, not ConvBPDN's λ-dependent target), no auto-scaling. Relaxation 1.8, relative
+    tolerance 1e-3 and 1000 iterations as ConvBPDN's.
     """
 
     rho: float | None = 1.0
@@ -379,6 +381,24 @@ class L1L1GrdOptions(GradRegOptions):
     rsdl_target: float | None = 1.0
     auto_scaling: bool = False
 
+    _sporco_class: ClassVar[str] = "ConvBPDNMaskDcpl"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("rho", "rsdl_target"):  # SPORCO's ADMM: None means 1 (its dval)
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, 1.0)
+
+
+@dataclass(frozen=True)
+class L1L1GrdOptions(MaskDcplOptions, GradRegOptions):
+    """Options of :class:`csc.ConvL1L1Grd` (SPORCO ``admm.cbpdn.ConvL1L1Grd.Options``): the
+    fields of :class:`GradRegOptions` with :class:`MaskDcplOptions`' defaults (SPORCO's
+    ConvL1L1Grd is a ConvBPDNMaskDcpl): ρ₀ = 1, adaptive ρ off, and when switched on:
+    period 10, multiplier 2, ratio 10, target 1, no auto-scaling.
+    """
+
+    _sporco_extra: ClassVar[dict[str, str]] = {"GradWeight": "grad_weight"}
     _sporco_class: ClassVar[str] = "ConvL1L1Grd"
 
 

@@ -32,9 +32,9 @@ import torch
 from csc.backends.numba_twoblock import FusedTwoBlock
 from csc.backends.torch_twoblock import TorchTwoBlock
 from csc.core import ops
-from csc.core.admm import initial_rho
-from csc.core.cbpdn import SPORCO_STATS_NAMES, CBPDNResult, ConvBPDN, IterationStats
-from csc.core.checks import as_float_tensor, check_finite, check_nonnegative
+from csc.core.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
+from csc.core.checks import check_nonnegative
+from csc.core.maskdcpl import ConvBPDNMaskDcpl
 from csc.core.options import CBPDNOptions, GradRegOptions, L1L1GrdOptions
 from csc.core.xstep import DiagonalXStep, gradient_gram
 
@@ -134,18 +134,20 @@ class L1L1GrdStats(GradRegStats):
     the ℓ1 term Σ|W·(Σ_k d_k * x_k − s)| (SPORCO ``DFid``)."""
 
 
-class ConvL1L1Grd(ConvBPDNGradReg):
+class ConvL1L1Grd(ConvBPDNMaskDcpl, ConvBPDNGradReg):
     r"""Convolutional sparse coding with an ℓ1 data term and a gradient penalty by ADMM
     (SPORCO ``admm.cbpdn.ConvL1L1Grd``, Wohlberg 2016):
 
     .. math::
         \operatorname*{argmin}_x \; \Big\| W \odot \Big(\sum_k d_k * x_k - s\Big) \Big\|_1
         + \lambda \sum_k \| w_k \odot x_k \|_1
-        + rac{\mu}{2} \sum_k g_k \sum_i \| G_i x_k \|_2^2 ,
+        + \frac{\mu}{2} \sum_k g_k \sum_i \| G_i x_k \|_2^2 ,
 
-    W a mask (``solve(images, mask=...)``, default 1), on the split Ax − y = c, A = (D; I),
-    c = (s; 0) (SPORCO ``ConvTwoBlockCnstrnt``: the residuals are ‖Ax − y − c‖ and
-    ρ‖Aᵀ(y_prev − y)‖, normalised by max(‖Ax‖, ‖y‖, ‖c‖) and ρ‖Aᵀu‖). The x-step solves
+    W a mask (``solve(images, mask=...)``, default 1; ``boundary="mask"`` as
+    :class:`csc.ConvBPDNMaskDcpl`), on the split Ax − y = c, A = (D; I), c = (s; 0)
+    (SPORCO ``ConvTwoBlockCnstrnt``, whose ConvBPDNMaskDcpl it extends, as in SPORCO: the
+    residuals are ‖Ax − y − c‖ and ρ‖Aᵀ(y_prev − y)‖, normalised by max(‖Ax‖, ‖y‖, ‖c‖) and
+    ρ‖Aᵀu‖). The x-step solves
     (D̂ᴴD̂ + diag(1 + (μ/ρ)g_kΣ_i|Ĝ_i|²))x̂ = D̂ᴴ·DFT(y₀ − u₀ + s) + DFT(y₁ − u₁).
     Options: :class:`csc.L1L1GrdOptions` (SPORCO's defaults for this problem: ρ₀ = 1, no
     adaptive ρ); both back ends (:class:`~csc.backends.torch_twoblock.TorchTwoBlock`,
@@ -155,37 +157,10 @@ class ConvL1L1Grd(ConvBPDNGradReg):
 
     options_class = L1L1GrdOptions
     stats_class = L1L1GrdStats
+    sporco_stats_names = ConvBPDNGradReg.sporco_stats_names
+    _torch_workspace = TorchTwoBlock
+    _fused_workspace = FusedTwoBlock
 
-    def solve(self, images, mask=None) -> CBPDNResult:
-        """Solve for every image of ``images`` ((H, W), (B, H, W) or (B, C, H, W)) independently;
-        ``mask``: the data term's weights W ≥ 0, a scalar, (H, W) or one map per image."""
-        opts = self.options
-        S, lead = self._prepare_images(images)
-        n, H, W = S.shape
-        D = self.dictionary.to(dtype=S.dtype, device=S.device)
-        w = self._prepare_weight(n, (H, W), S, lead)
-        xs = DiagonalXStep(ops.kernel_dft(D, (H, W)), self._gradient_weights((H, W), S.device), self.mu,
-                           over_rho=True)
-        m = self._prepare_mask(mask, n, lead, (H, W), S)
-        if self._use_fused(S.device):
-            ws = FusedTwoBlock(S.contiguous(), xs, D.shape[0], w, m, opts, D.shape[-2:], max(1, torch.get_num_threads()))
-        else:
-            ws = TorchTwoBlock(S, xs, D.shape[0], w, m, opts, D.shape[-2:])
-        return self._run(ws, S, lead, D, initial_rho(opts, self.lmbda), 1)
-
-    @staticmethod
-    def _prepare_mask(mask, n: int, lead, shape, S: torch.Tensor):
-        """W as a float, or a tensor (1 or n, 1, H, W)."""
-        if mask is None:
-            return 1.0
-        m = as_float_tensor("mask", mask, S.dtype, S.device)
-        check_finite("mask", m)
-        if bool((m < 0).any()):
-            raise ValueError("mask: expected weights >= 0, found negative entries")
-        if m.ndim == 0:
-            return float(m)
-        shapes = {tuple(shape): 1, tuple(lead) + tuple(shape): n, (n,) + tuple(shape): n}
-        if tuple(m.shape) not in shapes:
-            raise ValueError(f"mask: expected a scalar, {tuple(shape)} or {tuple(lead) + tuple(shape)}, "
-                             f"got shape {tuple(m.shape)}")
-        return m.reshape(shapes[tuple(m.shape)], 1, *shape)
+    def _two_block_xstep(self, D: torch.Tensor, shape, device) -> DiagonalXStep:
+        """(D̂ᴴD̂ + diag(1 + (μ/ρ)P))x̂ = D̂ᴴŝ₀ + v̂, P the gradient weights."""
+        return DiagonalXStep(ops.kernel_dft(D, shape), self._gradient_weights(shape, device), self.mu, over_rho=True)

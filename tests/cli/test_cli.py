@@ -38,6 +38,28 @@ def test_encode_builtin_photograph(tmp_path, capsys):
     assert row["nonzeros"] == int((res.codes != 0).sum())
 
 
+def test_encode_boundary_mask(tmp_path):
+    """``--boundary mask``: ConvBPDNMaskDcpl on the masked padding; codes on the padded grid,
+    equal to the API's solve."""
+    out = tmp_path / "enc"
+    rc = main(["encode", "builtin:camera", "--dictionary", "heterogeneous", "--lmbda", "0.1", "--crop", "32",
+               "--max-iter", "8", "--boundary", "mask", "--out", str(out), "--quiet", "--device", "cpu"])
+    assert rc == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["boundary"] == "mask"
+    codes, meta = load_codes(out / summary["images"][0]["codes_file"])
+    D = csc.load_dictionary("heterogeneous")
+    kh, kw = D.shape[-2:]
+    assert codes.shape == (D.shape[0], 32 + kh - 1, 32 + kw - 1) and meta["boundary"] == "mask"
+    img = csc.pipeline.sources.folders.builtin_photographs(["camera"]).images[0]
+    r0, c0 = (img.shape[0] - 32) // 2, (img.shape[1] - 32) // 2
+    s = torch.from_numpy(img[r0:r0 + 32, c0:c0 + 32]).float()
+    _, high = csc.pipeline.preprocess.tikhonov_filter(s, 5.0, 16)
+    opts = csc.MaskDcplOptions(max_iter=8, rho=50 * 0.1 + 0.1, record_stats=False)
+    res = csc.ConvBPDNMaskDcpl(D, 0.1, opts).solve(high, boundary="mask")
+    torch.testing.assert_close(codes, res.codes[0], rtol=0, atol=0)
+
+
 def test_loggabor_command(tmp_path):
     path = tmp_path / "homog.npz"
     assert main(["loggabor", "--preset", "homogeneous", "--out", str(path)]) == 0
@@ -89,7 +111,7 @@ def test_bench_command_tiny(tmp_path, capsys):
         assert r["floor"]["bytes_per_iter"] > 0 and r["floor"]["csc_over_floor"] > 0
 
 
-@pytest.mark.parametrize("problem", ["elastic-net", "grad-reg", "l1l1-grd", "colour", "joint"])
+@pytest.mark.parametrize("problem", ["elastic-net", "grad-reg", "l1l1-grd", "mask-dcpl", "colour", "joint"])
 def test_bench_command_other_problems(tmp_path, problem):
     """csc bench --problem: csc.ConvElasticNet / ConvBPDNGradReg / … / the colour problems
     beside SPORCO's class on a tiny problem, with the same codes."""

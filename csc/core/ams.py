@@ -1,0 +1,117 @@
+r"""Additive mask simulation (SPORCO ``admm.cbpdn.AddMaskSim``, Wohlberg 2016): a spatial mask
+for problems where mask decoupling does not apply, around :class:`csc.ConvBPDN` and its
+quadratic variants (:class:`csc.ConvElasticNet`, :class:`csc.ConvBPDNGradReg`).
+
+An impulse kernel δ is appended to the dictionary and its map z takes whatever the mask
+hides: the problem solved is
+
+.. math::
+    \operatorname*{argmin}_{x, z} \; \tfrac12 \Big\| \sum_k d_k * x_k + z - s \Big\|_2^2
+    + \lambda \sum_k \| w_k \odot x_k \|_1 + (\text{the variant's term})
+    \quad \text{such that } z = 0 \text{ where } W \ne 0 ,
+
+which for a 0/1 mask W is min ½‖W ⊙ (Σ_k d_k * x_k − s)‖² + λ‖w ⊙ x‖₁ (+ …). The ADMM
+iteration is the wrapped solver's, with z's y-step replaced (y_z = a_z + u_z where W = 0,
+0 elsewhere, no threshold or constraint: :class:`csc.backends.torch_loop.TorchAddMaskSim`);
+statistics are the wrapped solver's on the extended dictionary (the fidelity includes z,
+the ℓ1 term leaves it out), as SPORCO's. The result drops z: ``codes``, ``x`` and ``u``
+have the K maps of the dictionary and ``reconstruct`` uses its kernels only.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import torch
+
+from csc.backends.torch_loop import TorchAddMaskSim
+from csc.core.cbpdn import CBPDNResult, ConvBPDN
+from csc.core.maskdcpl import BOUNDARIES, ConvBPDNMaskDcpl, pad_for_mask
+from csc.core.variants import ConvBPDNGradReg, ConvElasticNet
+
+__all__ = ["AddMaskSim"]
+
+#: the solvers AddMaskSim wraps (their y-step is CBPDN's soft threshold)
+_WRAPPABLE = (ConvBPDN, ConvElasticNet, ConvBPDNGradReg)
+
+
+class AddMaskSim:
+    r"""Additive mask simulation around a :class:`csc.ConvBPDN`, :class:`csc.ConvElasticNet` or
+    :class:`csc.ConvBPDNGradReg` solver (SPORCO ``admm.cbpdn.AddMaskSim``; module docstring):
+
+    .. math::
+        \operatorname*{argmin}_{x, z:\, z = 0 \text{ where } W \ne 0} \;
+        \tfrac12 \Big\| \sum_k d_k * x_k + z - s \Big\|_2^2 + \lambda \sum_k \| w_k \odot x_k \|_1 .
+
+    ``AddMaskSim(solver).solve(images, mask, boundary="periodic")``: ``mask`` as
+    :meth:`csc.ConvBPDNMaskDcpl.solve` (only where it is 0 matters), ``boundary="mask"``
+    pads and masks the borders. The solver's options apply (``l1_weight`` a scalar or one
+    weight per kernel; ``grad_weight`` a scalar); the torch back end runs it (any device).
+    """
+
+    def __init__(self, solver: ConvBPDN):
+        if type(solver) not in _WRAPPABLE:
+            raise TypeError(f"solver: expected a ConvBPDN, ConvElasticNet or ConvBPDNGradReg, got "
+                            f"{type(solver).__name__}")
+        if solver.dictionary.ndim != 3:
+            raise ValueError(f"solver: AddMaskSim takes a single-channel dictionary (K, kh, kw), got shape "
+                             f"{tuple(solver.dictionary.shape)}")
+        if solver.options.backend == "numba":
+            raise ValueError("backend: AddMaskSim runs on the torch back end; use backend='auto' or 'torch'")
+        gw = getattr(solver.options, "grad_weight", 0.0)
+        if np.ndim(gw) != 0:
+            raise ValueError("grad_weight: AddMaskSim takes a scalar gradient weight (the impulse kernel's "
+                             "would have to be appended)")
+        self.solver = solver
+
+    def solve(self, images, mask, boundary: str = "periodic") -> CBPDNResult:
+        """Codes of ``images`` ((H, W), (B, H, W) or (B, C, H, W)) under ``mask``."""
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
+        base = self.solver
+        S, lead = base._prepare_images(images)
+        m = ConvBPDNMaskDcpl._prepare_mask(mask, S.shape[0], lead, tuple(S.shape[-2:]), S)
+        if boundary == "mask":
+            S, m = pad_for_mask(S, m, base.dictionary.shape[-2:])
+        free = (m == 0) if isinstance(m, torch.Tensor) else torch.zeros((1, 1, 1, 1), dtype=torch.bool)
+        inner = self._inner(free.to(S.device))
+        res = inner.solve(S.reshape(tuple(lead) + tuple(S.shape[-2:])))
+        K = base.dictionary.shape[0]
+        return dataclasses.replace(res, codes=res.codes[..., :K, :, :], x=res.x[..., :K, :, :],
+                                   u=res.u[..., :K, :, :], dictionary=res.dictionary[:K])
+
+    def _inner(self, free: torch.Tensor) -> ConvBPDN:
+        """The wrapped solver on the dictionary with the impulse kernel appended, the impulse's ℓ1
+        weight 0, and a workspace that replaces the impulse map's y-step."""
+        base = self.solver
+        D = base.dictionary
+        imp = torch.zeros((1,) + tuple(D.shape[1:]), dtype=D.dtype, device=D.device)
+        imp[0, 0, 0] = 1.0
+        inner = copy.copy(base)
+        inner.dictionary = torch.cat([D, imp])
+        inner.options = dataclasses.replace(base.options, l1_weight=_with_impulse_weight(base.options.l1_weight,
+                                                                                          D.shape[0]),
+                                            backend="torch")
+
+        def workspace(S, xstep, y, u, w, fused, sync, kernel_size):
+            return TorchAddMaskSim(S, xstep, y, u, w, inner.options, kernel_size, freeze=sync > 1,
+                                   free=free.to(S.device), penalty_without_impulse=type(base) is ConvElasticNet)
+
+        inner._workspace = workspace  # as SPORCO's AddMaskSim replaces its inner object's ystep
+        return inner
+
+
+def _with_impulse_weight(w, K: int) -> torch.Tensor:
+    """ℓ1 weights for the K kernels and the impulse (weight 0): from a scalar or (K,) weights."""
+    arr = w.detach().cpu().numpy() if isinstance(w, torch.Tensor) else np.asarray(w, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(K, float(arr))
+    if arr.ndim > 1 and arr.shape[0] == arr.size:  # (K, 1, 1): SPORCO's per-kernel layout, converted
+        arr = arr.reshape(-1)
+    if arr.ndim != 1 or arr.shape[0] not in (1, K):
+        raise ValueError(f"l1_weight: AddMaskSim takes a scalar or one weight per kernel (K={K},), got shape "
+                         f"{arr.shape}")
+    return torch.from_numpy(np.append(np.broadcast_to(arr.astype(np.float64), (K,)), 0.0))
+

@@ -526,8 +526,11 @@ def ystep_joint(x, y, u, t, alpha, beta, thr, thr2, wk, w4, spatial, w21k, w21ma
     K = CK // C
     nwk = wk.shape[0]
     nw21 = w21k.shape[0]
-    vs = np.empty(C, dtype=x.dtype)
-    ys = np.empty(C, dtype=x.dtype)
+    V = np.empty((C, W), dtype=x.dtype)  # v and the soft-thresholded y of the C rows
+    Y = np.empty((C, W), dtype=x.dtype)
+    nrm = np.empty(W, dtype=np.float64)
+    d1, d2, lr = row_scratch(W, x.dtype)
+    zn = np.empty(W, dtype=np.float64)
     for p in range(p0, p1):
         i = p // K
         k = p - i * K
@@ -541,67 +544,60 @@ def ystep_joint(x, y, u, t, alpha, beta, thr, thr2, wk, w4, spatial, w21k, w21ma
         k21 = k if w21map.shape[1] > 1 else 0
         b0 = thr2[i] * (w21k[k] if nw21 > 1 else w21k[0])
         for h in range(H):
-            zrow = h >= bh
-            for j in range(W):
-                b = b0
-                if spatial21:
-                    b = thr2[i] * w21map[i21, k21, h if w21map.shape[2] > 1 else 0,
-                                         j if w21map.shape[3] > 1 else 0]
-                nrm2 = 0.0
-                for c in range(C):
-                    q = c * K + k
+            nrm[:] = 0.0
+            for c in range(C):  # pass 1: v and soft thresholding, row by row
+                q = c * K + k
+                xr, yr, ur = x[i, q, h], y[i, q, h], u[i, q, h]
+                wrow = w4[iw, q if w4.shape[1] > 1 else 0, h if w4.shape[2] > 1 else 0]
+                th = thr[i] * (wk[q] if nwk > 1 else wk[0])
+                for j in range(W):
                     if spatial:
-                        wv = w4[iw, q if w4.shape[1] > 1 else 0, h if w4.shape[2] > 1 else 0,
-                                j if w4.shape[3] > 1 else 0]
-                    else:
-                        wv = wk[q] if nwk > 1 else wk[0]
-                    th = thr[i] * wv
-                    up = u[i, q, h, j] / pd if scaled else u[i, q, h, j]
-                    v = (alpha * x[i, q, h, j] + beta * y[i, q, h, j]) + up
+                        th = thr[i] * wrow[j if wrow.shape[0] > 1 else 0]
+                    up = ur[j] / pd if scaled else ur[j]
+                    v = (alpha * xr[j] + beta * yr[j]) + up
                     yy = v - min(max(v, -th), th)
-                    vs[c] = v
-                    ys[c] = yy
-                    nrm2 += np.float64(yy) * np.float64(yy)
-                a = np.sqrt(nrm2)
-                sc = max(a - np.float64(b), 0.0) / a if a != 0 else 0.0
-                zn2 = 0.0
-                for c in range(C):
-                    q = c * K + k
-                    yy = ys[c] * sc
+                    V[c, j] = v
+                    Y[c, j] = yy
+                    nrm[j] += np.float64(yy) * np.float64(yy)
+            w21row = w21map[i21, k21, h if w21map.shape[2] > 1 else 0]
+            for j in range(W):  # pass 2: the group shrink factor, max(0, ‖y‖ − β)/‖y‖
+                a = np.sqrt(nrm[j])
+                b = thr2[i] * w21row[j if w21row.shape[0] > 1 else 0] if spatial21 else b0
+                nrm[j] = max(a - np.float64(b), 0.0) / a if a != 0 else 0.0
+            zn[:] = 0.0
+            zrow = h >= bh
+            for c in range(C):  # pass 3: constraints, u, t, and the sums
+                q = c * K + k
+                xr, yr, ur, tr = x[i, q, h], y[i, q, h], u[i, q, h], t[i, q, h]
+                wrow = w4[iw, q if w4.shape[1] > 1 else 0, h if w4.shape[2] > 1 else 0]
+                wv = wk[q] if nwk > 1 else wk[0]
+                for j in range(W):
+                    yy = Y[c, j] * nrm[j]
                     if nonneg and yy < 0:
                         yy = yy - yy
                     if zrow or j >= bw:
                         yy = yy - yy
-                    v = vs[c]
-                    uu = v - yy
-                    xv = x[i, q, h, j]
-                    yp = y[i, q, h, j]
-                    y[i, q, h, j] = yy
-                    u[i, q, h, j] = uu
+                    uu = V[c, j] - yy
+                    xv = xr[j]
+                    d1[j] = xv - yy
+                    d2[j] = yr[j] - yy
+                    yr[j] = yy
+                    ur[j] = uu
                     if wt:
-                        t[i, q, h, j] = yy - uu
-                    acc[0] += np.float64(xv) * np.float64(xv)
-                    acc[1] += np.float64(yy) * np.float64(yy)
-                    acc[2] += np.float64(uu) * np.float64(uu)
-                    d1 = xv - yy
-                    d2 = yp - yy
-                    acc[3] += np.float64(d1) * np.float64(d1)
-                    acc[4] += np.float64(d2) * np.float64(d2)
+                        tr[j] = yy - uu
                     if want_l1:
                         if spatial:
-                            wv = w4[iw, q if w4.shape[1] > 1 else 0, h if w4.shape[2] > 1 else 0,
-                                    j if w4.shape[3] > 1 else 0]
-                        else:
-                            wv = wk[q] if nwk > 1 else wk[0]
+                            wv = wrow[j if wrow.shape[0] > 1 else 0]
                         z = yy if l1_on_y else xv
-                        acc[5] += np.float64(abs(wv * z))
-                        zn2 += np.float64(z) * np.float64(z)
+                        lr[j] = abs(wv * z)
+                        zn[j] += np.float64(z) * np.float64(z)
+                add_row_sums(acc, xr, yr, ur, d1, d2)
                 if want_l1:
-                    if spatial21:
-                        w21 = w21map[i21, k21, h if w21map.shape[2] > 1 else 0, j if w21map.shape[3] > 1 else 0]
-                    else:
-                        w21 = w21k[k] if nw21 > 1 else w21k[0]
-                    acc[6] += np.float64(w21) * np.sqrt(zn2)
+                    acc[5] += _sum(lr)
+            if want_l1:
+                for j in range(W):
+                    w21 = w21row[j if w21row.shape[0] > 1 else 0] if spatial21 else (w21k[k] if nw21 > 1 else w21k[0])
+                    acc[6] += np.float64(w21) * np.sqrt(zn[j])
 
 
 @njit(**_OPTS)

@@ -44,7 +44,7 @@ from csc.core import ops
 from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, initial_rho
 from csc.core.checks import (
     as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative, check_not_channels_last,
-    check_solution, check_weights, prepare_dictionary,
+    broadcast_weights, check_colour_images, check_solution, prepare_dictionary,
 )
 from csc.core.options import CBPDNOptions
 from csc.core.stats import CodingStats
@@ -196,45 +196,16 @@ class ConvBPDN:
 
     def _prepare_colour_images(self, S: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
         """Images (C, H, W) or (B, C, H, W) for a multi-channel dictionary (K, C, kh, kw)."""
-        C = self.dictionary.shape[1]
-        layout = f"(C, H, W) or (B, C, H, W) with C = {C}, the dictionary's channels"
-        check_ndim("images", S, (3, 4), layout)
-        check_not_channels_last("images", S, layout)
-        if S.shape[-3] != C:
-            raise ValueError(f"images: shape {tuple(S.shape)} has {S.shape[-3]} channels but the dictionary "
-                             f"{tuple(self.dictionary.shape)} has {C}; expected {layout}")
+        S = check_colour_images(S, self.dictionary)
         check_image_size("images", *S.shape[-2:], self.dictionary.shape[-2:])
         if S.numel() == 0:
             raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
         check_finite("images", S)
-        S = S.reshape(-1, *S.shape[-3:])
         return S, (S.shape[0],)
 
     def _prepare_weight(self, n: int, shape: tuple[int, int], S: torch.Tensor, lead) -> torch.Tensor | float:
-        w = self.options.l1_weight
         K = self.dictionary.shape[0]
-        wt = check_weights("l1_weight", w, S)
-        if isinstance(wt, float):
-            return wt
-        if wt.ndim == 1:
-            if wt.shape[0] not in (1, K):
-                raise ValueError(f"l1_weight: a 1-D weight must have K={K} entries, got {wt.shape[0]}")
-            wt = wt.reshape(1, -1, 1, 1)
-        target = (n, K) + tuple(shape)
-        if wt.ndim == len(lead) + 3 and tuple(wt.shape[: len(lead)]) == tuple(lead) and len(lead) > 1:
-            wt = wt.reshape((n,) + tuple(wt.shape[len(lead):]))
-        try:
-            torch.broadcast_shapes(wt.shape, target)
-            if torch.broadcast_shapes(wt.shape, target) != torch.Size(target):
-                raise RuntimeError
-        except RuntimeError:
-            raise ValueError(
-                f"l1_weight: shape {tuple(wt.shape)} does not broadcast to the codes' shape {target} "
-                "(expected a scalar, (K,), (K, H, W) or (B, K, H, W))"
-            ) from None
-        while wt.ndim < 4:
-            wt = wt.unsqueeze(0)
-        return wt
+        return broadcast_weights("l1_weight", self.options.l1_weight, S, K, (n, K) + tuple(shape), lead)
 
     def _prepare_init(self, name: str, value, n: int, lead, shape) -> torch.Tensor | None:
         if value is None:

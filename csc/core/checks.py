@@ -219,3 +219,42 @@ def check_learned(D: torch.Tensor, images: torch.Tensor | None) -> None:
             f"images: dictionary learning overflowed {str(D.dtype).replace('torch.', '')}{big}; scale the "
             "images to a moderate range (e.g. [0, 1]) or use float64"
         )
+
+
+def check_colour_images(S: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    """Images (C, H, W) or (B, C, H, W) for a multi-channel dictionary D (K, C, kh, kw), as
+    (n, C, H, W); ValueError naming ``images`` for another layout or channel count."""
+    C = D.shape[1]
+    layout = f"(C, H, W) or (B, C, H, W) with C = {C}, the dictionary's channels"
+    check_ndim("images", S, (3, 4), layout)
+    check_not_channels_last("images", S, layout)
+    if S.shape[-3] != C:
+        raise ValueError(f"images: shape {tuple(S.shape)} has {S.shape[-3]} channels but the dictionary "
+                         f"{tuple(D.shape)} has {C}; expected {layout}")
+    return S.reshape(-1, *S.shape[-3:])
+
+
+def broadcast_weights(name: str, w, like: torch.Tensor, K: int, target, lead=()) -> "float | torch.Tensor":
+    """Weights of K coefficient maps: a float, or a 4-D tensor broadcasting to ``target``
+    (n, K, H, W): a scalar, (K,), (K, H, W), (n, K, H, W), or ``lead`` + (K, H, W) for an
+    input of leading axes ``lead``. ValueError naming ``name`` otherwise."""
+    wt = check_weights(name, w, like)
+    if isinstance(wt, float):
+        return wt
+    if wt.ndim == 1:
+        if wt.shape[0] not in (1, K):
+            raise ValueError(f"{name}: a 1-D weight must have K={K} entries, got {wt.shape[0]}")
+        wt = wt.reshape(1, -1, 1, 1)
+    if len(lead) > 1 and wt.ndim == len(lead) + 3 and tuple(wt.shape[: len(lead)]) == tuple(lead):
+        wt = wt.reshape((target[0],) + tuple(wt.shape[len(lead):]))
+    try:
+        if torch.broadcast_shapes(wt.shape, target) != torch.Size(target):
+            raise RuntimeError
+    except RuntimeError:
+        raise ValueError(
+            f"{name}: shape {tuple(wt.shape)} does not broadcast to the codes' shape {tuple(target)} "
+            "(expected a scalar, (K,), (K, H, W) or (B, K, H, W))"
+        ) from None
+    while wt.ndim < 4:
+        wt = wt.unsqueeze(0)
+    return wt

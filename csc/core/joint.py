@@ -26,7 +26,7 @@ import torch
 from csc.backends.numba_cpu import FusedJointCBPDN
 from csc.backends.torch_loop import TorchJointCBPDN
 from csc.core.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
-from csc.core.checks import check_finite, check_nonnegative, check_weights
+from csc.core.checks import broadcast_weights, check_finite, check_nonnegative
 from csc.core.options import CBPDNOptions, _is_real, _option_dict, check_number
 from csc.core.xstep import ChannelwiseXStep
 
@@ -168,21 +168,7 @@ class ConvBPDNJoint(ConvBPDN):
 
     def _l21_weight(self, like: torch.Tensor, n: int, shape) -> float | torch.Tensor:
         K = self.dictionary.shape[0]
-        w = check_weights("l21_weight", self.options.l21_weight, like)
-        if isinstance(w, float):
-            return w
-        if w.ndim == 1:
-            if w.shape[0] not in (1, K):
-                raise ValueError(f"l21_weight: a 1-D weight must have K={K} entries, got {w.shape[0]}")
-            w = w.reshape(1, -1, 1, 1)
-        while w.ndim < 4:
-            w = w.unsqueeze(0)
-        try:
-            torch.broadcast_shapes(w.shape, (n, K) + tuple(shape))
-        except RuntimeError:
-            raise ValueError(f"l21_weight: shape {tuple(w.shape)} does not broadcast to {(n, K) + tuple(shape)} "
-                             "(expected a scalar, (K,), (K, H, W) or (B, K, H, W))") from None
-        return w
+        return broadcast_weights("l21_weight", self.options.l21_weight, like, K, (n, K) + tuple(shape))
 
     def _workspace(self, S, xstep, y, u, w, fused, sync, kernel_size):
         opts, n = self.options, S.shape[0]

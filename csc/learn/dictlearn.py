@@ -92,7 +92,7 @@ from csc.backends import fused as _fused
 from csc.core import ops
 from csc.core.checks import (
     as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative, check_not_channels_last,
-    check_learned, prepare_dictionary,
+    check_colour_images, check_learned, prepare_dictionary,
 )
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
@@ -294,14 +294,7 @@ def _prepare_images(images, D: torch.Tensor, joint: bool = False) -> torch.Tenso
         check_not_channels_last("images", S, "(C, H, W) or (B, C, H, W)")
         S = S.reshape(-1, *S.shape[-3:])
     elif D.ndim == 4:
-        C = D.shape[1]
-        layout = f"(C, H, W) or (B, C, H, W) with C = {C}, the dictionary's channels"
-        check_ndim("images", S, (3, 4), layout)
-        check_not_channels_last("images", S, layout)
-        if S.shape[-3] != C:
-            raise ValueError(f"images: shape {tuple(S.shape)} has {S.shape[-3]} channels but the dictionary "
-                             f"{tuple(D.shape)} has {C}; expected {layout}")
-        S = S.reshape(-1, *S.shape[-3:])
+        S = check_colour_images(S, D)
     else:
         check_ndim("images", S, (2, 3), "(H, W) or (B, H, W)")
         check_not_channels_last("images", S, "(H, W) or (B, H, W)")

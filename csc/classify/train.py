@@ -40,6 +40,7 @@ import io
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -69,6 +70,7 @@ __all__ = [
 
 CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_FORMAT = "csc-train-checkpoint"
+SCHEDULES = ("constant", "onecycle")
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,10 @@ class TrainOptions:
 
     ``amp=None`` turns mixed precision (float16 autocast + gradient scaling) on when
     training on CUDA. ``max_steps`` caps the batches per epoch (smoke tests).
-    ``epochs`` may be raised when resuming; every other option must match the
-    checkpoint.
+    ``schedule``: ``"constant"`` (lr throughout) or ``"onecycle"`` (torch's ``OneCycleLR``
+    with ``max_lr=lr`` over every step of the ``epochs`` epochs, stepped after each batch:
+    the authors' classifier). ``epochs`` may be raised when resuming a constant-lr run;
+    every other option (and, for ``"onecycle"``, ``epochs`` too) must match the checkpoint.
     """
 
     epochs: int = 100
@@ -95,6 +99,7 @@ class TrainOptions:
     eval_batch_size: int = 256
     max_steps: int | None = None
     num_workers: int = 0
+    schedule: str = "constant"
 
     def __post_init__(self):
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -103,12 +108,16 @@ class TrainOptions:
             raise ValueError("lr and eps must be > 0")
         if self.stem not in ("imagenet", "cifar"):
             raise ValueError(f"stem: expected 'imagenet' or 'cifar', got {self.stem!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
 
     def identity(self) -> dict[str, Any]:
         """The options a resumed run must share with its checkpoint."""
         d = asdict(self)
-        for k in ("epochs", "device", "num_workers", "eval_batch_size"):
+        for k in ("device", "num_workers", "eval_batch_size") + (("epochs",) if self.schedule == "constant" else ()):
             d.pop(k)
+        if self.schedule == "constant":
+            d.pop("schedule")  # checkpoints written before schedules existed stay resumable
         d["betas"] = list(d["betas"])
         return d
 
@@ -302,8 +311,9 @@ def _epoch_order(train_set: Dataset, o: TrainOptions, epoch: int, rank: int, wor
 
 
 def _train_steps(net: nn.Module, loader: DataLoader, opt, scaler, device: torch.device, amp: bool,
-                 max_steps: int | None) -> tuple[float, int, int]:
-    """One pass of Adam steps over ``loader``: (summed loss, correct predictions, samples seen)."""
+                 max_steps: int | None, sched=None) -> tuple[float, int, int]:
+    """One pass of Adam steps over ``loader`` (``sched.step()`` after each, when given):
+    (summed loss, correct predictions, samples seen)."""
     net.train()
     loss_sum, correct, seen = 0.0, 0, 0
     for step, (x, y) in enumerate(loader):
@@ -321,6 +331,8 @@ def _train_steps(net: nn.Module, loader: DataLoader, opt, scaler, device: torch.
         else:
             loss.backward()
             opt.step()
+        if sched is not None:
+            sched.step()
         loss_sum += float(loss.detach()) * int(y.numel())
         correct += int((logits.detach().argmax(1) == y).sum())
         seen += int(y.numel())
@@ -345,6 +357,27 @@ class _TrainRun:
     test_set: Dataset
     net: nn.Module | None = None  # the model, wrapped in DistributedDataParallel when distributed
     test_part: Dataset | None = None  # this process's part of the test set
+    sched: Any = None  # the learning-rate schedule (None: constant)
+
+    def steps_per_epoch(self, o: TrainOptions) -> int:
+        """Optimiser steps in one epoch on each process (the length of its loader)."""
+        n = len(self.train_set)
+        per_rank = -(-n // self.world) if self.distributed else n
+        steps = -(-per_rank // (o.batch_size // self.world))
+        return steps if o.max_steps is None else min(steps, o.max_steps)
+
+    def schedule(self, o: TrainOptions, epochs_done: int) -> None:
+        """Set ``sched`` for ``o.schedule``, advanced past the ``epochs_done`` finished epochs
+        (the schedule is a function of the step count alone, so a resumed run continues it)."""
+        if o.schedule != "onecycle":
+            return
+        per_epoch = self.steps_per_epoch(o)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=o.lr, epochs=max(o.epochs, 1),
+                                                         steps_per_epoch=max(per_epoch, 1))
+        with warnings.catch_warnings():  # advancing a resumed schedule steps it before the optimiser
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(epochs_done * per_epoch):
+                self.sched.step()
 
     def parallelise(self) -> None:
         """Set ``net`` and ``test_part``: DDP and a strided part of the test set when distributed."""
@@ -368,7 +401,7 @@ class _TrainRun:
         loader = DataLoader(train_set, batch_size=o.batch_size // self.world, sampler=order,
                             num_workers=o.num_workers, drop_last=False)
         loss_sum, correct, seen = _train_steps(self.net, loader, self.opt, self.scaler, self.device, self.amp,
-                                               o.max_steps)
+                                               o.max_steps, self.sched)
         if self.distributed:
             for b in self.model.buffers():  # BatchNorm statistics: rank 0's (those the checkpoint holds)
                 torch.distributed.broadcast(b, src=0)
@@ -378,7 +411,8 @@ class _TrainRun:
             t_loss, t_correct, t_n = _sum_over_ranks((t_loss, t_correct, t_n), self.device)
         return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
                 "train_acc": 100.0 * correct / max(seen, 1), "test_loss": t_loss / max(t_n, 1),
-                "test_acc": 100.0 * t_correct / max(t_n, 1), "seconds": time.perf_counter() - t0}
+                "test_acc": 100.0 * t_correct / max(t_n, 1), "lr": float(self.opt.param_groups[0]["lr"]),
+                "seconds": time.perf_counter() - t0}
 
 
 def _setup_run(train_set: Dataset, test_set: Dataset, o: TrainOptions, in_channels: int | None,
@@ -434,6 +468,7 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
             "world_size": world, "data": {"train": _data_identity(train_set), "test": _data_identity(test_set)}}
     ckpt = out / CHECKPOINT
     history, start = _restore_checkpoint(ckpt, r.model, r.opt, r.scaler, o, info, distributed, main_process)
+    r.schedule(o, start)
     r.parallelise()
     for epoch in range(start, o.epochs):
         row = r.epoch(o, epoch)

@@ -276,7 +276,8 @@ def cmd_encode_dataset(args: argparse.Namespace) -> int:
     settings = EncodeSettings(
         dictionary=args.dictionary, lmbda=args.lmbda, max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol,
         size=args.size, preprocess=args.preprocess, value_dtype=args.value_dtype, shard_size=args.shard_size,
-        solver_dtype=args.dtype, colour=args.colour,
+        solver_dtype=args.dtype, colour=args.colour, l1_weight=args.l1_weight, relax=args.relax,
+        rsdl_ratio=args.rsdl_ratio,
     )
     if args.colour and args.dataset == "fashion-mnist":
         raise ValueError("--colour: Fashion-MNIST is gray; colour encoding takes cifar10 or a folder of colour images")
@@ -349,7 +350,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps,
         weight_decay=args.weight_decay, seed=args.seed, stem=args.stem, dropout=args.dropout,
         amp={"auto": None, "on": True, "off": False}[args.amp], device=str(device),
-        max_steps=args.max_steps, num_workers=args.workers,
+        max_steps=args.max_steps, num_workers=args.workers, schedule=args.schedule,
     )
     run = {"encoding": encoding, "pruning": args.prune or None, "relative": None if args.pixels else not args.absolute,
            "seed": args.seed}
@@ -609,6 +610,9 @@ def _add_encode_dataset(sub) -> None:
     ed.add_argument("--lmbda", type=nonneg_float, default=0.1)
     ed.add_argument("--max-iter", type=positive_int, default=100)
     ed.add_argument("--rel-stop-tol", type=nonneg_float, default=1e-2)
+    ed.add_argument("--l1-weight", type=nonneg_float, default=1.0, help="scalar L1Weight (default 1)")
+    ed.add_argument("--relax", type=positive_float, default=1.8, help="RelaxParam (default 1.8)")
+    ed.add_argument("--rsdl-ratio", type=positive_float, default=1.2, help="AutoRho RsdlRatio (default 1.2)")
     ed.add_argument("--size", type=positive_int, default=None, help="bilinear resize to SIZE x SIZE before coding")
     ed.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass")
     ed.add_argument("--value-dtype", choices=["float16", "float32"], default="float16")
@@ -654,6 +658,8 @@ def _add_train(sub) -> None:
     tr.add_argument("--beta2", type=unit_interval, default=0.99)
     tr.add_argument("--eps", type=positive_float, default=1e-8)
     tr.add_argument("--weight-decay", type=nonneg_float, default=0.0)
+    tr.add_argument("--schedule", choices=["constant", "onecycle"], default="constant",
+                    help="learning rate: constant, or OneCycleLR with max lr --lr (the authors')")
     tr.add_argument("--seed", type=nonneg_int, default=0)
     tr.add_argument("--stem", choices=["imagenet", "cifar"], default="imagenet")
     tr.add_argument("--dropout", type=unit_interval, default=0.0)
@@ -718,6 +724,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_table(sub)
     _add_demo(sub)
+    from csc.cli.paper import add_paper
+
+    add_paper(sub)
     return p
 
 

@@ -115,6 +115,10 @@ class EncodeSettings:
         Code RGB images (B, 3, H, W) with a multi-channel dictionary (K, 3, kh, kw), each
         channel preprocessed on its own; the codes are (K, H, W) per image as for gray
         images (default False: colour sources are converted to gray).
+    l1_weight, relax, rsdl_ratio : float
+        CBPDN's scalar ``L1Weight`` (1), ``RelaxParam`` (1.8) and ``AutoRho.RsdlRatio``
+        (1.2), SPORCO's defaults; the authors' Table 1 encoding uses 0.5, 1.8 and 1.05
+        (:class:`csc.science.protocol.EncodingProtocol`).
     """
 
     dictionary: str = "heterogeneous"
@@ -128,6 +132,9 @@ class EncodeSettings:
     shard_size: int = 256
     solver_dtype: str = "float32"
     colour: bool = False
+    l1_weight: float = 1.0
+    relax: float = 1.8
+    rsdl_ratio: float = 1.2
 
     def __post_init__(self):
         if not isinstance(self.dictionary, (str, os.PathLike)):
@@ -136,6 +143,9 @@ class EncodeSettings:
         check_number("lmbda", self.lmbda, minimum=0)
         check_int("max_iter", self.max_iter, 1)
         check_number("rel_stop_tol", self.rel_stop_tol, minimum=0)
+        check_number("l1_weight", self.l1_weight, minimum=0)
+        check_number("relax", self.relax, minimum=0, strict=True)
+        check_number("rsdl_ratio", self.rsdl_ratio, minimum=1)
         check_int("shard_size", self.shard_size, 1)
         check_int("size", self.size, 1, none=True)
         object.__setattr__(self, "colour", check_bool("colour", self.colour))
@@ -563,6 +573,7 @@ def encode_dataset(
     # FFTW_ESTIMATE: the same FFT plans in every run, so a repeat gives the same bytes
     solver = ConvBPDN(D, settings.lmbda, CBPDNOptions(
         max_iter=settings.max_iter, rel_stop_tol=settings.rel_stop_tol, record_stats=False,
+        l1_weight=settings.l1_weight, relax=settings.relax, rsdl_ratio=settings.rsdl_ratio,
         dtype=sdtype, device=dev, fftw_planner="FFTW_ESTIMATE"))
     with _store_lock(out, distributed, rank == 0) as created:
         shards = _previous_shards(out, header["settings_digest"])

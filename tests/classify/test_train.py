@@ -143,3 +143,33 @@ def test_cli_train_refuses_mismatched_stores_and_foreign_run_folders(tmp_path, c
     rc = main(common + ["--epochs", "2", "--store", str(tmp_path / "d1-half")] + run)
     err = capsys.readouterr().err
     assert rc == 2 and "other data" in err
+
+
+def test_onecycle_schedule_resumes_exactly(tmp_path):
+    """The authors' OneCycleLR: the lr after each epoch is torch's OneCycleLR after that many
+    steps (24 images, batch 8: 3 steps an epoch), and an interrupted run resumes to the
+    same weights and history."""
+    opts = TrainOptions(epochs=3, schedule="onecycle", weight_decay=5e-2, **OPTS)
+    tr, te = _sets()
+    full = train(tr, te, tmp_path / "full", opts)
+    ref_opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=opts.lr)
+    ref = torch.optim.lr_scheduler.OneCycleLR(ref_opt, max_lr=opts.lr, epochs=3, steps_per_epoch=3)
+    expected = []
+    for _ in range(3):
+        for _ in range(3):
+            ref_opt.step()
+            ref.step()
+        expected.append(ref_opt.param_groups[0]["lr"])
+    assert [r["lr"] for r in full["epochs"]] == pytest.approx(expected, rel=1e-12)
+    assert expected[0] > opts.lr / 25 * 1.5  # warming up: not the initial lr any more
+    tr, te = _sets()
+    train(tr, te, tmp_path / "part", opts, stop_after_epoch=2)
+    tr, te = _sets()
+    resumed = train(tr, te, tmp_path / "part", opts)
+    a, b = full["model"].state_dict(), resumed["model"].state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(full["epochs"]) == strip(resumed["epochs"])
+    with pytest.raises(ValueError, match="other options"):  # the schedule spans the epochs: they must match
+        train(tr, te, tmp_path / "part", TrainOptions(**{**opts.__dict__, "epochs": 4}))

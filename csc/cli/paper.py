@@ -1,0 +1,94 @@
+"""``csc paper``: the paper's experiments with the authors' settings (csc.science.protocol).
+
+Every field of a protocol dataclass is an option of its subcommand (``--max-iter``,
+``--eta-a`` …), with the authors' value as default; ``--crop none`` means whole images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from typing import Any
+
+__all__ = ["add_paper", "add_protocol_options", "protocol_from_args"]
+
+
+def _parse_optional(kind):
+    def parse(text: str):
+        return None if text.lower() == "none" else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _argument(field: dataclasses.Field, hint) -> dict[str, Any]:
+    """argparse keywords for one protocol field, from its type hint."""
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        item = next(a for a in args if a is not Ellipsis)
+        item_args = [a for a in typing.get_args(item) if a is not type(None)]
+        kind = _parse_optional(item_args[0]) if item_args else item
+        return {"type": kind, "nargs": "+" if Ellipsis in args else len(args)}
+    if type(None) in args:  # int | None
+        return {"type": _parse_optional(next(a for a in args if a is not type(None)))}
+    return {"type": _bool if hint is bool else hint}
+
+
+def add_protocol_options(parser: argparse.ArgumentParser, cls, prefix: str = "") -> None:
+    """One ``--<field>`` option per field of the dataclass ``cls`` (authors' defaults)."""
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(f"{cls.__name__} (authors' defaults)")
+    for f in dataclasses.fields(cls):
+        default = f.default
+        group.add_argument(f"--{prefix}{f.name.replace('_', '-')}", dest=f"{prefix}{f.name}", default=default,
+                           help=f"default {default!r}", **_argument(f, hints[f.name]))
+
+
+def protocol_from_args(cls, args: argparse.Namespace, prefix: str = ""):
+    values = {}
+    for f in dataclasses.fields(cls):
+        v = getattr(args, f"{prefix}{f.name}")
+        values[f.name] = tuple(v) if isinstance(v, list) else v
+    return cls(**values)
+
+
+def cmd_paper_learn(args: argparse.Namespace) -> int:
+    import torch
+
+    from csc.science.protocol import OnlineLearningProtocol, learn_online
+
+    protocol = protocol_from_args(OnlineLearningProtocol, args)
+    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    path = learn_online(args.init, args.out, protocol, dtype=dtype, device=args.device,
+                        checkpoint_every=args.checkpoint_every, progress=not args.quiet)
+    print(f"wrote {path}")
+    return 0
+
+
+def add_paper(sub) -> None:
+    from csc.cli.argtypes import positive_int
+    from csc.science.protocol import OnlineLearningProtocol
+
+    p = sub.add_parser("paper", help="the paper's experiments with the authors' settings (Fig. 2, post-learning "
+                                     "dictionaries, Table 1)")
+    ps = p.add_subparsers(dest="experiment", required=True)
+    lr = ps.add_parser("learn", help="a post-learning dictionary: online CDL from a log-Gabor dictionary "
+                                     "(resumable)")
+    lr.add_argument("--init", required=True, help="starting dictionary (shipped name or file)")
+    lr.add_argument("--out", required=True, help="dictionary file to write (.npz)")
+    lr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    lr.add_argument("--device", default=None)
+    lr.add_argument("--checkpoint-every", type=positive_int, default=25)
+    lr.add_argument("--quiet", action="store_true")
+    add_protocol_options(lr, OnlineLearningProtocol)
+    lr.set_defaults(func=cmd_paper_learn)

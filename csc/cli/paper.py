@@ -44,10 +44,11 @@ def _argument(field: dataclasses.Field, hint) -> dict[str, Any]:
     return {"type": _bool if hint is bool else hint}
 
 
-def add_protocol_options(parser: argparse.ArgumentParser, cls, prefix: str = "") -> None:
-    """One ``--<field>`` option per field of the dataclass ``cls`` (authors' defaults)."""
+def add_protocol_options(parser: argparse.ArgumentParser, cls, prefix: str = "",
+                         title: str = "authors' defaults") -> None:
+    """One ``--<field>`` option per field of the dataclass ``cls`` (its defaults)."""
     hints = typing.get_type_hints(cls)
-    group = parser.add_argument_group(f"{cls.__name__} (authors' defaults)")
+    group = parser.add_argument_group(f"{cls.__name__} ({title})")
     for f in dataclasses.fields(cls):
         default = f.default
         group.add_argument(f"--{prefix}{f.name.replace('_', '-')}", dest=f"{prefix}{f.name}", default=default,
@@ -75,6 +76,17 @@ def cmd_paper_learn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_paper_table1(args: argparse.Namespace) -> int:
+    from csc.classify.experiment import Table1Plan, run_table1
+    from csc.science.protocol import ClassifierProtocol, EncodingProtocol
+
+    plan = protocol_from_args(Table1Plan, args)
+    run_table1(plan, args.out, protocol_from_args(EncodingProtocol, args),
+               protocol_from_args(ClassifierProtocol, args), progress=not args.quiet)
+    print(f"wrote {args.out}/table1.md, table1.json and curves.png")
+    return 0
+
+
 def add_paper(sub) -> None:
     from csc.cli.argtypes import positive_int
     from csc.science.protocol import OnlineLearningProtocol
@@ -92,3 +104,14 @@ def add_paper(sub) -> None:
     lr.add_argument("--quiet", action="store_true")
     add_protocol_options(lr, OnlineLearningProtocol)
     lr.set_defaults(func=cmd_paper_learn)
+    from csc.classify.experiment import Table1Plan
+    from csc.science.protocol import ClassifierProtocol, EncodingProtocol
+
+    t1 = ps.add_parser("table1", help="Table 1: encode the dataset with each dictionary, train ResNet-18 on the "
+                                      "codes and on pixels over seeds and pruning, aggregate (resumable)")
+    t1.add_argument("--out", required=True, help="experiment folder (stores/, runs/, table1.md)")
+    t1.add_argument("--quiet", action="store_true")
+    add_protocol_options(t1, Table1Plan, title="what to run")
+    for cls in (EncodingProtocol, ClassifierProtocol):
+        add_protocol_options(t1, cls)
+    t1.set_defaults(func=cmd_paper_table1)

@@ -178,6 +178,9 @@ class ClassifierProtocol:
         ``Normalize(mean=0.5, std=0.225)``.
     lr, weight_decay : float
         Adam, lr 2e-4 (also OneCycleLR's max), weight decay 5e-2 (torch ``Adam``'s L2 term).
+    betas : tuple of float
+        Adam's (β1, β2): torch's defaults (0.9, 0.999), which the authors' code keeps (the
+        paper's text gives 0.99 for β2).
     schedule : str
         ``"onecycle"``: OneCycleLR over all steps of all epochs.
     epochs, batch_size : int
@@ -195,6 +198,7 @@ class ClassifierProtocol:
     normalise: tuple[float, float] = (0.5, 0.225)
     lr: float = 2e-4
     weight_decay: float = 5e-2
+    betas: tuple[float, float] = (0.9, 0.999)
     schedule: str = "onecycle"
     epochs: int = 100
     batch_size: int = 800

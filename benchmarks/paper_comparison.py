@@ -9,6 +9,10 @@ curves (Fig. 6a) with absolute thresholds ``linspace(0.001, 0.5, 6)`` and relati
     # one configuration → benchmarks/results/paper_comparison_<tag>.json and .png
     python benchmarks/paper_comparison.py --preprocess lcn --lmbda 0.05 --crop 256 --max-iter 100
     python benchmarks/paper_comparison.py --preprocess highpass --lmbda 0.01 --crop 256 --max-iter 100
+    # the authors' Fig. 2 settings (csc.science.protocol.Fig2Protocol: LCN, 256² crops, λ 1e-3 and
+    # 1e-2, 100 iterations, RelStopTol 1e-4), their kernel normalisation for the log-Gabor
+    # dictionaries, and the post-learning dictionaries learned their way (csc paper learn)
+    python benchmarks/paper_comparison.py --authors
     # the Markdown summary over every paper_comparison_*.json present (--replot: redraw PNGs)
     python benchmarks/paper_comparison.py --report
 
@@ -53,10 +57,52 @@ def _wilcoxon(a, b) -> dict:
     return out
 
 
+AUTHORS_DICTS = ROOT / "paper" / "dicts" / "authors"
+AUTHORS_POST = ("homogeneous-learned", "heterogeneous-learned")  # shipped, learned by `csc paper learn`
+
+
+def authors_dictionaries() -> list[str]:
+    """The log-Gabor dictionaries with the authors' kernel normalisation (median removed,
+    max |.| = 1), written under benchmarks/paper/dicts/authors/ (file stems homogeneous and
+    heterogeneous, so the comparisons pair them), then the post-learning ones."""
+    from csc.dictionary.loggabor import loggabor_dictionary
+
+    AUTHORS_DICTS.mkdir(parents=True, exist_ok=True)
+    out = []
+    for preset in ("homogeneous", "heterogeneous"):
+        path = AUTHORS_DICTS / f"{preset}.npz"
+        if not path.is_file():
+            D, _ = loggabor_dictionary(preset, size=12, normalise="authors")
+            csc.save_dictionary(path, D, {"name": preset, "normalise": "authors", "preset": preset})
+        out.append(str(path))
+    return out + list(AUTHORS_POST)
+
+
+def run_authors(args) -> list[Path]:
+    """One configuration per λ of the authors' Fig. 2 protocol."""
+    from csc.science.protocol import Fig2Protocol
+
+    p = Fig2Protocol()
+    paths = []
+    for lmbda in (args.authors_lmbdas or p.lmbdas):
+        a = replace_args(args, preprocess=p.preprocess, lmbda=lmbda, crop=p.crop, max_iter=p.max_iter,
+                         rel_stop_tol=p.rel_stop_tol, dictionaries=args.dictionaries or authors_dictionaries(),
+                         tag=f"authors_lmbda{lmbda:g}")
+        paths.append(run(a))
+    return paths
+
+
+def replace_args(args, **changes):
+    d = dict(vars(args))
+    d.update(changes)
+    return argparse.Namespace(**d)
+
+
 def run(args) -> Path:
     torch.set_num_threads(args.threads)
     tag = args.tag or f"{args.preprocess}_lmbda{args.lmbda:g}_crop{args.crop}"
     cfg = DemoConfig(lmbda=args.lmbda, crop=args.crop, max_iter=args.max_iter, preprocess=args.preprocess,
+                     rel_stop_tol=args.rel_stop_tol,
                      images=tuple(args.images) if args.images else None, device=args.device,
                      dictionaries=tuple(args.dictionaries) if args.dictionaries else None)
     t0 = time.perf_counter()
@@ -335,6 +381,11 @@ def main(argv=None) -> int:
     p.add_argument("--lmbda", type=float, default=0.05)
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--max-iter", type=int, default=100)
+    p.add_argument("--rel-stop-tol", type=float, default=1e-3)
+    p.add_argument("--authors", action="store_true",
+                   help="the authors' Fig. 2 settings, one run per λ (their kernel normalisation, post-learning "
+                        "dictionaries learned their way)")
+    p.add_argument("--authors-lmbdas", type=float, nargs="+", default=None, help="with --authors: these λ only")
     p.add_argument("--images", nargs="+", default=None)
     p.add_argument("--dictionaries", nargs="+", default=None, help=f"default: {available_dictionaries()}")
     p.add_argument("--device", default="auto")
@@ -350,6 +401,9 @@ def main(argv=None) -> int:
     if args.replot:
         for f in sorted(RESULTS.glob("paper_comparison_*.json")):
             print(f"wrote {replot(f)}")
+        return 0
+    if args.authors:
+        run_authors(args)
         return 0
     run(args)
     return 0

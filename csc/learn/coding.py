@@ -24,7 +24,7 @@ from csc.core.checks import check_weights
 from csc.core.options import CBPDNOptions
 from csc.core.xstep import ChannelwiseXStep, MultiChannelXStep, SingleChannelXStep
 
-__all__ = ["JointCBPDN", "learner_weight"]
+__all__ = ["JointCBPDN", "JointMaskDcpl", "learner_weight"]
 
 #: The fused 'pgm' step works with the nonzero codes in the spatial domain when their
 #: number times kh·kw is at most this fraction of the coefficients (B·K·H·W): then

@@ -45,6 +45,21 @@ iteration to the next. One outer iteration j:
 5. With ``accurate_dfid`` the objective is recomputed after the dictionary step on
    (new dictionary, Y): DFid + λ‖Y‖₁ (unweighted ℓ1, as SPORCO).
 
+With a mask W (``solve(images, mask=W)``; SPORCO ``dictlrn.cbpdndlmd.ConvBPDNMaskDictLearn``,
+``xmethod='admm'``) the data term is ½Σ_j‖W_j ⊙ (Σ_k d_k * x_jk − s_j)‖²: the coding step is
+mask decoupling over the batch (:class:`csc.learn.coding.JointMaskDcpl`, the two-block
+iteration of :mod:`csc.core.maskdcpl`, options :data:`DICTLEARN_MASKDCPL_DEFAULTS` or a
+``coding=csc.ConvBPDNMaskDcpl(...)`` problem's), and the dictionary step
+
+* ``'pgm'`` (SPORCO ``pgm.ccmod.ConvCnstrMODMask``): FISTA as above with the gradient
+  :math:`\nabla = \sum_j \overline{\hat Z_j}\,\mathrm{DFT}(W_j^2 \odot \mathrm{IDFT}(\hat Z_j \hat V - \hat S_j))`;
+* ``'cns'`` (SPORCO ``admm.ccmodmd.ConvCnstrMODMaskDcpl_Consensus``): the consensus ADMM with a
+  second block y₁ⱼ ≈ z_j * d − s_j, y₁ⱼ = ρ(a₁ⱼ + u₁ⱼ − s_j)/(W_j² + ρ)
+  (:class:`csc.backends.torch_dictstep.TorchMaskedConsensusOps`).
+
+The masked dictionary steps run the torch arithmetic (also when the coding step runs on the
+fused CPU back end).
+
 SPORCO's *effective* defaults are used (they differ from its documentation): the
 dictionary step's ρ is 1 (documented as the number of images) and the PGM step
 parameter L is 1 (documented as 14 × number of images), because its base classes set
@@ -118,6 +133,7 @@ __all__ = [
     "DictLearnStats",
     "SPORCO_DICTLEARN_STATS_NAMES",
     "DICTLEARN_CBPDN_DEFAULTS",
+    "DICTLEARN_MASKDCPL_DEFAULTS",
     "random_crops",
     "plot_objective",
     "load_checkpoint",

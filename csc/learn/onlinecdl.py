@@ -19,6 +19,11 @@ For each new minibatch of images s_j (B×H×W; B = 1 in SPORCO's examples), step
 3. **Projection** D ← P_C(IDFT(Ĝ)): crop to kh×kw, optionally zero mean or
    non-negative, unit ℓ2 norm (:mod:`csc.learn.constraints`).
 
+With a mask (``step(images, mask=W)``; SPORCO ``OnlineConvBPDNMaskDictLearn.solve(S, W)``) the
+coding is mask decoupling (:class:`csc.learn.coding.JointMaskDcpl`, options ``cbpdn_mask``)
+and the gradient :math:`\sum_j \overline{\hat Z_j}\,\mathrm{DFT}(W_j \odot \mathrm{IDFT}(\hat Z_j \hat D - \hat S_j))`
+(W, not W², as SPORCO's); :class:`ImageSampler` ``masks=`` crops a mask per image with it.
+
 Statistics per step (SPORCO's): the coding step's last ObjFun, DFid, RegL1, residuals
 and ρ; Cnstr = ‖pad(D) − G‖, DeltaD = ‖D − D_prev‖, η.
 

@@ -27,7 +27,7 @@ from csc.backends import fused
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["FusedCBPDN", "FusedJointCBPDN", "fused_weights"]
+__all__ = ["FusedCBPDN", "FusedJointCBPDN", "FusedAddMaskSim", "fused_weights"]
 
 
 def _npdt(dtype: torch.dtype):
@@ -124,6 +124,10 @@ class FusedCBPDN:
         self.fft.inverse(xfv, self.x.numpy())
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
+        return self._ystep_planes(thr, want_l1, may_rescale).sum(1)
+
+    def _ystep_planes(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
+        """The y-step kernel's run; its sums per map (n, K, 6)."""
         o, n, K = self.opts, self.n, self.y.shape[1]
         H, W = self.shape
         xv, yv, uv, tv = self.x.numpy(), self.y.numpy(), self.u.numpy(), self.t.numpy()
@@ -141,7 +145,7 @@ class FusedCBPDN:
                             thr.contiguous().numpy(), self.wk, self.wmap.numpy() if self.spatial else self.w4,
                             self.spatial, self.pend.numpy(), self.write_t.numpy(), o.nonneg, self.bh, self.bw,
                             o.objective_on_y, want_l1, part)
-        return torch.from_numpy(part.reshape(n, K, 6).sum(1))
+        return torch.from_numpy(part.reshape(n, K, 6))
 
     def fidelity(self) -> torch.Tensor:
         n, (H, W) = self.n, self.shape
@@ -272,4 +276,46 @@ class FusedJointCBPDN(FusedCBPDN):
     def keep(self, mask: torch.Tensor) -> None:
         if not bool(mask.all()) and self.spatial21 and self.w21map.shape[0] > 1:
             self.w21map = self.w21map[mask].contiguous()
+        super().keep(mask)
+
+
+class FusedAddMaskSim(FusedCBPDN):
+    r""":class:`FusedCBPDN` with additive mask simulation (SPORCO ``admm.cbpdn.AddMaskSim``; the
+    torch loop's :class:`csc.backends.torch_loop.TorchAddMaskSim`): the last map belongs to the
+    impulse kernel, whose ℓ1 weight is 0. The y-step kernel runs over every map; on the
+    impulse's it computes y = v, u = 0 (threshold 0) or, where a constraint zeroes y, y = 0,
+    u = v, so y + u is v = a + u_prev exactly. The impulse's map is then set as SPORCO's:
+
+    .. math::
+        y_z = [W = 0]\,v, \qquad u_z = v - y_z, \qquad t_z = y_z - u_z ,
+
+    free of the threshold and the constraints (``free``: (1 or n, 1, H, W), true where the
+    mask is 0), and its residual sums are recomputed. ``penalty_without_impulse`` (the
+    elastic net, P = 1): the penalty statistic ½‖x‖² leaves the impulse's map out."""
+
+    def __init__(self, *args, free: torch.Tensor, penalty_without_impulse: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.free, self.penalty_without_impulse = free.contiguous(), penalty_without_impulse
+
+    def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
+        yprev = self.y[:, -1:].clone()
+        part = self._ystep_planes(thr, want_l1, may_rescale)
+        y, u, x = self.y[:, -1:], self.u[:, -1:], self.x[:, -1:]
+        v = y + u
+        y.copy_(torch.where(self.free, v, torch.zeros_like(v)))
+        torch.sub(v, y, out=u)
+        torch.sub(y, u, out=self.t[:, -1:])
+        sq = lambda a: a.to(torch.float64).square().sum((1, 2, 3))  # noqa: E731
+        part[:, -1, :5] = torch.stack([sq(x), sq(y), sq(u), sq(x - y), sq(yprev - y)], 1)
+        return part.sum(1)
+
+    def penalty(self) -> torch.Tensor:
+        if not self.penalty_without_impulse:
+            return super().penalty()
+        v = self.y if self.opts.objective_on_y else self.x
+        return v[:, :-1].square().sum((1, 2, 3)) / 2.0
+
+    def keep(self, mask: torch.Tensor) -> None:
+        if self.free.shape[0] > 1 and not bool(mask.all()):
+            self.free = self.free[mask].contiguous()
         super().keep(mask)

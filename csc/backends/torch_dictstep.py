@@ -13,7 +13,7 @@ import torch
 
 from csc.core import ops
 
-__all__ = ["TorchPGMOps", "TorchConsensusOps", "pad"]
+__all__ = ["TorchPGMOps", "TorchConsensusOps", "TorchMaskedPGMOps", "TorchMaskedConsensusOps", "pad"]
 
 
 def pad(D: torch.Tensor, shape) -> torch.Tensor:
@@ -118,6 +118,97 @@ class TorchConsensusOps:
             self.U = st["U"].to(self.U)
         else:  # a checkpoint of the fused back end, which keeps U's DFT
             self.U = torch.fft.irfft2(st["Uf"].to(self.U.device), s=self.shape).to(self.U)
+
+
+class TorchMaskedPGMOps(TorchPGMOps):
+    r"""FISTA's arithmetic with a mask W (SPORCO ``pgm.ccmod.ConvCnstrMODMask.grad_f``): the
+    gradient of ½Σ_j‖W_j ⊙ (Σ_k d_k * z_jk − s_j)‖² in the DFT domain,
+
+    .. math::
+        \nabla = \sum_j \overline{\hat Z_j}\; \mathrm{DFT}\big(W_j^2 \odot
+        \mathrm{IDFT}(\hat Z_j \hat Y - \hat S_j)\big).
+
+    ``mask2`` is W² as a float or (1 or B, H, W)."""
+
+    def __init__(self, Sf: torch.Tensor, shape, mask2):
+        super().__init__(Sf, shape)
+        self.mask2 = mask2
+
+    def gradient_step(self, inv_l: float) -> torch.Tensor:
+        Ryf = torch.einsum("bkhw,khw->bhw", self.Zf, self.Yf) - self.Sf
+        WRyf = torch.fft.rfft2(self.mask2 * torch.fft.irfft2(Ryf, s=self.shape))
+        grad = torch.einsum("bkhw,bhw->khw", self.Zf.conj(), WRyf)
+        return torch.fft.irfft2(self.Yf - inv_l * grad, s=self.shape)
+
+
+class TorchMaskedConsensusOps(TorchConsensusOps):
+    r"""ADMM consensus with mask decoupling (SPORCO ``admm.ccmodmd.ConvCnstrMODMaskDcpl_Consensus``):
+    besides x_j, u_j and g, a block y₁ⱼ standing for Σ_k d_k * z_jk − s_j with its dual u₁ⱼ.
+    One iteration (ρ is 1 in the x-step, as SPORCO's):
+
+    - x-step :math:`(\hat Z_j^H\hat Z_j + I)\hat x_j = \hat Z_j^H(\hat s_j + \mathrm{DFT}(y_{1j} - u_{1j}))
+      + \mathrm{DFT}(g - u_j)`;
+    - relaxation :math:`a_j = \alpha x_j + (1-\alpha) g`, :math:`a_{1j} = \alpha\,(z_j * x_j)
+      + (1-\alpha)(y_{1j} + s_j)`; g = P_C(mean_j(a_j + u_j)) (by the caller);
+    - :math:`y_{1j} = \rho(a_{1j} + u_{1j} - s_j)/(W_j^2 + \rho)`;
+      :math:`u_j \mathrel{+}= a_j - g`, :math:`u_{1j} \mathrel{+}= a_{1j} - y_{1j} - s_j`;
+    - residual norms (SPORCO's ``compute_residuals``): r² = Σ‖x_j − g‖² + ‖z * x − y₁ − s‖²,
+      the dual ‖Aᵀu‖ = ‖u + Zᴴu₁‖, ‖Ax‖² = ‖x‖² + ‖z * x‖², ‖y‖² = ‖g‖² + ‖y₁‖²,
+      ‖u‖² = ‖u‖² + ‖u₁‖², and ‖s‖.
+
+    An adaptive-ρ change divides u only, not u₁ (SPORCO's ``ADMM.update_rho``)."""
+
+    def __init__(self, Sf: torch.Tensor, shape, relax: float, S: torch.Tensor, mask2):
+        super().__init__(Sf, shape, relax)
+        self.S, self.mask2 = S, mask2
+
+    def start(self, D0: torch.Tensor, rho: float) -> None:
+        super().start(D0, rho)
+        self.Y1, self.U1 = torch.zeros_like(self.S), torch.zeros_like(self.S)
+
+    def set_codes(self, cb) -> None:
+        self.Zf = torch.fft.rfft2(cb.y)
+        self.zgram = (self.Zf.real.square() + self.Zf.imag.square()).sum(1, keepdim=True)
+
+    def consensus_mean(self, rho: float) -> torch.Tensor:
+        a = self.relax
+        ZSf = self.Zf.conj() * (self.Sf + torch.fft.rfft2(self.Y1 - self.U1)).unsqueeze(1)
+        b = ZSf + torch.fft.rfft2(self.G.unsqueeze(0) - self.U)
+        c = torch.einsum("bkhw,bkhw->bhw", self.Zf, b).unsqueeze(1) / (1.0 + self.zgram)
+        Xf = b - self.Zf.conj() * c
+        self.X = torch.fft.irfft2(Xf, s=self.shape)
+        self.AX1nr = torch.fft.irfft2(torch.einsum("bkhw,bkhw->bhw", self.Zf, Xf), s=self.shape)
+        if a == 1.0:
+            self.AX, self.AX1 = self.X, self.AX1nr
+        else:
+            self.AX = a * self.X + (1 - a) * self.G.unsqueeze(0)
+            self.AX1 = a * self.AX1nr + (1 - a) * (self.Y1 + self.S)
+        self._rho = rho
+        return (self.AX + self.U).mean(0)
+
+    def dual_update(self, D: torch.Tensor) -> tuple[float, ...]:
+        """y₁, u and u₁ steps; the norms (‖Ax‖, ‖y‖, ‖u‖, r, ‖Aᵀu‖, ‖s‖) of the residuals."""
+        rho = self._rho
+        self.G = pad(D, self.shape)
+        self.Y1 = rho * (self.AX1 + self.U1 - self.S) / (self.mask2 + rho)
+        self.U = self.U + (self.AX - self.G.unsqueeze(0))
+        self.U1 = self.U1 + (self.AX1 - self.Y1 - self.S)
+        r = _hypot(self.X - self.G.unsqueeze(0), self.AX1nr - self.Y1 - self.S)
+        ATU = self.U + torch.fft.irfft2(self.Zf.conj() * torch.fft.rfft2(self.U1).unsqueeze(1), s=self.shape)
+        return (_hypot(self.X, self.AX1nr), _hypot(self.G, self.Y1), _hypot(self.U, self.U1), r, _l2(ATU),
+                _l2(self.S))
+
+    def state(self) -> dict[str, Any]:
+        return {"U": self.U, "Y1": self.Y1, "U1": self.U1}
+
+    def load(self, D: torch.Tensor, st) -> None:
+        self.G = pad(D, self.shape)
+        self.U, self.Y1, self.U1 = (st[k].to(self.S) for k in ("U", "Y1", "U1"))
+
+
+def _hypot(a: torch.Tensor, b: torch.Tensor) -> float:
+    """√(‖a‖² + ‖b‖²)."""
+    return float((a.square().sum() + b.square().sum()).sqrt())
 
 
 def _l2(t: torch.Tensor) -> float:

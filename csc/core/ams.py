@@ -12,7 +12,8 @@ hides: the problem solved is
 
 which for a 0/1 mask W is min ½‖W ⊙ (Σ_k d_k * x_k − s)‖² + λ‖w ⊙ x‖₁ (+ …). The ADMM
 iteration is the wrapped solver's, with z's y-step replaced (y_z = a_z + u_z where W = 0,
-0 elsewhere, no threshold or constraint: :class:`csc.backends.torch_loop.TorchAddMaskSim`);
+0 elsewhere, no threshold or constraint: :class:`csc.backends.torch_loop.TorchAddMaskSim`,
+:class:`csc.backends.numba_cpu.FusedAddMaskSim`);
 statistics are the wrapped solver's on the extended dictionary (the fidelity includes z,
 the ℓ1 term leaves it out), as SPORCO's. The result drops z: ``codes``, ``x`` and ``u``
 have the K maps of the dictionary and ``reconstruct`` uses its kernels only.
@@ -26,6 +27,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from csc.backends.numba_cpu import FusedAddMaskSim
 from csc.backends.torch_loop import TorchAddMaskSim
 from csc.core.cbpdn import CBPDNResult, ConvBPDN
 from csc.core.maskdcpl import BOUNDARIES, ConvBPDNMaskDcpl, pad_for_mask
@@ -48,7 +50,8 @@ class AddMaskSim:
     ``AddMaskSim(solver).solve(images, mask, boundary="periodic")``: ``mask`` as
     :meth:`csc.ConvBPDNMaskDcpl.solve` (only where it is 0 matters), ``boundary="mask"``
     pads and masks the borders. The solver's options apply (``l1_weight`` a scalar or one
-    weight per kernel; ``grad_weight`` a scalar); the torch back end runs it (any device).
+    weight per kernel; ``grad_weight`` a scalar); on the solver's back end (``backend``: the
+    torch loop on any device, or the fused CPU kernels).
     """
 
     def __init__(self, solver: ConvBPDN):
@@ -58,8 +61,6 @@ class AddMaskSim:
         if solver.dictionary.ndim != 3:
             raise ValueError(f"solver: AddMaskSim takes a single-channel dictionary (K, kh, kw), got shape "
                              f"{tuple(solver.dictionary.shape)}")
-        if solver.options.backend == "numba":
-            raise ValueError("backend: AddMaskSim runs on the torch back end; use backend='auto' or 'torch'")
         gw = getattr(solver.options, "grad_weight", 0.0)
         if np.ndim(gw) != 0:
             raise ValueError("grad_weight: AddMaskSim takes a scalar gradient weight (the impulse kernel's "
@@ -92,12 +93,16 @@ class AddMaskSim:
         inner = copy.copy(base)
         inner.dictionary = torch.cat([D, imp])
         inner.options = dataclasses.replace(base.options, l1_weight=_with_impulse_weight(base.options.l1_weight,
-                                                                                          D.shape[0]),
-                                            backend="torch")
+                                                                                          D.shape[0]))
+        no_impulse_penalty = type(base) is ConvElasticNet
 
         def workspace(S, xstep, y, u, w, fused, sync, kernel_size):
+            if fused:
+                return FusedAddMaskSim(S, xstep, y.contiguous(), u.contiguous(), w, inner.options, kernel_size,
+                                       max(1, torch.get_num_threads()), planner=inner.options.fftw_planner,
+                                       free=free.to(S.device), penalty_without_impulse=no_impulse_penalty)
             return TorchAddMaskSim(S, xstep, y, u, w, inner.options, kernel_size, freeze=sync > 1,
-                                   free=free.to(S.device), penalty_without_impulse=type(base) is ConvElasticNet)
+                                   free=free.to(S.device), penalty_without_impulse=no_impulse_penalty)
 
         inner._workspace = workspace  # as SPORCO's AddMaskSim replaces its inner object's ystep
         return inner

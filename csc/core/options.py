@@ -441,6 +441,11 @@ _DICTLEARN_CBPDN_SPORCO = {
     "AutoRho": {"Period": 10, "AutoScaling": False, "RsdlRatio": 10.0, "Scaling": 2.0, "RsdlTarget": 1.0},
 }
 
+#: Coding options of SPORCO's masked batch learner (``dictlrn.cbpdndlmd.ConvBPDNMaskOptionsDefaults('admm')``):
+#: :class:`MaskDcplOptions`' defaults (ρ₀ = 1, adaptive ρ off; period 10, multiplier 2, ratio 10,
+#: target 1, no auto-scaling when on) with one ADMM iteration per outer iteration.
+DICTLEARN_MASKDCPL_DEFAULTS = MaskDcplOptions(max_iter=1)
+
 _DMETHODS = ("pgm", "cns")
 
 
@@ -690,6 +695,10 @@ class OnlineDictLearnOptions:
         Coding-step options; default :data:`ONLINE_CBPDN_DEFAULTS`. ``l1_weight`` may be
         a scalar or (K,); ``record_stats``, ``sync_interval``, ``dtype`` and ``device``
         are not used.
+    cbpdn_mask : MaskDcplOptions
+        Coding-step options of the steps given a mask (mask decoupling, SPORCO
+        ``OnlineConvBPDNMaskDictLearn``'s ``CBPDN``); default :class:`MaskDcplOptions`'
+        (SPORCO's: ρ₀ = 1, adaptive ρ off, 1000 iterations, relative tolerance 1e-3).
     dtype, device
         Working dtype and device; None uses the initial dictionary's.
     """
@@ -699,11 +708,16 @@ class OnlineDictLearnOptions:
     zero_mean: bool = False
     nonneg: bool = False
     cbpdn: CBPDNOptions = ONLINE_CBPDN_DEFAULTS
+    cbpdn_mask: MaskDcplOptions = field(default_factory=MaskDcplOptions)
     dtype: torch.dtype | None = None
     device: torch.device | str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", _as_dtype(self.dtype))
+        if type(self.cbpdn_mask) is not MaskDcplOptions:
+            raise TypeError(f"cbpdn_mask: expected MaskDcplOptions, got {type(self.cbpdn_mask).__name__}")
+        if self.cbpdn_mask.max_iter < 1:
+            raise ValueError("cbpdn_mask: max_iter must be >= 1")
         for name in ("eta_a", "eta_b"):
             check_number(name, getattr(self, name), minimum=0, strict=True)
         for name in ("zero_mean", "nonneg"):
@@ -722,10 +736,13 @@ class OnlineDictLearnOptions:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_sporco(cls, opt: Mapping[str, Any] | None = None, **overrides) -> "OnlineDictLearnOptions":
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, masked: bool = False,
+                    **overrides) -> "OnlineDictLearnOptions":
         """Build options from SPORCO's ``OnlineConvBPDNDictLearn`` option dict (``eta_a``,
         ``eta_b``, ``ZeroMean``, ``DataType``, ``DictSize`` (None), ``CUDA_CBPDN`` (False),
-        display options, and ``CBPDN`` merged over the online learner's defaults)."""
+        display options, and ``CBPDN`` merged over the online learner's defaults); with
+        ``masked``, SPORCO's ``OnlineConvBPDNMaskDictLearn`` dict, whose ``CBPDN`` (the
+        ``ConvBPDNMaskDcpl`` options) becomes ``cbpdn_mask``."""
         out: dict[str, Any] = {}
         for key, value in _option_dict("opt", opt).items():
             if key in ("eta_a", "eta_b"):
@@ -744,6 +761,8 @@ class OnlineDictLearnOptions:
             elif key == "CUDA_CBPDN":
                 if value:
                     raise ValueError("CUDA_CBPDN: use OnlineDictLearnOptions(device='cuda') instead")
+            elif key == "CBPDN" and masked:
+                out["cbpdn_mask"] = MaskDcplOptions.from_sporco(_as_dict(key, value))
             elif key == "CBPDN":
                 out["cbpdn"] = CBPDNOptions.from_sporco(_merge(_ONLINE_CBPDN_SPORCO, _as_dict(key, value)))
             else:

@@ -24,7 +24,7 @@ from csc.core.checks import check_weights
 from csc.core.options import CBPDNOptions
 from csc.core.xstep import ChannelwiseXStep, MultiChannelXStep, SingleChannelXStep
 
-__all__ = ["JointCBPDN", "learner_weight"]
+__all__ = ["JointCBPDN", "JointMaskDcpl", "learner_weight"]
 
 #: The fused 'pgm' step works with the nonzero codes in the spatial domain when their
 #: number times kh·kw is at most this fraction of the coefficients (B·K·H·W): then
@@ -194,3 +194,99 @@ class JointCBPDN:
 
 def _complex(dtype: torch.dtype) -> torch.dtype:
     return torch.complex64 if dtype == torch.float32 else torch.complex128
+
+
+class JointMaskDcpl:
+    r"""Mask-decoupled CBPDN (SPORCO ``admm.cbpdn.ConvBPDNMaskDcpl``) for a batch S (B, H, W)
+    as one problem, state kept between calls: the learners' coding step with a mask,
+
+    .. math::
+        \operatorname*{argmin}_x \; \tfrac12 \sum_j \Big\| W_j \odot \Big(\sum_k d_k * x_{jk} - s_j\Big)
+        \Big\|_2^2 + \lambda \sum_{jk} \| w_k \odot x_{jk} \|_1 ,
+
+    by the two-block iteration of :mod:`csc.core.maskdcpl` (workspaces
+    :class:`~csc.backends.torch_twoblock.TorchMaskDcpl`,
+    :class:`~csc.backends.numba_twoblock.FusedMaskDcpl`) with one ρ, residual norms summed
+    over the batch and one stopping test (a joint :class:`~csc.core.admm.Coupling`), as
+    SPORCO codes a multi-image array. The same interface as :class:`JointCBPDN`; ``y`` and
+    ``u`` are the code block y₁ and its dual u₁, the checkpoint state also holds y₀, u₀.
+
+    Parameters
+    ----------
+    mask : the data term's weights W, a float or (1 or B, 1, H, W) (checked by the caller:
+        :meth:`csc.ConvBPDNMaskDcpl._prepare_mask`)
+    fused, all_reduce, total_images : as :class:`JointCBPDN`
+    """
+
+    track_nonzeros = False  # the dictionary steps with a mask work on rfft2(y)
+
+    def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size, mask, *,
+                 fused: bool = False, all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 total_images: int | None = None):
+        from csc.backends.numba_twoblock import FusedMaskDcpl
+        from csc.backends.torch_twoblock import TorchMaskDcpl
+        from csc.core.admm import initial_rho
+        from csc.core.xstep import DiagonalXStep
+
+        (H, W) = S.shape[-2:]
+        self.opts, self.lmbda, self.shape, self.fused = opts, lmbda, (H, W), fused
+        self.S, self.mask = S.contiguous(), mask
+        w = learner_weight(opts.l1_weight, K, S)
+        Df = S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype))
+        self.xs = DiagonalXStep(Df, S.new_zeros((1, H, W // 2 + 1)), 0.0, over_rho=True)
+        if fused:
+            self.ws = FusedMaskDcpl(self.S, self.xs, K, w, mask, opts, kernel_size, max(1, torch.get_num_threads()))
+        else:
+            self.ws = TorchMaskDcpl(self.S, self.xs, K, w, mask, opts, kernel_size)
+        self.Sf = torch.fft.rfft2(self.S)
+        coupling = Coupling(joint=True, all_reduce=all_reduce, total_images=total_images)
+        self.loop = ADMMLoop(self.ws, lmbda, opts, coupling, rho0=initial_rho(opts, lmbda))
+
+    def set_dictionary(self, D: torch.Tensor | None = None, Df: torch.Tensor | None = None) -> None:
+        """The dictionary, by its kernels D (K, kh, kw) or its DFT Df (K, H, Wr)."""
+        self.xs.set_dft((Df if Df is not None else ops.kernel_dft(D, self.shape)).contiguous())
+        self.Df = self.xs.Df
+
+    iterate = JointCBPDN.iterate
+    rho = JointCBPDN.rho
+    k = JointCBPDN.k
+
+    @property
+    def y(self) -> torch.Tensor:
+        return self.ws.y1
+
+    @property
+    def u(self) -> torch.Tensor:
+        return self.ws.u1
+
+    def state(self) -> dict[str, Any]:
+        return {"y": self.ws.y1, "u": self.ws.u1, "y0": self.ws.y0, "u0": self.ws.u0, "rho": self.rho, "k": self.k}
+
+    def load_state(self, st: Mapping[str, Any]) -> None:
+        ws = self.ws
+        for name, key in (("y1", "y"), ("u1", "u"), ("y0", "y0"), ("u0", "u0")):
+            getattr(ws, name).copy_(st[key].to(getattr(ws, name)))
+        if self.fused:  # the next forward FFT's input t = y₁ − u₁
+            torch.sub(ws.y1, ws.u1, out=ws.t)
+        self.loop.rho.fill_(float(st["rho"]))
+        self.loop.k = int(st["k"])
+
+    def codes_dft(self) -> torch.Tensor:
+        """rfft2(y₁), (B, K, H, Wr)."""
+        return torch.fft.rfft2(self.ws.y1)
+
+    def sparse_ok(self, kernel_size) -> bool:
+        return False
+
+    def residual(self, Df: torch.Tensor, Zf: torch.Tensor | None = None) -> torch.Tensor:
+        """Σ_k d_k * y_k − s (B, H, W) for the kernels' DFT Df (K, H, Wr)."""
+        Zf = self.codes_dft() if Zf is None else Zf
+        return torch.fft.irfft2(torch.einsum("bkhw,khw->bhw", Zf, Df), s=self.shape) - self.S
+
+    def objective(self, D: torch.Tensor, Df: torch.Tensor) -> dict[str, float]:
+        """½‖W ⊙ (Σ_k d_k * y_k − s)‖² + λ‖y‖₁ with the dictionary's DFT Df (SPORCO's
+        ``ConvBPDNMaskDictLearn.evaluate`` with ``AccurateDFid``: unweighted ℓ1)."""
+        W = self.mask[:, 0] if isinstance(self.mask, torch.Tensor) else self.mask
+        fid = float((W * self.residual(Df)).square().sum()) / 2.0
+        l1 = float(self.ws.y1.abs().sum())
+        return dict(objective=fid + self.lmbda * l1, data_fidelity=fid, l1=l1)

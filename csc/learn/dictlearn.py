@@ -45,6 +45,21 @@ iteration to the next. One outer iteration j:
 5. With ``accurate_dfid`` the objective is recomputed after the dictionary step on
    (new dictionary, Y): DFid + λ‖Y‖₁ (unweighted ℓ1, as SPORCO).
 
+With a mask W (``solve(images, mask=W)``; SPORCO ``dictlrn.cbpdndlmd.ConvBPDNMaskDictLearn``,
+``xmethod='admm'``) the data term is ½Σ_j‖W_j ⊙ (Σ_k d_k * x_jk − s_j)‖²: the coding step is
+mask decoupling over the batch (:class:`csc.learn.coding.JointMaskDcpl`, the two-block
+iteration of :mod:`csc.core.maskdcpl`, options :data:`DICTLEARN_MASKDCPL_DEFAULTS` or a
+``coding=csc.ConvBPDNMaskDcpl(...)`` problem's), and the dictionary step
+
+* ``'pgm'`` (SPORCO ``pgm.ccmod.ConvCnstrMODMask``): FISTA as above with the gradient
+  :math:`\nabla = \sum_j \overline{\hat Z_j}\,\mathrm{DFT}(W_j^2 \odot \mathrm{IDFT}(\hat Z_j \hat V - \hat S_j))`;
+* ``'cns'`` (SPORCO ``admm.ccmodmd.ConvCnstrMODMaskDcpl_Consensus``): the consensus ADMM with a
+  second block y₁ⱼ ≈ z_j * d − s_j, y₁ⱼ = ρ(a₁ⱼ + u₁ⱼ − s_j)/(W_j² + ρ)
+  (:class:`csc.backends.torch_dictstep.TorchMaskedConsensusOps`).
+
+The masked dictionary steps run the torch arithmetic (also when the coding step runs on the
+fused CPU back end).
+
 SPORCO's *effective* defaults are used (they differ from its documentation): the
 dictionary step's ρ is 1 (documented as the number of images) and the PGM step
 parameter L is 1 (documented as 14 × number of images), because its base classes set
@@ -98,6 +113,7 @@ from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
 from csc.core.options import (  # noqa: F401  (the learner's options, re-exported)
     DICTLEARN_CBPDN_DEFAULTS,
+    DICTLEARN_MASKDCPL_DEFAULTS,
     CBPDNOptions,
     DictLearnOptions,
     DictUpdateOptions,
@@ -105,9 +121,9 @@ from csc.core.options import (  # noqa: F401  (the learner's options, re-exporte
 )
 from csc.core.stats import StatsTable
 from csc.backends.numba_dictstep import FusedConsensusOps, FusedPGMOps, PerChannelOps
-from csc.backends.torch_dictstep import TorchConsensusOps, TorchPGMOps
-from csc.learn.coding import JointCBPDN
-from csc.learn.dictstep import ConsensusDictStep, PGMDictStep
+from csc.backends.torch_dictstep import TorchConsensusOps, TorchMaskedConsensusOps, TorchMaskedPGMOps, TorchPGMOps
+from csc.learn.coding import JointCBPDN, JointMaskDcpl
+from csc.learn.dictstep import ConsensusDictStep, MaskedConsensusDictStep, PGMDictStep
 
 __all__ = [
     "DictLearn",
@@ -117,6 +133,7 @@ __all__ = [
     "DictLearnStats",
     "SPORCO_DICTLEARN_STATS_NAMES",
     "DICTLEARN_CBPDN_DEFAULTS",
+    "DICTLEARN_MASKDCPL_DEFAULTS",
     "random_crops",
     "plot_objective",
     "load_checkpoint",
@@ -214,9 +231,18 @@ def _use_fused(opts: CBPDNOptions, device: torch.device) -> bool:
 
 
 def _dictionary_step(D0: torch.Tensor, Sf: torch.Tensor, shape, opts: "DictLearnOptions", cons: KernelConstraint,
-                     fused: bool):
-    """The dictionary step ``opts.dmethod`` (:mod:`csc.learn.dictstep`) on the chosen back end."""
+                     fused: bool, masked: tuple[torch.Tensor, Any] | None = None):
+    """The dictionary step ``opts.dmethod`` (:mod:`csc.learn.dictstep`) on the chosen back end;
+    ``masked`` = (images (B, H, W), W² (a float or (1 or B, H, W))): the masked steps (SPORCO
+    ``pgm.ccmod.ConvCnstrMODMask``, ``admm.ccmodmd.ConvCnstrMODMaskDcpl_Consensus``), whose
+    arithmetic is the torch back end's on every device."""
     c, threads = opts.ccmod, max(1, torch.get_num_threads())
+    if masked is not None:
+        S, mask2 = masked
+        if opts.dmethod == "pgm":
+            return PGMDictStep(TorchMaskedPGMOps(Sf, shape, mask2), D0, c, cons)
+        ops = TorchMaskedConsensusOps(Sf, shape, c.relax, S, mask2)
+        return MaskedConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
     if opts.dmethod == "pgm":
         make = lambda D, S: FusedPGMOps(D, S, shape, cons, threads)  # noqa: E731
     else:
@@ -340,6 +366,36 @@ class DictLearn:
         self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=c.zero_mean, nonneg=c.nonneg)
         self.initial_dictionary = self.constraint.project(D)
 
+    def _masked_coding(self, mask, S: torch.Tensor):
+        """(coding problem, W) of a solve: W checked as :meth:`csc.ConvBPDNMaskDcpl.solve`
+        checks it ((1 or B, 1, H, W) or a float; None without a masked problem); a mask with
+        no coding problem gets a :class:`csc.ConvBPDNMaskDcpl` with the masked learner's
+        defaults (:data:`DICTLEARN_MASKDCPL_DEFAULTS`)."""
+        from csc.core.maskdcpl import ConvBPDNMaskDcpl
+
+        masked = isinstance(self.coding, ConvBPDNMaskDcpl)
+        if mask is None and not masked:
+            return self.coding, None
+        if not masked and self.coding is not None:
+            raise ValueError(f"mask: a masked learner codes by mask decoupling; its coding problem must be a "
+                             f"csc.ConvBPDNMaskDcpl, not {type(self.coding).__name__}")
+        if self.initial_dictionary.ndim != 3:
+            raise ValueError("mask: masked learning takes a single-channel (K, kh, kw) dictionary")
+        coding = self.coding
+        if coding is None:
+            if self.options.cbpdn != DICTLEARN_CBPDN_DEFAULTS:
+                raise ValueError("options.cbpdn: with a mask the coding step is mask decoupling; give its options "
+                                 "as coding=csc.ConvBPDNMaskDcpl(D0, lmbda, csc.MaskDcplOptions(...)) and leave "
+                                 "options.cbpdn at its default")
+            coding = ConvBPDNMaskDcpl(self.initial_dictionary, self.lmbda, DICTLEARN_MASKDCPL_DEFAULTS)
+        m = mask
+        if isinstance(m, (torch.Tensor, np.ndarray)) and m.ndim == 4:
+            if m.shape[1] != 1:
+                raise ValueError(f"mask: expected one map per image (B, 1, H, W), got shape {tuple(m.shape)}")
+            m = m[:, 0]
+        W = ConvBPDNMaskDcpl._prepare_mask(m, S.shape[0], S.shape[:1], tuple(S.shape[-2:]), S)
+        return coding, W
+
     def _joint(self) -> bool:
         from csc.core.joint import ConvBPDNJoint
 
@@ -348,6 +404,7 @@ class DictLearn:
     def solve(
         self,
         images,
+        mask=None,
         *,
         checkpoint: str | Path | None = None,
         checkpoint_every: int = 0,
@@ -361,6 +418,14 @@ class DictLearn:
 
         Parameters
         ----------
+        mask : optional
+            The data term's weights W ≥ 0 (0 for missing pixels): a scalar, (H, W) for every
+            image, or (B, H, W) / (B, 1, H, W), one map per image; the learner is then SPORCO's
+            ``ConvBPDNMaskDictLearn`` (``xmethod='admm'``): ½Σ_j‖W_j ⊙ (Σ_k d_k * x_jk − s_j)‖²
+            + λ‖x‖₁, coded by mask decoupling (:class:`csc.ConvBPDNMaskDcpl`; with no
+            ``coding`` problem, its options are :data:`DICTLEARN_MASKDCPL_DEFAULTS`) and the
+            masked dictionary steps. A ``coding=csc.ConvBPDNMaskDcpl(...)`` learner without a
+            mask takes W = 1.
         checkpoint : path, optional
             Checkpoint file (``.npz``). Written every ``checkpoint_every`` outer
             iterations (0: never) and after the last one.
@@ -378,16 +443,21 @@ class DictLearn:
         opts, lmbda = self.options, self.lmbda
         D0 = self.initial_dictionary
         S = _prepare_images(images, D0, joint=self._joint())
+        coding, W = self._masked_coding(mask, S)
+        if coding is not self.coding:
+            opts = opts.replace(cbpdn=_as_cbpdn(coding.options))
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
         if (checkpoint_every or resume) and checkpoint is None:
             raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
-        run = _BatchRun(S, D0, lmbda, opts, self.constraint, self.coding)
+        run = _BatchRun(S, D0, lmbda, opts, self.constraint, coding, mask=W)
         fingerprint = {
             "learner": "batch", "lmbda": lmbda, "options": _resume_options(opts),
-            "coding": _coding_identity(self.coding),
+            "coding": _coding_identity(coding),
             "images_sha256": tensor_sha256(S), "initial_dictionary_sha256": tensor_sha256(D0),
         }
+        if W is not None:
+            fingerprint["mask_sha256"] = tensor_sha256(W) if isinstance(W, torch.Tensor) else repr(W)
         rows: list[dict[str, float]] = []
         start, t_offset = 0, 0.0
         if resume and checkpoint is not None and Path(checkpoint).is_file():
@@ -434,12 +504,17 @@ class _BatchRun:
     as checkpoint arrays (``x.*``: coding, ``d.*``: dictionary step)."""
 
     def __init__(self, S: torch.Tensor, D0: torch.Tensor, lmbda: float, opts: DictLearnOptions,
-                 constraint: KernelConstraint, coding=None):
+                 constraint: KernelConstraint, coding=None, mask=None):
         (H, W), K = S.shape[-2:], D0.shape[0]
         self.opts, self.fused = opts, _use_fused(opts.cbpdn, D0.device)
-        self.cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=self.fused, problem=coding)
-        self.cb.track_nonzeros = self.fused and opts.dmethod == "pgm" and D0.ndim == 3
-        self.ds = _dictionary_step(D0, self.cb.Sf, (H, W), opts, constraint, self.fused)
+        if mask is None:
+            self.cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=self.fused, problem=coding)
+            self.cb.track_nonzeros = self.fused and opts.dmethod == "pgm" and D0.ndim == 3
+            masked = None
+        else:  # mask decoupling (SPORCO ConvBPDNMaskDictLearn)
+            self.cb = JointMaskDcpl(S, lmbda, opts.cbpdn, K, D0.shape[-2:], mask, fused=self.fused)
+            masked = (self.cb.S, mask[:, 0] * mask[:, 0] if isinstance(mask, torch.Tensor) else mask * mask)
+        self.ds = _dictionary_step(D0, self.cb.Sf, (H, W), opts, constraint, self.fused, masked)
         self.sync()
 
     def sync(self) -> None:
@@ -462,9 +537,9 @@ class _BatchRun:
         return row
 
     def arrays(self) -> dict[str, Any]:
-        cb = self.cb
-        arrays = {"dictionary": self.ds.D, "x.y": cb.y, "x.u": cb.u, "x.rho": np.float64(cb.rho),
-                  "x.k": np.int64(cb.k)}
+        arrays: dict[str, Any] = {"dictionary": self.ds.D}
+        for k, v in self.cb.state().items():
+            arrays[f"x.{k}"] = v if isinstance(v, torch.Tensor) else np.asarray(v, np.int64 if k == "k" else np.float64)
         for k, v in self.ds.state().items():
             arrays[f"d.{k}"] = v if isinstance(v, torch.Tensor) else np.asarray(v)
         return arrays
@@ -472,8 +547,7 @@ class _BatchRun:
     def load(self, arrays: Mapping[str, np.ndarray]) -> None:
         dev = self.ds.D.device
         t = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
-        self.cb.load_state({"y": t(arrays["x.y"]), "u": t(arrays["x.u"]), "rho": arrays["x.rho"],
-                            "k": arrays["x.k"]})
+        self.cb.load_state({k[2:]: (t(v) if v.ndim else v) for k, v in arrays.items() if k.startswith("x.")})
         self.ds.load_state({k[2:]: (t(v) if v.ndim else v) for k, v in arrays.items() if k.startswith("d.")})
         self.sync()
 
@@ -489,11 +563,13 @@ def _check_coding(coding, lmbda: float, opts: DictLearnOptions):
         return None
     from csc.core.cbpdn import ConvBPDN
     from csc.core.joint import ConvBPDNJoint
+    from csc.core.maskdcpl import ConvBPDNMaskDcpl
     from csc.core.variants import ConvBPDNGradReg, ConvElasticNet
 
-    if type(coding) not in (ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint):
-        raise TypeError(f"coding: expected a csc.ConvBPDN, ConvElasticNet, ConvBPDNGradReg or ConvBPDNJoint instance "
-                        f"(the coding problem; its dictionary is replaced at each step), got {type(coding).__name__}")
+    if type(coding) not in (ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint, ConvBPDNMaskDcpl):
+        raise TypeError(f"coding: expected a csc.ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint or "
+                        f"ConvBPDNMaskDcpl instance (the coding problem; its dictionary is replaced at each step), "
+                        f"got {type(coding).__name__}")
     if type(coding) is ConvBPDNJoint and opts.dmethod != "pgm":
         raise ValueError("coding: joint sparsity learns with dmethod='pgm' only (the 'cns' step of C coupled "
                          "channels is not implemented)")

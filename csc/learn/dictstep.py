@@ -33,7 +33,7 @@ import torch
 from csc.core.admm import residuals, rho_factor
 from csc.learn.constraints import KernelConstraint
 
-__all__ = ["PGMDictStep", "ConsensusDictStep", "constraint_violation"]
+__all__ = ["PGMDictStep", "ConsensusDictStep", "MaskedConsensusDictStep", "constraint_violation"]
 
 
 def l2(t: torch.Tensor) -> float:
@@ -124,9 +124,7 @@ class ConsensusDictStep(_DictStep):
         for _ in range(n):
             rho, Dprev = self.rho, self.D
             self.D = self.cons.project(self.ops.consensus_mean(rho))
-            nxg, nu, nx = self.ops.dual_update(self.D)
-            nb = math.sqrt(self.nb)
-            r, s, epri, edua = _residuals(o, nxg, nb * l2(Dprev - self.D), nx, nb * l2(self.D), nu, rho, self.n)
+            r, s, epri, edua = _residuals(o, self._norms(Dprev), rho, self.n)
             row = dict(constraint=constraint_violation(self.D, self.cons), d_primal_residual=r,
                        d_dual_residual=s, d_rho=rho)
             rsf = _rho_update(o, self.k, r, s)
@@ -138,12 +136,31 @@ class ConsensusDictStep(_DictStep):
                 break
         return row
 
+    def _norms(self, Dprev: torch.Tensor) -> tuple[float, ...]:
+        """The dual step; then ‖X‖, √B‖G‖, ‖U‖, ‖X − G‖ and the unscaled dual norm
+        √B‖G_prev − G‖ (SPORCO ``ADMMConsensus.rsdl_*``)."""
+        nxg, nu, nx = self.ops.dual_update(self.D)
+        nb = math.sqrt(self.nb)
+        return nx, nb * l2(self.D), nu, nxg, nb * l2(Dprev - self.D)
 
 
-def _residuals(o, r: float, d: float, nx: float, ny: float, nu: float, rho: float, n: int):
-    """r, s, ε_pri, ε_dua (floats) by :func:`csc.core.admm.residuals` from ‖X − G‖, the
-    unscaled dual norm d (s = ρ·d), ‖X‖, ‖G‖, ‖U‖ and ρ."""
-    norms = torch.tensor([[nx, ny, nu, r, d]], dtype=torch.float64)
+class MaskedConsensusDictStep(ConsensusDictStep):
+    r"""The ADMM consensus step with mask decoupling (SPORCO
+    ``admm.ccmodmd.ConvCnstrMODMaskDcpl_Consensus``) for
+    :math:`\operatorname*{argmin}_d \tfrac12 \sum_j \| W_j \odot (\sum_k d_k * z_{jk} - s_j)\|_2^2`,
+    d ∈ C, over :class:`csc.backends.torch_dictstep.TorchMaskedConsensusOps` (its docstring
+    has the iteration). Its residuals are SPORCO's for this class: the primal residual over
+    both blocks normalised by max(‖Ax‖, ‖y‖, ‖s‖), the dual residual ρ‖Aᵀu‖ normalised by
+    ρ‖u‖ (u over both blocks)."""
+
+    def _norms(self, Dprev: torch.Tensor) -> tuple[float, ...]:
+        return self.ops.dual_update(self.D)
+
+
+def _residuals(o, norms: tuple[float, ...], rho: float, n: int):
+    """r, s, ε_pri, ε_dua (floats) by :func:`csc.core.admm.residuals` from the norms
+    ‖Ax‖, ‖y‖, ‖u‖, ‖r‖, the unscaled dual norm d (s = ρ·d) [and ‖c‖], and ρ."""
+    norms = torch.tensor([list(norms)], dtype=torch.float64)
     return tuple(float(v) for v in residuals(o, norms, torch.tensor([rho], dtype=torch.float64), n))
 
 

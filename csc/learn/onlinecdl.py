@@ -19,6 +19,11 @@ For each new minibatch of images s_j (B×H×W; B = 1 in SPORCO's examples), step
 3. **Projection** D ← P_C(IDFT(Ĝ)): crop to kh×kw, optionally zero mean or
    non-negative, unit ℓ2 norm (:mod:`csc.learn.constraints`).
 
+With a mask (``step(images, mask=W)``; SPORCO ``OnlineConvBPDNMaskDictLearn.solve(S, W)``) the
+coding is mask decoupling (:class:`csc.learn.coding.JointMaskDcpl`, options ``cbpdn_mask``)
+and the gradient :math:`\sum_j \overline{\hat Z_j}\,\mathrm{DFT}(W_j \odot \mathrm{IDFT}(\hat Z_j \hat D - \hat S_j))`
+(W, not W², as SPORCO's); :class:`ImageSampler` ``masks=`` crops a mask per image with it.
+
 Statistics per step (SPORCO's): the coding step's last ObjFun, DFid, RegL1, residuals
 and ρ; Cnstr = ‖pad(D) − G‖, DeltaD = ‖D − D_prev‖, η.
 
@@ -120,6 +125,32 @@ class OnlineDictLearnResult:
     steps: int
 
 
+def _mask_pool(masks, pool: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The sampler's masks: one (H_i, W_i) map of finite weights ≥ 0 per pool image."""
+    seq = [masks[i] for i in range(len(masks))] if isinstance(masks, (torch.Tensor, np.ndarray)) else list(masks)
+    if len(seq) != len(pool):
+        raise ValueError(f"masks: expected one mask per image ({len(pool)}), got {len(seq)}")
+    out = []
+    for i, (m, t) in enumerate(zip(seq, pool)):
+        m = as_float_tensor(f"masks[{i}]", m, t.dtype, integers=True).detach()
+        if tuple(m.shape) != tuple(t.shape[-2:]):
+            raise ValueError(f"masks[{i}]: expected the image's shape {tuple(t.shape[-2:])}, got {tuple(m.shape)}")
+        check_finite(f"masks[{i}]", m)
+        if bool((m < 0).any()):
+            raise ValueError(f"masks[{i}]: expected weights >= 0, found negative entries")
+        out.append(m)
+    return out
+
+
+def _as_image_masks(mask):
+    """A (B, 1, H, W) mask as (B, H, W) (one map per image); anything else as given."""
+    if isinstance(mask, (torch.Tensor, np.ndarray)) and mask.ndim == 4:
+        if mask.shape[1] != 1:
+            raise ValueError(f"mask: expected one map per image (B, 1, H, W), got shape {tuple(mask.shape)}")
+        return mask[:, 0]
+    return mask
+
+
 class ImageSampler:
     """Minibatches of random crops from a pool of images, reproducible from a generator.
 
@@ -133,9 +164,14 @@ class ImageSampler:
         of a minibatch is used whole (they must then share one size when batch_size > 1).
     generator : torch.Generator, optional
         CPU generator for the draws (default: a new one seeded 0).
+    masks : optional
+        One mask (weights ≥ 0, 0 for missing pixels) per image of the pool, of its spatial
+        size ((N, H, W) or a sequence of (H_i, W_i)): :meth:`sample_with_masks` then gives the
+        masks cropped where the images are, and :meth:`OnlineDictLearn.fit` learns with them.
     """
 
-    def __init__(self, images, batch_size: int = 1, crop=None, generator: torch.Generator | None = None):
+    def __init__(self, images, batch_size: int = 1, crop=None, generator: torch.Generator | None = None,
+                 masks=None):
         if isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) in (3, 4):
             pool = [as_float_tensor(f"images[{i}]", images[i]).detach() for i in range(len(images))]
         elif isinstance(images, (torch.Tensor, np.ndarray)) and np.ndim(images) == 2:
@@ -159,23 +195,37 @@ class ImageSampler:
         elif batch_size > 1 and len({tuple(t.shape) for t in pool}) > 1:
             raise ValueError("crop: the images differ in size; give a crop size to batch them")
         self.images, self.batch_size, self.crop = pool, int(batch_size), crop
+        self.masks = None if masks is None else _mask_pool(masks, pool)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
-    def sample(self) -> torch.Tensor:
-        """The next minibatch (batch_size, h, w), or (batch_size, C, h, w) of colour images."""
+    def _draw(self) -> list[tuple[int, slice, slice]]:
+        """The next minibatch's (pool index, rows, columns), from the generator."""
         g = self.generator
         idx = torch.randint(len(self.images), (self.batch_size,), generator=g).tolist()
         out = []
         for i in idx:
             t = self.images[i]
             if self.crop is None:
-                out.append(t)
+                out.append((i, slice(None), slice(None)))
                 continue
             h, w = self.crop
             r0 = int(torch.randint(t.shape[-2] - h + 1, (1,), generator=g))
             c0 = int(torch.randint(t.shape[-1] - w + 1, (1,), generator=g))
-            out.append(t[..., r0:r0 + h, c0:c0 + w])
-        return torch.stack(out)
+            out.append((i, slice(r0, r0 + h), slice(c0, c0 + w)))
+        return out
+
+    def sample(self) -> torch.Tensor:
+        """The next minibatch (batch_size, h, w), or (batch_size, C, h, w) of colour images."""
+        return torch.stack([self.images[i][..., r, c] for i, r, c in self._draw()])
+
+    def sample_with_masks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next minibatch and its masks (batch_size, h, w), cropped alike (the same draws
+        as :meth:`sample`)."""
+        if self.masks is None:
+            raise ValueError("masks: this sampler was made without masks")
+        draw = self._draw()
+        return (torch.stack([self.images[i][..., r, c] for i, r, c in draw]),
+                torch.stack([self.masks[i][r, c] for i, r, c in draw]))
 
     def get_state(self) -> torch.Tensor:
         return self.generator.get_state()
@@ -187,6 +237,8 @@ class ImageSampler:
         h = __import__("hashlib").sha256()
         for t in self.images:
             h.update(tensor_sha256(t).encode())
+        for m in self.masks or ():
+            h.update(b"mask" + tensor_sha256(m).encode())
         return {"images_sha256": h.hexdigest(), "batch_size": self.batch_size,
                 "crop": list(self.crop) if self.crop else None}
 
@@ -245,15 +297,25 @@ class OnlineDictLearn:
     def stats(self) -> OnlineStats:
         return OnlineStats.from_rows(self._rows)
 
-    def step(self, images) -> dict[str, float]:
-        """One learning step on a minibatch (B, H, W) or one image (H, W); returns the
+    def step(self, images, mask=None) -> dict[str, float]:
+        r"""One learning step on a minibatch (B, H, W) or one image (H, W); returns the
         step's statistics row. Data parallel: the global minibatch, B ≥ the number of
-        processes; this rank codes ``images[csc.runtime.distributed.rank_slice(B)]``."""
+        processes; this rank codes ``images[csc.runtime.distributed.rank_slice(B)]``.
+
+        ``mask``: the data term's weights W ≥ 0 (a scalar, (H, W), or (B, H, W) /
+        (B, 1, H, W), checked as :meth:`csc.ConvBPDNMaskDcpl.solve` checks them): the step
+        is then SPORCO's ``OnlineConvBPDNMaskDictLearn.solve(S, W)``: the minibatch coded by
+        mask decoupling (:class:`csc.learn.coding.JointMaskDcpl`, options ``cbpdn_mask``)
+        and the gradient :math:`\sum_j \overline{\hat Z_j}\,\mathrm{DFT}(W_j \odot
+        \mathrm{IDFT}(\hat Z_j \hat D - \hat S_j))` (W, not W², as SPORCO's; the same for 0/1 masks).
+        """
         t0 = time.perf_counter()
         o, D = self.options, self.dictionary
         S = _prepare_images(images, D)
         B, (H, W) = S.shape[0], S.shape[-2:]
         K = D.shape[0]
+        if mask is not None:
+            return self._masked_step(S, mask, t0)
         if self.distributed:
             if B < self.world_size:
                 raise ValueError(f"images: a minibatch of {B} image(s) cannot be split over {self.world_size} "
@@ -270,6 +332,36 @@ class OnlineDictLearn:
         grad = ops.dictionary_gradient(Zf, ops.synthesis_any(Df, Zf) - cb.Sf)
         if self.distributed:
             grad = _dist.all_reduce_sum(grad)
+        return self._update(Df, grad, xrow, cb.k - k0, t0, (H, W))
+
+    def _masked_step(self, S: torch.Tensor, mask, t0: float) -> dict[str, float]:
+        """:meth:`step` with a mask (its docstring): mask-decoupled coding, masked gradient."""
+        from csc.core.maskdcpl import ConvBPDNMaskDcpl
+        from csc.learn.coding import JointMaskDcpl
+
+        o, D = self.options, self.dictionary
+        if self.distributed:
+            raise ValueError("mask: data-parallel learning with a mask is not implemented; run it in one process")
+        if D.ndim != 3:
+            raise ValueError("mask: masked learning takes a single-channel (K, kh, kw) dictionary")
+        Wm = _as_image_masks(mask)
+        Wm = ConvBPDNMaskDcpl._prepare_mask(Wm, S.shape[0], S.shape[:1], tuple(S.shape[-2:]), S)
+        H, W = S.shape[-2:]
+        cb = JointMaskDcpl(S, self.lmbda, o.cbpdn_mask, D.shape[0], D.shape[-2:], Wm,
+                           fused=_use_fused(o.cbpdn_mask, D.device))
+        Df = ops.kernel_dft(D, (H, W))
+        cb.set_dictionary(Df=Df)
+        xrow = cb.iterate(o.cbpdn_mask.max_iter)
+        Zf = cb.codes_dft()
+        Wr = Wm[:, 0] if isinstance(Wm, torch.Tensor) else Wm
+        grad = ops.dictionary_gradient(Zf, torch.fft.rfft2(Wr * cb.residual(Df, Zf)))
+        return self._update(Df, grad, xrow, cb.k, t0, (H, W))
+
+    def _update(self, Df: torch.Tensor, grad: torch.Tensor, xrow: dict[str, float], iters: int, t0: float,
+                shape) -> dict[str, float]:
+        """The gradient step D ← P_C(IDFT(D̂ − η∇)), η = eta_a/(j + eta_b), and the step's row."""
+        o, D = self.options, self.dictionary
+        H, W = shape
         eta = o.eta_a / (self.j + o.eta_b)
         G = torch.fft.irfft2(Df - eta * grad, s=(H, W))
         Dnew = self.constraint.project(G)
@@ -278,7 +370,7 @@ class OnlineDictLearn:
             "objective": xrow["objective"], "data_fidelity": xrow["data_fidelity"], "l1": xrow["l1"],
             "primal_residual": xrow["x_primal_residual"], "dual_residual": xrow["x_dual_residual"],
             "rho": xrow["x_rho"], "constraint": _l2(_pad(Dnew, (H, W)) - G), "delta_d": _l2(Dnew - D),
-            "eta": eta, "cbpdn_iterations": cb.k - k0,
+            "eta": eta, "cbpdn_iterations": iters,
         }
         self.dictionary = Dnew
         self.j += 1
@@ -347,8 +439,10 @@ class OnlineDictLearn:
                    unit="step")
         try:
             while self.j < steps:
-                batch = sampler.sample()
-                row = self.step(batch)
+                if sampler.masks is None:
+                    row = self.step(sampler.sample())
+                else:
+                    row = self.step(*sampler.sample_with_masks())
                 bar.update(1)
                 if progress:
                     bar.set_postfix(obj=f"{row['objective']:.4g}")

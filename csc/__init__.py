@@ -32,7 +32,9 @@ from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
 from csc.core.joint import CBPDNJointOptions, ConvBPDNJoint
 from csc.core.maskdcpl import ConvBPDNMaskDcpl
 from csc.core.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskSim, csc.core.ams.AddMaskSim
-from csc.core.options import CBPDNOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
+from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
+from csc.core.fista import ConvBPDNFISTA, FISTAResult, FISTAStats  # the result and stats are not in __all__
+from csc.core.path import PathResult, lambda_path
 from csc.core.variants import (  # the stats classes are not in __all__
     ConvBPDNGradReg, ConvElasticNet, ConvL1L1Grd, ElasticNetStats, GradRegStats, L1L1GrdStats)
 from csc.core.sporco import from_sporco_layout, to_sporco_layout
@@ -68,6 +70,9 @@ __all__ = [
     "MaskDcplOptions",
     "IterationStats",
     "encode",
+    "ConvBPDNFISTA",
+    "FISTAOptions",
+    "lambda_path",
     "ConvBPDNJoint",
     "CBPDNJointOptions",
     "from_sporco_layout",

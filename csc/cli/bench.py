@@ -1053,6 +1053,8 @@ def run(args: argparse.Namespace) -> dict:
     saved = (torch.get_num_threads(), sp_fft.pyfftw_threads, sp_fft.pyfftw_planner_effort)
     configure_threads(args.threads)
     try:
+        if getattr(args, "peers", None):
+            return _run_peers(args)
         return _run(args)
     finally:
         torch.set_num_threads(saved[0])
@@ -1097,6 +1099,51 @@ def _run(args: argparse.Namespace) -> dict:
     if args.json:
         print(f"wrote {write_json(args.json, report)}")
     return report
+
+
+def _run_peers(args: argparse.Namespace) -> dict:
+    """``--peers``: time to 1e-2, 1e-3, 1e-4 of F* (a csc ADMM solve of 4 × --iters iterations) per engine."""
+    from csc.cli import bench_peers as bp
+
+    bp.single_thread()
+    img = sporco_image_crop(args.size)
+    D = np.random.RandomState(args.seed).randn(args.kernels, args.ksize, args.ksize)
+    D /= np.sqrt((D ** 2).sum(axis=(1, 2), keepdims=True))
+    settings = {k: v for k, v in vars(args).items() if k not in ("mem_child", "json", "func", "command")}
+    settings["image"] = f"{BARBARA}, central {args.size}² crop, highpass of tikhonov_filter(img, {TIKHONOV_LMBDA}, {TIKHONOV_NPD})"
+    settings["dictionary"] = f"RandomState({args.seed}).randn({args.kernels}, {args.ksize}, {args.ksize}), unit ℓ2 norm"
+    report = {"machine": machine_info("cpu", 1, PLANNER_EFFORT, "numba"), "settings": settings,
+              "loadavg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    L = bp.lipschitz(D, img.shape)
+    fstar = bp.reference_objective(img, D, args.lmbda, 4 * args.iters)
+    fnn = bp.reference_objective(img, D, args.lmbda, 4 * args.iters, nonneg=True) if "dicodile" in args.peers else None
+    peers = {"fstar": fstar, "fstar_nonneg": fnn, "engines": {}}
+    for name in args.peers:
+        try:
+            tm, obj = bp.run_engine(name, img, D, args.lmbda, args.iters, L)
+        except ImportError as exc:
+            print(f"{name}: skipped ({exc})", flush=True)
+            peers["engines"][name] = {"skipped": str(exc)}
+            continue
+        reached = bp.time_to(tm, obj, fnn if name == "dicodile" else fstar)
+        peers["engines"][name] = {"time": tm.tolist(), "objective": obj.tolist(), "reached": reached}
+        print(f"{name}: {len(tm)} iterations in {tm[-1]:.2f} s; to 1e-2/1e-3/1e-4: "
+              + ", ".join("—" if v is None else f"{v['time']:.2f} s" for v in reached.values()), flush=True)
+    report["peers"] = peers
+    report["loadavg_end"] = os.getloadavg()
+    if args.json:
+        print(f"wrote {write_json(args.json, report)}")
+    return report
+
+
+def sporco_image_crop(size: int) -> np.ndarray:
+    """The highpass of barbara's central size² crop, float64 (the single-image mode's image)."""
+    from sporco import signal, util
+
+    img = util.ExampleImages().image(BARBARA, scaled=True, gray=True)
+    h0, w0 = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
+    _, sh = signal.tikhonov_filter(img[h0:h0 + size, w0:w0 + size], TIKHONOV_LMBDA, TIKHONOV_NPD)
+    return np.ascontiguousarray(sh, dtype=np.float64)
 
 
 def main(argv=None) -> dict | None:

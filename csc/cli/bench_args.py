@@ -11,7 +11,10 @@ import argparse
 
 from csc.cli.argtypes import nonneg_float, nonneg_int, positive_int
 
-__all__ = ["add_arguments"]
+__all__ = ["add_arguments", "PEER_ENGINES"]
+
+#: engines of ``csc bench --peers`` (csc.cli.bench_peers.ENGINES, and csc's ADMM on DiCoDiLe's problem)
+PEER_ENGINES = ("csc-admm", "csc-fista", "sporco-admm", "sporco-pgm", "sporco-par", "scico", "dicodile")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,3 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bandwidth-mb", type=nonneg_float, default=256.0,
                    help="size of the tensor copied to measure the device's memory bandwidth (0: no floor)")
     p.add_argument("--json", type=str, default=None, metavar="PATH", help="write the full report here")
+    p.add_argument("--peers", nargs="+", default=None, metavar="ENGINE", choices=PEER_ENGINES,
+                   help="time to accuracy of these engines instead of the per-iteration comparison: "
+                        f"{', '.join(PEER_ENGINES)} (single-threaded, float64, --iters iterations each, the "
+                        "--size/--kernels/--ksize/--lmbda/--seed problem; peers not installed are skipped)")

@@ -17,7 +17,8 @@ import torch
 from csc.core.checks import _is_real, check_bool, check_int, check_number
 from csc.runtime.device import resolve_device
 
-__all__ = ["CBPDNOptions", "GradRegOptions", "MaskDcplOptions", "L1L1GrdOptions", "SPORCO_CBPDN_NAMES"]
+__all__ = ["CBPDNOptions", "GradRegOptions", "MaskDcplOptions", "L1L1GrdOptions", "SPORCO_CBPDN_NAMES", "FISTAOptions",
+           "SPORCO_FISTA_NAMES"]
 
 
 #: csc field name ← SPORCO option name (nested ``AutoRho`` options written as ``AutoRho.X``).
@@ -787,3 +788,184 @@ def _jsonable(obj) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     return obj
+
+
+# ------------------------------------------------------------------- FISTA (SPORCO pgm)
+_MOMENTA = ("nesterov", "linear", "genlinear")
+_BACKTRACKS = (None, "standard", "robust")
+#: csc field ← SPORCO ``pgm.cbpdn.ConvBPDN.Options`` name (objects written as Class.attribute).
+SPORCO_FISTA_NAMES: dict[str, str] = {
+    "max_iter": "MaxMainIter", "rel_stop_tol": "RelStopTol", "L": "L",
+    "auto_stop": "AutoStop.Enabled", "tau0": "AutoStop.Tau0", "monotone": "Monotone",
+    "momentum": "Momentum (MomentumNesterov | MomentumLinear | MomentumGenLinear)",
+    "momentum_a": "MomentumGenLinear.a", "momentum_b": "MomentumLinear.b / MomentumGenLinear.b",
+    "backtrack": "Backtrack (None | BacktrackStandard | BacktrackRobust)",
+    "gamma_u": "Backtrack.gamma_u", "gamma_d": "BacktrackRobust.gamma_d", "backtrack_max_iter": "Backtrack.maxiter",
+    "l1_weight": "L1Weight", "nonneg": "NonNegCoef", "no_boundary_cross": "NoBndryCross",
+    "record_stats": "FastSolve (inverted)", "dtype": "DataType", "device": "(none)", "backend": "(none)",
+    "fftw_planner": "(none)",
+}
+
+
+@dataclass(frozen=True)
+class FISTAOptions:
+    """Options of :class:`csc.ConvBPDNFISTA` (SPORCO 0.2.2 ``pgm.cbpdn.ConvBPDN.Options``), SPORCO's defaults.
+
+    Attributes
+    ----------
+    max_iter : int
+        Iteration limit (``MaxMainIter``, 1000).
+    rel_stop_tol : float
+        Stop when the fixed-point residual ‖x_k − y_k‖² falls below it (``RelStopTol``,
+        1e-3; SPORCO's residual is squared and not normalised).
+    L : float
+        Initial inverse step size L (``L``, 500 for ConvBPDN); each image keeps its own.
+    auto_stop, tau0 : bool, float
+        Adaptive tolerance τ₀/(1 + k) instead of ``rel_stop_tol`` (``AutoStop``, off, 1e-2).
+    monotone : bool
+        Monotone FISTA of Beck & Teboulle 2009 (``Monotone``, False): an iterate that raises
+        the objective is rejected in the DFT domain (as SPORCO, the spatial x is kept).
+    momentum : str
+        ``"nesterov"`` t ← (1 + √(1 + 4t²))/2 (SPORCO's default), ``"linear"`` t = (k + b)/b,
+        ``"genlinear"`` t = (k + a)/b (``Momentum``).
+    momentum_a, momentum_b : float
+        a and b of the linear momenta (SPORCO's defaults 50, 2).
+    backtrack : None, "standard" or "robust"
+        Step-size backtracking (``Backtrack``, None): ``"standard"`` (Beck & Teboulle:
+        L ← γ_u L until F ≤ Q, ``BacktrackStandard``), ``"robust"`` (Florea & Vorobyov 2017,
+        ``BacktrackRobust``: L ← γ_d L each iteration, then the same search).
+    gamma_u : float or None
+        Increase factor of L (None: 1.2 for standard, 2.0 for robust, SPORCO's).
+    gamma_d : float
+        Decrease factor of robust backtracking (0.9).
+    backtrack_max_iter : int
+        Trials per line search (``maxiter``, 50).
+    l1_weight, nonneg, no_boundary_cross, record_stats, dtype, device, backend, fftw_planner
+        As in :class:`CBPDNOptions` (``L1Weight``, ``NonNegCoef``, ``NoBndryCross``,
+        ``FastSolve`` inverted, ``DataType``). With ``record_stats=False`` csc still stops
+        at the tolerance (SPORCO's ``FastSolve`` runs ``MaxMainIter`` iterations).
+    """
+
+    max_iter: int = 1000
+    rel_stop_tol: float = 1e-3
+    L: float = 500.0
+    auto_stop: bool = False
+    tau0: float = 1e-2
+    monotone: bool = False
+    momentum: str = "nesterov"
+    momentum_a: float = 50.0
+    momentum_b: float = 2.0
+    backtrack: str | None = None
+    gamma_u: float | None = None
+    gamma_d: float = 0.9
+    backtrack_max_iter: int = 50
+    l1_weight: Any = 1.0
+    nonneg: bool = False
+    no_boundary_cross: bool = False
+    record_stats: bool = True
+    dtype: torch.dtype | None = None
+    device: torch.device | str | None = None
+    backend: str = "auto"
+    fftw_planner: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", _as_dtype(self.dtype))
+        check_int("max_iter", self.max_iter, 0)
+        check_int("backtrack_max_iter", self.backtrack_max_iter, 1)
+        check_number("rel_stop_tol", self.rel_stop_tol, minimum=0)
+        for name in ("L", "tau0"):
+            check_number(name, getattr(self, name), minimum=0, strict=True)
+        check_number("gamma_u", self.gamma_u, minimum=1, strict=True, none=True)
+        check_number("gamma_d", self.gamma_d, minimum=0, maximum=1, strict=True)
+        check_number("momentum_b", self.momentum_b, minimum=0, strict=True)
+        check_number("momentum_a", self.momentum_a, minimum=0)
+        for name in ("auto_stop", "monotone", "nonneg", "no_boundary_cross", "record_stats"):
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
+        if self.momentum not in _MOMENTA:
+            raise ValueError(f"momentum: expected one of {_MOMENTA}, got {self.momentum!r}")
+        if self.backtrack not in _BACKTRACKS:
+            raise ValueError(f"backtrack: expected one of {_BACKTRACKS}, got {self.backtrack!r}")
+        if isinstance(self.l1_weight, (bool, np.bool_, str, bytes)) or self.l1_weight is None:
+            raise TypeError(f"l1_weight: expected a number or an array of weights, got {self.l1_weight!r}")
+        if _is_real(self.l1_weight):
+            check_number("l1_weight", self.l1_weight, minimum=0)
+        if self.device is not None:
+            resolve_device(self.device, arg="device")
+        if self.backend not in _BACKENDS:
+            raise ValueError(f"backend: expected one of {_BACKENDS}, got {self.backend!r}")
+        check_planner("fftw_planner", self.fftw_planner)
+
+    @property
+    def increase(self) -> float:
+        """γ_u: ``gamma_u``, or SPORCO's default of the chosen backtracking."""
+        if self.gamma_u is not None:
+            return float(self.gamma_u)
+        return 2.0 if self.backtrack == "robust" else 1.2
+
+    def replace(self, **changes) -> "FISTAOptions":
+        """Return a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, **overrides) -> "FISTAOptions":
+        """Build options from a SPORCO ``pgm.cbpdn.ConvBPDN`` option dict (its ``Backtrack``
+        and ``Momentum`` objects included). ``X0`` goes to ``solve(x0=...)``;
+        ``StepSizePolicy`` (Cauchy, Barzilai–Borwein) is not offered."""
+        fields: dict[str, Any] = {}
+        for key, value in _option_dict("opt", opt).items():
+            if key in _FISTA_TOP:
+                fields[_FISTA_TOP[key]] = value
+            elif key == "AutoStop":
+                for sub, subval in dict(value).items():
+                    if sub not in ("Enabled", "Tau0"):
+                        raise ValueError(f"AutoStop.{sub}: unknown SPORCO AutoStop option")
+                    fields["auto_stop" if sub == "Enabled" else "tau0"] = subval
+            elif key == "FastSolve":
+                fields["record_stats"] = not bool(value)
+            elif key == "DataType":
+                fields["dtype"] = value
+            elif key == "Backtrack":
+                fields.update(_backtrack_from_sporco(value))
+            elif key == "Momentum":
+                fields.update(_momentum_from_sporco(value))
+            elif key in ("Verbose", "StatusHeader", "IterTimer"):
+                continue
+            elif key in ("X0", "Callback", "StepSizePolicy"):
+                if value is not None:
+                    raise ValueError(f"{key}: SPORCO option not taken here"
+                                     + (" (pass x0= to ConvBPDNFISTA.solve)" if key == "X0" else ""))
+            else:
+                raise ValueError(f"{key}: unknown SPORCO pgm.cbpdn.ConvBPDN option")
+        if "l1_weight" in fields:
+            fields["l1_weight"] = _l1_weight_from_sporco(fields["l1_weight"])
+        fields.update(overrides)
+        return cls(**fields)
+
+
+_FISTA_TOP = {"MaxMainIter": "max_iter", "RelStopTol": "rel_stop_tol", "L": "L", "Monotone": "monotone",
+              "L1Weight": "l1_weight", "NonNegCoef": "nonneg", "NoBndryCross": "no_boundary_cross"}
+
+
+def _backtrack_from_sporco(obj) -> dict[str, Any]:
+    """The fields of a SPORCO ``Backtrack`` object (None, BacktrackStandard, BacktrackRobust)."""
+    if obj is None:
+        return {"backtrack": None}
+    name = type(obj).__name__
+    if name == "BacktrackStandard":
+        return {"backtrack": "standard", "gamma_u": obj.gamma_u, "backtrack_max_iter": obj.maxiter}
+    if name == "BacktrackRobust":
+        return {"backtrack": "robust", "gamma_u": obj.gamma_u, "gamma_d": obj.gamma_d,
+                "backtrack_max_iter": obj.maxiter}
+    raise ValueError(f"Backtrack: expected None, BacktrackStandard or BacktrackRobust, got {name}")
+
+
+def _momentum_from_sporco(obj) -> dict[str, Any]:
+    """The fields of a SPORCO ``Momentum`` object."""
+    name = type(obj).__name__
+    if name == "MomentumNesterov":
+        return {"momentum": "nesterov"}
+    if name == "MomentumLinear":
+        return {"momentum": "linear", "momentum_b": obj.b}
+    if name == "MomentumGenLinear":
+        return {"momentum": "genlinear", "momentum_a": obj.a, "momentum_b": obj.b}
+    raise ValueError(f"Momentum: expected MomentumNesterov, MomentumLinear or MomentumGenLinear, got {name}")

@@ -1,0 +1,33 @@
+"""``csc bench --peers``: one report per engine, the bench JSON's top-level schema, missing peers skipped."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from csc.cli import bench, bench_peers
+
+from ..conftest import needs_sporco
+
+
+@needs_sporco
+def test_bench_peers_report(tmp_path, capsys):
+    out = tmp_path / "peers.json"
+    bench.main(["--peers", "csc-admm", "csc-fista", "sporco-pgm", "--size", "32", "--kernels", "4", "--ksize", "4",
+                "--iters", "6", "--json", str(out)])
+    rep = json.loads(out.read_text())
+    assert {"machine", "settings", "started", "peers"} <= set(rep)
+    eng = rep["peers"]["engines"]
+    assert set(eng) == {"csc-admm", "csc-fista", "sporco-pgm"}
+    for e in eng.values():
+        assert len(e["time"]) == len(e["objective"]) == 6 and set(e["reached"]) == {"0.01", "0.001", "0.0001"}
+    # FISTA on SPORCO's and csc's sides: the same iterates (same L), so the same objectives
+    np.testing.assert_allclose(eng["csc-fista"]["objective"], eng["sporco-pgm"]["objective"], rtol=1e-10)
+
+
+def test_time_to_levels():
+    t = np.array([1.0, 2.0, 3.0])
+    r = bench_peers.time_to(t, np.array([1.5, 1.001, 1.00001]), 1.0)
+    assert r["0.01"] == {"time": 2.0, "iteration": 2} and r["0.0001"] == {"time": 3.0, "iteration": 3}
+    assert bench_peers.time_to(t, np.array([2.0, 2.0, 2.0]), 1.0)["0.01"] is None

@@ -34,12 +34,14 @@ multi-image semantics, used by the learners), optionally summed over processes.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import torch
 
 from csc.core.options import CBPDNOptions, default_rsdl_target
+from csc.runtime.sync import host_bool, to_host
 
 __all__ = ["Coupling", "PER_IMAGE", "Workspace", "ADMMLoop", "residuals", "rho_factor", "initial_rho"]
 
@@ -118,7 +120,8 @@ class Workspace(Protocol):
 
 
 def select_images(mask: torch.Tensor, *maps: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The images of ``mask`` of each (n, ...) map: the maps themselves when all are selected."""
+    """The images of ``mask`` of each (n, ...) map: the maps themselves when all are selected.
+    ``mask`` is a CPU bool tensor (the loop's host copy), so the test reads no device value."""
     if bool(mask.all()):
         return maps
     return tuple(m[mask] for m in maps)
@@ -219,6 +222,9 @@ class ADMMLoop:
         self.sync_every = 1 if coupling.joint else max(1, int(sync_every))
         self.on_retire = on_retire
         self.last: torch.Tensor | None = None
+        self.idx_host = torch.arange(n)  # the working images' batch positions, on the host
+        self._pending: list[tuple] = []  # statistics rows buffered on the device
+        self.row_time = 0.0  # host clock when the row being recorded was computed
 
     @property
     def n(self) -> int:
@@ -228,23 +234,36 @@ class ADMMLoop:
         """Run up to ``max_iter`` iterations; returns whether every problem converged.
 
         ``record(k, idx, row)`` receives the statistics (:data:`STAT_COLUMNS` × problems)
-        of each iteration when given. Joint problems stop at convergence and keep their
-        state; per-image problems retire (``on_retire``) as they converge, and the rest
-        retire after the last iteration when ``on_retire`` is set.
+        of each iteration when given (``idx``: the problems' batch positions, on the CPU).
+        Joint problems stop at convergence and keep their state; per-image problems retire
+        (``on_retire``) as they converge, and the rest retire after the last iteration when
+        ``on_retire`` is set.
+
+        Host reads (:func:`csc.runtime.sync.to_host`): per-image problems make one every
+        ``sync_every`` iterations (the frozen flags and the statistics rows buffered on the
+        device since the last one, together); joint problems one per iteration for the
+        stopping test (none after the last iteration: a joint run that reaches
+        ``max_iter`` returns False without reading its last test) and ``record``'s own.
         """
+        joint = self.coupling.joint
         for it in range(max_iter):
             if self.n == 0:
                 break
-            if self.step(record) and self.coupling.joint:
-                return True
-            if not self.coupling.joint and ((it + 1) % self.sync_every == 0 or it + 1 == max_iter):
-                self._retire(self.frozen.cpu().to(self.idx.device))
+            converged = self.step(record)
+            last = it + 1 == max_iter
+            if joint:
+                if not last and host_bool(converged.all(), "admm.converged"):
+                    return True
+            elif (it + 1) % self.sync_every == 0 or last:
+                self._sync_point(record)
         if self.on_retire is not None and self.n:
-            self._retire(torch.ones(self.n, dtype=torch.bool, device=self.idx.device))
+            self._retire(torch.ones(self.n, dtype=torch.bool))
         return self.n == 0
 
-    def step(self, record=None) -> bool:
-        """One iteration; returns whether every problem converged in it (device sync)."""
+    def step(self, record=None) -> torch.Tensor:
+        """One iteration; returns whether each problem converged in it (on the device: no
+        host read). Per-image statistics rows are buffered on the device until the next
+        :meth:`_sync_point`; a joint problem's row goes to ``record`` at once."""
         ws, opts, cp, n = self.ws, self.opts, self.coupling, self.n
         rho_img = cp.expand(self.rho, n).to(ws.dtype)
         want = record is not None
@@ -260,7 +279,12 @@ class ADMMLoop:
         n_pri = getattr(ws, "constraints_per_image", K_HW)
         r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, n_pri), cp.variables(n, K_HW))
         if want:
-            record(self.k, self.idx, self._stats_row(sums, r, s, epri, edua))
+            row = self._stats_row(sums, r, s, epri, edua)
+            if cp.joint:
+                self.row_time = time.perf_counter()
+                record(self.k, self.idx_host, row)
+            else:
+                self._pending.append((self.k, row, ~self.frozen, time.perf_counter()))
         f = rho_factor(opts, self.k, r, s, self.xi)
         converged = (r < epri) & (s < edua)
         freeze = self.sync_every > 1
@@ -273,7 +297,7 @@ class ADMMLoop:
         if not cp.joint:
             self.frozen = self.frozen | converged
         self.k += 1
-        return cp.joint and bool(converged.all())
+        return converged
 
     def _stats_row(self, sums, r, s, epri, edua) -> torch.Tensor:
         """The recorded statistics (:data:`STAT_COLUMNS`, and the penalty) × problems."""
@@ -289,13 +313,39 @@ class ADMMLoop:
             reg, tail = reg + m * g, tail + [g]
         return torch.stack([fid + reg, fid, l1, r, s, epri, edua, self.rho] + tail)
 
+    def _sync_point(self, record) -> None:
+        """The one host read of a per-image run per ``sync_every`` iterations: the frozen
+        flags and the buffered statistics rows (with each row's active flags) in one
+        transfer; records the rows of the images that were still active, retires the
+        frozen images."""
+        n, pending = self.n, self._pending
+        parts = [self.frozen.to(self.scalar_dtype)]
+        for _, row, active, _ in pending:
+            parts += [row.reshape(-1), active.to(self.scalar_dtype)]
+        host = to_host(torch.cat(parts) if len(parts) > 1 else parts[0], "admm.sync")
+        frozen, pos = host[:n] != 0, n
+        for k, row, _, t in pending:
+            m = row.shape[0]
+            vals = host[pos:pos + m * n].reshape(m, n)
+            active = host[pos + m * n:pos + (m + 1) * n] != 0
+            pos += (m + 1) * n
+            self.row_time = t
+            record(k, self.idx_host[active], vals[:, active])
+        self._pending = []
+        self._retire(frozen)
+
     def _retire(self, done: torch.Tensor) -> None:
+        """Retire the images of the host mask ``done`` (a CPU bool tensor: no host read)."""
         if not bool(done.any()):
             return
         y, x, u = self.ws.take(done)
         if self.on_retire is not None:
-            self.on_retire(self.idx[done], y, x, u, self.rho[done], self.iters[done])
+            sel = done.nonzero().flatten().to(self.idx.device, non_blocking=True)
+            self.on_retire(self.idx_host[done].to(self.idx.device, non_blocking=True), y, x, u,
+                           self.rho.index_select(0, sel), self.iters.index_select(0, sel))
         keep = ~done
         self.ws.keep(keep)
-        self.idx, self.iters, self.frozen, self.rho = (t[keep] for t in (self.idx, self.iters, self.frozen, self.rho))
-
+        ksel = keep.nonzero().flatten().to(self.idx.device, non_blocking=True)
+        self.idx, self.iters, self.frozen, self.rho = (t.index_select(0, ksel)
+                                                       for t in (self.idx, self.iters, self.frozen, self.rho))
+        self.idx_host = self.idx_host[keep]

@@ -39,6 +39,7 @@ import torch
 
 from csc.backends import fused as _fused
 from csc.backends.numba_cpu import FusedCBPDN
+from csc.backends.compiled import CompiledCBPDN
 from csc.backends.torch_loop import TorchCBPDN
 from csc.core import ops
 from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, initial_rho
@@ -247,9 +248,9 @@ class ConvBPDN:
 
         xstep = self._xstep(D, (H, W))
         fused = self._use_fused(S.device)
-        # Statistics are read on the host every iteration anyway; otherwise check for
-        # convergence every `sync_every` iterations (the fused back end retires at once).
-        sync = 1 if opts.record_stats or fused else opts.sync_interval or (1 if S.device.type == "cpu" else 10)
+        # The host reads the frozen flags (and the buffered statistics rows) every
+        # `sync_every` iterations (the fused CPU back end retires at once).
+        sync = 1 if fused else default_sync_interval(opts, S.device)
         ws = self._workspace(S, xstep, y, u, w, fused, sync, D.shape[-2:])
         return self._run(ws, S, lead, D, rho0, sync)
 
@@ -264,7 +265,7 @@ class ConvBPDN:
         t0 = time.perf_counter()
         record = None
         if opts.record_stats:
-            record = lambda k, idx, row: out.record(k, idx, row.cpu().numpy(), time.perf_counter() - t0)  # noqa: E731
+            record = lambda k, idx, row: out.record(k, idx, row.numpy(), loop.row_time - t0)  # noqa: E731
         loop.run(opts.max_iter, record)
         result = out.result(lead, D, self._code_shape(M, H, W))
         check_solution(result.codes, S)
@@ -293,7 +294,9 @@ class ConvBPDN:
         if fused:
             return FusedCBPDN(S, xstep, y.contiguous(), u.contiguous(), w, opts, kernel_size,
                               max(1, torch.get_num_threads()), planner=opts.fftw_planner)
-        return TorchCBPDN(S, xstep, y, u, w, opts, kernel_size, freeze=sync > 1)
+        compiled = _fused.select_backend(opts.backend, S.device, "the solve") == "compiled"
+        cls = CompiledCBPDN if compiled else TorchCBPDN
+        return cls(S, xstep, y, u, w, opts, kernel_size, freeze=sync > 1)
 
     def _penalty_weight(self) -> float | None:
         """The weight of the x-step's quadratic penalty in the objective (None: no penalty)."""
@@ -302,6 +305,12 @@ class ConvBPDN:
     def _use_fused(self, device: torch.device) -> bool:
         """Whether :meth:`solve` runs the fused CPU back end (:func:`csc.backends.fused.use_fused`)."""
         return _fused.use_fused(self.options.backend, device, "the solve")
+
+
+def default_sync_interval(opts: CBPDNOptions, device: torch.device) -> int:
+    """Iterations between host reads of a per-image solve: ``opts.sync_interval``, else 1
+    on the CPU and 10 elsewhere (results do not depend on it)."""
+    return opts.sync_interval or (1 if device.type == "cpu" else 10)
 
 
 class _Outputs:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
+from typing import Callable
 
 import numpy as np
 import torch
@@ -50,8 +51,9 @@ from csc.core.checks import (
 from csc.core.options import CBPDNOptions
 from csc.core.stats import CodingStats
 from csc.core.xstep import xstep_for
+from csc.runtime.memory import MemoryBudget, batch_size, image_bytes, solve_split
 
-__all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "SPORCO_STATS_NAMES"]
+__all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "solve_in_batches", "SPORCO_STATS_NAMES"]
 
 
 #: csc statistics field → SPORCO ``IterationStats`` field.
@@ -368,11 +370,45 @@ class _Outputs:
         return out
 
 
-def encode(images, dictionary, lmbda: float, **options) -> torch.Tensor:
+def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = None,
+                     on_split: Callable[[int, int], None] | None = None) -> CBPDNResult:
+    """``solver.solve(images)`` over batches of the images' first axis sized to the device's
+    memory (:func:`csc.runtime.memory.batch_size`; ``memory`` caps it), a batch that runs
+    out of device memory halved and retried (:func:`csc.runtime.memory.solve_split`). Every
+    image is its own problem, so the result is the one-batch result. A single (H, W) image
+    (or (C, H, W) for a multi-channel dictionary) is solved as is."""
+    D = solver.dictionary
+    t = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
+    if single or t.shape[0] <= 1:
+        return solver.solve(images)
+    device = torch.device(solver.options.device) if solver.options.device is not None else D.device
+    dtype = solver.options.dtype or D.dtype
+    maps = D.shape[0] * (t.shape[1] if t.ndim == 4 and D.ndim == 3 else 1)
+    per_image = image_bytes((maps,) + tuple(t.shape[-2:]), dtype)
+    batch = batch_size(t.shape[0], per_image, memory, device)
+    parts = solve_split(lambda lo, hi: solver.solve(t[lo:hi]), t.shape[0], batch, on_split)
+    if len(parts) == 1:
+        return parts[0][2]
+    return _concat_results([r for _, _, r in parts])
+
+
+def _concat_results(results: list[CBPDNResult]) -> CBPDNResult:
+    """The results of consecutive batches as one."""
+    cat = lambda name: torch.cat([getattr(r, name) for r in results])  # noqa: E731
+    stats = None if results[0].stats is None else [st for r in results for st in r.stats]
+    return CBPDNResult(codes=cat("codes"), x=cat("x"), u=cat("u"), rho=cat("rho"), iterations=cat("iterations"),
+                       stats=stats, dictionary=results[0].dictionary)
+
+
+def encode(images, dictionary, lmbda: float, *, memory: MemoryBudget | None = None, **options) -> torch.Tensor:
     """Sparse codes of ``images`` with ``dictionary`` in one call.
 
     ``options`` are :class:`CBPDNOptions` fields (``max_iter=200``, ``rel_stop_tol=1e-2``,
     ``device="cuda"``, …); statistics are not recorded unless ``record_stats=True``.
+    The images are solved in batches sized to the device's free memory (``memory``: a
+    :class:`csc.runtime.memory.MemoryBudget` to cap it), a batch that runs out of memory
+    split and retried (:func:`solve_in_batches`).
     Returns the codes, shape lead + (K, H, W) (see :class:`CBPDNResult`).
     """
     known = {f.name for f in fields(CBPDNOptions)}
@@ -380,4 +416,4 @@ def encode(images, dictionary, lmbda: float, **options) -> torch.Tensor:
     if unknown:
         raise TypeError(f"encode: unknown option(s) {unknown}; expected CBPDNOptions fields {sorted(known)}")
     options.setdefault("record_stats", False)
-    return ConvBPDN(dictionary, lmbda, CBPDNOptions(**options)).solve(images).codes
+    return solve_in_batches(ConvBPDN(dictionary, lmbda, CBPDNOptions(**options)), images, memory).codes

@@ -229,7 +229,10 @@ class OnlineDictLearn:
                              "(run under torchrun and call csc.runtime.distributed.init_distributed())")
         self.distributed = bool(distributed)
         self.rank, self.world_size = (_dist.get_rank(), _dist.get_world_size()) if self.distributed else (0, 1)
-        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
+        device = self.options.device
+        if self.distributed and device is None:  # NCCL broadcasts and reduces CUDA tensors only
+            device = _dist.collective_device()
+        D = prepare_dictionary(dictionary, self.options.dtype, device, multichannel=True)
         if self.distributed:  # every rank starts from rank 0's dictionary
             D = D.contiguous().clone()
             torch.distributed.broadcast(D, src=0)

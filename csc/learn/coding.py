@@ -23,8 +23,9 @@ from csc.core.admm import ADMMLoop, Coupling
 from csc.core.checks import check_weights
 from csc.core.options import CBPDNOptions
 from csc.core.xstep import ChannelwiseXStep, MultiChannelXStep, SingleChannelXStep
+from csc.runtime.sync import to_host
 
-__all__ = ["JointCBPDN", "learner_weight"]
+__all__ = ["JointCBPDN", "learner_weight", "read_row"]
 
 #: The fused 'pgm' step works with the nonzero codes in the spatial domain when their
 #: number times kh·kw is at most this fraction of the coefficients (B·K·H·W): then
@@ -109,13 +110,16 @@ class JointCBPDN:
         self.Df = self.xs.Df
 
     # ------------------------------------------------------------ the iteration
-    def iterate(self, n: int) -> dict[str, float]:
-        """Up to n ADMM iterations (fewer when converged); the last one's statistics."""
+    def iterate(self, n: int, host: bool = True) -> dict[str, Any]:
+        """Up to n ADMM iterations (fewer when converged); the last one's statistics: floats
+        (one host read), or with ``host=False`` 0-d device tensors for the caller to read
+        with the rest of its row (:func:`read_row`)."""
         last: list[torch.Tensor] = []
         self.loop.run(n, lambda k, idx, row: last.append(row))
         if not last:
             return {}
-        obj, fid, l1, r, s, _, _, rho = (float(v) for v in last[-1][:8, 0])  # a penalty's value follows
+        vals = last[-1][:8, 0]  # a penalty's value follows
+        obj, fid, l1, r, s, _, _, rho = to_host(vals, "coding.row").tolist() if host else vals.unbind(0)
         return dict(objective=obj, data_fidelity=fid, l1=l1, x_primal_residual=r, x_dual_residual=s, x_rho=rho)
 
     @property
@@ -129,7 +133,7 @@ class JointCBPDN:
 
     @property
     def rho(self) -> float:
-        return float(self.loop.rho[0])
+        return float(to_host(self.loop.rho[0], "coding.rho"))
 
     @property
     def k(self) -> int:
@@ -190,6 +194,17 @@ class JointCBPDN:
             fid = float(ops.rfft2_sqnorm(ops.synthesis_any(Df, Zf) - self.Sf, W).sum()) / 2.0
         l1 = float(self.y.abs().sum())
         return dict(objective=fid + self.lmbda * l1, data_fidelity=fid, l1=l1)
+
+
+def read_row(row: dict[str, Any], site: str = "learner.row") -> dict[str, Any]:
+    """``row`` with its tensor values read as floats, all in one host read (the learners'
+    one per outer iteration); other values unchanged."""
+    keys = [k for k, v in row.items() if isinstance(v, torch.Tensor)]
+    if not keys:
+        return row
+    dev = row[keys[0]].device
+    vals = to_host(torch.stack([row[k].reshape(()).to(device=dev, dtype=torch.float64) for k in keys]), site)
+    return {**row, **dict(zip(keys, vals.tolist()))}
 
 
 def _complex(dtype: torch.dtype) -> torch.dtype:

@@ -106,7 +106,7 @@ from csc.core.options import (  # noqa: F401  (the learner's options, re-exporte
 from csc.core.stats import StatsTable
 from csc.backends.numba_dictstep import FusedConsensusOps, FusedPGMOps, PerChannelOps
 from csc.backends.torch_dictstep import TorchConsensusOps, TorchPGMOps
-from csc.learn.coding import JointCBPDN
+from csc.learn.coding import JointCBPDN, read_row
 from csc.learn.dictstep import ConsensusDictStep, PGMDictStep
 
 __all__ = [
@@ -453,13 +453,13 @@ class _BatchRun:
         """Outer iteration j: coding iterations, dictionary iterations; its statistics."""
         cb, ds, opts = self.cb, self.ds, self.opts
         row: dict[str, float] = {"iteration": j}
-        row.update(cb.iterate(opts.cbpdn.max_iter))
+        row.update(cb.iterate(opts.cbpdn.max_iter, host=False))
         ds.set_codes(cb)
         row.update(ds.iterate(opts.ccmod.max_iter))
         self.sync()
         if opts.accurate_dfid:
             row.update(cb.objective(ds.D, ds.dft() if self.fused else torch.fft.rfft2(ds.padded())))
-        return row
+        return read_row(row)  # the outer iteration's one host read (statistics of both steps)
 
     def arrays(self) -> dict[str, Any]:
         cb = self.cb

@@ -68,7 +68,7 @@ from csc.core.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions  # no
 from csc.core.cbpdn import SPORCO_STATS_NAMES
 from csc.core.stats import CodingStats
 from csc.backends.torch_dictstep import pad as _pad
-from csc.learn.coding import JointCBPDN
+from csc.learn.coding import JointCBPDN, read_row
 from csc.learn.dictstep import l2 as _l2
 
 __all__ = [
@@ -268,7 +268,7 @@ class OnlineDictLearn:
         Df = ops.kernel_dft(D, (H, W))
         cb.set_dictionary(Df=Df)
         k0 = cb.k
-        xrow = cb.iterate(o.cbpdn.max_iter)
+        xrow = cb.iterate(o.cbpdn.max_iter, host=False)
         Zf = torch.fft.rfft2(cb.y)
         grad = ops.dictionary_gradient(Zf, ops.synthesis_any(Df, Zf) - cb.Sf)
         if self.distributed:
@@ -283,6 +283,7 @@ class OnlineDictLearn:
             "rho": xrow["x_rho"], "constraint": _l2(_pad(Dnew, (H, W)) - G), "delta_d": _l2(Dnew - D),
             "eta": eta, "cbpdn_iterations": cb.k - k0,
         }
+        row = read_row(row)  # the step's statistics in one host read
         self.dictionary = Dnew
         self.j += 1
         self._t_offset += time.perf_counter() - t0

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from csc.core.checks import check_bool
+from csc.core.checks import check_bool, host_array
 from csc.dictionary.io import sha256_of_array
 from csc.science.prune import check_threshold, prune as _prune
 from csc.pipeline.store import CodeStore

@@ -92,3 +92,40 @@ def test_statistics_with_a_sync_interval_equal_every_iteration():
         assert len(sb.objective) == it
         for f in ("objective", "primal_residual", "dual_residual", "rho"):
             assert (getattr(sa, f) == getattr(sb, f)).all()
+
+
+# ------------------------------------------------------------------ the learners
+def _learn_syncs(dmethod, steps, accurate=False):
+    from csc.core.options import DICTLEARN_CBPDN_DEFAULTS, DictLearnOptions
+
+    D0, S = _problem(2)
+    opts = DictLearnOptions(max_iter=steps, dmethod=dmethod, accurate_dfid=accurate,
+                            cbpdn=DICTLEARN_CBPDN_DEFAULTS.replace(backend="torch"))
+    with count_syncs() as c:
+        csc.DictLearn(D0, 0.05, opts).solve(S)
+    return c.total
+
+
+@pytest.mark.parametrize("dmethod", ["pgm", "cns"])
+def test_batch_learner_one_host_read_per_outer_iteration(dmethod):
+    """Coding step, dictionary step and their statistics: one read per outer iteration (the
+    learner records SPORCO's statistics every iteration; ρ updates of the coding step and the
+    stopping tests of one-iteration steps need no read)."""
+    assert (_learn_syncs(dmethod, 12) - _learn_syncs(dmethod, 6)) / 6 <= 1
+
+
+def test_online_learner_host_reads():
+    """Per step: the inner solve's stopping test after each inner iteration but the last, and
+    one read for the step's statistics (coding and dictionary together)."""
+    from csc.core.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions
+
+    D0, S = _problem(2)
+    inner = 5
+    opts = OnlineDictLearnOptions(cbpdn=ONLINE_CBPDN_DEFAULTS.replace(backend="torch", max_iter=inner,
+                                                                      rel_stop_tol=0.0))
+    learner = csc.OnlineDictLearn(D0, 0.05, opts)
+    learner.step(S)  # set-up reads
+    with count_syncs() as c:
+        for _ in range(3):
+            learner.step(S)
+    assert c.total == 3 * ((inner - 1) + 1)

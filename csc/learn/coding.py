@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from csc.backends import fused as _fused
+from csc.backends.compiled import CompiledCBPDN
 from csc.backends.numba_cpu import FusedCBPDN, FusedJointCBPDN
 from csc.backends.torch_loop import TorchCBPDN, TorchJointCBPDN
 from csc.core import ops
@@ -84,9 +85,10 @@ class JointCBPDN:
             self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, max(1, torch.get_num_threads()),
                           one_rho=True, planner=_fused._planner(0), keep_codes_plan=True, **extra)
             self.Sf = self.ws.Sf
-        else:
-            self.ws = (TorchJointCBPDN if self.joint else TorchCBPDN)(self.S, self.xs, y, u, w, opts, kernel_size,
-                                                                       **extra)
+        else:  # the torch loop, or its compiled kernels (CUDA by default: csc.backends.compiled)
+            compiled = not self.joint and _fused.select_backend(opts.backend, S.device, "learning") == "compiled"
+            cls = TorchJointCBPDN if self.joint else (CompiledCBPDN if compiled else TorchCBPDN)
+            self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, **extra)
             self.Sf = self.ws.Sf if S.ndim == 4 else self.ws.Sf[:, 0]
         if self.joint:  # the dictionary step sees B·C single-channel images
             self.Sf = self.Sf.reshape(B * C, H, W // 2 + 1)

@@ -92,3 +92,17 @@ def test_batch_learner_coding_step_on_the_compiled_back_end():
         out[backend] = csc.DictLearn(D0, 0.05, opts).solve(S)
     _close(out["torch"].dictionary, out["compiled"].dictionary)
     _close(out["torch"].stats.objective, out["compiled"].stats.objective)
+
+
+def test_environment_backend_falls_back_where_it_cannot_run(monkeypatch):
+    """CSC_CBPDN_BACKEND=numba no longer makes solves on other devices raise: 'auto' then
+    picks what runs there; an explicit backend='numba' off the CPU still raises."""
+    from csc.backends.fused import select_backend
+
+    monkeypatch.setenv("CSC_CBPDN_BACKEND", "numba")
+    assert select_backend("auto", torch.device("meta")) == "torch"
+    assert select_backend("auto", torch.device("cpu")) == "numba"
+    with pytest.raises(ValueError, match="CPU only"):
+        select_backend("numba", torch.device("meta"))
+    monkeypatch.setenv("CSC_CBPDN_BACKEND", "compiled")
+    assert select_backend("auto", torch.device("cpu")) == "compiled"

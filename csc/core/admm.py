@@ -184,9 +184,11 @@ class ADMMLoop:
     ρ per problem, the iteration counter ``k`` (for the ρ update period), and per working
     image its batch position ``idx``, iteration count ``iters`` and ``frozen`` flag.
 
-    ``sync_every`` > 1 (per-image coupling only) checks convergence on the host every that
-    many iterations: images that converge in between are frozen (their y, u, x and ρ stop
-    changing) and retire at the next check, so results do not depend on it.
+    ``sync_every`` > 1 checks convergence on the host every that many iterations: images
+    that converge in between are frozen (their y, u, x and ρ stop changing) and retire at the
+    next check, so results do not depend on it (the workspace must keep the previous x:
+    ``freeze=True``). A joint problem is frozen as a whole and its iteration counter ``k``
+    set back at the check to the iterations it ran.
     ``on_retire(idx, y, x, u, rho, iters)`` receives the images that leave the working set.
     ``penalty`` (problems with a quadratic term (μ/2)·x̂ᴴ diag(P) x̂ in the x-step, e.g.
     :class:`csc.ConvElasticNet`): its weight μ; the objective then adds μ times the
@@ -219,7 +221,7 @@ class ADMMLoop:
         self.idx = torch.arange(n, device=dev)
         self.iters = torch.zeros(n, dtype=torch.int64, device=dev)
         self.frozen = torch.zeros(n, dtype=torch.bool, device=dev)
-        self.sync_every = 1 if coupling.joint else max(1, int(sync_every))
+        self.sync_every = max(1, int(sync_every))
         self.on_retire = on_retire
         self.last: torch.Tensor | None = None
         self.idx_host = torch.arange(n)  # the working images' batch positions, on the host
@@ -241,20 +243,25 @@ class ADMMLoop:
 
         Host reads (:func:`csc.runtime.sync.to_host`): per-image problems make one every
         ``sync_every`` iterations (the frozen flags and the statistics rows buffered on the
-        device since the last one, together); joint problems one per iteration for the
-        stopping test (none after the last iteration: a joint run that reaches
-        ``max_iter`` returns False without reading its last test) and ``record``'s own.
+        device since the last one, together), and so do joint problems with ``sync_every``
+        > 1; with ``sync_every`` = 1 a joint problem reads its stopping test after every
+        iteration but the last (a joint run that reaches ``max_iter`` then returns False
+        without reading its last test), and ``record`` gets its rows at once.
         """
-        joint = self.coupling.joint
+        joint, start = self.coupling.joint, (self.k, self.iters[:1].clone())
         for it in range(max_iter):
             if self.n == 0:
                 break
             converged = self.step(record)
             last = it + 1 == max_iter
-            if joint:
+            at_sync = (it + 1) % self.sync_every == 0 or last
+            if joint and self.sync_every == 1:
                 if not last and host_bool(converged.all(), "admm.converged"):
                     return True
-            elif (it + 1) % self.sync_every == 0 or last:
+            elif joint and at_sync:
+                if self._joint_sync_point(record, *start):
+                    return True
+            elif at_sync:
                 self._sync_point(record)
         if self.on_retire is not None and self.n:
             self._retire(torch.ones(self.n, dtype=torch.bool))
@@ -280,22 +287,25 @@ class ADMMLoop:
         r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, n_pri), cp.variables(n, K_HW))
         if want:
             row = self._stats_row(sums, r, s, epri, edua)
-            if cp.joint:
+            if cp.joint and self.sync_every == 1:
                 self.row_time = time.perf_counter()
                 record(self.k, self.idx_host, row)
             else:
-                self._pending.append((self.k, row, ~self.frozen, time.perf_counter()))
+                self._pending.append((self.k, row, ~self.frozen[:row.shape[1]], time.perf_counter()))
         f = rho_factor(opts, self.k, r, s, self.xi)
         converged = (r < epri) & (s < edua)
         freeze = self.sync_every > 1
         if f is not None:
             rho_new = self.rho * f
-            self.rho = torch.where(self.frozen, self.rho, rho_new) if freeze else rho_new
+            gfrozen = self.frozen[:1] if cp.joint else self.frozen  # a joint problem's one ρ
+            self.rho = torch.where(gfrozen, self.rho, rho_new) if freeze else rho_new
         ws.rescale(None if f is None else cp.expand(f, n).to(ws.dtype))
         ws.finish(self.frozen if freeze else None)
         self.iters += (~self.frozen).to(torch.int64)
         if not cp.joint:
             self.frozen = self.frozen | converged
+        elif freeze:
+            self.frozen = self.frozen | converged.expand(n)
         self.k += 1
         return converged
 
@@ -333,6 +343,29 @@ class ADMMLoop:
             record(k, self.idx_host[active], vals[:, active])
         self._pending = []
         self._retire(frozen)
+
+    def _joint_sync_point(self, record, k_start: int, iters_start: torch.Tensor) -> bool:
+        """The host read of a joint problem with ``sync_every`` > 1: whether it converged
+        (then it is unfrozen, at its converged iterate), the iterations it ran since
+        ``run`` began (``k`` is set to ``k_start`` plus them) and the buffered rows (those
+        of iterations it ran go to ``record``)."""
+        pending = self._pending
+        parts = [self.frozen[:1].to(torch.float64), (self.iters[:1] - iters_start).to(torch.float64)]
+        for _, row, active, _ in pending:
+            parts += [row.reshape(-1).to(torch.float64), active[:1].to(torch.float64)]
+        host = to_host(torch.cat(parts), "admm.sync")
+        converged, pos = bool(host[0] != 0), 2
+        for k, row, _, t in pending:
+            m = row.numel()
+            if host[pos + m] != 0:
+                self.row_time = t
+                record(k, self.idx_host, host[pos:pos + m].reshape(row.shape).to(row.dtype))
+            pos += m + 1
+        self._pending = []
+        self.k = k_start + int(host[1])
+        if converged:
+            self.frozen.zero_()
+        return converged
 
     def _retire(self, done: torch.Tensor) -> None:
         """Retire the images of the host mask ``done`` (a CPU bool tensor: no host read)."""

@@ -21,6 +21,7 @@ from csc.backends.numba_cpu import FusedCBPDN, FusedJointCBPDN
 from csc.backends.torch_loop import TorchCBPDN, TorchJointCBPDN
 from csc.core import ops
 from csc.core.admm import ADMMLoop, Coupling
+from csc.core.cbpdn import default_sync_interval
 from csc.core.checks import check_weights
 from csc.core.options import CBPDNOptions
 from csc.core.xstep import ChannelwiseXStep, MultiChannelXStep, SingleChannelXStep
@@ -80,6 +81,7 @@ class JointCBPDN:
             self.xs = SingleChannelXStep(S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype)))
         y, u = S.new_zeros((B, C * K, H, W)), S.new_zeros((B, C * K, H, W))
         extra = {"channels": C, "l21_weight": problem._l21_weight(S, B, (H, W))} if self.joint else {}
+        sync = 1 if fused else default_sync_interval(opts, S.device)  # iterations between stopping tests
         if fused:  # estimated plans: a resumed run in another process repeats these bit for bit
             cls = FusedJointCBPDN if self.joint else FusedCBPDN
             self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, max(1, torch.get_num_threads()),
@@ -88,12 +90,12 @@ class JointCBPDN:
         else:  # the torch loop, or its compiled kernels (CUDA by default: csc.backends.compiled)
             compiled = not self.joint and _fused.select_backend(opts.backend, S.device, "learning") == "compiled"
             cls = TorchJointCBPDN if self.joint else (CompiledCBPDN if compiled else TorchCBPDN)
-            self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, **extra)
+            self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, freeze=sync > 1, **extra)
             self.Sf = self.ws.Sf if S.ndim == 4 else self.ws.Sf[:, 0]
         if self.joint:  # the dictionary step sees B·C single-channel images
             self.Sf = self.Sf.reshape(B * C, H, W // 2 + 1)
         coupling = Coupling(joint=True, all_reduce=all_reduce, total_images=total_images)
-        self.loop = ADMMLoop(self.ws, lmbda, opts, coupling,
+        self.loop = ADMMLoop(self.ws, lmbda, opts, coupling, sync_every=sync,
                              penalty=None if problem is None or self.joint else problem._penalty_weight(),
                              extra_weights=(problem.mu,) if self.joint else ())
 

@@ -114,18 +114,36 @@ def test_batch_learner_one_host_read_per_outer_iteration(dmethod):
     assert (_learn_syncs(dmethod, 12) - _learn_syncs(dmethod, 6)) / 6 <= 1
 
 
-def test_online_learner_host_reads():
-    """Per step: the inner solve's stopping test after each inner iteration but the last, and
-    one read for the step's statistics (coding and dictionary together)."""
+def _online(sync_interval, inner, rel_stop_tol, steps=3):
     from csc.core.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions
 
     D0, S = _problem(2)
-    inner = 5
-    opts = OnlineDictLearnOptions(cbpdn=ONLINE_CBPDN_DEFAULTS.replace(backend="torch", max_iter=inner,
-                                                                      rel_stop_tol=0.0))
+    opts = OnlineDictLearnOptions(cbpdn=ONLINE_CBPDN_DEFAULTS.replace(
+        backend="torch", max_iter=inner, rel_stop_tol=rel_stop_tol, sync_interval=sync_interval))
     learner = csc.OnlineDictLearn(D0, 0.05, opts)
     learner.step(S)  # set-up reads
     with count_syncs() as c:
-        for _ in range(3):
-            learner.step(S)
-    assert c.total == 3 * ((inner - 1) + 1)
+        rows = [learner.step(S) for _ in range(steps)]
+    return c.total, rows, learner.dictionary
+
+
+@pytest.mark.parametrize("interval", [1, 10])
+def test_online_learner_host_reads(interval):
+    """Per step: the inner solve's stopping test after each inner iteration but the last
+    (sync_interval 1) or once per sync_interval iterations (its problem frozen on the device
+    when it converges in between), and one read for the step's statistics."""
+    inner = 40
+    total, _, _ = _online(interval, inner, 0.0)
+    tests = inner - 1 if interval == 1 else inner // interval  # reads of the stopping test per step
+    assert total == 3 * (tests + 1)
+
+
+def test_online_learner_frozen_at_convergence_equals_stopping_there():
+    """Converging between two reads (sync_interval 7) gives the dictionary, statistics and
+    inner iteration counts of stopping at once (sync_interval 1), bit for bit."""
+    _, rows1, D1 = _online(1, 200, 2e-2)
+    _, rows7, D7 = _online(7, 200, 2e-2)
+    assert all(r["cbpdn_iterations"] < 200 for r in rows1)
+    assert torch.equal(D1, D7)
+    for a, b in zip(rows1, rows7):
+        assert {k: v for k, v in a.items() if k != "time"} == {k: v for k, v in b.items() if k != "time"}

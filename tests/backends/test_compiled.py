@@ -106,3 +106,15 @@ def test_environment_backend_falls_back_where_it_cannot_run(monkeypatch):
         select_backend("numba", torch.device("meta"))
     monkeypatch.setenv("CSC_CBPDN_BACKEND", "compiled")
     assert select_backend("auto", torch.device("cpu")) == "compiled"
+
+
+def test_quadratic_penalty_variant_keeps_its_solve_inside_the_compiled_workspace():
+    """ConvElasticNet's diagonal x-step runs its torch solve, the y-step the compiled kernel."""
+    D, S = _problem(2)
+    solve = lambda b: csc.ConvElasticNet(D, 0.05, 0.1, csc.CBPDNOptions(max_iter=60, backend=b)).solve(S)  # noqa: E731
+    a, b = solve("torch"), solve("compiled")
+    assert a.iterations.tolist() == b.iterations.tolist()
+    _close(a.codes, b.codes)
+    for sa, sb in zip(a.stats, b.stats):
+        _close(sa.objective, sb.objective)
+        _close(sa.l2, sb.l2)

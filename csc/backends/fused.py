@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["available", "kernels", "FFTPair", "run_split", "unavailable_reason", "use_fused"]
+__all__ = ["available", "kernels", "FFTPair", "run_split", "select_backend", "unavailable_reason", "use_fused"]
 
 _lock = threading.Lock()
 _kernels = None
@@ -75,28 +75,57 @@ def unavailable_reason() -> str | None:
     return _error
 
 
-def use_fused(backend: str, device, what: str = "the solve") -> bool:
-    """Whether a solver runs its fused CPU back end, from its ``backend`` option
-    (``"auto"`` | ``"numba"`` | ``"torch"``) and the device it works on.
+def select_backend(backend: str, device, what: str = "the solve") -> str:
+    """The back end a solver runs, ``"numba"`` | ``"compiled"`` | ``"torch"``, from its
+    ``backend`` option (``"auto"`` | ``"numba"`` | ``"compiled"`` | ``"torch"``) and the
+    device it works on.
 
-    ``"auto"`` follows the environment variable ``CSC_CBPDN_BACKEND`` when set, else
-    picks the fused back end on the CPU when numba imports; ``"numba"`` raises where it
-    cannot run (another device, numba missing)."""
+    ``"auto"``: the fused numba kernels on the CPU when numba imports; on CUDA the
+    ``torch.compile`` back end (:mod:`csc.backends.compiled`) when it can build kernels
+    there, else the torch loop. The environment variable ``CSC_CBPDN_BACKEND`` replaces
+    ``"auto"`` when set; a back end it names that cannot run on the device falls back to
+    ``"auto"``'s choice (so ``CSC_CBPDN_BACKEND=numba`` still runs CUDA solves). An explicit
+    ``"numba"`` or ``"compiled"`` option raises where it cannot run."""
     if backend == "auto":
-        backend = os.environ.get("CSC_CBPDN_BACKEND", "auto").strip().lower() or "auto"
-        if backend not in ("auto", "numba", "torch"):
-            raise ValueError(f"CSC_CBPDN_BACKEND: expected auto, numba or torch, got {backend!r}")
-        if backend == "auto":
-            return device.type == "cpu" and available()
+        env = os.environ.get("CSC_CBPDN_BACKEND", "auto").strip().lower() or "auto"
+        if env not in ("auto", "numba", "compiled", "torch"):
+            raise ValueError(f"CSC_CBPDN_BACKEND: expected auto, numba, compiled or torch, got {env!r}")
+        if env == "numba" and device.type == "cpu" and available():
+            return "numba"
+        if env == "compiled" and _compiled_ok(device):
+            return "compiled"
+        if env == "torch":
+            return "torch"
+        if device.type == "cpu":
+            return "numba" if available() else "torch"
+        return "compiled" if device.type == "cuda" and _compiled_ok(device) else "torch"
     if backend == "torch":
-        return False
+        return "torch"
+    if backend == "compiled":
+        if not _compiled_ok(device):
+            from csc.backends.compiled import compile_unavailable_reason
+
+            raise RuntimeError(f"backend='compiled': torch.compile cannot build kernels on {device} "
+                               f"({compile_unavailable_reason(device)}); use backend='auto' or 'torch'")
+        return "compiled"
     if device.type != "cpu":
         raise ValueError(f"backend='numba' runs on the CPU only; {what} is on {device} "
                          "(use backend='auto' or 'torch')")
     if not available():
         raise RuntimeError(f"backend='numba' needs numba ({unavailable_reason()}); "
                            "pip install numba, or use backend='auto' or 'torch'")
-    return True
+    return "numba"
+
+
+def _compiled_ok(device) -> bool:
+    from csc.backends.compiled import compile_available
+
+    return compile_available(device)
+
+
+def use_fused(backend: str, device, what: str = "the solve") -> bool:
+    """Whether a solver runs its fused CPU back end (:func:`select_backend` is ``"numba"``)."""
+    return select_backend(backend, device, what) == "numba"
 
 
 # ----------------------------------------------------------------------- threading

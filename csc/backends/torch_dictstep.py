@@ -48,7 +48,7 @@ class TorchPGMOps:
         Xfprv, Yfprv = self.Xf, self.Yf
         self.Xf = ops.kernel_dft(D, self.shape)
         self.Yf = self.Xf + coef * (self.Xf - Xfprv)
-        return float(ops.rfft2_sqnorm(self.Xf - Yfprv, self.shape[1]).sum())
+        return ops.rfft2_sqnorm(self.Xf - Yfprv, self.shape[1]).sum().to(torch.float64)  # read with the row
 
     def dft(self) -> torch.Tensor:
         return self.Xf
@@ -95,7 +95,7 @@ class TorchConsensusOps:
         self.AX = self.X if self.relax == 1.0 else self.relax * self.X + (1 - self.relax) * self.G.unsqueeze(0)
         return (self.AX + self.U).mean(0)
 
-    def dual_update(self, D: torch.Tensor) -> tuple[float, float, float]:
+    def dual_update(self, D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         self.G = pad(D, self.shape)
         self.U = self.U + (self.AX - self.G.unsqueeze(0))
         return _l2(self.X - self.G.unsqueeze(0)), _l2(self.U), _l2(self.X)
@@ -186,7 +186,7 @@ class TorchMaskedConsensusOps(TorchConsensusOps):
         self._rho = rho
         return (self.AX + self.U).mean(0)
 
-    def dual_update(self, D: torch.Tensor) -> tuple[float, ...]:
+    def dual_update(self, D: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """y₁, u and u₁ steps; the norms (‖Ax‖, ‖y‖, ‖u‖, r, ‖Aᵀu‖, ‖s‖) of the residuals."""
         rho = self._rho
         self.G = pad(D, self.shape)
@@ -206,10 +206,11 @@ class TorchMaskedConsensusOps(TorchConsensusOps):
         self.U, self.Y1, self.U1 = (st[k].to(self.S) for k in ("U", "Y1", "U1"))
 
 
-def _hypot(a: torch.Tensor, b: torch.Tensor) -> float:
-    """√(‖a‖² + ‖b‖²)."""
-    return float((a.square().sum() + b.square().sum()).sqrt())
+def _hypot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """√(‖a‖² + ‖b‖²) as a float64 0-d tensor (no host read)."""
+    return (a.square().sum() + b.square().sum()).sqrt().to(torch.float64)
 
 
-def _l2(t: torch.Tensor) -> float:
-    return float(t.square().sum().sqrt())
+def _l2(t: torch.Tensor) -> torch.Tensor:
+    """‖t‖₂ as a float64 0-d tensor on t's device (no host read)."""
+    return t.square().sum().sqrt().to(torch.float64)

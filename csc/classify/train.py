@@ -18,7 +18,12 @@ into its output folder:
     on the same folder resumes after the last finished epoch; the result is the same as
     an uninterrupted run (same weights), because every random choice is a function of
     (seed, epoch): the initialisation, the shuffling (an explicit ``torch.Generator``),
-    dropout and the datasets' flips.
+    dropout and the datasets' flips. On CUDA that holds with deterministic kernels only:
+    :func:`train` sets ``torch.backends.cudnn.deterministic = True`` and
+    ``cudnn.benchmark = False`` (cuDNN's autotuner and its non-deterministic convolution
+    algorithms would otherwise make a resumed run differ from an uninterrupted one by
+    rounding, growing over the epochs); mixed precision and DDP's gradient all-reduce are
+    deterministic for a fixed number of processes.
 
 Several processes (``torchrun ... -m csc train``, :mod:`csc.runtime.distributed`): the model is
 wrapped in ``DistributedDataParallel`` (NCCL on GPUs, one per process; gloo on CPUs),
@@ -204,8 +209,8 @@ def _evaluate_sums(model: nn.Module, dataset: Dataset, batch_size: int, device, 
     model.eval()
     loss_sum, correct, n = 0.0, 0, 0
     with torch.no_grad():
-        for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            x, y = x.to(device), y.to(device)
+        for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda"):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
                 logits = model(x)
             loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
@@ -399,7 +404,7 @@ class _TrainRun:
                 ds.set_epoch(epoch)
         order = _epoch_order(train_set, o, epoch, self.rank, self.world, self.distributed)
         loader = DataLoader(train_set, batch_size=o.batch_size // self.world, sampler=order,
-                            num_workers=o.num_workers, drop_last=False)
+                            num_workers=o.num_workers, drop_last=False, pin_memory=self.device.type == "cuda")
         loss_sum, correct, seen = _train_steps(self.net, loader, self.opt, self.scaler, self.device, self.amp,
                                                o.max_steps, self.sched)
         if self.distributed:
@@ -425,6 +430,9 @@ def _setup_run(train_set: Dataset, test_set: Dataset, o: TrainOptions, in_channe
     C = int(in_channels if in_channels is not None else getattr(train_set, "in_channels"))
     nc = int(num_classes if num_classes is not None else max(getattr(train_set, "num_classes"),
                                                                getattr(test_set, "num_classes", 0)))
+    if device.type == "cuda":  # the resume guarantee needs deterministic cuDNN kernels (module docstring)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
     torch.manual_seed(o.seed)
     model = resnet18(in_channels=C, num_classes=nc, stem=o.stem, dropout=o.dropout).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)

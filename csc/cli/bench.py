@@ -306,16 +306,15 @@ def csc_construct(D: np.ndarray, lmbda: float, opt: dict, device: str, backend: 
 
 
 def csc_backend(device: str = "cpu", backend: str = "auto") -> dict:
-    """What csc's solve runs on ``device`` with ``backend``: ``{"backend": "numba" | "torch",
+    """What csc's solve runs on ``device`` with ``backend``: ``{"backend": "numba" | "compiled" | "torch",
     "fft": "fftw" | "scipy" | "torch"}`` (the fused back end's FFTs: :mod:`csc.backends.fused`)."""
     import torch
 
     import csc
     from csc.backends import fused as _fused
 
-    solver = csc.ConvBPDN(np.ones((1, 1, 1)), 0.1, csc.CBPDNOptions(backend=backend))
-    fused = solver._use_fused(torch.device(device))
-    return {"backend": "numba" if fused else "torch", "fft": _fused._fft_backend() if fused else "torch"}
+    name = _fused.select_backend(backend, torch.device(device))
+    return {"backend": name, "fft": _fused._fft_backend() if name == "numba" else "torch"}
 
 
 def csc_images(s: np.ndarray, dtype: str, device: str, problem: dict | None = None):

@@ -39,8 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="iterations of the untimed warm-up solve (FFTW planning, plan caches)")
     p.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     p.add_argument("--device", default="cpu", help="csc's device: cpu or cuda[:n] (SPORCO is CPU only)")
-    p.add_argument("--backend", default="auto", choices=["auto", "numba", "torch"],
-                   help="csc's back end (CBPDNOptions.backend): auto = fused numba kernels on the CPU")
+    p.add_argument("--backend", default="auto", choices=["auto", "numba", "compiled", "torch"],
+                   help="csc's back end (CBPDNOptions.backend): auto = fused numba kernels on the CPU, "
+                        "the torch.compile back end on CUDA")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="threads for torch and pyFFTW (default: every CPU this process may run on)")
     p.add_argument("--seed", type=nonneg_int, default=12345, help="seed of the dictionary (and of the batch crops)")

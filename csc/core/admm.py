@@ -34,12 +34,14 @@ multi-image semantics, used by the learners), optionally summed over processes.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import torch
 
 from csc.core.options import CBPDNOptions, default_rsdl_target
+from csc.runtime.sync import host_bool, to_host
 
 __all__ = ["Coupling", "PER_IMAGE", "Workspace", "ADMMLoop", "residuals", "rho_factor", "initial_rho"]
 
@@ -118,7 +120,8 @@ class Workspace(Protocol):
 
 
 def select_images(mask: torch.Tensor, *maps: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The images of ``mask`` of each (n, ...) map: the maps themselves when all are selected."""
+    """The images of ``mask`` of each (n, ...) map: the maps themselves when all are selected.
+    ``mask`` is a CPU bool tensor (the loop's host copy), so the test reads no device value."""
     if bool(mask.all()):
         return maps
     return tuple(m[mask] for m in maps)
@@ -181,9 +184,11 @@ class ADMMLoop:
     ρ per problem, the iteration counter ``k`` (for the ρ update period), and per working
     image its batch position ``idx``, iteration count ``iters`` and ``frozen`` flag.
 
-    ``sync_every`` > 1 (per-image coupling only) checks convergence on the host every that
-    many iterations: images that converge in between are frozen (their y, u, x and ρ stop
-    changing) and retire at the next check, so results do not depend on it.
+    ``sync_every`` > 1 checks convergence on the host every that many iterations: images
+    that converge in between are frozen (their y, u, x and ρ stop changing) and retire at the
+    next check, so results do not depend on it (the workspace must keep the previous x:
+    ``freeze=True``). A joint problem is frozen as a whole and its iteration counter ``k``
+    set back at the check to the iterations it ran.
     ``on_retire(idx, y, x, u, rho, iters)`` receives the images that leave the working set.
     ``penalty`` (problems with a quadratic term (μ/2)·x̂ᴴ diag(P) x̂ in the x-step, e.g.
     :class:`csc.ConvElasticNet`): its weight μ; the objective then adds μ times the
@@ -216,9 +221,12 @@ class ADMMLoop:
         self.idx = torch.arange(n, device=dev)
         self.iters = torch.zeros(n, dtype=torch.int64, device=dev)
         self.frozen = torch.zeros(n, dtype=torch.bool, device=dev)
-        self.sync_every = 1 if coupling.joint else max(1, int(sync_every))
+        self.sync_every = max(1, int(sync_every))
         self.on_retire = on_retire
         self.last: torch.Tensor | None = None
+        self.idx_host = torch.arange(n)  # the working images' batch positions, on the host
+        self._pending: list[tuple] = []  # statistics rows buffered on the device
+        self.row_time = 0.0  # host clock when the row being recorded was computed
 
     @property
     def n(self) -> int:
@@ -228,23 +236,41 @@ class ADMMLoop:
         """Run up to ``max_iter`` iterations; returns whether every problem converged.
 
         ``record(k, idx, row)`` receives the statistics (:data:`STAT_COLUMNS` × problems)
-        of each iteration when given. Joint problems stop at convergence and keep their
-        state; per-image problems retire (``on_retire``) as they converge, and the rest
-        retire after the last iteration when ``on_retire`` is set.
+        of each iteration when given (``idx``: the problems' batch positions, on the CPU).
+        Joint problems stop at convergence and keep their state; per-image problems retire
+        (``on_retire``) as they converge, and the rest retire after the last iteration when
+        ``on_retire`` is set.
+
+        Host reads (:func:`csc.runtime.sync.to_host`): per-image problems make one every
+        ``sync_every`` iterations (the frozen flags and the statistics rows buffered on the
+        device since the last one, together), and so do joint problems with ``sync_every``
+        > 1; with ``sync_every`` = 1 a joint problem reads its stopping test after every
+        iteration but the last (a joint run that reaches ``max_iter`` then returns False
+        without reading its last test), and ``record`` gets its rows at once.
         """
+        joint, start = self.coupling.joint, (self.k, self.iters[:1].clone())
         for it in range(max_iter):
             if self.n == 0:
                 break
-            if self.step(record) and self.coupling.joint:
-                return True
-            if not self.coupling.joint and ((it + 1) % self.sync_every == 0 or it + 1 == max_iter):
-                self._retire(self.frozen.cpu().to(self.idx.device))
+            converged = self.step(record)
+            last = it + 1 == max_iter
+            at_sync = (it + 1) % self.sync_every == 0 or last
+            if joint and self.sync_every == 1:
+                if not last and host_bool(converged.all(), "admm.converged"):
+                    return True
+            elif joint and at_sync:
+                if self._joint_sync_point(record, *start):
+                    return True
+            elif at_sync:
+                self._sync_point(record)
         if self.on_retire is not None and self.n:
-            self._retire(torch.ones(self.n, dtype=torch.bool, device=self.idx.device))
+            self._retire(torch.ones(self.n, dtype=torch.bool))
         return self.n == 0
 
-    def step(self, record=None) -> bool:
-        """One iteration; returns whether every problem converged in it (device sync)."""
+    def step(self, record=None) -> torch.Tensor:
+        """One iteration; returns whether each problem converged in it (on the device: no
+        host read). Per-image statistics rows are buffered on the device until the next
+        :meth:`_sync_point`; a joint problem's row goes to ``record`` at once."""
         ws, opts, cp, n = self.ws, self.opts, self.coupling, self.n
         rho_img = cp.expand(self.rho, n).to(ws.dtype)
         want = record is not None
@@ -260,20 +286,28 @@ class ADMMLoop:
         n_pri = getattr(ws, "constraints_per_image", K_HW)
         r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, n_pri), cp.variables(n, K_HW))
         if want:
-            record(self.k, self.idx, self._stats_row(sums, r, s, epri, edua))
+            row = self._stats_row(sums, r, s, epri, edua)
+            if cp.joint and self.sync_every == 1:
+                self.row_time = time.perf_counter()
+                record(self.k, self.idx_host, row)
+            else:
+                self._pending.append((self.k, row, ~self.frozen[:row.shape[1]], time.perf_counter()))
         f = rho_factor(opts, self.k, r, s, self.xi)
         converged = (r < epri) & (s < edua)
         freeze = self.sync_every > 1
         if f is not None:
             rho_new = self.rho * f
-            self.rho = torch.where(self.frozen, self.rho, rho_new) if freeze else rho_new
+            gfrozen = self.frozen[:1] if cp.joint else self.frozen  # a joint problem's one ρ
+            self.rho = torch.where(gfrozen, self.rho, rho_new) if freeze else rho_new
         ws.rescale(None if f is None else cp.expand(f, n).to(ws.dtype))
         ws.finish(self.frozen if freeze else None)
         self.iters += (~self.frozen).to(torch.int64)
         if not cp.joint:
             self.frozen = self.frozen | converged
+        elif freeze:
+            self.frozen = self.frozen | converged.expand(n)
         self.k += 1
-        return cp.joint and bool(converged.all())
+        return converged
 
     def _stats_row(self, sums, r, s, epri, edua) -> torch.Tensor:
         """The recorded statistics (:data:`STAT_COLUMNS`, and the penalty) × problems."""
@@ -289,13 +323,62 @@ class ADMMLoop:
             reg, tail = reg + m * g, tail + [g]
         return torch.stack([fid + reg, fid, l1, r, s, epri, edua, self.rho] + tail)
 
+    def _sync_point(self, record) -> None:
+        """The one host read of a per-image run per ``sync_every`` iterations: the frozen
+        flags and the buffered statistics rows (with each row's active flags) in one
+        transfer; records the rows of the images that were still active, retires the
+        frozen images."""
+        n, pending = self.n, self._pending
+        parts = [self.frozen.to(self.scalar_dtype)]
+        for _, row, active, _ in pending:
+            parts += [row.reshape(-1), active.to(self.scalar_dtype)]
+        host = to_host(torch.cat(parts) if len(parts) > 1 else parts[0], "admm.sync")
+        frozen, pos = host[:n] != 0, n
+        for k, row, _, t in pending:
+            m = row.shape[0]
+            vals = host[pos:pos + m * n].reshape(m, n)
+            active = host[pos + m * n:pos + (m + 1) * n] != 0
+            pos += (m + 1) * n
+            self.row_time = t
+            record(k, self.idx_host[active], vals[:, active])
+        self._pending = []
+        self._retire(frozen)
+
+    def _joint_sync_point(self, record, k_start: int, iters_start: torch.Tensor) -> bool:
+        """The host read of a joint problem with ``sync_every`` > 1: whether it converged
+        (then it is unfrozen, at its converged iterate), the iterations it ran since
+        ``run`` began (``k`` is set to ``k_start`` plus them) and the buffered rows (those
+        of iterations it ran go to ``record``)."""
+        pending = self._pending
+        parts = [self.frozen[:1].to(torch.float64), (self.iters[:1] - iters_start).to(torch.float64)]
+        for _, row, active, _ in pending:
+            parts += [row.reshape(-1).to(torch.float64), active[:1].to(torch.float64)]
+        host = to_host(torch.cat(parts), "admm.sync")
+        converged, pos = bool(host[0] != 0), 2
+        for k, row, _, t in pending:
+            m = row.numel()
+            if host[pos + m] != 0:
+                self.row_time = t
+                record(k, self.idx_host, host[pos:pos + m].reshape(row.shape).to(row.dtype))
+            pos += m + 1
+        self._pending = []
+        self.k = k_start + int(host[1])
+        if converged:
+            self.frozen.zero_()
+        return converged
+
     def _retire(self, done: torch.Tensor) -> None:
+        """Retire the images of the host mask ``done`` (a CPU bool tensor: no host read)."""
         if not bool(done.any()):
             return
         y, x, u = self.ws.take(done)
         if self.on_retire is not None:
-            self.on_retire(self.idx[done], y, x, u, self.rho[done], self.iters[done])
+            sel = done.nonzero().flatten().to(self.idx.device, non_blocking=True)
+            self.on_retire(self.idx_host[done].to(self.idx.device, non_blocking=True), y, x, u,
+                           self.rho.index_select(0, sel), self.iters.index_select(0, sel))
         keep = ~done
         self.ws.keep(keep)
-        self.idx, self.iters, self.frozen, self.rho = (t[keep] for t in (self.idx, self.iters, self.frozen, self.rho))
-
+        ksel = keep.nonzero().flatten().to(self.idx.device, non_blocking=True)
+        self.idx, self.iters, self.frozen, self.rho = (t.index_select(0, ksel)
+                                                       for t in (self.idx, self.iters, self.frozen, self.rho))
+        self.idx_host = self.idx_host[keep]

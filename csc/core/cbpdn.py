@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
+from typing import Callable
 
 import numpy as np
 import torch
 
 from csc.backends import fused as _fused
 from csc.backends.numba_cpu import FusedCBPDN
+from csc.backends.compiled import CompiledCBPDN
 from csc.backends.torch_loop import TorchCBPDN
 from csc.core import ops
 from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, initial_rho
@@ -49,8 +51,9 @@ from csc.core.checks import (
 from csc.core.options import CBPDNOptions
 from csc.core.stats import CodingStats
 from csc.core.xstep import xstep_for
+from csc.runtime.memory import MemoryBudget, batch_size, image_bytes, solve_split
 
-__all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "SPORCO_STATS_NAMES"]
+__all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "solve_in_batches", "SPORCO_STATS_NAMES"]
 
 
 #: csc statistics field → SPORCO ``IterationStats`` field.
@@ -247,9 +250,9 @@ class ConvBPDN:
 
         xstep = self._xstep(D, (H, W))
         fused = self._use_fused(S.device)
-        # Statistics are read on the host every iteration anyway; otherwise check for
-        # convergence every `sync_every` iterations (the fused back end retires at once).
-        sync = 1 if opts.record_stats or fused else opts.sync_interval or (1 if S.device.type == "cpu" else 10)
+        # The host reads the frozen flags (and the buffered statistics rows) every
+        # `sync_every` iterations (the fused CPU back end retires at once).
+        sync = 1 if fused else default_sync_interval(opts, S.device)
         ws = self._workspace(S, xstep, y, u, w, fused, sync, D.shape[-2:])
         return self._run(ws, S, lead, D, rho0, sync)
 
@@ -264,7 +267,7 @@ class ConvBPDN:
         t0 = time.perf_counter()
         record = None
         if opts.record_stats:
-            record = lambda k, idx, row: out.record(k, idx, row.cpu().numpy(), time.perf_counter() - t0)  # noqa: E731
+            record = lambda k, idx, row: out.record(k, idx, row.numpy(), loop.row_time - t0)  # noqa: E731
         loop.run(opts.max_iter, record)
         result = out.result(lead, D, self._code_shape(M, H, W))
         check_solution(result.codes, S)
@@ -293,7 +296,9 @@ class ConvBPDN:
         if fused:
             return FusedCBPDN(S, xstep, y.contiguous(), u.contiguous(), w, opts, kernel_size,
                               max(1, torch.get_num_threads()), planner=opts.fftw_planner)
-        return TorchCBPDN(S, xstep, y, u, w, opts, kernel_size, freeze=sync > 1)
+        compiled = _fused.select_backend(opts.backend, S.device, "the solve") == "compiled"
+        cls = CompiledCBPDN if compiled else TorchCBPDN
+        return cls(S, xstep, y, u, w, opts, kernel_size, freeze=sync > 1)
 
     def _penalty_weight(self) -> float | None:
         """The weight of the x-step's quadratic penalty in the objective (None: no penalty)."""
@@ -302,6 +307,12 @@ class ConvBPDN:
     def _use_fused(self, device: torch.device) -> bool:
         """Whether :meth:`solve` runs the fused CPU back end (:func:`csc.backends.fused.use_fused`)."""
         return _fused.use_fused(self.options.backend, device, "the solve")
+
+
+def default_sync_interval(opts: CBPDNOptions, device: torch.device) -> int:
+    """Iterations between host reads of a per-image solve: ``opts.sync_interval``, else 1
+    on the CPU and 10 elsewhere (results do not depend on it)."""
+    return opts.sync_interval or (1 if device.type == "cpu" else 10)
 
 
 class _Outputs:
@@ -359,11 +370,45 @@ class _Outputs:
         return out
 
 
-def encode(images, dictionary, lmbda: float, **options) -> torch.Tensor:
+def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = None,
+                     on_split: Callable[[int, int], None] | None = None) -> CBPDNResult:
+    """``solver.solve(images)`` over batches of the images' first axis sized to the device's
+    memory (:func:`csc.runtime.memory.batch_size`; ``memory`` caps it), a batch that runs
+    out of device memory halved and retried (:func:`csc.runtime.memory.solve_split`). Every
+    image is its own problem, so the result is the one-batch result. A single (H, W) image
+    (or (C, H, W) for a multi-channel dictionary) is solved as is."""
+    D = solver.dictionary
+    t = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
+    if single or t.shape[0] <= 1:
+        return solver.solve(images)
+    device = torch.device(solver.options.device) if solver.options.device is not None else D.device
+    dtype = solver.options.dtype or D.dtype
+    maps = D.shape[0] * (t.shape[1] if t.ndim == 4 and D.ndim == 3 else 1)
+    per_image = image_bytes((maps,) + tuple(t.shape[-2:]), dtype)
+    batch = batch_size(t.shape[0], per_image, memory, device)
+    parts = solve_split(lambda lo, hi: solver.solve(t[lo:hi]), t.shape[0], batch, on_split)
+    if len(parts) == 1:
+        return parts[0][2]
+    return _concat_results([r for _, _, r in parts])
+
+
+def _concat_results(results: list[CBPDNResult]) -> CBPDNResult:
+    """The results of consecutive batches as one."""
+    cat = lambda name: torch.cat([getattr(r, name) for r in results])  # noqa: E731
+    stats = None if results[0].stats is None else [st for r in results for st in r.stats]
+    return CBPDNResult(codes=cat("codes"), x=cat("x"), u=cat("u"), rho=cat("rho"), iterations=cat("iterations"),
+                       stats=stats, dictionary=results[0].dictionary)
+
+
+def encode(images, dictionary, lmbda: float, *, memory: MemoryBudget | None = None, **options) -> torch.Tensor:
     """Sparse codes of ``images`` with ``dictionary`` in one call.
 
     ``options`` are :class:`CBPDNOptions` fields (``max_iter=200``, ``rel_stop_tol=1e-2``,
     ``device="cuda"``, …); statistics are not recorded unless ``record_stats=True``.
+    The images are solved in batches sized to the device's free memory (``memory``: a
+    :class:`csc.runtime.memory.MemoryBudget` to cap it), a batch that runs out of memory
+    split and retried (:func:`solve_in_batches`).
     Returns the codes, shape lead + (K, H, W) (see :class:`CBPDNResult`).
     """
     known = {f.name for f in fields(CBPDNOptions)}
@@ -371,4 +416,4 @@ def encode(images, dictionary, lmbda: float, **options) -> torch.Tensor:
     if unknown:
         raise TypeError(f"encode: unknown option(s) {unknown}; expected CBPDNOptions fields {sorted(known)}")
     options.setdefault("record_stats", False)
-    return ConvBPDN(dictionary, lmbda, CBPDNOptions(**options)).solve(images).codes
+    return solve_in_batches(ConvBPDN(dictionary, lmbda, CBPDNOptions(**options)), images, memory).codes

@@ -26,6 +26,15 @@ __all__ = [
 ]
 
 
+
+def host_array(value, dtype=None) -> np.ndarray:
+    """``value`` as a numpy array: tensors (on any device: CUDA ones are copied to the host
+    first, which ``np.asarray`` cannot do) or anything ``np.asarray`` takes."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype)
+
+
 def as_float_tensor(
     name: str,
     value,

@@ -86,7 +86,7 @@ _TOP_KEYS = {
     "NoBndryCross": "no_boundary_cross",
     "AuxVarObj": "objective_on_y",
 }
-_BACKENDS = ("auto", "numba", "torch")
+_BACKENDS = ("auto", "numba", "compiled", "torch")
 FFTW_PLANNERS = ("FFTW_ESTIMATE", "FFTW_MEASURE", "FFTW_PATIENT", "FFTW_EXHAUSTIVE")
 
 
@@ -169,11 +169,15 @@ class CBPDNOptions:
         The fused CPU back end checks every iteration (it costs nothing there).
     backend : str
         ``"auto"`` (default): on CPU the fused back end when numba is installed, else the
-        torch loop; ``"numba"``: the fused CPU back end (numba kernels, FFTW through
-        pyFFTW when installed, else scipy.fft), an error where it cannot run;
-        ``"torch"``: the torch loop (any device). Both give SPORCO's answers; they differ
-        by floating-point rounding only. The environment variable ``CSC_CBPDN_BACKEND``
-        overrides ``"auto"``.
+        torch loop; on CUDA the compiled back end when ``torch.compile`` can build kernels
+        there (Triton), else the torch loop; ``"numba"``: the fused CPU back end (numba
+        kernels, FFTW through pyFFTW when installed, else scipy.fft), an error where it
+        cannot run; ``"compiled"``: the ``torch.compile`` back end
+        (:mod:`csc.backends.compiled`, any device with a compiler; an error where it has
+        none); ``"torch"``: the torch loop (any device). All give SPORCO's answers; they
+        differ by floating-point rounding only. The environment variable
+        ``CSC_CBPDN_BACKEND`` overrides ``"auto"`` (a back end that cannot run on the
+        device then falls back to ``"auto"``'s choice).
     fftw_planner : str or None
         FFTW planner effort of the fused back end: ``"FFTW_ESTIMATE"``, ``"FFTW_MEASURE"``
         (SPORCO's), ``"FFTW_PATIENT"`` or ``"FFTW_EXHAUSTIVE"``; None: MEASURE for maps of

@@ -16,15 +16,18 @@ import numpy as np
 import torch
 
 from csc.backends import fused as _fused
+from csc.backends.compiled import CompiledCBPDN
 from csc.backends.numba_cpu import FusedCBPDN, FusedJointCBPDN
 from csc.backends.torch_loop import TorchCBPDN, TorchJointCBPDN
 from csc.core import ops
 from csc.core.admm import ADMMLoop, Coupling
+from csc.core.cbpdn import default_sync_interval
 from csc.core.checks import check_weights
 from csc.core.options import CBPDNOptions
 from csc.core.xstep import ChannelwiseXStep, MultiChannelXStep, SingleChannelXStep
+from csc.runtime.sync import to_host
 
-__all__ = ["JointCBPDN", "JointMaskDcpl", "learner_weight"]
+__all__ = ["JointCBPDN", "JointMaskDcpl", "learner_weight", "read_row"]
 
 #: The fused 'pgm' step works with the nonzero codes in the spatial domain when their
 #: number times kh·kw is at most this fraction of the coefficients (B·K·H·W): then
@@ -78,19 +81,21 @@ class JointCBPDN:
             self.xs = SingleChannelXStep(S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype)))
         y, u = S.new_zeros((B, C * K, H, W)), S.new_zeros((B, C * K, H, W))
         extra = {"channels": C, "l21_weight": problem._l21_weight(S, B, (H, W))} if self.joint else {}
+        sync = 1 if fused else default_sync_interval(opts, S.device)  # iterations between stopping tests
         if fused:  # estimated plans: a resumed run in another process repeats these bit for bit
             cls = FusedJointCBPDN if self.joint else FusedCBPDN
             self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, max(1, torch.get_num_threads()),
                           one_rho=True, planner=_fused._planner(0), keep_codes_plan=True, **extra)
             self.Sf = self.ws.Sf
-        else:
-            self.ws = (TorchJointCBPDN if self.joint else TorchCBPDN)(self.S, self.xs, y, u, w, opts, kernel_size,
-                                                                       **extra)
+        else:  # the torch loop, or its compiled kernels (CUDA by default: csc.backends.compiled)
+            compiled = not self.joint and _fused.select_backend(opts.backend, S.device, "learning") == "compiled"
+            cls = TorchJointCBPDN if self.joint else (CompiledCBPDN if compiled else TorchCBPDN)
+            self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, freeze=sync > 1, **extra)
             self.Sf = self.ws.Sf if S.ndim == 4 else self.ws.Sf[:, 0]
         if self.joint:  # the dictionary step sees B·C single-channel images
             self.Sf = self.Sf.reshape(B * C, H, W // 2 + 1)
         coupling = Coupling(joint=True, all_reduce=all_reduce, total_images=total_images)
-        self.loop = ADMMLoop(self.ws, lmbda, opts, coupling,
+        self.loop = ADMMLoop(self.ws, lmbda, opts, coupling, sync_every=sync,
                              penalty=None if problem is None or self.joint else problem._penalty_weight(),
                              extra_weights=(problem.mu,) if self.joint else ())
 
@@ -109,13 +114,16 @@ class JointCBPDN:
         self.Df = self.xs.Df
 
     # ------------------------------------------------------------ the iteration
-    def iterate(self, n: int) -> dict[str, float]:
-        """Up to n ADMM iterations (fewer when converged); the last one's statistics."""
+    def iterate(self, n: int, host: bool = True) -> dict[str, Any]:
+        """Up to n ADMM iterations (fewer when converged); the last one's statistics: floats
+        (one host read), or with ``host=False`` 0-d device tensors for the caller to read
+        with the rest of its row (:func:`read_row`)."""
         last: list[torch.Tensor] = []
         self.loop.run(n, lambda k, idx, row: last.append(row))
         if not last:
             return {}
-        obj, fid, l1, r, s, _, _, rho = (float(v) for v in last[-1][:8, 0])  # a penalty's value follows
+        vals = last[-1][:8, 0]  # a penalty's value follows
+        obj, fid, l1, r, s, _, _, rho = to_host(vals, "coding.row").tolist() if host else vals.unbind(0)
         return dict(objective=obj, data_fidelity=fid, l1=l1, x_primal_residual=r, x_dual_residual=s, x_rho=rho)
 
     @property
@@ -129,7 +137,7 @@ class JointCBPDN:
 
     @property
     def rho(self) -> float:
-        return float(self.loop.rho[0])
+        return float(to_host(self.loop.rho[0], "coding.rho"))
 
     @property
     def k(self) -> int:
@@ -190,6 +198,17 @@ class JointCBPDN:
             fid = float(ops.rfft2_sqnorm(ops.synthesis_any(Df, Zf) - self.Sf, W).sum()) / 2.0
         l1 = float(self.y.abs().sum())
         return dict(objective=fid + self.lmbda * l1, data_fidelity=fid, l1=l1)
+
+
+def read_row(row: dict[str, Any], site: str = "learner.row") -> dict[str, Any]:
+    """``row`` with its tensor values read as floats, all in one host read (the learners'
+    one per outer iteration); other values unchanged."""
+    keys = [k for k, v in row.items() if isinstance(v, torch.Tensor)]
+    if not keys:
+        return row
+    dev = row[keys[0]].device
+    vals = to_host(torch.stack([row[k].reshape(()).to(device=dev, dtype=torch.float64) for k in keys]), site)
+    return {**row, **dict(zip(keys, vals.tolist()))}
 
 
 def _complex(dtype: torch.dtype) -> torch.dtype:

@@ -122,7 +122,7 @@ from csc.core.options import (  # noqa: F401  (the learner's options, re-exporte
 from csc.core.stats import StatsTable
 from csc.backends.numba_dictstep import FusedConsensusOps, FusedPGMOps, PerChannelOps
 from csc.backends.torch_dictstep import TorchConsensusOps, TorchMaskedConsensusOps, TorchMaskedPGMOps, TorchPGMOps
-from csc.learn.coding import JointCBPDN, JointMaskDcpl
+from csc.learn.coding import JointCBPDN, JointMaskDcpl, read_row
 from csc.learn.dictstep import ConsensusDictStep, MaskedConsensusDictStep, PGMDictStep
 
 __all__ = [
@@ -528,13 +528,13 @@ class _BatchRun:
         """Outer iteration j: coding iterations, dictionary iterations; its statistics."""
         cb, ds, opts = self.cb, self.ds, self.opts
         row: dict[str, float] = {"iteration": j}
-        row.update(cb.iterate(opts.cbpdn.max_iter))
+        row.update(cb.iterate(opts.cbpdn.max_iter, host=False))
         ds.set_codes(cb)
         row.update(ds.iterate(opts.ccmod.max_iter))
         self.sync()
         if opts.accurate_dfid:
             row.update(cb.objective(ds.D, ds.dft() if self.fused else torch.fft.rfft2(ds.padded())))
-        return row
+        return read_row(row)  # the outer iteration's one host read (statistics of both steps)
 
     def arrays(self) -> dict[str, Any]:
         arrays: dict[str, Any] = {"dictionary": self.ds.D}

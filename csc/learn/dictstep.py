@@ -30,18 +30,20 @@ from typing import Any
 
 import torch
 
+from csc.runtime.sync import host_bool, to_host
 from csc.core.admm import residuals, rho_factor
 from csc.learn.constraints import KernelConstraint
 
 __all__ = ["PGMDictStep", "ConsensusDictStep", "MaskedConsensusDictStep", "constraint_violation"]
 
 
-def l2(t: torch.Tensor) -> float:
-    """‖t‖₂ over all entries, as a float."""
-    return float(t.square().sum().sqrt())
+def l2(t: torch.Tensor) -> torch.Tensor:
+    """‖t‖₂ over all entries, a float64 0-d tensor where t is (no host read; the norm is
+    taken in t's dtype, as ``float(...)`` of it was)."""
+    return t.square().sum().sqrt().to(torch.float64)
 
 
-def constraint_violation(D: torch.Tensor, cons: KernelConstraint) -> float:
+def constraint_violation(D: torch.Tensor, cons: KernelConstraint) -> torch.Tensor:
     """‖P_C(D) − D‖ of the cropped kernels D (K, kh, kw) (SPORCO's ``Cnstr``)."""
     return l2(cons.project(D) - D)
 
@@ -85,9 +87,12 @@ class PGMDictStep(_DictStep):
         self.k = 0
         ops.start(D0)
 
-    def iterate(self, n: int) -> dict[str, float]:
-        row: dict[str, float] = {}
-        for _ in range(n):
+    def iterate(self, n: int) -> dict[str, Any]:
+        """Up to n iterations; the last one's statistics (floats, or 0-d device tensors that
+        the caller reads with the rest of its row: :func:`csc.learn.coding.read_row`). The
+        stopping test reads the device only when another iteration would follow."""
+        row: dict[str, Any] = {}
+        for i in range(n):
             Dprev = self.D
             self.D = self.cons.project(self.ops.gradient_step(1.0 / self.L))
             tprv = self.t
@@ -95,7 +100,7 @@ class PGMDictStep(_DictStep):
             rsdl = self.ops.extrapolate(self.D, Dprev, (tprv - 1.0) / self.t)
             row = dict(constraint=constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
             self.k += 1
-            if rsdl < self.opts.rel_stop_tol:
+            if i + 1 < n and _host_float(rsdl, "pgm.stop") < self.opts.rel_stop_tol:
                 break
         return row
 
@@ -118,10 +123,13 @@ class ConsensusDictStep(_DictStep):
         self.n = self.nb * D0.shape[0] * shape[0] * shape[1]
         ops.start(D0, self.rho)
 
-    def iterate(self, n: int) -> dict[str, float]:
+    def iterate(self, n: int) -> dict[str, Any]:
+        """Up to n iterations; the last one's statistics (as :meth:`PGMDictStep.iterate`).
+        Host reads: the adaptive-ρ factor when ρ may change, the stopping test when another
+        iteration would follow."""
         o = self.opts
-        row: dict[str, float] = {}
-        for _ in range(n):
+        row: dict[str, Any] = {}
+        for i in range(n):
             rho, Dprev = self.rho, self.D
             self.D = self.cons.project(self.ops.consensus_mean(rho))
             r, s, epri, edua = _residuals(o, self._norms(Dprev), rho, self.n)
@@ -132,11 +140,11 @@ class ConsensusDictStep(_DictStep):
                 self.rho *= rsf
                 self.ops.divide_dual(rsf)
             self.k += 1
-            if r < epri and s < edua:
+            if i + 1 < n and host_bool((r < epri) & (s < edua), "cns.stop"):
                 break
         return row
 
-    def _norms(self, Dprev: torch.Tensor) -> tuple[float, ...]:
+    def _norms(self, Dprev: torch.Tensor) -> tuple:
         """The dual step; then ‖X‖, √B‖G‖, ‖U‖, ‖X − G‖ and the unscaled dual norm
         √B‖G_prev − G‖ (SPORCO ``ADMMConsensus.rsdl_*``)."""
         nxg, nu, nx = self.ops.dual_update(self.D)
@@ -153,19 +161,28 @@ class MaskedConsensusDictStep(ConsensusDictStep):
     both blocks normalised by max(‖Ax‖, ‖y‖, ‖s‖), the dual residual ρ‖Aᵀu‖ normalised by
     ρ‖u‖ (u over both blocks)."""
 
-    def _norms(self, Dprev: torch.Tensor) -> tuple[float, ...]:
+    def _norms(self, Dprev: torch.Tensor) -> tuple:
         return self.ops.dual_update(self.D)
 
 
-def _residuals(o, norms: tuple[float, ...], rho: float, n: int):
-    """r, s, ε_pri, ε_dua (floats) by :func:`csc.core.admm.residuals` from the norms
-    ‖Ax‖, ‖y‖, ‖u‖, ‖r‖, the unscaled dual norm d (s = ρ·d) [and ‖c‖], and ρ."""
-    norms = torch.tensor([list(norms)], dtype=torch.float64)
-    return tuple(float(v) for v in residuals(o, norms, torch.tensor([rho], dtype=torch.float64), n))
+def _host_float(v, site: str) -> float:
+    return float(to_host(v, site)) if isinstance(v, torch.Tensor) else float(v)
 
 
-def _rho_update(o, k: int, r: float, s: float) -> float:
-    """The adaptive-ρ factor (:func:`csc.core.admm.rho_factor`; 1 when ρ is not updated)."""
-    f = rho_factor(o, k, torch.tensor([r], dtype=torch.float64), torch.tensor([s], dtype=torch.float64),
+def _residuals(o, norms, rho: float, n: int):
+    """r, s, ε_pri, ε_dua (float64 0-d tensors on the norms' device) by
+    :func:`csc.core.admm.residuals` from the norms ‖Ax‖, ‖y‖, ‖u‖, ‖r‖, the unscaled dual
+    norm d (s = ρ·d) [and ‖c‖] — 0-d tensors (no host read), or floats from the fused back
+    end — and ρ."""
+    dev = next((v.device for v in norms if isinstance(v, torch.Tensor)), torch.device("cpu"))
+    t = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=dev) for v in norms]).view(1, len(norms))
+    out = residuals(o, t, torch.tensor([rho], dtype=torch.float64, device=dev), n)
+    return tuple(v[0] for v in out)
+
+
+def _rho_update(o, k: int, r, s) -> float:
+    """The adaptive-ρ factor (:func:`csc.core.admm.rho_factor`; 1 when ρ is not updated:
+    then without a host read)."""
+    f = rho_factor(o, k, torch.as_tensor(r, dtype=torch.float64).view(1), torch.as_tensor(s, dtype=torch.float64).view(1),
                    o.rsdl_target)
-    return 1.0 if f is None else float(f[0])
+    return 1.0 if f is None else float(to_host(f[0], "cns.rho"))

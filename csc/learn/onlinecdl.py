@@ -73,7 +73,7 @@ from csc.core.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions  # no
 from csc.core.cbpdn import SPORCO_STATS_NAMES
 from csc.core.stats import CodingStats
 from csc.backends.torch_dictstep import pad as _pad
-from csc.learn.coding import JointCBPDN
+from csc.learn.coding import JointCBPDN, read_row
 from csc.learn.dictstep import l2 as _l2
 
 __all__ = [
@@ -281,7 +281,10 @@ class OnlineDictLearn:
                              "(run under torchrun and call csc.runtime.distributed.init_distributed())")
         self.distributed = bool(distributed)
         self.rank, self.world_size = (_dist.get_rank(), _dist.get_world_size()) if self.distributed else (0, 1)
-        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
+        device = self.options.device
+        if self.distributed and device is None:  # NCCL broadcasts and reduces CUDA tensors only
+            device = _dist.collective_device()
+        D = prepare_dictionary(dictionary, self.options.dtype, device, multichannel=True)
         if self.distributed:  # every rank starts from rank 0's dictionary
             D = D.contiguous().clone()
             torch.distributed.broadcast(D, src=0)
@@ -327,7 +330,7 @@ class OnlineDictLearn:
         Df = ops.kernel_dft(D, (H, W))
         cb.set_dictionary(Df=Df)
         k0 = cb.k
-        xrow = cb.iterate(o.cbpdn.max_iter)
+        xrow = cb.iterate(o.cbpdn.max_iter, host=False)
         Zf = torch.fft.rfft2(cb.y)
         grad = ops.dictionary_gradient(Zf, ops.synthesis_any(Df, Zf) - cb.Sf)
         if self.distributed:
@@ -372,6 +375,7 @@ class OnlineDictLearn:
             "rho": xrow["x_rho"], "constraint": _l2(_pad(Dnew, (H, W)) - G), "delta_d": _l2(Dnew - D),
             "eta": eta, "cbpdn_iterations": iters,
         }
+        row = read_row(row)  # the step's statistics in one host read
         self.dictionary = Dnew
         self.j += 1
         self._t_offset += time.perf_counter() - t0

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from csc.core.checks import check_bool
+from csc.core.checks import check_bool, host_array
 from csc.dictionary.io import sha256_of_array
 from csc.science.prune import check_threshold, prune as _prune
 from csc.pipeline.store import CodeStore
@@ -108,7 +108,7 @@ class SparseCodeDataset(_Transforms, Dataset):
         if prune is not None:
             check_threshold("prune", prune, self.relative)
         self.prune = None if not prune else float(prune)
-        self.indices = np.arange(len(self.store)) if indices is None else np.asarray(indices, dtype=np.int64)
+        self.indices = np.arange(len(self.store)) if indices is None else host_array(indices, np.int64)
         labels = self.store.labels
         self.labels = labels[self.indices]
         self.num_classes = max(self.store.num_classes, int(labels.max()) + 1 if labels.size else 0)
@@ -139,11 +139,11 @@ class PixelDataset(_Transforms, Dataset):
     def __init__(self, images, labels, size: int | None = None, hflip: bool = False,
                  normalise: tuple[float, float] | None = None, seed: int = 0):
         _Transforms.__init__(self, size, hflip, normalise, seed)
-        x = torch.as_tensor(np.asarray(images))
+        x = images.detach().cpu() if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
         if x.ndim != 3:
             raise ValueError(f"images: expected (N, H, W) grayscale, got shape {tuple(x.shape)}")
         self.images = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        self.labels = np.asarray(labels).astype(np.int64)
+        self.labels = host_array(labels).astype(np.int64)
         if self.labels.shape != (x.shape[0],):
             raise ValueError(f"labels: expected shape ({x.shape[0]},), got {self.labels.shape}")
         self.num_classes = int(self.labels.max()) + 1 if self.labels.size else 0

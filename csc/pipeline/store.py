@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+from concurrent.futures import ThreadPoolExecutor
 import hashlib
 import json
 import os
@@ -58,7 +59,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from csc.core.checks import check_bool, check_image_size, check_int, check_number
+from csc.core.checks import check_bool, check_image_size, check_int, check_number, host_array
 from csc.dictionary.io import atomic_write, read_npz, sha256_of_array
 from csc.pipeline.preprocess import Preprocess, check_preprocess_kind
 from csc.runtime.device import resolve_device
@@ -176,7 +177,10 @@ def preprocess_images(images, settings: EncodeSettings, device=None, dtype=torch
     from csc.pipeline import preprocess as pp
 
     x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
-    x = x.to(device) if device is not None else x
+    if device is not None and torch.device(device).type == "cuda" and x.device.type == "cpu":
+        x = x.pin_memory().to(device, non_blocking=True)  # page-locked: an asynchronous copy
+    elif device is not None:
+        x = x.to(device)
     x = x.to(dtype) / 255.0 if x.dtype == torch.uint8 else x.to(dtype)
     if settings.colour:
         if x.ndim != 4 or x.shape[1] != 3:
@@ -200,19 +204,24 @@ def _coord_dtype(n: int):
 
 
 def _pack(codes: torch.Tensor, value_dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dense (n, K, H, W) → (values, coords, offsets)."""
+    """Dense (n, K, H, W) → (values, coords, offsets).
+
+    The nonzeros are found where the codes are (on the GPU for a CUDA solve) and only they
+    and their positions are copied to the host; there they are cast to ``value_dtype``
+    (numpy's rounding, as the stores always had) and the ones that underflow to 0 dropped."""
     n = codes.shape[0]
-    flat = codes.detach().reshape(n, -1).cpu()
-    vals = flat.numpy().astype(_VALUE_DTYPES[value_dtype])
+    flat = codes.detach().reshape(n, -1)
+    nz = flat.nonzero()  # (nnz, 2), C order: by image, then position
+    vals = flat[nz[:, 0], nz[:, 1]].cpu().numpy().astype(_VALUE_DTYPES[value_dtype])
+    img, pos = (a.numpy() for a in nz.cpu().unbind(1))
     if value_dtype == "float16":
         if not np.isfinite(vals).all():
             raise StoreError("codes overflow float16 (|value| > 65504): use value_dtype='float32'")
-    mask = vals != 0  # after the cast: float16 underflow to 0 is simply not stored
-    counts = mask.sum(axis=1)
-    img, pos = np.nonzero(mask)  # C order: by image, then position
+    kept = vals != 0  # after the cast: float16 underflow to 0 is simply not stored
+    vals, img, pos = vals[kept], img[kept], pos[kept]
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return vals[img, pos], pos.astype(_coord_dtype(flat.shape[1])), offsets
+    np.cumsum(np.bincount(img, minlength=n), out=offsets[1:])
+    return vals, pos.astype(_coord_dtype(flat.shape[1])), offsets
 
 
 def _shard_name(i: int) -> str:
@@ -271,12 +280,12 @@ def _source_digest(images: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> s
 
 def _check_labels_ids(images, labels, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``images``, ``labels`` (int64) and ``ids`` (int64, default 0..N-1) as arrays, shapes checked."""
-    images = np.asarray(images)
-    labels = np.asarray(labels).astype(np.int64)
+    images = host_array(images)
+    labels = host_array(labels).astype(np.int64)
     N = images.shape[0]
     if labels.shape != (N,):
         raise ValueError(f"labels: expected shape ({N},), got {labels.shape}")
-    ids_arr = np.arange(N, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+    ids_arr = np.arange(N, dtype=np.int64) if ids is None else host_array(ids, np.int64)
     if ids_arr.shape != (N,):
         raise ValueError(f"ids: expected shape ({N},), got {ids_arr.shape}")
     return images, labels, ids_arr
@@ -415,6 +424,7 @@ class _StoreEncoder:
     solver: Any
     dev: torch.device
     sdtype: torch.dtype
+    memory: Any = None  # csc.runtime.memory.MemoryBudget, or None for the default
 
     @property
     def per_image(self) -> int:
@@ -453,44 +463,56 @@ class _StoreEncoder:
             pass
         return None
 
-    def _encode_shard_now(self, i: int, lo: int, hi: int) -> dict[str, Any]:
-        """Code images [lo, hi), write shard i and return its manifest entry."""
-        name = _shard_name(i)
-        path = self.out / name
+    def _solve_shard(self, i: int, lo: int, hi: int) -> tuple[dict[str, np.ndarray], float]:
+        """Code images [lo, hi) (in batches sized to the device, :func:`csc.solve_in_batches`);
+        shard i's arrays (nonzeros only) and the seconds it took."""
+        from csc.core.cbpdn import solve_in_batches
+
         t0 = time.perf_counter()
         signal = preprocess_images(self.images[lo:hi], self.settings, device=self.dev, dtype=self.sdtype)
-        codes = self.solver.solve(signal).codes
-        if self.dev.type == "cuda":
-            torch.cuda.synchronize(self.dev)
-        seconds = time.perf_counter() - t0
+        codes = solve_in_batches(self.solver, signal, self.memory).codes
         values, coords, offsets = _pack(codes, self.settings.value_dtype)
-        arrays = {"values": values, "coords": coords, "offsets": offsets,
-                  "labels": self.labels[lo:hi].copy(), "ids": self.ids[lo:hi].copy()}
+        seconds = time.perf_counter() - t0
+        return {"values": values, "coords": coords, "offsets": offsets,
+                "labels": self.labels[lo:hi].copy(), "ids": self.ids[lo:hi].copy()}, seconds
+
+    def _write_shard(self, i: int, lo: int, hi: int, arrays: dict[str, np.ndarray], seconds: float) -> dict[str, Any]:
+        """Write shard i's arrays (atomically) and return its manifest entry."""
+        name = _shard_name(i)
+        path = self.out / name
         sha = _shard_checksum(arrays)
         # no timings or device in the file: its bytes depend on the codes only
         meta = {"format": STORE_FORMAT + "-shard", "shard": i, "start": lo, "count": hi - lo,
                 "settings_digest": self.header["settings_digest"], "sha256": sha}
-        arrays["metadata"] = np.array(json.dumps(meta, sort_keys=True))
+        arrays = dict(arrays, metadata=np.array(json.dumps(meta, sort_keys=True)))
         atomic_write(path, lambda f: _savez_deterministic(f, arrays))
-        return {"file": name, "count": hi - lo, "start": lo, "sha256": sha, "nnz": int(values.size),
+        return {"file": name, "count": hi - lo, "start": lo, "sha256": sha, "nnz": int(arrays["values"].size),
                 "bytes": path.stat().st_size, "seconds": seconds, "device": str(self.dev)}
 
-    def encode_shard(self, i: int) -> tuple[dict[str, Any], bool]:
-        """Shard i's manifest entry, and whether it was (re-)encoded now."""
+    def start_shard(self, i: int) -> "_Pending":
+        """Shard i: kept if it verifies, else coded now, to be written by :meth:`_Pending.submit`."""
         S, N = int(self.settings.shard_size), self.images.shape[0]
         lo, hi = i * S, min(N, (i + 1) * S)
         entry = self._kept_entry(i, lo, hi)
         if entry is not None:
-            return entry, False
+            return _Pending(entry=entry, new=False)
         self.shards.pop(_shard_name(i), None)
-        return self._encode_shard_now(i, lo, hi), True
+        arrays, seconds = self._solve_shard(i, lo, hi)
+        return _Pending(job=(self._write_shard, i, lo, hi, arrays, seconds), new=True)
+
+    def encode_shard(self, i: int) -> tuple[dict[str, Any], bool]:
+        """Shard i's manifest entry, and whether it was (re-)encoded now (written before returning)."""
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            return self.start_shard(i).submit(writer).result()
 
     def run_rounds(self, rank: int, world: int, distributed: bool, progress: bool,
                    on_shard: Callable[[int], None] | None) -> None:
         """Encode this rank's shards round by round, rank 0 rewriting the manifest after each.
 
         Round k: rank r does shard k·N + r. After each round the entries are gathered and
-        rank 0 rewrites the manifest, as a single process does after each shard.
+        rank 0 rewrites the manifest, as a single process does after each shard. A background
+        thread writes round k's shard while round k + 1's is coded; the round is finished
+        (manifest, ``on_shard``) once its file is written, before the next write starts.
         """
         from csc.runtime import distributed as _dist
 
@@ -502,23 +524,57 @@ class _StoreEncoder:
 
             bar = tqdm(total=len(range(rank, n_shards, world)), unit="shard",
                        desc="encode" if world == 1 else f"encode (rank 0 of {world})")
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csc-store-writer")
+        pending: tuple[int, _Pending] | None = None
         try:
-            for k in range((n_shards + world - 1) // world):
+            for k in range((n_shards + world - 1) // world + 1):
                 i = k * world + rank
-                new = self.encode_shard(i) if i < n_shards else None
-                results = _dist.all_gather_object(new) if distributed else [new]
-                for res in results:
-                    if res is not None:
-                        self.shards[res[0]["file"]] = res[0]
-                if main_process and any(res is not None and res[1] for res in results):
-                    self.write_manifest(False)
-                if bar is not None:
-                    bar.update(1 if new is not None else 0)
-                if on_shard is not None and new is not None and new[1]:
-                    on_shard(i)
+                # code this round's shard while the previous round's is written, then finish that round
+                started = (i, self.start_shard(i)) if i < n_shards else None
+                if k > 0:
+                    self._finish_round(pending, distributed, main_process, bar, on_shard)
+                if started is not None:
+                    started[1].submit(writer)
+                pending = started
         finally:
+            writer.shutdown(wait=True)
             if bar is not None:
                 bar.close()
+
+    def _finish_round(self, pending, distributed: bool, main_process: bool, bar, on_shard) -> None:
+        """A round's shards are written: gather their entries, rank 0 rewrites the manifest."""
+        from csc.runtime import distributed as _dist
+
+        new = None if pending is None else pending[1].result()
+        results = _dist.all_gather_object(new) if distributed else [new]
+        for res in results:
+            if res is not None:
+                self.shards[res[0]["file"]] = res[0]
+        if main_process and any(res is not None and res[1] for res in results):
+            self.write_manifest(False)
+        if bar is not None:
+            bar.update(1 if new is not None else 0)
+        if on_shard is not None and new is not None and new[1]:
+            on_shard(pending[0])
+
+
+@dataclass
+class _Pending:
+    """A shard being finished: its manifest entry (kept), or its write (new: ``job``, then
+    the writer thread's future)."""
+
+    entry: dict[str, Any] | None = None
+    job: tuple | None = None
+    future: Any = None
+    new: bool = False
+
+    def submit(self, writer: ThreadPoolExecutor) -> "_Pending":
+        if self.job is not None:
+            self.future, self.job = writer.submit(*self.job), None
+        return self
+
+    def result(self) -> tuple[dict[str, Any], bool]:
+        return (self.future.result() if self.future is not None else self.entry), self.new
 
 
 def encode_dataset(
@@ -533,6 +589,7 @@ def encode_dataset(
     progress: bool = False,
     on_shard: Callable[[int], None] | None = None,
     distributed: bool | None = None,
+    memory=None,
 ) -> "CodeStore":
     """Encode ``images`` (N, H, W) / (N, 3, H, W), uint8 or [0, 1] float, into a store.
 
@@ -558,6 +615,10 @@ def encode_dataset(
         Default: whenever one is initialised with several processes
         (:func:`csc.runtime.distributed.init_distributed`). Every process must call this with the
         same arguments and see the same ``out`` folder; each returns the finished store.
+    memory : csc.runtime.memory.MemoryBudget, optional
+        Caps the memory of a solve: a shard is coded in batches sized to it (default: the
+        device's free memory), a batch that runs out of memory split and retried; the
+        store's bytes do not depend on it.
     """
     from csc.core.cbpdn import ConvBPDN
     from csc.core.options import CBPDNOptions
@@ -578,7 +639,7 @@ def encode_dataset(
     with _store_lock(out, distributed, rank == 0) as created:
         shards = _previous_shards(out, header["settings_digest"])
         fresh = not shards and not (out / MANIFEST).is_file()
-        enc = _StoreEncoder(out, header, shards, images, labels, ids_arr, settings, solver, dev, sdtype)
+        enc = _StoreEncoder(out, header, shards, images, labels, ids_arr, settings, solver, dev, sdtype, memory)
         try:
             _encode_all(enc, distributed, rank, world, progress, on_shard)
         except BaseException:

@@ -38,6 +38,7 @@ import torch.distributed as dist
 from csc.runtime.device import resolve_device
 
 __all__ = [
+    "collective_device",
     "init_distributed",
     "is_distributed",
     "resolve_distributed",
@@ -171,6 +172,17 @@ def cleanup() -> None:
     """Leave the default process group if one is initialised (safe to call always)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def collective_device(device: torch.device | str | None = None) -> torch.device | None:
+    """Where a tensor must live for this process group's collectives: ``device`` when given;
+    else this process's CUDA device under NCCL (which cannot reduce or broadcast CPU
+    tensors), else None (anywhere: gloo)."""
+    if device is not None:
+        return torch.device(device)
+    if is_distributed() and dist.get_backend() == "nccl" and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return None
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,94 @@
+"""Batches sized to the device's memory and the out-of-memory split, forced on the CPU by an
+injected memory budget and an injected out-of-memory error: the results equal the unsplit
+ones (every image is its own problem), for csc.encode, csc.solve_in_batches and a code store."""
+
+import numpy as np
+import pytest
+import torch
+
+import csc
+from csc.core.cbpdn import ConvBPDN, solve_in_batches
+from csc.dictionary.io import save_dictionary
+from csc.pipeline.store import EncodeSettings, encode_dataset
+from csc.runtime.memory import MemoryBudget, batch_size, image_bytes, solve_split
+
+
+def _problem(n=5):
+    g = torch.Generator().manual_seed(0)
+    D = torch.randn(6, 5, 5, generator=g, dtype=torch.float64)
+    D /= D.flatten(1).norm(dim=1).view(-1, 1, 1)
+    return D, torch.randn(n, 16, 16, generator=g, dtype=torch.float64)
+
+
+class TinyDevice(MemoryBudget):
+    """A device with room for two images' solves."""
+
+    def free_bytes(self, device):
+        return 2 * image_bytes((6, 16, 16), torch.float64)
+
+
+def test_batch_size_from_the_budget():
+    per = image_bytes((6, 16, 16), torch.float64)
+    assert batch_size(10, per, TinyDevice(fraction=1.0), torch.device("cpu")) == 2
+    assert batch_size(10, per, MemoryBudget(limit_bytes=3 * per + 1), torch.device("cpu")) == 3
+    assert batch_size(10, per, MemoryBudget(limit_bytes=1), torch.device("cpu")) == 1
+    with pytest.raises(ValueError, match="limit_bytes"):
+        MemoryBudget(limit_bytes=0)
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_encode_in_budget_batches_equals_one_batch(backend):
+    D, S = _problem()
+    kw = dict(max_iter=30, rel_stop_tol=1e-2, backend=backend)
+    whole = csc.encode(S, D, 0.05, memory=MemoryBudget(limit_bytes=1 << 40), **kw)
+    split = csc.encode(S, D, 0.05, memory=TinyDevice(fraction=1.0), **kw)
+    assert torch.allclose(whole, split, rtol=0, atol=1e-13 * float(whole.abs().max()))
+    if backend == "numba":  # FFTs planned image by image: bit for bit
+        assert torch.equal(whole, split)
+
+
+def test_out_of_memory_splits_and_retries(monkeypatch):
+    D, S = _problem(7)
+    solver = ConvBPDN(D, 0.05, csc.CBPDNOptions(max_iter=30, rel_stop_tol=1e-2, backend="numba"))
+    whole = solver.solve(S)
+    real_solve, sizes, splits = ConvBPDN.solve, [], []
+
+    def solve(self, images, y0=None, u0=None):
+        sizes.append(images.shape[0])
+        if images.shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return real_solve(self, images, y0, u0)
+
+    monkeypatch.setattr(ConvBPDN, "solve", solve)
+    got = solve_in_batches(solver, S, MemoryBudget(limit_bytes=1 << 40), on_split=lambda lo, hi: splits.append((lo, hi)))
+    assert sizes[0] == 7 and splits[0] == (0, 7) and max(s for s in sizes[1:] if s <= 2) <= 2
+    for name in ("codes", "x", "u", "rho", "iterations"):
+        assert torch.equal(getattr(whole, name), getattr(got, name))
+    for a, b in zip(whole.stats, got.stats):
+        assert np.array_equal(a.objective, b.objective)
+
+
+def test_a_single_image_that_does_not_fit_raises():
+    def solve(lo, hi):
+        raise torch.OutOfMemoryError("injected")
+
+    with pytest.raises(torch.OutOfMemoryError):
+        solve_split(solve, 3, 3)
+    with pytest.raises(ValueError):  # other errors are not retried
+        solve_split(lambda lo, hi: (_ for _ in ()).throw(ValueError("x")), 3, 3)
+
+
+def test_store_bytes_do_not_depend_on_the_memory_budget(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    D = torch.randn(4, 5, 5, generator=g)
+    D /= D.flatten(1).norm(dim=1)[:, None, None]
+    dict_file = str(save_dictionary(tmp_path / "dict.npz", D, {"name": "test"}))
+    rng = np.random.default_rng(1)
+    images, labels = rng.integers(0, 256, (9, 16, 16), dtype=np.uint8), rng.integers(0, 3, 9).astype(np.int64)
+    st = EncodeSettings(dictionary=dict_file, lmbda=0.05, max_iter=15, shard_size=4, value_dtype="float16")
+    encode_dataset(images, labels, tmp_path / "a", st, device="cpu")
+    encode_dataset(images, labels, tmp_path / "b", st, device="cpu", memory=MemoryBudget(limit_bytes=1))
+    files = sorted(p.name for p in (tmp_path / "a").glob("shard-*.npz"))
+    assert len(files) == 3
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

@@ -87,7 +87,7 @@ def run_authors(args) -> list[Path]:
     for lmbda in (args.authors_lmbdas or p.lmbdas):
         a = replace_args(args, preprocess=p.preprocess, lmbda=lmbda, crop=p.crop, max_iter=p.max_iter,
                          rel_stop_tol=p.rel_stop_tol, dictionaries=args.dictionaries or authors_dictionaries(),
-                         tag=f"authors_lmbda{lmbda:g}")
+                         tag=args.tag or f"authors_lmbda{lmbda:g}")
         paths.append(run(a))
     return paths
 
@@ -96,6 +96,23 @@ def replace_args(args, **changes):
     d = dict(vars(args))
     d.update(changes)
     return argparse.Namespace(**d)
+
+
+def _distribution_statistics(codes: torch.Tensor, D: torch.Tensor) -> dict:
+    """Per photograph, Fig. 4's and Fig. 5's fits: the magnitude family with the lowest BIC
+    and the exponential decay b; the orientation model with the lowest BIC and the two
+    double von Mises means (degrees). Kernel orientations from ``csc.fit_kernel_params``
+    (exact for log-Gabor kernels, modulo 180°)."""
+    from csc.science.analysis import batch_coefficient_statistics, batch_orientation_statistics
+
+    theta = csc.fit_kernel_params(D.double()).theta
+    distinct = np.unique(np.round(np.degrees(theta) * 2) % 360).size  # log-Gabor grids: 12 or 72 orientations
+    mags = batch_coefficient_statistics(codes)
+    oris = batch_orientation_statistics(codes, theta, bins=distinct if distinct <= 72 else 36)
+    return {"fig4": {"best_family": [m.best_family for m in mags], "exponential_b": [float(m.b) for m in mags]},
+            "fig5": {"best_model": [o.best_model for o in oris],
+                     "mu_degrees": [[c.mu_degrees for c in o.components] for o in oris],
+                     "kappa": [[c.kappa for c in o.components] for o in oris]}}
 
 
 def run(args) -> Path:
@@ -120,39 +137,24 @@ def run(args) -> Path:
     }
     sweeps_abs, sweeps_rel = {}, {}
     for name, s in res.scores.items():
+        label = Path(name).stem if str(name).endswith(".npz") else name  # files: their stem pairs them by name
         codes, D = res.codes[name], res.dictionaries[name]
         sa = pruning_sweep(codes, D, images, DEFAULT_THRESHOLDS, lowpass=offset, scale=scale, names=res.names,
-                           label=name)
+                           label=label)
         sr = pruning_sweep(codes, D, images, RELATIVE, relative=True, lowpass=offset, scale=scale,
-                           names=res.names, label=name)
-        sweeps_abs[name], sweeps_rel[name] = sa, sr
-        report["dictionaries"][name] = {
+                           names=res.names, label=label)
+        sweeps_abs[label], sweeps_rel[label] = sa, sr
+        report["dictionaries"][label] = {
             **s.to_dict(),
+            **_distribution_statistics(codes, D),
             "max_abs_coefficient": [float(v) for v in codes.abs().amax(dim=(1, 2, 3))],
             "pruning_absolute": sa.to_dict(),
             "pruning_relative": sr.to_dict(),
         }
-        print(f"{name}: pruned medians PSNR {np.round(sa.median_psnr, 2).tolist()} "
+        print(f"{label}: pruned medians PSNR {np.round(sa.median_psnr, 2).tolist()} "
               f"sparseness {np.round(sa.median_sparseness, 5).tolist()}", flush=True)
-    names = list(res.scores)
-    if "homogeneous" in names and "heterogeneous" in names:
-        he, ho = res.scores["heterogeneous"], res.scores["homogeneous"]
-        cmp = {
-            "sparseness_heterogeneous_minus_homogeneous": _wilcoxon(he.sparseness, ho.sparseness),
-            "psnr_heterogeneous_minus_homogeneous": _wilcoxon(he.psnr, ho.psnr),
-            "pruning_absolute": [],
-            "pruning_relative": [],
-        }
-        for key, sw in (("pruning_absolute", sweeps_abs), ("pruning_relative", sweeps_rel)):
-            for i, c in enumerate(sw["heterogeneous"].thresholds):
-                cmp[key].append({
-                    "threshold": float(c),
-                    "psnr_drop_heterogeneous_minus_homogeneous": _wilcoxon(
-                        sw["heterogeneous"].psnr_drop[i], sw["homogeneous"].psnr_drop[i]),
-                    "psnr_heterogeneous_minus_homogeneous": _wilcoxon(
-                        sw["heterogeneous"].psnr[i], sw["homogeneous"].psnr[i]),
-                    "median_psnr_drop": {k: float(np.median(v.psnr_drop[i])) for k, v in sw.items()},
-                })
+    cmp = heterogeneous_vs_homogeneous(report["dictionaries"])
+    if cmp:
         report["heterogeneous_vs_homogeneous"] = cmp
     report["total_seconds"] = time.perf_counter() - t0
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -161,6 +163,28 @@ def run(args) -> Path:
     _figure(res, sweeps_abs, sweeps_rel, RESULTS / f"paper_comparison_{tag}.png")
     print(f"wrote {jpath} and .png ({report['total_seconds']:.0f} s)")
     return jpath
+
+
+def heterogeneous_vs_homogeneous(d: dict) -> dict | None:
+    """Paired tests of the heterogeneous against the homogeneous dictionary from their JSON
+    records (per photograph sparseness, PSNR and pruning sweeps); None without both."""
+    if "homogeneous" not in d or "heterogeneous" not in d:
+        return None
+    he, ho = d["heterogeneous"], d["homogeneous"]
+    cmp = {"sparseness_heterogeneous_minus_homogeneous": _wilcoxon(he["sparseness"], ho["sparseness"]),
+           "psnr_heterogeneous_minus_homogeneous": _wilcoxon(he["psnr"], ho["psnr"]),
+           "pruning_absolute": [], "pruning_relative": []}
+    for key in ("pruning_absolute", "pruning_relative"):
+        sw = {k: _sweep_from_dict(d[k][key]) for k in ("heterogeneous", "homogeneous")}
+        for i, c in enumerate(sw["heterogeneous"].thresholds):
+            cmp[key].append({
+                "threshold": float(c),
+                "psnr_drop_heterogeneous_minus_homogeneous": _wilcoxon(sw["heterogeneous"].psnr_drop[i],
+                                                                       sw["homogeneous"].psnr_drop[i]),
+                "psnr_heterogeneous_minus_homogeneous": _wilcoxon(sw["heterogeneous"].psnr[i], sw["homogeneous"].psnr[i]),
+                "median_psnr_drop": {k: float(np.median(v.psnr_drop[i])) for k, v in sw.items()},
+            })
+    return cmp
 
 
 def _sweep_from_dict(d: dict) -> PruningSweep:
@@ -218,6 +242,7 @@ def _fmt_p(d) -> str:
 
 
 HELD_OUT = ("camera", "astronaut")  # not used by csc learn for the shipped learned dictionaries
+LEARNED_SUFFIXES = ("-learned", "-batch-learned")  # the paper's post-learning ones; csc's batch-learned ones
 
 
 def _learned_findings(r: dict) -> list[str]:
@@ -242,23 +267,23 @@ def _learned_findings(r: dict) -> list[str]:
         return (f"| {a} − {b} | {hp} | {hs} | {wp['median_difference']:+.2f}, {wp['n_first_greater']}/{wp['n']}, "
                 f"{_fmt_p(wp)} | {ws['median_difference']:+.5f}, {ws['n_first_greater']}/{ws['n']}, {_fmt_p(ws)} |")
 
-    for start in ("homogeneous", "heterogeneous"):
-        if f"{start}-learned" in d and start in d:
-            lines.append(row(f"{start}-learned", start))
-    for a, b in (("heterogeneous-learned", "homogeneous-learned"), ("heterogeneous-learned", "random-learned"),
-                 ("homogeneous-learned", "random-learned")):
+    pairs = [(f"{st}{sfx}", st) for sfx in LEARNED_SUFFIXES for st in ("homogeneous", "heterogeneous")]
+    for sfx in LEARNED_SUFFIXES:
+        pairs += [(f"heterogeneous{sfx}", f"homogeneous{sfx}"), (f"heterogeneous{sfx}", f"random{sfx}"),
+                  (f"homogeneous{sfx}", f"random{sfx}")]
+    for a, b in pairs:
         if a in d and b in d:
             lines.append(row(a, b))
     learned = [k for k in d if k.endswith("-learned")]
     med_p = {k: d[k]["median_psnr"] for k in learned}
     med_s = {k: d[k]["median_sparseness"] for k in learned}
-    starts = [st for st in ("homogeneous", "heterogeneous") if f"{st}-learned" in d and st in d]
+    starts = [(a, b) for a, b in pairs[:4] if a in d and b in d]
 
-    def med(st, key):
-        return float(np.median(np.asarray(d[f"{st}-learned"][key]) - np.asarray(d[st][key])))
+    def med(pair, key):
+        return float(np.median(np.asarray(d[pair[0]][key]) - np.asarray(d[pair[1]][key])))
 
-    up_p = {st: med(st, "psnr") > 0 for st in starts}
-    up_s = {st: med(st, "sparseness") > 0 for st in starts}
+    up_p = {pair[0]: med(pair, "psnr") > 0 for pair in starts}
+    up_s = {pair[0]: med(pair, "sparseness") > 0 for pair in starts}
 
     def verdict(flags):
         return "holds" if all(flags.values()) else ("does not hold" if not any(flags.values()) else
@@ -276,6 +301,73 @@ def _learned_findings(r: dict) -> list[str]:
     return lines
 
 
+def _cardinal_distance(mu: float) -> float:
+    """Degrees from ``mu`` (orientation, degrees) to the nearest of 0° and 90°."""
+    m = mu % 90.0
+    return min(m, 90.0 - m)
+
+
+def _distribution_findings(r: dict) -> list[str]:
+    """Fig. 4 (magnitudes: exponential decay, BIC) and Fig. 5 (orientations: double von
+    Mises peaking at the cardinals, BIC), per dictionary, over the photographs."""
+    d = {k: v for k, v in r["dictionaries"].items() if "fig4" in v}
+    if not d:
+        return []
+    lines = ["", "Coefficient distributions (Fig. 4, 5), per dictionary over the photographs:", "",
+             "| dictionary | lowest-BIC magnitude family (count) | median exponential b | lowest-BIC orientation "
+             "model (count) | median distance of the two von Mises means to 0°/90° |", "|---|---|---|---|---|"]
+    verdict4, verdict5 = {}, {}
+    for name, v in d.items():
+        fam, mod = v["fig4"]["best_family"], v["fig5"]["best_model"]
+        cnt = lambda xs: ", ".join(f"{k} {xs.count(k)}" for k in sorted(set(xs), key=xs.count, reverse=True))  # noqa: E731
+        dist = [max(_cardinal_distance(m) for m in mus) for mus in v["fig5"]["mu_degrees"]]
+        lines.append(f"| {name} | {cnt(fam)} | {np.median(v['fig4']['exponential_b']):.3g} | {cnt(mod)} | "
+                     f"{np.median(dist):.1f}° |")
+        verdict4[name] = fam.count("exponential") > len(fam) / 2
+        verdict5[name] = mod.count("double_von_mises") > len(mod) / 2 and np.median(dist) < 10
+
+    def say(flags):
+        yes = [k for k, f in flags.items() if f]
+        return "holds" if len(yes) == len(flags) else ("does not hold" if not yes else "holds for " + ", ".join(yes) + " only")
+
+    return lines + ["", f"- *Coefficient magnitudes decay exponentially, the exponential having the lowest BIC* "
+                        f"(Fig. 4a, b): **{say(verdict4)}** here (majority of photographs).",
+                    f"- *Orientations follow a double von Mises distribution peaking at the cardinal orientations* "
+                    f"(Fig. 5a, b): **{say(verdict5)}** here (double von Mises lowest BIC on most photographs and "
+                    "both means within 10° of 0°/90°)."]
+
+
+def _configurations(files: list[Path]) -> list[tuple[str, list[Path], dict]]:
+    """(title, files, record) per configuration: the authors' settings first, each λ's parts
+    (``authors_pre_lmbda<λ>``: log-Gabor dictionaries, ``authors_<other>_lmbda<λ>``: the
+    post-learning ones, coded in separate runs with the same settings and photographs) merged
+    into one record; then csc's earlier settings."""
+    authors: dict[str, list[Path]] = {}
+    others = []
+    for f in files:
+        tag = f.stem.removeprefix("paper_comparison_")
+        if tag.startswith("authors_") and tag.count("_") >= 2:  # authors_<part>_lmbda<λ>
+            authors.setdefault(tag.rsplit("_", 1)[1], []).append(f)
+        else:
+            others.append(f)
+    out = []
+    for key in sorted(authors, key=lambda k: -float(k.removeprefix("lmbda"))):
+        parts = sorted(authors[key], key=lambda f: ("_pre_" not in f.stem, f.stem))  # pre first
+        recs = [json.loads(f.read_text()) for f in parts]
+        r = recs[0]
+        for extra in recs[1:]:
+            if extra["images"] != r["images"] or extra["settings"]["lmbda"] != r["settings"]["lmbda"]:
+                raise ValueError(f"{extra['settings']['tag']}: other photographs or λ than {r['settings']['tag']}")
+            r["dictionaries"].update(extra["dictionaries"])
+            r["total_seconds"] += extra["total_seconds"]
+        r["dictionaries"] = {(Path(k).stem if k.endswith(".npz") else k): v for k, v in r["dictionaries"].items()}
+        r["heterogeneous_vs_homogeneous"] = heterogeneous_vs_homogeneous(r["dictionaries"])
+        out.append(("Authors' settings", parts, r))
+    for f in others:
+        out.append(("csc's earlier settings (kept for comparison)", [f], json.loads(f.read_text())))
+    return out
+
+
 def report() -> Path:
     files = sorted(RESULTS.glob("paper_comparison_*.json"))
     if not files:
@@ -286,11 +378,12 @@ def report() -> Path:
              "builtin_photographs`), gray, central crop. Every dictionary coded at the same λ. PSNR: "
              "`csc.psnr` (SPORCO's form) in image space. Paired tests over photographs: Wilcoxon "
              "signed-rank (p), with the count of photographs where heterogeneous > homogeneous.", ""]
-    for f in files:
-        r = json.loads(f.read_text())
+    for title, parts, r in _configurations(files):
         st = r["settings"]
-        lines += [f"## {st['preprocess']}, λ = {st['lmbda']:g}, crop {st['crop']}, ≤ {st['max_iter']} iterations",
-                  "", f"Files: `{f.name}`, `{f.with_suffix('.png').name}`. Encoding and sweeps took "
+        names = ", ".join(f"`{f.name}`, `{f.with_suffix('.png').name}`" for f in parts)
+        lines += [f"## {title}: {st['preprocess']}, λ = {st['lmbda']:g}, crop {st['crop']}, ≤ {st['max_iter']} "
+                  f"iterations, RelStopTol {st.get('rel_stop_tol', 1e-3):g}",
+                  "", f"Files: {names}. Encoding and sweeps took "
                       f"{r['total_seconds']:.0f} s ({st['threads']} thread(s), shared machine).", "",
                   "| dictionary | median PSNR (dB) | median sparseness | median max abs x | median iterations |",
                   "|---|---|---|---|---|"]
@@ -337,6 +430,7 @@ def report() -> Path:
                       f"difference significant, p < 0.05, at every such c: {signif}). PSNR loss = PSNR(pruned) − PSNR(unpruned), per photograph:",
                       "", "| threshold | median loss, homogeneous (dB) | median loss, heterogeneous (dB) | "
                           "photographs where heterogeneous loses less | p |", "|---|---|---|---|---|", *rows]
+        lines += _distribution_findings(r)
         lines += _learned_findings(r)
         lines.append("")
     lines += ["## Caveats", "",

@@ -11,7 +11,7 @@ N_TRAIN=${N_TRAIN:-800}
 N_TEST=${N_TEST:-400}
 COMMON="--dataset fashion-mnist --lmbda 0.1 --max-iter 30 --rel-stop-tol 1e-2 --preprocess highpass
         --value-dtype float16 --shard-size 200 --device auto --quiet"
-for dict in ${DICTS:-homogeneous heterogeneous homogeneous-learned heterogeneous-learned}; do
+for dict in ${DICTS:-homogeneous heterogeneous homogeneous-batch-learned heterogeneous-batch-learned}; do
   $PY -m csc encode-dataset $COMMON --dictionary $dict --split train --count $N_TRAIN --out $OUT/$dict-train
   $PY -m csc encode-dataset $COMMON --dictionary $dict --split test --count $N_TEST --out $OUT/$dict-test
 done

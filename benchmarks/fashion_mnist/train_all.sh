@@ -20,7 +20,7 @@ for seed in $SEEDS; do
   $PY -m csc train --pixels fashion-mnist --train-count $N_TRAIN --test-count $N_TEST $TRAIN --seed $seed \
       --out $RUNS/pixels/none/seed$seed
 done
-for dict in ${DICTS:-homogeneous heterogeneous homogeneous-learned heterogeneous-learned}; do
+for dict in ${DICTS:-homogeneous heterogeneous homogeneous-batch-learned heterogeneous-batch-learned}; do
   wait_store $STORES/$dict-train; wait_store $STORES/$dict-test
   for prune in none 0.25 0.5; do
     P=""; [ "$prune" != none ] && P="--prune $prune"

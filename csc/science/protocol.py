@@ -239,6 +239,7 @@ def learn_online(init: str, out: str | Path, protocol: OnlineLearningProtocol = 
                          checkpoint_every=checkpoint_every, resume=True, progress=progress)
     stats = result.stats
     meta = {"name": out.stem, "made_by": "csc paper learn", "method": "online", "init": str(init),
+            "image_names": list(protocol.images), "preprocess": protocol.preprocess, "crop": protocol.crop,
             "protocol": {k: list(v) if isinstance(v, tuple) else v for k, v in _fields(protocol).items()},
             "dtype": str(dtype).replace("torch.", ""), "lmbda": protocol.lmbda, "steps": protocol.steps,
             "final_objective": float(stats.objective[-1]) if len(stats) else None}

@@ -58,7 +58,9 @@ DICTIONARY_COLORS: dict[str, str] = {
     "heterogeneous": "tab:blue",
     "homogeneous-learned": "tab:orange",
     "heterogeneous-learned": "tab:purple",
-    "random-learned": "black",
+    "homogeneous-batch-learned": "tab:brown",
+    "heterogeneous-batch-learned": "tab:pink",
+    "random-batch-learned": "black",
 }
 
 _OTHER_COLORS = ("tab:red", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")

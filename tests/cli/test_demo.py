@@ -124,11 +124,13 @@ def test_run_demo_api_with_a_dictionary_file(tmp_path):
 
 
 def test_learned_dictionaries_are_picked_up(monkeypatch):
-    shipped = dict(csc.shipped_dictionaries())
-    shipped.update({"random-learned": {}, "zz-other": {}, "heterogeneous-learned": {}, "homogeneous-learned": {}})
+    shipped = {"random-batch-learned": {}, "zz-other": {}, "heterogeneous-learned": {}, "homogeneous-learned": {},
+               "heterogeneous": {}, "homogeneous": {}, "heterogeneous-batch-learned": {}, "homogeneous-batch-learned": {},
+               "heterogeneous-colour": {"colour": True}}
     monkeypatch.setattr(demo, "shipped_dictionaries", lambda: shipped)
     assert demo.available_dictionaries() == [
-        "homogeneous", "heterogeneous", "homogeneous-learned", "heterogeneous-learned", "random-learned", "zz-other"]
+        "homogeneous", "heterogeneous", "homogeneous-learned", "heterogeneous-learned", "homogeneous-batch-learned",
+        "heterogeneous-batch-learned", "random-batch-learned", "zz-other"]
 
 
 @pytest.mark.parametrize(
@@ -158,21 +160,21 @@ def test_bad_preprocess_is_rejected_by_the_parser(capsys):
     assert demo.DemoConfig().validate().lmbda == 0.01
 
 
-def test_shipped_learned_dictionaries_code_held_out_photographs_better():
-    """The shipped learned dictionaries were learned without camera and astronaut
+def test_shipped_batch_learned_dictionaries_code_held_out_photographs_better():
+    """The shipped batch-learned dictionaries were learned without camera and astronaut
     (dictionaries/manifest.json): on those, at the learning λ, they reconstruct better
     than their log-Gabor starting points (PSNR of the highpass part against its codes)."""
     from csc.cli.demo import prepare_photographs
 
-    for name in ("homogeneous-learned", "heterogeneous-learned"):
+    for name in ("homogeneous-batch-learned", "heterogeneous-batch-learned"):
         learned_from = csc.dictionary_metadata(name)["image_names"]
         assert "camera" not in learned_from and "astronaut" not in learned_from
     _, signals, _, _, _ = prepare_photographs(["camera", "astronaut"], 64, "highpass")
     opts = csc.CBPDNOptions(max_iter=60, rel_stop_tol=0.0)
     for start in ("homogeneous", "heterogeneous"):
         psnr = {}
-        for name in (start, f"{start}-learned"):
+        for name in (start, f"{start}-batch-learned"):
             res = csc.ConvBPDN(csc.load_dictionary(name), 0.05, opts).solve(signals)
             err = (res.reconstruct() - signals).flatten(1).square().mean(1)
             psnr[name] = 10 * torch.log10(signals.flatten(1).square().mean(1) / err)
-        assert bool((psnr[f"{start}-learned"] > psnr[start] + 3.0).all()), psnr
+        assert bool((psnr[f"{start}-batch-learned"] > psnr[start] + 3.0).all()), psnr

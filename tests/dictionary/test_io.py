@@ -117,7 +117,7 @@ def test_every_shipped_dictionary_loads_and_matches_its_manifest():
     their starting dictionary."""
     shipped = csc.shipped_dictionaries()
     assert {"homogeneous", "heterogeneous", "homogeneous-learned", "heterogeneous-learned",
-            "random-learned"} <= set(shipped)
+            "homogeneous-batch-learned", "heterogeneous-batch-learned", "random-batch-learned"} <= set(shipped)
     for name, entry in shipped.items():
         D = csc.load_dictionary(name)
         assert tuple(D.shape) == ((432, 3, 12, 12) if entry.get("colour") else (144, 12, 12)), name

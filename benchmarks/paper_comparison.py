@@ -378,6 +378,7 @@ def report() -> Path:
              "builtin_photographs`), gray, central crop. Every dictionary coded at the same λ. PSNR: "
              "`csc.psnr` (SPORCO's form) in image space. Paired tests over photographs: Wilcoxon "
              "signed-rank (p), with the count of photographs where heterogeneous > homogeneous.", ""]
+    header = len(lines)
     for title, parts, r in _configurations(files):
         st = r["settings"]
         names = ", ".join(f"`{f.name}`, `{f.with_suffix('.png').name}`" for f in parts)
@@ -433,11 +434,33 @@ def report() -> Path:
         lines += _distribution_findings(r)
         lines += _learned_findings(r)
         lines.append("")
-    lines += ["## Caveats", "",
+    lines += ["## Reading", "",
+              "- **The authors' settings reproduce the paper's pre-learning claims.** With their kernel "
+              "normalisation (median removed, max |·| = 1, so ℓ2 norms 1.5–3.9 and a λ that weighs each kernel "
+              "differently), LCN, 256² crops and their λ, the heterogeneous dictionary is sparser *and* has the "
+              "lower PSNR on 11/11 photographs at λ = 1e-2 (10/11 at 1e-3), and it loses less PSNR under absolute "
+              "pruning — the three claims of Fig. 2d and Fig. 6a. csc's earlier configurations (unit-norm "
+              "kernels, sections below) found the heterogeneous PSNR higher: the kernel normalisation, not the "
+              "solver, decides that claim.",
+              "- **Learning the authors' way does not keep the kernels log-Gabor.** The post-learning "
+              "dictionaries (`csc paper learn`, the authors' online protocol) fit log-Gabor kernels with a median "
+              "relative residual of 0.81 (heterogeneous start) and 0.95 (homogeneous start), against 0 before "
+              "learning; their fitted θ₀ moves little (median 2.4–2.7°). The authors' own learned dictionaries "
+              "(`dictionary_learned*.npz` in their repository) have median residuals 0.81 and 0.82 "
+              "(`paper_kernel_fits.md`). Learning raises PSNR by ≈ 20 dB here (the paper: modestly); the two "
+              "learned dictionaries end within 0.4–0.7 dB of each other. The authors' own learned dictionaries, "
+              "coded here with the same settings (rows `authors-learned-from-*`, λ = 1e-2; files from their "
+              "repository, not shipped), also gain ≈ 13–15 dB over the log-Gabor ones (50.3 and 49.7 dB), with "
+              "about the same sparseness: the large gain is not an artefact of csc's learner.",
+              "- **Fig. 4/5 statistics**: the lowest-BIC family among six maximum-likelihood fits is a "
+              "two-parameter generalisation of the exponential (gamma, Weibull), not the exponential itself; the "
+              "double von Mises wins for the homogeneous dictionary's 72 orientations, while the heterogeneous "
+              "dictionary's 12 orientations give a histogram the uniform model fits best.", "",
+              "## Caveats", "",
               "- 11 photographs (scikit-image), not the paper's 1145 Figshare images: p-values from 11 pairs "
               "cannot go below ≈ 0.001 and the photographs are not a sample of one scene distribution.",
-              "- Kernels have unit ℓ2 norm (csc's default); the authors' normalisation (median removed, "
-              "max |·| = 1, ℓ2 norms 1.5–3.9) changes the effective λ per kernel.",
+              "- csc's earlier settings use unit-ℓ2 kernels (csc's default); the authors' settings use the "
+              "authors' normalisation, which changes the effective λ per kernel.",
               "- The ADMM iteration limit stops most solves before the relative tolerance 1e-3 is met; PSNR "
               "is then within ≈ 0.1–0.3 dB of its 300-iteration value and sparseness still rises slowly "
               "(camera 128²: +0.001–0.003 from 100 to 300 iterations).",
@@ -449,8 +472,8 @@ def report() -> Path:
               "- Relative pruning (c·max|x|) reverses the resilience result: the heterogeneous codes have a "
               "much larger maximum (a few very large coefficients of its narrow-bandwidth kernels), so the "
               "same fraction of the maximum removes more of them.",
-              "- The PSNR finding was not reproduced in either configuration; whether it depends on the "
-              "kernel normalisation (authors' vs unit norm) or the iteration limit is not tested here.",
+              "- The post-learning dictionaries were learned on 64² crops of LCN images (not whitened, not "
+              "masked): `benchmarks/paper/README.md` lists what differs from the authors' runs.",
               "- The learned dictionaries were learned by `csc learn` from 9 of the 11 photographs "
               "(`dictionaries/manifest.json`); only camera and astronaut are held out, so the learned-"
               "dictionary findings are given on those 2 (no test is possible with 2 pairs) and, separately, "
@@ -463,6 +486,9 @@ def report() -> Path:
               "≈ 0.9 nonzeros per pixel (sparseness ≈ 0.9937 of 144 maps) the learned dictionaries come close "
               "to a complete representation of the crops. The paper's learned dictionaries (its own code, "
               "1145 larger images, authors' kernel normalisation) were not reproduced kernel for kernel.", ""]
+    i, j = lines.index("## Reading"), lines.index("## Caveats")
+    lines[header:header] = lines[i:j]  # the reading first, after the header
+    del lines[i + (j - i):j + (j - i)]
     out = RESULTS / "paper_comparison.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")

@@ -124,7 +124,7 @@ def test_every_shipped_dictionary_loads_and_matches_its_manifest():
         assert csc.dictionary.io.sha256_of_array(D.numpy()) == entry["sha256"], name
         torch.testing.assert_close(D.flatten(1).norm(dim=1), torch.ones(D.shape[0], dtype=D.dtype), rtol=0, atol=1e-5)
         if entry.get("learned"):
-            assert "csc learn" in entry["command"] and entry["data"], name
-            init = name.removesuffix("-learned")
+            assert ("csc learn" in entry["command"] or "csc paper learn" in entry["command"]) and entry["data"], name
+            init = name.removesuffix("-learned").removesuffix("-batch")
             if init in shipped:
                 assert float((D - csc.load_dictionary(init).to(D.dtype)).norm()) > 1.0, name

@@ -333,6 +333,29 @@ def _prepare_images(images, D: torch.Tensor, joint: bool = False) -> torch.Tenso
     return S.contiguous()
 
 
+def _batch_fingerprint(lmbda, opts, coding, S: torch.Tensor, D0: torch.Tensor, W) -> dict[str, Any]:
+    """What a resumed batch run must share with its checkpoint."""
+    fingerprint = {
+        "learner": "batch", "lmbda": lmbda, "options": _resume_options(opts),
+        "coding": _coding_identity(coding),
+        "images_sha256": tensor_sha256(S), "initial_dictionary_sha256": tensor_sha256(D0),
+    }
+    if W is not None:
+        fingerprint["mask_sha256"] = tensor_sha256(W) if isinstance(W, torch.Tensor) else repr(W)
+    return fingerprint
+
+
+def _resume_batch(run: "_BatchRun", checkpoint, fingerprint: dict[str, Any]):
+    """(statistics rows, first outer iteration, elapsed seconds) after loading ``checkpoint``
+    into ``run`` when it exists ([], 0, 0 otherwise)."""
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return [], 0, 0.0
+    arrays, meta = load_checkpoint(checkpoint)
+    _check_resume(meta, fingerprint, checkpoint)
+    run.load(arrays)
+    return _rows_from_arrays(arrays, _STAT_NAMES), int(meta["step"]), float(meta.get("elapsed", 0.0))
+
+
 class DictLearn:
     r"""Batch convolutional dictionary learner (SPORCO ``ConvBPDNDictLearn``; module docstring).
 
@@ -451,21 +474,8 @@ class DictLearn:
         if (checkpoint_every or resume) and checkpoint is None:
             raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
         run = _BatchRun(S, D0, lmbda, opts, self.constraint, coding, mask=W)
-        fingerprint = {
-            "learner": "batch", "lmbda": lmbda, "options": _resume_options(opts),
-            "coding": _coding_identity(coding),
-            "images_sha256": tensor_sha256(S), "initial_dictionary_sha256": tensor_sha256(D0),
-        }
-        if W is not None:
-            fingerprint["mask_sha256"] = tensor_sha256(W) if isinstance(W, torch.Tensor) else repr(W)
-        rows: list[dict[str, float]] = []
-        start, t_offset = 0, 0.0
-        if resume and checkpoint is not None and Path(checkpoint).is_file():
-            arrays, meta = load_checkpoint(checkpoint)
-            _check_resume(meta, fingerprint, checkpoint)
-            run.load(arrays)
-            rows = _rows_from_arrays(arrays, _STAT_NAMES)
-            start, t_offset = int(meta["step"]), float(meta.get("elapsed", 0.0))
+        fingerprint = _batch_fingerprint(lmbda, opts, coding, S, D0, W)
+        rows, start, t_offset = _resume_batch(run, checkpoint, fingerprint) if resume else ([], 0, 0.0)
 
         from tqdm import tqdm
 
@@ -485,9 +495,9 @@ class DictLearn:
                 if checkpoint is not None and checkpoint_every and (done % checkpoint_every == 0 or done == opts.max_iter):
                     arrays = run.arrays()
                     arrays.update(_rows_to_arrays(rows, _STAT_NAMES))
-                    meta = dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=done,
-                                elapsed=elapsed, max_iter=opts.max_iter, dtype=str(D0.dtype))
-                    save_checkpoint(checkpoint, arrays, meta)
+                    save_checkpoint(checkpoint, arrays, dict(
+                        fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=done, elapsed=elapsed,
+                        max_iter=opts.max_iter, dtype=str(D0.dtype)))
                     if on_checkpoint is not None:
                         on_checkpoint(done)
         finally:

@@ -452,10 +452,11 @@ def format_table(result: DemoResult) -> str:
     lines = [
         f"{len(result.names)} photographs, central {cfg.crop}x{cfg.crop}, {cfg.preprocess}, "
         f"lambda = {cfg.lmbda:g}, max {cfg.max_iter} iterations",
-        f"{'dictionary':<24} {'PSNR dB':>8} {'sparseness':>10} {'nonzeros':>9} {'iters':>6} {'s':>7}",
     ]
+    w = max([24] + [len(str(dn)) for dn in result.scores])
+    lines.append(f"{'dictionary':<{w}} {'PSNR dB':>8} {'sparseness':>10} {'nonzeros':>9} {'iters':>6} {'s':>7}")
     for dn, s in result.scores.items():
-        lines.append(f"{dn:<24} {s.median_psnr:8.2f} {s.median_sparseness:10.5f} "
+        lines.append(f"{dn:<{w}} {s.median_psnr:8.2f} {s.median_sparseness:10.5f} "
                      f"{int(np.median(s.nonzeros)):9d} {int(np.median(s.iterations)):6d} {s.seconds:7.1f}")
     lines.append("(medians over photographs; PSNR as sporco.metric.psnr on the image in [0, 1])")
     return "\n".join(lines)

@@ -37,6 +37,11 @@ def main(argv=None) -> None:
     p.add_argument("--big-iters", type=int, default=40, help="iterations per engine, 256k144 and 512k36")
     p.add_argument("--ref-iters", type=int, default=600, help="iterations of the reference solve (gry; big: half)")
     p.add_argument("--dicodile-seconds", type=float, default=60.0)
+    p.add_argument("--on", choices=bp.ON, default="y",
+                   help="evaluate the ADMM engines' objective on y (the sparse code they return) or on x")
+    p.add_argument("--scico-rho-factors", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0, 10.0],
+                   help="SCICO's fixed ρ: the best of these multiples of 50λ+1 after --scico-pilot iterations")
+    p.add_argument("--scico-pilot", type=int, default=25)
     p.add_argument("--path", action="store_true", help="time a warm λ path against cold solves")
     p.add_argument("--report", action="store_true", help="only redraw the table and figure from peers.json")
     a = p.parse_args(argv)
@@ -56,7 +61,7 @@ def _save(path: Path, rec: dict) -> None:
 
 def run(a, path: Path) -> None:
     rec = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "loadavg_start": os.getloadavg(),
-           "cpu_count": os.cpu_count(), "threads": 1, "cases": {}}
+           "cpu_count": os.cpu_count(), "threads": 1, "objective_on": a.on, "cases": {}}
     for case in a.cases:
         s, D, lmbda, desc = bp.problem_case(case)
         iters = a.iters if case == "gry" else a.big_iters
@@ -86,18 +91,31 @@ def _one(c: dict, name: str, s, D, lmbda, iters, L, a) -> None:
             if "fstar_nn" not in c:
                 c["fstar_nn"] = bp.reference_objective(s, D, lmbda, a.ref_iters, nonneg=True)
             for e, n_it in (("csc-admm-nn", iters), ("dicodile", a.dicodile_seconds)):
-                tm, obj = bp.run_engine(e, s, D, lmbda, n_it, L)
+                tm, obj = bp.run_engine(e, s, D, lmbda, n_it, L, on=a.on)
                 c["engines"][e] = {"time": tm.tolist(), "objective": obj.tolist(), "nonneg": True,
                                    "reached": bp.time_to(tm, obj, c["fstar_nn"])}
                 print(f"{e}: {c['engines'][e]['reached']}", flush=True)
             return
-        tm, obj = bp.run_engine(eng, s, D, lmbda, iters, L)
+        rho = _scico_rho(c, s, D, lmbda, L, a) if name == "scico" else None
+        tm, obj = bp.run_engine(eng, s, D, lmbda, iters, L, on=a.on, rho=rho)
     except ImportError as exc:
         print(f"{name}: skipped ({exc})", flush=True)
         c["engines"][name] = {"skipped": str(exc)}
         return
     c["engines"][name] = {"time": tm.tolist(), "objective": obj.tolist(), "reached": bp.time_to(tm, obj, c["fstar"])}
     print(f"{name}: {len(tm)} iterations, {tm[-1]:.1f} s, {c['engines'][name]['reached']}", flush=True)
+
+
+def _scico_rho(c: dict, s, D, lmbda, L, a) -> float:
+    """SCICO's best fixed ρ among the factors: lowest objective after the pilot iterations (recorded in ``c``)."""
+    pilot = {}
+    for f in a.scico_rho_factors:
+        rho = f * bp.scico_rho0(lmbda)
+        pilot[f"{rho:g}"] = float(bp.run_engine("scico", s, D, lmbda, a.scico_pilot, L, on=a.on, rho=rho)[1][-1])
+    best = min(pilot, key=pilot.get)
+    c["scico_rho"] = {"pilot_iterations": a.scico_pilot, "objective_after_pilot": pilot, "chosen": float(best)}
+    print(f"scico ρ pilot: {pilot}; chosen {best}", flush=True)
+    return float(best)
 
 
 def _path(s, D) -> dict:
@@ -119,7 +137,8 @@ def _path(s, D) -> dict:
 
 def report(rec: dict, out: Path) -> None:
     lines = [f"Started {rec['started']}; load average {rec.get('loadavg_start')} → {rec.get('loadavg_end')} "
-             f"on {rec['cpu_count']} CPUs; every engine one thread.", ""]
+             f"on {rec['cpu_count']} CPUs; every engine one thread; ADMM engines' objective on "
+             f"{rec.get('objective_on', 'x')}.", ""]
     lines.append("| case | engine | iterations | s/iteration | to 1e-2 | to 1e-3 | to 1e-4 | csc ratio at 1e-3 | csc ratio at 1e-4 |")
     lines.append("|---|---|---|---|---|---|---|---|---|")
     for case, c in rec["cases"].items():
@@ -128,6 +147,8 @@ def report(rec: dict, out: Path) -> None:
             if "skipped" in e:
                 lines.append(f"| {case} | {name} | skipped: {e['skipped']} | | | | | | |")
                 continue
+            if name == "scico" and "scico_rho" in c:
+                name = f"scico (ρ {c['scico_rho']['chosen']:g})"
             r, n, T = e["reached"], len(e["time"]), e["time"][-1]
             cells = [_fmt(r[k]) for k in ("0.01", "0.001", "0.0001")]
             ratios = [_ratio(best.get(("nn" if e.get("nonneg") else "") + k), r[k]) for k in ("0.001", "0.0001")]

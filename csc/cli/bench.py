@@ -1115,16 +1115,17 @@ def _run_peers(args: argparse.Namespace) -> dict:
               "loadavg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     L = bp.lipschitz(D, img.shape)
     fstar = bp.reference_objective(img, D, args.lmbda, 4 * args.iters)
-    fnn = bp.reference_objective(img, D, args.lmbda, 4 * args.iters, nonneg=True) if "dicodile" in args.peers else None
+    fnn = (bp.reference_objective(img, D, args.lmbda, 4 * args.iters, nonneg=True)
+           if {"dicodile", "csc-admm-nn"} & set(args.peers) else None)
     peers = {"fstar": fstar, "fstar_nonneg": fnn, "engines": {}}
     for name in args.peers:
         try:
-            tm, obj = bp.run_engine(name, img, D, args.lmbda, args.iters, L)
+            tm, obj = bp.run_engine(name, img, D, args.lmbda, args.iters, L, on=args.peers_on)
         except ImportError as exc:
             print(f"{name}: skipped ({exc})", flush=True)
             peers["engines"][name] = {"skipped": str(exc)}
             continue
-        reached = bp.time_to(tm, obj, fnn if name == "dicodile" else fstar)
+        reached = bp.time_to(tm, obj, fnn if name in ("dicodile", "csc-admm-nn") else fstar)
         peers["engines"][name] = {"time": tm.tolist(), "objective": obj.tolist(), "reached": reached}
         print(f"{name}: {len(tm)} iterations in {tm[-1]:.2f} s; to 1e-2/1e-3/1e-4: "
               + ", ".join("—" if v is None else f"{v['time']:.2f} s" for v in reached.values()), flush=True)

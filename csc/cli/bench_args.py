@@ -62,3 +62,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="time to accuracy of these engines instead of the per-iteration comparison: "
                         f"{', '.join(PEER_ENGINES)} (single-threaded, float64, --iters iterations each, the "
                         "--size/--kernels/--ksize/--lmbda/--seed problem; peers not installed are skipped)")
+    p.add_argument("--peers-on", choices=["y", "x"], default="y",
+                   help="--peers: evaluate the ADMM engines' objective on their sparse split variable y "
+                        "(the code they return; default) or on the dense x")

@@ -26,6 +26,22 @@ def test_bench_peers_report(tmp_path, capsys):
     np.testing.assert_allclose(eng["csc-fista"]["objective"], eng["sporco-pgm"]["objective"], rtol=1e-10)
 
 
+@needs_sporco
+def test_peers_admm_objective_on_y_and_x():
+    """csc's and SPORCO's ADMM measured at the same variable give the same objectives (parity),
+    and y's differ from x's: the option reaches both engines."""
+    s = np.random.RandomState(0).randn(24, 24)
+    D = np.random.RandomState(1).randn(4, 5, 5)
+    D /= np.sqrt((D ** 2).sum(axis=(1, 2), keepdims=True))
+    L = bench_peers.lipschitz(D, s.shape)
+    objs = {}
+    for on in bench_peers.ON:
+        for name in ("csc-admm", "sporco-admm"):
+            objs[name, on] = bench_peers.run_engine(name, s, D, 0.1, 8, L, on=on)[1]
+        np.testing.assert_allclose(objs["csc-admm", on], objs["sporco-admm", on], rtol=1e-10)
+    assert np.abs(objs["csc-admm", "y"] - objs["csc-admm", "x"]).max() > 1e-3 * np.abs(objs["csc-admm", "x"]).max()
+
+
 def test_time_to_levels():
     t = np.array([1.0, 2.0, 3.0])
     r = bench_peers.time_to(t, np.array([1.5, 1.001, 1.00001]), 1.0)

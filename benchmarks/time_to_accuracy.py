@@ -43,6 +43,7 @@ def main(argv=None) -> None:
                    help="SCICO's fixed ρ: the best of these multiples of 50λ+1 after --scico-pilot iterations")
     p.add_argument("--scico-pilot", type=int, default=25)
     p.add_argument("--path", action="store_true", help="time a warm λ path against cold solves")
+    p.add_argument("--merge", action="store_true", help="add --engines to the cases of an existing peers.json")
     p.add_argument("--report", action="store_true", help="only redraw the table and figure from peers.json")
     a = p.parse_args(argv)
     out = Path(a.out)
@@ -62,17 +63,26 @@ def _save(path: Path, rec: dict) -> None:
 def run(a, path: Path) -> None:
     rec = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "loadavg_start": os.getloadavg(),
            "cpu_count": os.cpu_count(), "threads": 1, "objective_on": a.on, "cases": {}}
+    if a.merge and path.exists():  # add engines to an earlier run's cases (same F*)
+        rec = json.loads(path.read_text())
+        if rec.get("objective_on", "x") != a.on:
+            raise SystemExit(f"--merge: {path} measured the ADMM engines on {rec.get('objective_on', 'x')}, not {a.on}")
+        rec.setdefault("merged", []).append({"engines": a.engines, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                             "loadavg_start": os.getloadavg()})
     for case in a.cases:
         s, D, lmbda, desc = bp.problem_case(case)
         iters = a.iters if case == "gry" else a.big_iters
         ref_iters = a.ref_iters if case == "gry" else a.ref_iters // 2
         L = bp.lipschitz(D, s.shape)
-        c = rec["cases"][case] = {"description": desc, "shape": list(s.shape), "K": int(D.shape[0]), "lmbda": lmbda,
+        if case not in rec["cases"]:
+            rec["cases"][case] = {"description": desc, "shape": list(s.shape), "K": int(D.shape[0]), "lmbda": lmbda,
                                   "iters": iters, "L": L, "engines": {}}
-        t = time.perf_counter()
-        c["fstar"] = bp.reference_objective(s, D, lmbda, ref_iters)
-        c["fstar_solve_s"] = time.perf_counter() - t
-        _save(path, rec)
+        c = rec["cases"][case]
+        if "fstar" not in c:
+            t = time.perf_counter()
+            c["fstar"] = bp.reference_objective(s, D, lmbda, ref_iters)
+            c["fstar_solve_s"] = time.perf_counter() - t
+            _save(path, rec)
         for name in a.engines:
             if name == "dicodile" and case != "gry":
                 continue

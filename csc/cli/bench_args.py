@@ -14,7 +14,8 @@ from csc.cli.argtypes import nonneg_float, nonneg_int, positive_int
 __all__ = ["add_arguments", "PEER_ENGINES"]
 
 #: engines of ``csc bench --peers`` (csc.cli.bench_peers.ENGINES, and csc's ADMM on DiCoDiLe's problem)
-PEER_ENGINES = ("csc-admm", "csc-fista", "sporco-admm", "sporco-pgm", "sporco-par", "scico", "dicodile")
+PEER_ENGINES = ("csc-admm", "csc-fista", "sporco-admm", "sporco-pgm", "sporco-par", "scico", "dicodile",
+                "csc-admm-f32", "sporco-admm-f32", "csc-admm-nn")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -9,7 +9,8 @@ csc's ``objective_on_y``, SCICO's z): y reaches F* in far fewer iterations than 
 (gry: 1e-3 in 65 iterations on y, 214 on x). ``on="x"`` measures the dense x instead. Peers are optional: an engine whose package is missing is
 skipped with one line. Engines: ``csc-admm``, ``csc-fista`` (fused CPU back end),
 ``sporco-admm`` (``admm.cbpdn.ConvBPDN``), ``sporco-pgm`` (``pgm.cbpdn.ConvBPDN``),
-``sporco-par`` (``admm.parcbpdn.ParConvBPDN``, one process), ``scico`` (ADMM with its
+``sporco-par`` (``admm.parcbpdn.ParConvBPDN``, one process), ``csc-admm-f32`` and
+``sporco-admm-f32`` (the ADMM engines computing in float32; F* stays float64's), ``scico`` (ADMM with its
 ``FBlockCircularConvolveSolver``, its DFT-domain solver for Σ_k d_k * x_k, on JAX CPU) and ``dicodile`` (greedy coordinate descent, which
 solves the non-negative problem with codes that do not cross the boundary: csc is run on
 that problem too, ``csc-admm-nn``). Run single-threaded: :func:`single_thread` before
@@ -26,7 +27,8 @@ import numpy as np
 
 __all__ = ["ENGINES", "single_thread", "run_engine", "time_to", "reference_objective", "problem_case"]
 
-ENGINES = ("csc-admm", "csc-fista", "sporco-admm", "sporco-pgm", "sporco-par", "scico", "dicodile")
+ENGINES = ("csc-admm", "csc-fista", "sporco-admm", "sporco-pgm", "sporco-par", "scico", "dicodile",
+           "csc-admm-f32", "sporco-admm-f32")
 LEVELS = (1e-2, 1e-3, 1e-4)
 ON = ("y", "x")  # where the ADMM engines' objective is evaluated
 
@@ -70,13 +72,13 @@ def problem_case(name: str):
 
 
 # ------------------------------------------------------------------ engines
-def _csc_admm(s, D, lmbda, iters, nonneg=False, tol=0.0, on="y"):
+def _csc_admm(s, D, lmbda, iters, nonneg=False, tol=0.0, on="y", dtype="float64"):
     import torch
 
     import csc
 
     opts = csc.CBPDNOptions(max_iter=iters, rel_stop_tol=tol, nonneg=nonneg, no_boundary_cross=nonneg,
-                            objective_on_y=on == "y", backend="numba", dtype=torch.float64)
+                            objective_on_y=on == "y", backend="numba", dtype=getattr(torch, dtype))
     st = csc.ConvBPDN(torch.from_numpy(D), lmbda, opts).solve(torch.from_numpy(s)).stats[0]
     return st.time, st.objective
 
@@ -93,6 +95,8 @@ def _csc_fista(s, D, lmbda, iters, L):
 
 
 def _sporco(kind, s, D, lmbda, iters, L, on="y"):
+    if kind.endswith("-f32"):  # SPORCO computes in its inputs' dtype
+        kind, s, D = kind[:-4], s.astype(np.float32), D.astype(np.float32)
     Ds = np.ascontiguousarray(np.moveaxis(D, 0, -1))
     on_y = {"AuxVarObj": on == "y", "fEvalX": on == "x", "gEvalY": on == "y"}
     if kind == "sporco-admm":
@@ -212,6 +216,7 @@ def run_engine(name: str, s, D, lmbda, iters: int, L: float, on: str = "y",
         raise ValueError(f"on: expected one of {ON}, got {on!r}")
     runners: dict[str, Callable] = {
         "csc-admm": lambda: _csc_admm(s, D, lmbda, iters, on=on),
+        "csc-admm-f32": lambda: _csc_admm(s, D, lmbda, iters, on=on, dtype="float32"),
         "csc-admm-nn": lambda: _csc_admm(s, D, lmbda, iters, nonneg=True, on=on),
         "csc-fista": lambda: _csc_fista(s, D, lmbda, iters, L),
         "scico": lambda: _scico(s, D, lmbda, iters, on=on, rho=rho),

@@ -40,6 +40,10 @@ def test_peers_admm_objective_on_y_and_x():
             objs[name, on] = bench_peers.run_engine(name, s, D, 0.1, 8, L, on=on)[1]
         np.testing.assert_allclose(objs["csc-admm", on], objs["sporco-admm", on], rtol=1e-10)
     assert np.abs(objs["csc-admm", "y"] - objs["csc-admm", "x"]).max() > 1e-3 * np.abs(objs["csc-admm", "x"]).max()
+    # float32 engines: the same iterates up to float32 rounding (the float64 ones agree to 1e-10)
+    f32 = {n: bench_peers.run_engine(n, s, D, 0.1, 8, L)[1] for n in ("csc-admm-f32", "sporco-admm-f32")}
+    np.testing.assert_allclose(f32["csc-admm-f32"], f32["sporco-admm-f32"], rtol=1e-5)
+    np.testing.assert_allclose(f32["csc-admm-f32"], objs["csc-admm", "y"], rtol=1e-5)
 
 
 def test_time_to_levels():

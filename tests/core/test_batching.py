@@ -42,9 +42,9 @@ def test_encode_in_budget_batches_equals_one_batch(backend):
     kw = dict(max_iter=30, rel_stop_tol=1e-2, backend=backend)
     whole = csc.encode(S, D, 0.05, memory=MemoryBudget(limit_bytes=1 << 40), **kw)
     split = csc.encode(S, D, 0.05, memory=TinyDevice(fraction=1.0), **kw)
+    # not bit for bit: FFTW may plan differently for differently aligned batch buffers
+    # (FFTW_UNALIGNED), which changes the last bits; 1e-13 of the largest code is rounding
     assert torch.allclose(whole, split, rtol=0, atol=1e-13 * float(whole.abs().max()))
-    if backend == "numba":  # FFTs planned image by image: bit for bit
-        assert torch.equal(whole, split)
 
 
 def test_out_of_memory_splits_and_retries(monkeypatch):

@@ -62,10 +62,12 @@ def test_out_of_memory_splits_and_retries(monkeypatch):
     monkeypatch.setattr(ConvBPDN, "solve", solve)
     got = solve_in_batches(solver, S, MemoryBudget(limit_bytes=1 << 40), on_split=lambda lo, hi: splits.append((lo, hi)))
     assert sizes[0] == 7 and splits[0] == (0, 7) and max(s for s in sizes[1:] if s <= 2) <= 2
-    for name in ("codes", "x", "u", "rho", "iterations"):
-        assert torch.equal(getattr(whole, name), getattr(got, name))
+    assert torch.equal(whole.iterations, got.iterations)
+    for name in ("codes", "x", "u", "rho"):  # to rounding: FFTW plans depend on buffer alignment
+        w, g = getattr(whole, name), getattr(got, name)
+        assert torch.allclose(w, g, rtol=0, atol=1e-13 * float(w.abs().max()))
     for a, b in zip(whole.stats, got.stats):
-        assert np.array_equal(a.objective, b.objective)
+        np.testing.assert_allclose(a.objective, b.objective, rtol=1e-13)
 
 
 def test_a_single_image_that_does_not_fit_raises():

@@ -88,6 +88,10 @@ class TrainOptions:
     with ``max_lr=lr`` over every step of the ``epochs`` epochs, stepped after each batch:
     the authors' classifier). ``epochs`` may be raised when resuming a constant-lr run;
     every other option (and, for ``"onecycle"``, ``epochs`` too) must match the checkpoint.
+    ``eval_every``: evaluate on the test set every that many epochs and after the last one
+    (on the CPU, evaluating a 10,000-image test set costs more than an epoch on a few
+    thousand training images); the other epochs' rows hold ``None`` as test loss and accuracy.
+    It may differ on resume.
     """
 
     epochs: int = 100
@@ -105,10 +109,13 @@ class TrainOptions:
     max_steps: int | None = None
     num_workers: int = 0
     schedule: str = "constant"
+    eval_every: int = 1
 
     def __post_init__(self):
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch sizes >= 1")
+        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 1:
+            raise ValueError(f"eval_every: expected a positive integer, got {self.eval_every!r}")
         if self.lr <= 0 or self.eps <= 0:
             raise ValueError("lr and eps must be > 0")
         if self.stem not in ("imagenet", "cifar"):
@@ -119,7 +126,7 @@ class TrainOptions:
     def identity(self) -> dict[str, Any]:
         """The options a resumed run must share with its checkpoint."""
         d = asdict(self)
-        for k in ("device", "num_workers", "eval_batch_size") + (("epochs",) if self.schedule == "constant" else ()):
+        for k in ("device", "num_workers", "eval_batch_size", "eval_every") + (("epochs",) if self.schedule == "constant" else ()):
             d.pop(k)
         if self.schedule == "constant":
             d.pop("schedule")  # checkpoints written before schedules existed stay resumable
@@ -253,12 +260,14 @@ def plot_history(history: list[dict[str, Any]], path: str | Path, title: str = "
     import matplotlib.pyplot as plt
 
     ep = [h["epoch"] for h in history]
+    tested = [h for h in history if h["test_acc"] is not None]  # eval_every > 1 skips epochs
+    t_ep = [h["epoch"] for h in tested]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     a1.plot(ep, [h["train_loss"] for h in history], label="train")
-    a1.plot(ep, [h["test_loss"] for h in history], label="test")
+    a1.plot(t_ep, [h["test_loss"] for h in tested], ".-", label="test")
     a1.set_xlabel("epoch"), a1.set_ylabel("cross-entropy"), a1.legend()
     a2.plot(ep, [h["train_acc"] for h in history], label="train")
-    a2.plot(ep, [h["test_acc"] for h in history], label="test")
+    a2.plot(t_ep, [h["test_acc"] for h in tested], ".-", label="test")
     a2.set_xlabel("epoch"), a2.set_ylabel("top-1 accuracy (%)"), a2.legend()
     fig.suptitle(title)
     fig.tight_layout()
@@ -395,8 +404,9 @@ class _TrainRun:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
             self.test_part = Subset(self.test_set, list(range(self.rank, len(self.test_set), self.world)))
 
-    def epoch(self, o: TrainOptions, epoch: int) -> dict[str, Any]:
-        """Train one epoch and evaluate on (this process's part of) the test set: the epoch's row."""
+    def epoch(self, o: TrainOptions, epoch: int, evaluate: bool = True) -> dict[str, Any]:
+        """Train one epoch and, if ``evaluate``, evaluate on (this process's part of) the test set:
+        the epoch's row (test loss and accuracy ``None`` when not evaluated)."""
         t0 = time.perf_counter()
         train_set, test_part = self.train_set, self.test_part
         for ds in (train_set, self.test_set):
@@ -411,13 +421,15 @@ class _TrainRun:
             for b in self.model.buffers():  # BatchNorm statistics: rank 0's (those the checkpoint holds)
                 torch.distributed.broadcast(b, src=0)
             loss_sum, correct, seen = _sum_over_ranks((loss_sum, correct, seen), self.device)
-        t_loss, t_correct, t_n = _evaluate_sums(self.model, test_part, o.eval_batch_size, self.device, self.amp)
-        if self.distributed:
-            t_loss, t_correct, t_n = _sum_over_ranks((t_loss, t_correct, t_n), self.device)
+        test_loss = test_acc = None
+        if evaluate:
+            t_loss, t_correct, t_n = _evaluate_sums(self.model, test_part, o.eval_batch_size, self.device, self.amp)
+            if self.distributed:
+                t_loss, t_correct, t_n = _sum_over_ranks((t_loss, t_correct, t_n), self.device)
+            test_loss, test_acc = t_loss / max(t_n, 1), 100.0 * t_correct / max(t_n, 1)
         return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
-                "train_acc": 100.0 * correct / max(seen, 1), "test_loss": t_loss / max(t_n, 1),
-                "test_acc": 100.0 * t_correct / max(t_n, 1), "lr": float(self.opt.param_groups[0]["lr"]),
-                "seconds": time.perf_counter() - t0}
+                "train_acc": 100.0 * correct / max(seen, 1), "test_loss": test_loss, "test_acc": test_acc,
+                "lr": float(self.opt.param_groups[0]["lr"]), "seconds": time.perf_counter() - t0}
 
 
 def _setup_run(train_set: Dataset, test_set: Dataset, o: TrainOptions, in_channels: int | None,
@@ -479,11 +491,13 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
     r.schedule(o, start)
     r.parallelise()
     for epoch in range(start, o.epochs):
-        row = r.epoch(o, epoch)
+        row = r.epoch(o, epoch, evaluate=(epoch + 1) % o.eval_every == 0 or epoch + 1 == o.epochs)
         history.append(row)
         if progress and main_process:
+            test = ("not evaluated" if row["test_acc"] is None
+                    else f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}")
             print(f"epoch {epoch + 1}/{o.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f} | "
-                  f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f} | {row['seconds']:.1f}s", flush=True)
+                  f"{test} | {row['seconds']:.1f}s", flush=True)
         if main_process:
             save_checkpoint(ckpt, r.model, r.opt, r.scaler, {"epoch": epoch, "options": o.identity(),
                                                               "run": info["run"], "data": info["data"], "history": history})
@@ -510,17 +524,20 @@ def _pruning_name(p: Any) -> str:
 def aggregate_runs(run_dirs: Sequence[str | Path], metric: str = "test_acc", which: str = "last") -> dict[str, Any]:
     """Group run folders by (encoding, pruning) and summarise over seeds.
 
-    ``which``: ``"last"`` (final epoch, the paper's convention) or ``"best"`` (best epoch).
-    Returns {"rows": [{encoding, pruning, n, mean, std, values, seeds}], "metric", "which"};
-    ``std`` is the sample standard deviation (ddof 1; 0 for one run).
+    ``which``: ``"last"`` (final epoch, the paper's convention) or ``"best"`` (best epoch),
+    over the epochs that were evaluated (``TrainOptions.eval_every``). Returns {"rows":
+    [{encoding, pruning, n, mean, std, values, seeds, curves}], "metric", "which"}; ``std``
+    is the sample standard deviation (ddof 1; 0 for one run); ``curves`` hold the metric
+    per epoch, ``None`` where an epoch was not evaluated.
     """
     groups: dict[tuple[str, str], list[tuple[int, float, list]]] = {}
     for d in run_dirs:
         m = json.loads((Path(d) / "metrics.json").read_text())
-        if not m["epochs"]:
-            continue
         vals = [e[metric] for e in m["epochs"]]
-        v = vals[-1] if which == "last" else max(vals)
+        measured = [v for v in vals if v is not None]
+        if not measured:
+            continue
+        v = measured[-1] if which == "last" else max(measured)
         run = m.get("run", {})
         key = (str(run.get("encoding", Path(d).parent.name)), _pruning_name(run.get("pruning")))
         groups.setdefault(key, []).append((run.get("seed", m["options"]["seed"]), float(v), vals))
@@ -563,11 +580,12 @@ def plot_runs(agg: dict[str, Any], path: str | Path, ylabel: str = "test top-1 a
             if r["pruning"] != p and not (r["encoding"] == "pixels" and p != "none"):
                 continue
             n = min(len(c) for c in r["curves"])
-            c = np.array([c[:n] for c in r["curves"]])
-            ep = np.arange(1, n + 1)
-            mu, sd = c.mean(0), c.std(0, ddof=1) if len(c) > 1 else np.zeros(n)
+            c = np.array([c[:n] for c in r["curves"]], dtype=float)  # None (not evaluated): NaN
+            keep = ~np.isnan(c).any(0)
+            ep, c = np.arange(1, n + 1)[keep], c[:, keep]
+            mu, sd = c.mean(0), c.std(0, ddof=1) if len(c) > 1 else np.zeros(c.shape[1])
             style = "--" if r["encoding"] == "pixels" else "-"
-            ax.plot(ep, mu, style, label=r["encoding"])
+            ax.plot(ep, mu, style, marker=None if keep.all() else ".", label=r["encoding"])
             ax.fill_between(ep, mu - sd, mu + sd, alpha=0.2)
         ax.set_title("no pruning" if p == "none" else f"pruning {p}")
         ax.set_xlabel("epoch")

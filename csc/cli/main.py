@@ -351,12 +351,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, seed=args.seed, stem=args.stem, dropout=args.dropout,
         amp={"auto": None, "on": True, "off": False}[args.amp], device=str(device),
         max_steps=args.max_steps, num_workers=args.workers, schedule=args.schedule,
+        eval_every=args.eval_every,
     )
     run = {"encoding": encoding, "pruning": args.prune or None, "relative": None if args.pixels else not args.absolute,
            "seed": args.seed}
     res = train(train_set, test_set, args.out, opts, run=run, progress=not args.quiet)
-    if res["epochs"] and is_main_process():
-        last = res["epochs"][-1]
+    tested = [e for e in res["epochs"] if e["test_acc"] is not None]
+    if tested and is_main_process():
+        last = tested[-1]
         print(f"{args.out}: epoch {last['epoch']}: test accuracy {last['test_acc']:.2f}% (loss {last['test_loss']:.4f})")
     return 0
 
@@ -660,6 +662,8 @@ def _add_train(sub) -> None:
     tr.add_argument("--weight-decay", type=nonneg_float, default=0.0)
     tr.add_argument("--schedule", choices=["constant", "onecycle"], default="constant",
                     help="learning rate: constant, or OneCycleLR with max lr --lr (the authors')")
+    tr.add_argument("--eval-every", type=positive_int, default=1,
+                    help="evaluate on the test set every N epochs and after the last (default 1)")
     tr.add_argument("--seed", type=nonneg_int, default=0)
     tr.add_argument("--stem", choices=["imagenet", "cifar"], default="imagenet")
     tr.add_argument("--dropout", type=unit_interval, default=0.0)

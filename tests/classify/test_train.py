@@ -173,3 +173,34 @@ def test_onecycle_schedule_resumes_exactly(tmp_path):
     assert strip(full["epochs"]) == strip(resumed["epochs"])
     with pytest.raises(ValueError, match="other options"):  # the schedule spans the epochs: they must match
         train(tr, te, tmp_path / "part", TrainOptions(**{**opts.__dict__, "epochs": 4}))
+
+
+def test_eval_every_skips_test_epochs_and_changes_nothing_else(tmp_path):
+    tr, te = _sets()
+    every = train(tr, te, tmp_path / "every", TrainOptions(epochs=3, **OPTS))
+    tr, te = _sets()
+    part = train(tr, te, tmp_path / "sparse", TrainOptions(epochs=3, eval_every=2, **OPTS), stop_after_epoch=1)
+    tr, te = _sets()  # resuming with another eval_every is allowed: it is not part of the run's identity
+    sparse = train(tr, te, tmp_path / "sparse", TrainOptions(epochs=3, eval_every=2, **OPTS))
+    assert part["epochs"][0]["test_acc"] is None
+    assert [e["test_acc"] is None for e in sparse["epochs"]] == [True, False, False]  # epoch 2, and the last
+    for a, b in zip(every["epochs"], sparse["epochs"]):  # evaluation does not change the training
+        assert a["train_loss"] == b["train_loss"] and a["lr"] == b["lr"]
+        if b["test_acc"] is not None:
+            assert (a["test_acc"], a["test_loss"]) == (b["test_acc"], b["test_loss"])
+    for k, v in every["model"].state_dict().items():
+        assert torch.equal(v, sparse["model"].state_dict()[k]), k
+    agg = aggregate_runs([tmp_path / "sparse"])
+    assert agg["rows"][0]["values"] == [sparse["epochs"][-1]["test_acc"]]
+    assert agg["rows"][0]["curves"][0][0] is None
+    plot_runs(agg, tmp_path / "c.png")
+    assert (tmp_path / "sparse" / "curves.png").is_file() and ",," in (tmp_path / "sparse" / "metrics.csv").read_text()
+    with pytest.raises(ValueError, match="eval_every"):
+        TrainOptions(eval_every=0)
+
+
+def test_table_uses_the_last_evaluated_epoch(tmp_path):
+    d = _fake_run(tmp_path, "heterogeneous", None, 0, [50, None, 70, None])  # interrupted after epoch 4
+    agg = aggregate_runs([d])
+    assert agg["rows"][0]["mean"] == 70 and aggregate_runs([d], which="best")["rows"][0]["mean"] == 70
+    assert aggregate_runs([_fake_run(tmp_path, "homogeneous", None, 0, [None])])["rows"] == []

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from csc.science.protocol import ClassifierProtocol, EncodingProtocol
+from csc.core.checks import check_int
 
 __all__ = ["Table1Plan", "run_table1", "load_split"]
 
@@ -71,8 +72,7 @@ class Table1Plan:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name}: expected a positive integer or None, got {v!r}")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 1:
-            raise ValueError(f"eval_every: expected a positive integer, got {self.eval_every!r}")
+        check_int("eval_every", self.eval_every, 1)
 
 
 def load_split(plan: Table1Plan, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +152,7 @@ def run_table1(plan: Table1Plan, out: str | Path, encoding: EncodingProtocol = E
                classifier: ClassifierProtocol = ClassifierProtocol(), *, progress: bool = True,
                log: Callable[[str], None] = print) -> dict[str, Any]:
     """Encode, train and aggregate (module docstring); returns the aggregated table."""
-    from csc.classify.train import aggregate_runs, plot_runs, table_markdown, train
+    from csc.classify.train import aggregate_runs, last_evaluated, plot_runs, table_markdown, train
     from csc.runtime.outputs import prepare_dir
 
     out = Path(out)
@@ -174,8 +174,7 @@ def run_table1(plan: Table1Plan, out: str | Path, encoding: EncodingProtocol = E
         train_set, test_set = make_sets()
         res = train(train_set, test_set, out / "runs" / folder, _train_options(plan, classifier, run["seed"]),
                     run=run, progress=progress)
-        tested = [e for e in res["epochs"] if e["test_acc"] is not None]
-        last = tested[-1] if tested else None
+        last = last_evaluated(res["epochs"])
         log(f"{folder}: " + (f"test accuracy {last['test_acc']:.2f}% after {last['epoch']} epochs" if last else "-"))
         done.append(out / "runs" / folder)
     agg = aggregate_runs(done)

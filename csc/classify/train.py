@@ -60,6 +60,7 @@ from csc.dictionary.io import atomic_write, json_metadata, read_npz, unreadable_
 from csc.classify.models import resnet18
 from csc.runtime.device import resolve_device
 from csc.runtime.outputs import prepare_dir
+from csc.core.checks import check_int
 
 __all__ = [
     "TrainOptions",
@@ -68,6 +69,7 @@ __all__ = [
     "save_checkpoint",
     "evaluate",
     "aggregate_runs",
+    "last_evaluated",
     "table_markdown",
     "plot_runs",
     "plot_history",
@@ -114,8 +116,7 @@ class TrainOptions:
     def __post_init__(self):
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch sizes >= 1")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 1:
-            raise ValueError(f"eval_every: expected a positive integer, got {self.eval_every!r}")
+        check_int("eval_every", self.eval_every, 1)
         if self.lr <= 0 or self.eps <= 0:
             raise ValueError("lr and eps must be > 0")
         if self.stem not in ("imagenet", "cifar"):
@@ -513,6 +514,11 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
 
 
 # --------------------------------------------------------------------------- tables
+def last_evaluated(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last row of ``history`` with a test evaluation (``TrainOptions.eval_every``), or None."""
+    return next((row for row in reversed(history) if row["test_acc"] is not None), None)
+
+
 def _run_label(run: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in run.items() if k != "seed")
 

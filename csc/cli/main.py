@@ -317,7 +317,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from csc.pipeline.datasets import PixelDataset, SparseCodeDataset
     from csc.pipeline.store import check_same_encoding
     from csc.runtime.distributed import is_main_process
-    from csc.classify.train import TrainOptions, train
+    from csc.classify.train import TrainOptions, last_evaluated, train
 
     device = _init_distributed(args)
     norm = tuple(args.normalise) if args.normalise else None
@@ -356,9 +356,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = {"encoding": encoding, "pruning": args.prune or None, "relative": None if args.pixels else not args.absolute,
            "seed": args.seed}
     res = train(train_set, test_set, args.out, opts, run=run, progress=not args.quiet)
-    tested = [e for e in res["epochs"] if e["test_acc"] is not None]
-    if tested and is_main_process():
-        last = tested[-1]
+    last = last_evaluated(res["epochs"])
+    if last is not None and is_main_process():
         print(f"{args.out}: epoch {last['epoch']}: test accuracy {last['test_acc']:.2f}% (loss {last['test_loss']:.4f})")
     return 0
 

@@ -58,6 +58,9 @@ class FusedCBPDN:
     :mod:`csc.backends.fused`); keep_codes_plan : also plan an input-preserving rfft2(y).
     """
 
+    #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it
+    backend = "numba"
+
     def __init__(self, S: torch.Tensor, xstep, y: torch.Tensor, u: torch.Tensor, w, opts: CBPDNOptions,
                  kernel_size, threads: int, *, one_rho: bool = False, planner: str | None = None,
                  keep_codes_plan: bool = False):
@@ -201,6 +204,9 @@ class FusedCBPDN:
                             self.pend.numpy(), sel.to(torch.uint8).numpy())
             self.pend[sel] = 1
         return select_images(mask, self.y, self.x, self.u)
+
+    def hold(self, frozen: torch.Tensor | None) -> None:
+        """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
 
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):

@@ -38,6 +38,9 @@ class FusedTwoBlock:
     #: the x-step has a penalty to record (ConvL1L1Grd's gradient term)
     with_penalty = True
 
+    #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it
+    backend = "numba"
+
     def __init__(self, S: torch.Tensor, xstep, K: int, w, mask, opts: CBPDNOptions, kernel_size, threads: int):
         n, H, W = S.shape
         self.opts, self.xs, self.threads, self.shape = opts, xstep, threads, (H, W)
@@ -152,6 +155,9 @@ class FusedTwoBlock:
 
     def take(self, mask: torch.Tensor):
         return select_images(mask, self.y1, self.x, self.u1)
+
+    def hold(self, frozen: torch.Tensor | None) -> None:
+        """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
 
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):

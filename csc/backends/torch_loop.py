@@ -31,6 +31,9 @@ class TorchCBPDN:
     :meth:`finish` (device-side freezing of converged images).
     """
 
+    #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it
+    backend = "torch"
+
     def __init__(self, S: torch.Tensor, xstep, y: torch.Tensor, u: torch.Tensor, w, opts: CBPDNOptions,
                  kernel_size, freeze: bool = False):
         n, K, H, W = y.shape
@@ -38,15 +41,23 @@ class TorchCBPDN:
         self.kernel_size = tuple(kernel_size)
         self.dtype, self.device = y.dtype, y.device
         self.variables_per_image = K * H * W
-        self.Sf = xstep.signal_dft(S)  # (n, 1, H, Wr); (n, C, H, Wr) for a multi-channel dictionary
-        empty = lambda: torch.empty_like(y)  # noqa: E731
-        self.y, self.y_alt, self.u, self.u_alt, self.tmp = y, empty(), u, empty(), empty()
+        self.Sf = xstep.signal_dft(S).contiguous()  # (n, 1, H, Wr); (n, C, H, Wr) for a multi-channel dictionary
+        self.y, self.u = y, u
         self.x = torch.zeros_like(y)
-        self.x_alt = empty() if freeze else None
-        self.ax = empty() if opts.relax != 1.0 else None
+        self.freeze = bool(freeze)
+        self._allocate(y, self.freeze)
         self.xf: torch.Tensor | None = None
         self._vf: torch.Tensor | None = None
         self._new: tuple | None = None
+
+    def _allocate(self, y: torch.Tensor, freeze: bool) -> None:
+        """The scratch maps for images like ``y``: the double buffers of y, u (and x when
+        freezing), v and the relaxed x. They hold nothing between iterations, so
+        :meth:`keep` allocates them anew rather than copying them."""
+        empty = lambda: torch.empty_like(y)  # noqa: E731
+        self.y_alt, self.u_alt, self.tmp = empty(), empty(), empty()
+        self.x_alt = empty() if freeze else None
+        self.ax = empty() if self.opts.relax != 1.0 else None
 
     @property
     def n(self) -> int:
@@ -137,13 +148,16 @@ class TorchCBPDN:
     def take(self, mask: torch.Tensor):
         return select_images(mask, self.y, self.x, self.u)
 
+    def hold(self, frozen: torch.Tensor | None) -> None:
+        """The images the coming iteration keeps as they are; this back end restores them in
+        :meth:`finish` and needs no notice (:class:`csc.backends.compiled.CompiledCBPDN` does)."""
+
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):
             return
-        for name in ("y", "y_alt", "u", "u_alt", "tmp", "x", "x_alt", "ax", "Sf"):
-            t = getattr(self, name)
-            if t is not None:
-                setattr(self, name, t[mask])
+        self.y, self.u, self.x, self.Sf = (t[mask] for t in (self.y, self.u, self.x, self.Sf))
+        self.y_alt = self.u_alt = self.tmp = self.x_alt = self.ax = None  # freed before the new scratch
+        self._allocate(self.y, self.freeze)
         if isinstance(self.w, torch.Tensor) and self.w.shape[0] > 1:
             self.w = self.w[mask]
 

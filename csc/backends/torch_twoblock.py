@@ -54,6 +54,9 @@ class TorchTwoBlock:
     or broadcasting to (n, 1, H, W)); K : number of kernels.
     """
 
+    #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it
+    backend = "torch"
+
     def __init__(self, S: torch.Tensor, xstep, K: int, w, mask, opts: CBPDNOptions, kernel_size):
         n, H, W = S.shape
         self.opts, self.xs, self.w, self.mask, self.shape = opts, xstep, w, mask, (H, W)
@@ -141,6 +144,9 @@ class TorchTwoBlock:
 
     def take(self, mask: torch.Tensor):
         return select_images(mask, self.y1, self.x, self.u1)
+
+    def hold(self, frozen: torch.Tensor | None) -> None:
+        """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
 
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):

@@ -109,6 +109,10 @@ class Workspace(Protocol):
     def rescale(self, factor: torch.Tensor | None) -> None:
         """u ← u / factor per image after ρ ← ρ·factor (None: ρ unchanged)."""
 
+    def hold(self, frozen: torch.Tensor | None) -> None:
+        """Start of an iteration with ``sync_every`` > 1: the images in ``frozen`` keep their
+        y, u, x through it (a back end may restore them in its y-step; most do in :meth:`finish`)."""
+
     def finish(self, frozen: torch.Tensor | None) -> None:
         """End of an iteration: images in ``frozen`` get their previous y, u, x back."""
 
@@ -274,6 +278,9 @@ class ADMMLoop:
         ws, opts, cp, n = self.ws, self.opts, self.coupling, self.n
         rho_img = cp.expand(self.rho, n).to(ws.dtype)
         want = record is not None
+        freeze = self.sync_every > 1
+        if freeze:
+            ws.hold(self.frozen)
         ws.xstep(rho_img, want and not opts.objective_on_y)
         thr = cp.expand(self.lmbda / self.rho, n).to(ws.dtype)
         if self.extra_weights:
@@ -294,7 +301,6 @@ class ADMMLoop:
                 self._pending.append((self.k, row, ~self.frozen[:row.shape[1]], time.perf_counter()))
         f = rho_factor(opts, self.k, r, s, self.xi)
         converged = (r < epri) & (s < edua)
-        freeze = self.sync_every > 1
         if f is not None:
             rho_new = self.rho * f
             gfrozen = self.frozen[:1] if cp.joint else self.frozen  # a joint problem's one ρ

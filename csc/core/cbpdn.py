@@ -112,6 +112,10 @@ class CBPDNResult:
         (the solver's ``stats_class``).
     dictionary : (K, kh, kw)
         The dictionary used.
+    backend : str or None
+        The back end that ran the solve: ``"numba"``, ``"torch"``, ``"compiled"``, or
+        ``"compiled (eager fallback: …)"`` when ``torch.compile`` failed and its kernels ran
+        eagerly (the reason follows).
     """
 
     codes: torch.Tensor
@@ -121,6 +125,7 @@ class CBPDNResult:
     iterations: torch.Tensor
     stats: list[IterationStats] | None
     dictionary: torch.Tensor
+    backend: str | None = None
 
     def reconstruct(self, codes: torch.Tensor | None = None) -> torch.Tensor:
         """Σ_k d_k * codes_k, shape lead + (H, W); ``codes`` defaults to :attr:`codes`."""
@@ -270,6 +275,7 @@ class ConvBPDN:
             record = lambda k, idx, row: out.record(k, idx, row.numpy(), loop.row_time - t0)  # noqa: E731
         loop.run(opts.max_iter, record)
         result = out.result(lead, D, self._code_shape(M, H, W))
+        result.backend = getattr(ws, "backend", None)
         check_solution(result.codes, S)
         return result
 
@@ -398,7 +404,7 @@ def _concat_results(results: list[CBPDNResult]) -> CBPDNResult:
     cat = lambda name: torch.cat([getattr(r, name) for r in results])  # noqa: E731
     stats = None if results[0].stats is None else [st for r in results for st in r.stats]
     return CBPDNResult(codes=cat("codes"), x=cat("x"), u=cat("u"), rho=cat("rho"), iterations=cat("iterations"),
-                       stats=stats, dictionary=results[0].dictionary)
+                       stats=stats, dictionary=results[0].dictionary, backend=results[0].backend)
 
 
 def encode(images, dictionary, lmbda: float, *, memory: MemoryBudget | None = None, **options) -> torch.Tensor:

@@ -65,9 +65,10 @@ def _xstep(vr: torch.Tensor, sr: torch.Tensor, dr: torch.Tensor, di: torch.Tenso
     e_im = sr[..., 1] - (dr * v_im + di * v_re).sum(1, keepdim=True)
     den = rho + gram
     c_re, c_im = e_re / den, e_im / den
-    # x̂ = v̂ + conj(D̂)·c, scaled for irfft2(norm="forward")
-    vr[..., 0] = (v_re + (dr * c_re + di * c_im)) * scale
-    vr[..., 1] = (v_im + (dr * c_im - di * c_re)) * scale
+    # x̂ = v̂ + conj(D̂)·c, scaled for irfft2(norm="forward"), written in one pass over both parts
+    re = torch.arange(2, device=vr.device) == 0
+    vr.copy_(torch.where(re, vr + (dr * c_re + di * c_im).unsqueeze(-1), vr + (dr * c_im - di * c_re).unsqueeze(-1))
+             * scale)
     # D̂x̂ − ŝ = −(ŝ − D̂v̂)·ρ/(ρ + Σ|D̂|²)
     r2 = (c_re * c_re + c_im * c_im) * (rho * rho)
     return 0.5 * (wcol * r2).sum((1, 2, 3))
@@ -76,13 +77,14 @@ def _xstep(vr: torch.Tensor, sr: torch.Tensor, dr: torch.Tensor, di: torch.Tenso
 def _ystep(x: torch.Tensor, yprev: torch.Tensor, uprev: torch.Tensor, f: torch.Tensor, t: torch.Tensor,
            w: torch.Tensor, inside: torch.Tensor, lo: torch.Tensor, flags: torch.Tensor, relax: torch.Tensor,
            y_out: torch.Tensor, u_out: torch.Tensor, frozen: torch.Tensor | None, xprev: torch.Tensor | None
-           ) -> torch.Tensor:
+           ) -> tuple[torch.Tensor, ...]:
     """y_out, u_out ← the y-step and dual update (:meth:`TorchCBPDN.ystep`'s arithmetic) of
     x with the previous y, u/f, threshold t (n, 1, 1, 1) × w, lower bound ``lo`` (0 for
     non-negative codes, −∞ else), ``inside`` the (1, 1, H, W) mask of coefficients kept by
     ``no_boundary_cross``; ``flags`` = (u recomputed as v − y, objective on y). With
     ``frozen`` (n, 1, 1, 1): those images keep yprev, u/f and (in x, in place) xprev.
-    Returns the (n, 6) residual sums of the new iterate."""
+    Returns the six (n,) residual sums of the new iterate (separate outputs: one fused
+    reduction; :meth:`CompiledCBPDN.ystep` stacks them)."""
     up = uprev / f
     ax = torch.lerp(yprev, x, relax)
     v = ax + up
@@ -91,17 +93,17 @@ def _ystep(x: torch.Tensor, yprev: torch.Tensor, uprev: torch.Tensor, f: torch.T
     y = torch.maximum(v - u, lo)
     y = torch.where(inside, y, torch.zeros_like(y))
     u = torch.where(flags[0], v - y, u)
+    if frozen is not None:
+        y_keep, u_keep = torch.where(frozen, yprev, y), torch.where(frozen, up, u)
+        x.copy_(torch.where(frozen, xprev, x))
+    else:
+        y_keep, u_keep = y, u
+    y_out.copy_(y_keep)
+    u_out.copy_(u_keep)
     dims = (1, 2, 3)
     z = torch.where(flags[1], y, x)
-    sums = torch.stack([(x * x).sum(dims), (y * y).sum(dims), (u * u).sum(dims), ((x - y) * (x - y)).sum(dims),
-                        ((yprev - y) * (yprev - y)).sum(dims), (w * z).abs().sum(dims)], 1)
-    if frozen is not None:
-        y = torch.where(frozen, yprev, y)
-        u = torch.where(frozen, up, u)
-        x.copy_(torch.where(frozen, xprev, x))
-    y_out.copy_(y)
-    u_out.copy_(u)
-    return sums
+    return ((x * x).sum(dims), (y * y).sum(dims), (u * u).sum(dims), ((x - y) * (x - y)).sum(dims),
+            ((yprev - y) * (yprev - y)).sum(dims), (w * z).abs().sum(dims))
 
 
 shift_fused = CompiledFunction(_shift, "shift")
@@ -175,7 +177,7 @@ def _probe_kernels(dev: torch.device) -> str | None:
             return f"compiling {fn.name} failed: {reason}"
         pairs = [(e, o) for e, o in zip(eager, got) if isinstance(e, torch.Tensor)]
         if want_out is not None:
-            pairs.append((want_out, got_out))
+            pairs += list(zip(want_out, got_out)) if isinstance(want_out, tuple) else [(want_out, got_out)]
         if not all(torch.allclose(e, o, rtol=1e-4, atol=1e-5, equal_nan=True) for e, o in pairs):
             return f"the compiled {fn.name} kernel disagrees with its eager arithmetic"
     return None
@@ -304,7 +306,7 @@ class CompiledCBPDN(TorchCBPDN):
         sums = ystep_fused(x, yprev, uprev, self._pending(), thr.view(-1, 1, 1, 1), self.w, self._inside, self._lo,
                            self._flags, self._relax, y, u, frozen, xprev)
         self._new = (y, u, x)
-        return sums
+        return torch.stack(sums, 1)
 
     def fidelity(self) -> torch.Tensor:
         if self._single and not self.opts.objective_on_y:

@@ -146,8 +146,9 @@ def cuda_tests(ctx, fig: dict) -> None:
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
         output, rc = proc.stdout + proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+    except subprocess.TimeoutExpired as exc:  # its output so far (bytes, whatever text= says)
+        output = "".join(o.decode(errors="replace") if isinstance(o, bytes) else o
+                         for o in (exc.stdout or "", exc.stderr or ""))
         rc = None
     lines = output.rstrip().splitlines()
     counts = {}

@@ -33,8 +33,8 @@ failed section or a killed run keeps every figure measured until then:
 Each section's entry records ``status`` ("ok", "error" with the last lines of the
 traceback, "skipped" with why), its wall ``seconds``, its ``budget_s`` and its ``figures``;
 ``skipped`` lists every section or part left out and why (a budget spent, no CUDA …).
-A section past its budget stops at the next check (between batches, learners …) and
-records ``over_budget``; a hard limit (twice the budget, at least one minute more)
+A section past its budget stops at the next check (between batches, learners …),
+listing the parts it left out in ``left_out``, and records ``over_budget``; a hard limit (twice the budget, at least one minute more)
 interrupts one that does not return.
 
 ``--cpu`` (alias ``--cpu-smoke``) runs every section on the CPU at tiny sizes (the test
@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import gc
 import json
 import os
 import shutil
@@ -147,7 +148,8 @@ class Context:
         return self.elapsed() > self.budget
 
     def left_out(self, what: str, why: str) -> None:
-        """Record a part of the section left out (listed in the report's ``skipped``)."""
+        """Record a part of the section left out (in its entry's ``left_out`` and the report's ``skipped``)."""
+        self.report["sections"][self.section].setdefault("left_out", []).append(what)
         self.report["skipped"].append({"section": self.section, "what": what, "why": why})
 
     def save(self) -> None:
@@ -183,7 +185,7 @@ class _HardLimit:
         return self
 
     def _fire(self, signum, frame):
-        raise SectionTimeout(f"interrupted at the hard limit of {self.seconds:.0f} s")
+        raise SectionTimeout(f"interrupted at the hard limit of {self.seconds:g} s")
 
     def __exit__(self, *exc):
         if self.active:
@@ -231,6 +233,9 @@ def run_section(ctx: Context, name: str) -> dict:
         lines = traceback.format_exc().rstrip().splitlines()
         entry.update(status="error", error=f"{type(exc).__name__}: {exc}", traceback="\n".join(lines[-12:]))
     finally:
+        if ctx.device.type == "cuda" and torch.cuda.is_available():  # the next section (the tests' process,
+            gc.collect()  # encode_dataset's memory budget) gets the memory back
+            torch.cuda.empty_cache()
         entry["seconds"] = time.perf_counter() - ctx.t_section
         entry["over_budget"] = entry["seconds"] > ctx.budget
         ctx.report["total_seconds"] = time.perf_counter() - ctx.t_start

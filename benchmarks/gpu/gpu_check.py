@@ -1,166 +1,321 @@
-"""Throughput of csc's solve on one device, and a synthetic dataset encoding; one JSON report.
+"""The GPU check: csc on one device, in sections that cannot lose each other's figures.
 
-Run by ``benchmarks/gpu/check.sh`` (after the CUDA tests). Two parts:
+Run by ``benchmarks/gpu/check.sh`` (a thin wrapper). The sections run in this order, each
+in its own try/except with its own time budget (``--budget NAME=SECONDS``); the whole JSON
+report is written atomically (a temporary file, then ``os.replace``) before the first
+section and after every section (and after each row of the long ones), so a crash, a
+failed section or a killed run keeps every figure measured until then:
 
-1. the iteration: images of ``--size``² with K = ``--kernels`` random 12×12 kernels, float32
-   and float64, batches of ``--batches`` images, a fixed number of iterations (RelStopTol
-   0, no statistics): image-iterations per second, and the ratio of the measured time to
-   the copy-bandwidth floor of the iteration (the bytes the fused iteration must move at
-   least, :data:`MAP_PASSES` passes over a coefficient map, at the device's measured copy
-   bandwidth: 1 would be a memory-bound iteration running at copy speed);
-2. a dataset: ``--dataset-count`` random images of ``--dataset-size``² encoded into a code
-   store with the shipped heterogeneous dictionary (K = 144), ``--dataset-iters`` iterations
-   each: images per second.
+1. ``environment``: device name, torch / CUDA / cuDNN / python / csc versions, whether
+   triton imports, the compile probe (``csc.backends.compiled.compile_available`` and
+   ``compile_unavailable_reason``) and the back end ``select_backend("auto", device)`` picks;
+2. ``parity``: the torch and compiled back ends on the device against the CPU in float64
+   (2 images 32², K = 8, 5×5, up to 60 iterations): the largest relative differences of
+   the codes, u and ρ, and whether the iteration counts are equal. The reference is the
+   numba back end on the CPU (so the CPU mode compares two implementations, not one with itself);
+3. ``throughput``: 256², K = 144 random normalised 12×12 kernels, float32 at batches 1, 8
+   and 32 and float64 at batch 8, both back ends; the first solve (compilation, warm-up)
+   apart, then seconds per iteration from the difference of two solve lengths (CUDA events
+   on CUDA), best of three, the peak memory, image-iterations per second and the ratio to
+   the copy-bandwidth floor (passes per iteration counted by
+   ``csc.backends.counting.count_iteration``, else the model :data:`check_solver.MAP_PASSES`);
+4. ``retiring``: a batch of 32 images with RelStopTol 1e-2 on the compiled back end:
+   iterations per image, seconds, dynamo recompiles caused;
+5. ``dictlearn``: one outer iteration of each learner (batch pgm / cns, masked, online,
+   masked online) on a small problem, seconds each;
+6. ``dataset``: ``csc.encode_dataset`` of 2,000 images of 64² with the shipped
+   heterogeneous dictionary: images per second, peak memory;
+7. ``classifier``: 50 ResNet-18 training steps (``csc train``'s loop) on codes read from
+   the dataset section's store through ``SparseCodeDataset``: steps per second;
+8. ``cuda_tests``: pytest in a subprocess, with its own timeout, over the CUDA tests:
+   pass / fail counts and the output's tail.
 
-``--cpu-smoke`` runs both on the CPU at tiny sizes (the test suite runs it, so the script
-keeps working where no GPU is).
+Each section's entry records ``status`` ("ok", "error" with the last lines of the
+traceback, "skipped" with why), its wall ``seconds``, its ``budget_s`` and its ``figures``;
+``skipped`` lists every section or part left out and why (a budget spent, no CUDA …).
+A section past its budget stops at the next check (between batches, learners …),
+listing the parts it left out in ``left_out``, and records ``over_budget``; a hard limit (twice the budget, at least one minute more)
+interrupts one that does not return.
+
+``--cpu`` (alias ``--cpu-smoke``) runs every section on the CPU at tiny sizes (the test
+suite runs it, so the check keeps working where there is no GPU); ``cuda_tests`` is then
+skipped, the test suite being the one running it. The report goes to ``--out``, by
+default ``benchmarks/results/gpu/gpu_check_<device type>.json``. Exit status: 1 when a
+section failed, 2 when CUDA was asked for and there is none, else 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import gc
 import json
-import platform
+import os
+import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-import numpy as np
-import torch
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # the section modules lie next to this file
+    sys.path.insert(0, str(HERE))
 
-import csc
-from csc.backends import fused as _fused
+import torch  # noqa: E402
 
-#: passes over one (K, H, W) map of the working dtype per iteration of the compiled back end:
-#: y − u (3), rfft2 (2), the x-step's reduction and update (3), irfft2 (2), the y-step (5),
-#: the ρ rescale of u (2)
-MAP_PASSES = 17
+import check_pipeline  # noqa: E402
+import check_solver  # noqa: E402
+from check_common import Skip  # noqa: E402
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+ROOT = HERE.parents[1]
+FORMAT = "csc-gpu-check/2"
 
 
-def copy_bandwidth(device: torch.device, mbytes: float) -> float:
-    """Bytes per second (read + write) of a large tensor copy on ``device``."""
-    n = int(mbytes * 2 ** 20) // 4
-    a, b = torch.ones(n, device=device), torch.empty(n, device=device)
-    b.copy_(a)
-    _sync(device)
-    best = float("inf")
-    for _ in range(5):
-        t = time.perf_counter()
-        b.copy_(a)
-        _sync(device)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n * 4 / best
+@dataclass(frozen=True)
+class Config:
+    """Sizes of every section (the CUDA defaults; :meth:`cpu` the CPU mode's)."""
+
+    size: int = 256
+    kernels: int = 144
+    ksize: int = 12
+    lmbda: float = 0.05
+    # batch 8 first: a first compilation at batch 1 would specialise on it and compile again at 8
+    throughput: tuple = (("float32", 8), ("float32", 32), ("float32", 1), ("float64", 8))
+    iters: int = 20  # the longer solve runs this many iterations more than the shorter (2)
+    repeats: int = 3
+    bandwidth_mb: float = 1024.0
+    parity: tuple = (2, 32, 8, 5, 60, 3e-2)  # images, size, K, kernel size, max_iter, RelStopTol
+    retire_batch: int = 32
+    retire_size: int = 256
+    retire_max_iter: int = 200
+    retire_dtype: str = "float32"
+    retire_runs: int = 2  # the second run: warm, with no recompiles
+    learn: tuple = (8, 64, 16, 8)  # images, size, K, kernel size
+    learn_inner: int = 100  # coding iterations of an online step (the batch learner's is 1)
+    dataset_count: int = 2000
+    dataset_size: int = 64
+    dataset_iters: int = 100
+    shard_size: int = 500
+    dictionary: str = "heterogeneous"
+    train_steps: int = 50
+    train_batch: int = 128
+    train_size: int | None = 32  # codes resized to this side at load (the authors' loader)
+    tests: tuple = ("tests/backends/test_cuda.py", "tests/backends/test_compiled.py",
+                    "tests/core/test_host_syncs.py", "tests/core/test_batching.py")
+    total_budget: float = 420.0
+    budgets: dict = field(default_factory=lambda: dict(
+        environment=45, parity=45, throughput=100, retiring=40, dictlearn=45, dataset=45, classifier=30,
+        cuda_tests=240))  # cuda_tests: at most what is left of total_budget
+
+    @classmethod
+    def cpu(cls) -> "Config":
+        # float64 throughout the compiled solves: the parity section's compiled variant serves
+        # them all (each more costs seconds of compilation on 2 cores). The budgets are
+        # generous: the CPU mode checks that everything runs, on machines of any load.
+        return cls(size=24, kernels=8, ksize=5, throughput=(("float64", 2),), iters=10, repeats=3, bandwidth_mb=16.0,
+                   retire_batch=3, retire_size=24, retire_max_iter=80, retire_dtype="float64", retire_runs=1,
+                   learn=(2, 24, 4, 5), learn_inner=20, dataset_count=8, dataset_size=16, dataset_iters=3,
+                   shard_size=4, train_steps=2, train_batch=4, train_size=None, total_budget=900.0,
+                   budgets={name: 120.0 for name in cls().budgets})
 
 
-def _dictionary(K: int, ksize: int, dtype) -> torch.Tensor:
-    g = torch.Generator().manual_seed(12345)  # generated on the CPU, moved by the solver
-    D = torch.randn(K, ksize, ksize, generator=g, dtype=torch.float64)
-    return (D / D.flatten(1).norm(dim=1).view(-1, 1, 1)).to(dtype)
+class SectionTimeout(BaseException):
+    """Raised in a section that ran past its hard limit (a BaseException, so that no
+    ``except Exception`` on the way swallows it)."""
 
 
-def time_iteration(device, size, K, batch, dtype, iters, backend) -> dict:
-    """Seconds per iteration of a batch (the difference of two solve lengths: set-up cancels)."""
-    D = _dictionary(K, 12, dtype)
-    g = torch.Generator().manual_seed(0)
-    S = torch.randn(batch, size, size, generator=g, dtype=torch.float64).to(dtype).to(device)
-    opts = csc.CBPDNOptions(max_iter=2, rel_stop_tol=0, record_stats=False, device=device, backend=backend)
-    solver = csc.ConvBPDN(D, 0.05, opts)
-    solver.solve(S)  # warm-up: compilation, FFT plans, allocator
-    times = {}
-    for n in (2, 2 + iters):
-        solver.options = opts.replace(max_iter=n)
-        _sync(device)
-        t = time.perf_counter()
-        solver.solve(S)
-        _sync(device)
-        times[n] = time.perf_counter() - t
-    return {"seconds_per_iteration": max(times[2 + iters] - times[2], 1e-12) / iters}
+class Context:
+    """What a section sees: the device, the mode, the sizes, its budget, the state the
+    sections share (the dataset's store …), and :meth:`save` to write the report now."""
+
+    def __init__(self, args, cfg: Config, device: torch.device, report: dict, out: Path, workdir: Path):
+        self.args, self.cfg, self.device, self.report, self.out, self.workdir = args, cfg, device, report, out, workdir
+        self.cpu_mode = bool(args.cpu)
+        self.state: dict = {}
+        self.t_start = time.perf_counter()
+        self.section, self.t_section, self.budget = "", 0.0, 0.0
+
+    def elapsed(self) -> float:
+        """Seconds since the current section started."""
+        return time.perf_counter() - self.t_section
+
+    def over_budget(self) -> bool:
+        return self.elapsed() > self.budget
+
+    def left_out(self, what: str, why: str) -> None:
+        """Record a part of the section left out (in its entry's ``left_out`` and the report's ``skipped``)."""
+        self.report["sections"][self.section].setdefault("left_out", []).append(what)
+        self.report["skipped"].append({"section": self.section, "what": what, "why": why})
+
+    def save(self) -> None:
+        write_report(self.report, self.out)
 
 
-def bench_iterations(args, device, backend, bandwidth) -> list[dict]:
-    rows = []
-    for dt in args.dtypes:
-        dtype = getattr(torch, dt)
-        for batch in args.batches:
-            r = time_iteration(device, args.size, args.kernels, batch, dtype, args.iters, backend)
-            spi = r["seconds_per_iteration"]
-            itemsize = torch.empty((), dtype=dtype).element_size()
-            floor = MAP_PASSES * batch * args.kernels * args.size ** 2 * itemsize / bandwidth
-            rows.append({"dtype": dt, "batch": batch, "size": args.size, "kernels": args.kernels,
-                         "ms_per_iteration": 1e3 * spi, "image_iterations_per_s": batch / spi,
-                         "floor_ms": 1e3 * floor, "ratio_to_floor": spi / floor})
-            print(f"  {dt} batch {batch:3d}: {1e3 * spi:9.2f} ms/iter, {batch / spi:10.1f} image-iter/s, "
-                  f"{spi / floor:5.2f}× the copy floor", flush=True)
-    return rows
+def write_report(report: dict, out: Path) -> None:
+    """The whole report, atomically: a temporary file in ``out``'s folder, then os.replace."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(report, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def bench_dataset(args, device) -> dict:
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.dataset_count, args.dataset_size, args.dataset_size), dtype=np.uint8)
-    labels = rng.integers(0, 10, args.dataset_count).astype(np.int64)
-    settings = csc.EncodeSettings(dictionary=args.dictionary, lmbda=0.1, max_iter=args.dataset_iters,
-                                  rel_stop_tol=0.0, preprocess="highpass", shard_size=args.shard_size)
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        store = csc.encode_dataset(images, labels, Path(tmp) / "store", settings, device=device)
-        seconds = time.perf_counter() - t
-        nbytes = store.nbytes()
-    out = {"images": args.dataset_count, "size": args.dataset_size, "iterations": args.dataset_iters,
-           "dictionary": args.dictionary, "shard_size": args.shard_size, "seconds": seconds,
-           "images_per_s": args.dataset_count / seconds, "store_bytes": nbytes}
-    print(f"  dataset: {args.dataset_count} images {args.dataset_size}² in {seconds:.1f} s "
-          f"({out['images_per_s']:.1f} images/s)", flush=True)
-    return out
+class _HardLimit:
+    """SIGALRM after ``seconds``: raises :class:`SectionTimeout` in the main thread (not
+    installed off the main thread, or where an interval timer is already running)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.active = seconds, False
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+                and signal.getitimer(signal.ITIMER_REAL)[0] == 0):
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.active = True
+        return self
+
+    def _fire(self, signum, frame):
+        raise SectionTimeout(f"interrupted at the hard limit of {self.seconds:g} s")
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+#: name → function(ctx, figures); the functions fill ``figures`` as they go
+SECTIONS = {
+    "environment": check_solver.environment,
+    "parity": check_solver.parity,
+    "throughput": check_solver.throughput,
+    "retiring": check_solver.retiring,
+    "dictlearn": check_pipeline.dictlearn,
+    "dataset": check_pipeline.dataset,
+    "classifier": check_pipeline.classifier,
+    "cuda_tests": check_pipeline.cuda_tests,
+}
+
+
+def run_section(ctx: Context, name: str) -> dict:
+    entry = ctx.report["sections"][name]
+    ctx.section, ctx.budget = name, float(ctx.cfg.budgets[name])
+    entry.update(status="running", budget_s=ctx.budget)
+    figures = entry["figures"]
+    print(f"== {name} (budget {ctx.budget:.0f} s)", flush=True)
+    ctx.save()
+    ctx.t_section = time.perf_counter()
+    try:
+        spent = time.perf_counter() - ctx.t_start
+        if name != "environment" and spent > ctx.cfg.total_budget:
+            raise Skip(f"the total budget of {ctx.cfg.total_budget:.0f} s is spent ({spent:.0f} s)")
+        if name in ctx.args.skip:
+            raise Skip("--skip")
+        if name != "environment" and ctx.device.type == "cuda" and not torch.cuda.is_available():
+            raise Skip("CUDA is not available here (--cpu runs the CPU mode)")
+        with _HardLimit(max(2 * ctx.budget, ctx.budget + 60)):
+            SECTIONS[name](ctx, figures)
+        entry["status"] = "ok"
+    except Skip as s:
+        entry.update(status="skipped", reason=str(s))
+        ctx.report["skipped"].append({"section": name, "what": "the section", "why": str(s)})
+    except (Exception, SectionTimeout) as exc:
+        lines = traceback.format_exc().rstrip().splitlines()
+        entry.update(status="error", error=f"{type(exc).__name__}: {exc}", traceback="\n".join(lines[-12:]))
+    finally:
+        if ctx.device.type == "cuda" and torch.cuda.is_available():  # the next section (the tests' process,
+            gc.collect()  # encode_dataset's memory budget) gets the memory back
+            torch.cuda.empty_cache()
+        entry["seconds"] = time.perf_counter() - ctx.t_section
+        entry["over_budget"] = entry["seconds"] > ctx.budget
+        ctx.report["total_seconds"] = time.perf_counter() - ctx.t_start
+        ctx.save()
+    extra = entry.get("reason") or entry.get("error") or ""
+    print(f"   {entry['status']} in {entry['seconds']:.1f} s {extra}", flush=True)
+    return entry
+
+
+def _cpu_compile_settings(cpu_mode: bool):
+    """In the CPU mode inductor compiles in this process (``compile_threads=1``): starting
+    its pool of compile workers costs more than it saves on a few small kernels."""
+    if not cpu_mode:
+        return contextlib.nullcontext()
+    import torch._inductor.config as inductor_config
+
+    return inductor_config.patch(compile_threads=1)
 
 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--device", default="cuda")
-    p.add_argument("--backend", default="auto", choices=["auto", "numba", "compiled", "torch"])
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--kernels", type=int, default=144)
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
-    p.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
-    p.add_argument("--iters", type=int, default=20)
-    p.add_argument("--dataset-count", type=int, default=10000)
-    p.add_argument("--dataset-size", type=int, default=64)
-    p.add_argument("--dataset-iters", type=int, default=200)
-    p.add_argument("--shard-size", type=int, default=1000)
-    p.add_argument("--dictionary", default="heterogeneous")
-    p.add_argument("--bandwidth-mb", type=float, default=1024.0)
-    p.add_argument("--out", default=None, help="JSON report (default benchmarks/results/gpu_check_<device>.json)")
-    p.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU (the test suite's run)")
-    args = p.parse_args(argv)
-    if args.cpu_smoke:
-        args.device, args.size, args.kernels, args.batches, args.iters = "cpu", 24, 8, [1, 2], 2
-        args.dataset_count, args.dataset_size, args.dataset_iters, args.shard_size = 6, 16, 3, 4
-        args.bandwidth_mb = 16.0
-    return args
+    p.add_argument("--device", default="cuda", help="the device checked (default cuda; --cpu sets cpu)")
+    p.add_argument("--cpu", "--cpu-smoke", dest="cpu", action="store_true",
+                   help="every section on the CPU at tiny sizes (the test suite's run)")
+    p.add_argument("--out", default=None, help="JSON report (default benchmarks/results/gpu/gpu_check_<device>.json)")
+    p.add_argument("--budget", action="append", default=[], metavar="NAME=SECONDS",
+                   help="a section's time budget (NAME=total: the whole check's)")
+    p.add_argument("--skip", nargs="+", default=[], choices=list(SECTIONS), help="sections to leave out")
+    for name in ("size", "kernels", "iters", "dataset_count", "dataset_size", "dataset_iters", "shard_size",
+                 "train_steps", "train_batch", "retire_batch"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=None)
+    p.add_argument("--dictionary", default=None, help="the dataset's dictionary (default heterogeneous)")
+    return p.parse_args(argv)
+
+
+def config(args) -> Config:
+    cfg = Config.cpu() if args.cpu else Config()
+    names = {f.name for f in fields(Config)}
+    cfg = replace(cfg, **{k: v for k, v in vars(args).items() if k in names and v is not None})
+    budgets, total = dict(cfg.budgets), cfg.total_budget
+    for item in args.budget:
+        name, _, value = item.partition("=")
+        if name not in budgets and name != "total":
+            raise SystemExit(f"--budget {item}: expected NAME=SECONDS, NAME one of total, {', '.join(SECTIONS)}")
+        if name == "total":
+            total = float(value)
+        else:
+            budgets[name] = float(value)
+    return replace(cfg, budgets=budgets, total_budget=total)
 
 
 def main(argv=None) -> int:
     args = parse(argv)
-    device = torch.device(args.device)
-    backend = _fused.select_backend(args.backend, device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"device {device} ({name}), back end {backend}, torch {torch.__version__}", flush=True)
-    bandwidth = copy_bandwidth(device, args.bandwidth_mb)
-    print(f"  copy bandwidth {bandwidth / 1e9:.1f} GB/s", flush=True)
-    report = {"device": str(device), "device_name": name, "backend": backend, "torch": torch.__version__,
-              "cuda": torch.version.cuda, "csc": getattr(csc, "__version__", None), "python": sys.version.split()[0],
-              "copy_bandwidth_gb_s": bandwidth / 1e9, "map_passes": MAP_PASSES, "cpu_smoke": args.cpu_smoke,
-              "iterations": bench_iterations(args, device, backend, bandwidth), "dataset": bench_dataset(args, device)}
-    out = Path(args.out or Path(__file__).resolve().parents[1] / "results" / f"gpu_check_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
-    return 0
+    if args.cpu:
+        args.device = "cpu"
+    cfg, device = config(args), torch.device(args.device)
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "gpu" / f"gpu_check_{device.type}.json"
+    report = {"format": FORMAT, "mode": "cpu" if args.cpu else device.type, "device": str(device),
+              "argv": list(sys.argv[1:] if argv is None else argv), "config": asdict(cfg),
+              "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "total_seconds": 0.0, "skipped": [],
+              "sections": {n: {"status": "pending", "seconds": None, "figures": {}} for n in SECTIONS}}
+    workdir = Path(tempfile.mkdtemp(prefix="csc-gpu-check-"))
+    ctx = Context(args, cfg, device, report, out, workdir)
+    print(f"GPU check on {device} ({report['mode']} mode), report {out}", flush=True)
+    try:
+        with _cpu_compile_settings(args.cpu):
+            for name in SECTIONS:
+                run_section(ctx, name)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        report["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        report["total_seconds"] = time.perf_counter() - ctx.t_start
+        ctx.save()
+    failed = [n for n, e in report["sections"].items() if e["status"] == "error"]
+    print(f"wrote {out} in {report['total_seconds']:.0f} s; "
+          f"{'failed: ' + ', '.join(failed) if failed else 'no section failed'}", flush=True)
+    if failed:
+        return 1
+    return 2 if device.type == "cuda" and not torch.cuda.is_available() else 0
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,7 @@ from csc.dictionary.io import atomic_write, json_metadata, read_npz, unreadable_
 from csc.classify.models import resnet18
 from csc.runtime.device import resolve_device
 from csc.runtime.outputs import prepare_dir
+from csc.runtime.sync import to_host
 from csc.core.checks import check_int
 
 __all__ = [
@@ -73,6 +75,7 @@ __all__ = [
     "table_markdown",
     "plot_runs",
     "plot_history",
+    "resolve_num_workers",
 ]
 
 CHECKPOINT = "checkpoint.npz"
@@ -94,6 +97,16 @@ class TrainOptions:
     (on the CPU, evaluating a 10,000-image test set costs more than an epoch on a few
     thousand training images); the other epochs' rows hold ``None`` as test loss and accuracy.
     It may differ on resume.
+
+    ``num_workers``: DataLoader worker processes that read and collate the batches while the
+    model trains (training and test sets). None (the default) is "auto"
+    (:func:`resolve_num_workers`): min(4, the CPUs available to the process, divided among
+    the training processes) on CUDA, 0 (batches read in the training process) on the CPU,
+    where workers would compete with the training for the same cores. 0 or more sets it.
+    On CUDA the batches are collated into pinned memory and copied to the GPU without
+    blocking, and the step loop makes no host read of its own (the running loss and
+    accuracy are summed on the device and read once per epoch). It may differ on resume
+    (the datasets' random flips do not depend on the worker processes).
     """
 
     epochs: int = 100
@@ -109,7 +122,7 @@ class TrainOptions:
     device: str | None = None
     eval_batch_size: int = 256
     max_steps: int | None = None
-    num_workers: int = 0
+    num_workers: int | None = None
     schedule: str = "constant"
     eval_every: int = 1
 
@@ -117,6 +130,7 @@ class TrainOptions:
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch sizes >= 1")
         check_int("eval_every", self.eval_every, 1)
+        check_int("num_workers", self.num_workers, 0, none=True)
         if self.lr <= 0 or self.eps <= 0:
             raise ValueError("lr and eps must be > 0")
         if self.stem not in ("imagenet", "cifar"):
@@ -133,6 +147,19 @@ class TrainOptions:
             d.pop("schedule")  # checkpoints written before schedules existed stay resumable
         d["betas"] = list(d["betas"])
         return d
+
+
+def resolve_num_workers(num_workers: int | None, device: torch.device | str, world: int = 1) -> int:
+    """DataLoader workers for :attr:`TrainOptions.num_workers` on ``device``: the number when
+    given, else ("auto", None) min(4, CPUs // ``world``) (at least 1) on CUDA and 0 on the CPU,
+    ``world`` being the training processes sharing the machine's CPUs."""
+    n = check_int("num_workers", num_workers, 0, none=True)
+    if n is not None:
+        return n
+    if torch.device(device).type != "cuda":
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(4, max(1, cpus // max(1, int(world))))
 
 
 def _epoch_seed(seed: int, epoch: int, salt: int | str) -> int:
@@ -213,33 +240,45 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
 
 
 # --------------------------------------------------------------------------- loop
-def _evaluate_sums(model: nn.Module, dataset: Dataset, batch_size: int, device, amp: bool) -> tuple[float, int, int]:
+def _loader(dataset: Dataset, batch_size: int, device: torch.device, num_workers: int, sampler=None) -> DataLoader:
+    """Batches of ``dataset`` (in order, or ``sampler``'s), read by ``num_workers`` worker
+    processes, collated into pinned memory for a CUDA ``device``."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler, num_workers=num_workers,
+                      drop_last=False, pin_memory=device.type == "cuda")
+
+
+def _evaluate_device_sums(model: nn.Module, dataset: Dataset, batch_size: int, device, amp: bool,
+                          num_workers: int = 0) -> torch.Tensor:
+    """(summed loss, correct predictions, samples) of ``model`` on ``dataset``, a float64 tensor
+    on ``device`` (summed there: no host read)."""
     model.eval()
-    loss_sum, correct, n = 0.0, 0, 0
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
     with torch.no_grad():
-        for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda"):
+        for x, y in _loader(dataset, batch_size, device, num_workers):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
                 logits = model(x)
-            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
-            n += int(y.numel())
-    return loss_sum, correct, n
+            sums[0] += F.cross_entropy(logits.float(), y, reduction="sum").double()
+            sums[1] += (logits.argmax(1) == y).sum()
+            sums[2] += y.numel()
+    return sums
+
+
+def _evaluate_sums(model: nn.Module, dataset: Dataset, batch_size: int, device, amp: bool,
+                   num_workers: int = 0) -> tuple[float, int, int]:
+    """:func:`_evaluate_device_sums` read on the host (once)."""
+    loss_sum, correct, n = to_host(_evaluate_device_sums(model, dataset, batch_size, device, amp, num_workers),
+                                   "train.evaluate").tolist()
+    return loss_sum, int(correct), int(n)
 
 
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, device=None,
-             amp: bool = False) -> tuple[float, float]:
-    """Mean cross-entropy and top-1 accuracy (%) of ``model`` on ``dataset``."""
-    device = device or next(model.parameters()).device
-    loss_sum, correct, n = _evaluate_sums(model, dataset, batch_size, device, amp)
+             amp: bool = False, num_workers: int = 0) -> tuple[float, float]:
+    """Mean cross-entropy and top-1 accuracy (%) of ``model`` on ``dataset`` (batches read by
+    ``num_workers`` worker processes; one host read in all)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    loss_sum, correct, n = _evaluate_sums(model, dataset, batch_size, device, amp, num_workers)
     return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
-
-
-def _sum_over_ranks(values: Sequence[float], device: torch.device) -> list[float]:
-    from csc.runtime import distributed as _dist
-
-    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
-    return _dist.all_reduce_sum(t).tolist()
 
 
 def _write_metrics(out: Path, history: list[dict[str, Any]], info: dict[str, Any]) -> None:
@@ -326,11 +365,15 @@ def _epoch_order(train_set: Dataset, o: TrainOptions, epoch: int, rank: int, wor
 
 
 def _train_steps(net: nn.Module, loader: DataLoader, opt, scaler, device: torch.device, amp: bool,
-                 max_steps: int | None, sched=None) -> tuple[float, int, int]:
+                 max_steps: int | None, sched=None) -> torch.Tensor:
     """One pass of Adam steps over ``loader`` (``sched.step()`` after each, when given):
-    (summed loss, correct predictions, samples seen)."""
+    (summed loss, correct predictions, samples seen), a float64 tensor on ``device``.
+
+    A step copies its batch to the device once (non-blocking: from pinned memory on CUDA)
+    and reads nothing back: the running sums stay on the device for the caller to read once
+    (with AMP, ``GradScaler.step`` reads its inf check, torch's one read per step)."""
     net.train()
-    loss_sum, correct, seen = 0.0, 0, 0
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
     for step, (x, y) in enumerate(loader):
         if max_steps is not None and step >= max_steps:
             break
@@ -348,10 +391,10 @@ def _train_steps(net: nn.Module, loader: DataLoader, opt, scaler, device: torch.
             opt.step()
         if sched is not None:
             sched.step()
-        loss_sum += float(loss.detach()) * int(y.numel())
-        correct += int((logits.detach().argmax(1) == y).sum())
-        seen += int(y.numel())
-    return loss_sum, correct, seen
+        sums[0] += loss.detach().double() * y.numel()  # the float64 sums of the host's former reads
+        sums[1] += (logits.detach().argmax(1) == y).sum()
+        sums[2] += y.numel()
+    return sums
 
 
 @dataclass
@@ -373,6 +416,7 @@ class _TrainRun:
     net: nn.Module | None = None  # the model, wrapped in DistributedDataParallel when distributed
     test_part: Dataset | None = None  # this process's part of the test set
     sched: Any = None  # the learning-rate schedule (None: constant)
+    workers: int = 0  # DataLoader worker processes (TrainOptions.num_workers resolved)
 
     def steps_per_epoch(self, o: TrainOptions) -> int:
         """Optimiser steps in one epoch on each process (the length of its loader)."""
@@ -414,19 +458,23 @@ class _TrainRun:
             if hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
         order = _epoch_order(train_set, o, epoch, self.rank, self.world, self.distributed)
-        loader = DataLoader(train_set, batch_size=o.batch_size // self.world, sampler=order,
-                            num_workers=o.num_workers, drop_last=False, pin_memory=self.device.type == "cuda")
-        loss_sum, correct, seen = _train_steps(self.net, loader, self.opt, self.scaler, self.device, self.amp,
-                                               o.max_steps, self.sched)
+        loader = _loader(train_set, o.batch_size // self.world, self.device, self.workers, sampler=order)
+        sums = _train_steps(self.net, loader, self.opt, self.scaler, self.device, self.amp, o.max_steps, self.sched)
         if self.distributed:
             for b in self.model.buffers():  # BatchNorm statistics: rank 0's (those the checkpoint holds)
                 torch.distributed.broadcast(b, src=0)
-            loss_sum, correct, seen = _sum_over_ranks((loss_sum, correct, seen), self.device)
+        if evaluate:
+            sums = torch.cat([sums, _evaluate_device_sums(self.model, test_part, o.eval_batch_size, self.device,
+                                                          self.amp, self.workers)])
+        if self.distributed:
+            from csc.runtime import distributed as _dist
+
+            sums = _dist.all_reduce_sum(sums)
+        values = to_host(sums, "train.epoch").tolist()  # the epoch's one read of its metrics
+        loss_sum, correct, seen = values[:3]
         test_loss = test_acc = None
         if evaluate:
-            t_loss, t_correct, t_n = _evaluate_sums(self.model, test_part, o.eval_batch_size, self.device, self.amp)
-            if self.distributed:
-                t_loss, t_correct, t_n = _sum_over_ranks((t_loss, t_correct, t_n), self.device)
+            t_loss, t_correct, t_n = values[3:]
             test_loss, test_acc = t_loss / max(t_n, 1), 100.0 * t_correct / max(t_n, 1)
         return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
                 "train_acc": 100.0 * correct / max(seen, 1), "test_loss": test_loss, "test_acc": test_acc,
@@ -450,7 +498,8 @@ def _setup_run(train_set: Dataset, test_set: Dataset, o: TrainOptions, in_channe
     model = resnet18(in_channels=C, num_classes=nc, stem=o.stem, dropout=o.dropout).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp) if device.type == "cuda" else None
-    return _TrainRun(model, opt, scaler, device, amp, C, nc, rank, world, distributed, train_set, test_set)
+    return _TrainRun(model, opt, scaler, device, amp, C, nc, rank, world, distributed, train_set, test_set,
+                     workers=resolve_num_workers(o.num_workers, device, world))
 
 
 def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: TrainOptions = TrainOptions(),
@@ -486,6 +535,7 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
     info = {"run": dict(run or {}), "options": o.identity(), "in_channels": r.in_channels,
             "num_classes": r.num_classes,
             "train_size": len(train_set), "test_size": len(test_set), "device": str(r.device), "amp": r.amp,
+            "num_workers": r.workers,
             "world_size": world, "data": {"train": _data_identity(train_set), "test": _data_identity(test_set)}}
     ckpt = out / CHECKPOINT
     history, start = _restore_checkpoint(ckpt, r.model, r.opt, r.scaler, o, info, distributed, main_process)

@@ -669,7 +669,8 @@ def _add_train(sub) -> None:
     tr.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="mixed precision (CUDA only)")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--max-steps", type=positive_int, default=None, help="at most this many batches per epoch")
-    tr.add_argument("--workers", type=nonneg_int, default=0, help="DataLoader worker processes")
+    tr.add_argument("--workers", type=nonneg_int, default=None,
+                    help="DataLoader worker processes (default: auto, min(4, CPUs) on CUDA and 0 on the CPU)")
     tr.add_argument("--label", default=None, help="encoding name in tables (default: dictionary or 'pixels')")
     tr.add_argument("--out", required=True, help="run folder: metrics.csv/json, curves.png, checkpoint.npz")
     tr.add_argument("--quiet", action="store_true")

@@ -30,6 +30,7 @@ import torch
 from csc.backends.numba_cpu import FusedAddMaskSim
 from csc.backends.torch_loop import TorchAddMaskSim
 from csc.core.cbpdn import CBPDNResult, ConvBPDN
+from csc.core.checks import DeviceCopies
 from csc.core.maskdcpl import BOUNDARIES, ConvBPDNMaskDcpl, pad_for_mask
 from csc.core.variants import ConvBPDNGradReg, ConvElasticNet
 
@@ -51,7 +52,10 @@ class AddMaskSim:
     :meth:`csc.ConvBPDNMaskDcpl.solve` (only where it is 0 matters), ``boundary="mask"``
     pads and masks the borders. The solver's options apply (``l1_weight`` a scalar or one
     weight per kernel; ``grad_weight`` a scalar); on the solver's back end (``backend``: the
-    torch loop on any device, or the fused CPU kernels).
+    torch loop on any device, or the fused CPU kernels). Devices as the solver's
+    (:class:`csc.ConvBPDN`): without ``options.device`` the solve works on the images'
+    device; the mask is moved there with them, and the dictionary with its impulse kernel and
+    the weights are made there once (kept for the next solves).
     """
 
     def __init__(self, solver: ConvBPDN):
@@ -66,6 +70,7 @@ class AddMaskSim:
             raise ValueError("grad_weight: AddMaskSim takes a scalar gradient weight (the impulse kernel's "
                              "would have to be appended)")
         self.solver = solver
+        self._copies = DeviceCopies()  # the extended dictionary and weights on each device
 
     def solve(self, images, mask, boundary: str = "periodic") -> CBPDNResult:
         """Codes of ``images`` ((H, W), (B, H, W) or (B, C, H, W)) under ``mask``."""
@@ -77,23 +82,31 @@ class AddMaskSim:
         if boundary == "mask":
             S, m = pad_for_mask(S, m, base.dictionary.shape[-2:])
         free = (m == 0) if isinstance(m, torch.Tensor) else torch.zeros((1, 1, 1, 1), dtype=torch.bool)
-        inner = self._inner(free.to(S.device))
+        inner = self._inner(free.to(S.device), S)
         res = inner.solve(S.reshape(tuple(lead) + tuple(S.shape[-2:])))
         K = base.dictionary.shape[0]
         return dataclasses.replace(res, codes=res.codes[..., :K, :, :], x=res.x[..., :K, :, :],
                                    u=res.u[..., :K, :, :], dictionary=res.dictionary[:K])
 
-    def _inner(self, free: torch.Tensor) -> ConvBPDN:
+    def _inner(self, free: torch.Tensor, S: torch.Tensor) -> ConvBPDN:
         """The wrapped solver on the dictionary with the impulse kernel appended, the impulse's ℓ1
-        weight 0, and a workspace that replaces the impulse map's y-step."""
+        weight 0, and a workspace that replaces the impulse map's y-step; its dictionary and
+        weights on the images S's device (made there once)."""
         base = self.solver
-        D = base.dictionary
-        imp = torch.zeros((1,) + tuple(D.shape[1:]), dtype=D.dtype, device=D.device)
-        imp[0, 0, 0] = 1.0
+        K, dev = base.dictionary.shape[0], S.device
+
+        def extended():
+            D = base._dictionary_on(dev)
+            imp = torch.zeros((1,) + tuple(D.shape[1:]), dtype=D.dtype, device=D.device)
+            imp[0, 0, 0] = 1.0
+            return torch.cat([D, imp])
+
+        w = base.options.l1_weight
         inner = copy.copy(base)
-        inner.dictionary = torch.cat([D, imp])
-        inner.options = dataclasses.replace(base.options, l1_weight=_with_impulse_weight(base.options.l1_weight,
-                                                                                          D.shape[0]))
+        inner._copies = DeviceCopies()  # the inner solver's own (its dictionary is another)
+        inner.dictionary = self._copies.get("dictionary", base.dictionary, dev, extended)
+        inner.options = dataclasses.replace(base.options, l1_weight=self._copies.get(
+            "l1_weight", w, (dev, S.dtype), lambda: _with_impulse_weight(w, K).to(dtype=S.dtype, device=dev)))
         no_impulse_penalty = type(base) is ConvElasticNet
 
         def workspace(S, xstep, y, u, w, fused, sync, kernel_size):

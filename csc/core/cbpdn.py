@@ -45,8 +45,9 @@ from csc.backends.torch_loop import TorchCBPDN
 from csc.core import ops
 from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, initial_rho
 from csc.core.checks import (
-    as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative, check_not_channels_last,
-    broadcast_weights, check_colour_images, check_solution, prepare_dictionary,
+    DeviceCopies, as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative,
+    check_not_channels_last, check_colour_images, check_solution, check_weights, on_device, prepare_dictionary,
+    shape_weights, working_device,
 )
 from csc.core.options import CBPDNOptions
 from csc.core.stats import CodingStats
@@ -153,12 +154,24 @@ class ConvBPDN:
     options : CBPDNOptions, optional
         Solver options; SPORCO's defaults when omitted.
 
+    Devices: with ``options.device`` set, the dictionary, the images and everything else
+    are moved there. Without it (the default) a solve works on the images' device (for a
+    tensor; images given as an array or a list go to the dictionary's device): a CPU or
+    numpy dictionary given CUDA images is moved to the GPU, as are weights given as arrays
+    or tensors (``l1_weight``, a variant's ``l21_weight``) and masks. The copy on each device
+    is made once, at the first solve there, and kept by the solver (the next solves reuse
+    it; :meth:`clear_device_copies` frees it); :attr:`dictionary` stays the tensor given, on
+    its own device, and ``result.dictionary`` is the one the solve used. Dtypes are not
+    converted: images of another dtype than the dictionary's are an error unless
+    ``options.dtype`` is set.
+
     Examples
     --------
     >>> solver = ConvBPDN(D, 0.05, CBPDNOptions(max_iter=200))
     >>> result = solver.solve(images)          # images (B, H, W)
     >>> result.codes.shape                     # (B, K, H, W)
     >>> colour = ConvBPDN(Dc, 0.05).solve(rgb)  # Dc (K, 3, kh, kw), rgb (B, 3, H, W) → (B, K, H, W)
+    >>> on_gpu = ConvBPDN(D_cpu, 0.05).solve(images.cuda())  # D_cpu is copied to the GPU once
     """
 
     #: the options class this solver takes (exactly: a variant's options are refused)
@@ -175,21 +188,28 @@ class ConvBPDN:
         self.lmbda = check_nonnegative("lmbda", lmbda)
         D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
         self.dictionary = D
+        self._copies = DeviceCopies()  # the dictionary and weights on the devices solved on
 
     # ------------------------------------------------------------------ helpers
+    def clear_device_copies(self) -> None:
+        """Drop the copies of the dictionary and weights made for solves on other devices
+        (class docstring); the next solve there copies them again."""
+        self._copies.clear()
+
+    def _dictionary_on(self, device: torch.device) -> torch.Tensor:
+        """:attr:`dictionary` on ``device``: itself, or its copy there, made once."""
+        return on_device(self._copies, "dictionary", self.dictionary, device)
+
     def _prepare_images(self, images) -> tuple[torch.Tensor, tuple[int, ...]]:
         opts, D = self.options, self.dictionary
-        S = as_float_tensor("images", images, opts.dtype, opts.device).detach()
+        device = working_device(images, opts.device, D.device)
+        S = as_float_tensor("images", images, opts.dtype, device).detach()
         if opts.dtype is None and S.dtype != D.dtype:
             raise TypeError(
                 f"images: dtype {S.dtype} does not match the dictionary's {D.dtype}; convert one, "
                 "or set CBPDNOptions(dtype=...) to convert both"
             )
-        if opts.device is None and S.device != D.device:
-            raise ValueError(
-                f"images: on {S.device} but the dictionary is on {D.device}; move one, or set "
-                "CBPDNOptions(device=...) to move both"
-            )
+        self._device = S.device  # the solve's device (y0, u0 go there)
         if D.ndim == 4:
             return self._prepare_colour_images(S)
         check_ndim("images", S, (2, 3, 4), "(H, W), (B, H, W) or (B, C, H, W)")
@@ -213,12 +233,18 @@ class ConvBPDN:
 
     def _prepare_weight(self, n: int, shape: tuple[int, int], S: torch.Tensor, lead) -> torch.Tensor | float:
         K = self.dictionary.shape[0]
-        return broadcast_weights("l1_weight", self.options.l1_weight, S, K, (n, K) + tuple(shape), lead)
+        w = self._checked_weight("l1_weight", self.options.l1_weight, S)
+        return shape_weights("l1_weight", w, K, (n, K) + tuple(shape), lead)
+
+    def _checked_weight(self, name: str, w, S: torch.Tensor) -> float | torch.Tensor:
+        """Option weights ``w`` checked (:func:`csc.core.checks.check_weights`) in S's dtype and
+        on its device, once per device and dtype."""
+        return self._copies.get(name, w, (S.device, S.dtype), lambda: check_weights(name, w, S))
 
     def _prepare_init(self, name: str, value, n: int, lead, shape) -> torch.Tensor | None:
         if value is None:
             return None
-        D = self.dictionary
+        D = self._dictionary_on(getattr(self, "_device", self.dictionary.device))
         K = D.shape[0]
         t = as_float_tensor(name, value, D.dtype, D.device).detach()
         expect = tuple(lead) + (K,) + tuple(shape)
@@ -242,7 +268,7 @@ class ConvBPDN:
         opts, lmbda = self.options, self.lmbda
         S, lead = self._prepare_images(images)
         n, (H, W) = S.shape[0], S.shape[-2:]
-        D = self.dictionary.to(dtype=S.dtype, device=S.device)
+        D = self._dictionary_on(S.device).to(dtype=S.dtype)
         K = self._num_maps(D.shape[0])
         w = self._prepare_weight(n, (H, W), S, lead)
         rho0 = initial_rho(opts, lmbda)
@@ -384,11 +410,11 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
     image is its own problem, so the result is the one-batch result. A single (H, W) image
     (or (C, H, W) for a multi-channel dictionary) is solved as is."""
     D = solver.dictionary
-    t = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    t = images if isinstance(images, torch.Tensor) else np.asarray(images)  # batches of an array stay arrays
     single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
     if single or t.shape[0] <= 1:
         return solver.solve(images)
-    device = torch.device(solver.options.device) if solver.options.device is not None else D.device
+    device = working_device(images, solver.options.device, D.device)  # the solves' device
     dtype = solver.options.dtype or D.dtype
     maps = D.shape[0] * (t.shape[1] if t.ndim == 4 and D.ndim == 3 else 1)
     per_image = image_bytes((maps,) + tuple(t.shape[-2:]), dtype)

@@ -22,7 +22,9 @@ __all__ = [
     "check_nonnegative",
     "check_not_channels_last",
     "check_number",
+    "DeviceCopies",
     "prepare_dictionary",
+    "working_device",
 ]
 
 
@@ -247,7 +249,12 @@ def broadcast_weights(name: str, w, like: torch.Tensor, K: int, target, lead=())
     """Weights of K coefficient maps: a float, or a 4-D tensor broadcasting to ``target``
     (n, K, H, W): a scalar, (K,), (K, H, W), (n, K, H, W), or ``lead`` + (K, H, W) for an
     input of leading axes ``lead``. ValueError naming ``name`` otherwise."""
-    wt = check_weights(name, w, like)
+    return shape_weights(name, check_weights(name, w, like), K, target, lead)
+
+
+def shape_weights(name: str, wt: "float | torch.Tensor", K: int, target, lead=()) -> "float | torch.Tensor":
+    """:func:`broadcast_weights` of weights already checked by :func:`check_weights` (a float,
+    or a tensor on the working device): reshaped to broadcast to ``target``, without a copy."""
     if isinstance(wt, float):
         return wt
     if wt.ndim == 1:
@@ -267,3 +274,64 @@ def broadcast_weights(name: str, w, like: torch.Tensor, K: int, target, lead=())
     while wt.ndim < 4:
         wt = wt.unsqueeze(0)
     return wt
+
+
+def working_device(images, option=None, default=None) -> torch.device:
+    """The device a solve or a learning step works on, the one rule of every solver and learner
+    when the images and the dictionary (or a mask, or weights) are on different devices:
+
+    1. ``option`` (the options' ``device``) when it is set: everything is moved there;
+    2. else the device of ``images`` when they are a tensor: the dictionary and the solver's
+       other constants follow them (moved once per device, :class:`DeviceCopies`);
+    3. else (an array or a list, which has no device) ``default``, the dictionary's device
+       (the CPU when None).
+
+    Only devices are inspected (no data is read or moved); the dtype rule is separate (a
+    mismatch is the caller's error)."""
+    if option is not None:
+        return option if isinstance(option, torch.device) else torch.device(option)
+    if isinstance(images, torch.Tensor):
+        return images.device
+    if default is None:
+        return torch.device("cpu")
+    return default if isinstance(default, torch.device) else torch.device(default)
+
+
+class DeviceCopies:
+    """A solver's constants (its dictionary, weights given as arrays or tensors, what it derives
+    from them) as used on each device it has worked on, each made once: a second solve on a
+    device reuses the first one's copy instead of copying again.
+
+    ``get(name, source, key, make)`` returns ``make()`` the first time it is asked for
+    ``name`` at ``key`` (a device, or a (device, dtype, …) tuple) and the same object after
+    that, as long as ``source`` is the object it was made from (by identity): giving the
+    solver another dictionary or other options makes fresh copies. The copies live as long as
+    the solver (:meth:`clear` drops them, to free a device's memory)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[object, dict]] = {}
+
+    def get(self, name: str, source, key, make):
+        entry = self._entries.get(name)
+        if entry is None or entry[0] is not source:
+            entry = (source, {})
+            self._entries[name] = entry
+        copies = entry[1]
+        if key not in copies:
+            copies[key] = make()
+        return copies[key]
+
+    def clear(self) -> None:
+        """Drop every copy."""
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return sum(len(c) for _, c in self._entries.values())
+
+
+def on_device(copies: DeviceCopies, name: str, t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device``: ``t`` itself when it is there, else its copy there, made once
+    (``copies``, under ``name``)."""
+    if t.device == device:
+        return t
+    return copies.get(name, t, device, lambda: t.to(device))

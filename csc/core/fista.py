@@ -39,8 +39,9 @@ import torch
 from csc.backends import fused as _fused
 from csc.backends.torch_fista import TorchFISTA
 from csc.core import ops
-from csc.core.checks import (as_float_tensor, broadcast_weights, check_finite, check_image_size, check_ndim,
-                             check_nonnegative, check_not_channels_last, prepare_dictionary)
+from csc.core.checks import (DeviceCopies, as_float_tensor, check_finite, check_image_size, check_ndim,
+                             check_nonnegative, check_not_channels_last, check_weights, on_device,
+                             prepare_dictionary, shape_weights, working_device)
 from csc.core.options import FISTAOptions
 from csc.core.stats import StatsTable
 
@@ -103,6 +104,11 @@ class ConvBPDNFISTA:
     options : FISTAOptions, optional
         SPORCO's defaults when omitted (L = 500, no backtracking, Nesterov momentum).
 
+    Devices as :class:`csc.ConvBPDN`'s: without ``options.device`` a solve works on the
+    images' device (arrays go to the dictionary's), the dictionary and ``l1_weight`` copied
+    there once and kept; :attr:`dictionary` stays the tensor given. Images of another dtype
+    than the dictionary's are an error unless ``options.dtype`` is set.
+
     Examples
     --------
     >>> opts = FISTAOptions(max_iter=200, L=50.0, backtrack="standard")
@@ -118,10 +124,16 @@ class ConvBPDNFISTA:
         self.lmbda = check_nonnegative("lmbda", lmbda)
         D = prepare_dictionary(dictionary, self.options.dtype, self.options.device)
         self.dictionary = D
+        self._copies = DeviceCopies()  # the dictionary and weights on the devices solved on
+
+    def clear_device_copies(self) -> None:
+        """Drop the copies made for solves on other devices (:class:`csc.ConvBPDN`'s)."""
+        self._copies.clear()
 
     def _prepare(self, images, x0):
         opts, D = self.options, self.dictionary
-        S = as_float_tensor("images", images, opts.dtype, opts.device).detach()
+        device = working_device(images, opts.device, D.device)
+        S = as_float_tensor("images", images, opts.dtype, device).detach()
         if opts.dtype is None and S.dtype != D.dtype:
             raise TypeError(f"images: dtype {S.dtype} does not match the dictionary's {D.dtype}")
         check_ndim("images", S, (2, 3, 4), "(H, W), (B, H, W) or (B, C, H, W)")
@@ -151,9 +163,11 @@ class ConvBPDNFISTA:
         opts = self.options
         S, lead, X = self._prepare(images, x0)
         n, (H, W) = S.shape[0], S.shape[-2:]
-        D = self.dictionary.to(dtype=S.dtype, device=S.device)
+        D = on_device(self._copies, "dictionary", self.dictionary, S.device).to(dtype=S.dtype)
         K = D.shape[0]
-        w = broadcast_weights("l1_weight", opts.l1_weight, S, K, (n, K, H, W), lead)
+        w = self._copies.get("l1_weight", opts.l1_weight, (S.device, S.dtype),
+                             lambda: check_weights("l1_weight", opts.l1_weight, S))
+        w = shape_weights("l1_weight", w, K, (n, K, H, W), lead)
         L = np.broadcast_to(np.asarray(opts.L if L0 is None else L0, dtype=np.float64), (n,)).copy()
         if not (np.isfinite(L).all() and (L > 0).all()):
             raise ValueError(f"L0: expected positive finite values, got {L0!r}")

@@ -26,7 +26,7 @@ import torch
 from csc.backends.numba_cpu import FusedJointCBPDN
 from csc.backends.torch_loop import TorchJointCBPDN
 from csc.core.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
-from csc.core.checks import broadcast_weights, check_finite, check_nonnegative
+from csc.core.checks import check_finite, check_nonnegative, shape_weights
 from csc.core.options import CBPDNOptions, _is_real, _option_dict, check_number
 from csc.core.xstep import ChannelwiseXStep
 
@@ -102,7 +102,9 @@ class ConvBPDNJoint(ConvBPDN):
     options : CBPDNJointOptions or CBPDNOptions, optional
 
     ``solve(images)`` takes (C, H, W) for one image or (B, C, H, W), and returns codes
-    (B, C, K, H, W): one map per channel and kernel.
+    (B, C, K, H, W): one map per channel and kernel. Devices as :class:`csc.ConvBPDN`'s (the
+    solve works on the images' device; the dictionary, ``l1_weight`` and ``l21_weight`` are
+    copied there once).
     """
 
     options_class = CBPDNJointOptions
@@ -147,7 +149,7 @@ class ConvBPDNJoint(ConvBPDN):
     def _prepare_init(self, name, value, n, lead, shape):
         if value is None:
             return None
-        D, C = self.dictionary, self._channels
+        D, C = self._dictionary_on(getattr(self, "_device", self.dictionary.device)), self._channels
         t = torch.as_tensor(value).to(dtype=D.dtype, device=D.device).detach()
         expect = tuple(lead) + (C, D.shape[0]) + tuple(shape)
         if tuple(t.shape) != expect:
@@ -168,7 +170,8 @@ class ConvBPDNJoint(ConvBPDN):
 
     def _l21_weight(self, like: torch.Tensor, n: int, shape) -> float | torch.Tensor:
         K = self.dictionary.shape[0]
-        return broadcast_weights("l21_weight", self.options.l21_weight, like, K, (n, K) + tuple(shape))
+        w = self._checked_weight("l21_weight", self.options.l21_weight, like)
+        return shape_weights("l21_weight", w, K, (n, K) + tuple(shape))
 
     def _workspace(self, S, xstep, y, u, w, fused, sync, kernel_size):
         opts, n = self.options, S.shape[0]

@@ -78,6 +78,10 @@ class ConvBPDNMaskDcpl(ConvBPDN):
     image its own ρ and stopping. ``codes`` are y₁ (SPORCO's ``ReturnVar`` 'Y1'), ``u`` its
     dual u₁; the statistics are :class:`csc.IterationStats` with ``data_fidelity`` =
     ½‖W·(Dx − s)‖² (SPORCO ``DFid``) and ``objective`` = DFid + λ·RegL1.
+
+    Devices as :class:`csc.ConvBPDN`'s: without ``options.device`` the solve works on the
+    images' device, the dictionary copied there once, and a mask given on another device (a
+    CPU tensor or an array with CUDA images) is moved there with them.
     """
 
     options_class = MaskDcplOptions
@@ -94,7 +98,7 @@ class ConvBPDNMaskDcpl(ConvBPDN):
         are padded by kh − 1 rows and kw − 1 columns at the bottom and right, masked there,
         and the codes have the padded shape lead + (K, H + kh − 1, W + kw − 1)
         (``result.reconstruct()[..., :H, :W]`` is the images' reconstruction; spatial
-        ``l1_weight`` maps must have the padded shape).
+        ``l1_weight`` maps must have the padded shape). The mask goes to the images' device.
         """
         if boundary not in BOUNDARIES:
             raise ValueError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
@@ -106,7 +110,7 @@ class ConvBPDNMaskDcpl(ConvBPDN):
         if boundary == "mask":
             S, m = pad_for_mask(S, m, self.dictionary.shape[-2:])
         n, H, W = S.shape
-        D = self.dictionary.to(dtype=S.dtype, device=S.device)
+        D = self._dictionary_on(S.device).to(dtype=S.dtype)
         w = self._prepare_weight(n, (H, W), S, lead)
         xs = self._two_block_xstep(D, (H, W), S.device)
         if self._use_fused(S.device):

@@ -161,7 +161,9 @@ class CBPDNOptions:
     dtype : torch.dtype or None
         Working dtype; None uses the inputs' dtype (they must agree).
     device : torch.device, str or None
-        Working device; None uses the inputs' device (they must agree).
+        Working device; None: the images' device (a tensor's; images given as an array go
+        to the dictionary's), the dictionary and weights copied there once by the solver
+        (:class:`csc.ConvBPDN`).
     sync_interval : int or None
         Iterations between host checks of convergence when statistics are off; None
         gives 1 on CPU (where a check costs nothing) and 10 on CUDA. Results do not
@@ -538,7 +540,8 @@ class DictLearnOptions:
     dtype : torch.dtype or None
         Working dtype; None uses the initial dictionary's.
     device : torch.device, str or None
-        Working device; None uses the initial dictionary's.
+        Working device; None: the images' device (a tensor's; an array's, the initial
+        dictionary's), the initial dictionary copied there (:class:`csc.DictLearn`).
     """
 
     max_iter: int = 1000
@@ -705,7 +708,9 @@ class OnlineDictLearnOptions:
         ``OnlineConvBPDNMaskDictLearn``'s ``CBPDN``); default :class:`MaskDcplOptions`'
         (SPORCO's: ρ₀ = 1, adaptive ρ off, 1000 iterations, relative tolerance 1e-3).
     dtype, device
-        Working dtype and device; None uses the initial dictionary's.
+        Working dtype and device; dtype None: the initial dictionary's; device None: each
+        minibatch's (a tensor's; an array's, the dictionary's), the learner's dictionary
+        moved there (:class:`csc.OnlineDictLearn`).
     """
 
     eta_a: float = 10.0

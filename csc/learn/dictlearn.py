@@ -106,8 +106,8 @@ from csc.backends import fused as _fused
 
 from csc.core import ops
 from csc.core.checks import (
-    as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative, check_not_channels_last,
-    check_colour_images, check_learned, prepare_dictionary,
+    DeviceCopies, as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative,
+    check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary, working_device,
 )
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
@@ -313,7 +313,8 @@ def _check_resume(meta: Mapping[str, Any], expect: Mapping[str, Any], path) -> N
 def _prepare_images(images, D: torch.Tensor, joint: bool = False) -> torch.Tensor:
     """Images (B, H, W) (one (H, W) image allowed), or (B, C, H, W) (one (C, H, W)) for a
     multi-channel dictionary (K, C, kh, kw) or joint sparsity (``joint``: any C), checked
-    and contiguous in D's dtype and device."""
+    and contiguous in D's dtype and device (the caller puts D on the working device,
+    :func:`csc.core.checks.working_device`)."""
     S = as_float_tensor("images", images, D.dtype, D.device).detach()
     if joint:
         check_ndim("images", S, (3, 4), "(C, H, W) or (B, C, H, W)")
@@ -368,6 +369,14 @@ class DictLearn:
         λ ≥ 0.
     options : DictLearnOptions, optional
 
+    Devices: with ``options.device`` set, learning runs there. Without it (the default) it
+    runs on the images' device (for a tensor; images given as an array go to the initial
+    dictionary's): a CPU or numpy initial dictionary given CUDA images learns on the GPU,
+    and a mask given on another device is moved there with the images. The initial
+    dictionary's copy on each device is made once and kept by the learner
+    (:attr:`initial_dictionary` stays on its own device); the images are converted to its
+    dtype (``options.dtype``: both to that).
+
     Examples
     --------
     >>> learner = DictLearn(D0, 0.1, DictLearnOptions(max_iter=200, dmethod="cns"))
@@ -388,6 +397,11 @@ class DictLearn:
         c = self.options.ccmod
         self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=c.zero_mean, nonneg=c.nonneg)
         self.initial_dictionary = self.constraint.project(D)
+        self._copies = DeviceCopies()  # the initial dictionary on the devices learned on
+
+    def _initial_on(self, device: torch.device) -> torch.Tensor:
+        """:attr:`initial_dictionary` on ``device``: itself, or its copy there, made once."""
+        return on_device(self._copies, "initial_dictionary", self.initial_dictionary, device)
 
     def _masked_coding(self, mask, S: torch.Tensor):
         """(coding problem, W) of a solve: W checked as :meth:`csc.ConvBPDNMaskDcpl.solve`
@@ -464,7 +478,7 @@ class DictLearn:
             kill the process there to check that a resumed run loses nothing).
         """
         opts, lmbda = self.options, self.lmbda
-        D0 = self.initial_dictionary
+        D0 = self._initial_on(working_device(images, opts.device, self.initial_dictionary.device))
         S = _prepare_images(images, D0, joint=self._joint())
         coding, W = self._masked_coding(mask, S)
         if coding is not self.coding:

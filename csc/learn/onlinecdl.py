@@ -54,7 +54,8 @@ import torch
 
 from csc.runtime import distributed as _dist
 from csc.core import ops
-from csc.core.checks import as_float_tensor, check_finite, check_learned, check_nonnegative, prepare_dictionary
+from csc.core.checks import (as_float_tensor, check_finite, check_learned, check_nonnegative, prepare_dictionary,
+                             working_device)
 from csc.learn.constraints import KernelConstraint
 from csc.learn.dictlearn import (
     CHECKPOINT_FORMAT,
@@ -260,6 +261,15 @@ class OnlineDictLearn:
         (:func:`csc.runtime.distributed.init_distributed`). The initial dictionary is taken
         from rank 0.
 
+    Devices: with ``options.device`` set, learning runs there. Without it (the default)
+    each step runs on its images' device (for a tensor; an array goes to the dictionary's):
+    a CPU or numpy initial dictionary given CUDA minibatches (or an :class:`ImageSampler` of
+    CUDA images) learns on the GPU. The learner's :attr:`dictionary`, its state, moves there
+    at the first such step and stays (later steps there copy nothing), and a mask given on
+    another device is moved with the minibatch; :attr:`initial_dictionary` stays where it was
+    given. Data parallel, the working device is the process group's (the minibatch is moved
+    to the dictionary's device). Minibatches are converted to the dictionary's dtype.
+
     Examples
     --------
     >>> learner = OnlineDictLearn(D0, 0.1, OnlineDictLearnOptions(eta_a=100, eta_b=1000))
@@ -314,6 +324,10 @@ class OnlineDictLearn:
         """
         t0 = time.perf_counter()
         o, D = self.options, self.dictionary
+        if not self.distributed:  # the dictionary follows the images (once: it stays there)
+            device = working_device(images, o.device, D.device)
+            if D.device != device:
+                self.dictionary = D = D.to(device)
         S = _prepare_images(images, D)
         B, (H, W) = S.shape[0], S.shape[-2:]
         K = D.shape[0]

@@ -10,7 +10,10 @@ import torch
 
 from csc.cli.main import main
 from csc.pipeline.datasets import PixelDataset
-from csc.classify.train import TrainOptions, aggregate_runs, load_checkpoint, plot_runs, table_markdown, train
+from csc.classify import train as train_module
+from csc.classify.train import (TrainOptions, aggregate_runs, load_checkpoint, plot_runs, resolve_num_workers,
+                                table_markdown, train)
+from csc.runtime.sync import count_syncs
 
 
 def _tiny(n=24, seed=0):
@@ -204,3 +207,94 @@ def test_table_uses_the_last_evaluated_epoch(tmp_path):
     agg = aggregate_runs([d])
     assert agg["rows"][0]["mean"] == 70 and aggregate_runs([d], which="best")["rows"][0]["mean"] == 70
     assert aggregate_runs([_fake_run(tmp_path, "homogeneous", None, 0, [None])])["rows"] == []
+
+
+# --------------------------------------------------------------------- input pipeline
+def test_num_workers_auto_resolves_by_device():
+    assert TrainOptions().num_workers is None  # "auto"
+    assert resolve_num_workers(None, "cpu") == 0
+    assert resolve_num_workers(None, torch.device("cpu"), world=4) == 0
+    auto = resolve_num_workers(None, torch.device("cuda"))  # a device name: no GPU needed
+    assert 1 <= auto <= 4
+    assert resolve_num_workers(None, "cuda:1", world=10 ** 6) == 1  # never below one worker on CUDA
+    assert resolve_num_workers(0, "cuda") == 0 and resolve_num_workers(3, "cpu") == 3  # explicit numbers stand
+
+
+@pytest.mark.parametrize("bad, err", [(-1, ValueError), (1.5, ValueError), ("2", TypeError), (True, TypeError)])
+def test_num_workers_validated(bad, err):
+    with pytest.raises(err, match="num_workers"):
+        TrainOptions(num_workers=bad)
+
+
+def test_num_workers_is_not_part_of_the_run_identity(tmp_path):
+    """The auto default leaves TrainOptions.identity() (what a checkpoint must match) as it was,
+    and worker processes do not change the run: a checkpoint of a run read in the training
+    process resumes under the default and with a worker process, to the uninterrupted run."""
+    ident = TrainOptions(**OPTS).identity()
+    assert "num_workers" not in ident
+    assert ident == TrainOptions(num_workers=0, **OPTS).identity() == TrainOptions(num_workers=3, **OPTS).identity()
+    tr, te = _sets()
+    full = train(tr, te, tmp_path / "full", TrainOptions(epochs=3, num_workers=0, **OPTS))
+    tr, te = _sets()
+    train(tr, te, tmp_path / "part", TrainOptions(epochs=3, num_workers=0, **OPTS), stop_after_epoch=1)
+    tr, te = _sets()
+    train(tr, te, tmp_path / "part", TrainOptions(epochs=3, **OPTS), stop_after_epoch=2)  # the default
+    tr, te = _sets()
+    resumed = train(tr, te, tmp_path / "part", TrainOptions(epochs=3, num_workers=1, **OPTS))
+    assert resumed["num_workers"] == 1 and full["num_workers"] == 0
+    for k, v in full["model"].state_dict().items():
+        assert torch.equal(v, resumed["model"].state_dict()[k]), k
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(full["epochs"]) == strip(resumed["epochs"])
+
+
+_HOST_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
+
+
+def _step_loop_reads(monkeypatch, steps: int) -> tuple[list[str], int, list[float]]:
+    """(host reads of any tensor while _train_steps runs ``steps`` steps of a small model,
+    reads routed through to_host, the sums it returns)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 1, 4, 4), torch.randint(0, 3, (40,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                              torch.nn.Linear(8, 3))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)  # SGD reads nothing itself (Adam reads its CPU step count)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=steps)
+    reads: list[str] = []
+    with monkeypatch.context() as m:
+        for name in _HOST_READS:
+            real = getattr(torch.Tensor, name)
+            m.setattr(torch.Tensor, name, lambda self, *a, _r=real, _n=name, **k: reads.append(_n) or _r(self, *a, **k))
+        with count_syncs() as syncs:
+            sums = train_module._train_steps(net, loader, opt, None, torch.device("cpu"), False, steps, sched)
+    return reads, syncs.total, sums.tolist()
+
+
+def test_step_loop_reads_the_host_at_most_once_per_step(monkeypatch):
+    """The step loop reads nothing back per step (every read of a tensor's value on the host
+    is counted: on CUDA each one waits for the GPU); the running sums stay on the device. The
+    one read left is the DataLoader's draw of its base seed (a CPU tensor, once per epoch)."""
+    one, synced1, _ = _step_loop_reads(monkeypatch, 1)
+    five, synced5, (loss_sum, correct, seen) = _step_loop_reads(monkeypatch, 5)
+    assert len(five) <= 5 and len(five) == len(one) <= 1, (one, five)  # not one more per step
+    assert synced1 == synced5 == 0
+    assert seen == 40 and 0 <= correct <= seen and loss_sum > 0
+
+
+def test_an_epoch_reads_its_metrics_once(tmp_path):
+    """train() reads the training and test sums once per epoch (csc.runtime.sync.to_host)."""
+    tr, te = _sets()
+    with count_syncs() as syncs:
+        res = train(tr, te, tmp_path / "run", TrainOptions(epochs=2, eval_every=2, **OPTS))
+    assert syncs.by_site == {"train.epoch": 2}
+    assert res["epochs"][0]["test_acc"] is None and res["epochs"][1]["test_acc"] is not None
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_uses_workers_by_default(tmp_path):
+    tr, te = _sets()
+    res = train(tr, te, tmp_path / "run", TrainOptions(epochs=1, max_steps=2, **{**OPTS, "device": "cuda"}))
+    assert res["num_workers"] == resolve_num_workers(None, "cuda") > 0
+    assert res["epochs"][0]["train_loss"] > 0

@@ -307,14 +307,23 @@ def csc_construct(D: np.ndarray, lmbda: float, opt: dict, device: str, backend: 
 
 def csc_backend(device: str = "cpu", backend: str = "auto") -> dict:
     """What csc's solve runs on ``device`` with ``backend``: ``{"backend": "numba" | "compiled" | "torch",
-    "fft": "fftw" | "scipy" | "torch"}`` (the fused back end's FFTs: :mod:`csc.backends.fused`)."""
+    "fft": "fftw" | "scipy" | "torch"}`` (the fused back end's FFTs: :mod:`csc.backends.fused`), and
+    off the CPU (or for ``backend="compiled"``) ``"compile"``: whether ``torch.compile`` builds
+    csc's kernels there, or why not (:func:`csc.backends.compiled.compile_unavailable_reason`)."""
     import torch
 
     import csc
     from csc.backends import fused as _fused
 
-    name = _fused.select_backend(backend, torch.device(device))
-    return {"backend": name, "fft": _fused._fft_backend() if name == "numba" else "torch"}
+    dev = torch.device(device)
+    out = {}
+    if dev.type != "cpu" or backend == "compiled":  # the CPU's auto choice is numba: no compile probe there
+        from csc.backends.compiled import compile_unavailable_reason
+
+        reason = compile_unavailable_reason(dev)
+        out["compile"] = "available" if reason is None else f"unavailable: {reason}"
+    name = _fused.select_backend(backend, dev)
+    return {"backend": name, "fft": _fused._fft_backend() if name == "numba" else "torch", **out}
 
 
 def csc_images(s: np.ndarray, dtype: str, device: str, problem: dict | None = None):
@@ -1081,7 +1090,7 @@ def _run(args: argparse.Namespace) -> dict:
     be = report["machine"]["csc_backend"]
     print(f"{report['machine']['device_name']}; torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"pyFFTW threads {args.threads}, planner {PLANNER_EFFORT}; csc back end {be.get('backend')} "
-          f"(FFT: {be.get('fft')})", flush=True)
+          f"(FFT: {be.get('fft')})" + (f"; torch.compile {be['compile']}" if "compile" in be else ""), flush=True)
     args.bandwidth = None
     if args.bandwidth_mb > 0:
         args.bandwidth = memory_bandwidth(args.device, args.bandwidth_mb, threads=args.threads)

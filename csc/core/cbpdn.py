@@ -31,6 +31,7 @@ the cost of a batch falls as its images converge.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, fields
 from typing import Callable
@@ -52,7 +53,7 @@ from csc.core.checks import (
 from csc.core.options import CBPDNOptions
 from csc.core.stats import CodingStats
 from csc.core.xstep import xstep_for
-from csc.runtime.memory import MemoryBudget, batch_size, image_bytes, solve_split
+from csc.runtime.memory import MemoryBudget, batch_size, image_bytes, measured_image_bytes, solve_split
 
 __all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "solve_in_batches", "SPORCO_STATS_NAMES"]
 
@@ -405,7 +406,9 @@ class _Outputs:
 def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = None,
                      on_split: Callable[[int, int], None] | None = None) -> CBPDNResult:
     """``solver.solve(images)`` over batches of the images' first axis sized to the device's
-    memory (:func:`csc.runtime.memory.batch_size`; ``memory`` caps it), a batch that runs
+    memory (:func:`csc.runtime.memory.batch_size`; ``memory`` caps it; on CUDA the bytes per
+    image are measured by two 2-iteration solves of 1 and 3 images,
+    :func:`csc.runtime.memory.measured_image_bytes`), a batch that runs
     out of device memory halved and retried (:func:`csc.runtime.memory.solve_split`). Every
     image is its own problem, so the result is the one-batch result. A single (H, W) image
     (or (C, H, W) for a multi-channel dictionary) is solved as is."""
@@ -418,6 +421,11 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
     dtype = solver.options.dtype or D.dtype
     maps = D.shape[0] * (t.shape[1] if t.ndim == 4 and D.ndim == 3 else 1)
     per_image = image_bytes((maps,) + tuple(t.shape[-2:]), dtype)
+    if device.type == "cuda" and t.shape[0] > 3:  # measure the allocator's peak of two short solves instead
+        short = solver.options.replace(max_iter=2, record_stats=False)
+        probe = copy.copy(solver)
+        probe.options = short
+        per_image = measured_image_bytes(lambda k: probe.solve(t[:k]), device) or per_image
     batch = batch_size(t.shape[0], per_image, memory, device)
     parts = solve_split(lambda lo, hi: solver.solve(t[lo:hi]), t.shape[0], batch, on_split)
     if len(parts) == 1:

@@ -2,7 +2,9 @@
 
 A CBPDN solve holds about :data:`MAPS_PER_IMAGE` coefficient maps (K, H, W) per image at
 once (y, u and x double-buffered, the FFT input and spectrum, the FFT's and the y-step's
-temporaries). :func:`batch_size` divides the memory a :class:`MemoryBudget` allows by that,
+temporaries): the estimate before anything ran. On CUDA, :func:`measured_image_bytes` measures
+it instead (the allocator's peak of two short solves, per image of their difference).
+:func:`batch_size` divides the memory a :class:`MemoryBudget` allows by the bytes per image,
 and :func:`solve_split` runs a solve over batches of that size, halving a batch that raises
 a CUDA out-of-memory error and retrying its halves, so that nothing is lost (every image is
 its own problem: the codes do not depend on the batch).
@@ -20,7 +22,8 @@ from typing import Callable, Sequence, TypeVar
 
 import torch
 
-__all__ = ["MAPS_PER_IMAGE", "MemoryBudget", "batch_size", "is_out_of_memory", "solve_split"]
+__all__ = ["MAPS_PER_IMAGE", "MemoryBudget", "batch_size", "image_bytes", "is_out_of_memory",
+           "measured_image_bytes", "solve_split"]
 
 #: coefficient maps (K, H, W) of the working dtype a solve holds per image at its peak
 MAPS_PER_IMAGE = 14
@@ -70,6 +73,33 @@ def image_bytes(maps_shape: Sequence[int], dtype: torch.dtype) -> int:
     for s in maps_shape:
         n *= int(s)
     return MAPS_PER_IMAGE * n * torch.empty((), dtype=dtype).element_size()
+
+
+def _cuda_peak(device: torch.device, run: Callable[[], object]) -> int:
+    """Bytes allocated at the peak of ``run()`` on CUDA ``device`` above what was allocated before."""
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    run()
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.max_memory_allocated(device) - base)
+
+
+def measured_image_bytes(solve: Callable[[int], object], device: torch.device, small: int = 1, large: int = 3,
+                         peak: Callable[[torch.device, Callable[[], object]], int] | None = None) -> int | None:
+    """Peak bytes per image of ``solve(k)`` (a short solve of k images) on ``device``, measured:
+    (peak(large) − peak(small)) / (large − small), so that what does not grow with the batch
+    (the dictionary's DFT, FFT plans, compiled kernels) is left out. ``peak(device, run)``
+    measures one run (default: the CUDA allocator's peak); None off CUDA without ``peak``, or
+    when the measurement is not positive."""
+    if peak is None:
+        if device.type != "cuda":
+            return None
+        peak = _cuda_peak
+    lo = peak(device, lambda: solve(small))
+    hi = peak(device, lambda: solve(large))
+    per = (hi - lo) // max(1, large - small)
+    return int(per) if per > 0 else None
 
 
 def batch_size(n: int, per_image: int, budget: MemoryBudget | None, device: torch.device) -> int:

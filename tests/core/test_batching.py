@@ -108,3 +108,35 @@ def test_store_bytes_do_not_depend_on_the_memory_budget(tmp_path):
                 assert ma == mb
             else:
                 np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_measured_image_bytes_is_the_slope_of_two_peaks():
+    """What does not grow with the batch (dictionary DFT, plans) is left out: the bytes per
+    image are the difference of the peaks of a 1- and a 3-image solve over 2."""
+    from csc.runtime.memory import measured_image_bytes
+
+    seen = []
+
+    def solve(k):
+        seen.append(k)
+        return k
+
+    def peak(device, run):  # a fixed 5,000 bytes plus 1,200 per image
+        return 5000 + 1200 * run()
+
+    assert measured_image_bytes(solve, torch.device("cpu"), peak=peak) == 1200
+    assert seen == [1, 3]
+    assert measured_image_bytes(solve, torch.device("cpu")) is None  # no allocator peak on the CPU
+    assert measured_image_bytes(solve, torch.device("cpu"), peak=lambda d, r: 10 - r()) is None
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_measured_image_bytes_on_cuda_is_below_the_static_estimate():
+    from csc.runtime.memory import measured_image_bytes
+
+    D = torch.randn(8, 5, 5, dtype=torch.float64)
+    S = torch.randn(3, 32, 32, dtype=torch.float64, device="cuda")
+    solver = csc.ConvBPDN(D, 0.05, csc.CBPDNOptions(max_iter=2, record_stats=False))
+    per = measured_image_bytes(lambda k: solver.solve(S[:k]), torch.device("cuda"))
+    assert per is not None and 0 < per <= image_bytes((8, 32, 32), torch.float64)

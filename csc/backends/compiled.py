@@ -75,35 +75,35 @@ def _xstep(vr: torch.Tensor, sr: torch.Tensor, dr: torch.Tensor, di: torch.Tenso
 
 
 def _ystep(x: torch.Tensor, yprev: torch.Tensor, uprev: torch.Tensor, f: torch.Tensor, t: torch.Tensor,
-           w: torch.Tensor, inside: torch.Tensor, lo: torch.Tensor, flags: torch.Tensor, relax: torch.Tensor,
+           bound: torch.Tensor, w: torch.Tensor, lo: torch.Tensor, flags: torch.Tensor, relax: torch.Tensor,
            y_out: torch.Tensor, u_out: torch.Tensor, frozen: torch.Tensor | None, xprev: torch.Tensor | None
            ) -> tuple[torch.Tensor, ...]:
     """y_out, u_out ← the y-step and dual update (:meth:`TorchCBPDN.ystep`'s arithmetic) of
-    x with the previous y, u/f, threshold t (n, 1, 1, 1) × w, lower bound ``lo`` (0 for
-    non-negative codes, −∞ else), ``inside`` the (1, 1, H, W) mask of coefficients kept by
-    ``no_boundary_cross``; ``flags`` = (u recomputed as v − y, objective on y). With
-    ``frozen`` (n, 1, 1, 1): those images keep yprev, u/f and (in x, in place) xprev.
+    x with the previous y, u/f, threshold max(t·w, ``bound``) with t (n, 1, 1, 1) and w the
+    ℓ1 weight (``bound``: +∞ where ``no_boundary_cross`` zeroes the coefficient, else 0: soft
+    thresholding by +∞ gives y = 0 and u = v, exactly what zeroing y and setting u = v − y
+    gives), lower bound ``lo`` (0 for non-negative codes, −∞ else); ``flags`` = (u
+    recomputed as v − y, objective on y).
+    With ``frozen`` (n, 1, 1, 1): those images keep yprev and u/f, and xprev ← the new x of
+    the others (in place: xprev becomes the current x).
     Returns the six (n,) residual sums of the new iterate (separate outputs: one fused
-    reduction; :meth:`CompiledCBPDN.ystep` stacks them)."""
+    reduction; :meth:`CompiledCBPDN.ystep` stacks them), the ℓ1 term weighted by ``w``."""
     up = uprev / f
-    ax = torch.lerp(yprev, x, relax)
-    v = ax + up
-    tw = t * w
+    v = torch.lerp(yprev, x, relax) + up
+    tw = torch.maximum(t * w, bound)
     u = torch.clamp(v, min=-tw, max=tw)
     y = torch.maximum(v - u, lo)
-    y = torch.where(inside, y, torch.zeros_like(y))
     u = torch.where(flags[0], v - y, u)
-    if frozen is not None:
-        y_keep, u_keep = torch.where(frozen, yprev, y), torch.where(frozen, up, u)
-        x.copy_(torch.where(frozen, xprev, x))
-    else:
-        y_keep, u_keep = y, u
-    y_out.copy_(y_keep)
-    u_out.copy_(u_keep)
     dims = (1, 2, 3)
     z = torch.where(flags[1], y, x)
-    return ((x * x).sum(dims), (y * y).sum(dims), (u * u).sum(dims), ((x - y) * (x - y)).sum(dims),
+    sums = ((x * x).sum(dims), (y * y).sum(dims), (u * u).sum(dims), ((x - y) * (x - y)).sum(dims),
             ((yprev - y) * (yprev - y)).sum(dims), (w * z).abs().sum(dims))
+    if frozen is not None:
+        y, u = torch.where(frozen, yprev, y), torch.where(frozen, up, u)
+        xprev.copy_(torch.where(frozen, xprev, x))  # into xprev: an in-place x upsets inductor's CPU fusion
+    y_out.copy_(y)
+    u_out.copy_(u)
+    return sums
 
 
 shift_fused = CompiledFunction(_shift, "shift")
@@ -163,7 +163,7 @@ def _probe_kernels(dev: torch.device) -> str | None:
         "xstep": (r(n, K, H, Wr, 2), r(n, 1, H, Wr, 2), r(K, H, Wr), r(K, H, Wr), r(H, Wr).abs(),
                   one.expand(n, 1, 1, 1) * 2, one / (H * W), torch.ones(1, 1, 1, Wr, device=dev)),
         "ystep": (x, y, u, f, torch.full((n, 1, 1, 1), 0.3, device=dev), torch.ones(1, 1, 1, 1, device=dev),
-                  torch.ones(1, 1, H, W, dtype=torch.bool, device=dev), torch.tensor(float("-inf"), device=dev),
+                  torch.ones(1, 1, 1, 1, device=dev), torch.tensor(float("-inf"), device=dev),
                   torch.tensor([False, False], device=dev), one * 1.8, torch.empty_like(y), torch.empty_like(y),
                   None, None),
     }
@@ -222,12 +222,14 @@ class CompiledCBPDN(TorchCBPDN):
             w = torch.full((1, 1, 1, 1), float(w), dtype=dt, device=dev)
         self.w = w
         (H, W), (kh, kw) = self.shape, self.kernel_size
-        rows, cols = torch.arange(H, device=dev), torch.arange(W, device=dev)
+        # the threshold's floor: +∞ where boundary zeroing drops a coefficient, else 0
+        self._bound = torch.zeros((1, 1, 1, 1), dtype=dt, device=dev)
         if opts.no_boundary_cross:
-            rows, cols = rows < (H - kh + 1 if kh > 1 else H), cols < (W - kw + 1 if kw > 1 else W)
-        else:
-            rows, cols = rows >= 0, cols >= 0
-        self._inside = (rows[:, None] & cols[None, :]).view(1, 1, H, W)
+            rows = torch.arange(H, device=dev) < (H - kh + 1 if kh > 1 else H)
+            cols = torch.arange(W, device=dev) < (W - kw + 1 if kw > 1 else W)
+            inside = (rows[:, None] & cols[None, :]).view(1, 1, H, W)
+            zero, inf = torch.zeros((), dtype=dt, device=dev), torch.tensor(float("inf"), dtype=dt, device=dev)
+            self._bound = torch.where(inside, zero, inf).expand(1, y.shape[1], H, W).contiguous()
         self._lo = torch.tensor(0.0 if opts.nonneg else float("-inf"), dtype=dt, device=dev)
         self._flags = torch.tensor([bool(opts.nonneg or opts.no_boundary_cross), bool(opts.objective_on_y)],
                                    device=dev)
@@ -303,9 +305,9 @@ class CompiledCBPDN(TorchCBPDN):
         y, u = self.y_alt, self.tmp
         frozen = self._frozen_next
         xprev = self.x if frozen is not None else None
-        sums = ystep_fused(x, yprev, uprev, self._pending(), thr.view(-1, 1, 1, 1), self.w, self._inside, self._lo,
+        sums = ystep_fused(x, yprev, uprev, self._pending(), thr.view(-1, 1, 1, 1), self._bound, self.w, self._lo,
                            self._flags, self._relax, y, u, frozen, xprev)
-        self._new = (y, u, x)
+        self._new = (y, u, x if frozen is None else xprev)
         return torch.stack(sums, 1)
 
     def fidelity(self) -> torch.Tensor:
@@ -319,13 +321,11 @@ class CompiledCBPDN(TorchCBPDN):
 
     def finish(self, frozen: torch.Tensor | None) -> None:
         y, u, x = self._new
-        yprev, uprev, xprev = self.y, self._u, self.x
+        yprev, uprev = self.y, self._u
         f = self._factor
-        if frozen is not None:
-            keep = frozen.view(-1, 1, 1, 1)
-            if f is not None:
-                f = torch.where(keep, torch.ones_like(f), f)
-            self.x, self.x_alt = x, xprev
+        if frozen is not None and f is not None:  # the y-step kept the frozen images' u: no pending factor
+            f = torch.where(frozen.view(-1, 1, 1, 1), torch.ones_like(f), f)
+        self.x = x  # with freezing the y-step merged the new x into the old x's buffer
         self.y, self.y_alt, self._u, self.tmp = y, yprev, u, uprev
         self._f, self._factor = f, None
         self._new = self._vf = None
@@ -337,6 +337,7 @@ class CompiledCBPDN(TorchCBPDN):
 
     def take(self, mask: torch.Tensor):
         return select_images(mask, self.y, self.x, self.u)
+
 
     def _allocate(self, y: torch.Tensor, freeze: bool) -> None:
         """y, u, x double-buffered and x̂; no relaxation or v buffer (the y-step fuses them)."""

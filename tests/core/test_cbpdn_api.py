@@ -278,6 +278,7 @@ def test_sync_interval_same_results_when_recording(D, S, backend):
 
 @pytest.mark.parametrize("backend,interval", [
     numba_param("numba", 1, id="numba-1"), pytest.param("torch", 1, id="torch-1"), pytest.param("torch", 4, id="torch-4"),
+    compiled_param("cpu", "compiled", 4, id="compiled-4"),
 ])
 def test_inputs_not_modified(D, S, backend, interval):
     """The solver works in place on its own buffers, never on the caller's tensors."""
@@ -865,9 +866,9 @@ def test_weight_layouts_equivalent(D, S):
         assert rel(res.codes, ref.codes) <= 1e-13
 
 
-# (per-pixel weights on the compiled back end with sync_interval > 1: tests/backends/test_compiled.py)
 @pytest.mark.parametrize("backend,interval", [
     numba_param("numba", 1, id="numba-1"), pytest.param("torch", 1, id="torch-1"), pytest.param("torch", 4, id="torch-4"),
+    compiled_param("cpu", "compiled", 4, id="compiled-4"),
 ])
 def test_per_image_weights_match_single_solves(D, S, backend, interval):
     """(B, K, H, W) weights follow their images while converged images leave the batch (or,

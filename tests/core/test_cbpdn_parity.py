@@ -7,6 +7,8 @@ and (where the test has SPORCO's solver object) the final dual ρu to 1e-10 rela
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,7 @@ import torch
 import csc
 from csc.core.cbpdn import SPORCO_STATS_NAMES
 
-from ..backends_params import CPU_BACKENDS
+from ..backends_params import CPU_BACKENDS, compiled_param
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_cbpdn, sporco_image
 
 pytestmark = needs_sporco
@@ -22,7 +24,8 @@ pytestmark = needs_sporco
 @pytest.fixture(autouse=True, params=CPU_BACKENDS)
 def backend(request, monkeypatch):
     """Every parity test runs on each CPU back end: the torch loop and the fused numba
-    kernels (``backend="auto"`` follows ``CSC_CBPDN_BACKEND``)."""
+    kernels (``backend="auto"`` follows ``CSC_CBPDN_BACKEND``); a test may name others
+    (``parametrize("backend", …, indirect=True)``)."""
     monkeypatch.setenv("CSC_CBPDN_BACKEND", request.param)
     return request.param
 
@@ -35,6 +38,7 @@ def solve_both(D, s, lmbda, sporco_opt, **csc_overrides):
     y_sp, its, sp = sporco_cbpdn(D, s, lmbda, sporco_opt)
     opts = csc.CBPDNOptions.from_sporco(sporco_opt, **csc_overrides)
     res = csc.ConvBPDN(csc.from_sporco_layout(D, "dictionary"), lmbda, opts).solve(torch.from_numpy(s))
+    assert res.backend.split()[0] == os.environ["CSC_CBPDN_BACKEND"], "the solve ran another back end"
     return y_sp, its, sp, res
 
 
@@ -137,12 +141,14 @@ def test_variants(small, name):
     assert_dual_match(res.rho, res.u, sp)
 
 
-def test_dual_when_rho_changes_at_the_last_iteration(small):
+@pytest.mark.parametrize("backend", CPU_BACKENDS + [compiled_param("cpu")], indirect=True)
+def test_dual_when_rho_changes_at_the_last_iteration(small, backend):
     """The last iteration (32 of the defaults) changes ρ: u must then leave the solve divided
-    by that iteration's factor (the numba back end divides u lazily, at the next y-step or
-    when the image retires), so that ρu is SPORCO's."""
+    by that iteration's factor (the numba and compiled back ends divide u lazily, at the next
+    y-step or when the image retires), so that ρu is SPORCO's."""
     D, s = small
     y_sp, its, sp, res = solve_both(D, s, 0.1, {"MaxMainIter": 32, "RelStopTol": 0.0})
+    assert res.backend.split()[0] == backend
     assert rho_changed_at_last_iteration(its.Rho, sp.rho), "SPORCO's last iteration must change ρ"
     assert rho_changed_at_last_iteration(res.stats[0].rho, res.rho[0]), "the last iteration must change ρ"
     assert float(res.rho) == pytest.approx(float(sp.rho), rel=1e-12)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from csc.pipeline.preprocess import TIKHONOV_LMBDA, TIKHONOV_NPD
 
@@ -23,7 +22,22 @@ except ImportError:  # pragma: no cover
 
 needs_sporco = pytest.mark.skipif(not HAVE_SPORCO, reason="sporco is not installed")
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_compiled(device): runs the compiled (torch.compile) back end on "
+                                       "device; skipped with inductor's reason where it cannot build kernels there")
+
+
+def pytest_runtest_setup(item):
+    """Skip the cases marked ``needs_compiled(device)`` where the compiled back end cannot run
+    (tests/backends_params.py); probed here, when such a case runs, not at collection (the
+    probe compiles a kernel)."""
+    for mark in item.iter_markers("needs_compiled"):
+        from .backends_params import compiled_unavailable
+
+        why = compiled_unavailable(*mark.args)
+        if why is not None:
+            pytest.skip(why)
 
 
 def sporco_image(name: str = "barbara.png") -> np.ndarray:

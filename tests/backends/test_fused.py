@@ -2,8 +2,9 @@
 
 SPORCO parity of both back ends is in test_cbpdn_parity.py (every test runs on each).
 Here: the two back ends against each other on batches whose images converge at
-different iterations, results independent of the thread count and of the FFT library,
-and the errors of the ``backend`` option.
+different iterations, SPORCO's final ρ and dual ρu for the images of such a batch whose last
+iteration changed ρ (u is divided lazily on this back end), results independent of the
+thread count and of the FFT library, and the errors of the ``backend`` option.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import pytest
 import torch
 
 import csc
-from csc.backends import fused as _fused
 
-from ..conftest import random_dictionary
+from ..backends_params import needs_numba
+from ..conftest import needs_sporco, random_dictionary, sporco_cbpdn
 
-pytestmark = pytest.mark.skipif(not _fused.available(), reason="numba is not installed")
+pytestmark = needs_numba
 
 
 def _problem(n=3, H=36, W=44, K=12, k=7, seed=0):
@@ -59,6 +60,34 @@ def test_numba_equals_torch_on_a_batch(name):
     for sa, sb in zip(a.stats, b.stats):
         np.testing.assert_allclose(sb.objective, sa.objective, rtol=1e-11)
         np.testing.assert_allclose(sb.primal_residual, sa.primal_residual, rtol=1e-9)
+
+
+@needs_sporco
+def test_batch_dual_matches_sporco_when_rho_changes_at_retirement():
+    """A batch whose images retire at different iterations, two of them with a ρ change at
+    their last iteration (one converging, one at max_iter): the back end divides u by the
+    ρ factor lazily (at the next y-step), so a retiring image must get its pending division
+    when it leaves the batch. Each image against SPORCO solving it alone: iteration count,
+    statistics, ρ, codes and the final dual ρu."""
+    from ..core.test_cbpdn_parity import (assert_codes_match, assert_dual_match, assert_stats_match,
+                                          rho_changed_at_last_iteration)
+
+    D, S = _problem(n=4, H=20, W=24, K=6, k=5)
+    max_iter, tol, ratio = 35, 2e-3, 1.1
+    res = _solve(D, S, "numba", max_iter=max_iter, rel_stop_tol=tol, rsdl_ratio=ratio)
+    its = res.iterations.tolist()
+    changed = [rho_changed_at_last_iteration(st.rho, r) for st, r in zip(res.stats, res.rho)]
+    assert any(c and it < max_iter for c, it in zip(changed, its)), (its, changed)  # retired on convergence
+    assert any(c and it == max_iter for c, it in zip(changed, its)), (its, changed)  # retired at max_iter
+    Dsp = csc.to_sporco_layout(D, "dictionary").numpy()
+    for b in range(S.shape[0]):
+        y_sp, st_sp, sp = sporco_cbpdn(Dsp, S[b].numpy(), 0.08,
+                                       {"MaxMainIter": max_iter, "RelStopTol": tol, "AutoRho": {"RsdlRatio": ratio}})
+        assert its[b] == len(st_sp.Iter)
+        assert_stats_match(res.stats[b], st_sp, S[b].numpy())
+        assert float(res.rho[b]) == pytest.approx(float(sp.rho), rel=1e-12)
+        assert_codes_match(res.codes[b:b + 1], y_sp)
+        assert_dual_match(res.rho[b:b + 1], res.u[b:b + 1], sp)
 
 
 def test_spatial_weight_and_float32():

@@ -12,11 +12,10 @@ import torch
 import csc
 from csc.core.ams import AddMaskSim
 
+from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_image
 from .test_maskdcpl import random_mask
 from .test_variants_parity import K, assert_codes_match, assert_stats_match, image  # noqa: F401  (image: fixture)
-
-BACKENDS = ["torch"] + (["numba"] if csc.core.cbpdn._fused.available() else [])
 
 
 def sporco_ams(D, s, lmbda, opt, W, mu=None, cls="ConvElasticNet"):
@@ -52,7 +51,7 @@ VARIANTS = {
 
 
 @needs_sporco
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_addmasksim_parity(image, name, backend):
     D, s = image
@@ -68,7 +67,7 @@ def test_addmasksim_parity(image, name, backend):
 
 
 @needs_sporco
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("cls", ["ConvElasticNet", "ConvBPDNGradReg"])
 def test_addmasksim_variants_and_padding(image, cls, backend):
     """Around ConvElasticNet (RegL2 leaves the impulse's map out, as SPORCO's) and
@@ -87,7 +86,7 @@ def test_addmasksim_variants_and_padding(image, cls, backend):
 
 
 @needs_sporco
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_addmasksim_batch_equals_each_alone(backend):
     offsets = [(0, 0), (-60, 40), (50, -70)]
     S = np.stack([highpass(central_crop(sporco_image("monarch.png"), 32, 32, dy, dx)) for dy, dx in offsets])

@@ -19,7 +19,9 @@ import torch
 import csc
 from csc.core.options import SPORCO_CBPDN_NAMES
 
-from ..conftest import DEVICES, needs_sporco
+from ..backends_params import (DEVICE_BACKENDS, FREEZING_BACKENDS, NUMBA_AVAILABLE, NUMBA_MISSING, compiled_param,
+                               numba_param)
+from ..conftest import needs_sporco
 
 K, KH, KW, H, W = 8, 5, 5, 24, 28
 LMBDA = 0.1
@@ -211,21 +213,28 @@ def test_reconstruct_matches_explicit_loops():
 
 
 # ========================================================================= sync_interval
+# The host reads the convergence flags every sync_interval iterations on the back ends that
+# freeze converged images on the device (the torch loop and the compiled back end); the
+# numba back end checks every iteration whatever sync_interval says, so these tests name
+# their back end: on the default one both sides would compute the same thing.
+@pytest.mark.parametrize("backend", FREEZING_BACKENDS)
 @pytest.mark.parametrize("max_iter,interval,extra", [
     (500, 7, {}), (60, 7, {}), (500, 3, {}), (60, 1000, {}),
     (500, 7, {"rsdl_ratio": 1.0}),  # ρ changes at every iteration, also after convergence
 ], ids=["all-converge", "some-hit-max-iter", "interval-3", "interval>max_iter", "rho-always-updated"])
-def test_sync_interval_same_results(D, S, max_iter, interval, extra):
+def test_sync_interval_same_results(D, S, backend, max_iter, interval, extra):
     """The device-side freezing path (sync_interval > 1) gives the results of checking
     convergence every iteration, for a batch whose images stop at different iterations."""
-    every = solve(D, S, max_iter=max_iter, record_stats=False, sync_interval=1, **extra)
-    frozen = solve(D, S, max_iter=max_iter, record_stats=False, sync_interval=interval, **extra)
+    every = solve(D, S, max_iter=max_iter, record_stats=False, sync_interval=1, backend=backend, **extra)
+    frozen = solve(D, S, max_iter=max_iter, record_stats=False, sync_interval=interval, backend=backend, **extra)
     its = every.iterations.tolist()
     assert len(set(its)) > 1, "images must stop at different iterations"
     if max_iter == 60:
         assert min(its) < 60 and max(its) == 60, its
     else:
         assert max(its) < max_iter, its
+    # some image converged between two host reads, so it was frozen on the device for a while
+    assert any(it < max_iter and it % interval != 0 for it in its), its
     assert torch.equal(frozen.iterations, every.iterations)
     for name in ("codes", "x", "u"):
         for b in range(S.shape[0]):
@@ -249,32 +258,50 @@ def test_record_stats_off_same_codes(D, S):
         assert torch.equal(getattr(on, name), getattr(off, name)), name
 
 
-def test_sync_interval_ignored_when_recording(D, S):
-    a = solve(D, S, max_iter=300, sync_interval=9)
-    b = solve(D, S, max_iter=300)
-    assert torch.equal(a.codes, b.codes) and torch.equal(a.iterations, b.iterations)
-    for sa, sb in zip(a.stats, b.stats):
-        np.testing.assert_array_equal(sa.objective, sb.objective)
+@pytest.mark.parametrize("backend", FREEZING_BACKENDS)
+def test_sync_interval_same_results_when_recording(D, S, backend):
+    """With statistics on, the rows buffered on the device between host reads (sync_interval
+    9) are the rows of reading every iteration, and the images frozen between reads get
+    the results and no rows of the iterations they did not run."""
+    a = solve(D, S, max_iter=300, sync_interval=9, backend=backend)
+    b = solve(D, S, max_iter=300, sync_interval=1, backend=backend)
+    its = b.iterations.tolist()
+    assert any(it < 300 and it % 9 != 0 for it in its), its
+    assert torch.equal(a.iterations, b.iterations)
+    for name in ("codes", "x", "u", "rho"):
+        assert rel(getattr(a, name), getattr(b, name)) <= 1e-13, name
+    for sa, sb, it in zip(a.stats, b.stats, its):
+        assert len(sa) == len(sb) == it
+        for f in ("objective", "data_fidelity", "l1", "primal_residual", "dual_residual", "rho"):
+            np.testing.assert_allclose(getattr(sa, f), getattr(sb, f), rtol=1e-13, atol=0, err_msg=f)
 
 
-def test_inputs_not_modified(D, S):
+@pytest.mark.parametrize("backend,interval", [
+    numba_param("numba", 1, id="numba-1"), pytest.param("torch", 1, id="torch-1"), pytest.param("torch", 4, id="torch-4"),
+    compiled_param("cpu", "compiled", 4, id="compiled-4"),
+])
+def test_inputs_not_modified(D, S, backend, interval):
     """The solver works in place on its own buffers, never on the caller's tensors."""
     imgs, Dk = S[:3].clone(), D.clone()
     y0 = torch.from_numpy(np.random.RandomState(1).randn(3, K, H, W) * 0.01)
     u0 = torch.from_numpy(np.random.RandomState(2).randn(3, K, H, W) * 0.01)
     w = torch.from_numpy(np.random.RandomState(3).uniform(0.5, 1.5, size=(3, K, H, W)))
     copies = [t.clone() for t in (imgs, Dk, y0, u0, w)]
-    for interval in (1, 4):
-        csc.ConvBPDN(Dk, LMBDA, csc.CBPDNOptions(max_iter=30, l1_weight=w, sync_interval=interval,
-                                                 record_stats=False)).solve(imgs, y0=y0, u0=u0)
+    res = csc.ConvBPDN(Dk, LMBDA, csc.CBPDNOptions(max_iter=30, l1_weight=w, sync_interval=interval,
+                                                   record_stats=False, backend=backend)).solve(imgs, y0=y0, u0=u0)
+    assert not torch.equal(res.codes, y0) and not torch.equal(res.u, u0)  # the solve did change its own y and u
     for t, c in zip((imgs, Dk, y0, u0, w), copies):
         assert torch.equal(t, c)
 
 
-@pytest.mark.parametrize("interval", [1, 4])
-def test_results_do_not_share_storage(D, S, interval):
+@pytest.mark.parametrize("backend,interval", [
+    numba_param("numba", 1, id="numba-1"), pytest.param("torch", 1, id="torch-1"), pytest.param("torch", 4, id="torch-4"),
+    compiled_param("cpu", "compiled", 4, id="compiled-4"),
+])
+def test_results_do_not_share_storage(D, S, backend, interval):
     """A result is not changed by a later solve, and its arrays are independent."""
-    solver = csc.ConvBPDN(D, LMBDA, csc.CBPDNOptions(max_iter=100, record_stats=False, sync_interval=interval))
+    solver = csc.ConvBPDN(D, LMBDA, csc.CBPDNOptions(max_iter=100, record_stats=False, sync_interval=interval,
+                                                     backend=backend))
     first = solver.solve(S)
     saved = {name: getattr(first, name).clone() for name in ("codes", "x", "u", "rho", "iterations")}
     second = solver.solve(S.flip(0).contiguous())
@@ -839,14 +866,20 @@ def test_weight_layouts_equivalent(D, S):
         assert rel(res.codes, ref.codes) <= 1e-13
 
 
-@pytest.mark.parametrize("interval", [1, 4])
-def test_per_image_weights_match_single_solves(D, S, interval):
-    """(B, K, H, W) weights follow their images while converged images leave the batch."""
+@pytest.mark.parametrize("backend,interval", [
+    numba_param("numba", 1, id="numba-1"), pytest.param("torch", 1, id="torch-1"), pytest.param("torch", 4, id="torch-4"),
+    compiled_param("cpu", "compiled", 4, id="compiled-4"),
+])
+def test_per_image_weights_match_single_solves(D, S, backend, interval):
+    """(B, K, H, W) weights follow their images while converged images leave the batch (or,
+    between host reads, are frozen in it)."""
     w = np.random.RandomState(0).uniform(0.3, 2.0, size=(S.shape[0], K, H, W))
-    res = solve(D, S, max_iter=300, l1_weight=w, record_stats=False, sync_interval=interval)
-    assert len(set(res.iterations.tolist())) > 1
+    res = solve(D, S, max_iter=300, l1_weight=w, record_stats=False, sync_interval=interval, backend=backend)
+    its = res.iterations.tolist()
+    assert len(set(its)) > 1
+    assert interval == 1 or any(it % interval != 0 for it in its), its  # some image was frozen
     for b in range(S.shape[0]):
-        alone = solve(D, S[b], max_iter=300, l1_weight=w[b])
+        alone = solve(D, S[b], max_iter=300, l1_weight=w[b], backend=backend)
         assert int(res.iterations[b]) == int(alone.iterations[0])
         assert rel(res.codes[b], alone.codes[0]) <= 1e-12
 
@@ -908,17 +941,24 @@ def test_stopping_rule_needs_both_residuals(D, S, opts, one_sided):
 
 
 # ================================================================================= CUDA
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device,backend", DEVICE_BACKENDS)
 @pytest.mark.parametrize("record_stats", [True, False])
-def test_device_solve_matches_cpu(D, S, device, record_stats):
-    """The solve on every available device matches the CPU solve (float64) and keeps its
-    outputs on that device; with statistics off, CUDA uses its default sync_interval."""
-    cpu = solve(D, S, max_iter=300, record_stats=record_stats)
-    res = solve(D, S, max_iter=300, record_stats=record_stats, device=device)
+def test_device_solve_matches_cpu(D, S, device, backend, record_stats):
+    """The solve of every (device, back end) pair but the numba one matches an independent
+    reference, the numba back end on the CPU (float64), and keeps its outputs on that
+    device. With statistics off the host reads convergence every 10 iterations (CUDA's
+    default sync_interval; the CPU's default is 1), so images converging between two reads
+    are frozen on the device."""
+    if not NUMBA_AVAILABLE:
+        pytest.skip(f"the reference is missing: {NUMBA_MISSING}")
+    cpu = solve(D, S, max_iter=300, record_stats=record_stats, backend="numba")
+    sync = {} if device == "cuda" else {"sync_interval": 10}
+    res = solve(D, S, max_iter=300, record_stats=record_stats, device=device, backend=backend, **sync)
     for name in ("codes", "x", "u", "rho", "iterations", "dictionary"):
         assert getattr(res, name).device.type == device, name
     assert res.reconstruct().device.type == device
     assert res.iterations.cpu().tolist() == cpu.iterations.tolist()
+    assert len(set(cpu.iterations.tolist())) > 1 and any(it % 10 for it in cpu.iterations.tolist())
     for name in ("codes", "x", "u"):
         for b in range(S.shape[0]):
             err = rel(getattr(res, name)[b], getattr(cpu, name)[b])

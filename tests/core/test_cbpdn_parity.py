@@ -1,10 +1,13 @@
 """Parity of csc.ConvBPDN with SPORCO's admm.cbpdn.ConvBPDN (float64, CPU).
 
 Every csc image is compared with a single-image SPORCO solve given the same options:
-statistics at every iteration to 1e-8 relative, y to 1e-10 relative with the same support.
+statistics at every iteration to 1e-8 relative, y to 1e-10 relative with the same support,
+and (where the test has SPORCO's solver object) the final dual ρu to 1e-10 relative.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -13,17 +16,16 @@ import torch
 import csc
 from csc.core.cbpdn import SPORCO_STATS_NAMES
 
+from ..backends_params import CPU_BACKENDS, compiled_param
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_cbpdn, sporco_image
 
 pytestmark = needs_sporco
 
-BACKENDS = ["torch"] + (["numba"] if csc.core.cbpdn._fused.available() else [])
-
-
-@pytest.fixture(autouse=True, params=BACKENDS)
+@pytest.fixture(autouse=True, params=CPU_BACKENDS)
 def backend(request, monkeypatch):
     """Every parity test runs on each CPU back end: the torch loop and the fused numba
-    kernels (``backend="auto"`` follows ``CSC_CBPDN_BACKEND``)."""
+    kernels (``backend="auto"`` follows ``CSC_CBPDN_BACKEND``); a test may name others
+    (``parametrize("backend", …, indirect=True)``)."""
     monkeypatch.setenv("CSC_CBPDN_BACKEND", request.param)
     return request.param
 
@@ -36,6 +38,7 @@ def solve_both(D, s, lmbda, sporco_opt, **csc_overrides):
     y_sp, its, sp = sporco_cbpdn(D, s, lmbda, sporco_opt)
     opts = csc.CBPDNOptions.from_sporco(sporco_opt, **csc_overrides)
     res = csc.ConvBPDN(csc.from_sporco_layout(D, "dictionary"), lmbda, opts).solve(torch.from_numpy(s))
+    assert res.backend.split()[0] == os.environ["CSC_CBPDN_BACKEND"], "the solve ran another back end"
     return y_sp, its, sp, res
 
 
@@ -65,6 +68,24 @@ def assert_codes_match(codes: torch.Tensor, y_sp: np.ndarray) -> None:
     assert err <= Y_RTOL, f"relative error of y: {err:.3e}"
 
 
+def assert_dual_match(rho: torch.Tensor, u: torch.Tensor, sp) -> None:
+    """The final unscaled dual ρu of one image (``rho`` (1,), ``u`` (1, K, H, W)) against
+    SPORCO's solver ``sp`` (its ``U`` is the scaled dual u, ``rho`` its final ρ), to Y_RTOL.
+
+    ρu does not depend on how u is scaled, so this checks that u was rescaled with every ρ
+    change, the last one included."""
+    ours = csc.to_sporco_layout((rho.reshape(-1, 1, 1, 1) * u).numpy(), "codes").reshape(sp.U.shape)
+    ref = float(sp.rho) * sp.U
+    err = np.linalg.norm(ours - ref) / max(np.linalg.norm(ref), 1e-300)
+    assert err <= Y_RTOL, f"relative error of the dual ρu: {err:.3e}"
+
+
+def rho_changed_at_last_iteration(stats_rho, final_rho) -> bool:
+    """Whether the last iteration changed ρ: the statistics' ρ column holds the ρ each
+    iteration used, so the final ρ differs from its last entry exactly then."""
+    return float(final_rho) != float(np.asarray(stats_rho)[-1])
+
+
 def test_reference_run(reference_problem):
     """SPEC §1 reference run, including the published iteration-49 numbers."""
     D, s = reference_problem
@@ -81,6 +102,7 @@ def test_reference_run(reference_problem):
     assert int((res.codes != 0).sum()) == 4995
     assert res.codes.numel() == 2_359_296
     assert float(res.rho) == pytest.approx(float(sp.rho), rel=1e-12)
+    assert_dual_match(res.rho, res.u, sp)
 
 
 @pytest.fixture(scope="module")
@@ -113,32 +135,52 @@ VARIANTS = {
 def test_variants(small, name):
     D, s = small
     opt = {**BASE, **VARIANTS[name]}
-    y_sp, its, _, res = solve_both(D, s, 0.1, opt)
+    y_sp, its, sp, res = solve_both(D, s, 0.1, opt)
     assert_stats_match(res.stats[0], its, s)
     assert_codes_match(res.codes, y_sp)
+    assert_dual_match(res.rho, res.u, sp)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS + [compiled_param("cpu")], indirect=True)
+def test_dual_when_rho_changes_at_the_last_iteration(small, backend):
+    """The last iteration (32 of the defaults) changes ρ: u must then leave the solve divided
+    by that iteration's factor (the numba and compiled back ends divide u lazily, at the next
+    y-step or when the image retires), so that ρu is SPORCO's."""
+    D, s = small
+    y_sp, its, sp, res = solve_both(D, s, 0.1, {"MaxMainIter": 32, "RelStopTol": 0.0})
+    assert res.backend.split()[0] == backend
+    assert rho_changed_at_last_iteration(its.Rho, sp.rho), "SPORCO's last iteration must change ρ"
+    assert rho_changed_at_last_iteration(res.stats[0].rho, res.rho[0]), "the last iteration must change ρ"
+    assert float(res.rho) == pytest.approx(float(sp.rho), rel=1e-12)
+    assert_stats_match(res.stats[0], its, s)
+    assert_codes_match(res.codes, y_sp)
+    assert_dual_match(res.rho, res.u, sp)
 
 
 def test_l1_weight_per_kernel_and_per_coefficient(small):
     D, s = small
     rng = np.random.RandomState(7)
     per_kernel = rng.uniform(0.2, 2.0, size=(1, 1, 1, 1, 16))  # SPORCO layout
-    y_sp, its, _, res = solve_both(D, s, 0.1, {**BASE, "L1Weight": per_kernel})
+    y_sp, its, sp, res = solve_both(D, s, 0.1, {**BASE, "L1Weight": per_kernel})
     assert_stats_match(res.stats[0], its, s)
     assert_codes_match(res.codes, y_sp)
+    assert_dual_match(res.rho, res.u, sp)
     per_coef = rng.uniform(0.0, 2.0, size=(40, 48, 1, 1, 16))  # SPORCO layout
-    y_sp, its, _, res = solve_both(D, s, 0.1, {**BASE, "L1Weight": per_coef})
+    y_sp, its, sp, res = solve_both(D, s, 0.1, {**BASE, "L1Weight": per_coef})
     assert_stats_match(res.stats[0], its, s)
     assert_codes_match(res.codes, y_sp)
+    assert_dual_match(res.rho, res.u, sp)
 
 
 def test_early_stop_same_iteration_count(small):
     D, s = small
     opt = {"MaxMainIter": 1000, "RelStopTol": 1e-3}
-    y_sp, its, _, res = solve_both(D, s, 0.1, opt)
+    y_sp, its, sp, res = solve_both(D, s, 0.1, opt)
     assert len(its.Iter) < 1000, "the test problem must stop early"
     assert int(res.iterations) == len(its.Iter)
     assert_stats_match(res.stats[0], its, s)
     assert_codes_match(res.codes, y_sp)
+    assert_dual_match(res.rho, res.u, sp)
 
 
 @pytest.mark.parametrize(
@@ -149,17 +191,19 @@ def test_early_stop_same_iteration_count(small):
 def test_sizes(shape, ksize):
     s = highpass(central_crop(sporco_image("monarch.png"), *shape))
     D = random_dictionary(*ksize, 12, seed=11)
-    y_sp, its, _, res = solve_both(D, s, 0.08, {"MaxMainIter": 40, "RelStopTol": 0.0, "NoBndryCross": True})
+    y_sp, its, sp, res = solve_both(D, s, 0.08, {"MaxMainIter": 40, "RelStopTol": 0.0, "NoBndryCross": True})
     assert_stats_match(res.stats[0], its, s)
     assert_codes_match(res.codes, y_sp)
+    assert_dual_match(res.rho, res.u, sp)
 
 
 @pytest.mark.parametrize("lmbda", [0.0, 0.01, 0.3, 1.5])
 def test_several_lambdas(small, lmbda):
     D, s = small
-    y_sp, its, _, res = solve_both(D, s, lmbda, {"MaxMainIter": 40, "RelStopTol": 0.0})
+    y_sp, its, sp, res = solve_both(D, s, lmbda, {"MaxMainIter": 40, "RelStopTol": 0.0})
     assert_stats_match(res.stats[0], its, s)
     assert_codes_match(res.codes, y_sp)
+    assert_dual_match(res.rho, res.u, sp)
 
 
 def test_initial_y_and_u(small):
@@ -167,7 +211,7 @@ def test_initial_y_and_u(small):
     rng = np.random.RandomState(5)
     Y0 = rng.randn(40, 48, 1, 1, 16) * (rng.rand(40, 48, 1, 1, 16) < 0.05)
     U0 = 0.01 * rng.randn(40, 48, 1, 1, 16)
-    y_sp, its, _ = sporco_cbpdn(D, s, 0.1, {**BASE, "Y0": Y0, "U0": U0})
+    y_sp, its, sp = sporco_cbpdn(D, s, 0.1, {**BASE, "Y0": Y0, "U0": U0})
     res = csc.ConvBPDN(csc.from_sporco_layout(D, "dictionary"), 0.1, csc.CBPDNOptions.from_sporco(BASE)).solve(
         torch.from_numpy(s),
         y0=torch.from_numpy(csc.from_sporco_layout(Y0, "codes")),
@@ -175,6 +219,7 @@ def test_initial_y_and_u(small):
     )
     assert_stats_match(res.stats[0], its, s)
     assert_codes_match(res.codes, y_sp)
+    assert_dual_match(res.rho, res.u, sp)
 
 
 def test_batch_equals_single_images():
@@ -195,10 +240,11 @@ def test_batch_equals_single_images():
         assert float(batch.rho[i]) == pytest.approx(float(single.rho[0]), rel=1e-12)
         np.testing.assert_allclose(batch.stats[i].objective, single.stats[0].objective, rtol=1e-12)
         # and the batch agrees with SPORCO solving that image alone
-        y_sp, its, _ = sporco_cbpdn(csc.to_sporco_layout(D, "dictionary"), S[i], 0.05,
-                                   {"MaxMainIter": 300, "RelStopTol": 2e-3})
+        y_sp, its, sp = sporco_cbpdn(csc.to_sporco_layout(D, "dictionary"), S[i], 0.05,
+                                    {"MaxMainIter": 300, "RelStopTol": 2e-3})
         assert len(its.Iter) == int(batch.iterations[i])
         assert_codes_match(batch.codes[i:i + 1], y_sp)
+        assert_dual_match(batch.rho[i:i + 1], batch.u[i:i + 1], sp)
 
 
 def test_float32_close_to_float64(reference_problem):

@@ -11,13 +11,12 @@ import pytest
 import torch
 
 import csc
-from csc.backends import fused
 from csc.core.fista import ConvBPDNFISTA
 from csc.core.options import FISTAOptions
 
+from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_image
 
-BACKENDS = ["torch"] + (["numba"] if fused.available() else [])
 RTOL = 1e-10
 LMBDA = 0.005
 
@@ -52,7 +51,7 @@ def sporco_solve(D, s, opt):
 
 
 @needs_sporco
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("case", ["default", "standard", "robust", "monotone", "constraints", "linear"])
 def test_fista_parity(backend, case):
     D, imgs = problem(2)
@@ -73,7 +72,7 @@ def test_fista_parity(backend, case):
 
 
 @needs_sporco
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_fista_stops_like_sporco(backend):
     D, (s,) = problem(1)
     opt = {"MaxMainIter": 200, "RelStopTol": 1e-6, "L": 50.0}
@@ -84,7 +83,7 @@ def test_fista_stops_like_sporco(backend):
     np.testing.assert_allclose(res.codes[0].numpy(), X, rtol=0, atol=RTOL * np.abs(X).max())
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_fista_batch_is_each_image_alone(backend):
     """Own L, line search and stopping per image: a batch gives each image's solo answer."""
     torch.manual_seed(0)

@@ -11,6 +11,8 @@ import torch
 
 import csc
 
+from ..backends_params import CPU_BACKENDS, skip_unless_numba
+
 K, H, W = 4, 20, 18
 
 
@@ -24,9 +26,6 @@ def D():
 @pytest.fixture(scope="module")
 def S():
     return torch.from_numpy(np.random.RandomState(4).randn(2, H, W) * 0.3)
-
-
-BACKENDS = ["torch"] + (["numba"] if csc.core.cbpdn._fused.available() else [])
 
 
 # ------------------------------------------------------------------------ errors
@@ -98,7 +97,7 @@ def _objective_terms(res, D, S, lmbda):
     return fid, l1, l2, 0.5 * grad
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_elastic_net_statistics_are_its_objective(D, S, backend):
     mu, lmbda = 0.7, 0.1
     res = csc.ConvElasticNet(D, lmbda, mu, csc.CBPDNOptions(max_iter=25, backend=backend)).solve(S)
@@ -110,7 +109,7 @@ def test_elastic_net_statistics_are_its_objective(D, S, backend):
         assert st.objective[-1] == pytest.approx(float(fid[i] + lmbda * l1[i] + mu * l2[i]), rel=1e-12)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_grad_reg_statistics_are_its_objective(D, S, backend):
     mu, lmbda = 0.7, 0.1
     w = np.array([0.0, 1.0, 2.0, 0.5])
@@ -129,10 +128,9 @@ def test_grad_reg_statistics_are_its_objective(D, S, backend):
 @pytest.mark.parametrize("cls", ["enet", "grad", "l1l1"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_back_ends_agree(D, S, cls, dtype):
-    if len(BACKENDS) < 2:
-        pytest.skip("numba is not installed")
+    skip_unless_numba()
     out = []
-    for be in BACKENDS:
+    for be in ("torch", "numba"):
         if cls == "enet":
             solver = csc.ConvElasticNet(D.to(dtype), 0.1, 0.5, csc.CBPDNOptions(max_iter=30, backend=be))
         elif cls == "l1l1":
@@ -198,7 +196,7 @@ def test_l1l1_options_and_errors(D, S):
         csc.L1L1GrdOptions.from_sporco({"ReturnVar": "X"})
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_l1l1_statistics_are_its_objective(D, S, backend):
     mu, lmbda = 0.7, 0.1
     w = np.array([0.0, 1.0, 2.0, 0.5])
@@ -217,7 +215,7 @@ def test_l1l1_statistics_are_its_objective(D, S, backend):
         assert st.objective[-1] == pytest.approx(float(fid[i] + lmbda * l1[i] + mu * grad[i]), rel=1e-12)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_l1l1_float32_close_to_float64(D, S, backend):
     opts = csc.L1L1GrdOptions(max_iter=30, auto_rho=True, rho_period=1, backend=backend)
     r64 = csc.ConvL1L1Grd(D, 0.1, 0.5, opts).solve(S)

@@ -15,17 +15,17 @@ import torch
 
 import csc
 
+from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_image
 
 pytestmark = needs_sporco
 
-BACKENDS = ["torch"] + (["numba"] if csc.core.cbpdn._fused.available() else [])
 STATS_RTOL = 1e-8
 Y_RTOL = 1e-10
 K = 6
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=CPU_BACKENDS)
 def backend(request):
     return request.param
 

@@ -5,13 +5,12 @@ import pytest
 import torch
 
 import csc
-from csc.backends import fused
 from csc.learn.coding import JointCBPDN
 
-BACKENDS = [False] + ([True] if fused.available() else [])
+from ..backends_params import numba_param
 
 
-@pytest.mark.parametrize("use_fused", BACKENDS)
+@pytest.mark.parametrize("use_fused", [pytest.param(False, id="torch"), numba_param(True, id="numba")])
 def test_one_image_joint_equals_convbpdn(use_fused):
     g = torch.Generator().manual_seed(3)
     D = torch.randn(6, 5, 5, generator=g, dtype=torch.float64)

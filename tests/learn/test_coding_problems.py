@@ -11,11 +11,11 @@ import torch
 import csc
 from csc.core.options import DICTLEARN_CBPDN_DEFAULTS
 
+from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, sporco_image
 
 pytestmark = needs_sporco
 
-BACKENDS = ["torch"] + (["numba"] if csc.core.cbpdn._fused.available() else [])
 LMBDA, MU = 0.05, 0.5
 
 
@@ -42,7 +42,7 @@ def _sporco(D0, S, dmethod, problem, opt):
     return dl.getdict().squeeze()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("dmethod", ["pgm", "cns"])
 @pytest.mark.parametrize("problem", ["grad-reg", "elastic-net"])
 def test_batch_learner_with_a_penalised_coding_step_matches_sporco(backend, dmethod, problem):
@@ -80,7 +80,7 @@ def test_coding_problem_errors():
                       coding=csc.ConvElasticNet(D, 0.1, 0.1))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_batch_learner_with_joint_sparsity_matches_sporco(backend):
     """A gray dictionary learned from colour images with the joint-sparsity coding step
     (SPORCO's cbpdndl with a ConvBPDNJoint x-step, dimK=1, 'pgm')."""

@@ -11,12 +11,12 @@ import torch
 
 import csc
 
+from ..backends_params import CPU_BACKENDS
 from ..conftest import needs_sporco
 from ..core.test_colour import colour_crop
 
 pytestmark = needs_sporco
 
-BACKENDS = ["torch"] + (["numba"] if csc.core.cbpdn._fused.available() else [])
 LMBDA = 0.002  # the highpassed colour crops are small (|s| ≲ 0.03): larger λ leaves every code zero
 
 
@@ -30,7 +30,7 @@ def _unit(D):
     return D / np.sqrt((D ** 2).sum((0, 1, 2), keepdims=True))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("dmethod, zero_mean", [("pgm", False), ("pgm", True), ("cns", False), ("cns", True)])
 def test_batch_colour_learning_matches_sporco(backend, dmethod, zero_mean):
     from sporco.dictlrn import cbpdndl
@@ -64,7 +64,7 @@ def test_batch_colour_learning_matches_sporco(backend, dmethod, zero_mean):
     assert rec.shape == (3, 3, 24, 24)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_online_colour_learning_matches_sporco(backend):
     from sporco.dictlrn import onlinecdl
 

@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from csc.backends import fused as _fused
-
 from csc.learn import constraints
 from csc.learn.dictlearn import (
     SPORCO_DICTLEARN_STATS_NAMES,
@@ -24,9 +22,8 @@ from csc.learn.dictlearn import (
     random_crops,
 )
 
+from ..backends_params import CPU_BACKENDS, needs_numba
 from ..conftest import central_crop, highpass, needs_sporco, sporco_image
-
-BACKENDS = ["torch"] + (["numba"] if _fused.available() else [])
 
 
 #: tests that choose the back ends themselves (not run once per back end)
@@ -36,7 +33,7 @@ _EXPLICIT_BACKEND = {"test_fused_matches_torch_loop", "test_fused_pgm_resume_bit
 
 def pytest_generate_tests(metafunc):
     if metafunc.function.__name__ not in _EXPLICIT_BACKEND:
-        metafunc.parametrize("backend", BACKENDS, indirect=True)
+        metafunc.parametrize("backend", CPU_BACKENDS, indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -270,9 +267,6 @@ def test_cli_learn_killed_and_resumed(tmp_path):
 
 
 # ------------------------------------------------------------------ fused back end
-needs_numba = pytest.mark.skipif(not _fused.available(), reason="numba is not installed")
-
-
 def _small_problem(seed=0, n=3, H=30, W=34, K=6, k=5):
     g = torch.Generator().manual_seed(seed)
     S = torch.randn(n, H, W, generator=g, dtype=torch.float64)

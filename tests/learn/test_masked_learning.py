@@ -11,15 +11,14 @@ import pytest
 import torch
 
 import csc
-from csc.backends import fused as _fused
 from csc.core.options import DICTLEARN_MASKDCPL_DEFAULTS
 from csc.learn.coding import JointMaskDcpl
 from csc.learn.dictlearn import SPORCO_DICTLEARN_STATS_NAMES
 from csc.learn.onlinecdl import SPORCO_ONLINE_STATS_NAMES, ImageSampler
 
+from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, sporco_image
 
-BACKENDS = ["torch"] + (["numba"] if _fused.available() else [])
 LMBDA, H = 0.02, 20
 
 
@@ -82,7 +81,7 @@ def _assert_batch_stats(stats, its, names=None):
 
 
 @needs_sporco
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("dmethod", ["pgm", "cns"])
 def test_masked_batch_learning_matches_sporco(dmethod, backend):
     """3 images 20×20 with 30% missing pixels, K = 6 kernels 5×5, λ = 0.02, 30 outer iterations."""
@@ -98,7 +97,7 @@ def test_masked_batch_learning_matches_sporco(dmethod, backend):
 
 
 @needs_sporco
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("dmethod", ["pgm", "cns"])
 def test_masked_batch_weighted_mask_options(dmethod, backend):
     """A weighted mask, AccurateDFid, ZeroMean, over-relaxation 1 in the dictionary step and
@@ -117,7 +116,7 @@ def test_masked_batch_weighted_mask_options(dmethod, backend):
     assert float(res.dictionary.sum((1, 2)).abs().max()) < 1e-12
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_masked_coding_batch_equals_each_image_alone(backend):
     """With ρ fixed (SPORCO's default here) and no early stop, the joint masked coding step of a
     batch with different masks is every image's own csc.ConvBPDNMaskDcpl solve."""
@@ -158,7 +157,7 @@ def test_masked_checkpoint_resume_and_defaults(tmp_path, dmethod):
 
 
 @needs_sporco
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_online_masked_learning_matches_sporco(backend):
     """OnlineConvBPDNMaskDictLearn.solve(S, W): 4 steps on minibatches of 2 of 4 images, each
     image its own mask ((2, H, W) and (2, 1, H, W)), 30 coding iterations per step, η = 200/(j + 5)."""

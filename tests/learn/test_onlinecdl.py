@@ -6,17 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-import csc
-
 from csc.learn.onlinecdl import SPORCO_ONLINE_STATS_NAMES, ImageSampler, OnlineDictLearn, OnlineDictLearnOptions
 
+from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, sporco_image
 from .test_dictlearn import kill_and_resume
 
-BACKENDS = ["torch"] + (["numba"] if csc.backends.fused.available() else [])
 
-
-@pytest.fixture(autouse=True, params=BACKENDS)
+@pytest.fixture(autouse=True, params=CPU_BACKENDS)
 def backend(request, monkeypatch):
     """Every test runs on each CPU back end of the coding step: the torch loop and the
     fused numba kernels (``backend="auto"`` follows ``CSC_CBPDN_BACKEND``; subprocesses

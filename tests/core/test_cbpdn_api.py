@@ -971,14 +971,14 @@ def test_device_solve_matches_cpu(D, S, device, backend, record_stats):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_inputs_and_device_mismatch(D, S):
+def test_cuda_inputs_and_a_cpu_dictionary_following_them(D, S):
     res = solve(D.cuda(), S.cuda(), max_iter=100, record_stats=False, sync_interval=5)
     assert res.codes.is_cuda and res.iterations.is_cuda
     cpu = solve(D, S, max_iter=100, record_stats=False)
     assert res.iterations.cpu().tolist() == cpu.iterations.tolist()
     assert rel(res.codes, cpu.codes) <= 1e-10
-    with pytest.raises(ValueError, match="images"):
-        csc.ConvBPDN(D, LMBDA).solve(S.cuda())
+    moved = csc.ConvBPDN(D, LMBDA, csc.CBPDNOptions(max_iter=100, record_stats=False)).solve(S.cuda())
+    assert moved.codes.is_cuda and rel(moved.codes, cpu.codes) <= 1e-10  # the CPU dictionary followed the images
 
 
 @pytest.mark.cuda

@@ -19,7 +19,9 @@ numba back end does on the CPU:
    u (and x) once.
 
 An iteration is then t, rfft2, the solve, irfft2 and the y-step (:mod:`csc.backends.counting`
-counts the passes and kernel launches). Other x-steps (multi-channel, diagonal) keep their
+counts the passes and kernel launches); the ADMM loop's per-image residuals, ρ update,
+iteration counts and frozen flags (:func:`csc.core.admm.per_image_update`, about 40 small
+operations) run as one compiled kernel too, so that small batches are not launch-bound. Other x-steps (multi-channel, diagonal) keep their
 torch solve and still get the fused shift and y-step. Each kernel gets the same argument
 kinds whatever the options (flags as tensors, a scalar weight as a (1, 1, 1, 1) tensor, an
 all-true boundary mask), so options do not multiply the compiled variants; the variants
@@ -41,7 +43,7 @@ import torch
 
 from csc.backends.compiling import CompiledFunction
 from csc.backends.torch_loop import TorchCBPDN
-from csc.core.admm import select_images
+from csc.core.admm import per_image_update, select_images
 from csc.core.options import CBPDNOptions
 from csc.core.xstep import SingleChannelXStep
 
@@ -109,8 +111,10 @@ def _ystep(x: torch.Tensor, yprev: torch.Tensor, uprev: torch.Tensor, f: torch.T
 shift_fused = CompiledFunction(_shift, "shift")
 xstep_fused = CompiledFunction(_xstep, "xstep")
 ystep_fused = CompiledFunction(_ystep, "ystep")
-#: the compiled functions of one iteration
+#: the compiled functions of one iteration's maps (the probe runs these)
 KERNELS = (shift_fused, xstep_fused, ystep_fused)
+#: the per-image ρ and residual bookkeeping (:func:`csc.core.admm.per_image_update`) in one kernel
+bookkeeping_fused = CompiledFunction(per_image_update, "bookkeeping")
 
 
 # ----------------------------------------------------------------------------- probe
@@ -207,11 +211,15 @@ class CompiledCBPDN(TorchCBPDN):
     additive mask simulation keep their torch-loop workspaces.
     """
 
+    #: the ADMM loop's per-image bookkeeping, compiled (:func:`csc.core.admm.per_image_update`)
+    bookkeeping = bookkeeping_fused
+
     @property
     def backend(self) -> str:
         """"compiled", or "compiled (eager fallback: …)" with the reasons of the kernels
         that run eagerly for this device and dtype (:mod:`csc.backends.compiling`)."""
-        why = [f"{k.name}: {r}" for k in KERNELS if (r := k.fell_back(self.device.type, self.dtype))]
+        why = [f"{k.name}: {r}" for k in KERNELS + (bookkeeping_fused,)
+               if (r := k.fell_back(self.device.type, self.dtype))]
         return "compiled" if not why else f"compiled (eager fallback: {'; '.join(why)})"
 
     def __init__(self, S: torch.Tensor, xstep, y: torch.Tensor, u: torch.Tensor, w, opts: CBPDNOptions,

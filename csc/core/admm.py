@@ -43,7 +43,8 @@ import torch
 from csc.core.options import CBPDNOptions, default_rsdl_target
 from csc.runtime.sync import host_bool, to_host
 
-__all__ = ["Coupling", "PER_IMAGE", "Workspace", "ADMMLoop", "residuals", "rho_factor", "initial_rho"]
+__all__ = ["Coupling", "PER_IMAGE", "Workspace", "ADMMLoop", "residuals", "rho_factor", "initial_rho",
+           "per_image_update", "residuals_of", "rho_factor_of", "step_constants", "updates_rho"]
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,53 @@ def initial_rho(opts: CBPDNOptions, lmbda: float) -> float:
     return float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
 
 
+def step_constants(opts, xi: float, n: int, n_dual: int | None = None, dtype=torch.float64,
+                   device=None) -> torch.Tensor:
+    """The stopping and ρ-update constants of ``opts`` for problems of ``n`` variables (``n_dual``
+    for the dual tolerance) and residual target ``xi``, as one tensor for :func:`residuals_of`
+    and :func:`rho_factor_of` (made once per loop: reading it needs no host value, and a
+    compiled step gets the same kernel whatever the options): √n·ε_abs, √n_dual·ε_abs, ε_rel,
+    std_residuals, ξ, ξμ, μ/ξ, τ, auto_scaling. Products of constants are formed here in
+    double precision, as the Python-float expressions they replace were."""
+    sq, sqd = math.sqrt(n), math.sqrt(n if n_dual is None else n_dual)
+    mu, tol = opts.rsdl_ratio, opts.abs_stop_tol
+    vals = [sq * tol, sqd * tol, opts.rel_stop_tol, float(bool(opts.std_residuals)), xi, xi * mu, mu / xi,
+            opts.rho_scaling, float(bool(getattr(opts, "auto_scaling", True)))]
+    return torch.tensor(vals, dtype=dtype, device=device)
+
+
+def residuals_of(norms: torch.Tensor, rho: torch.Tensor, c: torch.Tensor):
+    """r, s, ε_pri, ε_dua per problem from ``norms`` (g, 5 or 6) and ρ (g,) with the constants
+    ``c`` of :func:`step_constants` (see :func:`residuals`)."""
+    nx, ny, nu, r, d = norms[:, :5].unbind(1)
+    s = rho * d
+    rn, sn = torch.maximum(nx, ny), rho * nu
+    if norms.shape[1] > 5:
+        rn = torch.maximum(rn, norms[:, 5])
+    std, one = c[3] != 0, torch.ones_like(rn)
+    rn1, sn1 = torch.where(rn == 0, one, rn), torch.where(sn == 0, one, sn)
+    return (torch.where(std, r, r / rn1), torch.where(std, s, s / sn1),
+            torch.where(std, c[0] + rn * c[2], c[0] / rn1 + c[2]),
+            torch.where(std, c[1] + sn * c[2], c[1] / sn1 + c[2]))
+
+
+def rho_factor_of(r: torch.Tensor, s: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """The adaptive-ρ factor per problem with the constants ``c`` of :func:`step_constants`
+    (see :func:`rho_factor`), for an iteration that updates ρ."""
+    xi, tau = c[4], c[7]
+    ratio = torch.where(r > s * xi, r / (s * xi), (s * xi) / r)
+    m = torch.clamp(torch.sqrt(ratio), max=tau)
+    m = torch.where((r == 0) | (s == 0), tau, m)
+    m = torch.where(c[8] != 0, m, tau)  # without auto_scaling the factor is τ
+    one = torch.ones_like(m)
+    return torch.where(r > c[5] * s, m, torch.where(s > c[6] * r, one / m, one))
+
+
+def updates_rho(opts, k: int) -> bool:
+    """Whether iteration k updates ρ (adaptive ρ, not the first, every ``rho_period``)."""
+    return bool(opts.auto_rho) and k != 0 and (k + 1) % opts.rho_period == 0
+
+
 def residuals(opts, norms: torch.Tensor, rho: torch.Tensor, n: int, n_dual: int | None = None):
     """r, s, ε_pri, ε_dua per problem from ``norms`` (g, 5) = ‖x‖, ‖y‖, ‖u‖, ‖x − y‖,
     ‖y_prev − y‖ and ρ (g,), for problems of ``n`` variables (step 5 of the module
@@ -144,35 +192,47 @@ def residuals(opts, norms: torch.Tensor, rho: torch.Tensor, n: int, n_dual: int 
     A split Ax − y = c (SPORCO ``ADMMTwoBlockCnstrnt``) gives ‖Ax‖, ‖y‖, ‖Aᵀu‖, ‖Ax − y − c‖,
     ‖Aᵀ(y_prev − y)‖ and, as a sixth column, ‖c‖ (the primal norm is the largest of ‖Ax‖,
     ‖y‖, ‖c‖); ``n`` is then the number of constraints (y's size) and ``n_dual`` x's size."""
-    nx, ny, nu, r, d = norms[:, :5].unbind(1)
-    s = rho * d
-    rn, sn = torch.maximum(nx, ny), rho * nu
-    if norms.shape[1] > 5:
-        rn = torch.maximum(rn, norms[:, 5])
-    sq, sqd = math.sqrt(n), math.sqrt(n if n_dual is None else n_dual)
-    if opts.std_residuals:
-        return (r, s, sq * opts.abs_stop_tol + rn * opts.rel_stop_tol,
-                sqd * opts.abs_stop_tol + sn * opts.rel_stop_tol)
-    rn = torch.where(rn == 0, torch.ones_like(rn), rn)
-    sn = torch.where(sn == 0, torch.ones_like(sn), sn)
-    return (r / rn, s / sn, sq * opts.abs_stop_tol / rn + opts.rel_stop_tol,
-            sqd * opts.abs_stop_tol / sn + opts.rel_stop_tol)
+    c = step_constants(_ResidualOpts(opts), 1.0, n, n_dual, rho.dtype, rho.device)
+    return residuals_of(norms, rho, c)
 
 
 def rho_factor(opts, k: int, r: torch.Tensor, s: torch.Tensor, xi: float) -> torch.Tensor | None:
     """The adaptive-ρ factor per problem (ρ ← ρ·f, u ← u/f) at iteration k, or None when ρ
     is not updated then (step 6 of the module docstring; SPORCO ``ADMM.update_rho``)."""
-    if not opts.auto_rho or k == 0 or (k + 1) % opts.rho_period != 0:
+    if not updates_rho(opts, k):
         return None
-    tau, mu = opts.rho_scaling, opts.rsdl_ratio
-    if opts.auto_scaling:
-        ratio = torch.where(r > s * xi, r / (s * xi), (s * xi) / r)
-        m = torch.clamp(torch.sqrt(ratio), max=tau)
-        m = torch.where((r == 0) | (s == 0), torch.full_like(m, tau), m)
-    else:
-        m = torch.full_like(r, tau)
-    one = torch.ones_like(m)
-    return torch.where(r > xi * mu * s, m, torch.where(s > (mu / xi) * r, one / m, one))
+    return rho_factor_of(r, s, step_constants(opts, xi, 1, dtype=r.dtype, device=r.device))
+
+
+class _ResidualOpts:
+    """The residual options of ``opts`` with neutral ρ-update fields (options classes whose
+    callers only need :func:`residuals`, such as the dictionary step's, may lack those)."""
+
+    def __init__(self, opts):
+        self.abs_stop_tol, self.rel_stop_tol, self.std_residuals = (opts.abs_stop_tol, opts.rel_stop_tol,
+                                                                    opts.std_residuals)
+        self.rsdl_ratio, self.rho_scaling, self.auto_scaling = 1.0, 1.0, True
+
+
+def per_image_update(sums: torch.Tensor, rho: torch.Tensor, frozen: torch.Tensor, iters: torch.Tensor,
+                     c: torch.Tensor, update: bool, freeze: bool, two_block: bool = False):
+    """The bookkeeping of one iteration of per-image problems, from the y-step's sums: the
+    residuals and tolerances (:func:`residuals_of`), which images converged, the ρ factor
+    (None when ``update`` is False) and the new ρ (frozen images keep theirs when
+    ``freeze``), the iteration counts and the frozen flags. Returns (r, s, ε_pri, ε_dua, f,
+    converged, ρ, iters, frozen). A back end may run it compiled (one kernel instead of ~40
+    small ones: :mod:`csc.backends.compiled`)."""
+    cols = sums[:, [0, 1, 2, 3, 4, 6]] if two_block else sums[:, :5]
+    norms = cols.sqrt().to(rho.dtype)
+    r, s, epri, edua = residuals_of(norms, rho, c)
+    converged = (r < epri) & (s < edua)
+    f = None
+    if update:
+        f = rho_factor_of(r, s, c)
+        rho_new = rho * f
+        rho = torch.where(frozen, rho, rho_new) if freeze else rho_new
+    iters = iters + (~frozen).to(torch.int64)
+    return r, s, epri, edua, f, converged, rho, iters, frozen | converged
 
 
 #: statistics columns of :meth:`ADMMLoop.run`'s recorder, in order; a loop with a
@@ -221,6 +281,12 @@ class ADMMLoop:
         rho0 = initial_rho(opts, lmbda) if rho0 is None else float(rho0)
         self.rho = torch.full((groups,), rho0, dtype=self.scalar_dtype, device=dev)
         self.xi = float(opts.rsdl_target) if opts.rsdl_target is not None else default_rsdl_target(lmbda)
+        K_HW = ws.variables_per_image
+        n_pri = getattr(ws, "constraints_per_image", K_HW)
+        self.consts = step_constants(opts, self.xi, coupling.variables(n, n_pri), coupling.variables(n, K_HW),
+                                     self.scalar_dtype, dev)
+        # a back end may run the per-image bookkeeping compiled (``ws.bookkeeping``: the same function)
+        self._update = getattr(ws, "bookkeeping", None) or per_image_update
         self.k = 0
         self.idx = torch.arange(n, device=dev)
         self.iters = torch.zeros(n, dtype=torch.int64, device=dev)
@@ -285,34 +351,48 @@ class ADMMLoop:
         thr = cp.expand(self.lmbda / self.rho, n).to(ws.dtype)
         if self.extra_weights:
             thr = torch.stack([thr] + [cp.expand(m / self.rho, n).to(ws.dtype) for m in self.extra_weights], 1)
-        may_rescale = opts.auto_rho and self.k != 0 and (self.k + 1) % opts.rho_period == 0
-        sums = cp.reduce(ws.ystep(thr, want, may_rescale))
+        update = updates_rho(opts, self.k)
+        sums = ws.ystep(thr, want, update)
+        if cp.joint:
+            converged = self._joint_update(sums, record, update, freeze)
+        else:
+            r, s, epri, edua, f, converged, rho, iters, frozen = self._update(
+                sums, self.rho, self.frozen, self.iters, self.consts, update, freeze, self.two_block)
+            if want:
+                self._pending.append((self.k, self._stats_row(sums, r, s, epri, edua), ~self.frozen,
+                                      time.perf_counter()))
+            self.rho = rho
+            ws.rescale(f)
+            ws.finish(self.frozen if freeze else None)
+            self.iters, self.frozen = iters, frozen
+        self.k += 1
+        return converged
+
+    def _joint_update(self, sums: torch.Tensor, record, update: bool, freeze: bool) -> torch.Tensor:
+        """The bookkeeping of one iteration of a joint problem (one ρ, residual norms summed
+        over the batch, and over processes): its statistics row, ρ, the dual's rescale."""
+        ws, cp, n = self.ws, self.coupling, self.n
+        sums = cp.reduce(sums)
         cols = [0, 1, 2, 3, 4] + ([6] if self.two_block else [])  # column 6: ‖c‖² of a two-block split
         norms = sums[:, cols].sqrt().to(ws.dtype).to(self.scalar_dtype)
-        K_HW = ws.variables_per_image
-        n_pri = getattr(ws, "constraints_per_image", K_HW)
-        r, s, epri, edua = residuals(opts, norms, self.rho, cp.variables(n, n_pri), cp.variables(n, K_HW))
-        if want:
+        r, s, epri, edua = residuals_of(norms, self.rho, self.consts)
+        if record is not None:
             row = self._stats_row(sums, r, s, epri, edua)
-            if cp.joint and self.sync_every == 1:
+            if self.sync_every == 1:
                 self.row_time = time.perf_counter()
                 record(self.k, self.idx_host, row)
             else:
                 self._pending.append((self.k, row, ~self.frozen[:row.shape[1]], time.perf_counter()))
-        f = rho_factor(opts, self.k, r, s, self.xi)
+        f = rho_factor_of(r, s, self.consts) if update else None
         converged = (r < epri) & (s < edua)
         if f is not None:
             rho_new = self.rho * f
-            gfrozen = self.frozen[:1] if cp.joint else self.frozen  # a joint problem's one ρ
-            self.rho = torch.where(gfrozen, self.rho, rho_new) if freeze else rho_new
+            self.rho = torch.where(self.frozen[:1], self.rho, rho_new) if freeze else rho_new
         ws.rescale(None if f is None else cp.expand(f, n).to(ws.dtype))
         ws.finish(self.frozen if freeze else None)
         self.iters += (~self.frozen).to(torch.int64)
-        if not cp.joint:
-            self.frozen = self.frozen | converged
-        elif freeze:
+        if freeze:
             self.frozen = self.frozen | converged.expand(n)
-        self.k += 1
         return converged
 
     def _stats_row(self, sums, r, s, epri, edua) -> torch.Tensor:

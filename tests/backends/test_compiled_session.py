@@ -120,7 +120,7 @@ def test_recompile_limit_hit_falls_back_to_eager_with_a_warning(monkeypatch):
     monkeypatch.setattr(compiling, "RECOMPILE_LIMIT", 1)
     compiling.reset()
     try:
-        steady = dict(rel_stop_tol=0.0, max_iter=30)  # no image retires: one shape
+        steady = dict(rel_stop_tol=0.0, max_iter=30, auto_rho=False)  # no image retires, ρ fixed: one variant
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
             first = _solve("compiled", 2, (12, 12), torch.float64, steady, seed=0)

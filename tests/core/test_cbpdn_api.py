@@ -946,14 +946,15 @@ def test_stopping_rule_needs_both_residuals(D, S, opts, one_sided):
 def test_device_solve_matches_cpu(D, S, device, backend, record_stats):
     """The solve of every (device, back end) pair but the numba one matches an independent
     reference, the numba back end on the CPU (float64), and keeps its outputs on that
-    device. With statistics off the host reads convergence every 10 iterations (CUDA's
-    default sync_interval; the CPU's default is 1), so images converging between two reads
-    are frozen on the device."""
+    device. The host reads convergence every 10 iterations (CUDA's default sync_interval,
+    given on the CPU, whose default is 1), so images converging between two reads are
+    frozen on the device."""
     if not NUMBA_AVAILABLE:
         pytest.skip(f"the reference is missing: {NUMBA_MISSING}")
     cpu = solve(D, S, max_iter=300, record_stats=record_stats, backend="numba")
     sync = {} if device == "cuda" else {"sync_interval": 10}
     res = solve(D, S, max_iter=300, record_stats=record_stats, device=device, backend=backend, **sync)
+    assert cpu.backend == "numba" and res.backend.split()[0] == backend
     for name in ("codes", "x", "u", "rho", "iterations", "dictionary"):
         assert getattr(res, name).device.type == device, name
     assert res.reconstruct().device.type == device

@@ -165,8 +165,9 @@ class CBPDNOptions:
         to the dictionary's), the dictionary and weights copied there once by the solver
         (:class:`csc.ConvBPDN`).
     sync_interval : int or None
-        Iterations between host checks of convergence when statistics are off; None
-        gives 1 on CPU (where a check costs nothing) and 10 on CUDA. Results do not
+        Iterations between host reads of the torch and compiled back ends (the
+        convergence checks, and the statistics rows buffered on the device meanwhile);
+        None gives 1 on CPU (where a check costs nothing) and 10 on CUDA. Results do not
         depend on it: an image that converges between checks is frozen on the device.
         The fused CPU back end checks every iteration (it costs nothing there).
     backend : str

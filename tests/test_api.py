@@ -119,3 +119,15 @@ def test_module_names_resolve(name, module):
 def test_unknown_name_raises_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         csc.nope  # noqa: B018
+
+
+def test_pyproject_lists_every_package():
+    """``[tool.setuptools] packages`` is explicit: a package missing from it (a new
+    subpackage such as ``csc.science.analysis``) would be left out of the wheel."""
+    import pathlib
+    import tomllib
+
+    root = pathlib.Path(csc.__file__).parent
+    listed = set(tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root.parent).parts) for p in root.rglob("__init__.py")}
+    assert found <= listed

@@ -22,7 +22,7 @@ code store and datasets, the classifier and its training loop, the analysis, the
 sweeps and the demo load on first use of one of their names (``csc.CodeStore``,
 ``csc.resnet18``, ``csc.run_demo`` …), as do the layer packages (``csc.pipeline`` …) and
 the module names of the flat layout before the layers (``csc.metrics``, ``csc.dictlearn``,
-``csc.data`` …, see :mod:`csc._compat`).
+``csc.data`` …, see :mod:`csc._compat`; deprecated, they warn and go in csc 0.3).
 """
 
 from csc import _compat
@@ -136,7 +136,8 @@ _PACKAGES = ("core", "backends", "learn", "dictionary", "pipeline", "classify", 
 
 def __getattr__(name: str):
     """Lazy public names (:data:`_LAZY`), the layer packages and the old flat module names
-    (``csc.metrics``, ``csc.dictlearn`` … via :func:`csc._compat.new_name`), imported on first use."""
+    (``csc.metrics``, ``csc.dictlearn`` … via :func:`csc._compat.new_name`, with a
+    :class:`DeprecationWarning`), imported on first use."""
     import importlib
 
     if name in _LAZY:
@@ -149,9 +150,10 @@ def __getattr__(name: str):
     new = _compat.new_name(f"csc.{name}")
     if new is None:
         raise AttributeError(f"module 'csc' has no attribute {name!r}")
+    _compat.warn_moved(f"csc.{name}", new, stacklevel=2)
     return importlib.import_module(new)
 
 
 def __dir__() -> list[str]:
-    old = (m[len("csc."):] for m in _compat.MOVED if m.count(".") == 1 and not m.startswith("csc._"))
-    return sorted(set(globals()) | set(_LAZY) | set(_PACKAGES) | set(old))
+    # the old module names (deprecated) are left out, so that introspection does not warn
+    return sorted(set(globals()) | set(_LAZY) | set(_PACKAGES))

@@ -1,9 +1,11 @@
-"""Old import paths of csc's modules, kept working after the package moved into layers.
+"""Old import paths of csc's modules, kept working (deprecated) after the package moved into layers.
 
 Before the layered layout csc's modules sat side by side (``csc.cbpdn``, ``csc.dictlearn``,
 ``csc.data`` …). :data:`MOVED` maps each old name to its new home; the finder below makes
 ``import csc.dictlearn`` (and ``from csc.data import builtin_photographs``) return the new
-module object itself, so there is exactly one copy of every module.
+module object itself, so there is exactly one copy of every module. Each old name is
+deprecated: importing it (or reading ``csc.dictlearn`` …) emits a :class:`DeprecationWarning`
+that names the new module and :data:`REMOVAL`, when the old names go.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
+import warnings
 
 #: old module name → new module name
 MOVED: dict[str, str] = {
@@ -44,6 +47,20 @@ MOVED: dict[str, str] = {
 }
 
 
+#: when the old names of :data:`MOVED` stop working
+REMOVAL = "csc 0.3 (not before 2027-03-07)"
+
+
+def warn_moved(old: str, new: str, stacklevel: int = 2) -> None:
+    """Emit the :class:`DeprecationWarning` of the old module name ``old`` (now ``new``);
+    ``stacklevel`` as in :func:`warnings.warn`, counted from the caller of this function."""
+    warnings.warn(
+        f"{old} is deprecated, import {new} instead; the old name will be removed in {REMOVAL}",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def new_name(fullname: str) -> str | None:
     """The new name of an old module name (or of a submodule of an old package), else None."""
     if fullname in MOVED:
@@ -61,6 +78,9 @@ class _Alias(importlib.abc.Loader):
         self.target = target
 
     def create_module(self, spec):
+        # stacklevel 2: the import machinery's own frames (importlib._bootstrap) are skipped by
+        # warnings, so the warning points at the ``import`` statement that used the old name
+        warn_moved(spec.name, self.target, stacklevel=2)
         return importlib.import_module(self.target)
 
     def exec_module(self, module) -> None:  # already executed under its new name

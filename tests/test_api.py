@@ -31,13 +31,15 @@ USED = ("CBPDNOptions", "CBPDNResult", "ConvBPDN", "DemoConfig", "DictLearn", "D
         "ResNet18", "StoreError", "TrainOptions", "angular_bandwidth_degrees", "CodeStore", "encode_dataset",
         "loggabor_kernels", "train_classifier", "verify_store")
 
-#: layer packages and the flat module names of before the layers → the module they name
+#: layer packages → the module they name
 MODULES = {"core": "csc.core", "backends": "csc.backends", "learn": "csc.learn", "dictionary": "csc.dictionary",
            "pipeline": "csc.pipeline", "classify": "csc.classify", "science": "csc.science",
-           "runtime": "csc.runtime", "cli": "csc.cli", "dictionaries": "csc.dictionaries",
-           "metrics": "csc.science.metrics", "dictlearn": "csc.learn.dictlearn", "data": "csc.pipeline.sources",
-           "models": "csc.classify.models", "analysis": "csc.science.analysis", "train": "csc.classify.train",
-           "store": "csc.pipeline.store", "demo": "csc.cli.demo", "ops": "csc.core.ops", "io": "csc.dictionary.io"}
+           "runtime": "csc.runtime", "cli": "csc.cli", "dictionaries": "csc.dictionaries"}
+
+#: the flat module names of before the layers (deprecated: they warn) → the module they name
+OLD_MODULES = {"metrics": "csc.science.metrics", "dictlearn": "csc.learn.dictlearn", "data": "csc.pipeline.sources",
+               "models": "csc.classify.models", "analysis": "csc.science.analysis", "train": "csc.classify.train",
+               "store": "csc.pipeline.store", "demo": "csc.cli.demo", "ops": "csc.core.ops", "io": "csc.dictionary.io"}
 
 
 def _run(code: str) -> dict:
@@ -90,7 +92,7 @@ def test_all_is_curated():
     assert len(csc.__all__) <= 51  # the solvers, learners, dictionaries, metrics and stores a user names
     assert len(set(csc.__all__)) == len(csc.__all__)
     assert all(not n.startswith("_") for n in csc.__all__)
-    assert not set(csc.__all__) & set(MODULES)  # names, not modules
+    assert not set(csc.__all__) & (set(MODULES) | set(OLD_MODULES))  # names, not modules
 
 
 @pytest.mark.parametrize("name", USED)
@@ -111,11 +113,70 @@ def test_lazy_names_are_the_modules_objects():
 @pytest.mark.parametrize("name,module", sorted(MODULES.items()))
 def test_module_names_resolve(name, module):
     import importlib
+    import warnings
 
-    assert getattr(csc, name) is importlib.import_module(module)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the layer packages are not deprecated
+        assert getattr(csc, name) is importlib.import_module(module)
     assert name in dir(csc)
+
+
+def _deprecated(old: str, new: str):
+    return pytest.warns(DeprecationWarning, match=rf"{old} is deprecated, import {new} instead.*csc 0\.3")
+
+
+def _forget(monkeypatch, old: str) -> None:
+    """Undo, for this test, an earlier ``import OLD`` (the warning comes with the first import,
+    which also sets the attribute on ``csc``); ``hasattr`` would go through csc.__getattr__."""
+    monkeypatch.delitem(sys.modules, old, raising=False)
+    if old.rpartition(".")[2] in vars(csc):
+        monkeypatch.delattr(csc, old.rpartition(".")[2])
+
+
+@pytest.mark.parametrize("name,module", sorted(OLD_MODULES.items()))
+def test_old_module_attributes_warn_and_are_the_new_modules(name, module, monkeypatch):
+    import importlib
+
+    _forget(monkeypatch, f"csc.{name}")
+    with _deprecated(f"csc.{name}", module):
+        got = getattr(csc, name)
+    assert got is importlib.import_module(module)
+    assert name not in dir(csc)  # not advertised, so that introspection does not warn
+
+
+@pytest.mark.parametrize("old,new", sorted(csc._compat.MOVED.items()))
+def test_old_module_imports_warn_and_are_the_new_modules(old, new, monkeypatch):
+    import importlib
+
+    _forget(monkeypatch, old)
+    with _deprecated(old, new):
+        got = importlib.import_module(old)
+    assert got is importlib.import_module(new)
+    assert got.__name__ == new
+
+
+def test_old_module_warning_points_at_the_import_statement(monkeypatch):
+    _forget(monkeypatch, "csc.dictlearn")
+    with _deprecated("csc.dictlearn", "csc.learn.dictlearn") as record:
+        from csc.dictlearn import random_crops
+    from csc.learn.dictlearn import random_crops as new
+
+    assert random_crops is new
+    assert [w.filename for w in record] == [__file__]
 
 
 def test_unknown_name_raises_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         csc.nope  # noqa: B018
+
+
+def test_pyproject_lists_every_package():
+    """``[tool.setuptools] packages`` is explicit: a package missing from it (a new
+    subpackage such as ``csc.science.analysis``) would be left out of the wheel."""
+    import pathlib
+    import tomllib
+
+    root = pathlib.Path(csc.__file__).parent
+    listed = set(tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root.parent).parts) for p in root.rglob("__init__.py")}
+    assert found <= listed

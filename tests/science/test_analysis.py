@@ -391,3 +391,22 @@ def test_plots_draw_on_the_given_axes():
         assert [t.get_text() for t in axes[3].get_xticklabels()] == list(MAGNITUDE_FAMILIES)
     finally:
         plt.close(fig)
+
+
+def test_package_reexports_its_modules_names():
+    """``csc.science.analysis`` is a package of one module per section; every public name
+    stays importable from the package and is the defining module's object."""
+    import importlib
+
+    import csc.science.analysis as analysis
+
+    modules = ("curves", "records", "inputs", "fitting", "magnitudes", "orientations", "plots")
+    owners = {}
+    for m in modules:
+        mod = importlib.import_module(f"csc.science.analysis.{m}")
+        for name in analysis.__all__:
+            if name in vars(mod) and getattr(getattr(mod, name), "__module__", mod.__name__) == mod.__name__:
+                owners.setdefault(name, mod)
+    assert sorted(owners) == sorted(analysis.__all__)
+    for name, mod in owners.items():
+        assert getattr(analysis, name) is getattr(mod, name)

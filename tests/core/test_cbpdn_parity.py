@@ -21,10 +21,11 @@ from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, 
 
 pytestmark = needs_sporco
 
-@pytest.fixture(autouse=True, params=CPU_BACKENDS)
+@pytest.fixture(autouse=True, params=CPU_BACKENDS + [compiled_param("cpu")])
 def backend(request, monkeypatch):
-    """Every parity test runs on each CPU back end: the torch loop and the fused numba
-    kernels (``backend="auto"`` follows ``CSC_CBPDN_BACKEND``); a test may name others
+    """Every parity test runs on each CPU back end: the torch loop, the fused numba
+    kernels and the compiled (CUDA) back end through inductor's C++ code
+    (``backend="auto"`` follows ``CSC_CBPDN_BACKEND``); a test may name others
     (``parametrize("backend", …, indirect=True)``)."""
     monkeypatch.setenv("CSC_CBPDN_BACKEND", request.param)
     return request.param

@@ -293,13 +293,6 @@ class CompiledCBPDN(TorchCBPDN):
             torch.fft.irfft2(self.xf, s=(H, W), out=x)
         self._x_new = x
 
-    @property
-    def _sr(self) -> torch.Tensor:
-        sr = getattr(self, "_sr_cache", None)
-        if sr is None or sr[0] is not self.Sf:
-            self._sr_cache = sr = (self.Sf, torch.view_as_real(self.Sf.contiguous()))
-        return sr[1]
-
     def _dft_parts(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(Re D̂, Im D̂), contiguous, remade when the dictionary changes (the learners)."""
         Df = self.xs.Df
@@ -330,9 +323,7 @@ class CompiledCBPDN(TorchCBPDN):
     def finish(self, frozen: torch.Tensor | None) -> None:
         y, u, x = self._new
         yprev, uprev = self.y, self._u
-        f = self._factor
-        if frozen is not None and f is not None:  # the y-step kept the frozen images' u: no pending factor
-            f = torch.where(frozen.view(-1, 1, 1, 1), torch.ones_like(f), f)
+        f = self._factor  # 1 for frozen images (the loop's bookkeeping): their u stays as the y-step kept it
         self.x = x  # with freezing the y-step merged the new x into the old x's buffer
         self.y, self.y_alt, self._u, self.tmp = y, yprev, u, uprev
         self._f, self._factor = f, None
@@ -355,3 +346,4 @@ class CompiledCBPDN(TorchCBPDN):
         self.x_alt = torch.empty_like(y) if freeze else None
         cdt = torch.complex128 if y.dtype == torch.float64 else torch.complex64
         self._xf_buf = torch.empty((n, K, H, W // 2 + 1), dtype=cdt, device=y.device)
+        self._sr = torch.view_as_real(self.Sf)  # the image DFTs (contiguous) as the x-step kernel reads them

@@ -33,6 +33,7 @@ multi-image semantics, used by the learners), optionally summed over processes.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -144,12 +145,25 @@ def step_constants(opts, xi: float, n: int, n_dual: int | None = None, dtype=tor
     and :func:`rho_factor_of` (made once per loop: reading it needs no host value, and a
     compiled step gets the same kernel whatever the options): √n·ε_abs, √n_dual·ε_abs, ε_rel,
     std_residuals, ξ, ξμ, μ/ξ, τ, auto_scaling. Products of constants are formed here in
-    double precision, as the Python-float expressions they replace were."""
+    double precision, as the Python-float expressions they replace were. Options classes
+    without the ρ-update fields (callers of :func:`residuals` only) get neutral ones. The
+    tensor is cached per value: a solver or learner step copies it to its device once."""
     sq, sqd = math.sqrt(n), math.sqrt(n if n_dual is None else n_dual)
-    mu, tol = opts.rsdl_ratio, opts.abs_stop_tol
-    vals = [sq * tol, sqd * tol, opts.rel_stop_tol, float(bool(opts.std_residuals)), xi, xi * mu, mu / xi,
-            opts.rho_scaling, float(bool(getattr(opts, "auto_scaling", True)))]
+    mu, tol = getattr(opts, "rsdl_ratio", 1.0), opts.abs_stop_tol
+    vals = (sq * tol, sqd * tol, opts.rel_stop_tol, float(bool(opts.std_residuals)), xi, xi * mu, mu / xi,
+            getattr(opts, "rho_scaling", 1.0), float(bool(getattr(opts, "auto_scaling", True))))
+    return _constants(vals, dtype, None if device is None else torch.device(device))
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(vals: tuple, dtype: torch.dtype, device: torch.device | None) -> torch.Tensor:
     return torch.tensor(vals, dtype=dtype, device=device)
+
+
+def norm_columns(sums: torch.Tensor, two_block: bool) -> torch.Tensor:
+    """The y-step's squared sums that enter the residuals: ‖x‖², ‖y‖², ‖u‖², ‖x − y‖²,
+    ‖y_prev − y‖² (columns 0–4) and, for a two-block split, ‖c‖² (column 6)."""
+    return torch.cat((sums[:, :5], sums[:, 6:7]), 1) if two_block else sums[:, :5]
 
 
 def residuals_of(norms: torch.Tensor, rho: torch.Tensor, c: torch.Tensor):
@@ -192,7 +206,7 @@ def residuals(opts, norms: torch.Tensor, rho: torch.Tensor, n: int, n_dual: int 
     A split Ax − y = c (SPORCO ``ADMMTwoBlockCnstrnt``) gives ‖Ax‖, ‖y‖, ‖Aᵀu‖, ‖Ax − y − c‖,
     ‖Aᵀ(y_prev − y)‖ and, as a sixth column, ‖c‖ (the primal norm is the largest of ‖Ax‖,
     ‖y‖, ‖c‖); ``n`` is then the number of constraints (y's size) and ``n_dual`` x's size."""
-    c = step_constants(_ResidualOpts(opts), 1.0, n, n_dual, rho.dtype, rho.device)
+    c = step_constants(opts, 1.0, n, n_dual, rho.dtype, rho.device)
     return residuals_of(norms, rho, c)
 
 
@@ -204,33 +218,23 @@ def rho_factor(opts, k: int, r: torch.Tensor, s: torch.Tensor, xi: float) -> tor
     return rho_factor_of(r, s, step_constants(opts, xi, 1, dtype=r.dtype, device=r.device))
 
 
-class _ResidualOpts:
-    """The residual options of ``opts`` with neutral ρ-update fields (options classes whose
-    callers only need :func:`residuals`, such as the dictionary step's, may lack those)."""
-
-    def __init__(self, opts):
-        self.abs_stop_tol, self.rel_stop_tol, self.std_residuals = (opts.abs_stop_tol, opts.rel_stop_tol,
-                                                                    opts.std_residuals)
-        self.rsdl_ratio, self.rho_scaling, self.auto_scaling = 1.0, 1.0, True
-
-
 def per_image_update(sums: torch.Tensor, rho: torch.Tensor, frozen: torch.Tensor, iters: torch.Tensor,
                      c: torch.Tensor, update: bool, freeze: bool, two_block: bool = False):
     """The bookkeeping of one iteration of per-image problems, from the y-step's sums: the
     residuals and tolerances (:func:`residuals_of`), which images converged, the ρ factor
-    (None when ``update`` is False) and the new ρ (frozen images keep theirs when
-    ``freeze``), the iteration counts and the frozen flags. Returns (r, s, ε_pri, ε_dua, f,
+    (None when ``update`` is False; 1 for frozen images when ``freeze``, so that their ρ and
+    dual stay as they are) and the new ρ, the iteration counts and the frozen flags. Returns (r, s, ε_pri, ε_dua, f,
     converged, ρ, iters, frozen). A back end may run it compiled (one kernel instead of ~40
     small ones: :mod:`csc.backends.compiled`)."""
-    cols = sums[:, [0, 1, 2, 3, 4, 6]] if two_block else sums[:, :5]
-    norms = cols.sqrt().to(rho.dtype)
+    norms = norm_columns(sums, two_block).sqrt().to(rho.dtype)
     r, s, epri, edua = residuals_of(norms, rho, c)
     converged = (r < epri) & (s < edua)
     f = None
     if update:
         f = rho_factor_of(r, s, c)
-        rho_new = rho * f
-        rho = torch.where(frozen, rho, rho_new) if freeze else rho_new
+        if freeze:
+            f = torch.where(frozen, torch.ones_like(f), f)
+        rho = rho * f
     iters = iters + (~frozen).to(torch.int64)
     return r, s, epri, edua, f, converged, rho, iters, frozen | converged
 
@@ -373,8 +377,7 @@ class ADMMLoop:
         over the batch, and over processes): its statistics row, ρ, the dual's rescale."""
         ws, cp, n = self.ws, self.coupling, self.n
         sums = cp.reduce(sums)
-        cols = [0, 1, 2, 3, 4] + ([6] if self.two_block else [])  # column 6: ‖c‖² of a two-block split
-        norms = sums[:, cols].sqrt().to(ws.dtype).to(self.scalar_dtype)
+        norms = norm_columns(sums, self.two_block).sqrt().to(ws.dtype).to(self.scalar_dtype)
         r, s, epri, edua = residuals_of(norms, self.rho, self.consts)
         if record is not None:
             row = self._stats_row(sums, r, s, epri, edua)
@@ -386,8 +389,9 @@ class ADMMLoop:
         f = rho_factor_of(r, s, self.consts) if update else None
         converged = (r < epri) & (s < edua)
         if f is not None:
-            rho_new = self.rho * f
-            self.rho = torch.where(self.frozen[:1], self.rho, rho_new) if freeze else rho_new
+            if freeze:  # a frozen problem keeps its ρ and dual: factor 1
+                f = torch.where(self.frozen[:1], torch.ones_like(f), f)
+            self.rho = self.rho * f
         ws.rescale(None if f is None else cp.expand(f, n).to(ws.dtype))
         ws.finish(self.frozen if freeze else None)
         self.iters += (~self.frozen).to(torch.int64)

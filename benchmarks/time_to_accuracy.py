@@ -132,7 +132,7 @@ def _path(s, D) -> dict:
     import torch
 
     import csc
-    from csc.core.path import lambda_path
+    from csc.problems.path import lambda_path
 
     lams = [0.2, 0.1, 0.05, 0.025, 0.0125]
     opts = csc.CBPDNOptions(rel_stop_tol=5e-3, max_iter=500, backend="numba", record_stats=False)

@@ -6,7 +6,7 @@ tools of Ladret, Casanova & Perrinet, "Kernel heterogeneity improves sparseness 
 images representations" (the paper whose sections, equations and figures the docstrings cite).
 :data:`__all__` is the curated public API; the layers hold the details:
 
-- :mod:`csc.core` — the solver (:mod:`csc.core.cbpdn`), its options, SPORCO array layouts
+- :mod:`csc.core` — the solver (:mod:`csc.problems.cbpdn`), its options, SPORCO array layouts
   and the stateless DFT-domain operations (:mod:`csc.core.ops`)
 - :mod:`csc.backends` — the torch loop and the fused numba/FFTW CPU kernels
 - :mod:`csc.learn` — batch and online dictionary learning, kernel constraints
@@ -28,14 +28,14 @@ the module names of the flat layout before the layers (``csc.metrics``, ``csc.di
 from csc import _compat
 
 _compat.install()
-from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
-from csc.core.joint import CBPDNJointOptions, ConvBPDNJoint
-from csc.core.maskdcpl import ConvBPDNMaskDcpl
-from csc.core.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskSim, csc.core.ams.AddMaskSim
+from csc.problems.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
+from csc.problems.joint import CBPDNJointOptions, ConvBPDNJoint
+from csc.problems.maskdcpl import ConvBPDNMaskDcpl
+from csc.problems.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskSim, csc.problems.ams.AddMaskSim
 from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
-from csc.core.fista import ConvBPDNFISTA, FISTAResult, FISTAStats  # the result and stats are not in __all__
-from csc.core.path import PathResult, lambda_path
-from csc.core.variants import (  # the stats classes are not in __all__
+from csc.problems.fista import ConvBPDNFISTA, FISTAResult, FISTAStats  # the result and stats are not in __all__
+from csc.problems.path import PathResult, lambda_path
+from csc.problems.variants import (  # the stats classes are not in __all__
     ConvBPDNGradReg, ConvElasticNet, ConvL1L1Grd, ElasticNetStats, GradRegStats, L1L1GrdStats)
 from csc.core.sporco import from_sporco_layout, to_sporco_layout
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries

@@ -314,6 +314,7 @@ def csc_backend(device: str = "cpu", backend: str = "auto") -> dict:
 
     import csc
     from csc.backends import fused as _fused
+    from csc.backends.registry import select_backend
 
     dev = torch.device(device)
     out = {}
@@ -322,7 +323,7 @@ def csc_backend(device: str = "cpu", backend: str = "auto") -> dict:
 
         reason = compile_unavailable_reason(dev)
         out["compile"] = "available" if reason is None else f"unavailable: {reason}"
-    name = _fused.select_backend(backend, dev)
+    name = select_backend(backend, dev)
     return {"backend": name, "fft": _fused._fft_backend() if name == "numba" else "torch", **out}
 
 

@@ -86,7 +86,7 @@ def _csc_admm(s, D, lmbda, iters, nonneg=False, tol=0.0, on="y", dtype="float64"
 def _csc_fista(s, D, lmbda, iters, L):
     import torch
 
-    from csc.core.fista import ConvBPDNFISTA
+    from csc.problems.fista import ConvBPDNFISTA
     from csc.core.options import FISTAOptions
 
     opts = FISTAOptions(max_iter=iters, rel_stop_tol=0.0, L=L, backend="numba", dtype=torch.float64)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from csc.core.cbpdn import ConvBPDN
+from csc.problems.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, shipped_dictionaries
 from csc.dictionary.tile import plot_dictionary
 from csc.science.metrics import psnr, psnr_paper, sparseness

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from csc.cli.argtypes import nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
-from csc.core.cbpdn import ConvBPDN
+from csc.problems.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, save_dictionary, sha256_of_array, shipped_dictionaries
 from csc.core.options import CBPDNOptions
 from csc.pipeline.preprocess import Preprocess
@@ -150,7 +150,7 @@ def _encode_solver(D: torch.Tensor, args: argparse.Namespace, dtype: torch.dtype
                   device=device)
     if args.boundary == "periodic":
         return ConvBPDN(D, args.lmbda, CBPDNOptions(**common))
-    from csc.core.maskdcpl import ConvBPDNMaskDcpl
+    from csc.problems.maskdcpl import ConvBPDNMaskDcpl
     from csc.core.options import MaskDcplOptions
 
     return ConvBPDNMaskDcpl(D, args.lmbda, MaskDcplOptions(rho=50.0 * args.lmbda + 0.1, **common))

@@ -466,7 +466,7 @@ class _StoreEncoder:
     def _solve_shard(self, i: int, lo: int, hi: int) -> tuple[dict[str, np.ndarray], float]:
         """Code images [lo, hi) (in batches sized to the device, :func:`csc.solve_in_batches`);
         shard i's arrays (nonzeros only) and the seconds it took."""
-        from csc.core.cbpdn import solve_in_batches
+        from csc.problems.cbpdn import solve_in_batches
 
         t0 = time.perf_counter()
         signal = preprocess_images(self.images[lo:hi], self.settings, device=self.dev, dtype=self.sdtype)
@@ -620,7 +620,7 @@ def encode_dataset(
         device's free memory), a batch that runs out of memory split and retried; the
         store's bytes do not depend on it.
     """
-    from csc.core.cbpdn import ConvBPDN
+    from csc.problems.cbpdn import ConvBPDN
     from csc.core.options import CBPDNOptions
     from csc.runtime import distributed as _dist
 

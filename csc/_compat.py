@@ -42,7 +42,7 @@ MOVED: dict[str, str] = {
     "csc.sweep": "csc.science.sweep",
     "csc.analysis": "csc.science.analysis",
     "csc.distributed": "csc.runtime.distributed",
-    "csc.demo": "csc.cli.demo",
+    "csc.demo": "csc.science.demo",
     "csc.bench": "csc.cli.bench",
 }
 

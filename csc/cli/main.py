@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from csc.cli import demo
 from csc.cli.argtypes import nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
 from csc.core.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, save_dictionary, sha256_of_array, shipped_dictionaries
@@ -486,28 +487,6 @@ def cmd_learn(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from dataclasses import replace as _replace
-
-    from csc.cli.demo import DEFAULTS, QUICK, format_table, run_demo
-
-    base = QUICK if args.quick else DEFAULTS
-    changes = {k: v for k, v in {
-        "lmbda": args.lmbda, "crop": args.crop, "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol,
-        "images": tuple(args.images) if args.images else None,
-        "dictionaries": tuple(args.dictionaries) if args.dictionaries else None,
-        "preprocess": args.preprocess, "device": args.device, "dtype": args.dtype,
-        "batch_size": args.batch_size, "example": args.example,
-    }.items() if v is not None}
-    cfg = _replace(base, **changes)
-    with output_dir(args.out, "--out"):
-        result = run_demo(cfg, args.out, progress=not args.quiet, figure=not args.no_figure)
-    print(format_table(result))
-    print(f"wrote demo.json{'' if args.no_figure else ', demo.png'} and codes/ to {args.out} "
-          f"({result.seconds:.0f} s)")
-    return 0
-
-
 def _add_encode(sub) -> None:
     """``csc encode``: sparse-code image files with one dictionary."""
     e = sub.add_parser("encode", help="sparse-code images and write codes, reconstructions and metrics")
@@ -689,31 +668,6 @@ def _add_table(sub) -> None:
     tb.set_defaults(func=cmd_table)
 
 
-def _add_demo(sub) -> None:
-    """``csc demo``: code the built-in photographs with every shipped dictionary."""
-    m = sub.add_parser("demo", help="code the built-in photographs with every shipped dictionary; "
-                                    "table, JSON and figure")
-    m.add_argument("--lmbda", type=nonneg_float, default=None, help="λ for every dictionary (default 0.01 for highpass, 0.05 for lcn)")
-    m.add_argument("--crop", type=positive_int, default=None, help="central square crop side (default 128)")
-    m.add_argument("--max-iter", type=positive_int, default=None, help="ADMM iteration limit (default 100)")
-    m.add_argument("--rel-stop-tol", type=nonneg_float, default=None, help="relative stopping tolerance (default 1e-3)")
-    m.add_argument("--images", nargs="+", default=None, metavar="NAME",
-                   help="subset of the built-in photographs (default all 11)")
-    m.add_argument("--dictionaries", nargs="+", default=None, metavar="NAME",
-                   help="dictionaries (default every shipped one: csc dictionaries)")
-    m.add_argument("--preprocess", choices=["highpass", "lcn"], default=None,
-                   help="Tikhonov highpass (SPORCO examples, default) or local contrast normalisation")
-    m.add_argument("--example", default=None, help="photograph shown reconstructed (default camera)")
-    m.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    m.add_argument("--quick", action="store_true", help="three 32x32 crops, 20 iterations (seconds)")
-    m.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default)")
-    m.add_argument("--dtype", choices=["float32", "float64"], default=None)
-    m.add_argument("--batch-size", type=positive_int, default=None, help="images per solve (default 4 on CPU, all on CUDA)")
-    m.add_argument("--no-figure", action="store_true", help="do not draw demo.png")
-    m.add_argument("--quiet", action="store_true", help="no progress bar")
-    m.set_defaults(func=cmd_demo)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``csc`` command line: one subcommand per ``_add_*`` helper."""
     p = argparse.ArgumentParser(prog="csc", description="Convolutional sparse coding on PyTorch.")
@@ -727,7 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(sub)
     _add_train(sub)
     _add_table(sub)
-    _add_demo(sub)
+    demo.register(sub)
     from csc.cli.paper import add_paper
 
     add_paper(sub)

@@ -3,7 +3,7 @@
     csc encode IMAGE... --dictionary NAME|FILE --lmbda L [--out DIR] ...
     csc loggabor --preset heterogeneous --out FILE
     csc dictionaries
-    csc bench [--size 256] [--iters 50] [--threads N] [--json FILE] ...   (needs SPORCO)
+    csc bench [--size 256] [--iters 50] [--threads N] [--json FILE] ...   (needs SPORCO and the checkout)
 
 ``IMAGE`` is a file path or ``builtin:NAME`` for a photograph shipped with scikit-image
 (``builtin:camera``, ``builtin:astronaut``, …; ``builtin:all`` for every one).
@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from csc.cli import demo
+from csc.cli import bench, demo
 from csc.cli.argtypes import nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
 from csc.core.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, save_dictionary, sha256_of_array, shipped_dictionaries
@@ -217,20 +217,6 @@ def cmd_loggabor(args: argparse.Namespace) -> int:
                           "L, RG, BY (csc.dictionary.colour), kernel outer, direction inner")
     path = save_dictionary(args.out, kernels, meta)
     print(f"wrote {kernels.shape[0]} kernels {'3x' if args.colour else ''}{args.size}x{args.size} ({args.preset}) to {path}")
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    """The standard speed/memory comparison with SPORCO (:mod:`csc.cli.bench`)."""
-    from csc.cli import bench
-
-    if not bench.have_sporco():
-        print(f"csc bench: error: {bench.SPORCO_MISSING}", file=sys.stderr)
-        return 2
-    bench.check_arguments(args)
-    if args.json:
-        prepare_file_parent(args.json, "--json")
-    bench.run(args)
     return 0
 
 
@@ -561,17 +547,6 @@ def _add_learn(sub) -> None:
     lr.set_defaults(func=cmd_learn)
 
 
-def _add_bench(sub) -> None:
-    """``csc bench``: the options of the SPORCO comparison (the harness loads only when it runs)."""
-    from csc.cli.bench_args import add_arguments as _bench_arguments  # not the harness: it loads in cmd_bench
-
-    bn = sub.add_parser("bench", help="time csc against SPORCO on the standard problem (256² barbara, K = 144 "
-                                      "12×12, λ = 0.05): ms/iteration, memory, bandwidth floor; needs sporco",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _bench_arguments(bn)
-    bn.set_defaults(func=cmd_bench)
-
-
 def _add_dictionaries(sub) -> None:
     """``csc dictionaries``: list the shipped dictionaries."""
     d = sub.add_parser("dictionaries", help="list the shipped dictionaries")
@@ -675,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encode(sub)
     _add_loggabor(sub)
     _add_learn(sub)
-    _add_bench(sub)
+    bench.register(sub)
     _add_dictionaries(sub)
     _add_encode_dataset(sub)
     _add_store(sub)

@@ -7,9 +7,9 @@ photographs with every shipped dictionary, print the table of median PSNR and sp
 :data:`csc.science.demo.DEFAULTS` (``--quick``: :data:`csc.science.demo.QUICK`).
 
 The demo's library names (``run_demo``, ``DemoConfig``, ``prepare_photographs`` …) were in
-this module until the demo moved to the science layer; reading them here (``csc.cli.demo.
-run_demo``) still works, with a :class:`DeprecationWarning` naming :mod:`csc.science.demo`,
-until csc 0.3 (:data:`csc._compat.REMOVAL`).
+this module until the demo moved to the science layer; reading them here
+(``csc.cli.demo.run_demo``) still works, with a :class:`DeprecationWarning` naming
+:mod:`csc.science.demo`, until csc 0.3 (:data:`csc._compat.REMOVAL`).
 """
 
 from __future__ import annotations

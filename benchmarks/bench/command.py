@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -55,8 +56,11 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Speed and memory of csc.ConvBPDN against SPORCO's "
-                                            "admm.cbpdn.ConvBPDN, same problem (benchmarks/README.md).",
+    """The harness's own command line (:func:`add_arguments`, and the memory children's
+    ``--_mem-child``), checked by :func:`check_arguments` unless it starts a memory child."""
+    prog = "python -m benchmarks.bench" if sys.argv[0].endswith("__main__.py") else None
+    p = argparse.ArgumentParser(prog=prog, description="Speed and memory of csc.ConvBPDN against SPORCO's "
+                                                       "admm.cbpdn.ConvBPDN, same problem (benchmarks/README.md).",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(p)
     p.add_argument("--_mem-child", dest="mem_child", default=None, help=argparse.SUPPRESS)

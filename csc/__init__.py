@@ -13,9 +13,10 @@ images representations" (the paper whose sections, equations and figures the doc
 - :mod:`csc.dictionary` — log-Gabor kernels, pickle-free dictionary and code files
 - :mod:`csc.pipeline` — image sources, preprocessing, the sparse code store and its datasets
 - :mod:`csc.classify` — the ResNet-18 for codes and its training loop
-- :mod:`csc.science` — metrics, pruning, pruning sweeps, coefficient and kernel analysis
+- :mod:`csc.science` — metrics, pruning, pruning sweeps, coefficient and kernel analysis, the
+  built-in photograph demo (:mod:`csc.science.demo`)
 - :mod:`csc.runtime` — device resolution and torchrun / torch.distributed helpers
-- :mod:`csc.cli` — the ``csc`` command and the built-in photograph demo
+- :mod:`csc.cli` — the ``csc`` command, one module per sub-command
 
 The solver, the learners, the dictionaries and the metrics load with ``import csc``. The
 code store and datasets, the classifier and its training loop, the analysis, the pruning
@@ -126,7 +127,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     **{n: ("csc.classify.train", n) for n in ("TrainOptions", "aggregate_runs", "table_markdown")},
     "train_classifier": ("csc.classify.train", "train"),
     **{n: ("csc.science.sweep", n) for n in ("PruningSweep", "plot_pruning_curves", "pruning_sweep")},
-    **{n: ("csc.cli.demo", n) for n in ("DemoConfig", "DemoResult", "run_demo")},
+    **{n: ("csc.science.demo", n) for n in ("DemoConfig", "DemoResult", "run_demo")},
 }
 
 #: the layer packages, and ``csc.dictionaries`` (the shipped dictionary files)

@@ -19,7 +19,7 @@ import torch
 
 from csc.backends import fused, numba_xstep
 from csc.backends.numba_cpu import fused_weights
-from csc.core.admm import select_images
+from csc.backends.torch_twoblock import TwoBlockViews
 from csc.core.options import CBPDNOptions
 
 __all__ = ["FusedTwoBlock", "FusedMaskDcpl"]
@@ -27,7 +27,7 @@ __all__ = ["FusedTwoBlock", "FusedMaskDcpl"]
 _MAPS = ("x", "y1", "u1", "t", "dy1", "g", "y0", "u0", "S", "Dx", "t0", "dy0", "xf", "gf", "s0f", "dxf")
 
 
-class FusedTwoBlock:
+class FusedTwoBlock(TwoBlockViews):
     """Working set of a two-block solve on the fused CPU back end (module docstring).
 
     Parameters as :class:`csc.backends.torch_twoblock.TorchTwoBlock`, and ``threads``.
@@ -75,10 +75,6 @@ class FusedTwoBlock:
         self.wmap = wmap if self.spatial else torch.ones((1, 1, 1, 1), dtype=self.dtype)
         m = mask if isinstance(mask, torch.Tensor) else torch.full((1, 1, 1, 1), float(mask), dtype=self.dtype)
         self.mask = m.contiguous()
-
-    @property
-    def n(self) -> int:
-        return int(self.x.shape[0])
 
     def _v(self, t: torch.Tensor) -> np.ndarray:
         """A complex tensor's real view."""
@@ -155,12 +151,6 @@ class FusedTwoBlock:
     def finish(self, frozen) -> None:
         if frozen is not None:
             raise ValueError("the fused two-block back end retires converged images at once (sync_every = 1)")
-
-    def take(self, mask: torch.Tensor):
-        return select_images(mask, self.y1, self.x, self.u1)
-
-    def hold(self, frozen: torch.Tensor | None) -> None:
-        """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
 
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):

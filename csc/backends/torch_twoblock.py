@@ -34,7 +34,7 @@ from csc.core import ops
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["TorchTwoBlock", "TorchMaskDcpl"]
+__all__ = ["TorchTwoBlock", "TorchMaskDcpl", "TwoBlockViews"]
 
 _STATE = ("x", "y0", "y1", "u0", "u1", "S", "Dx", "xf")
 
@@ -44,7 +44,23 @@ def _sq(*ts: torch.Tensor) -> torch.Tensor:
     return sum(t.square().sum((1, 2, 3)) for t in ts)
 
 
-class TorchTwoBlock:
+class TwoBlockViews:
+    """What the two-block workspaces of every back end share: the working set's size, the
+    retiring images' (y₁, x, u₁), and no notice before an iteration (converged images retire
+    at once)."""
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    def take(self, mask: torch.Tensor):
+        return select_images(mask, self.y1, self.x, self.u1)
+
+    def hold(self, frozen: torch.Tensor | None) -> None:
+        """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
+
+
+class TorchTwoBlock(TwoBlockViews):
     """Working set of a two-block solve (module docstring).
 
     Parameters
@@ -70,10 +86,6 @@ class TorchTwoBlock:
         self.y0, self.u0, self.Dx = (S.new_zeros((n, 1, H, W)) for _ in range(3))
         self.xf: torch.Tensor | None = None
         self._new: tuple | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.x.shape[0])
 
     def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
         H, W = self.shape
@@ -133,12 +145,6 @@ class TorchTwoBlock:
             raise ValueError("the two-block back end retires converged images at once (sync_every = 1)")
         self.y0, self.y1, self.u0, self.u1 = self._new
         self._new = None
-
-    def take(self, mask: torch.Tensor):
-        return select_images(mask, self.y1, self.x, self.u1)
-
-    def hold(self, frozen: torch.Tensor | None) -> None:
-        """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
 
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):

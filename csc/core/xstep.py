@@ -38,18 +38,13 @@ import torch
 
 from csc.core import ops
 
-__all__ = ["ChannelwiseXStep", "DiagonalXStep", "MultiChannelXStep", "SingleChannelXStep", "gradient_gram",
+__all__ = ["XStep", "ChannelwiseXStep", "DiagonalXStep", "MultiChannelXStep", "SingleChannelXStep", "gradient_gram",
            "xstep_for"]
 
 
-class SingleChannelXStep:
-    """Sherman–Morrison x-step for a single-channel dictionary (module docstring).
-
-    Parameters
-    ----------
-    Df : (K, H, W//2 + 1) complex
-        DFT of the kernels zero-padded to H×W (:func:`csc.core.ops.kernel_dft`).
-    """
+class XStep:
+    """What every x-step of one dictionary shares: construction from its DFT or its kernels, and
+    the caches that :meth:`set_dft` (the learners' dictionary updates) empties."""
 
     #: whether the problem has a quadratic penalty (:meth:`DiagonalXStep.penalty`)
     has_penalty = False
@@ -58,17 +53,32 @@ class SingleChannelXStep:
         self.set_dft(Df)
 
     @classmethod
-    def from_kernels(cls, D: torch.Tensor, shape) -> "SingleChannelXStep":
-        """From kernels (K, kh, kw) for images of ``shape`` (H, W)."""
+    def from_kernels(cls, D: torch.Tensor, shape):
+        """From kernels (K, kh, kw), or (K, C, kh, kw) for the multi-channel x-step, for images of
+        ``shape`` (H, W)."""
         return cls(ops.kernel_dft(D, tuple(shape)))
 
     def set_dft(self, Df: torch.Tensor) -> None:
-        """Replace the dictionary (the learners call this after each dictionary step)."""
+        """Replace the dictionary by its DFT; what back ends derived from the old one is dropped."""
         self.Df = Df
-        self._Dfc: torch.Tensor | None = None
-        self._gram: torch.Tensor | None = None
         self.backend_cache: dict = {}  # what back ends derive from this dictionary
         self.backend_buffers: dict = getattr(self, "backend_buffers", {})  # kept across dictionaries
+
+
+class SingleChannelXStep(XStep):
+    """Sherman–Morrison x-step for a single-channel dictionary (module docstring).
+
+    Parameters
+    ----------
+    Df : (K, H, W//2 + 1) complex
+        DFT of the kernels zero-padded to H×W (:func:`csc.core.ops.kernel_dft`).
+    """
+
+    def set_dft(self, Df: torch.Tensor) -> None:
+        """Replace the dictionary (the learners call this after each dictionary step)."""
+        super().set_dft(Df)
+        self._Dfc: torch.Tensor | None = None
+        self._gram: torch.Tensor | None = None
 
     @property
     def Dfc(self) -> torch.Tensor:
@@ -111,7 +121,7 @@ class SingleChannelXStep:
         return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)
 
 
-class MultiChannelXStep:
+class MultiChannelXStep(XStep):
     """The x-step of a multi-channel dictionary (module docstring): Woodbury's identity with
     the C×C channel Gram matrix per frequency.
 
@@ -121,23 +131,13 @@ class MultiChannelXStep:
         DFT of the kernels (K, C, kh, kw) zero-padded to H×W.
     """
 
-    def __init__(self, Df: torch.Tensor):
-        self.set_dft(Df)
-
-    @classmethod
-    def from_kernels(cls, D: torch.Tensor, shape) -> "MultiChannelXStep":
-        """From kernels (K, C, kh, kw) for images of ``shape`` (H, W)."""
-        return cls(ops.kernel_dft(D, tuple(shape)))
-
     def set_dft(self, Df: torch.Tensor) -> None:
         """Replace the dictionary."""
-        self.Df = Df
+        super().set_dft(Df)
         self.channels = int(Df.shape[1])
         self.row_factor = 1
         self.has_penalty = False
         self._G: torch.Tensor | None = None
-        self.backend_cache: dict = {}
-        self.backend_buffers: dict = getattr(self, "backend_buffers", {})
 
     @property
     def channel_gram(self) -> torch.Tensor:

@@ -1,4 +1,8 @@
-r"""CPU fast path of :class:`csc.ConvBPDN`: fused numba kernels and planned FFTs.
+r"""The numba runtime of the fused CPU back end: kernel loading, the thread pool, planned FFTs.
+
+Which back end runs a solve is chosen in :mod:`csc.backends.registry`; the fused workspaces
+(:mod:`csc.backends.numba_cpu`, :mod:`csc.backends.numba_twoblock`, …) run their kernels
+through this module. Why the fused path exists:
 
 The torch loop of :meth:`csc.ConvBPDN.solve` makes about 45 passes over a coefficient
 map per iteration outside its FFTs (each elementwise operation, the K×H×W complex

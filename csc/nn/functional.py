@@ -128,8 +128,8 @@ class _ConvSparseCodeFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, problem: _Problem, S, D, lmbda, mu, mask):
         m = None if mask is None else (mask[0] if mask.shape[0] == 1 else mask)
-        result = _run_solver(problem.solver, problem.options, S, D.detach(), float(lmbda),
-                             0.0 if mu is None else float(mu), None if m is None else m.detach())
+        result = _run_solver(problem.solver, problem.options, S.detach(), D.detach(), float(lmbda.detach()),
+                             0.0 if mu is None else float(mu.detach()), None if m is None else m.detach())
         if problem.require_converged:
             _check_converged(problem, result)
         codes = result.codes.reshape(S.shape[0], D.shape[0], *S.shape[-2:])

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import torch
 
 from csc.core import ops
+from csc.runtime.sync import host_bool
 
 __all__ = ["CGOptions", "BackwardRecord", "SupportNormalOperator", "conjugate_gradient", "implicit_gradients"]
 
@@ -190,7 +191,8 @@ def conjugate_gradient(op, b: torch.Tensor, x0: torch.Tensor | None, tol: float,
 
     Every image (first axis) has its own step sizes α = ‖r‖²/⟨p, Mp⟩, β = ‖r_new‖²/‖r‖² and
     stops when ‖r‖ ≤ tol·‖b‖. A stopped image's updates are masked to zero on the device;
-    the host reads whether any image still runs every ``check_every`` iterations only.
+    the host reads whether any image still runs every ``check_every`` iterations only
+    (through :func:`csc.runtime.sync.host_bool`, counted by the tests).
 
     Returns x (as b), the iterations of each image (n,) int64 and whether each reached the
     tolerance (n,) bool (an image whose ⟨p, Mp⟩ is not positive, a breakdown, did not).
@@ -205,7 +207,7 @@ def conjugate_gradient(op, b: torch.Tensor, x0: torch.Tensor | None, tol: float,
     tiny = torch.finfo(b.dtype).tiny
     shape = (-1,) + (1,) * (b.ndim - 1)
     for it in range(max_iter):
-        if it % check_every == 0 and not bool(active.any()):
+        if it % check_every == 0 and not host_bool(active.any(), "cg.active"):
             break
         Mp = op(p)
         pMp = _dot(p, Mp)

@@ -133,5 +133,5 @@ class ConvSparseCode(nn.Module):
     def extra_repr(self) -> str:
         K, kh, kw = self.dictionary.shape
         learned = "learned" if hasattr(self, "log_lmbda") else "fixed"
-        return (f"K={K}, kernel=({kh}, {kw}), lmbda={float(self.lmbda):.4g} ({learned}), mu={self.mu:g}, "
+        return (f"K={K}, kernel=({kh}, {kw}), lmbda={float(self.lmbda.detach()):.4g} ({learned}), mu={self.mu:g}, "
                 f"constraint={self.constraint!r}, options={type(self.options).__name__ if self.options else None}")

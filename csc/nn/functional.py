@@ -49,10 +49,6 @@ class _Problem:
     record: BackwardRecord | None
     require_converged: bool
 
-    @property
-    def has_rule(self) -> bool:
-        return self.solver in _RULES
-
 
 def _select_solver(options, mu, mask) -> tuple[str, Any]:
     """The solver class name for ``options``' type, μ and the mask; the options (defaults
@@ -193,18 +189,13 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
         μ ≥ 0 of the elastic net (with ``CBPDNOptions``); 0 is CBPDN.
     mask : scalar, (H, W) or lead + (H, W) tensor, optional
         W ≥ 0 of the mask-decoupled problem (may require a gradient).
-    cg : CGOptions, optional
-        The backward's conjugate gradients (:class:`csc.nn.CGOptions`, its defaults).
-    record : BackwardRecord, optional
-        Filled in by the backward (CG iterations, residuals, support sizes, the ridge).
+    cg, record : CGOptions, BackwardRecord, optional
+        The backward's conjugate gradients; a record it fills in (CG iterations, residuals).
     require_converged : bool
         When a gradient is wanted, raise if an image's solve stopped at ``max_iter`` above
         its tolerance (default True).
 
-    Returns
-    -------
-    codes : lead + (K, H, W)
-        ``lead`` = the images' leading axes ((1,) for one (H, W) image).
+    Returns the codes, lead + (K, H, W) (lead: the images' leading axes, (1,) for (H, W)).
     """
     S, lead = _as_images(images)
     D = _as_dictionary(dictionary, S)
@@ -213,24 +204,28 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
     lam = _as_scalar("lmbda", lmbda, S)
     mu_t = _as_scalar("mu", mu, S) if name in _WITH_MU else None
     m = _as_mask(mask, S, lead) if mask is not None else None
-    tensors = (S, D, lam, mu_t, m)
-    wants = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    problem = _Problem(name, options, cg if cg is not None else CGOptions(), record, require_converged)
-    if wants and not problem.has_rule:
-        raise NotImplementedError(
-            f"conv_sparse_code: {name} ({type(options).__name__}) has no implicit gradient yet; its forward runs "
-            "on inputs that do not require a gradient (detach them, or use torch.no_grad()). Gradients: "
-            "ConvBPDN, ConvBPDNFISTA, ConvElasticNet, ConvBPDNMaskDcpl")
-    if wants and D.ndim != 3:
-        raise NotImplementedError(f"dictionary: the implicit gradient takes a single-channel dictionary (K, kh, kw), "
-                                  f"got shape {tuple(D.shape)}")
+    wants = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (S, D, lam, mu_t, m))
     if not wants:  # csc's solve as is: no graph, no backward cost
         with torch.no_grad():
             mm = mask.detach() if isinstance(mask, torch.Tensor) else mask
             return _run_solver(name, options, images.detach(), D.detach(), float(lam),
                                0.0 if mu_t is None else float(mu_t), mm).codes
+    _check_rule(name, options, D)
+    problem = _Problem(name, options, cg if cg is not None else CGOptions(), record, require_converged)
     codes = _ConvSparseCodeFunction.apply(problem, S, D, lam, mu_t, m)
     return codes.reshape(tuple(lead) + tuple(codes.shape[1:]))
+
+
+def _check_rule(name: str, options, D: torch.Tensor) -> None:
+    """Refuse a gradient where there is no implicit rule: the problem, or a multi-channel dictionary."""
+    if name not in _RULES:
+        raise NotImplementedError(
+            f"conv_sparse_code: {name} ({type(options).__name__}) has no implicit gradient yet; its forward runs "
+            "on inputs that do not require a gradient (detach them, or use torch.no_grad()). Gradients: "
+            f"{', '.join(_RULES)}")
+    if D.ndim != 3:
+        raise NotImplementedError(f"dictionary: the implicit gradient takes a single-channel dictionary (K, kh, kw), "
+                                  f"got shape {tuple(D.shape)}")
 
 
 def _as_images(images) -> tuple[torch.Tensor, tuple[int, ...]]:

@@ -4,7 +4,6 @@ host reads, the backward's record, CG options, and errors that name the argument
 from __future__ import annotations
 
 import io
-import warnings
 
 import pytest
 import torch

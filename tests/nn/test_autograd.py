@@ -230,3 +230,24 @@ def test_cuda_matches_cpu(dtype):
     for a, b in zip(g_gpu, g_cpu):
         assert a.device.type == "cuda"
         assert float((a.cpu() - b).norm() / b.norm()) < (1e-4 if dtype == torch.float32 else 1e-9)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_backward_peak_memory_does_not_depend_on_max_iter():
+    """The backward's peak allocation above what the graph holds is the CG's few code-sized
+    tensors, whatever the forward's iteration count (a first run warms the FFT plans)."""
+    S, D = images(2, H).cuda(), unit_dictionary(K).cuda()
+
+    def peak(max_iter):
+        opts = csc.CBPDNOptions(rel_stop_tol=0.0, max_iter=max_iter, record_stats=False)
+        codes = conv_sparse_code(S, D.clone().requires_grad_(), 0.3, opts, require_converged=False,
+                                 cg=CGOptions(on_not_converged="ignore"))
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        codes.sum().backward()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+
+    peak(20)
+    assert peak(20) == peak(400)

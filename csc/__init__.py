@@ -17,6 +17,7 @@ images representations" (the paper whose sections, equations and figures the doc
   built-in photograph demo (:mod:`csc.science.demo`)
 - :mod:`csc.runtime` — device resolution and torchrun / torch.distributed helpers
 - :mod:`csc.cli` — the ``csc`` command, one module per sub-command
+- :mod:`csc.nn` — sparse coding as a PyTorch layer, differentiated implicitly at the solution
 
 The solver, the learners, the dictionaries and the metrics load with ``import csc``. The
 code store and datasets, the classifier and its training loop, the analysis, the pruning
@@ -130,9 +131,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     **{n: ("csc.science.demo", n) for n in ("DemoConfig", "DemoResult", "run_demo")},
 }
 
-#: the layer packages, and ``csc.dictionaries`` (the shipped dictionary files)
+#: the layer packages (``csc.nn``: the PyTorch layer), and ``csc.dictionaries`` (the shipped dictionary files)
 _PACKAGES = ("core", "backends", "learn", "dictionary", "pipeline", "classify", "science", "runtime", "cli",
-             "dictionaries")
+             "dictionaries", "nn")
 
 
 def __getattr__(name: str):

@@ -14,7 +14,7 @@ import csc
 #: modules that ``import csc`` must leave alone: the training loop, the analysis (scipy), the
 #: code store and datasets, the ResNet, the sweeps and the demo, the command line and the
 #: SPORCO comparison harness
-HEAVY = ("csc.classify.train", "csc.classify.models", "csc.science.analysis", "csc.science.sweep",
+HEAVY = ("csc.nn", "csc.classify.train", "csc.classify.models", "csc.science.analysis", "csc.science.sweep",
          "csc.pipeline.store", "csc.pipeline.datasets", "csc.cli", "csc.cli.main", "csc.cli.demo", "csc.science.demo",
          "csc.cli.bench", "benchmarks", "benchmarks.bench",
          "scipy", "matplotlib", "sporco", "pyfftw", "jax", "scico", "dicodile")
@@ -35,7 +35,7 @@ USED = ("CBPDNOptions", "CBPDNResult", "ConvBPDN", "DemoConfig", "DictLearn", "D
 #: layer packages → the module they name
 MODULES = {"core": "csc.core", "backends": "csc.backends", "learn": "csc.learn", "dictionary": "csc.dictionary",
            "pipeline": "csc.pipeline", "classify": "csc.classify", "science": "csc.science",
-           "runtime": "csc.runtime", "cli": "csc.cli", "dictionaries": "csc.dictionaries"}
+           "runtime": "csc.runtime", "cli": "csc.cli", "dictionaries": "csc.dictionaries", "nn": "csc.nn"}
 
 #: the flat module names of before the layers (deprecated: they warn) → the module they name
 OLD_MODULES = {"metrics": "csc.science.metrics", "dictlearn": "csc.learn.dictlearn", "data": "csc.pipeline.sources",

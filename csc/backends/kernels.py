@@ -18,6 +18,15 @@ Arrays are numpy views of the solver's contiguous torch tensors:
   as a real view (n, K, H, 2·Wr) of interleaved (re, im) pairs;
 * kernel DFTs as separate real and imaginary parts ``Dre, Dim``: (K, H, Wr);
   image DFTs ``Sf``: (n, H, 2·Wr) real view; ``gram`` = Σ_k |D̂_k|²: (H, Wr).
+
+Why one file of ~800 lines, and why the y-step kernels are long: numba compiles a kernel and
+the helpers it calls together, and caches them per file (``cache=True``); the kernels here
+share their inlined helpers (:func:`_sumsq`, the soft threshold, the per-row DFT loops), so
+splitting the file would duplicate them or make every kernel's cache depend on another module.
+The y-step kernels (``ystep``, ``ystep_joint``) and ``xstep_diagonal`` are single passes over
+a plane on purpose — relaxation, prox, constraints, dual, the next FFT input and every residual
+sum with each value read once — so each is one function of 80–90 lines rather than several
+passes over memory (the iteration is memory-bound; :mod:`csc.backends.counting`).
 """
 
 from __future__ import annotations

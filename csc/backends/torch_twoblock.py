@@ -75,6 +75,11 @@ class TorchTwoBlock:
     def n(self) -> int:
         return int(self.x.shape[0])
 
+    @property
+    def fidelity_weight(self) -> float:
+        """The data term's weight in the objective (:attr:`csc.core.prox.DataTerm.weight`)."""
+        return self.data.weight
+
     def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
         H, W = self.shape
         self._rho = rho.view(-1, 1, 1, 1)

@@ -34,6 +34,8 @@ from csc.problems.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
 from csc.problems.joint import CBPDNJointOptions, ConvBPDNJoint
 from csc.problems.maskdcpl import ConvBPDNMaskDcpl
 from csc.problems.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskSim, csc.problems.ams.AddMaskSim
+from csc.problems.constrained import (  # not in __all__ (capped)
+    ConvBPDNProjL1, ConvMinL1InL2Ball, MinL1InL2BallOptions, ProjL1Options)
 from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
 from csc.problems.fista import ConvBPDNFISTA, FISTAResult, FISTAStats  # the result and stats are not in __all__
 from csc.problems.path import PathResult, lambda_path

@@ -59,6 +59,11 @@ class TwoBlockViews:
     def hold(self, frozen: torch.Tensor | None) -> None:
         """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
 
+    @property
+    def fidelity_weight(self) -> float:
+        """The data term's weight in the objective (:attr:`csc.core.prox.DataTerm.weight`)."""
+        return self.data.weight
+
 
 class TorchTwoBlock(TwoBlockViews):
     """Working set of a two-block solve (module docstring).

@@ -276,7 +276,9 @@ class ADMMLoop:
     joint sparsity, or a radius independent of ρ), the objective's terms
     (:attr:`~csc.core.prox.Prox.terms`: the workspace returns their values after the
     residual sums; the first is the third statistics column, ``l1`` for the ℓ1 norm, the
-    others are appended to the rows), and the defaults of ρ₀ and ξ.
+    others are appended to the rows), and the defaults of ρ₀ and ξ. A workspace's
+    ``fidelity_weight`` (default 1) weights its :meth:`Workspace.fidelity` in the objective (0
+    for a data term that is a constraint: :class:`csc.core.prox.L2BallData`).
     """
 
     def __init__(self, ws: Workspace, prox: Prox | float, opts: CBPDNOptions, coupling: Coupling = PER_IMAGE,
@@ -287,6 +289,8 @@ class ADMMLoop:
         self.ws, self.prox, self.opts, self.coupling = ws, prox, opts, coupling
         self.weights = tuple(float(wt) for _, wt in prox.terms)
         self.penalty = None if penalty is None else float(penalty)
+        # the data term's weight in the objective (a two-block constraint's: 0, its value a violation)
+        self.fid_weight = float(getattr(ws, "fidelity_weight", 1.0))
         # a two-block split (``constraints_per_image``) returns ‖c‖² as its seventh sum
         self.two_block = getattr(ws, "constraints_per_image", None) is not None
         self.extra0 = 7 if self.two_block else 6
@@ -421,7 +425,7 @@ class ADMMLoop:
         for j, m in enumerate(self.weights[1:]):
             g = sums[:, self.extra0 + j].to(ws.dtype).to(self.scalar_dtype)
             reg, tail = reg + m * g, tail + [g]
-        return torch.stack([fid + reg, fid, l1, r, s, epri, edua, self.rho] + tail)
+        return torch.stack([self.fid_weight * fid + reg, fid, l1, r, s, epri, edua, self.rho] + tail)
 
     def _sync_point(self, record) -> None:
         """The one host read of a per-image run per ``sync_every`` iterations: the frozen

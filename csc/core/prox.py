@@ -215,27 +215,32 @@ class ImpulseMask(Prox):
 
 def project_l1_ball(v: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
     r"""The Euclidean projection of each image's maps v (n, …) onto {z : ‖z‖₁ ≤ γ}, γ = ``radius``
-    (n,) (Duchi et al. 2008, SPORCO ``prox.proj_l1`` 'sortcumsum'): z = S_θ(v) with θ = 0 when
-    ‖v‖₁ ≤ γ, else θ = (Σ_{j≤ρ} a_j − γ)/ρ for a = |v| sorted in decreasing order and ρ the
-    largest j with a_j > (Σ_{i≤j} a_i − γ)/j."""
+    (n,), by SPORCO's ``prox.proj_l1`` with an ``axis`` (its 'sortcumsum', Duchi et al. 2008),
+    operation for operation: for a = |v| sorted in decreasing order and c_j = 1/j,
+    t_j = c_j(Σ_{i≤j} a_i − γ); the K entries with a_j ≥ t_j give θ = max(0, (Σ_{a_j ≥ t_j} a_j − γ)/K)
+    and z = sign(v)·(|v| − θ where |v| > θ, else 0). Inside the ball θ = 0 and z = v."""
     n = v.shape[0]
-    a = v.reshape(n, -1).abs()
-    inside = a.sum(1) <= radius
-    s, _ = torch.sort(a, dim=1, descending=True)
-    cs = torch.cumsum(s, 1) - radius.reshape(-1, 1)
-    j = torch.arange(1, s.shape[1] + 1, dtype=s.dtype, device=s.device)
-    count = (s * j > cs).sum(1, keepdim=True).clamp_min(1)
-    theta = torch.gather(cs, 1, count - 1) / count.to(s.dtype)
-    theta = torch.where(inside.reshape(-1, 1), torch.zeros_like(theta), theta)
-    return torch.sign(v) * torch.clamp(v.abs() - theta.reshape((n,) + (1,) * (v.ndim - 1)), min=0)
+    av = v.abs()
+    s, _ = torch.sort(av.reshape(n, -1), dim=1, descending=True)
+    c = 1.0 / torch.arange(1, s.shape[1] + 1, dtype=s.dtype, device=s.device)
+    g = radius.reshape(-1, 1).to(s.dtype)
+    t = c * (torch.cumsum(s, 1) - g)
+    ge = s >= t
+    count = ge.sum(1, keepdim=True).to(s.dtype)
+    theta = torch.clamp(((s * ge).sum(1, keepdim=True) - g) / count, min=0)
+    theta = theta.reshape((n,) + (1,) * (v.ndim - 1))
+    return torch.sign(v) * torch.where(av > theta, av - theta, torch.zeros_like(av))
 
 
 @dataclass
 class L1BallProjection(Prox):
     r"""g(y) = ι{‖y‖₁ ≤ γ} over each image's maps (SPORCO ``ConvBPDNProjL1``): y = the projection
     of v onto the ℓ1 ball of radius γ (:func:`project_l1_ball`; independent of ρ), then
-    non-negativity and boundary zeroing as :class:`SoftThreshold`'s. Its statistic is SPORCO's
-    ``Cnstr``, ‖P(z) − z‖₂ (weight 0: the objective is the data term)."""
+    non-negativity and boundary zeroing as :class:`SoftThreshold`'s (SPORCO's
+    ``GenericConvBPDN.ystep``, after the projection). Its one term is SPORCO's ``Cnstr``,
+    ‖P(z) − z‖₂ at z = x (y with ``objective_on_y``), with weight 0: the objective is the data
+    term alone. Defaults: ρ₀ = 1 (no λ to scale SPORCO's 50λ + 1 by: SPORCO's ADMM default) and
+    ξ = 1 (``ConvBPDNProjL1.Options``' ``RsdlTarget``)."""
 
     gamma: float
     nonneg: bool = False
@@ -258,7 +263,7 @@ class L1BallProjection(Prox):
         return [torch.linalg.vector_norm((project_l1_ball(z, radius) - z).flatten(1), dim=1)]
 
     def rho0(self, opts) -> float:
-        """ρ₀: ``opts.rho``, else SPORCO's GenericConvBPDN default, 1 (no λ here)."""
+        """ρ₀: ``opts.rho``, else SPORCO's ADMM default, 1."""
         return float(opts.rho) if opts.rho is not None else 1.0
 
     def rsdl_target(self, opts) -> float:
@@ -272,9 +277,11 @@ class DataTerm:
 
     :meth:`step` is y₀ = prox_{g₀/ρ}(v) at v = a₀ + u₀ − s; :meth:`value` is g₀ at a residual
     e = Dx − s (SPORCO's ``obfn_g0``), reported as ``data_fidelity``; ``mask`` (a float or (1 or
-    n, 1, H, W)) weights it."""
+    n, 1, H, W)) weights it. :attr:`weight` is the value's weight in the objective (1; 0 for a
+    constraint, whose value is a violation measure reported beside the objective)."""
 
     mask: Any = 1.0
+    weight: float = 1.0
 
     def step(self, v: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -314,18 +321,25 @@ class QuadraticData(DataTerm):
 
 @dataclass
 class L2BallData(DataTerm):
-    r"""g₀ = ι{‖W ⊙ y₀‖₂ ≤ ε} (SPORCO ``ConvMinL1InL2Ball``, W = 1 there): y₀ = the projection of
-    v onto the ball, v·min(1, ε/‖v‖₂) per image (independent of ρ); its value is 0 inside (the
-    objective is the ℓ1 term), reported as the distance of e to the ball."""
+    r"""g₀ = ι{‖y₀‖₂ ≤ ε} per image (SPORCO ``ConvMinL1InL2Ball``; no weights): y₀ = the projection
+    of v onto the ball, SPORCO's ``prox.proj_l2`` over the spatial axes, v where ‖v‖₂ ≤ ε and
+    ε·(v/‖v‖₂) elsewhere (independent of ρ). Its value is SPORCO's ``Cnstr``, ‖P(e) − e‖₂ (the
+    distance of e to the ball), with objective weight 0: the objective is block 1's term alone."""
 
     epsilon: float = 1.0
-    mask: Any = 1.0
+
+    weight = 0.0
+
+    def _project(self, v: torch.Tensor) -> torch.Tensor:
+        d = torch.linalg.vector_norm(v.flatten(1), dim=1).reshape((-1,) + (1,) * (v.ndim - 1))
+        out = self.epsilon * (v / torch.where(d == 0, torch.ones_like(d), d))
+        return torch.where(d > self.epsilon, out, v)
 
     def step(self, v, rho):
-        nrm = torch.linalg.vector_norm(v.flatten(1), dim=1).reshape(-1, 1, 1, 1)
-        return v * torch.clamp(self.epsilon / torch.where(nrm == 0, torch.ones_like(nrm), nrm), max=1.0)
+        return self._project(v)
 
     def value(self, e):
-        nrm = torch.linalg.vector_norm(e.flatten(1), dim=1)
-        return torch.clamp(nrm - self.epsilon, min=0)
+        return torch.linalg.vector_norm((self._project(e) - e).flatten(1), dim=1)
 
+    def keep(self, mask):
+        return self

@@ -111,10 +111,10 @@ from csc.core.checks import (
 )
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
-from csc.core.options import (  # noqa: F401  (the learner's options, re-exported)
+from csc.core.options import CBPDNOptions
+from csc.learn.options import (  # noqa: F401  (the learner's options, re-exported)
     DICTLEARN_CBPDN_DEFAULTS,
     DICTLEARN_MASKDCPL_DEFAULTS,
-    CBPDNOptions,
     DictLearnOptions,
     DictUpdateOptions,
     _jsonable,

@@ -70,7 +70,7 @@ from csc.learn.dictlearn import (
     save_checkpoint,
     tensor_sha256,
 )
-from csc.core.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions  # noqa: F401
+from csc.learn.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions  # noqa: F401
 from csc.core.cbpdn import SPORCO_STATS_NAMES
 from csc.core.stats import CodingStats
 from csc.backends.torch_dictstep import pad as _pad

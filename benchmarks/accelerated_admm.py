@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from csc.cli import bench_peers as bp  # noqa: E402
+from benchmarks.bench import peers as bp  # noqa: E402
 
 LEVELS = (1e-2, 1e-3, 1e-4)
 

@@ -7,7 +7,7 @@ part of a Tikhonov filter λ = 5), K = 64 random kernels 8×8 (seed 12345), λ =
 Both run in one process on ``--threads`` threads (torch and pyFFTW), each after an
 untimed 2-iteration warm-up; the script prints both times (and seconds per outer
 iteration), the ratio and the agreement of the two dictionaries, and writes a JSON record
-with the machine (``csc.cli.bench.machine_info``) when asked.
+with the machine (``benchmarks.bench.machine_info``) when asked.
 
     python benchmarks/bench_dictlearn.py --json benchmarks/results/dictlearn.json   # full size (minutes)
     python benchmarks/bench_dictlearn.py --size 32 --kernels 8 --iters 5            # quick check
@@ -18,21 +18,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from csc.cli.bench import highpass, machine_info, warn_if_busy, write_json
-from csc.learn.dictlearn import DictLearn, DictLearnOptions
-from csc.runtime.device import resolve_device
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench import highpass, machine_info, warn_if_busy, write_json  # noqa: E402
+from csc.learn.dictlearn import DictLearn, DictLearnOptions  # noqa: E402
+from csc.runtime.device import resolve_device  # noqa: E402
 
 NAMES = ["barbara.png", "kodim23.png", "monarch.png", "sail.png", "tulips.png"]
 
 
 def training_images(size: int, n: int = 5) -> np.ndarray:
     """(size, size, n): central crops of SPORCO's example images, each its SPORCO
-    Tikhonov highpass (:func:`csc.cli.bench.highpass`, the reference problem's filter)."""
+    Tikhonov highpass (:func:`benchmarks.bench.highpass`, the reference problem's filter)."""
     from sporco import util
 
     ex = util.ExampleImages(scaled=True, gray=True)

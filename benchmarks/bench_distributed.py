@@ -84,10 +84,12 @@ def _free_port() -> int:
 
 
 def _machine() -> dict:
-    """The shared machine record (csc.cli.bench.machine_info) plus torch's inter-op threads."""
+    """The shared machine record (benchmarks.bench.machine_info) plus torch's inter-op threads."""
     import torch
 
-    from csc.cli.bench import machine_info
+    if str(Path(__file__).resolve().parents[1]) not in sys.path:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.bench import machine_info
 
     info = machine_info("cpu", None, None)
     info["torch_num_interop_threads"] = torch.get_num_interop_threads()

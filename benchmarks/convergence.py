@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from csc.cli import bench
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import bench  # noqa: E402
 
 GAPS = (1e-1, 1e-2, 1e-3, 1e-4)
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from csc.cli import bench_peers as bp  # noqa: E402
+from benchmarks.bench import peers as bp  # noqa: E402
 
 bp.single_thread()
 

@@ -1,6 +1,6 @@
 """Measured comparison with the paper's findings on the built-in photographs.
 
-For every available shipped dictionary (``csc.cli.demo.available_dictionaries()``: the two
+For every available shipped dictionary (``csc.science.demo.available_dictionaries()``: the two
 log-Gabor ones now, the learned ones when they are added to ``dictionaries/``) at the
 same λ: sparseness and PSNR of each photograph's codes (paper Fig. 2d), and pruning
 curves (Fig. 6a) with absolute thresholds ``linspace(0.001, 0.5, 6)`` and relative ones
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
 import csc  # noqa: E402
-from csc.cli.demo import DemoConfig, available_dictionaries, plot_metric_distribution, run_demo  # noqa: E402
+from csc.science.demo import DemoConfig, available_dictionaries, plot_metric_distribution, run_demo  # noqa: E402
 from csc.science.sweep import DEFAULT_THRESHOLDS, PruningSweep, plot_pruning_curves, pruning_sweep  # noqa: E402
 
 RESULTS = ROOT / "results"
@@ -125,7 +125,7 @@ def run(args) -> Path:
     t0 = time.perf_counter()
     res = run_demo(cfg, None, progress=not args.quiet, figure=False,
                    log=lambda m: print(m, flush=True))
-    from csc.cli.demo import prepare_photographs
+    from csc.science.demo import prepare_photographs
 
     images, _, _, scale, offset = prepare_photographs(res.names, cfg.crop, cfg.preprocess)
     report = {

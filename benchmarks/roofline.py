@@ -4,9 +4,9 @@
 For one problem (``--batch`` × ``--size``² barbara highpass crops, ``--kernels`` random
 ``--ksize``² kernels, λ = 0.05, the options of ``csc bench``) and each dtype:
 
-1. **Bandwidth.** The device's copy bandwidth (:func:`csc.cli.bench.memory_bandwidth`: a
+1. **Bandwidth.** The device's copy bandwidth (:func:`benchmarks.bench.memory_bandwidth`: a
    large torch ``copy_``, read + write counted).
-2. **Floor.** The bytes one iteration must move (:func:`csc.cli.bench.admm_bytes_per_iteration`)
+2. **Floor.** The bytes one iteration must move (:func:`benchmarks.bench.admm_bytes_per_iteration`)
    for the fused formulation (≈ 13 passes over a coefficient map) and for the torch loop
    (≈ 48 passes), and the time they take at that bandwidth.
 3. **FFTs alone** (CPU): one iteration's forward and inverse real 2-D FFTs of the K maps
@@ -33,11 +33,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from csc.cli import bench
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import bench  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ The work of an iteration is W = B·K·H·W coefficients. For every point the scr
 reports csc's milliseconds per iteration (best and median of ``--repeats`` solves, each
 long enough to take about ``--target-s`` seconds, after an untimed warm-up: FFTW
 planning), nanoseconds per coefficient-iteration, the memory-bandwidth floor
-(:func:`csc.cli.bench.floor_report`, fused formulation, at the copy bandwidth measured at
+(:func:`benchmarks.bench.floor_report`, fused formulation, at the copy bandwidth measured at
 the start) and csc's time over it; and, at the points with W ≤ ``--sporco-max-work``,
 SPORCO's time (one image at a time for B > 1, its construction excluded) and the ratio.
 
@@ -31,11 +31,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from csc.cli import bench
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import bench  # noqa: E402
 
 
 def _problem(size: int, K: int, B: int, args) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ Each benchmark solves a fixed number of ADMM iterations (RelStopTol 0, AutoRho o
 statistics off: SPORCO ``FastSolve``, csc ``record_stats=False``) on the problem of
 benchmarks/compare_sporco.py / ``csc bench`` (barbara highpass crop, seeded random
 unit-norm 12×12 dictionary, K = 144, λ = 0.05), built by the same functions
-(:mod:`csc.cli.bench`). csc runs on each of its back ends: on the CPU the fused numba
+(:mod:`benchmarks.bench`). csc runs on each of its back ends: on the CPU the fused numba
 kernels (``backend="numba"``) and the torch loop (``backend="torch"``); on a GPU the torch
 loop. The timed call is one solve; pytest-benchmark reports
 seconds per solve (SIZES and BATCH_ITERS below give the iterations per solve), and
@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,8 +42,9 @@ pytest.importorskip("sporco")
 pytest.importorskip("pytest_benchmark")
 torch = pytest.importorskip("torch")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: benchmarks.bench
+from benchmarks import bench as cs  # noqa: E402
 from csc.backends import fused as _fused  # noqa: E402
-from csc.cli import bench as cs  # noqa: E402
 
 SMOKE = os.environ.get("CSC_BENCH_SMOKE", "") not in ("", "0")
 THREADS = int(os.environ.get("CSC_BENCH_THREADS", len(os.sched_getaffinity(0))))

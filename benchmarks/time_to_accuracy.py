@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from csc.cli import bench_peers as bp  # noqa: E402
+from benchmarks.bench import peers as bp  # noqa: E402
 
 bp.single_thread()  # before anything imports JAX
 
@@ -132,7 +132,7 @@ def _path(s, D) -> dict:
     import torch
 
     import csc
-    from csc.core.path import lambda_path
+    from csc.problems.path import lambda_path
 
     lams = [0.2, 0.1, 0.05, 0.025, 0.0125]
     opts = csc.CBPDNOptions(rel_stop_tol=5e-3, max_iter=500, backend="numba", record_stats=False)

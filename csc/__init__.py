@@ -6,16 +6,18 @@ tools of Ladret, Casanova & Perrinet, "Kernel heterogeneity improves sparseness 
 images representations" (the paper whose sections, equations and figures the docstrings cite).
 :data:`__all__` is the curated public API; the layers hold the details:
 
-- :mod:`csc.core` — the solver (:mod:`csc.core.cbpdn`), its options, SPORCO array layouts
+- :mod:`csc.core` — the solver (:mod:`csc.problems.cbpdn`), its options, SPORCO array layouts
   and the stateless DFT-domain operations (:mod:`csc.core.ops`)
 - :mod:`csc.backends` — the torch loop and the fused numba/FFTW CPU kernels
 - :mod:`csc.learn` — batch and online dictionary learning, kernel constraints
 - :mod:`csc.dictionary` — log-Gabor kernels, pickle-free dictionary and code files
 - :mod:`csc.pipeline` — image sources, preprocessing, the sparse code store and its datasets
 - :mod:`csc.classify` — the ResNet-18 for codes and its training loop
-- :mod:`csc.science` — metrics, pruning, pruning sweeps, coefficient and kernel analysis
+- :mod:`csc.science` — metrics, pruning, pruning sweeps, coefficient and kernel analysis, the
+  built-in photograph demo (:mod:`csc.science.demo`)
 - :mod:`csc.runtime` — device resolution and torchrun / torch.distributed helpers
-- :mod:`csc.cli` — the ``csc`` command and the built-in photograph demo
+- :mod:`csc.cli` — the ``csc`` command, one module per sub-command
+- :mod:`csc.nn` — sparse coding as a PyTorch layer, differentiated implicitly at the solution
 
 The solver, the learners, the dictionaries and the metrics load with ``import csc``. The
 code store and datasets, the classifier and its training loop, the analysis, the pruning
@@ -28,14 +30,14 @@ the module names of the flat layout before the layers (``csc.metrics``, ``csc.di
 from csc import _compat
 
 _compat.install()
-from csc.core.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
-from csc.core.joint import CBPDNJointOptions, ConvBPDNJoint
-from csc.core.maskdcpl import ConvBPDNMaskDcpl
-from csc.core.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskSim, csc.core.ams.AddMaskSim
+from csc.problems.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
+from csc.problems.joint import CBPDNJointOptions, ConvBPDNJoint
+from csc.problems.maskdcpl import ConvBPDNMaskDcpl
+from csc.problems.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskSim, csc.problems.ams.AddMaskSim
 from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
-from csc.core.fista import ConvBPDNFISTA, FISTAResult, FISTAStats  # the result and stats are not in __all__
-from csc.core.path import PathResult, lambda_path
-from csc.core.variants import (  # the stats classes are not in __all__
+from csc.problems.fista import ConvBPDNFISTA, FISTAResult, FISTAStats  # the result and stats are not in __all__
+from csc.problems.path import PathResult, lambda_path
+from csc.problems.variants import (  # the stats classes are not in __all__
     ConvBPDNGradReg, ConvElasticNet, ConvL1L1Grd, ElasticNetStats, GradRegStats, L1L1GrdStats)
 from csc.core.sporco import from_sporco_layout, to_sporco_layout
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_dictionary, shipped_dictionaries
@@ -126,12 +128,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     **{n: ("csc.classify.train", n) for n in ("TrainOptions", "aggregate_runs", "table_markdown")},
     "train_classifier": ("csc.classify.train", "train"),
     **{n: ("csc.science.sweep", n) for n in ("PruningSweep", "plot_pruning_curves", "pruning_sweep")},
-    **{n: ("csc.cli.demo", n) for n in ("DemoConfig", "DemoResult", "run_demo")},
+    **{n: ("csc.science.demo", n) for n in ("DemoConfig", "DemoResult", "run_demo")},
 }
 
-#: the layer packages, and ``csc.dictionaries`` (the shipped dictionary files)
+#: the layer packages (``csc.nn``: the PyTorch layer), and ``csc.dictionaries`` (the shipped dictionary files)
 _PACKAGES = ("core", "backends", "learn", "dictionary", "pipeline", "classify", "science", "runtime", "cli",
-             "dictionaries")
+             "dictionaries", "nn")
 
 
 def __getattr__(name: str):

@@ -6,6 +6,10 @@ Before the layered layout csc's modules sat side by side (``csc.cbpdn``, ``csc.d
 module object itself, so there is exactly one copy of every module. Each old name is
 deprecated: importing it (or reading ``csc.dictlearn`` …) emits a :class:`DeprecationWarning`
 that names the new module and :data:`REMOVAL`, when the old names go.
+
+``csc.bench`` (the SPORCO comparison harness) is not among them: the harness left the package
+for the repository's ``benchmarks/bench/`` (``csc bench`` imports it from there), so the old
+name has nothing in the package to point to and no longer imports.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ MOVED: dict[str, str] = {
     "csc._checks": "csc.core.checks",
     "csc.options": "csc.core.options",
     "csc.ops": "csc.core.ops",
-    "csc.cbpdn": "csc.core.cbpdn",
+    "csc.cbpdn": "csc.problems.cbpdn",
+    "csc.core.cbpdn": "csc.problems.cbpdn",
+    "csc.core.joint": "csc.problems.joint",
+    "csc.core.maskdcpl": "csc.problems.maskdcpl",
+    "csc.core.variants": "csc.problems.variants",
+    "csc.core.ams": "csc.problems.ams",
+    "csc.core.path": "csc.problems.path",
     "csc.sporco_compat": "csc.core.sporco",
     "csc._fused": "csc.backends.fused",
     "csc._kernels": "csc.backends.kernels",
@@ -42,8 +52,7 @@ MOVED: dict[str, str] = {
     "csc.sweep": "csc.science.sweep",
     "csc.analysis": "csc.science.analysis",
     "csc.distributed": "csc.runtime.distributed",
-    "csc.demo": "csc.cli.demo",
-    "csc.bench": "csc.cli.bench",
+    "csc.demo": "csc.science.demo",
 }
 
 

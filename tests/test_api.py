@@ -14,8 +14,9 @@ import csc
 #: modules that ``import csc`` must leave alone: the training loop, the analysis (scipy), the
 #: code store and datasets, the ResNet, the sweeps and the demo, the command line and the
 #: SPORCO comparison harness
-HEAVY = ("csc.classify.train", "csc.classify.models", "csc.science.analysis", "csc.science.sweep",
-         "csc.pipeline.store", "csc.pipeline.datasets", "csc.cli", "csc.cli.main", "csc.cli.demo", "csc.cli.bench", "csc.cli.bench_peers",
+HEAVY = ("csc.nn", "csc.classify.train", "csc.classify.models", "csc.science.analysis", "csc.science.sweep",
+         "csc.pipeline.store", "csc.pipeline.datasets", "csc.cli", "csc.cli.main", "csc.cli.demo", "csc.science.demo",
+         "csc.cli.bench", "benchmarks", "benchmarks.bench",
          "scipy", "matplotlib", "sporco", "pyfftw", "jax", "scico", "dicodile")
 
 #: ``csc.NAME`` used in README.md, notebooks/, tests/ and benchmarks/ (outside ``__all__`` too)
@@ -34,12 +35,12 @@ USED = ("CBPDNOptions", "CBPDNResult", "ConvBPDN", "DemoConfig", "DictLearn", "D
 #: layer packages → the module they name
 MODULES = {"core": "csc.core", "backends": "csc.backends", "learn": "csc.learn", "dictionary": "csc.dictionary",
            "pipeline": "csc.pipeline", "classify": "csc.classify", "science": "csc.science",
-           "runtime": "csc.runtime", "cli": "csc.cli", "dictionaries": "csc.dictionaries"}
+           "runtime": "csc.runtime", "cli": "csc.cli", "dictionaries": "csc.dictionaries", "nn": "csc.nn"}
 
 #: the flat module names of before the layers (deprecated: they warn) → the module they name
 OLD_MODULES = {"metrics": "csc.science.metrics", "dictlearn": "csc.learn.dictlearn", "data": "csc.pipeline.sources",
                "models": "csc.classify.models", "analysis": "csc.science.analysis", "train": "csc.classify.train",
-               "store": "csc.pipeline.store", "demo": "csc.cli.demo", "ops": "csc.core.ops", "io": "csc.dictionary.io"}
+               "store": "csc.pipeline.store", "demo": "csc.science.demo", "ops": "csc.core.ops", "io": "csc.dictionary.io"}
 
 
 def _run(code: str) -> dict:
@@ -107,7 +108,7 @@ def test_lazy_names_are_the_modules_objects():
 
     assert csc.CodeStore is store.CodeStore
     assert csc.train_classifier is train.train
-    assert csc.run_demo is sys.modules["csc.cli.demo"].run_demo
+    assert csc.run_demo is sys.modules["csc.science.demo"].run_demo
 
 
 @pytest.mark.parametrize("name,module", sorted(MODULES.items()))
@@ -153,6 +154,31 @@ def test_old_module_imports_warn_and_are_the_new_modules(old, new, monkeypatch):
         got = importlib.import_module(old)
     assert got is importlib.import_module(new)
     assert got.__name__ == new
+
+
+def test_old_bench_module_is_gone(monkeypatch):
+    """``csc.bench`` pointed at the SPORCO comparison harness, which left the package for the
+    checkout's benchmarks/bench/: the old name is no longer mapped and does not import."""
+    import importlib
+
+    _forget(monkeypatch, "csc.bench")
+    assert "csc.bench" not in csc._compat.MOVED
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("csc.bench")
+
+
+def test_demo_names_read_from_the_command_module_warn():
+    """The demo's library names, read where they were before (csc.cli.demo), are
+    csc.science.demo's, with a warning naming it; unknown names raise AttributeError."""
+    import csc.cli.demo as command
+    import csc.science.demo as demo
+
+    with _deprecated("csc.cli.demo.run_demo", "csc.science.demo.run_demo"):
+        assert command.run_demo is demo.run_demo
+    with _deprecated("csc.cli.demo.prepare_photographs", "csc.science.demo.prepare_photographs"):
+        from csc.cli.demo import prepare_photographs
+    assert prepare_photographs is demo.prepare_photographs
+    assert not hasattr(command, "nope")
 
 
 def test_old_module_warning_points_at_the_import_statement(monkeypatch):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 import csc
-from csc.backends import fused as _fused
+from csc.backends.registry import select_backend
 from check_common import Skip, peak, reset_peak, sync, timed
 
 #: model passes over one (K, H, W) map of the working dtype per iteration of the compiled
@@ -70,7 +70,7 @@ def environment(ctx, fig: dict) -> None:
     fig["compile_unavailable_reason"] = compile_unavailable_reason(dev)
     fig["compile_probe_s"] = time.perf_counter() - t
     fig["CSC_CBPDN_BACKEND"] = os.environ.get("CSC_CBPDN_BACKEND")
-    fig["auto_backend"] = _fused.select_backend("auto", dev)
+    fig["auto_backend"] = select_backend("auto", dev)
     print(f"   {fig['device_name']}: torch {fig['torch']}, CUDA {fig['cuda']}, triton {fig['triton']}, "
           f"compile {'yes' if fig['compile_available'] else 'no'}, auto back end {fig['auto_backend']}", flush=True)
 

@@ -106,7 +106,7 @@ class Config:
     train_batch: int = 128
     train_size: int | None = 32  # codes resized to this side at load (the authors' loader)
     tests: tuple = ("tests/backends/test_cuda.py", "tests/backends/test_compiled.py",
-                    "tests/core/test_host_syncs.py", "tests/core/test_batching.py")
+                    "tests/core/test_host_syncs.py", "tests/problems/test_batching.py")
     total_budget: float = 420.0
     budgets: dict = field(default_factory=lambda: dict(
         environment=45, parity=45, throughput=100, retiring=40, dictlearn=45, dataset=45, classifier=30,

@@ -45,6 +45,7 @@ from csc.backends.compiling import CompiledFunction
 from csc.backends.torch_loop import TorchCBPDN
 from csc.core.admm import per_image_update, select_images
 from csc.core.options import CBPDNOptions
+from csc.core.prox import SoftThreshold, trim
 from csc.core.xstep import SingleChannelXStep
 
 __all__ = ["CompiledCBPDN", "compile_available", "compile_unavailable_reason", "shift_fused", "xstep_fused",
@@ -222,24 +223,28 @@ class CompiledCBPDN(TorchCBPDN):
                if (r := k.fell_back(self.device.type, self.dtype))]
         return "compiled" if not why else f"compiled (eager fallback: {'; '.join(why)})"
 
-    def __init__(self, S: torch.Tensor, xstep, y: torch.Tensor, u: torch.Tensor, w, opts: CBPDNOptions,
-                 kernel_size, freeze: bool = False):
-        super().__init__(S, xstep, y, u, w, opts, kernel_size, freeze=freeze)
+    def __init__(self, S: torch.Tensor, xstep, y: torch.Tensor, u: torch.Tensor, prox: SoftThreshold,
+                 opts: CBPDNOptions, freeze: bool = False, penalty_maps: int | None = None):
+        if type(prox) is not SoftThreshold:
+            raise TypeError(f"prox: the compiled back end runs SoftThreshold only, got {type(prox).__name__}")
+        super().__init__(S, xstep, y, u, prox, opts, freeze=freeze, penalty_maps=penalty_maps)
         dt, dev = self.dtype, self.device
+        w = prox.weight
         if not isinstance(w, torch.Tensor):  # a scalar weight as a (1, 1, 1, 1) tensor: one compiled variant
             w = torch.full((1, 1, 1, 1), float(w), dtype=dt, device=dev)
         self.w = w
-        (H, W), (kh, kw) = self.shape, self.kernel_size
+        H, W = self.shape
         # the threshold's floor: +∞ where boundary zeroing drops a coefficient, else 0
         self._bound = torch.zeros((1, 1, 1, 1), dtype=dt, device=dev)
-        if opts.no_boundary_cross:
+        if prox.kernel_size is not None:
+            kh, kw = prox.kernel_size
             rows = torch.arange(H, device=dev) < (H - kh + 1 if kh > 1 else H)
             cols = torch.arange(W, device=dev) < (W - kw + 1 if kw > 1 else W)
             inside = (rows[:, None] & cols[None, :]).view(1, 1, H, W)
             zero, inf = torch.zeros((), dtype=dt, device=dev), torch.tensor(float("inf"), dtype=dt, device=dev)
             self._bound = torch.where(inside, zero, inf).expand(1, y.shape[1], H, W).contiguous()
-        self._lo = torch.tensor(0.0 if opts.nonneg else float("-inf"), dtype=dt, device=dev)
-        self._flags = torch.tensor([bool(opts.nonneg or opts.no_boundary_cross), bool(opts.objective_on_y)],
+        self._lo = torch.tensor(0.0 if prox.nonneg else float("-inf"), dtype=dt, device=dev)
+        self._flags = torch.tensor([bool(prox.nonneg or prox.kernel_size is not None), bool(opts.objective_on_y)],
                                    device=dev)
         self._relax = torch.tensor(float(opts.relax), dtype=dt, device=dev)
         self._single = type(xstep) is SingleChannelXStep
@@ -336,6 +341,10 @@ class CompiledCBPDN(TorchCBPDN):
 
     def take(self, mask: torch.Tensor):
         return select_images(mask, self.y, self.x, self.u)
+
+    def keep(self, mask: torch.Tensor) -> None:
+        super().keep(mask)
+        self.w = trim(self.w, mask)
 
 
     def _allocate(self, y: torch.Tensor, freeze: bool) -> None:

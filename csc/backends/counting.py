@@ -141,20 +141,22 @@ def count_iteration(backend: str, *, n: int = 2, K: int = 4, H: int = 16, W: int
     images H×W and K kernels 5×5 on ``device``, after three warm-up iterations (module
     docstring). ``record_stats``: the iteration computes its statistics row too. On CUDA,
     ``map_passes`` includes the copy cuFFT's c2r transform makes of its input."""
-    import csc
     from csc.backends import compiling
+    from csc.backends.registry import admm_workspace
     from csc.core.admm import ADMMLoop
+    from csc.core.options import CBPDNOptions
+    from csc.core.prox import SoftThreshold
+    from csc.core.xstep import xstep_for
 
     if backend not in ("torch", "compiled"):
         raise ValueError(f"backend: expected 'torch' or 'compiled' (numba runs outside torch), got {backend!r}")
     device = torch.device(device)
     D, S = (t.to(device) for t in _problem(n, K, H, W, dtype))
-    opts = csc.CBPDNOptions(backend=backend, record_stats=record_stats, sync_interval=sync_interval,
+    opts = CBPDNOptions(backend=backend, record_stats=record_stats, sync_interval=sync_interval,
                             rel_stop_tol=0.0, relax=relax)
-    solver = csc.ConvBPDN(D, 0.05, opts)
-    ws = solver._workspace(S, solver._xstep(D, (H, W)), S.new_zeros((n, K, H, W)), S.new_zeros((n, K, H, W)),
-                           1.0, False, sync_interval, D.shape[-2:])
-    loop = ADMMLoop(ws, 0.05, opts, sync_every=sync_interval)
+    ws = admm_workspace(S, xstep_for(D, (H, W)), S.new_zeros((n, K, H, W)), S.new_zeros((n, K, H, W)),
+                        SoftThreshold(0.05), opts)
+    loop = ADMMLoop(ws, ws.prox, opts, sync_every=ws.sync_every)
     record = (lambda k, idx, row: None) if record_stats else None
     for _ in range(3):
         loop.step(record)

@@ -1,4 +1,4 @@
-r"""Fused CPU kernels of FISTA for CBPDN (:mod:`csc.core.fista`), compiled by numba.
+r"""Fused CPU kernels of FISTA for CBPDN (:mod:`csc.problems.fista`), compiled by numba.
 
 Imported only through :func:`csc.backends.numba_fista.fista_kernels` (numba is optional).
 Layouts as :mod:`csc.backends.kernels`: DFTs (n, K, H, Wr) complex read as (n, K, H, 2·Wr)

@@ -1,4 +1,8 @@
-r"""CPU fast path of :class:`csc.ConvBPDN`: fused numba kernels and planned FFTs.
+r"""The numba runtime of the fused CPU back end: kernel loading, the thread pool, planned FFTs.
+
+Which back end runs a solve is chosen in :mod:`csc.backends.registry`; the fused workspaces
+(:mod:`csc.backends.numba_cpu`, :mod:`csc.backends.numba_twoblock`, …) run their kernels
+through this module. Why the fused path exists:
 
 The torch loop of :meth:`csc.ConvBPDN.solve` makes about 45 passes over a coefficient
 map per iteration outside its FFTs (each elementwise operation, the K×H×W complex
@@ -37,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["available", "kernels", "FFTPair", "run_split", "select_backend", "unavailable_reason", "use_fused"]
+__all__ = ["available", "kernels", "FFTPair", "run_split", "unavailable_reason"]
 
 _lock = threading.Lock()
 _kernels = None
@@ -73,59 +77,6 @@ def available() -> bool:
 def unavailable_reason() -> str | None:
     available()
     return _error
-
-
-def select_backend(backend: str, device, what: str = "the solve") -> str:
-    """The back end a solver runs, ``"numba"`` | ``"compiled"`` | ``"torch"``, from its
-    ``backend`` option (``"auto"`` | ``"numba"`` | ``"compiled"`` | ``"torch"``) and the
-    device it works on.
-
-    ``"auto"``: the fused numba kernels on the CPU when numba imports; on CUDA the
-    ``torch.compile`` back end (:mod:`csc.backends.compiled`) when it can build kernels
-    there, else the torch loop. The environment variable ``CSC_CBPDN_BACKEND`` replaces
-    ``"auto"`` when set; a back end it names that cannot run on the device falls back to
-    ``"auto"``'s choice (so ``CSC_CBPDN_BACKEND=numba`` still runs CUDA solves). An explicit
-    ``"numba"`` or ``"compiled"`` option raises where it cannot run."""
-    if backend == "auto":
-        env = os.environ.get("CSC_CBPDN_BACKEND", "auto").strip().lower() or "auto"
-        if env not in ("auto", "numba", "compiled", "torch"):
-            raise ValueError(f"CSC_CBPDN_BACKEND: expected auto, numba, compiled or torch, got {env!r}")
-        if env == "numba" and device.type == "cpu" and available():
-            return "numba"
-        if env == "compiled" and _compiled_ok(device):
-            return "compiled"
-        if env == "torch":
-            return "torch"
-        if device.type == "cpu":
-            return "numba" if available() else "torch"
-        return "compiled" if device.type == "cuda" and _compiled_ok(device) else "torch"
-    if backend == "torch":
-        return "torch"
-    if backend == "compiled":
-        if not _compiled_ok(device):
-            from csc.backends.compiled import compile_unavailable_reason
-
-            raise RuntimeError(f"backend='compiled': torch.compile cannot build kernels on {device} "
-                               f"({compile_unavailable_reason(device)}); use backend='auto' or 'torch'")
-        return "compiled"
-    if device.type != "cpu":
-        raise ValueError(f"backend='numba' runs on the CPU only; {what} is on {device} "
-                         "(use backend='auto' or 'torch')")
-    if not available():
-        raise RuntimeError(f"backend='numba' needs numba ({unavailable_reason()}); "
-                           "pip install numba, or use backend='auto' or 'torch'")
-    return "numba"
-
-
-def _compiled_ok(device) -> bool:
-    from csc.backends.compiled import compile_available
-
-    return compile_available(device)
-
-
-def use_fused(backend: str, device, what: str = "the solve") -> bool:
-    """Whether a solver runs its fused CPU back end (:func:`select_backend` is ``"numba"``)."""
-    return select_backend(backend, device, what) == "numba"
 
 
 # ----------------------------------------------------------------------- threading

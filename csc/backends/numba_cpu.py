@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from csc.backends import fused
+from csc.backends import fused, numba_xstep
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
@@ -51,9 +51,11 @@ class FusedCBPDN:
     Parameters
     ----------
     S : (n, H, W) images ((n, C, H, W) for a multi-channel x-step); xstep : an x-step object
-    with ``fused_solve`` and ``fused_fidelity``; y, u : (n, K, H, W)
-    initial values (updated in place); w : ℓ1 weight (float, (1, K, 1, 1) or a broadcast
-    (·, ·, ·, ·) map); one_rho : every image shares one ρ (a joint problem: u is divided at
+    (its numba solve: :mod:`csc.backends.numba_xstep`); y, u : (n, K, H, W)
+    initial values (updated in place); prox : a :class:`csc.core.prox.SoftThreshold` (its ℓ1
+    weight a float, (1, K, 1, 1) or a broadcast (·, ·, ·, ·) map, its non-negativity and
+    boundary zeroing; the subclasses take joint sparsity's and additive mask simulation's
+    prox); one_rho : every image shares one ρ (a joint problem: u is divided at
     once on a ρ change); planner : FFTW planner effort (None: by size, see
     :mod:`csc.backends.fused`); keep_codes_plan : also plan an input-preserving rfft2(y).
     """
@@ -61,11 +63,14 @@ class FusedCBPDN:
     #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it
     backend = "numba"
 
-    def __init__(self, S: torch.Tensor, xstep, y: torch.Tensor, u: torch.Tensor, w, opts: CBPDNOptions,
-                 kernel_size, threads: int, *, one_rho: bool = False, planner: str | None = None,
-                 keep_codes_plan: bool = False):
+    def __init__(self, S: torch.Tensor, xstep, y: torch.Tensor, u: torch.Tensor, prox, opts: CBPDNOptions,
+                 threads: int, *, one_rho: bool = False, planner: str | None = None,
+                 keep_codes_plan: bool = False, penalty_maps: int | None = None):
         n, K, H, W = y.shape
         self.opts, self.xs, self.threads, self.shape = opts, xstep, threads, (H, W)
+        self.prox, self.penalty_maps = prox, penalty_maps
+        l1 = getattr(prox, "inner", prox)  # the soft threshold (additive mask simulation wraps one)
+        self.nonneg = bool(l1.nonneg)
         self.dtype, self.device = y.dtype, torch.device("cpu")
         self.npdt = _npdt(y.dtype)
         self.variables_per_image = K * H * W
@@ -85,12 +90,12 @@ class FusedCBPDN:
         torch.sub(y, u, out=self.t)
         self.x.zero_()
         self.S, self.Sf = S.contiguous(), torch.fft.rfft2(S).contiguous()
-        self._weights(w, K)
+        self._weights(l1.weight, K)
         r = opts.relax
         self.alpha, self.beta = (self.npdt(r), self.npdt(1.0 - r)) if r != 1.0 else (self.npdt(1), self.npdt(0))
-        kh, kw = kernel_size
-        self.bh = H - kh + 1 if opts.no_boundary_cross and kh > 1 else H
-        self.bw = W - kw + 1 if opts.no_boundary_cross and kw > 1 else W
+        kh, kw = l1.kernel_size or (1, 1)
+        self.bh = H - kh + 1 if kh > 1 else H
+        self.bw = W - kw + 1 if kw > 1 else W
         self.pend = torch.ones(n, dtype=y.dtype)
         self.rescaled = torch.zeros(n, dtype=torch.bool)
         self.write_t = torch.ones(n, dtype=torch.uint8)
@@ -122,7 +127,7 @@ class FusedCBPDN:
         self.fft.forward(self.t.numpy(), xfv)
         self._fid_rows = np.zeros(n * H * self.xs.row_factor if want_fidelity else 0)
         self._pen_rows = np.zeros(n * H if want_fidelity and self.xs.has_penalty else 0)
-        self.xs.fused_solve(self, xfv.view(self.npdt), rho.contiguous().numpy(), self.npdt(self.fft.scale),
+        numba_xstep.solve(self.xs, self, xfv.view(self.npdt), rho.contiguous().numpy(), self.npdt(self.fft.scale),
                             self._fid_rows, self._pen_rows)
         self.fft.inverse(xfv, self.x.numpy())
 
@@ -135,7 +140,7 @@ class FusedCBPDN:
         H, W = self.shape
         xv, yv, uv, tv = self.x.numpy(), self.y.numpy(), self.u.numpy(), self.t.numpy()
         part = np.empty((n * K, 6))
-        plain = not (o.objective_on_y or o.nonneg or self.bh < H or self.bw < W or self.spatial)
+        plain = not (o.objective_on_y or self.nonneg or self.bh < H or self.bw < W or self.spatial)
         if self.track_nonzeros and plain and self.one_rho:
             if self._idx is None:
                 self._idx = np.empty(n * K * H * W, dtype=np.int32)
@@ -146,7 +151,7 @@ class FusedCBPDN:
             self.write_t = ((~self.rescaled) if may_rescale else torch.ones(n, dtype=torch.bool)).to(torch.uint8)
             fused.run_split(fused.kernels().ystep, n * K, self.threads, xv, yv, uv, tv, self.alpha, self.beta,
                             thr.contiguous().numpy(), self.wk, self.wmap.numpy() if self.spatial else self.w4,
-                            self.spatial, self.pend.numpy(), self.write_t.numpy(), o.nonneg, self.bh, self.bw,
+                            self.spatial, self.pend.numpy(), self.write_t.numpy(), self.nonneg, self.bh, self.bw,
                             o.objective_on_y, want_l1, part)
         return torch.from_numpy(part.reshape(n, K, 6))
 
@@ -154,7 +159,7 @@ class FusedCBPDN:
         n, (H, W) = self.n, self.shape
         if self.opts.objective_on_y:
             rows = np.empty(n * H * self.xs.row_factor)
-            self.xs.fused_fidelity(self._y_dft(), self.Sf, W % 2 == 0, rows, self.threads)
+            numba_xstep.fidelity_rows(self.xs, self._y_dft(), self.Sf, W % 2 == 0, rows, self.threads)
         else:
             rows = self._fid_rows
         return (torch.from_numpy(rows.reshape(n, -1).sum(1)) / (H * W) / 2.0).to(self.dtype)
@@ -165,7 +170,7 @@ class FusedCBPDN:
         if self.opts.objective_on_y:
             rows = np.empty(n * H)
             fused.run_split(fused.kernels().penalty_rows, n * H, self.threads, self._y_dft().numpy().view(self.npdt),
-                            self.xs.numba_penalty()[1], W % 2 == 0, rows)
+                            numba_xstep.penalty_arrays(self.xs)[1], W % 2 == 0, rows)
         else:
             rows = self._pen_rows
         return (torch.from_numpy(rows.reshape(n, H).sum(1)) / (H * W) / 2.0).to(self.dtype)
@@ -256,9 +261,9 @@ class FusedJointCBPDN(FusedCBPDN):
     y-step is the numba kernel :func:`csc.backends.kernels.ystep_joint` (``prox_sl1l2``),
     with thresholds (n, 2) = (λ/ρ, μ/ρ) and a seventh sum Σ w₂₁‖z‖₂."""
 
-    def __init__(self, *args, channels: int, l21_weight, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.C = int(channels)
+        self.C, l21_weight = int(self.prox.channels), self.prox.l21_weight
         self.spatial21 = isinstance(l21_weight, torch.Tensor) and not (
             l21_weight.shape[0] == 1 and l21_weight.shape[2] == 1 and l21_weight.shape[3] == 1)
         if self.spatial21:
@@ -276,7 +281,7 @@ class FusedJointCBPDN(FusedCBPDN):
                         self.u.numpy(), self.t.numpy(), self.alpha, self.beta, thr[:, 0].contiguous().numpy(),
                         thr[:, 1].contiguous().numpy(), self.wk, self.wmap.numpy() if self.spatial else self.w4,
                         self.spatial, self.w21k, self.w21map.numpy(), self.spatial21, self.pend.numpy(),
-                        self.write_t.numpy(), o.nonneg, self.bh, self.bw, o.objective_on_y, want_l1, self.C, part)
+                        self.write_t.numpy(), self.nonneg, self.bh, self.bw, o.objective_on_y, want_l1, self.C, part)
         return torch.from_numpy(part.reshape(n, K, 7).sum(1))
 
     def keep(self, mask: torch.Tensor) -> None:
@@ -287,7 +292,7 @@ class FusedJointCBPDN(FusedCBPDN):
 
 class FusedAddMaskSim(FusedCBPDN):
     r""":class:`FusedCBPDN` with additive mask simulation (SPORCO ``admm.cbpdn.AddMaskSim``; the
-    torch loop's :class:`csc.backends.torch_loop.TorchAddMaskSim`): the last map belongs to the
+    torch loop runs :class:`csc.core.prox.ImpulseMask` itself): the last map belongs to the
     impulse kernel, whose ℓ1 weight is 0. The y-step kernel runs over every map; on the
     impulse's it computes y = v, u = 0 (threshold 0) or, where a constraint zeroes y, y = 0,
     u = v, so y + u is v = a + u_prev exactly. The impulse's map is then set as SPORCO's:
@@ -296,12 +301,13 @@ class FusedAddMaskSim(FusedCBPDN):
         y_z = [W = 0]\,v, \qquad u_z = v - y_z, \qquad t_z = y_z - u_z ,
 
     free of the threshold and the constraints (``free``: (1 or n, 1, H, W), true where the
-    mask is 0), and its residual sums are recomputed. ``penalty_without_impulse`` (the
-    elastic net, P = 1): the penalty statistic ½‖x‖² leaves the impulse's map out."""
+    mask is 0; the prox's, :class:`csc.core.prox.ImpulseMask`), and its residual sums are
+    recomputed. ``penalty_maps`` = K (the elastic net, P = 1): the penalty statistic ½‖x‖²
+    leaves the impulse's map out."""
 
-    def __init__(self, *args, free: torch.Tensor, penalty_without_impulse: bool = False, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.free, self.penalty_without_impulse = free.contiguous(), penalty_without_impulse
+        self.free = self.prox.free.contiguous()
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
         yprev = self.y[:, -1:].clone()
@@ -316,10 +322,10 @@ class FusedAddMaskSim(FusedCBPDN):
         return part.sum(1)
 
     def penalty(self) -> torch.Tensor:
-        if not self.penalty_without_impulse:
+        if self.penalty_maps is None:
             return super().penalty()
         v = self.y if self.opts.objective_on_y else self.x
-        return v[:, :-1].square().sum((1, 2, 3)) / 2.0
+        return v[:, :self.penalty_maps].square().sum((1, 2, 3)) / 2.0
 
     def keep(self, mask: torch.Tensor) -> None:
         if self.free.shape[0] > 1 and not bool(mask.all()):

@@ -1,4 +1,4 @@
-"""The fused CPU back end of FISTA (:mod:`csc.core.fista`): numba kernels over FFTW plans.
+"""The fused CPU back end of FISTA (:mod:`csc.problems.fista`): numba kernels over FFTW plans.
 
 Per iteration without backtracking, two passes over the DFT-domain maps and two FFTs:
 

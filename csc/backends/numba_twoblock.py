@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from csc.backends import fused
+from csc.backends import fused, numba_xstep
 from csc.backends.numba_cpu import fused_weights
-from csc.core.admm import select_images
+from csc.backends.torch_twoblock import TwoBlockViews
 from csc.core.options import CBPDNOptions
 
 __all__ = ["FusedTwoBlock", "FusedMaskDcpl"]
@@ -27,7 +27,7 @@ __all__ = ["FusedTwoBlock", "FusedMaskDcpl"]
 _MAPS = ("x", "y1", "u1", "t", "dy1", "g", "y0", "u0", "S", "Dx", "t0", "dy0", "xf", "gf", "s0f", "dxf")
 
 
-class FusedTwoBlock:
+class FusedTwoBlock(TwoBlockViews):
     """Working set of a two-block solve on the fused CPU back end (module docstring).
 
     Parameters as :class:`csc.backends.torch_twoblock.TorchTwoBlock`, and ``threads``.
@@ -35,13 +35,15 @@ class FusedTwoBlock:
 
     #: the data term's proximal step is the masked quadratic's (mask decoupling), not S_{W/ρ}
     quadratic = False
+    #: SPORCO's dual residual of the problem (:func:`csc.backends.registry.two_block_workspace`)
+    dual = "adjoint"
     #: the x-step has a penalty to record (ConvL1L1Grd's gradient term)
     with_penalty = True
 
     #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it
     backend = "numba"
 
-    def __init__(self, S: torch.Tensor, xstep, K: int, w, mask, opts: CBPDNOptions, kernel_size, threads: int):
+    def __init__(self, S: torch.Tensor, xstep, K: int, prox, data, opts: CBPDNOptions, threads: int):
         n, H, W = S.shape
         self.opts, self.xs, self.threads, self.shape = opts, xstep, threads, (H, W)
         self.dtype, self.device = S.dtype, torch.device("cpu")
@@ -58,12 +60,13 @@ class FusedTwoBlock:
         self.ifft = fused.FFTPair(self.t0.numpy(), self.s0f.numpy(), self.Dx.numpy(), threads)
         self.t.zero_()
         self.S = S.unsqueeze(1).contiguous()
-        self._weights(w, mask, K)
+        self.prox, self.data, self.nonneg = prox, data, bool(prox.nonneg)
+        self._weights(prox.weight, data.mask, K)
         r = opts.relax
         self.alpha, self.beta = (self.npdt(r), self.npdt(1.0 - r)) if r != 1.0 else (self.npdt(1), self.npdt(0))
-        kh, kw = kernel_size
-        self.bh = H - kh + 1 if opts.no_boundary_cross and kh > 1 else H
-        self.bw = W - kw + 1 if opts.no_boundary_cross and kw > 1 else W
+        kh, kw = prox.kernel_size or (1, 1)
+        self.bh = H - kh + 1 if kh > 1 else H
+        self.bw = W - kw + 1 if kw > 1 else W
 
     def _weights(self, w, mask, K: int) -> None:
         """ℓ1 weights (per-kernel ``wk`` or a 4-D map ``wmap``) and the data mask (4-D)."""
@@ -72,10 +75,6 @@ class FusedTwoBlock:
         self.wmap = wmap if self.spatial else torch.ones((1, 1, 1, 1), dtype=self.dtype)
         m = mask if isinstance(mask, torch.Tensor) else torch.full((1, 1, 1, 1), float(mask), dtype=self.dtype)
         self.mask = m.contiguous()
-
-    @property
-    def n(self) -> int:
-        return int(self.x.shape[0])
 
     def _v(self, t: torch.Tensor) -> np.ndarray:
         """A complex tensor's real view."""
@@ -90,7 +89,7 @@ class FusedTwoBlock:
         self.ifft.forward(self.t0.numpy(), self.s0f.numpy())
         pen = self.opts.record_stats and self.with_penalty
         self._pen_rows = np.zeros(n * H if pen else 0)  # the penalty is always on x
-        self.xs.fused_solve_two_block(self, self._v(self.xf), self._v(self.s0f)[:, 0], self._rho.numpy(),
+        numba_xstep.solve_two_block(self.xs, self, self._v(self.xf), self._v(self.s0f)[:, 0], self._rho.numpy(),
                                       self.npdt(self.kfft.scale), self._pen_rows, self._v(self.dxf)[:, 0])
         self.kfft.inverse(self.xf.numpy(), self.x.numpy())
         self.ifft.inverse(self.dxf.numpy(), self.Dx.numpy())
@@ -101,7 +100,7 @@ class FusedTwoBlock:
         p1 = np.empty((n * K, 5))
         fused.run_split(kn.two_block_y1, n * K, self.threads, self.x.numpy(), self.y1.numpy(), self.u1.numpy(),
                         self.t.numpy(), self.dy1.numpy(), self.alpha, self.beta, thr.contiguous().numpy(), self.wk,
-                        self.wmap.numpy(), self.spatial, o.nonneg, self.bh, self.bw, o.objective_on_y, want_l1, p1)
+                        self.wmap.numpy(), self.spatial, self.nonneg, self.bh, self.bw, o.objective_on_y, want_l1, p1)
         p0 = np.empty((n, 6))
         # 1/ρ as the torch loop's (1.0 / rho) * W; the quadratic's step takes ρ itself
         rpar = self._rho if self.quadratic else (1.0 / self._rho).contiguous()
@@ -125,7 +124,7 @@ class FusedTwoBlock:
         kn = fused.kernels()
         self.t0.copy_(v0)  # the forward FFT may destroy its input
         self.ifft.forward(self.t0.numpy(), self.s0f.numpy())
-        dre, dim, _ = self.xs.numba_arrays(self.threads)
+        dre, dim, _ = numba_xstep.dft_arrays(self.xs, self.threads)
         fused.run_split(kn.adjoint_spectrum, n * H, self.threads, self._v(self.s0f)[:, 0], dre, dim,
                         self.npdt(self.kfft.scale), self._v(self.gf))
         self.kfft.inverse(self.gf.numpy(), self.g.numpy())
@@ -153,12 +152,6 @@ class FusedTwoBlock:
         if frozen is not None:
             raise ValueError("the fused two-block back end retires converged images at once (sync_every = 1)")
 
-    def take(self, mask: torch.Tensor):
-        return select_images(mask, self.y1, self.x, self.u1)
-
-    def hold(self, frozen: torch.Tensor | None) -> None:
-        """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
-
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):
             return
@@ -177,6 +170,7 @@ class FusedMaskDcpl(FusedTwoBlock):
     dual residual ρ‖Aᵀu‖ normalised by ρ‖u‖ (one adjoint per iteration)."""
 
     quadratic = True
+    dual = "plain"
     with_penalty = False
 
     def _dual_sums(self, b0: torch.Tensor, b1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""The torch back end of FISTA for CBPDN (:mod:`csc.core.fista`): its DFT-domain steps on any device.
+"""The torch back end of FISTA for CBPDN (:mod:`csc.problems.fista`): its DFT-domain steps on any device.
 
 The working set holds, for n images, the spatial codes x (n, K, H, W), their DFT x̂, the
 previous x̂, the extrapolated point ŷ and the previous ŷ (n, K, H, W//2 + 1), and the

@@ -34,7 +34,7 @@ from csc.core import ops
 from csc.core.admm import select_images
 from csc.core.options import CBPDNOptions
 
-__all__ = ["TorchTwoBlock", "TorchMaskDcpl"]
+__all__ = ["TorchTwoBlock", "TorchMaskDcpl", "TwoBlockViews"]
 
 _STATE = ("x", "y0", "y1", "u0", "u1", "S", "Dx", "xf")
 
@@ -44,24 +44,40 @@ def _sq(*ts: torch.Tensor) -> torch.Tensor:
     return sum(t.square().sum((1, 2, 3)) for t in ts)
 
 
-class TorchTwoBlock:
+class TwoBlockViews:
+    """What the two-block workspaces of every back end share: the working set's size, the
+    retiring images' (y₁, x, u₁), and no notice before an iteration (converged images retire
+    at once)."""
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    def take(self, mask: torch.Tensor):
+        return select_images(mask, self.y1, self.x, self.u1)
+
+    def hold(self, frozen: torch.Tensor | None) -> None:
+        """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
+
+
+class TorchTwoBlock(TwoBlockViews):
     """Working set of a two-block solve (module docstring).
 
     Parameters
     ----------
     S : (n, H, W) images; xstep : a :class:`~csc.core.xstep.DiagonalXStep` with ``over_rho``;
-    w : ℓ1 weight (float or broadcasting to (n, K, H, W)); mask : data-term weight W (float
-    or broadcasting to (n, 1, H, W)); K : number of kernels.
+    K : number of kernels; prox : block 1's operator (:class:`csc.core.prox.SoftThreshold`:
+    the ℓ1 weight, non-negativity, boundary zeroing); data : block 0's
+    (:class:`csc.core.prox.DataTerm`: :class:`~csc.core.prox.L1Data` here,
+    :class:`~csc.core.prox.QuadraticData` for mask decoupling, with the mask W).
     """
 
     #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it
     backend = "torch"
 
-    def __init__(self, S: torch.Tensor, xstep, K: int, w, mask, opts: CBPDNOptions, kernel_size):
+    def __init__(self, S: torch.Tensor, xstep, K: int, prox, data, opts: CBPDNOptions):
         n, H, W = S.shape
-        self.opts, self.xs, self.w, self.mask, self.shape = opts, xstep, w, mask, (H, W)
-        self.mask2 = mask * mask  # W², SPORCO's W**2 (mask decoupling)
-        self.kernel_size = tuple(kernel_size)
+        self.opts, self.xs, self.prox, self.data, self.shape = opts, xstep, prox, data, (H, W)
         self.dtype, self.device = S.dtype, S.device
         self.variables_per_image = K * H * W
         self.constraints_per_image = (K + 1) * H * W
@@ -70,10 +86,6 @@ class TorchTwoBlock:
         self.y0, self.u0, self.Dx = (S.new_zeros((n, 1, H, W)) for _ in range(3))
         self.xf: torch.Tensor | None = None
         self._new: tuple | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.x.shape[0])
 
     def xstep(self, rho: torch.Tensor, want_fidelity: bool) -> None:
         H, W = self.shape
@@ -94,37 +106,29 @@ class TorchTwoBlock:
         if o.relax != 1.0:
             a0 = o.relax * a0 + (1 - o.relax) * (self.y0 + self.S)
             a1 = o.relax * a1 + (1 - o.relax) * (self.y1 + 0.0)
-        y0 = self._y0((a0 + self.u0) - self.S, rho)
-        y1 = ops.soft_threshold(a1 + self.u1, thr.view(-1, 1, 1, 1) * self.w)
-        if o.nonneg:
-            y1 = y1.clamp(min=0)
-        kh, kw = self.kernel_size
-        if o.no_boundary_cross:
-            if kh > 1:
-                y1[..., H - kh + 1:, :] = 0
-            if kw > 1:
-                y1[..., :, W - kw + 1:] = 0
+        y0 = self.data.step((a0 + self.u0) - self.S, rho)
+        v1 = a1 + self.u1
+        y1 = torch.empty_like(v1)
+        self.prox.apply_(v1, thr, y1, torch.empty_like(v1))
         u0 = self.u0 + (a0 - (y0 + self.S))
         u1 = self.u1 + (a1 - (y1 + 0.0))
         sn, dual = self._dual_sums(u0, u1, y0, y1)
         cols = [_sq(self.Dx, self.x), _sq(y0, y1), sn, _sq(self.Dx - (y0 + self.S), self.x - y1), dual]
-        l1 = (self.w * (y1 if o.objective_on_y else self.x)).abs().sum((1, 2, 3)) if want_l1 else None
-        cols += [l1 if l1 is not None else torch.zeros_like(cols[0]), _sq(self.S)]
+        z = y1 if o.objective_on_y else self.x
+        vals = self.prox.values(z) if want_l1 else [torch.zeros_like(cols[0]) for _ in self.prox.terms]
+        cols += vals[:1] + [_sq(self.S)] + vals[1:]
         self._new = (y0, y1, u0, u1)
         return torch.stack(cols, 1)
-
-    def _y0(self, v: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
-        """Block 0's proximal step at v = a₀ + u₀ − s: S_{W/ρ}(v) (the ℓ1 data term)."""
-        return ops.soft_threshold(v, (1.0 / rho) * self.mask)
 
     def _dual_sums(self, u0, u1, y0, y1) -> tuple[torch.Tensor, torch.Tensor]:
         """(‖Aᵀu‖², ‖Aᵀ(y_prev − y)‖²) per image: the dual's normaliser and residual (÷ρ²)."""
         return _sq(self._AT(u0, u1)), _sq(self._AT(self.y0 - y0, self.y1 - y1))
 
     def fidelity(self) -> torch.Tensor:
-        """Σ|W·(Dx − s)| per image (Σ|W·y₀| with ``objective_on_y``), SPORCO's ``obfn_g0``."""
+        """The data term g₀ per image at Dx − s (at y₀ with ``objective_on_y``), SPORCO's
+        ``obfn_g0``: Σ|W·(Dx − s)| here, ½‖W·(Dx − s)‖² for mask decoupling."""
         e = self._new[0] if self.opts.objective_on_y else self.Dx - self.S
-        return (self.mask * e).abs().sum((1, 2, 3))
+        return self.data.value(e)
 
     def penalty(self) -> torch.Tensor:
         """½x̂ᴴdiag(P)x̂ per image, always on x (as SPORCO's ``ConvL1L1Grd.eval_objfn``)."""
@@ -142,38 +146,20 @@ class TorchTwoBlock:
         self.y0, self.y1, self.u0, self.u1 = self._new
         self._new = None
 
-    def take(self, mask: torch.Tensor):
-        return select_images(mask, self.y1, self.x, self.u1)
-
-    def hold(self, frozen: torch.Tensor | None) -> None:
-        """Nothing to do before an iteration: :meth:`finish` restores frozen images."""
-
     def keep(self, mask: torch.Tensor) -> None:
         if bool(mask.all()):
             return
         for name in _STATE:
             setattr(self, name, getattr(self, name)[mask])
-        for name in ("w", "mask", "mask2"):
-            t = getattr(self, name)
-            if isinstance(t, torch.Tensor) and t.shape[0] > 1:
-                setattr(self, name, t[mask])
+        self.prox, self.data = self.prox.keep(mask), self.data.keep(mask)
 
 
 class TorchMaskDcpl(TorchTwoBlock):
-    r"""Working set of a mask-decoupled solve (:class:`csc.ConvBPDNMaskDcpl`): the data term
-    ½‖W·y₀‖², whose proximal step is y₀ = ρ·v/(W² + ρ) (SPORCO's
-    ``ConvBPDNMaskDcpl.ystep``: ``(rho*(AXU0 - S)) / (W**2 + rho)``), and SPORCO's
-    ``ConvTwoBlockCnstrnt`` dual residual ρ‖Aᵀu‖ normalised by ρ‖u‖. Parameters as
-    :class:`TorchTwoBlock` (the x-step's μ is 0: no penalty)."""
-
-    def _y0(self, v: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
-        return (rho * v) / (self.mask2 + rho)
+    r"""Working set of a two-block solve with SPORCO's ``ConvTwoBlockCnstrnt`` dual residual,
+    ρ‖Aᵀu‖ normalised by ρ‖u‖ (:class:`csc.ConvBPDNMaskDcpl`, whose data term
+    :class:`csc.core.prox.QuadraticData` ½‖W·y₀‖² has the step y₀ = ρ·v/(W² + ρ): SPORCO's
+    ``(rho*(AXU0 - S)) / (W**2 + rho)``). Parameters as :class:`TorchTwoBlock`."""
 
     def _dual_sums(self, u0, u1, y0, y1) -> tuple[torch.Tensor, torch.Tensor]:
         """(‖u‖², ‖Aᵀu‖²) per image."""
         return _sq(u0, u1), _sq(self._AT(u0, u1))
-
-    def fidelity(self) -> torch.Tensor:
-        """½‖W·(Dx − s)‖² per image (½‖W·y₀‖² with ``objective_on_y``), SPORCO's ``obfn_g0``."""
-        e = self._new[0] if self.opts.objective_on_y else self.Dx - self.S
-        return (self.mask * e).square().sum((1, 2, 3)) / 2.0

@@ -1,25 +1,39 @@
 """The options of ``csc bench`` (and ``benchmarks/compare_sporco.py``), apart from the harness.
 
-Building the ``csc`` parser needs these options but not the harness itself
-(:mod:`csc.cli.bench`, the SPORCO comparison), which is imported only when the command
-runs. This module imports nothing but :mod:`argparse` (and the argument types of :mod:`csc.cli.argtypes`).
+Building the ``csc`` parser needs these options but not the harness itself (the SPORCO
+comparison, ``benchmarks/bench/`` in the repository checkout), which is imported only when
+the command runs (:mod:`csc.cli.bench`); the harness builds its own parser from
+:func:`add_arguments` too, so the two agree. :func:`have_sporco` and
+:data:`SPORCO_MISSING` are the command's and the harness's check for SPORCO. This module
+imports nothing but :mod:`argparse`, :mod:`importlib.util` (and the argument types of
+:mod:`csc.cli.argtypes`).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 from csc.cli.argtypes import nonneg_float, nonneg_int, positive_int
 
-__all__ = ["add_arguments", "PEER_ENGINES"]
+__all__ = ["add_arguments", "have_sporco", "PEER_ENGINES", "SPORCO_MISSING"]
 
-#: engines of ``csc bench --peers`` (csc.cli.bench_peers.ENGINES, and csc's ADMM on DiCoDiLe's problem)
+SPORCO_MISSING = ("the comparison needs SPORCO (the reference implementation), which is not installed: "
+                  "pip install sporco==0.2.2.post1 (or pip install -e '.[dev]')")
+
+
+def have_sporco() -> bool:
+    """True when SPORCO can be imported (without importing it)."""
+    return importlib.util.find_spec("sporco") is not None
+
+
+#: engines of ``csc bench --peers`` (benchmarks.bench.peers.ENGINES, and csc's ADMM on DiCoDiLe's problem)
 PEER_ENGINES = ("csc-admm", "csc-fista", "sporco-admm", "sporco-pgm", "sporco-par", "scico", "dicodile",
                 "csc-admm-f32", "sporco-admm-f32", "csc-admm-nn")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The comparison's options (shared by ``csc bench``, ``python -m csc.cli.bench`` and benchmarks/compare_sporco.py)."""
+    """The comparison's options (shared by ``csc bench``, ``python -m benchmarks.bench`` and benchmarks/compare_sporco.py)."""
     p.add_argument("--size", type=positive_int, default=256, help="side of the central crop of barbara (single-image mode)")
     p.add_argument("--kernels", type=positive_int, default=144, help="number of kernels K")
     p.add_argument("--ksize", type=positive_int, default=12, help="kernel side")

@@ -2,6 +2,8 @@
 
 Every field of a protocol dataclass is an option of its subcommand (``--max-iter``,
 ``--eta-a`` …), with the authors' value as default; ``--crop none`` means whole images.
+``csc paper learn`` runs :func:`csc.science.protocol.learn_online`, ``csc paper table1``
+:func:`csc.classify.experiment.run_table1`; :func:`run` dispatches on the experiment.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import dataclasses
 import typing
 from typing import Any
 
-__all__ = ["add_paper", "add_protocol_options", "protocol_from_args"]
+__all__ = ["add_protocol_options", "protocol_from_args", "register", "run"]
 
 
 def _parse_optional(kind):
@@ -56,6 +58,7 @@ def add_protocol_options(parser: argparse.ArgumentParser, cls, prefix: str = "",
 
 
 def protocol_from_args(cls, args: argparse.Namespace, prefix: str = ""):
+    """The dataclass ``cls`` made from the options :func:`add_protocol_options` added (lists as tuples)."""
     values = {}
     for f in dataclasses.fields(cls):
         v = getattr(args, f"{prefix}{f.name}")
@@ -63,20 +66,26 @@ def protocol_from_args(cls, args: argparse.Namespace, prefix: str = ""):
     return cls(**values)
 
 
-def cmd_paper_learn(args: argparse.Namespace) -> int:
-    import torch
+def run(args: argparse.Namespace) -> int:
+    """Run the experiment ``csc paper`` was given (``learn`` or ``table1``)."""
+    return {"learn": _learn, "table1": _table1}[args.experiment](args)
 
+
+def _learn(args: argparse.Namespace) -> int:
+    """``csc paper learn``: a post-learning dictionary by the authors' online protocol (resumable)."""
+    from csc.cli.common import torch_dtype
     from csc.science.protocol import OnlineLearningProtocol, learn_online
 
     protocol = protocol_from_args(OnlineLearningProtocol, args)
-    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    dtype = torch_dtype(args.dtype)
     path = learn_online(args.init, args.out, protocol, dtype=dtype, device=args.device,
                         checkpoint_every=args.checkpoint_every, progress=not args.quiet)
     print(f"wrote {path}")
     return 0
 
 
-def cmd_paper_table1(args: argparse.Namespace) -> int:
+def _table1(args: argparse.Namespace) -> int:
+    """``csc paper table1``: Table 1 as one resumable run (stores, trainings, aggregate)."""
     from csc.classify.experiment import Table1Plan, run_table1
     from csc.science.protocol import ClassifierProtocol, EncodingProtocol
 
@@ -87,7 +96,8 @@ def cmd_paper_table1(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_paper(sub) -> None:
+def register(sub) -> None:
+    """``csc paper learn`` and ``csc paper table1``, their options made from the protocol dataclasses."""
     from csc.cli.argtypes import positive_int
     from csc.science.protocol import OnlineLearningProtocol
 
@@ -103,7 +113,7 @@ def add_paper(sub) -> None:
     lr.add_argument("--checkpoint-every", type=positive_int, default=25)
     lr.add_argument("--quiet", action="store_true")
     add_protocol_options(lr, OnlineLearningProtocol)
-    lr.set_defaults(func=cmd_paper_learn)
+    lr.set_defaults(func=run)
     from csc.classify.experiment import Table1Plan
     from csc.science.protocol import ClassifierProtocol, EncodingProtocol
 
@@ -114,4 +124,4 @@ def add_paper(sub) -> None:
     add_protocol_options(t1, Table1Plan, title="what to run")
     for cls in (EncodingProtocol, ClassifierProtocol):
         add_protocol_options(t1, cls)
-    t1.set_defaults(func=cmd_paper_table1)
+    t1.set_defaults(func=run)

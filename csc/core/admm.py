@@ -41,11 +41,13 @@ from typing import Callable, Protocol
 
 import torch
 
-from csc.core.options import CBPDNOptions, default_rsdl_target
+from csc.core.options import CBPDNOptions
+from csc.core.prox import Prox, SoftThreshold
 from csc.runtime.sync import host_bool, to_host
 
 __all__ = ["Coupling", "PER_IMAGE", "Workspace", "ADMMLoop", "residuals", "rho_factor", "initial_rho",
-           "per_image_update", "residuals_of", "rho_factor_of", "step_constants", "updates_rho"]
+           "per_image_update", "residuals_of", "rho_factor_of", "step_constants", "updates_rho",
+           "default_sync_interval"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,8 @@ class Coupling:
         return total if self.all_reduce is None else self.all_reduce(total)
 
     def expand(self, per_group: torch.Tensor, n: int) -> torch.Tensor:
-        """(groups,) → (n,) per image."""
-        return per_group.expand(n) if self.joint else per_group
+        """(groups, …) → (n, …) per image."""
+        return per_group.expand(n, *per_group.shape[1:]) if self.joint else per_group
 
     def variables(self, n: int, per_image: int) -> int:
         """Number of variables of one problem, for the absolute tolerance."""
@@ -134,8 +136,14 @@ def select_images(mask: torch.Tensor, *maps: torch.Tensor) -> tuple[torch.Tensor
 
 
 def initial_rho(opts: CBPDNOptions, lmbda: float) -> float:
-    """ρ₀: ``opts.rho``, or SPORCO's default 50λ + 1."""
-    return float(opts.rho) if opts.rho is not None else 50.0 * lmbda + 1.0
+    """ρ₀: ``opts.rho``, or SPORCO's default 50λ + 1 (:meth:`csc.core.prox.Prox.rho0` of the ℓ1 norm)."""
+    return SoftThreshold(lmbda).rho0(opts)
+
+
+def default_sync_interval(opts: CBPDNOptions, device: torch.device) -> int:
+    """Iterations between host reads of a per-image solve: ``opts.sync_interval``, else 1
+    on the CPU and 10 elsewhere (results do not depend on it)."""
+    return opts.sync_interval or (1 if device.type == "cpu" else 10)
 
 
 def step_constants(opts, xi: float, n: int, n_dual: int | None = None, dtype=torch.float64,
@@ -262,19 +270,23 @@ class ADMMLoop:
     :class:`csc.ConvElasticNet`): its weight μ; the objective then adds μ times the
     workspace's :meth:`Workspace.penalty`, recorded as a ninth column.
 
-    ``extra_weights`` (μ₁, …): further regularisation terms μ_j·g_j(x) with proximal
-    operators of their own (joint sparsity's ℓ2,1 norm): the y-step then gets thresholds
-    (n, 1 + J) — λ/ρ and μ_j/ρ — and returns g_j's sums after its own; the objective adds
-    Σ μ_j g_j and the recorded rows append the g_j.
+    ``prox``: the y-step's regulariser (:mod:`csc.core.prox`; a number λ stands for the plain
+    ℓ1 norm :class:`~csc.core.prox.SoftThreshold`). The loop takes from it the y-step's
+    parameters at each ρ (:meth:`~csc.core.prox.Prox.thresholds`: λ/ρ, or (λ/ρ, μ/ρ) for
+    joint sparsity, or a radius independent of ρ), the objective's terms
+    (:attr:`~csc.core.prox.Prox.terms`: the workspace returns their values after the
+    residual sums; the first is the third statistics column, ``l1`` for the ℓ1 norm, the
+    others are appended to the rows), and the defaults of ρ₀ and ξ.
     """
 
-    def __init__(self, ws: Workspace, lmbda: float, opts: CBPDNOptions, coupling: Coupling = PER_IMAGE,
+    def __init__(self, ws: Workspace, prox: Prox | float, opts: CBPDNOptions, coupling: Coupling = PER_IMAGE,
                  rho0: float | None = None, sync_every: int = 1,
-                 on_retire: Callable[..., None] | None = None, penalty: float | None = None,
-                 extra_weights: tuple[float, ...] = ()):
-        self.ws, self.lmbda, self.opts, self.coupling = ws, float(lmbda), opts, coupling
+                 on_retire: Callable[..., None] | None = None, penalty: float | None = None):
+        if not isinstance(prox, Prox):
+            prox = SoftThreshold(float(prox))
+        self.ws, self.prox, self.opts, self.coupling = ws, prox, opts, coupling
+        self.weights = tuple(float(wt) for _, wt in prox.terms)
         self.penalty = None if penalty is None else float(penalty)
-        self.extra_weights = tuple(float(m) for m in extra_weights)
         # a two-block split (``constraints_per_image``) returns ‖c‖² as its seventh sum
         self.two_block = getattr(ws, "constraints_per_image", None) is not None
         self.extra0 = 7 if self.two_block else 6
@@ -282,9 +294,9 @@ class ADMMLoop:
         # per-image problems keep ρ in the maps' dtype; a joint problem's scalars are float64
         self.scalar_dtype = torch.float64 if coupling.joint else ws.dtype
         groups = 1 if coupling.joint else n
-        rho0 = initial_rho(opts, lmbda) if rho0 is None else float(rho0)
+        rho0 = prox.rho0(opts) if rho0 is None else float(rho0)
         self.rho = torch.full((groups,), rho0, dtype=self.scalar_dtype, device=dev)
-        self.xi = float(opts.rsdl_target) if opts.rsdl_target is not None else default_rsdl_target(lmbda)
+        self.xi = prox.rsdl_target(opts)
         K_HW = ws.variables_per_image
         n_pri = getattr(ws, "constraints_per_image", K_HW)
         self.consts = step_constants(opts, self.xi, coupling.variables(n, n_pri), coupling.variables(n, K_HW),
@@ -352,9 +364,7 @@ class ADMMLoop:
         if freeze:
             ws.hold(self.frozen)
         ws.xstep(rho_img, want and not opts.objective_on_y)
-        thr = cp.expand(self.lmbda / self.rho, n).to(ws.dtype)
-        if self.extra_weights:
-            thr = torch.stack([thr] + [cp.expand(m / self.rho, n).to(ws.dtype) for m in self.extra_weights], 1)
+        thr = cp.expand(self.prox.thresholds(self.rho), n).to(ws.dtype)
         update = updates_rho(opts, self.k)
         sums = ws.ystep(thr, want, update)
         if cp.joint:
@@ -404,11 +414,11 @@ class ADMMLoop:
         ws, cp = self.ws, self.coupling
         fid = cp.reduce(ws.fidelity().unsqueeze(1))[:, 0].to(self.scalar_dtype)
         l1 = sums[:, 5].to(ws.dtype).to(self.scalar_dtype)
-        reg, tail = self.lmbda * l1, []
+        reg, tail = self.weights[0] * l1, []
         if self.penalty is not None:
             pen = cp.reduce(ws.penalty().unsqueeze(1))[:, 0].to(self.scalar_dtype)
             reg, tail = reg + self.penalty * pen, [pen]  # SPORCO: obj = dfd + (λ·l1 + μ·pen)
-        for j, m in enumerate(self.extra_weights):
+        for j, m in enumerate(self.weights[1:]):
             g = sums[:, self.extra0 + j].to(ws.dtype).to(self.scalar_dtype)
             reg, tail = reg + m * g, tail + [g]
         return torch.stack([fid + reg, fid, l1, r, s, epri, edua, self.rho] + tail)

@@ -11,8 +11,6 @@ with :math:`\hat D` a 1×K row. By the Sherman–Morrison formula the solution i
 An x-step object owns the dictionary's DFT in the forms the back ends need and offers:
 
 - :meth:`SingleChannelXStep.solve_` — the torch solve, in place (any device);
-- :meth:`SingleChannelXStep.numba_arrays` — the real/imaginary planes and Σ|D̂|² that the
-  fused CPU kernel :func:`csc.backends.kernels.xstep` reads;
 - :meth:`SingleChannelXStep.accuracy` — the relative residual of the linear system for a
   computed solution (the accuracy probe, as SCICO's sub-problem solvers carry).
 
@@ -23,10 +21,12 @@ same system through a C×C one (Woodbury's identity),
 :math:`\hat x = \hat v + \hat D^H (\rho I + \hat D \hat D^H)^{-1}(\hat s - \hat D \hat v)`
 (SPORCO ``linalg.solvemdbi_ism`` reaches the same solution by iterated Sherman–Morrison).
 
-Each x-step also runs itself on the fused CPU back end (:meth:`fused_solve`,
-:meth:`fused_fidelity`: its numba kernel over the back end's buffers). A new problem (a
-mask-decoupled term) is a new x-step class with the same methods, run by the same
-:class:`csc.core.admm.ADMMLoop`. :class:`DiagonalXStep` adds a quadratic penalty
+An x-step is a pure torch description: the back ends that run it faster (the numba kernels
+of :mod:`csc.backends.numba_xstep`, the compiled ones of :mod:`csc.backends.compiled`) keep
+what they derive from its dictionary in its ``backend_cache``, which :meth:`set_dft` empties
+(and reusable buffers in ``backend_buffers``). A new problem structure is a new x-step class
+with the same methods, run by the same :class:`csc.core.admm.ADMMLoop` (on the torch loop
+until a back end writes a kernel for it). :class:`DiagonalXStep` adds a quadratic penalty
 (μ/2) x̂ᴴ diag(P) x̂, a diagonal term in the system (the elastic net, P = 1; the gradient
 regularisation, P_k = w_k Σ_i |Ĝ_i|²).
 """
@@ -38,18 +38,13 @@ import torch
 
 from csc.core import ops
 
-__all__ = ["ChannelwiseXStep", "DiagonalXStep", "MultiChannelXStep", "SingleChannelXStep", "gradient_gram",
+__all__ = ["XStep", "ChannelwiseXStep", "DiagonalXStep", "MultiChannelXStep", "SingleChannelXStep", "gradient_gram",
            "xstep_for"]
 
 
-class SingleChannelXStep:
-    """Sherman–Morrison x-step for a single-channel dictionary (module docstring).
-
-    Parameters
-    ----------
-    Df : (K, H, W//2 + 1) complex
-        DFT of the kernels zero-padded to H×W (:func:`csc.core.ops.kernel_dft`).
-    """
+class XStep:
+    """What every x-step of one dictionary shares: construction from its DFT or its kernels, and
+    the caches that :meth:`set_dft` (the learners' dictionary updates) empties."""
 
     #: whether the problem has a quadratic penalty (:meth:`DiagonalXStep.penalty`)
     has_penalty = False
@@ -58,16 +53,32 @@ class SingleChannelXStep:
         self.set_dft(Df)
 
     @classmethod
-    def from_kernels(cls, D: torch.Tensor, shape) -> "SingleChannelXStep":
-        """From kernels (K, kh, kw) for images of ``shape`` (H, W)."""
+    def from_kernels(cls, D: torch.Tensor, shape):
+        """From kernels (K, kh, kw), or (K, C, kh, kw) for the multi-channel x-step, for images of
+        ``shape`` (H, W)."""
         return cls(ops.kernel_dft(D, tuple(shape)))
 
     def set_dft(self, Df: torch.Tensor) -> None:
-        """Replace the dictionary (the learners call this after each dictionary step)."""
+        """Replace the dictionary by its DFT; what back ends derived from the old one is dropped."""
         self.Df = Df
+        self.backend_cache: dict = {}  # what back ends derive from this dictionary
+        self.backend_buffers: dict = getattr(self, "backend_buffers", {})  # kept across dictionaries
+
+
+class SingleChannelXStep(XStep):
+    """Sherman–Morrison x-step for a single-channel dictionary (module docstring).
+
+    Parameters
+    ----------
+    Df : (K, H, W//2 + 1) complex
+        DFT of the kernels zero-padded to H×W (:func:`csc.core.ops.kernel_dft`).
+    """
+
+    def set_dft(self, Df: torch.Tensor) -> None:
+        """Replace the dictionary (the learners call this after each dictionary step)."""
+        super().set_dft(Df)
         self._Dfc: torch.Tensor | None = None
         self._gram: torch.Tensor | None = None
-        self._numba_valid = False
 
     @property
     def Dfc(self) -> torch.Tensor:
@@ -102,41 +113,6 @@ class SingleChannelXStep:
         """The image DFTs as :meth:`solve_` takes them: (n, H, W) → (n, 1, H, Wr)."""
         return torch.fft.rfft2(S).unsqueeze(1)
 
-    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
-        """The x-step of the fused back end ``ws`` (:class:`csc.backends.numba_cpu.FusedCBPDN`)
-        in place on the DFT ``xfv`` (real view), with the fidelity rows ``fid`` when they have
-        rows (this problem has no penalty: ``pen`` is unused)."""
-        from csc.backends import fused
-
-        dre, dim, gram = self.numba_arrays(ws.threads)
-        H, W = ws.shape
-        fused.run_split(fused.kernels().xstep, ws.n * H, ws.threads, xfv, dre, dim, ws.Sf.numpy().view(ws.npdt),
-                        rho, gram, scale, W % 2 == 0, fid)
-
-    def fused_fidelity(self, zf: torch.Tensor, Sf: torch.Tensor, even: bool, rows: np.ndarray, threads: int) -> None:
-        """Per DFT row Parseval-weighted |Σ_k D̂_k ẑ_k − Ŝ|² of codes' DFTs ``zf`` (fused back end)."""
-        from csc.backends import fused
-
-        dre, dim, _ = self.numba_arrays(threads)
-        npdt = dre.dtype
-        fused.run_split(fused.kernels().fidelity_rows, Sf.shape[0] * Sf.shape[-2], threads,
-                        zf.numpy().view(npdt), dre, dim, Sf.numpy().view(npdt), even, rows)
-
-    def numba_arrays(self, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(Re D̂, Im D̂, Σ_k|D̂_k|²) as contiguous CPU arrays, for the fused kernels."""
-        if not self._numba_valid:
-            from csc.backends import fused
-
-            Df = self.Df.contiguous()
-            K, H, Wr = Df.shape
-            npdt = Df.real.numpy().dtype
-            buf = getattr(self, "_numba", None)
-            if buf is None or buf[0].shape != (K, H, Wr) or buf[0].dtype != npdt:  # reused across updates
-                buf = tuple(np.empty(s, dtype=npdt) for s in ((K, H, Wr), (K, H, Wr), (H, Wr)))
-            fused.run_split(fused.dl_kernels().split_dft, H, threads, Df.numpy().view(npdt), *buf)
-            self._numba, self._numba_valid = buf, True
-        return self._numba
-
     def accuracy(self, xf: torch.Tensor, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
         """Relative residual ‖(D̂ᴴD̂ + ρI)x̂ − (D̂ᴴŜ + ρv̂)‖ / ‖D̂ᴴŜ + ρv̂‖ per image (n,)."""
         b = ops.adjoint_dft(self.Df, Sf.reshape(Sf.shape[0], *Sf.shape[-2:])) + rho * vf
@@ -145,7 +121,7 @@ class SingleChannelXStep:
         return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)
 
 
-class MultiChannelXStep:
+class MultiChannelXStep(XStep):
     """The x-step of a multi-channel dictionary (module docstring): Woodbury's identity with
     the C×C channel Gram matrix per frequency.
 
@@ -155,22 +131,13 @@ class MultiChannelXStep:
         DFT of the kernels (K, C, kh, kw) zero-padded to H×W.
     """
 
-    def __init__(self, Df: torch.Tensor):
-        self.set_dft(Df)
-
-    @classmethod
-    def from_kernels(cls, D: torch.Tensor, shape) -> "MultiChannelXStep":
-        """From kernels (K, C, kh, kw) for images of ``shape`` (H, W)."""
-        return cls(ops.kernel_dft(D, tuple(shape)))
-
     def set_dft(self, Df: torch.Tensor) -> None:
         """Replace the dictionary."""
-        self.Df = Df
+        super().set_dft(Df)
         self.channels = int(Df.shape[1])
         self.row_factor = 1
         self.has_penalty = False
         self._G: torch.Tensor | None = None
-        self._numba: tuple[np.ndarray, ...] | None = None
 
     @property
     def channel_gram(self) -> torch.Tensor:
@@ -204,38 +171,11 @@ class MultiChannelXStep:
         err = (adj(self.synthesis(xf)) + rho * xf - b).abs().square().sum((1, 2, 3)).sqrt()
         return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)
 
-    def numba_arrays(self, threads: int = 1) -> tuple[np.ndarray, ...]:
-        """(Re D̂, Im D̂) (K, C, H, Wr) and (Re G, Im G) (H, Wr, C, C) as contiguous CPU arrays."""
-        if self._numba is None:
-            G = self.channel_gram
-            self._numba = tuple(np.ascontiguousarray(a.numpy()) for a in
-                                (self.Df.real, self.Df.imag, G.real, G.imag))
-        return self._numba
-
-    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
-        """The x-step of the fused back end ``ws`` on its x̂ buffer (real view), image DFTs
-        (n, C, H, Wr) (no penalty: ``pen`` is unused)."""
-        from csc.backends import fused
-
-        dre, dim, gre, gim = self.numba_arrays(ws.threads)
-        H, W = ws.shape
-        fused.run_split(fused.kernels().xstep_mc, ws.n * H, ws.threads, xfv, dre, dim,
-                        ws.Sf.numpy().view(xfv.dtype), rho, gre, gim, scale, W % 2 == 0, fid)
-
-    def fused_fidelity(self, zf: torch.Tensor, Sf: torch.Tensor, even: bool, rows: np.ndarray, threads: int) -> None:
-        """Per DFT row Parseval-weighted Σ_c |Σ_k D̂_ck ẑ_k − Ŝ_c|² (fused back end)."""
-        from csc.backends import fused
-
-        dre, dim, _, _ = self.numba_arrays(threads)
-        npdt = dre.dtype
-        fused.run_split(fused.kernels().fidelity_rows_mc, Sf.shape[0] * Sf.shape[-2], threads,
-                        zf.numpy().view(npdt), dre, dim, Sf.numpy().view(npdt), even, rows)
-
 
 class ChannelwiseXStep:
     """The single-channel x-step in each of C channels: maps (n, C·K, H, Wr) of C channels ×
     K kernels, images (n, C, H, W), one ρ per image shared by its channels (joint sparsity,
-    :class:`csc.core.joint.ConvBPDNJoint`)."""
+    :class:`csc.problems.joint.ConvBPDNJoint`)."""
 
     def __init__(self, Df: torch.Tensor, channels: int):
         self.inner = SingleChannelXStep(Df)
@@ -279,24 +219,6 @@ class ChannelwiseXStep:
         """The relative residual of the linear system per image (n,): the largest over its channels."""
         acc = self.inner.accuracy(self._split(xf), self._split(vf), Sf.reshape(-1, 1, *Sf.shape[-2:]), self._rho(rho))
         return acc.view(-1, self.channels).amax(1)
-
-    def numba_arrays(self, threads: int = 1):
-        return self.inner.numba_arrays(threads)
-
-    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
-        """The single-channel kernel over the n·C channel problems (``fid``: n·C·H rows)."""
-        from csc.backends import fused
-
-        dre, dim, gram = self.numba_arrays(ws.threads)
-        n, CK = xfv.shape[:2]
-        H, W = ws.shape
-        fused.run_split(fused.kernels().xstep, n * self.channels * H, ws.threads,
-                        xfv.reshape(n * self.channels, CK // self.channels, *xfv.shape[2:]), dre, dim,
-                        ws.Sf.reshape(-1, *ws.Sf.shape[-2:]).numpy().view(xfv.dtype),
-                        np.repeat(rho, self.channels), gram, scale, W % 2 == 0, fid)
-
-    def fused_fidelity(self, zf: torch.Tensor, Sf: torch.Tensor, even: bool, rows: np.ndarray, threads: int) -> None:
-        self.inner.fused_fidelity(self._split(zf), Sf.reshape(-1, *Sf.shape[-2:]), even, rows, threads)
 
 
 def xstep_for(D: torch.Tensor, shape):
@@ -378,35 +300,6 @@ class DiagonalXStep(SingleChannelXStep):
         """½ Σ_k x̂_kᴴ diag(P_k) x̂_k / (H·W) per image (n,) for maps' DFTs ``vf``, by Parseval."""
         sq = (vf.real.square() + vf.imag.square()).mul_(self.P)
         return ops.parseval_sum(sq, width).sum(1) / 2.0
-
-    def fused_solve(self, ws, xfv: np.ndarray, rho: np.ndarray, scale, fid: np.ndarray, pen: np.ndarray) -> None:
-        """The fused back end's x-step (:func:`csc.backends.kernels.xstep_diagonal`), with the
-        fidelity rows ``fid`` and the penalty rows ``pen`` when they have rows."""
-        if self.over_rho:
-            raise ValueError("an over_rho x-step is the two-block split's: use fused_solve_two_block")
-        muP, P = self.numba_penalty()
-        self._run_kernel(ws, xfv, ws.Sf.numpy().view(ws.npdt), rho, np.ones_like(rho), muP, P, scale, fid, pen,
-                         np.empty((0, 1, 2), dtype=ws.npdt))
-
-    def fused_solve_two_block(self, ws, xfv: np.ndarray, s0f: np.ndarray, rho: np.ndarray, scale,
-                              pen: np.ndarray, dxf: np.ndarray) -> None:
-        """The two-block split's x-step (``over_rho``) on the fused back end: x̂ from v̂ = ``xfv``
-        and ŝ = ``s0f`` (real views), DFT(Dx)·scale into ``dxf``, the penalty rows ``pen``."""
-        P = self.numba_penalty()[1]
-        q = (self.mu / rho.astype(np.float64)).astype(rho.dtype)  # SPORCO: mu / rho
-        self._run_kernel(ws, xfv, s0f, np.ones_like(rho), q, P, P, scale, np.zeros(0), pen, dxf)
-
-    def _run_kernel(self, ws, xfv, Sfv, rho, q, muP, P, scale, fid, pen, dxf) -> None:
-        from csc.backends import fused
-
-        dre, dim, _ = self.numba_arrays(ws.threads)
-        H, W = ws.shape
-        fused.run_split(fused.kernels().xstep_diagonal, ws.n * H, ws.threads, xfv, dre, dim, Sfv, rho, q, muP, P,
-                        scale, W % 2 == 0, fid, pen, dxf)
-
-    def numba_penalty(self) -> tuple[np.ndarray, np.ndarray]:
-        """(μP, P) as contiguous CPU arrays."""
-        return self.muP.contiguous().cpu().numpy(), self.P.contiguous().cpu().numpy()
 
     def accuracy(self, xf: torch.Tensor, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
         """Relative residual ‖(D̂ᴴD̂ + diag(δ))x̂ − b̂‖ / ‖b̂‖ per image (n,), b̂ = D̂ᴴŜ + ρv̂

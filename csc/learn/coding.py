@@ -16,14 +16,12 @@ import numpy as np
 import torch
 
 from csc.backends import fused as _fused
-from csc.backends.compiled import CompiledCBPDN
-from csc.backends.numba_cpu import FusedCBPDN, FusedJointCBPDN
-from csc.backends.torch_loop import TorchCBPDN, TorchJointCBPDN
+from csc.backends.registry import admm_workspace, select_backend, two_block_workspace
 from csc.core import ops
 from csc.core.admm import ADMMLoop, Coupling
-from csc.core.cbpdn import default_sync_interval
 from csc.core.checks import check_weights
 from csc.core.options import CBPDNOptions
+from csc.core.prox import QuadraticData, SoftThreshold, SparseGroupThreshold
 from csc.core.xstep import ChannelwiseXStep, MultiChannelXStep, SingleChannelXStep
 from csc.runtime.sync import to_host
 
@@ -65,7 +63,7 @@ class JointCBPDN:
         self.opts, self.lmbda, self.shape, self.fused = opts, lmbda, (H, W), fused
         self.S = S.contiguous()
         w = learner_weight(opts.l1_weight, K, S)
-        from csc.core.joint import ConvBPDNJoint
+        from csc.problems.joint import ConvBPDNJoint
 
         self.joint = isinstance(problem, ConvBPDNJoint)  # maps (B, C·K, H, W), single-channel kernels
         C = S.shape[1] if self.joint else 1
@@ -73,31 +71,30 @@ class JointCBPDN:
             self.xs = ChannelwiseXStep(S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype)), C)
             if isinstance(w, torch.Tensor):
                 w = w.repeat(1, C, 1, 1)
-        elif problem is not None:  # a coding problem's x-step (csc.core.variants: a quadratic penalty)
+        elif problem is not None:  # a coding problem's x-step (csc.problems.variants: a quadratic penalty)
             self.xs = problem._xstep(S.new_zeros((K,) + tuple(kernel_size)), (H, W))
         elif S.ndim == 4:  # multi-channel dictionary (K, C, kh, kw)
             self.xs = MultiChannelXStep(S.new_zeros((K, S.shape[1], H, W // 2 + 1), dtype=_complex(S.dtype)))
         else:
             self.xs = SingleChannelXStep(S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype)))
         y, u = S.new_zeros((B, C * K, H, W)), S.new_zeros((B, C * K, H, W))
-        extra = {"channels": C, "l21_weight": problem._l21_weight(S, B, (H, W))} if self.joint else {}
-        sync = 1 if fused else default_sync_interval(opts, S.device)  # iterations between stopping tests
-        if fused:  # estimated plans: a resumed run in another process repeats these bit for bit
-            cls = FusedJointCBPDN if self.joint else FusedCBPDN
-            self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, max(1, torch.get_num_threads()),
-                          one_rho=True, planner=_fused._planner(0), keep_codes_plan=True, **extra)
-            self.Sf = self.ws.Sf
-        else:  # the torch loop, or its compiled kernels (CUDA by default: csc.backends.compiled)
-            compiled = not self.joint and _fused.select_backend(opts.backend, S.device, "learning") == "compiled"
-            cls = TorchJointCBPDN if self.joint else (CompiledCBPDN if compiled else TorchCBPDN)
-            self.ws = cls(self.S, self.xs, y, u, w, opts, kernel_size, freeze=sync > 1, **extra)
-            self.Sf = self.ws.Sf if S.ndim == 4 else self.ws.Sf[:, 0]
+        bound = tuple(kernel_size) if opts.no_boundary_cross else None
+        if self.joint:
+            prox = SparseGroupThreshold(lmbda, w, bool(opts.nonneg), bound, mu=problem.mu,
+                                        l21_weight=problem._l21_weight(S, B, (H, W)), channels=C)
+        else:
+            prox = SoftThreshold(lmbda, w, bool(opts.nonneg), bound)
+        # the fused CPU kernels (estimated plans: a resumed run in another process repeats them bit for
+        # bit), else the torch loop or its compiled kernels (CUDA by default: csc.backends.compiled)
+        backend = "numba" if fused else select_backend(opts.backend, S.device, "learning")
+        self.ws = admm_workspace(self.S, self.xs, y, u, prox, opts, what="learning", joint=True,
+                                 backend="torch" if backend == "numba" and not fused else backend)
+        self.Sf = self.ws.Sf if fused or S.ndim == 4 else self.ws.Sf[:, 0]
         if self.joint:  # the dictionary step sees B·C single-channel images
             self.Sf = self.Sf.reshape(B * C, H, W // 2 + 1)
         coupling = Coupling(joint=True, all_reduce=all_reduce, total_images=total_images)
-        self.loop = ADMMLoop(self.ws, lmbda, opts, coupling, sync_every=sync,
-                             penalty=None if problem is None or self.joint else problem._penalty_weight(),
-                             extra_weights=(problem.mu,) if self.joint else ())
+        self.loop = ADMMLoop(self.ws, prox, opts, coupling, sync_every=self.ws.sync_every,
+                             penalty=None if problem is None or self.joint else problem._penalty_weight())
 
     def _split(self, t: torch.Tensor) -> torch.Tensor:
         """Maps (B, C·K, …) as the dictionary step sees them: (B·C, K, …) (joint sparsity)."""
@@ -223,7 +220,7 @@ class JointMaskDcpl:
         \operatorname*{argmin}_x \; \tfrac12 \sum_j \Big\| W_j \odot \Big(\sum_k d_k * x_{jk} - s_j\Big)
         \Big\|_2^2 + \lambda \sum_{jk} \| w_k \odot x_{jk} \|_1 ,
 
-    by the two-block iteration of :mod:`csc.core.maskdcpl` (workspaces
+    by the two-block iteration of :mod:`csc.problems.maskdcpl` (workspaces
     :class:`~csc.backends.torch_twoblock.TorchMaskDcpl`,
     :class:`~csc.backends.numba_twoblock.FusedMaskDcpl`) with one ρ, residual norms summed
     over the batch and one stopping test (a joint :class:`~csc.core.admm.Coupling`), as
@@ -242,9 +239,6 @@ class JointMaskDcpl:
     def __init__(self, S: torch.Tensor, lmbda: float, opts: CBPDNOptions, K: int, kernel_size, mask, *,
                  fused: bool = False, all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  total_images: int | None = None):
-        from csc.backends.numba_twoblock import FusedMaskDcpl
-        from csc.backends.torch_twoblock import TorchMaskDcpl
-        from csc.core.admm import initial_rho
         from csc.core.xstep import DiagonalXStep
 
         (H, W) = S.shape[-2:]
@@ -253,13 +247,12 @@ class JointMaskDcpl:
         w = learner_weight(opts.l1_weight, K, S)
         Df = S.new_zeros((K, H, W // 2 + 1), dtype=_complex(S.dtype))
         self.xs = DiagonalXStep(Df, S.new_zeros((1, H, W // 2 + 1)), 0.0, over_rho=True)
-        if fused:
-            self.ws = FusedMaskDcpl(self.S, self.xs, K, w, mask, opts, kernel_size, max(1, torch.get_num_threads()))
-        else:
-            self.ws = TorchMaskDcpl(self.S, self.xs, K, w, mask, opts, kernel_size)
+        prox = SoftThreshold(lmbda, w, bool(opts.nonneg), tuple(kernel_size) if opts.no_boundary_cross else None)
+        self.ws = two_block_workspace(self.S, self.xs, K, prox, QuadraticData(mask), opts, dual="plain",
+                                      what="learning", backend="numba" if fused else "torch")
         self.Sf = torch.fft.rfft2(self.S)
         coupling = Coupling(joint=True, all_reduce=all_reduce, total_images=total_images)
-        self.loop = ADMMLoop(self.ws, lmbda, opts, coupling, rho0=initial_rho(opts, lmbda))
+        self.loop = ADMMLoop(self.ws, prox, opts, coupling, rho0=prox.rho0(opts))
 
     def set_dictionary(self, D: torch.Tensor | None = None, Df: torch.Tensor | None = None) -> None:
         """The dictionary, by its kernels D (K, kh, kw) or its DFT Df (K, H, Wr)."""

@@ -48,7 +48,7 @@ iteration to the next. One outer iteration j:
 With a mask W (``solve(images, mask=W)``; SPORCO ``dictlrn.cbpdndlmd.ConvBPDNMaskDictLearn``,
 ``xmethod='admm'``) the data term is ½Σ_j‖W_j ⊙ (Σ_k d_k * x_jk − s_j)‖²: the coding step is
 mask decoupling over the batch (:class:`csc.learn.coding.JointMaskDcpl`, the two-block
-iteration of :mod:`csc.core.maskdcpl`, options :data:`DICTLEARN_MASKDCPL_DEFAULTS` or a
+iteration of :mod:`csc.problems.maskdcpl`, options :data:`DICTLEARN_MASKDCPL_DEFAULTS` or a
 ``coding=csc.ConvBPDNMaskDcpl(...)`` problem's), and the dictionary step
 
 * ``'pgm'`` (SPORCO ``pgm.ccmod.ConvCnstrMODMask``): FISTA as above with the gradient
@@ -102,7 +102,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from csc.backends import fused as _fused
+from csc.backends.registry import dictionary_ops, use_fused
 
 from csc.core import ops
 from csc.core.checks import (
@@ -120,8 +120,6 @@ from csc.learn.options import (  # noqa: F401  (the learner's options, re-export
     _jsonable,
 )
 from csc.core.stats import StatsTable
-from csc.backends.numba_dictstep import FusedConsensusOps, FusedPGMOps, PerChannelOps
-from csc.backends.torch_dictstep import TorchConsensusOps, TorchMaskedConsensusOps, TorchMaskedPGMOps, TorchPGMOps
 from csc.learn.coding import JointCBPDN, JointMaskDcpl, read_row
 from csc.learn.dictstep import ConsensusDictStep, MaskedConsensusDictStep, PGMDictStep
 
@@ -226,33 +224,23 @@ class DictLearnResult:
 # ========================================================================= the steps
 def _use_fused(opts: CBPDNOptions, device: torch.device) -> bool:
     """Whether the learner runs its fused CPU back end (``cbpdn.backend``, as
-    :class:`csc.ConvBPDN`: :func:`csc.backends.fused.use_fused`)."""
-    return _fused.use_fused(opts.backend, device, "learning")
+    :class:`csc.ConvBPDN`: :func:`csc.backends.registry.use_fused`)."""
+    return use_fused(opts.backend, device, "learning")
 
 
 def _dictionary_step(D0: torch.Tensor, Sf: torch.Tensor, shape, opts: "DictLearnOptions", cons: KernelConstraint,
                      fused: bool, masked: tuple[torch.Tensor, Any] | None = None):
-    """The dictionary step ``opts.dmethod`` (:mod:`csc.learn.dictstep`) on the chosen back end;
-    ``masked`` = (images (B, H, W), W² (a float or (1 or B, H, W))): the masked steps (SPORCO
-    ``pgm.ccmod.ConvCnstrMODMask``, ``admm.ccmodmd.ConvCnstrMODMaskDcpl_Consensus``), whose
-    arithmetic is the torch back end's on every device."""
-    c, threads = opts.ccmod, max(1, torch.get_num_threads())
+    """The dictionary step ``opts.dmethod`` (:mod:`csc.learn.dictstep`) on the chosen back end
+    (its operators: :func:`csc.backends.registry.dictionary_ops`); ``masked`` = (images (B, H, W),
+    W² (a float or (1 or B, H, W))): the masked steps (SPORCO ``pgm.ccmod.ConvCnstrMODMask``,
+    ``admm.ccmodmd.ConvCnstrMODMaskDcpl_Consensus``), whose arithmetic is the torch back end's
+    on every device."""
+    c = opts.ccmod
+    ops = dictionary_ops(opts.dmethod, Sf, shape, D0, cons, fused, c.relax, masked)
     if masked is not None:
-        S, mask2 = masked
         if opts.dmethod == "pgm":
-            return PGMDictStep(TorchMaskedPGMOps(Sf, shape, mask2), D0, c, cons)
-        ops = TorchMaskedConsensusOps(Sf, shape, c.relax, S, mask2)
+            return PGMDictStep(ops, D0, c, cons)
         return MaskedConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
-    if opts.dmethod == "pgm":
-        make = lambda D, S: FusedPGMOps(D, S, shape, cons, threads)  # noqa: E731
-    else:
-        make = lambda D, S: FusedConsensusOps(D, S, shape, cons, threads, c.relax)  # noqa: E731
-    if not fused:
-        ops = TorchPGMOps(Sf, shape) if opts.dmethod == "pgm" else TorchConsensusOps(Sf, shape, c.relax)
-    elif D0.ndim == 4:  # multi-channel kernels: one fused step per channel
-        ops = PerChannelOps(make, D0, Sf)
-    else:
-        ops = make(D0, Sf)
     if opts.dmethod == "pgm":
         return PGMDictStep(ops, D0, c, cons)
     return ConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
@@ -482,7 +470,7 @@ class DictLearn:
         checks it ((1 or B, 1, H, W) or a float; None without a masked problem); a mask with
         no coding problem gets a :class:`csc.ConvBPDNMaskDcpl` with the masked learner's
         defaults (:data:`DICTLEARN_MASKDCPL_DEFAULTS`)."""
-        from csc.core.maskdcpl import ConvBPDNMaskDcpl
+        from csc.problems.maskdcpl import ConvBPDNMaskDcpl
 
         masked = isinstance(self.coding, ConvBPDNMaskDcpl)
         if mask is None and not masked:
@@ -508,7 +496,7 @@ class DictLearn:
         return coding, W
 
     def _joint(self) -> bool:
-        from csc.core.joint import ConvBPDNJoint
+        from csc.problems.joint import ConvBPDNJoint
 
         return isinstance(self.coding, ConvBPDNJoint)
 
@@ -641,10 +629,10 @@ def _check_coding(coding, lmbda: float, opts: DictLearnOptions):
     its options are then the coding step's, so ``options.cbpdn`` must be left at its default."""
     if coding is None:
         return None
-    from csc.core.cbpdn import ConvBPDN
-    from csc.core.joint import ConvBPDNJoint
-    from csc.core.maskdcpl import ConvBPDNMaskDcpl
-    from csc.core.variants import ConvBPDNGradReg, ConvElasticNet
+    from csc.problems.cbpdn import ConvBPDN
+    from csc.problems.joint import ConvBPDNJoint
+    from csc.problems.maskdcpl import ConvBPDNMaskDcpl
+    from csc.problems.variants import ConvBPDNGradReg, ConvElasticNet
 
     if type(coding) not in (ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint, ConvBPDNMaskDcpl):
         raise TypeError(f"coding: expected a csc.ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint or "

@@ -71,7 +71,7 @@ from csc.learn.dictlearn import (
     tensor_sha256,
 )
 from csc.learn.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions  # noqa: F401
-from csc.core.cbpdn import SPORCO_STATS_NAMES
+from csc.problems.cbpdn import SPORCO_STATS_NAMES
 from csc.core.stats import CodingStats
 from csc.backends.torch_dictstep import pad as _pad
 from csc.learn.coding import JointCBPDN, read_row
@@ -88,7 +88,7 @@ __all__ = [
 ]
 
 #: csc :class:`OnlineStats` field → SPORCO ``OnlineConvBPDNDictLearn`` ``IterationStats`` field.
-#: The coding statistics keep :data:`csc.core.cbpdn.SPORCO_STATS_NAMES`' names.
+#: The coding statistics keep :data:`csc.problems.cbpdn.SPORCO_STATS_NAMES`' names.
 SPORCO_ONLINE_STATS_NAMES: dict[str, str] = {
     **{k: SPORCO_STATS_NAMES[k] for k in ("iteration", "objective", "data_fidelity", "l1", "primal_residual",
                                           "dual_residual", "rho")},
@@ -353,7 +353,7 @@ class OnlineDictLearn:
 
     def _masked_step(self, S: torch.Tensor, mask, t0: float) -> dict[str, float]:
         """:meth:`step` with a mask (its docstring): mask-decoupled coding, masked gradient."""
-        from csc.core.maskdcpl import ConvBPDNMaskDcpl
+        from csc.problems.maskdcpl import ConvBPDNMaskDcpl
         from csc.learn.coding import JointMaskDcpl
 
         o, D = self.options, self.dictionary

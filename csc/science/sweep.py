@@ -218,7 +218,7 @@ def pruning_sweep(
     PruningSweep
         Per threshold and image sparseness and PSNR, and the unpruned values.
     """
-    from csc.core.cbpdn import CBPDNResult
+    from csc.problems.cbpdn import CBPDNResult
 
     if isinstance(codes, CBPDNResult):
         if dictionary is None:

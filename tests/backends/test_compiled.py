@@ -10,6 +10,8 @@ import torch
 
 import csc
 from csc.backends.compiled import CompiledCBPDN, compile_available
+from csc.backends.registry import admm_workspace
+from csc.core.prox import SoftThreshold
 
 pytestmark = pytest.mark.skipif(not compile_available(torch.device("cpu")),
                                 reason="torch.compile cannot build CPU kernels here (no C++ compiler)")
@@ -75,8 +77,8 @@ def test_compiled_without_statistics_and_per_pixel_weights():
 def test_compiled_is_chosen_for_the_workspace():
     D, S = _problem(1)
     solver = csc.ConvBPDN(D, 0.05, csc.CBPDNOptions(backend="compiled", max_iter=1))
-    ws = solver._workspace(S, solver._xstep(D, (20, 20)), torch.zeros(1, 6, 20, 20, dtype=torch.float64),
-                           torch.zeros(1, 6, 20, 20, dtype=torch.float64), 1.0, False, 1, (5, 5))
+    ws = admm_workspace(S, solver._xstep(D, (20, 20)), torch.zeros(1, 6, 20, 20, dtype=torch.float64),
+                        torch.zeros(1, 6, 20, 20, dtype=torch.float64), SoftThreshold(0.05), solver.options)
     assert isinstance(ws, CompiledCBPDN)
 
 
@@ -97,7 +99,7 @@ def test_batch_learner_coding_step_on_the_compiled_back_end():
 def test_environment_backend_falls_back_where_it_cannot_run(monkeypatch):
     """CSC_CBPDN_BACKEND=numba no longer makes solves on other devices raise: 'auto' then
     picks what runs there; an explicit backend='numba' off the CPU still raises."""
-    from csc.backends.fused import select_backend
+    from csc.backends.registry import select_backend
 
     monkeypatch.setenv("CSC_CBPDN_BACKEND", "numba")
     assert select_backend("auto", torch.device("meta")) == "torch"

@@ -22,7 +22,7 @@ def _problem(n=3):
 
 
 def test_auto_picks_the_compiled_back_end_on_cuda():
-    from csc.backends.fused import select_backend
+    from csc.backends.registry import select_backend
 
     want = "compiled" if compile_available(torch.device("cuda")) else "torch"
     assert select_backend("auto", torch.device("cuda")) == want

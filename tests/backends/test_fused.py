@@ -69,7 +69,7 @@ def test_batch_dual_matches_sporco_when_rho_changes_at_retirement():
     ρ factor lazily (at the next y-step), so a retiring image must get its pending division
     when it leaves the batch. Each image against SPORCO solving it alone: iteration count,
     statistics, ρ, codes and the final dual ρu."""
-    from ..core.test_cbpdn_parity import (assert_codes_match, assert_dual_match, assert_stats_match,
+    from ..problems.test_cbpdn_parity import (assert_codes_match, assert_dual_match, assert_stats_match,
                                           rho_changed_at_last_iteration)
 
     D, S = _problem(n=4, H=20, W=24, K=6, k=5)

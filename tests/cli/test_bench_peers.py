@@ -1,4 +1,5 @@
-"""``csc bench --peers``: one report per engine, the bench JSON's top-level schema, missing peers skipped."""
+"""``csc bench --peers`` (benchmarks/bench/peers.py): one report per engine, the bench JSON's top-level schema,
+missing peers skipped."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import json
 
 import numpy as np
 
-from csc.cli import bench, bench_peers
+from benchmarks import bench
+from benchmarks.bench import peers as bench_peers
 
 from ..conftest import needs_sporco
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import csc
-from csc.cli import demo
+from csc.science import demo
 from csc.cli.main import main
 from csc.pipeline.sources.folders import builtin_photographs
 from csc.dictionary.io import load_codes
@@ -164,7 +164,7 @@ def test_shipped_batch_learned_dictionaries_code_held_out_photographs_better():
     """The shipped batch-learned dictionaries were learned without camera and astronaut
     (dictionaries/manifest.json): on those, at the learning λ, they reconstruct better
     than their log-Gabor starting points (PSNR of the highpass part against its codes)."""
-    from csc.cli.demo import prepare_photographs
+    from csc.science.demo import prepare_photographs
 
     for name in ("homogeneous-batch-learned", "heterogeneous-batch-learned"):
         learned_from = csc.dictionary_metadata(name)["image_names"]

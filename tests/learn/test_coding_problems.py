@@ -87,7 +87,7 @@ def test_batch_learner_with_joint_sparsity_matches_sporco(backend):
     from sporco.admm import cbpdn
     from sporco.dictlrn import cbpdndl
 
-    from ..core.test_colour import colour_crop
+    from ..problems.test_colour import colour_crop
 
     S = np.stack([np.moveaxis(colour_crop(24, dy=10 * i, dx=-10 * i), 0, -1) for i in range(2)], -1)  # (H, W, C, B)
     D0 = np.random.RandomState(7).randn(6, 6, 5)

@@ -13,7 +13,7 @@ import csc
 
 from ..backends_params import CPU_BACKENDS
 from ..conftest import needs_sporco
-from ..core.test_colour import colour_crop
+from ..problems.test_colour import colour_crop
 
 pytestmark = needs_sporco
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from csc.core.cbpdn import ConvBPDN
+from csc.problems.cbpdn import ConvBPDN
 from csc.cli.main import main
 from csc.pipeline.datasets import PixelDataset, SparseCodeDataset
 from csc.dictionary.io import save_dictionary

@@ -58,7 +58,7 @@ def test_cuda_devices():
 
 def test_callers_use_it(tmp_path):
     """The demo, the store, training and torchrun's device all reject a bogus name the same way."""
-    from csc.cli.demo import DemoConfig, run_demo
+    from csc.science.demo import DemoConfig, run_demo
     from csc.pipeline.store import EncodeSettings, encode_dataset
     from csc.runtime.distributed import device_for_rank
 
@@ -70,7 +70,8 @@ def test_callers_use_it(tmp_path):
     with pytest.raises(ValueError, match="device: 'bogus' is not a device"):
         encode_dataset(np.zeros((2, 8, 8), np.uint8), np.zeros(2), tmp_path / "s", EncodeSettings(), device="bogus")
     import csc.classify.train as train
-    import csc.cli.demo as demo
+    import csc.cli.demo as demo_command
     import csc.cli.main as cli_main
-    for mod in (train, demo, cli_main):
+    import csc.science.demo as demo
+    for mod in (train, demo, demo_command, cli_main):
         assert not hasattr(mod, "_device"), mod.__name__

@@ -98,7 +98,7 @@ def test_shipped_post_learning_dictionaries_were_learned_the_authors_way():
     with the authors' protocol on the 9 training photographs; on the two held-out ones, at
     the protocol's λ and preprocessing, their CBPDN objective is below their start's."""
     import csc
-    from csc.cli.demo import prepare_photographs
+    from csc.science.demo import prepare_photographs
     from csc.science.protocol import HELD_OUT_PHOTOGRAPHS
 
     p = OnlineLearningProtocol()

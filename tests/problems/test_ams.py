@@ -1,4 +1,4 @@
-"""csc.core.ams.AddMaskSim around ConvBPDN (and ConvElasticNet, ConvBPDNGradReg): parity with
+"""csc.problems.ams.AddMaskSim around ConvBPDN (and ConvElasticNet, ConvBPDNGradReg): parity with
 SPORCO 0.2.2's admm.cbpdn.AddMaskSim (float64, on the torch loop and the fused numba back end:
 statistics at every iteration to 1e-8, codes to 1e-10, same support), a batch of masks
 against each image alone, bad input."""
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import csc
-from csc.core.ams import AddMaskSim
+from csc.problems.ams import AddMaskSim
 
 from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_image

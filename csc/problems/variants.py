@@ -19,7 +19,8 @@ The objective is data fidelity + λ·ℓ1 + μ·(the penalty's field), evaluated
 
 :class:`ConvL1L1Grd` (SPORCO ``admm.cbpdn.ConvL1L1Grd``) has an ℓ1 data term instead, and a
 different split, Ax − y = c with A = (D; I), c = (s; 0): the same loop over a two-block
-workspace (:mod:`csc.backends.torch_twoblock`, :mod:`csc.backends.numba_twoblock`).
+workspace (:mod:`csc.backends.torch_twoblock`, :mod:`csc.backends.numba_twoblock`), block 0's
+data term :class:`csc.core.prox.L1Data`.
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from csc.backends.numba_twoblock import FusedTwoBlock
-from csc.backends.torch_twoblock import TorchTwoBlock
 from csc.core import ops
-from csc.core.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
+from csc.problems.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
 from csc.core.checks import check_nonnegative
-from csc.core.maskdcpl import ConvBPDNMaskDcpl
+from csc.problems.maskdcpl import ConvBPDNMaskDcpl
 from csc.core.options import CBPDNOptions, GradRegOptions, L1L1GrdOptions
+from csc.core.prox import L1Data
 from csc.core.xstep import DiagonalXStep, gradient_gram
 
 __all__ = ["ConvElasticNet", "ConvBPDNGradReg", "ConvL1L1Grd", "ElasticNetStats", "GradRegStats", "L1L1GrdStats"]
@@ -151,15 +151,19 @@ class ConvL1L1Grd(ConvBPDNMaskDcpl, ConvBPDNGradReg):
     (D̂ᴴD̂ + diag(1 + (μ/ρ)g_kΣ_i|Ĝ_i|²))x̂ = D̂ᴴ·DFT(y₀ − u₀ + s) + DFT(y₁ − u₁).
     Options: :class:`csc.L1L1GrdOptions` (SPORCO's defaults for this problem: ρ₀ = 1, no
     adaptive ρ); both back ends (:class:`~csc.backends.torch_twoblock.TorchTwoBlock`,
-    :class:`~csc.backends.numba_twoblock.FusedTwoBlock`). ``codes`` are y₁ (SPORCO's
+    :class:`~csc.backends.numba_twoblock.FusedTwoBlock`, chosen by the registry). ``codes`` are y₁ (SPORCO's
     ``ReturnVar`` 'Y1'), ``u`` its dual u₁.
     """
 
     options_class = L1L1GrdOptions
     stats_class = L1L1GrdStats
     sporco_stats_names = ConvBPDNGradReg.sporco_stats_names
-    _torch_workspace = TorchTwoBlock
-    _fused_workspace = FusedTwoBlock
+    #: SPORCO ``ConvL1L1Grd.rsdl_s``/``rsdl_sn``: ρ‖Aᵀ(y_prev − y)‖ over ρ‖Aᵀu‖
+    _dual = "adjoint"
+
+    def _data_term(self, mask) -> L1Data:
+        """Block 0's g₀ = ‖W·y₀‖₁ (:class:`csc.core.prox.L1Data`)."""
+        return L1Data(mask)
 
     def _two_block_xstep(self, D: torch.Tensor, shape, device) -> DiagonalXStep:
         """(D̂ᴴD̂ + diag(1 + (μ/ρ)P))x̂ = D̂ᴴŝ₀ + v̂, P the gradient weights."""

@@ -86,8 +86,7 @@ def _csc_admm(s, D, lmbda, iters, nonneg=False, tol=0.0, on="y", dtype="float64"
 def _csc_fista(s, D, lmbda, iters, L):
     import torch
 
-    from csc.core.fista import ConvBPDNFISTA
-    from csc.core.options import FISTAOptions
+    from csc import ConvBPDNFISTA, FISTAOptions
 
     opts = FISTAOptions(max_iter=iters, rel_stop_tol=0.0, L=L, backend="numba", dtype=torch.float64)
     st = ConvBPDNFISTA(torch.from_numpy(D), lmbda, opts).solve(torch.from_numpy(s)).stats[0]

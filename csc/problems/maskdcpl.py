@@ -36,11 +36,10 @@ from __future__ import annotations
 
 import torch
 
-from csc.backends.numba_twoblock import FusedMaskDcpl
-from csc.backends.torch_twoblock import TorchMaskDcpl
+from csc.backends.registry import two_block_workspace
 from csc.core import ops
-from csc.core.admm import initial_rho
-from csc.core.cbpdn import CBPDNResult, ConvBPDN
+from csc.core.prox import DataTerm, QuadraticData
+from csc.problems.cbpdn import CBPDNResult, ConvBPDN
 from csc.core.checks import as_float_tensor, check_finite
 from csc.core.options import MaskDcplOptions
 from csc.core.xstep import DiagonalXStep
@@ -85,9 +84,9 @@ class ConvBPDNMaskDcpl(ConvBPDN):
     """
 
     options_class = MaskDcplOptions
-    #: the back ends' two-block workspaces of this problem (torch loop, fused CPU)
-    _torch_workspace = TorchMaskDcpl
-    _fused_workspace = FusedMaskDcpl
+    #: SPORCO's dual residual of the problem (:func:`csc.backends.registry.two_block_workspace`):
+    #: ``ConvTwoBlockCnstrnt``'s ρ‖Aᵀu‖ over ρ‖u‖
+    _dual = "plain"
 
     def solve(self, images, mask=None, boundary: str = "periodic") -> CBPDNResult:
         """Solve for every image of ``images`` ((H, W), (B, H, W) or (B, C, H, W)) independently.
@@ -113,12 +112,13 @@ class ConvBPDNMaskDcpl(ConvBPDN):
         D = self._dictionary_on(S.device).to(dtype=S.dtype)
         w = self._prepare_weight(n, (H, W), S, lead)
         xs = self._two_block_xstep(D, (H, W), S.device)
-        if self._use_fused(S.device):
-            ws = self._fused_workspace(S.contiguous(), xs, D.shape[0], w, m, self.options, D.shape[-2:],
-                                       max(1, torch.get_num_threads()))
-        else:
-            ws = self._torch_workspace(S, xs, D.shape[0], w, m, self.options, D.shape[-2:])
-        return self._run(ws, S, lead, D, initial_rho(self.options, self.lmbda), 1)
+        prox = self._prox(w, D.shape[-2:], S)
+        ws = two_block_workspace(S, xs, D.shape[0], prox, self._data_term(m), self.options, dual=self._dual)
+        return self._run(ws, S, lead, D, prox, prox.rho0(self.options))
+
+    def _data_term(self, mask) -> DataTerm:
+        """Block 0's g₀ with the mask W: ½‖W·y₀‖² (:class:`csc.core.prox.QuadraticData`)."""
+        return QuadraticData(mask)
 
     def _two_block_xstep(self, D: torch.Tensor, shape, device) -> DiagonalXStep:
         """The x-step (D̂ᴴD̂ + I)x̂ = D̂ᴴŝ₀ + v̂: a diagonal x-step with ``over_rho`` and μ = 0."""

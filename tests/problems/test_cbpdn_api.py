@@ -643,7 +643,7 @@ def test_integer_dictionary_rejected(D):
 
 
 def test_multichannel_dictionary_needs_matching_images(D):
-    """A (K, C, kh, kw) dictionary takes C-channel images (tests/core/test_colour.py); a
+    """A (K, C, kh, kw) dictionary takes C-channel images (tests/problems/test_colour.py); a
     2-D dictionary is refused."""
     mc = csc.ConvBPDN(D[:, None].expand(K, 3, KH, KW).contiguous(), LMBDA, csc.CBPDNOptions(max_iter=2))
     with pytest.raises(ValueError, match="images.*channels"):

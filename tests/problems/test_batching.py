@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import csc
-from csc.core.cbpdn import ConvBPDN, solve_in_batches
+from csc.problems.cbpdn import ConvBPDN, solve_in_batches
 from csc.dictionary.io import save_dictionary
 from csc.pipeline.store import EncodeSettings, encode_dataset
 from csc.runtime.memory import MemoryBudget, batch_size, image_bytes, solve_split

@@ -23,12 +23,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from csc.backends.numba_cpu import FusedJointCBPDN
-from csc.backends.torch_loop import TorchJointCBPDN
-from csc.core.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
+from csc.problems.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
 from csc.core.checks import check_finite, check_nonnegative, shape_weights
 from csc.core import sporco_options
 from csc.core.options import CBPDNOptions, _is_real, check_number
+from csc.core.prox import SparseGroupThreshold
 from csc.core.xstep import ChannelwiseXStep
 
 __all__ = ["CBPDNJointOptions", "ConvBPDNJoint", "JointIterationStats"]
@@ -145,20 +144,14 @@ class ConvBPDNJoint(ConvBPDN):
     def _xstep(self, D, shape):
         return ChannelwiseXStep.from_kernels(D, shape, self._channels)
 
-    def _extra_weights(self):
-        return (self.mu,)
+    def _prox(self, w, kernel_size, S: torch.Tensor) -> SparseGroupThreshold:
+        """SPORCO's ``prox_sl1l2``: the soft threshold by λw/ρ, each channel group shrunk by μw₂₁/ρ."""
+        o, n = self.options, S.shape[0]
+        return SparseGroupThreshold(self.lmbda, w, bool(o.nonneg), tuple(kernel_size) if o.no_boundary_cross else None,
+                                    mu=self.mu, l21_weight=self._l21_weight(S, n, S.shape[-2:]),
+                                    channels=self._channels)
 
     def _l21_weight(self, like: torch.Tensor, n: int, shape) -> float | torch.Tensor:
         K = self.dictionary.shape[0]
         w = self._checked_weight("l21_weight", self.options.l21_weight, like)
         return shape_weights("l21_weight", w, K, (n, K) + tuple(shape))
-
-    def _workspace(self, S, xstep, y, u, w, fused, sync, kernel_size):
-        opts, n = self.options, S.shape[0]
-        w21 = self._l21_weight(S, n, S.shape[-2:])
-        if fused:
-            return FusedJointCBPDN(S, xstep, y.contiguous(), u.contiguous(), w, opts, kernel_size,
-                                   max(1, torch.get_num_threads()), planner=opts.fftw_planner,
-                                   channels=self._channels, l21_weight=w21)
-        return TorchJointCBPDN(S, xstep, y, u, w, opts, kernel_size, freeze=sync > 1,
-                               channels=self._channels, l21_weight=w21)

@@ -15,9 +15,9 @@ from typing import Sequence
 import torch
 
 from csc.core.admm import initial_rho
-from csc.core.cbpdn import CBPDNResult, ConvBPDN
+from csc.problems.cbpdn import CBPDNResult, ConvBPDN
 from csc.core.checks import check_nonnegative
-from csc.core.fista import ConvBPDNFISTA, FISTAResult
+from csc.problems.fista import ConvBPDNFISTA, FISTAResult
 from csc.core.options import CBPDNOptions, FISTAOptions
 
 __all__ = ["PathResult", "lambda_path"]
@@ -26,7 +26,7 @@ __all__ = ["PathResult", "lambda_path"]
 @dataclass
 class PathResult:
     """The solves of a λ path: ``lmbdas`` (decreasing) and one result per λ
-    (:class:`csc.CBPDNResult` or :class:`csc.core.fista.FISTAResult`)."""
+    (:class:`csc.CBPDNResult` or :class:`csc.problems.fista.FISTAResult`)."""
 
     lmbdas: list[float]
     results: list

@@ -12,8 +12,8 @@ hides: the problem solved is
 
 which for a 0/1 mask W is min ½‖W ⊙ (Σ_k d_k * x_k − s)‖² + λ‖w ⊙ x‖₁ (+ …). The ADMM
 iteration is the wrapped solver's, with z's y-step replaced (y_z = a_z + u_z where W = 0,
-0 elsewhere, no threshold or constraint: :class:`csc.backends.torch_loop.TorchAddMaskSim`,
-:class:`csc.backends.numba_cpu.FusedAddMaskSim`);
+0 elsewhere, no threshold or constraint: the prox :class:`csc.core.prox.ImpulseMask` around the
+solver's, composed at the solve, with its numba kernel :class:`csc.backends.numba_cpu.FusedAddMaskSim`);
 statistics are the wrapped solver's on the extended dictionary (the fidelity includes z,
 the ℓ1 term leaves it out), as SPORCO's. The result drops z: ``codes``, ``x`` and ``u``
 have the K maps of the dictionary and ``reconstruct`` uses its kernels only.
@@ -27,12 +27,11 @@ import dataclasses
 import numpy as np
 import torch
 
-from csc.backends.numba_cpu import FusedAddMaskSim
-from csc.backends.torch_loop import TorchAddMaskSim
-from csc.core.cbpdn import CBPDNResult, ConvBPDN
 from csc.core.checks import DeviceCopies
-from csc.core.maskdcpl import BOUNDARIES, ConvBPDNMaskDcpl, pad_for_mask
-from csc.core.variants import ConvBPDNGradReg, ConvElasticNet
+from csc.core.prox import ImpulseMask
+from csc.problems.cbpdn import CBPDNResult, ConvBPDN
+from csc.problems.maskdcpl import BOUNDARIES, ConvBPDNMaskDcpl, pad_for_mask
+from csc.problems.variants import ConvBPDNGradReg, ConvElasticNet
 
 __all__ = ["AddMaskSim"]
 
@@ -82,16 +81,19 @@ class AddMaskSim:
         if boundary == "mask":
             S, m = pad_for_mask(S, m, base.dictionary.shape[-2:])
         free = (m == 0) if isinstance(m, torch.Tensor) else torch.zeros((1, 1, 1, 1), dtype=torch.bool)
-        inner = self._inner(free.to(S.device), S)
-        res = inner.solve(S.reshape(tuple(lead) + tuple(S.shape[-2:])))
-        K = base.dictionary.shape[0]
+        inner, K = self._inner(S), base.dictionary.shape[0]
+        free = free.to(S.device)
+        res = inner._solve_prepared(S, lead, wrap=lambda prox: ImpulseMask(prox, free),
+                                    penalty_maps=K if type(base) is ConvElasticNet else None)
         return dataclasses.replace(res, codes=res.codes[..., :K, :, :], x=res.x[..., :K, :, :],
                                    u=res.u[..., :K, :, :], dictionary=res.dictionary[:K])
 
-    def _inner(self, free: torch.Tensor, S: torch.Tensor) -> ConvBPDN:
-        """The wrapped solver on the dictionary with the impulse kernel appended, the impulse's ℓ1
-        weight 0, and a workspace that replaces the impulse map's y-step; its dictionary and
-        weights on the images S's device (made there once)."""
+    def _inner(self, S: torch.Tensor) -> ConvBPDN:
+        """The wrapped solver on the dictionary with the impulse kernel appended and the impulse's
+        ℓ1 weight 0 (its y-step is composed at the solve: :class:`csc.core.prox.ImpulseMask`); its
+        dictionary and weights on the images S's device (made there once). The elastic net's
+        penalty statistic leaves the impulse's map out (SPORCO's ConvElasticNet evaluates RegL2 on
+        the variable AddMaskSim strips; ConvBPDNGradReg its RegGrad on the full maps)."""
         base = self.solver
         K, dev = base.dictionary.shape[0], S.device
 
@@ -107,17 +109,7 @@ class AddMaskSim:
         inner.dictionary = self._copies.get("dictionary", base.dictionary, dev, extended)
         inner.options = dataclasses.replace(base.options, l1_weight=self._copies.get(
             "l1_weight", w, (dev, S.dtype), lambda: _with_impulse_weight(w, K).to(dtype=S.dtype, device=dev)))
-        no_impulse_penalty = type(base) is ConvElasticNet
-
-        def workspace(S, xstep, y, u, w, fused, sync, kernel_size):
-            if fused:
-                return FusedAddMaskSim(S, xstep, y.contiguous(), u.contiguous(), w, inner.options, kernel_size,
-                                       max(1, torch.get_num_threads()), planner=inner.options.fftw_planner,
-                                       free=free.to(S.device), penalty_without_impulse=no_impulse_penalty)
-            return TorchAddMaskSim(S, xstep, y, u, w, inner.options, kernel_size, freeze=sync > 1,
-                                   free=free.to(S.device), penalty_without_impulse=no_impulse_penalty)
-
-        inner._workspace = workspace  # as SPORCO's AddMaskSim replaces its inner object's ystep
+        inner._device = dev
         return inner
 
 

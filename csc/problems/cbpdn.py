@@ -39,18 +39,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from csc.backends import fused as _fused
-from csc.backends.numba_cpu import FusedCBPDN
-from csc.backends.compiled import CompiledCBPDN
-from csc.backends.torch_loop import TorchCBPDN
+from csc.backends.registry import admm_workspace
 from csc.core import ops
-from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, initial_rho
+from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, default_sync_interval  # noqa: F401 (re-exported)
 from csc.core.checks import (
     DeviceCopies, as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative,
     check_not_channels_last, check_colour_images, check_solution, check_weights, on_device, prepare_dictionary,
     shape_weights, working_device,
 )
 from csc.core.options import CBPDNOptions
+from csc.core.prox import Prox, SoftThreshold
 from csc.core.stats import CodingStats
 from csc.core.xstep import xstep_for
 from csc.runtime.memory import MemoryBudget, batch_size, image_bytes, measured_image_bytes, solve_split
@@ -266,36 +264,40 @@ class ConvBPDN:
             Initial y and scaled dual u. When only ``y0`` is given, u starts at
             (λ/ρ₀)·sign(y0) (SPORCO's choice); both default to zero.
         """
-        opts, lmbda = self.options, self.lmbda
         S, lead = self._prepare_images(images)
+        return self._solve_prepared(S, lead, y0, u0)
+
+    def _solve_prepared(self, S: torch.Tensor, lead, y0=None, u0=None, wrap=None,
+                        penalty_maps: int | None = None) -> CBPDNResult:
+        """The solve of prepared images S (n, H, W) (or (n, C, H, W)): x-step, prox, workspace
+        (:func:`csc.backends.registry.admm_workspace`), loop. ``wrap``: a y-step composed around
+        this problem's prox (additive mask simulation's :class:`csc.core.prox.ImpulseMask`);
+        ``penalty_maps``: the penalty statistic over the first that many maps only."""
+        opts = self.options
         n, (H, W) = S.shape[0], S.shape[-2:]
         D = self._dictionary_on(S.device).to(dtype=S.dtype)
         K = self._num_maps(D.shape[0])
-        w = self._prepare_weight(n, (H, W), S, lead)
-        rho0 = initial_rho(opts, lmbda)
+        prox = self._prox(self._prepare_weight(n, (H, W), S, lead), D.shape[-2:], S)
+        if wrap is not None:
+            prox = wrap(prox)
+        rho0 = prox.rho0(opts)
         y = self._prepare_init("y0", y0, n, lead, (H, W))
         u = self._prepare_init("u0", u0, n, lead, (H, W))
         if y is None:
             y = S.new_zeros((n, K, H, W))
         if u is None:
-            u = (lmbda / rho0) * torch.sign(y) if y0 is not None else torch.zeros_like(y)
+            u = self._initial_dual(y, rho0) if y0 is not None else torch.zeros_like(y)
+        ws = admm_workspace(S, self._xstep(D, (H, W)), y, u, prox, opts, penalty_maps=penalty_maps)
+        return self._run(ws, S, lead, D, prox, rho0)
 
-        xstep = self._xstep(D, (H, W))
-        fused = self._use_fused(S.device)
-        # The host reads the frozen flags (and the buffered statistics rows) every
-        # `sync_every` iterations (the fused CPU back end retires at once).
-        sync = 1 if fused else default_sync_interval(opts, S.device)
-        ws = self._workspace(S, xstep, y, u, w, fused, sync, D.shape[-2:])
-        return self._run(ws, S, lead, D, rho0, sync)
-
-    def _run(self, ws, S: torch.Tensor, lead, D: torch.Tensor, rho0: float, sync: int) -> "CBPDNResult":
-        """Run the ADMM loop on the workspace ``ws`` of images S; the result."""
+    def _run(self, ws, S: torch.Tensor, lead, D: torch.Tensor, prox: Prox, rho0: float) -> "CBPDNResult":
+        """Run the ADMM loop on the workspace ``ws`` of images S with the y-step ``prox``; the result."""
         opts = self.options
         n, (H, W) = S.shape[0], S.shape[-2:]
         M = self._num_maps(D.shape[0])
         out = _Outputs(n, (M, H, W), S, opts.record_stats, self.stats_class)
-        loop = ADMMLoop(ws, self.lmbda, opts, PER_IMAGE, rho0=rho0, sync_every=sync, on_retire=out.retire,
-                        penalty=self._penalty_weight(), extra_weights=self._extra_weights())
+        loop = ADMMLoop(ws, prox, opts, PER_IMAGE, rho0=rho0, sync_every=ws.sync_every, on_retire=out.retire,
+                        penalty=self._penalty_weight())
         t0 = time.perf_counter()
         record = None
         if opts.record_stats:
@@ -319,33 +321,19 @@ class ConvBPDN:
         """The x-step object for kernels ``D`` and images of ``shape`` (:mod:`csc.core.xstep`)."""
         return xstep_for(D, shape)
 
-    def _extra_weights(self) -> tuple[float, ...]:
-        """Weights of regularisation terms beyond λ‖w·x‖₁ (their sums follow Σ|w·x| in the y-step's)."""
-        return ()
+    def _prox(self, w, kernel_size, S: torch.Tensor) -> Prox:
+        """The y-step (:mod:`csc.core.prox`): the soft threshold by λw/ρ with the options'
+        non-negativity and boundary zeroing (kernels of ``kernel_size``)."""
+        o = self.options
+        return SoftThreshold(self.lmbda, w, bool(o.nonneg), tuple(kernel_size) if o.no_boundary_cross else None)
 
-    def _workspace(self, S, xstep, y, u, w, fused: bool, sync: int, kernel_size):
-        """The back end's working set (:class:`csc.core.admm.Workspace`)."""
-        opts = self.options
-        if fused:
-            return FusedCBPDN(S, xstep, y.contiguous(), u.contiguous(), w, opts, kernel_size,
-                              max(1, torch.get_num_threads()), planner=opts.fftw_planner)
-        compiled = _fused.select_backend(opts.backend, S.device, "the solve") == "compiled"
-        cls = CompiledCBPDN if compiled else TorchCBPDN
-        return cls(S, xstep, y, u, w, opts, kernel_size, freeze=sync > 1)
+    def _initial_dual(self, y: torch.Tensor, rho0: float) -> torch.Tensor:
+        """u₀ when only y₀ is given: (λ/ρ₀)·sign(y₀) (SPORCO ``ConvBPDN.uinit``)."""
+        return (self.lmbda / rho0) * torch.sign(y)
 
     def _penalty_weight(self) -> float | None:
         """The weight of the x-step's quadratic penalty in the objective (None: no penalty)."""
         return None
-
-    def _use_fused(self, device: torch.device) -> bool:
-        """Whether :meth:`solve` runs the fused CPU back end (:func:`csc.backends.fused.use_fused`)."""
-        return _fused.use_fused(self.options.backend, device, "the solve")
-
-
-def default_sync_interval(opts: CBPDNOptions, device: torch.device) -> int:
-    """Iterations between host reads of a per-image solve: ``opts.sync_interval``, else 1
-    on the CPU and 10 elsewhere (results do not depend on it)."""
-    return opts.sync_interval or (1 if device.type == "cpu" else 10)
 
 
 class _Outputs:

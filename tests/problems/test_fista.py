@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import csc
-from csc.core.fista import ConvBPDNFISTA
+from csc.problems.fista import ConvBPDNFISTA
 from csc.core.options import FISTAOptions
 
 from ..backends_params import CPU_BACKENDS

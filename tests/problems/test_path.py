@@ -1,4 +1,4 @@
-"""λ paths (csc.core.path.lambda_path): each warm-started solve reaches the cold solve's answer.
+"""λ paths (csc.problems.path.lambda_path): each warm-started solve reaches the cold solve's answer.
 
 The time saved is a benchmark's to report (benchmarks/time_to_accuracy.py --path), not a test's.
 """
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from csc.core.options import CBPDNOptions, FISTAOptions
-from csc.core.path import lambda_path
+from csc.problems.path import lambda_path
 
 LAMBDAS = [0.02, 0.01, 0.005]
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import csc
-from csc.core.cbpdn import SPORCO_STATS_NAMES
+from csc.problems.cbpdn import SPORCO_STATS_NAMES
 
 from ..backends_params import CPU_BACKENDS, compiled_param
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_cbpdn, sporco_image

@@ -1,0 +1,331 @@
+r"""The y-step of the ADMM split x = y: proximal operators and projections, one object per regulariser.
+
+ADMM on :math:`\min_x f(x) + g(y)` s.t. x = y (:mod:`csc.core.admm`) takes, at every
+iteration, y = prox_{g/ρ}(v) at v = αx + (1 − α)y + u. A *prox object* is g: it owns
+
+- its **threshold rule** — :meth:`Prox.thresholds`: the per-problem parameters its
+  operator takes at the current ρ, (g,) or (g, J) (λ/ρ for the ℓ1 norm; a radius γ,
+  independent of ρ, for a projection onto the ℓ1 ball);
+- its **operator** on torch tensors — :meth:`Prox.apply_`: y ← prox(v) and, where
+  cheaper, u ← v − y, in place on (n, M, H, W) maps (any device, any dtype);
+- its **terms** — :attr:`Prox.terms`: the statistics names and objective weights of the
+  values :meth:`Prox.values` returns (Σ|w·z| with weight λ for the ℓ1 norm; a constraint
+  violation with weight 0 for a projection);
+- the defaults that depend on it: :meth:`Prox.rho0` (SPORCO's ρ₀ = 50λ + 1 for CBPDN)
+  and :meth:`Prox.rsdl_target` (the residual-balancing target ξ).
+
+The torch back end runs every prox through :meth:`Prox.apply_`; the numba and compiled
+back ends have fused kernels for some (``csc.backends.registry`` picks one by the prox's
+type, and falls back to the torch loop, saying so, where none is written). A new
+regulariser is a class here and a thin problem class (:mod:`csc.problems`) that returns
+it; the loop does not change.
+
+Two-block problems (Ax − y = c, A = (D; I), SPORCO ``ConvTwoBlockCnstrnt``) have a second
+y-block for the data term; its operators are the :class:`DataTerm` objects below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from csc.core.options import default_rsdl_target
+
+__all__ = ["Prox", "SoftThreshold", "SparseGroupThreshold", "ImpulseMask", "L1BallProjection",
+           "DataTerm", "L1Data", "QuadraticData", "L2BallData", "project_l1_ball", "trim"]
+
+
+def trim(w: Any, mask: torch.Tensor) -> Any:
+    """Per-image weights ``w`` ((n, …) tensor) restricted to the images of ``mask``; scalars and
+    weights shared by all images ((1, …)) as they are."""
+    if isinstance(w, torch.Tensor) and w.ndim > 0 and w.shape[0] > 1 and not bool(mask.all()):
+        return w[mask]
+    return w
+
+
+def _zero_boundary_(y: torch.Tensor, kernel_size: tuple[int, int] | None) -> None:
+    """Zero the coefficients of y (…, H, W) whose kernel (kh, kw) crosses the bottom or right
+    image boundary (SPORCO ``NoBndryCross``); nothing when ``kernel_size`` is None."""
+    if kernel_size is None:
+        return
+    (kh, kw), (H, W) = kernel_size, y.shape[-2:]
+    if kh > 1:
+        y[..., H - kh + 1:, :] = 0
+    if kw > 1:
+        y[..., :, W - kw + 1:] = 0
+
+
+class Prox:
+    """A regulariser g of the split x = y (module docstring): the interface and CBPDN's defaults."""
+
+    #: (statistics name, objective weight) of each value :meth:`values` returns, in order
+    terms: tuple[tuple[str, float], ...] = ()
+    #: the value its thresholds are proportional to, for ρ₀ and ξ's defaults (λ for ℓ1)
+    scale: float = 1.0
+
+    def thresholds(self, rho: torch.Tensor) -> torch.Tensor:
+        """The operator's parameters at ρ (g,): (g,) or (g, J)."""
+        raise NotImplementedError
+
+    def apply_(self, v: torch.Tensor, thr: torch.Tensor, y: torch.Tensor, u: torch.Tensor) -> bool:
+        """y ← prox(v) for the per-image parameters ``thr`` ((n,) or (n, J)); may set u ← v − y
+        and returns False when it did, True when u must still be formed (u is scratch)."""
+        raise NotImplementedError
+
+    def values(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """The values of :attr:`terms` at maps z (n, M, H, W), each (n,)."""
+        raise NotImplementedError
+
+    def keep(self, mask: torch.Tensor) -> "Prox":
+        """This prox for the images of ``mask`` (per-image weights trimmed)."""
+        return self
+
+    def rho0(self, opts) -> float:
+        """ρ₀: ``opts.rho``, or SPORCO's default 50·scale + 1 (50λ + 1 for CBPDN)."""
+        return float(opts.rho) if opts.rho is not None else 50.0 * self.scale + 1.0
+
+    def rsdl_target(self, opts) -> float:
+        """ξ of residual balancing: ``opts.rsdl_target``, or SPORCO's default for ``scale``."""
+        return float(opts.rsdl_target) if opts.rsdl_target is not None else default_rsdl_target(self.scale)
+
+
+@dataclass
+class SoftThreshold(Prox):
+    r"""g(y) = λ Σ_k ‖w_k ⊙ y_k‖₁ (SPORCO ``ConvBPDN``): y = S_{λw/ρ}(v) = v − clamp(v, −λw/ρ, λw/ρ),
+    then non-negativity (``nonneg``, SPORCO ``NonNegCoef``) and zeroing of coefficients whose
+    kernel crosses the image boundary (``kernel_size`` (kh, kw) given: SPORCO ``NoBndryCross``).
+
+    ``weight``: a float or a tensor broadcasting to (n, M, H, W)."""
+
+    lmbda: float
+    weight: Any = 1.0
+    nonneg: bool = False
+    kernel_size: tuple[int, int] | None = None
+
+    @property
+    def scale(self) -> float:
+        return self.lmbda
+
+    @property
+    def terms(self):
+        return (("l1", self.lmbda),)
+
+    def thresholds(self, rho):
+        return self.lmbda / rho
+
+    def threshold_(self, v, thr, y, u) -> None:
+        """The soft threshold alone: u ← clamp(v, −t, t), y ← v − u, t = thr·w."""
+        t = thr.reshape(-1, 1, 1, 1) * self.weight
+        torch.clamp(v, min=-t, max=t, out=u)
+        torch.sub(v, u, out=y)
+
+    def constrain_(self, y: torch.Tensor) -> bool:
+        """Non-negativity and boundary zeroing of y in place; whether either applies."""
+        if self.nonneg:
+            y.clamp_(min=0)
+        _zero_boundary_(y, self.kernel_size)
+        return self.nonneg or self.kernel_size is not None
+
+    def apply_(self, v, thr, y, u) -> bool:
+        self.threshold_(v, thr, y, u)
+        return self.constrain_(y)
+
+    def values(self, z):
+        return [(self.weight * z).abs().sum((1, 2, 3))]
+
+    def keep(self, mask):
+        return replace(self, weight=trim(self.weight, mask))
+
+
+@dataclass
+class SparseGroupThreshold(SoftThreshold):
+    r"""g(y) = λ Σ‖w ⊙ y‖₁ + μ Σ_{k,i} w₂₁ ‖(y_{c,k,i})_c‖₂ over C channel groups (SPORCO
+    ``ConvBPDNJoint``'s ``prox_sl1l2``): the soft threshold by λw/ρ, then each group of the C
+    coefficients of one kernel and pixel shrunk by μw₂₁/ρ in ℓ2 norm, then the constraints.
+    Maps (n, C·K, H, W), channel-major; ``l21_weight`` broadcasts to (n, K, H, W)."""
+
+    mu: float = 0.0
+    l21_weight: Any = 1.0
+    channels: int = 1
+
+    @property
+    def terms(self):
+        return (("l1", self.lmbda), ("l21", self.mu))
+
+    def thresholds(self, rho):
+        return torch.stack([self.lmbda / rho, self.mu / rho], -1)
+
+    def _groups(self, t: torch.Tensor) -> torch.Tensor:
+        n, CK, H, W = t.shape
+        return t.view(n, self.channels, CK // self.channels, H, W)
+
+    def apply_(self, v, thr, y, u) -> bool:
+        self.threshold_(v, thr[:, 0].contiguous(), y, u)
+        g = self._groups(y)
+        nrm = torch.linalg.vector_norm(g, dim=1)
+        b = thr[:, 1].reshape(-1, 1, 1, 1) * self.l21_weight
+        scale = torch.clamp(nrm - b, min=0) / torch.where(nrm == 0, torch.ones_like(nrm), nrm)  # SPORCO's prox_l2
+        g.mul_(scale.unsqueeze(1))
+        self.constrain_(y)
+        return True
+
+    def values(self, z):
+        l21 = (self.l21_weight * torch.linalg.vector_norm(self._groups(z), dim=1)).sum((1, 2, 3))
+        return super().values(z) + [l21]
+
+    def keep(self, mask):
+        return replace(self, weight=trim(self.weight, mask), l21_weight=trim(self.l21_weight, mask))
+
+
+@dataclass
+class ImpulseMask(Prox):
+    r"""Additive mask simulation's y-step (SPORCO ``admm.cbpdn.AddMaskSim``): the last map is an
+    impulse kernel's, free where the mask is 0 (``free``: (1 or n, 1, H, W), true there) and
+    zero elsewhere, y = v there; the other maps take ``inner``'s operator (its weight for the
+    impulse map must be 0) with its constraints on them only."""
+
+    inner: SoftThreshold
+    free: torch.Tensor
+
+    @property
+    def scale(self) -> float:
+        return self.inner.scale
+
+    @property
+    def terms(self):
+        return self.inner.terms
+
+    def thresholds(self, rho):
+        return self.inner.thresholds(rho)
+
+    def apply_(self, v, thr, y, u) -> bool:
+        self.inner.threshold_(v, thr, y, u)
+        y[:, -1:] = torch.where(self.free, v[:, -1:], torch.zeros_like(v[:, -1:]))
+        self.inner.constrain_(y[:, :-1])
+        return True
+
+    def values(self, z):
+        return self.inner.values(z)
+
+    def keep(self, mask):
+        return replace(self, inner=self.inner.keep(mask), free=trim(self.free, mask))
+
+
+def project_l1_ball(v: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    r"""The Euclidean projection of each image's maps v (n, …) onto {z : ‖z‖₁ ≤ γ}, γ = ``radius``
+    (n,) (Duchi et al. 2008, SPORCO ``prox.proj_l1`` 'sortcumsum'): z = S_θ(v) with θ = 0 when
+    ‖v‖₁ ≤ γ, else θ = (Σ_{j≤ρ} a_j − γ)/ρ for a = |v| sorted in decreasing order and ρ the
+    largest j with a_j > (Σ_{i≤j} a_i − γ)/j."""
+    n = v.shape[0]
+    a = v.reshape(n, -1).abs()
+    inside = a.sum(1) <= radius
+    s, _ = torch.sort(a, dim=1, descending=True)
+    cs = torch.cumsum(s, 1) - radius.reshape(-1, 1)
+    j = torch.arange(1, s.shape[1] + 1, dtype=s.dtype, device=s.device)
+    count = (s * j > cs).sum(1, keepdim=True).clamp_min(1)
+    theta = torch.gather(cs, 1, count - 1) / count.to(s.dtype)
+    theta = torch.where(inside.reshape(-1, 1), torch.zeros_like(theta), theta)
+    return torch.sign(v) * torch.clamp(v.abs() - theta.reshape((n,) + (1,) * (v.ndim - 1)), min=0)
+
+
+@dataclass
+class L1BallProjection(Prox):
+    r"""g(y) = ι{‖y‖₁ ≤ γ} over each image's maps (SPORCO ``ConvBPDNProjL1``): y = the projection
+    of v onto the ℓ1 ball of radius γ (:func:`project_l1_ball`; independent of ρ), then
+    non-negativity and boundary zeroing as :class:`SoftThreshold`'s. Its statistic is SPORCO's
+    ``Cnstr``, ‖P(z) − z‖₂ (weight 0: the objective is the data term)."""
+
+    gamma: float
+    nonneg: bool = False
+    kernel_size: tuple[int, int] | None = None
+
+    terms = (("constraint", 0.0),)
+
+    def thresholds(self, rho):
+        return torch.full_like(rho, self.gamma)
+
+    def apply_(self, v, thr, y, u) -> bool:
+        y.copy_(project_l1_ball(v, thr.reshape(-1)))
+        if self.nonneg:
+            y.clamp_(min=0)
+        _zero_boundary_(y, self.kernel_size)
+        return True
+
+    def values(self, z):
+        radius = torch.full((z.shape[0],), self.gamma, dtype=z.dtype, device=z.device)
+        return [torch.linalg.vector_norm((project_l1_ball(z, radius) - z).flatten(1), dim=1)]
+
+    def rho0(self, opts) -> float:
+        """ρ₀: ``opts.rho``, else SPORCO's GenericConvBPDN default, 1 (no λ here)."""
+        return float(opts.rho) if opts.rho is not None else 1.0
+
+    def rsdl_target(self, opts) -> float:
+        """ξ: ``opts.rsdl_target``, else 1 (SPORCO ``ConvBPDNProjL1.Options``' RsdlTarget)."""
+        return float(opts.rsdl_target) if opts.rsdl_target is not None else 1.0
+
+
+# --------------------------------------------------------------------------- two-block data terms
+class DataTerm:
+    """Block 0 of a two-block split Ax − y = c, A = (D; I), c = (s; 0): g₀(y₀) of y₀ = Dx − s.
+
+    :meth:`step` is y₀ = prox_{g₀/ρ}(v) at v = a₀ + u₀ − s; :meth:`value` is g₀ at a residual
+    e = Dx − s (SPORCO's ``obfn_g0``), reported as ``data_fidelity``; ``mask`` (a float or (1 or
+    n, 1, H, W)) weights it."""
+
+    mask: Any = 1.0
+
+    def step(self, v: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def value(self, e: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def keep(self, mask: torch.Tensor) -> "DataTerm":
+        return replace(self, mask=trim(self.mask, mask))
+
+
+@dataclass
+class L1Data(DataTerm):
+    """g₀ = ‖W ⊙ y₀‖₁ (SPORCO ``ConvL1L1Grd``): y₀ = S_{W/ρ}(v)."""
+
+    mask: Any = 1.0
+
+    def step(self, v, rho):
+        return torch.sign(v) * torch.clamp(v.abs() - (1.0 / rho) * self.mask, min=0)
+
+    def value(self, e):
+        return (self.mask * e).abs().sum((1, 2, 3))
+
+
+@dataclass
+class QuadraticData(DataTerm):
+    """g₀ = ½‖W ⊙ y₀‖² (SPORCO ``ConvBPDNMaskDcpl``): y₀ = ρv/(W² + ρ)."""
+
+    mask: Any = 1.0
+
+    def step(self, v, rho):
+        return (rho * v) / (self.mask * self.mask + rho)
+
+    def value(self, e):
+        return (self.mask * e).square().sum((1, 2, 3)) / 2.0
+
+
+@dataclass
+class L2BallData(DataTerm):
+    r"""g₀ = ι{‖W ⊙ y₀‖₂ ≤ ε} (SPORCO ``ConvMinL1InL2Ball``, W = 1 there): y₀ = the projection of
+    v onto the ball, v·min(1, ε/‖v‖₂) per image (independent of ρ); its value is 0 inside (the
+    objective is the ℓ1 term), reported as the distance of e to the ball."""
+
+    epsilon: float = 1.0
+    mask: Any = 1.0
+
+    def step(self, v, rho):
+        nrm = torch.linalg.vector_norm(v.flatten(1), dim=1).reshape(-1, 1, 1, 1)
+        return v * torch.clamp(self.epsilon / torch.where(nrm == 0, torch.ones_like(nrm), nrm), max=1.0)
+
+    def value(self, e):
+        nrm = torch.linalg.vector_norm(e.flatten(1), dim=1)
+        return torch.clamp(nrm - self.epsilon, min=0)
+

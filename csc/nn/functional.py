@@ -1,0 +1,291 @@
+r"""Sparse codes as a differentiable function: :func:`conv_sparse_code`.
+
+The forward is csc's solve (any back end, batched, each image its own ρ and stopping), run
+to its tolerance on detached inputs; the backward is implicit differentiation at the
+solution (:mod:`csc.nn.implicit`): on the support S of each image's code,
+
+.. math::  (A_S^T W^2 A_S + \mu I)\, v_S = g_S ,\quad v = 0 \text{ off } S ,
+
+solved by batched conjugate gradients, then ∂s = W²Av, ∂d_k = −crop[corr(W²r, v_k) +
+corr(W²Av, x_k)], ∂λ = −⟨v, w ⊙ sign x⟩ (r = Ax − s). Memory does not grow with the
+forward's iterations: the backward keeps the images, the kernels and the codes.
+
+Problems with a gradient: CBPDN (:class:`csc.ConvBPDN`, or :class:`csc.ConvBPDNFISTA` with
+``FISTAOptions``: the same problem), the elastic net (:class:`csc.ConvElasticNet`, μ > 0)
+and the mask-decoupled problem (:class:`csc.ConvBPDNMaskDcpl`), with ℓ1 weights (scalar, per
+kernel, per pixel) and non-negative codes. The others (``GradRegOptions``,
+``L1L1GrdOptions``, ``CBPDNJointOptions``) run forward but refuse inputs that require a
+gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+import csc
+from csc.nn.implicit import BackwardRecord, CGOptions, implicit_gradients
+
+__all__ = ["conv_sparse_code"]
+
+#: solver classes whose constructor takes (D, lmbda, mu, options)
+_WITH_MU = ("ConvElasticNet", "ConvBPDNGradReg", "ConvL1L1Grd", "ConvBPDNJoint")
+#: solver classes whose solve takes a mask
+_MASKED = ("ConvBPDNMaskDcpl", "ConvL1L1Grd")
+#: solver classes with an implicit gradient
+_RULES = ("ConvBPDN", "ConvBPDNFISTA", "ConvElasticNet", "ConvBPDNMaskDcpl")
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """Which csc solver runs the forward, its options, and the backward's settings."""
+
+    solver: str
+    options: Any
+    cg: CGOptions
+    record: BackwardRecord | None
+    require_converged: bool
+
+
+def _select_solver(options, mu, mask) -> tuple[str, Any]:
+    """The solver class name for ``options``' type, μ and the mask; the options (defaults
+    filled in). Errors name the argument that does not fit."""
+    if options is None:
+        options = csc.MaskDcplOptions() if mask is not None else csc.CBPDNOptions()
+    has_mu = isinstance(mu, torch.Tensor) or mu != 0
+    by_type = {csc.CBPDNOptions: "ConvElasticNet" if has_mu else "ConvBPDN",
+               csc.MaskDcplOptions: "ConvBPDNMaskDcpl", csc.FISTAOptions: "ConvBPDNFISTA",
+               csc.GradRegOptions: "ConvBPDNGradReg", csc.L1L1GrdOptions: "ConvL1L1Grd",
+               csc.CBPDNJointOptions: "ConvBPDNJoint"}
+    name = by_type.get(type(options))
+    if name is None:
+        raise TypeError(f"options: expected one of {[t.__name__ for t in by_type]} (or None), "
+                        f"got {type(options).__name__}")
+    if mask is not None and name not in _MASKED:
+        raise ValueError(f"mask: {name} ({type(options).__name__}) takes no mask; a mask selects the "
+                         "mask-decoupled problem: pass csc.MaskDcplOptions (or options=None)")
+    if has_mu and name not in _WITH_MU:
+        raise ValueError(f"mu: {name} ({type(options).__name__}) has no ℓ2 term; μ > 0 with "
+                         "csc.CBPDNOptions is the elastic net")
+    return name, options
+
+
+def _run_solver(name: str, options, S, D, lmbda: float, mu: float, mask):
+    """csc's solve of ``name`` (a top-level csc class) for images S; its result."""
+    cls = getattr(csc, name)
+    solver = cls(D, lmbda, mu, options) if name in _WITH_MU else cls(D, lmbda, options)
+    if name in _MASKED:
+        return solver.solve(S, mask=mask)
+    return solver.solve(S)
+
+
+def _unconverged(result, options) -> tuple[list[int], str]:
+    """Images whose solve stopped at ``max_iter`` above its tolerance, and their last
+    residuals (from the statistics when recorded; without them, every image at max_iter)."""
+    iters = result.iterations.reshape(-1).cpu()
+    bad = (iters >= options.max_iter).nonzero().flatten().tolist()
+    stats = getattr(result, "stats", None)
+    if not bad or not stats or not hasattr(stats[0], "eps_primal"):
+        return bad, ""
+    still, detail = [], []
+    for i in bad:
+        st = stats[i]
+        if len(st.primal_residual) == 0:
+            still.append(i)
+            continue
+        r, s, er, es = st.primal_residual[-1], st.dual_residual[-1], st.eps_primal[-1], st.eps_dual[-1]
+        if not (r < er and s < es):
+            still.append(i)
+            detail.append(f"image {i}: primal {r:.3g} (tolerance {er:.3g}), dual {s:.3g} (tolerance {es:.3g})")
+    return still, "; ".join(detail[:4])
+
+
+def _check_converged(problem: _Problem, result) -> None:
+    """Raise when a gradient is wanted at codes that are not a solution (module docstring)."""
+    bad, detail = _unconverged(result, problem.options)
+    if bad:
+        opts = problem.options
+        tol = f"rel_stop_tol={opts.rel_stop_tol:g}" + (f", abs_stop_tol={opts.abs_stop_tol:g}"
+                                                        if hasattr(opts, "abs_stop_tol") else "")
+        raise RuntimeError(
+            f"conv_sparse_code: the {problem.solver} solve stopped at options.max_iter={opts.max_iter} before "
+            f"its stopping tolerance ({tol}) for image(s) {bad[:10]}{' …' if len(bad) > 10 else ''}"
+            f"{': ' + detail if detail else ''}. The implicit gradient is exact at the solution only (its "
+            "error follows the codes'): raise options.max_iter, or pass require_converged=False to "
+            "differentiate these codes anyway")
+
+
+class _ConvSparseCodeFunction(torch.autograd.Function):
+    """codes = solve(images, D, λ[, μ][, W]); backward by :func:`csc.nn.implicit.implicit_gradients`."""
+
+    @staticmethod
+    def forward(ctx, problem: _Problem, S, D, lmbda, mu, mask):
+        m = None if mask is None else (mask[0] if mask.shape[0] == 1 else mask)
+        result = _run_solver(problem.solver, problem.options, S.detach(), D.detach(), float(lmbda.detach()),
+                             0.0 if mu is None else float(mu.detach()), None if m is None else m.detach())
+        if problem.require_converged:
+            _check_converged(problem, result)
+        codes = result.codes.reshape(S.shape[0], D.shape[0], *S.shape[-2:])
+        ctx.problem = problem
+        ctx.save_for_backward(S, D, codes, lmbda, mu, mask)
+        return codes
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        S, D, codes, lmbda, mu, mask = ctx.saved_tensors
+        problem = ctx.problem
+        w = _l1_weight(problem.options.l1_weight, S, D.shape[0])
+        needs = tuple(ctx.needs_input_grad[1:6])
+        grads = implicit_gradients(S, D, codes, grad.contiguous(), l1_weight=w, mask=mask,
+                                   mu=0.0 if mu is None else float(mu), needs=needs, cg=problem.cg,
+                                   record=problem.record)
+        return (None, *grads)
+
+
+def _l1_weight(w, S: torch.Tensor, K: int):
+    """The ℓ1 weights as a float or a tensor broadcasting to the codes (n, K, H, W)."""
+    if isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, bool):
+        return float(w)
+    t = torch.as_tensor(w, dtype=S.dtype, device=S.device)
+    if t.ndim == 0:
+        return float(t)
+    if t.ndim == 1:
+        return t.reshape(1, -1, 1, 1)
+    if t.ndim == 3:
+        return t.unsqueeze(0)
+    return t.reshape(-1, *t.shape[-3:])
+
+
+def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, options=None, *, mu=0.0, mask=None,
+                     cg: CGOptions | None = None, record: BackwardRecord | None = None,
+                     require_converged: bool = True) -> torch.Tensor:
+    r"""Sparse codes of ``images``, differentiable in the images, the dictionary, λ, μ and the mask.
+
+    .. math::
+        x^\star = \operatorname*{argmin}_x \tfrac12 \Big\| W \odot \Big(\sum_k d_k * x_k - s\Big)\Big\|^2
+                  + \lambda \| w \odot x \|_1 + \tfrac{\mu}{2}\|x\|^2
+
+    solved by csc (the solver follows from ``options``, ``mu`` and ``mask``: module
+    docstring), differentiated implicitly at the solution (:mod:`csc.nn.implicit`).
+
+    Parameters
+    ----------
+    images : (H, W), (B, H, W) or (B, C, H, W) tensor
+        Each image (and channel) is its own problem.
+    dictionary : (K, kh, kw) tensor
+        Kernels, on the images' device, in their dtype (float32 or float64).
+    lmbda : float or 0-d tensor
+        λ ≥ 0 (a tensor may require a gradient).
+    options : CBPDNOptions, MaskDcplOptions, FISTAOptions, … or None
+        The forward solve's options (``l1_weight``, ``nonneg``, ``max_iter``,
+        ``rel_stop_tol``, ``backend`` …). None: ``CBPDNOptions()``, or ``MaskDcplOptions()``
+        with a mask. The gradient is exact at the solution: solve to the tolerance the
+        gradient needs (the codes' relative error, about ``rel_stop_tol``, carries over).
+    mu : float or 0-d tensor
+        μ ≥ 0 of the elastic net (with ``CBPDNOptions``); 0 is CBPDN.
+    mask : scalar, (H, W) or lead + (H, W) tensor, optional
+        W ≥ 0 of the mask-decoupled problem (may require a gradient).
+    cg, record : CGOptions, BackwardRecord, optional
+        The backward's conjugate gradients; a record it fills in (CG iterations, residuals).
+    require_converged : bool
+        When a gradient is wanted, raise if an image's solve stopped at ``max_iter`` above
+        its tolerance (default True).
+
+    Returns the codes, lead + (K, H, W) (lead: the images' leading axes, (1,) for (H, W)).
+    """
+    S, lead = _as_images(images)
+    D = _as_dictionary(dictionary, S)
+    name, options = _select_solver(options, mu, mask)
+    _check_options_device(options, S)
+    lam = _as_scalar("lmbda", lmbda, S)
+    mu_t = _as_scalar("mu", mu, S) if name in _WITH_MU else None
+    m = _as_mask(mask, S, lead) if mask is not None else None
+    wants = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (S, D, lam, mu_t, m))
+    if not wants:  # csc's solve as is: no graph, no backward cost
+        with torch.no_grad():
+            mm = mask.detach() if isinstance(mask, torch.Tensor) else mask
+            return _run_solver(name, options, images.detach(), D.detach(), float(lam),
+                               0.0 if mu_t is None else float(mu_t), mm).codes
+    _check_rule(name, options, D)
+    problem = _Problem(name, options, cg if cg is not None else CGOptions(), record, require_converged)
+    codes = _ConvSparseCodeFunction.apply(problem, S, D, lam, mu_t, m)
+    return codes.reshape(tuple(lead) + tuple(codes.shape[1:]))
+
+
+def _check_rule(name: str, options, D: torch.Tensor) -> None:
+    """Refuse a gradient where there is no implicit rule: the problem, or a multi-channel dictionary."""
+    if name not in _RULES:
+        raise NotImplementedError(
+            f"conv_sparse_code: {name} ({type(options).__name__}) has no implicit gradient yet; its forward runs "
+            "on inputs that do not require a gradient (detach them, or use torch.no_grad()). Gradients: "
+            f"{', '.join(_RULES)}")
+    if D.ndim != 3:
+        raise NotImplementedError(f"dictionary: the implicit gradient takes a single-channel dictionary (K, kh, kw), "
+                                  f"got shape {tuple(D.shape)}")
+
+
+def _as_images(images) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Images as (n, H, W) and their leading axes."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images: expected a torch tensor, got {type(images).__name__}")
+    if images.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"images: expected float32 or float64, got {images.dtype}")
+    if images.ndim not in (2, 3, 4) or images.numel() == 0:
+        raise ValueError(f"images: expected (H, W), (B, H, W) or (B, C, H, W), got shape {tuple(images.shape)}")
+    lead = tuple(images.shape[:-2]) or (1,)
+    return images.reshape(-1, *images.shape[-2:]), lead
+
+
+def _as_dictionary(D, S: torch.Tensor) -> torch.Tensor:
+    if not isinstance(D, torch.Tensor):
+        raise TypeError(f"dictionary: expected a torch tensor, got {type(D).__name__}")
+    if D.dtype != S.dtype or D.device != S.device:
+        raise TypeError(f"dictionary: expected {S.dtype} on {S.device} (the images'), got {D.dtype} on {D.device}")
+    if D.ndim not in (3, 4):
+        raise ValueError(f"dictionary: expected (K, kh, kw), got shape {tuple(D.shape)}")
+    return D
+
+
+def _check_options_device(options, S: torch.Tensor) -> None:
+    """The options' dtype and device, when set, must be the images' (gradients go back there)."""
+    dt = getattr(options, "dtype", None)
+    if dt is not None and dt != S.dtype:
+        raise ValueError(f"options.dtype: {dt} differs from the images' {S.dtype}; convert the images instead")
+    dev = getattr(options, "device", None)
+    if dev is not None:
+        dev = torch.device(dev)
+        if dev.type != S.device.type or (dev.index is not None and dev.index != S.device.index):
+            raise ValueError(f"options.device: {dev} differs from the images' {S.device}; move the images instead")
+
+
+def _as_scalar(name: str, value, S: torch.Tensor) -> torch.Tensor:
+    """λ or μ as a 0-d tensor in the images' dtype and device; ≥ 0, finite."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name}: expected a number or a one-element tensor, got shape {tuple(value.shape)}")
+        t = value.reshape(()).to(dtype=S.dtype, device=S.device)
+    elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        t = torch.tensor(float(value), dtype=S.dtype, device=S.device)
+    else:
+        raise TypeError(f"{name}: expected a number or a tensor, got {value!r}")
+    v = float(t.detach())
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(f"{name}: expected a finite value >= 0, got {v!r}")
+    return t
+
+
+def _as_mask(mask, S: torch.Tensor, lead) -> torch.Tensor:
+    """W as (1, H, W) or (n, H, W) in the images' dtype and device (the solver checks its values)."""
+    n, H, W = S.shape
+    m = mask if isinstance(mask, torch.Tensor) else torch.as_tensor(mask)
+    m = m.to(dtype=S.dtype, device=S.device)
+    if m.ndim == 0:
+        return m.expand(1, H, W)
+    shapes = {(H, W): 1, tuple(lead) + (H, W): n, (n, H, W): n}
+    if tuple(m.shape) not in shapes:
+        raise ValueError(f"mask: expected a scalar, {(H, W)} or {tuple(lead) + (H, W)}, got shape {tuple(m.shape)}")
+    return m.reshape(shapes[tuple(m.shape)], H, W)

@@ -1,0 +1,319 @@
+r"""The backward of the sparse-coding layer: implicit differentiation at the solution.
+
+Problem, for one image s (H×W), kernels d_k, a mask W ≥ 0 (W = 1 without one), ℓ1 weights
+w ≥ 0 and μ ≥ 0 (μ = 0 without the elastic net):
+
+.. math::
+    x^\star = \operatorname*{argmin}_x \tfrac12 \| W \odot (A x - s) \|^2
+              + \lambda \| w \odot x \|_1 + \tfrac{\mu}{2} \|x\|^2 ,
+    \qquad A x = \sum_k d_k * x_k .
+
+On the support S of x* (S = {x* ≠ 0}; for non-negative codes the positive entries) the
+optimality condition is
+
+.. math::  F := A_S^T W^2 (A x - s) + \mu x_S + \lambda\, w_S \odot \operatorname{sign}(x_S) = 0 ,
+
+and off S, x* = 0 stays 0 under a small change of the inputs when the support is stable
+(strict complementarity: |A_iᵀW²(Ax − s)| < λw_i off S). Differentiating F = 0,
+M dx_S = −∂F, with M = A_SᵀW²A_S + μI. For an incoming gradient g = ∂L/∂x*, the adjoint
+v solves
+
+.. math::  M v_S = g_S, \qquad v = 0 \text{ off } S ,
+
+and with r = Ax − s, dL = ⟨g, dx⟩ = −⟨v, ∂F⟩ gives
+
+.. math::
+    \partial_s L = W^2 \odot A v, \qquad
+    \partial_\lambda L = -\langle v, w \odot \operatorname{sign} x \rangle, \qquad
+    \partial_\mu L = -\langle v, x \rangle,
+
+.. math::
+    \partial_{d_k} L = -\operatorname{crop}_{k_h\times k_w}\Big[\operatorname{corr}(W^2 r, v_k)
+                       + \operatorname{corr}(W^2 A v, x_k)\Big],\qquad
+    \partial_W L = -2\, W \odot (A v) \odot r ,
+
+with corr(a, b)[m] = Σ_n a[n] b[n − m] (circular; the gradient of ⟨d * b, a⟩ in d),
+summed over the images. The system is solved per image by conjugate gradients
+(:func:`conjugate_gradient`) with the operator :class:`SupportNormalOperator`: FFT
+convolutions, the support imposed by a mask multiply. Memory is a few code-sized tensors,
+whatever the forward's iteration count.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+
+from csc.core import ops
+from csc.runtime.sync import host_bool
+
+__all__ = ["CGOptions", "BackwardRecord", "SupportNormalOperator", "conjugate_gradient", "implicit_gradients"]
+
+_ON_NOT_CONVERGED = ("warn", "raise", "ignore")
+
+
+@dataclass(frozen=True)
+class CGOptions:
+    """Options of the backward's conjugate-gradient solve of (A_SᵀW²A_S + μI + εI) v_S = g_S.
+
+    Attributes
+    ----------
+    tol : float or None
+        Relative residual ‖g_S − M v_S‖ ≤ tol·‖g_S‖ at which an image stops (each image its
+        own). None (default): 1e-10 in float64, 1e-5 in float32.
+    max_iter : int
+        Iteration limit (default 1000). CG is exact in |S| iterations in exact arithmetic.
+    check_every : int
+        Iterations between host reads of "is any image still running?" (default 10): the
+        iterations between reads run with a device-side mask (a finished image's step is
+        zero), so there is no host synchronisation per iteration.
+    ridge : float
+        ε ≥ 0 added to the diagonal (default 0: the exact gradient). A ridge regularises a
+        singular or badly conditioned A_S at the price of a biased gradient; it is reported
+        in :attr:`BackwardRecord.ridge`.
+    warm_start : bool
+        Start CG from the previous backward's adjoint v (restricted to the new support) when
+        the shapes match (default False: start from 0). Useful when the same inputs are
+        differentiated again (several losses, gradcheck); a record object must be given.
+    on_not_converged : {"warn", "raise", "ignore"}
+        What a backward does when an image's CG stops at ``max_iter`` above ``tol``
+        (default "warn").
+    """
+
+    tol: float | None = None
+    max_iter: int = 1000
+    check_every: int = 10
+    ridge: float = 0.0
+    warm_start: bool = False
+    on_not_converged: str = "warn"
+
+    def __post_init__(self):
+        if self.tol is not None and not (isinstance(self.tol, (int, float)) and 0 < self.tol < 1):
+            raise ValueError(f"CGOptions.tol: expected None or a number in (0, 1), got {self.tol!r}")
+        for name in ("max_iter", "check_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"CGOptions.{name}: expected an integer >= 1, got {v!r}")
+        if isinstance(self.ridge, bool) or not isinstance(self.ridge, (int, float)) or not self.ridge >= 0:
+            raise ValueError(f"CGOptions.ridge: expected a number >= 0, got {self.ridge!r}")
+        if not isinstance(self.warm_start, bool):
+            raise TypeError(f"CGOptions.warm_start: expected a bool, got {self.warm_start!r}")
+        if self.on_not_converged not in _ON_NOT_CONVERGED:
+            raise ValueError(f"CGOptions.on_not_converged: expected one of {_ON_NOT_CONVERGED}, "
+                             f"got {self.on_not_converged!r}")
+
+    def tolerance(self, dtype: torch.dtype) -> float:
+        """:attr:`tol`, or its default for ``dtype``."""
+        if self.tol is not None:
+            return float(self.tol)
+        return 1e-10 if dtype == torch.float64 else 1e-5
+
+
+@dataclass
+class BackwardRecord:
+    """What the last backward did, filled in by it (pass one to record; the layer keeps one).
+
+    Attributes
+    ----------
+    iterations : (n,) int64 tensor
+        CG iterations of each image.
+    relative_residual : (n,) tensor
+        ‖g_S − M v_S‖ / ‖g_S‖ of each image, recomputed from the returned v (0 for an image
+        with g_S = 0).
+    support : (n,) int64 tensor
+        |S|, the number of nonzero coefficients of each image.
+    converged : bool
+        Whether every image reached the tolerance.
+    tol, ridge : float
+        The tolerance used and the ridge ε added to M (0: exact gradient).
+    adjoint : tensor or None
+        The adjoint v (n, K, H, W), kept for :attr:`CGOptions.warm_start`.
+    """
+
+    iterations: torch.Tensor | None = None
+    relative_residual: torch.Tensor | None = None
+    support: torch.Tensor | None = None
+    converged: bool | None = None
+    tol: float | None = None
+    ridge: float = 0.0
+    adjoint: torch.Tensor | None = field(default=None, repr=False)
+
+
+class SupportNormalOperator:
+    r"""M v = P ⊙ Aᵀ(W² ⊙ A(P ⊙ v)) + c·(P ⊙ v) for every image of a batch at once.
+
+    Parameters
+    ----------
+    Df : (K, H, Wr) complex
+        Kernel DFTs (:func:`csc.core.ops.kernel_dft`).
+    shape : (H, W)
+        Spatial size.
+    support : (n, K, H, W) bool
+        P, the support of each image's code.
+    weight2 : (1 or n, H, W) tensor or None
+        W², the squared mask (None: W = 1).
+    shift : float
+        c = μ + ε, the elastic net's μ plus the ridge.
+    """
+
+    def __init__(self, Df: torch.Tensor, shape, support: torch.Tensor, weight2: torch.Tensor | None, shift: float):
+        self.Df, self.shape, self.weight2, self.shift = Df, tuple(shape), weight2, float(shift)
+        self.P = support.to(Df.real.dtype)
+
+    def synthesis(self, v: torch.Tensor) -> torch.Tensor:
+        """A v = Σ_k d_k * v_k, (n, K, H, W) → (n, H, W)."""
+        return torch.fft.irfft2(ops.synthesis_dft(self.Df, torch.fft.rfft2(v)), s=self.shape)
+
+    def adjoint(self, r: torch.Tensor) -> torch.Tensor:
+        """Aᵀ r = (corr(r, d_k))_k, (n, H, W) → (n, K, H, W)."""
+        return torch.fft.irfft2(ops.adjoint_dft(self.Df, torch.fft.rfft2(r)), s=self.shape)
+
+    def weighted(self, r: torch.Tensor) -> torch.Tensor:
+        """W² ⊙ r (r itself without a mask)."""
+        return r if self.weight2 is None else self.weight2 * r
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        pv = self.P * v
+        out = self.P * self.adjoint(self.weighted(self.synthesis(pv)))
+        return out + self.shift * pv if self.shift else out
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image inner products over (K, H, W): (n,)."""
+    return (a * b).flatten(1).sum(1)
+
+
+def conjugate_gradient(op, b: torch.Tensor, x0: torch.Tensor | None, tol: float, max_iter: int,
+                       check_every: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Batched conjugate gradients for M x = b, M = ``op`` symmetric positive (semi)definite.
+
+    Every image (first axis) has its own step sizes α = ‖r‖²/⟨p, Mp⟩, β = ‖r_new‖²/‖r‖² and
+    stops when ‖r‖ ≤ tol·‖b‖. A stopped image's updates are masked to zero on the device;
+    the host reads whether any image still runs every ``check_every`` iterations only
+    (through :func:`csc.runtime.sync.host_bool`, counted by the tests).
+
+    Returns x (as b), the iterations of each image (n,) int64 and whether each reached the
+    tolerance (n,) bool (an image whose ⟨p, Mp⟩ is not positive, a breakdown, did not).
+    """
+    x = torch.zeros_like(b) if x0 is None else x0.clone()
+    r = b - op(x) if x0 is not None else b.clone()
+    p = r.clone()
+    rs = _dot(r, r)
+    thresh = (tol * tol) * _dot(b, b)
+    active = rs > thresh
+    iters = torch.zeros(b.shape[0], dtype=torch.int64, device=b.device)
+    tiny = torch.finfo(b.dtype).tiny
+    shape = (-1,) + (1,) * (b.ndim - 1)
+    for it in range(max_iter):
+        if it % check_every == 0 and not host_bool(active.any(), "cg.active"):
+            break
+        Mp = op(p)
+        pMp = _dot(p, Mp)
+        ok = active & (pMp > 0)
+        alpha = torch.where(ok, rs / pMp.clamp_min(tiny), torch.zeros_like(rs))
+        x = x + alpha.reshape(shape) * p
+        r = r - alpha.reshape(shape) * Mp
+        rs_new = _dot(r, r)
+        beta = torch.where(ok, rs_new / rs.clamp_min(tiny), torch.zeros_like(rs))
+        p = r + beta.reshape(shape) * p
+        iters = iters + ok.to(torch.int64)
+        rs = torch.where(ok, rs_new, rs)
+        active = ok & (rs > thresh)
+    return x, iters, rs <= thresh
+
+
+def _cg_start(record: BackwardRecord | None, cg: CGOptions, like: torch.Tensor, P: torch.Tensor):
+    """The warm start: the previous adjoint on the new support P, when asked and it matches
+    ``like`` (the right-hand side) in shape, dtype and device; else None (start from 0)."""
+    if not cg.warm_start or record is None or record.adjoint is None:
+        return None
+    v0 = record.adjoint
+    if v0.shape != like.shape or v0.dtype != like.dtype or v0.device != like.device:
+        return None
+    return v0 * P
+
+
+def solve_adjoint(op: SupportNormalOperator, g: torch.Tensor, cg: CGOptions,
+                  record: BackwardRecord | None) -> torch.Tensor:
+    """v with M v_S = g_S, v = 0 off S, by :func:`conjugate_gradient`; fills ``record``
+    and warns or raises as :attr:`CGOptions.on_not_converged` says."""
+    tol = cg.tolerance(g.dtype)
+    b = op.P * g
+    v, iters, done = conjugate_gradient(op, b, _cg_start(record, cg, b, op.P), tol, cg.max_iter, cg.check_every)
+    bn = _dot(b, b).sqrt()
+    rv = b - op(v)
+    relres = torch.where(bn > 0, _dot(rv, rv).sqrt() / bn.clamp_min(torch.finfo(b.dtype).tiny), torch.zeros_like(bn))
+    converged = bool(done.all())
+    if record is not None:
+        record.iterations, record.relative_residual = iters, relres
+        record.support = op.P.flatten(1).sum(1).to(torch.int64)
+        record.converged, record.tol, record.ridge = converged, tol, cg.ridge
+        record.adjoint = v.detach() if cg.warm_start else None
+    if not converged and cg.on_not_converged != "ignore":
+        msg = (f"conv_sparse_code backward: conjugate gradients did not reach CGOptions tol={tol:.3g} within "
+               f"max_iter={cg.max_iter} (or broke down on a singular A_S) for image(s) "
+               f"{(~done).nonzero().flatten().tolist()}: relative residual up to {float(relres.max()):.3g}; the "
+               "gradient is inexact (raise max_iter, or add a ridge: CGOptions(ridge=...), reported in the record)")
+        if cg.on_not_converged == "raise":
+            raise RuntimeError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    return v
+
+
+def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: torch.Tensor, *, l1_weight,
+                       mask: torch.Tensor | None, mu: float, needs: tuple[bool, ...], cg: CGOptions,
+                       record: BackwardRecord | None = None) -> tuple[torch.Tensor | None, ...]:
+    r"""The gradients of L at the solution x of every image, from g = ∂L/∂x (module docstring).
+
+    Parameters
+    ----------
+    S : (n, H, W)
+        Images.
+    D : (K, kh, kw)
+        Kernels.
+    x : (n, K, H, W)
+        The solutions (their nonzeros are the supports).
+    g : (n, K, H, W)
+        The incoming gradient ∂L/∂x.
+    l1_weight : float or tensor broadcasting to (n, K, H, W)
+        w.
+    mask : (1 or n, H, W) or None
+        W (None: W = 1).
+    mu : float
+        The elastic net's μ (0 for CBPDN).
+    needs : 5 bools
+        Which of (images, dictionary, λ, μ, mask) want a gradient.
+
+    Returns
+    -------
+    ∂s (n, H, W), ∂D (K, kh, kw), ∂λ (), ∂μ (), ∂W (as ``mask``); None where not needed.
+    """
+    H, W = S.shape[-2:]
+    Df = ops.kernel_dft(D, (H, W))
+    weight2 = None if mask is None else mask * mask
+    op = SupportNormalOperator(Df, (H, W), x != 0, weight2, mu + cg.ridge)
+    v = solve_adjoint(op, g, cg, record)
+    Av = op.synthesis(v)
+    want_r = needs[1] or needs[4]
+    r = op.synthesis(x) - S if want_r else None
+    g_s = op.weighted(Av) if needs[0] else None
+    g_D = _dictionary_gradient(op, v, x, op.weighted(r), op.weighted(Av), D.shape[-2:]) if needs[1] else None
+    g_l = -(v * torch.sign(x) * l1_weight).sum() if needs[2] else None
+    g_mu = -(v * x).sum() if needs[3] else None
+    g_W = None
+    if needs[4]:
+        g_W = (-2.0 * mask * Av * r).sum_to_size(mask.shape)
+    return g_s, g_D, g_l, g_mu, g_W
+
+
+def _dictionary_gradient(op: SupportNormalOperator, v: torch.Tensor, x: torch.Tensor, Wr: torch.Tensor,
+                         WAv: torch.Tensor, kernel_size) -> torch.Tensor:
+    r"""∂L/∂d_k = −crop[Σ_n corr(W²r, v_k) + corr(W²Av, x_k)], in the DFT domain
+    Σ_n conj(V̂_k) Ŵr + conj(X̂_k) ŴAv (:func:`csc.core.ops.dictionary_gradient`), cropped to
+    the kernels' kh×kw at the top-left origin."""
+    Gf = ops.dictionary_gradient(torch.fft.rfft2(v), torch.fft.rfft2(Wr))
+    Gf = Gf + ops.dictionary_gradient(torch.fft.rfft2(x), torch.fft.rfft2(WAv))
+    kh, kw = kernel_size
+    return -torch.fft.irfft2(Gf, s=op.shape)[..., :kh, :kw]

@@ -1,13 +1,12 @@
 """The learners' options (csc.learn.options): their SPORCO name tables, their defaults, and
-their old home csc.core.options (deprecated names, read without the core importing the learners)."""
+their old home csc.core.options (deprecated names, read without the core importing the learners:
+tests/test_layers.py checks that no module of csc/core imports csc.learn)."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import re
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -64,25 +63,6 @@ def test_new_and_public_paths_do_not_warn():
 def test_unknown_core_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="NoSuchOptions"):
         core_options.NoSuchOptions  # noqa: B018
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Every module an import statement in ``path`` names (inside functions too)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names)
-    return out
-
-
-def test_core_imports_no_learner_or_command_line_module():
-    core = Path(csc.__file__).parent / "core"
-    bad = {f"{p.name}: {m}" for p in sorted(core.glob("*.py")) for m in _imported_modules(p)
-           if m.startswith(("csc.learn", "csc.cli")) or m in ("csc.learn", "csc.cli")}
-    assert not bad
 
 
 def test_sporco_dicts_of_the_defaults_give_the_defaults():

@@ -20,7 +20,7 @@ import torch
 
 import csc
 from csc.cli.main import main
-from csc.core.options import DictUpdateOptions
+from csc.learn.options import DictUpdateOptions
 from csc.learn.onlinecdl import ImageSampler
 from csc.pipeline.preprocess import Preprocess, local_contrast_normalise, tikhonov_filter
 from csc.pipeline.store import EncodeSettings, StoreError, encode_dataset, verify_store

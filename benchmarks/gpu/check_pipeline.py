@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 import csc
-from csc.core.options import ONLINE_CBPDN_DEFAULTS
+from csc.learn.options import ONLINE_CBPDN_DEFAULTS
 from check_common import Skip, peak, reset_peak, sync
 from check_solver import dictionary, images
 

@@ -25,6 +25,28 @@ def _perm(a, axes):
     return np.transpose(a, axes)
 
 
+#: kind → (number of axes → the axis permutation from SPORCO's layout to csc's (None: none),
+#: the layouts accepted, for the message); codes are converted apart (their channel axis)
+_FROM_SPORCO = {
+    "dictionary": ({3: (2, 0, 1), 4: (3, 2, 0, 1)}, "a SPORCO dictionary is (kh, kw, K) or (kh, kw, C, K)"),
+    "images": ({2: None, 3: (2, 0, 1), 4: (3, 2, 0, 1)}, "SPORCO images are (H, W[, C][, B])"),
+}
+#: the same from csc's layout to SPORCO's (the inverse permutations)
+_TO_SPORCO = {
+    "dictionary": ({3: (1, 2, 0), 4: (2, 3, 1, 0)}, "a csc dictionary is (K, kh, kw) or (K, C, kh, kw)"),
+    "images": ({2: None, 3: (1, 2, 0), 4: (2, 3, 1, 0)}, "csc images are (H, W), (B, H, W) or (B, C, H, W)"),
+}
+
+
+def _permuted(array, layouts):
+    """``array`` with its axes permuted as ``layouts`` (an entry of :data:`_FROM_SPORCO` or
+    :data:`_TO_SPORCO`) says for its number of axes; ValueError naming the layouts otherwise."""
+    axes, accepted = layouts
+    if array.ndim not in axes:
+        raise ValueError(f"array: {accepted}, got shape {tuple(array.shape)}")
+    return array if axes[array.ndim] is None else _perm(array, axes[array.ndim])
+
+
 def _check_kind(kind: str, array) -> None:
     if kind not in ("dictionary", "images", "codes"):
         raise ValueError(f"kind: expected 'dictionary', 'images' or 'codes', got {kind!r}")
@@ -48,23 +70,10 @@ def from_sporco_layout(array, kind: Kind, multichannel: bool = False):
         rather than images (``dimK=1``).
     """
     _check_kind(kind, array)
-    nd = array.ndim
-    if kind == "dictionary":
-        if nd == 3:
-            return _perm(array, (2, 0, 1))
-        if nd == 4:
-            return _perm(array, (3, 2, 0, 1))
-        raise ValueError(f"array: a SPORCO dictionary is (kh, kw, K) or (kh, kw, C, K), got shape {tuple(array.shape)}")
-    if kind == "images":
-        if nd == 2:
-            return array
-        if nd == 3:
-            out = _perm(array, (2, 0, 1))
-            return out[None] if multichannel else out
-        if nd == 4:
-            return _perm(array, (3, 2, 0, 1))
-        raise ValueError(f"array: SPORCO images are (H, W[, C][, B]), got shape {tuple(array.shape)}")
-    if nd != 5:
+    if kind != "codes":
+        out = _permuted(array, _FROM_SPORCO[kind])
+        return out[None] if kind == "images" and array.ndim == 3 and multichannel else out
+    if array.ndim != 5:
         raise ValueError(f"array: SPORCO codes are (H, W, C, B, K), got shape {tuple(array.shape)}")
     out = _perm(array, (3, 2, 4, 0, 1))  # (B, C, K, H, W)
     return out[:, 0] if array.shape[2] == 1 else out
@@ -78,22 +87,9 @@ def to_sporco_layout(array, kind: Kind):
     (H, W, 1, B, K) and (B, C, K, H, W) → (H, W, C, B, K).
     """
     _check_kind(kind, array)
-    nd = array.ndim
-    if kind == "dictionary":
-        if nd == 3:
-            return _perm(array, (1, 2, 0))
-        if nd == 4:
-            return _perm(array, (2, 3, 1, 0))
-        raise ValueError(f"array: a csc dictionary is (K, kh, kw) or (K, C, kh, kw), got shape {tuple(array.shape)}")
-    if kind == "images":
-        if nd == 2:
-            return array
-        if nd == 3:
-            return _perm(array, (1, 2, 0))
-        if nd == 4:
-            return _perm(array, (2, 3, 1, 0))
-        raise ValueError(f"array: csc images are (H, W), (B, H, W) or (B, C, H, W), got shape {tuple(array.shape)}")
-    if nd == 4:
+    if kind != "codes":
+        return _permuted(array, _TO_SPORCO[kind])
+    if array.ndim == 4:
         array = array[:, None]
     if array.ndim != 5:
         raise ValueError(f"array: csc codes are (B, K, H, W) or (B, C, K, H, W), got shape {tuple(array.shape)}")

@@ -111,10 +111,10 @@ from csc.core.checks import (
 )
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
-from csc.core.options import (  # noqa: F401  (the learner's options, re-exported)
+from csc.core.options import CBPDNOptions
+from csc.learn.options import (  # noqa: F401  (the learner's options, re-exported)
     DICTLEARN_CBPDN_DEFAULTS,
     DICTLEARN_MASKDCPL_DEFAULTS,
-    CBPDNOptions,
     DictLearnOptions,
     DictUpdateOptions,
     _jsonable,
@@ -297,6 +297,80 @@ def _check_resume(meta: Mapping[str, Any], expect: Mapping[str, Any], path) -> N
             )
 
 
+def _checkpoint_payload(arrays: Mapping[str, Any], rows: list[dict[str, float]], names, fingerprint: Mapping[str, Any],
+                        **meta) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(arrays, metadata) of a learner's checkpoint: its state ``arrays`` and statistics
+    ``rows`` (columns ``names``); the run's ``fingerprint``, the format and ``meta``."""
+    arrays = dict(arrays)
+    arrays.update(_rows_to_arrays(rows, names))
+    return arrays, dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, **meta)
+
+
+#: ``callback(step_index, row)`` of the learners: after every step, its statistics row
+StepCallback = Callable[[int, dict[str, float]], None]
+#: ``on_checkpoint(steps_done)`` of the learners: after each checkpoint is written
+CheckpointCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class RunControl:
+    """What the learners' loops (:meth:`DictLearn.solve`, :meth:`csc.OnlineDictLearn.fit`)
+    do around their steps, from their keyword arguments (checked here): a progress bar, a
+    callback, and a checkpoint written every ``checkpoint_every`` steps and after the last.
+
+    Attributes
+    ----------
+    checkpoint : path or None
+        Checkpoint file (``.npz``); needed with ``checkpoint_every`` or ``resume``.
+    checkpoint_every : int
+        Steps between checkpoints (0, the default: never, and not after the last).
+    resume : bool
+        Continue from ``checkpoint`` when it exists (the learner loads it; default False).
+    progress : bool
+        Show a tqdm progress bar (default False).
+    callback : callable or None
+        ``callback(step_index, row)`` after every step (0-based index; default None).
+    on_checkpoint : callable or None
+        ``on_checkpoint(steps_done)`` after each checkpoint is written (default None).
+    """
+
+    checkpoint: str | Path | None = None
+    checkpoint_every: int = 0
+    resume: bool = False
+    progress: bool = False
+    callback: StepCallback | None = None
+    on_checkpoint: CheckpointCallback | None = None
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every: expected >= 0, got {self.checkpoint_every}")
+        if (self.checkpoint_every or self.resume) and self.checkpoint is None:
+            raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
+
+    def progress_bar(self, total: int, initial: int, unit: str, show: bool = True):
+        """The tqdm bar of a run of ``total`` steps from ``initial`` (shown with ``progress``
+        where ``show``: the main process of a data-parallel run)."""
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, disable=not (self.progress and show), desc="learn", unit=unit)
+
+    def after_step(self, bar, done: int, total: int, row: dict[str, float],
+                   payload: Callable[[], tuple[dict[str, Any], dict[str, Any]]], write: bool = True) -> None:
+        """After step ``done`` (1-based) of ``total``: the bar moved, ``callback(done - 1,
+        row)``; when a checkpoint is due and ``write`` (the main process), ``payload()``'s
+        (arrays, metadata) saved and ``on_checkpoint(done)`` called."""
+        bar.update(1)
+        if self.progress:
+            bar.set_postfix(obj=f"{row['objective']:.4g}")
+        if self.callback is not None:
+            self.callback(done - 1, row)
+        every = self.checkpoint_every
+        if write and self.checkpoint is not None and every and (done % every == 0 or done == total):
+            save_checkpoint(self.checkpoint, *payload())
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(done)
+
+
 # ======================================================================== the learner
 def _prepare_images(images, D: torch.Tensor, joint: bool = False) -> torch.Tensor:
     """Images (B, H, W) (one (H, W) image allowed), or (B, C, H, W) (one (C, H, W)) for a
@@ -426,18 +500,9 @@ class DictLearn:
 
         return isinstance(self.coding, ConvBPDNJoint)
 
-    def solve(
-        self,
-        images,
-        mask=None,
-        *,
-        checkpoint: str | Path | None = None,
-        checkpoint_every: int = 0,
-        resume: bool = False,
-        progress: bool = False,
-        callback: Callable[[int, dict[str, float]], None] | None = None,
-        on_checkpoint: Callable[[int], None] | None = None,
-    ) -> DictLearnResult:
+    def solve(self, images, mask=None, *, checkpoint: str | Path | None = None, checkpoint_every: int = 0,
+              resume: bool = False, progress: bool = False, callback: StepCallback | None = None,
+              on_checkpoint: CheckpointCallback | None = None) -> DictLearnResult:
         """Learn from ``images`` (B, H, W) (or one (H, W) image) for ``options.max_iter``
         outer iterations.
 
@@ -465,49 +530,40 @@ class DictLearn:
             Called as ``on_checkpoint(step)`` after each checkpoint is written (the tests
             kill the process there to check that a resumed run loses nothing).
         """
-        opts, lmbda = self.options, self.lmbda
-        D0 = self._initial_on(working_device(images, opts.device, self.initial_dictionary.device))
-        S = _prepare_images(images, D0, joint=self._joint())
-        coding, W = self._masked_coding(mask, S)
-        if coding is not self.coding:
-            opts = opts.replace(cbpdn=_as_cbpdn(coding.options))
-        if checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
-        if (checkpoint_every or resume) and checkpoint is None:
-            raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
+        lmbda = self.lmbda
+        opts, D0, S, coding, W = self._prepare(images, mask)
+        control = RunControl(checkpoint, checkpoint_every, resume, progress, callback, on_checkpoint)
         run = _BatchRun(S, D0, lmbda, opts, self.constraint, coding, mask=W)
         fingerprint = _batch_fingerprint(lmbda, opts, coding, S, D0, W)
         rows, start, t_offset = _resume_batch(run, checkpoint, fingerprint) if resume else ([], 0, 0.0)
-
-        from tqdm import tqdm
-
-        bar = tqdm(total=opts.max_iter, initial=start, disable=not progress, desc="learn", unit="it")
+        bar = control.progress_bar(opts.max_iter, start, "it")
         t0 = time.perf_counter()
         try:
             for j in range(start, opts.max_iter):
                 row = run.step(j)
-                row["time"] = elapsed = t_offset + time.perf_counter() - t0
+                row["time"] = t_offset + time.perf_counter() - t0
                 rows.append(row)
-                bar.update(1)
-                if progress:
-                    bar.set_postfix(obj=f"{row['objective']:.4g}")
-                if callback is not None:
-                    callback(j, row)
-                done = j + 1
-                if checkpoint is not None and checkpoint_every and (done % checkpoint_every == 0 or done == opts.max_iter):
-                    arrays = run.arrays()
-                    arrays.update(_rows_to_arrays(rows, _STAT_NAMES))
-                    save_checkpoint(checkpoint, arrays, dict(
-                        fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=done, elapsed=elapsed,
-                        max_iter=opts.max_iter, dtype=str(D0.dtype)))
-                    if on_checkpoint is not None:
-                        on_checkpoint(done)
+                control.after_step(bar, j + 1, opts.max_iter, row, lambda: _checkpoint_payload(
+                    run.arrays(), rows, _STAT_NAMES, fingerprint, step=j + 1, elapsed=row["time"],
+                    max_iter=opts.max_iter, dtype=str(D0.dtype)))
         finally:
             bar.close()
         check_learned(run.ds.D, S)
         codes = run.cb.y.reshape(S.shape[:2] + run.cb.y.shape[1:]) if self._joint() else run.cb.y
         return DictLearnResult(dictionary=run.ds.D, stats=DictLearnStats.from_rows(rows), codes=codes,
                                iterations=len(rows))
+
+    def _prepare(self, images, mask):
+        """(options, D0, S, coding problem, W) of a solve: the initial dictionary on the
+        working device, the images checked (:func:`_prepare_images`), the coding problem and
+        mask (:meth:`_masked_coding`), and the options with that problem's coding options."""
+        opts = self.options
+        D0 = self._initial_on(working_device(images, opts.device, self.initial_dictionary.device))
+        S = _prepare_images(images, D0, joint=self._joint())
+        coding, W = self._masked_coding(mask, S)
+        if coding is not self.coding:
+            opts = opts.replace(cbpdn=_as_cbpdn(coding.options))
+        return opts, D0, S, coding, W
 
 
 class _BatchRun:

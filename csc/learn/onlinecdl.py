@@ -47,7 +47,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,19 +58,19 @@ from csc.core.checks import (as_float_tensor, check_finite, check_learned, check
                              working_device)
 from csc.learn.constraints import KernelConstraint
 from csc.learn.dictlearn import (
-    CHECKPOINT_FORMAT,
-    CHECKPOINT_VERSION,
+    CheckpointCallback,
+    RunControl,
+    StepCallback,
     _check_resume,
+    _checkpoint_payload,
     _jsonable,
     _prepare_images,
     _rows_from_arrays,
-    _rows_to_arrays,
     _use_fused,
     load_checkpoint,
-    save_checkpoint,
     tensor_sha256,
 )
-from csc.core.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions  # noqa: F401
+from csc.learn.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions  # noqa: F401
 from csc.problems.cbpdn import SPORCO_STATS_NAMES
 from csc.core.stats import CodingStats
 from csc.backends.torch_dictstep import pad as _pad
@@ -397,18 +397,10 @@ class OnlineDictLearn:
         self._rows.append(row)
         return row
 
-    def fit(
-        self,
-        sampler: ImageSampler,
-        steps: int,
-        *,
-        checkpoint: str | Path | None = None,
-        checkpoint_every: int = 0,
-        resume: bool = False,
-        progress: bool = False,
-        callback: Callable[[int, dict[str, float]], None] | None = None,
-        on_checkpoint: Callable[[int], None] | None = None,
-    ) -> OnlineDictLearnResult:
+    def fit(self, sampler: ImageSampler, steps: int, *, checkpoint: str | Path | None = None,
+            checkpoint_every: int = 0, resume: bool = False, progress: bool = False,
+            callback: StepCallback | None = None, on_checkpoint: CheckpointCallback | None = None
+            ) -> OnlineDictLearnResult:
         """Run until ``steps`` steps have been done in total, on minibatches from ``sampler``.
 
         ``checkpoint`` is written every ``checkpoint_every`` steps and after the last one
@@ -429,56 +421,47 @@ class OnlineDictLearn:
             raise TypeError(f"sampler: expected an ImageSampler, got {type(sampler).__name__}")
         if not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
-        if checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every: expected >= 0, got {checkpoint_every}")
-        if (checkpoint_every or resume) and checkpoint is None:
-            raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
+        control = RunControl(checkpoint, checkpoint_every, resume, progress, callback, on_checkpoint)
         fingerprint = self._fingerprint(sampler)
-        main_process = self.rank == 0
         if self.distributed:
-            views = _dist.all_gather_object((sampler.fingerprint(), tensor_sha256(sampler.get_state())))
-            if any(v != views[0] for v in views):
-                raise ValueError("sampler: the processes' samplers differ (images, batch size, crop or generator "
-                                 "state); give every rank the same sampler and seed")
-        loaded = self._read_checkpoint(checkpoint) if resume and checkpoint is not None else None
-        if loaded is not None:
-            arrays, meta = loaded
-            _check_resume(meta, fingerprint, checkpoint)
-            D = self.dictionary
-            self.dictionary = torch.from_numpy(arrays["dictionary"]).to(device=D.device, dtype=D.dtype)
-            self.j = int(meta["step"])
-            self._rows = _rows_from_arrays(arrays, _STAT_NAMES)
-            self._t_offset = float(meta.get("elapsed", 0.0))
-            sampler.set_state(arrays["rng_state"])
-
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, initial=min(self.j, steps), disable=not (progress and main_process), desc="learn",
-                   unit="step")
+            self._check_samplers_agree(sampler)
+        if resume and checkpoint is not None:
+            self._resume(checkpoint, fingerprint, sampler)
+        main_process = self.rank == 0
+        bar = control.progress_bar(steps, min(self.j, steps), "step", show=main_process)
         try:
             while self.j < steps:
-                if sampler.masks is None:
-                    row = self.step(sampler.sample())
-                else:
-                    row = self.step(*sampler.sample_with_masks())
-                bar.update(1)
-                if progress:
-                    bar.set_postfix(obj=f"{row['objective']:.4g}")
-                if callback is not None:
-                    callback(self.j - 1, row)
-                if (main_process and checkpoint is not None and checkpoint_every
-                        and (self.j % checkpoint_every == 0 or self.j == steps)):
-                    arrays = {"dictionary": self.dictionary, "rng_state": sampler.get_state()}
-                    arrays.update(_rows_to_arrays(self._rows, _STAT_NAMES))
-                    meta = dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, step=self.j,
-                                elapsed=self._t_offset, steps=steps, dtype=str(self.dictionary.dtype))
-                    save_checkpoint(checkpoint, arrays, meta)
-                    if on_checkpoint is not None:
-                        on_checkpoint(self.j)
+                row = self.step(sampler.sample()) if sampler.masks is None else self.step(*sampler.sample_with_masks())
+                control.after_step(bar, self.j, steps, row, lambda: _checkpoint_payload(
+                    {"dictionary": self.dictionary, "rng_state": sampler.get_state()}, self._rows, _STAT_NAMES,
+                    fingerprint, step=self.j, elapsed=self._t_offset, steps=steps, dtype=str(self.dictionary.dtype)),
+                    write=main_process)
         finally:
             bar.close()
         check_learned(self.dictionary, None)
         return OnlineDictLearnResult(dictionary=self.dictionary, stats=self.stats, steps=self.j)
+
+    def _check_samplers_agree(self, sampler: ImageSampler) -> None:
+        """Data parallel: every process's sampler the same (images, batch size, crop, state)."""
+        views = _dist.all_gather_object((sampler.fingerprint(), tensor_sha256(sampler.get_state())))
+        if any(v != views[0] for v in views):
+            raise ValueError("sampler: the processes' samplers differ (images, batch size, crop or generator "
+                             "state); give every rank the same sampler and seed")
+
+    def _resume(self, checkpoint, fingerprint: dict[str, Any], sampler: ImageSampler) -> None:
+        """Load ``checkpoint`` when it exists (its settings checked against ``fingerprint``):
+        the dictionary, the step count, the statistics, the elapsed time, the sampler's state."""
+        loaded = self._read_checkpoint(checkpoint)
+        if loaded is None:
+            return
+        arrays, meta = loaded
+        _check_resume(meta, fingerprint, checkpoint)
+        D = self.dictionary
+        self.dictionary = torch.from_numpy(arrays["dictionary"]).to(device=D.device, dtype=D.dtype)
+        self.j = int(meta["step"])
+        self._rows = _rows_from_arrays(arrays, _STAT_NAMES)
+        self._t_offset = float(meta.get("elapsed", 0.0))
+        sampler.set_state(arrays["rng_state"])
 
     def _fingerprint(self, sampler: ImageSampler) -> dict[str, Any]:
         """What a checkpoint and a resumed run must share: settings, λ, images, start."""

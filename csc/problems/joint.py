@@ -18,14 +18,15 @@ Every image of a batch is its own problem (own ρ and stopping); its C channels 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from csc.problems.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
 from csc.core.checks import check_finite, check_nonnegative, shape_weights
-from csc.core.options import CBPDNOptions, _is_real, _option_dict, check_number
+from csc.core import sporco_options
+from csc.core.options import CBPDNOptions, _is_real, check_number
 from csc.core.prox import SparseGroupThreshold
 from csc.core.xstep import ChannelwiseXStep
 
@@ -46,6 +47,10 @@ class CBPDNJointOptions(CBPDNOptions):
 
     l21_weight: Any = 1.0
 
+    #: SPORCO ``ConvBPDNJoint``'s option names: ConvBPDN's and ``L21Weight`` (a scalar, (K,),
+    #: or SPORCO's (H, W, 1, K) / (H, W, 1, 1, K) layout)
+    _sporco: ClassVar[sporco_options.SporcoTable] = sporco_options.JOINT
+
     def __post_init__(self) -> None:
         super().__post_init__()
         w = self.l21_weight
@@ -53,31 +58,6 @@ class CBPDNJointOptions(CBPDNOptions):
             raise TypeError(f"l21_weight: expected a number or an array of weights, got {w!r}")
         if _is_real(w):
             check_number("l21_weight", w, minimum=0)
-
-    @classmethod
-    def from_sporco(cls, opt: Mapping[str, Any] | None = None, **overrides) -> "CBPDNJointOptions":
-        """From a SPORCO ``ConvBPDNJoint`` option dict: :meth:`csc.CBPDNOptions.from_sporco`
-        and ``L21Weight`` (a scalar, (K,), or SPORCO's (H, W, 1, K) / (1, 1, 1, K) layout)."""
-        d = _option_dict("opt", opt)
-        if "L21Weight" in d and "l21_weight" not in overrides:
-            overrides["l21_weight"] = _l21_from_sporco(d.pop("L21Weight"))
-        d.pop("L21Weight", None)
-        return super().from_sporco(d, **overrides)
-
-
-def _l21_from_sporco(w):
-    """SPORCO's L21Weight → csc's: a scalar, (K,), or a map in SPORCO's layout of the
-    channel-reduced coefficients, (H, W, 1, 1, K) (its y-step's) or (H, W, 1, K)."""
-    arr = np.asarray(w)
-    if arr.ndim <= 1:
-        return float(arr) if arr.ndim == 0 else arr
-    if arr.ndim == 5 and arr.shape[2] == arr.shape[3] == 1:
-        arr = arr[:, :, 0]
-    if arr.ndim != 4 or arr.shape[2] != 1:
-        raise ValueError(f"L21Weight: expected a scalar, (K,) or SPORCO's (H, W, 1, 1, K) layout, got shape "
-                         f"{arr.shape}")
-    return np.moveaxis(arr[:, :, 0, :], -1, 0)  # (K, H, W)
-
 
 @dataclass(frozen=True)
 class JointIterationStats(IterationStats):

@@ -85,7 +85,7 @@ def test_compiled_is_chosen_for_the_workspace():
 def test_batch_learner_coding_step_on_the_compiled_back_end():
     """The learners' joint coding step (one ρ for the batch, state carried between outer
     iterations, a new dictionary each time) on the compiled kernels equals the torch loop."""
-    from csc.core.options import DICTLEARN_CBPDN_DEFAULTS, DictLearnOptions
+    from csc.learn.options import DICTLEARN_CBPDN_DEFAULTS, DictLearnOptions
 
     D0, S = _problem(2)
     out = {}

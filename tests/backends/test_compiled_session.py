@@ -93,7 +93,7 @@ def _check_equal(ref, got, dtype, what):
 
 
 def _learner(backend):
-    from csc.core.options import DICTLEARN_CBPDN_DEFAULTS, DictLearnOptions
+    from csc.learn.options import DICTLEARN_CBPDN_DEFAULTS, DictLearnOptions
 
     D0, S = _problem(3, (12, 12))
     opts = DictLearnOptions(max_iter=4, cbpdn=DICTLEARN_CBPDN_DEFAULTS.replace(backend=backend))

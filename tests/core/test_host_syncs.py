@@ -96,7 +96,7 @@ def test_statistics_with_a_sync_interval_equal_every_iteration():
 
 # ------------------------------------------------------------------ the learners
 def _learn_syncs(dmethod, steps, accurate=False):
-    from csc.core.options import DICTLEARN_CBPDN_DEFAULTS, DictLearnOptions
+    from csc.learn.options import DICTLEARN_CBPDN_DEFAULTS, DictLearnOptions
 
     D0, S = _problem(2)
     opts = DictLearnOptions(max_iter=steps, dmethod=dmethod, accurate_dfid=accurate,
@@ -115,7 +115,7 @@ def test_batch_learner_one_host_read_per_outer_iteration(dmethod):
 
 
 def _online(sync_interval, inner, rel_stop_tol, steps=3):
-    from csc.core.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions
+    from csc.learn.options import ONLINE_CBPDN_DEFAULTS, OnlineDictLearnOptions
 
     D0, S = _problem(2)
     opts = OnlineDictLearnOptions(cbpdn=ONLINE_CBPDN_DEFAULTS.replace(

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import csc
-from csc.core.options import DICTLEARN_CBPDN_DEFAULTS
+from csc.learn.options import DICTLEARN_CBPDN_DEFAULTS
 
 from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, sporco_image

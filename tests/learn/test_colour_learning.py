@@ -92,7 +92,7 @@ def test_colour_image_sampler_and_fit():
     assert sampler.sample().shape == (2, 3, 12, 12)
     D0 = torch.randn(4, 3, 5, 5, generator=g, dtype=torch.float64)
     res = csc.OnlineDictLearn(D0, 0.01, csc.OnlineDictLearnOptions(
-        cbpdn=csc.core.options.ONLINE_CBPDN_DEFAULTS.replace(max_iter=5))).fit(sampler, 3)
+        cbpdn=csc.learn.options.ONLINE_CBPDN_DEFAULTS.replace(max_iter=5))).fit(sampler, 3)
     assert res.dictionary.shape == (4, 3, 5, 5) and len(res.stats) == 3
 
 

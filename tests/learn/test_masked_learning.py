@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import csc
-from csc.core.options import DICTLEARN_MASKDCPL_DEFAULTS
+from csc.learn.options import DICTLEARN_MASKDCPL_DEFAULTS
 from csc.learn.coding import JointMaskDcpl
 from csc.learn.dictlearn import SPORCO_DICTLEARN_STATS_NAMES
 from csc.learn.onlinecdl import SPORCO_ONLINE_STATS_NAMES, ImageSampler
@@ -229,10 +229,10 @@ def test_bad_masks():
             online.step(S, mask)
     with pytest.raises(ValueError, match="mask: a masked learner codes by mask decoupling; its coding problem must "
                                          "be a csc.ConvBPDNMaskDcpl, not ConvElasticNet"):
-        csc.DictLearn(D0, LMBDA, coding=csc.ConvElasticNet(D0, LMBDA, 0.1, csc.core.options.DICTLEARN_CBPDN_DEFAULTS)
+        csc.DictLearn(D0, LMBDA, coding=csc.ConvElasticNet(D0, LMBDA, 0.1, csc.learn.options.DICTLEARN_CBPDN_DEFAULTS)
                       ).solve(S, W)
     with pytest.raises(ValueError, match="options.cbpdn: with a mask the coding step is mask decoupling"):
-        csc.DictLearn(D0, LMBDA, csc.DictLearnOptions(cbpdn=csc.core.options.DICTLEARN_CBPDN_DEFAULTS.replace(
+        csc.DictLearn(D0, LMBDA, csc.DictLearnOptions(cbpdn=csc.learn.options.DICTLEARN_CBPDN_DEFAULTS.replace(
             rho=3.0))).solve(S, W)
     with pytest.raises(ValueError, match=r"mask: masked learning takes a single-channel \(K, kh, kw\) dictionary"):
         csc.DictLearn(torch.randn(4, 3, 5, 5, dtype=torch.float64), LMBDA).solve(torch.randn(2, 3, H, H,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 import csc
+from csc.backends import fused as _fused
 from csc.backends.registry import select_backend
 from check_common import Skip, peak, reset_peak, sync, timed
 

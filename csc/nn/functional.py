@@ -26,8 +26,17 @@ from typing import Any
 import numpy as np
 import torch
 
-import csc
+from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
 from csc.nn.implicit import BackwardRecord, CGOptions, implicit_gradients
+from csc.problems.cbpdn import ConvBPDN
+from csc.problems.fista import ConvBPDNFISTA
+from csc.problems.joint import CBPDNJointOptions, ConvBPDNJoint
+from csc.problems.maskdcpl import ConvBPDNMaskDcpl
+from csc.problems.variants import ConvBPDNGradReg, ConvElasticNet, ConvL1L1Grd
+
+#: the solvers by name (the layer picks one from the options' type, ``mu`` and ``mask``)
+SOLVERS = {c.__name__: c for c in (ConvBPDN, ConvBPDNFISTA, ConvBPDNJoint, ConvBPDNMaskDcpl, ConvBPDNGradReg,
+                                   ConvElasticNet, ConvL1L1Grd)}
 
 __all__ = ["conv_sparse_code"]
 
@@ -54,12 +63,12 @@ def _select_solver(options, mu, mask) -> tuple[str, Any]:
     """The solver class name for ``options``' type, μ and the mask; the options (defaults
     filled in). Errors name the argument that does not fit."""
     if options is None:
-        options = csc.MaskDcplOptions() if mask is not None else csc.CBPDNOptions()
+        options = MaskDcplOptions() if mask is not None else CBPDNOptions()
     has_mu = isinstance(mu, torch.Tensor) or mu != 0
-    by_type = {csc.CBPDNOptions: "ConvElasticNet" if has_mu else "ConvBPDN",
-               csc.MaskDcplOptions: "ConvBPDNMaskDcpl", csc.FISTAOptions: "ConvBPDNFISTA",
-               csc.GradRegOptions: "ConvBPDNGradReg", csc.L1L1GrdOptions: "ConvL1L1Grd",
-               csc.CBPDNJointOptions: "ConvBPDNJoint"}
+    by_type = {CBPDNOptions: "ConvElasticNet" if has_mu else "ConvBPDN",
+               MaskDcplOptions: "ConvBPDNMaskDcpl", FISTAOptions: "ConvBPDNFISTA",
+               GradRegOptions: "ConvBPDNGradReg", L1L1GrdOptions: "ConvL1L1Grd",
+               CBPDNJointOptions: "ConvBPDNJoint"}
     name = by_type.get(type(options))
     if name is None:
         raise TypeError(f"options: expected one of {[t.__name__ for t in by_type]} (or None), "
@@ -75,7 +84,7 @@ def _select_solver(options, mu, mask) -> tuple[str, Any]:
 
 def _run_solver(name: str, options, S, D, lmbda: float, mu: float, mask):
     """csc's solve of ``name`` (a top-level csc class) for images S; its result."""
-    cls = getattr(csc, name)
+    cls = SOLVERS[name]
     solver = cls(D, lmbda, mu, options) if name in _WITH_MU else cls(D, lmbda, options)
     if name in _MASKED:
         return solver.solve(S, mask=mask)

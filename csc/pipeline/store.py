@@ -119,7 +119,8 @@ def encode_dataset(
         device's free memory), a batch that runs out of memory split and retried; the
         store's bytes do not depend on it.
     """
-    from csc import CBPDNOptions, ConvBPDN
+    from csc.core.options import CBPDNOptions
+    from csc.problems.cbpdn import ConvBPDN
     from csc.runtime import distributed as _dist
 
     out = Path(out)

@@ -37,7 +37,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from csc import CBPDNOptions, ConvBPDN
+from csc.core.options import CBPDNOptions
+from csc.problems.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, shipped_dictionaries
 from csc.dictionary.tile import plot_dictionary
 from csc.pipeline.preprocess import check_preprocess_kind

@@ -30,7 +30,7 @@ are CBPDN's and mask decoupling's. Neither prox has a fused kernel, so ``backend
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -93,44 +93,30 @@ class MinL1InL2BallOptions(MaskDcplOptions):
 
 
 # --------------------------------------------------------------------------------- statistics
-@dataclass(frozen=True)
-class ProjL1Stats(StatsTable):
-    """Per-iteration statistics of one image's :class:`ConvBPDNProjL1` solve (arrays over its
-    iterations): ``objective`` = ``data_fidelity`` = ½‖Σ_k d_k * x_k − s‖² (SPORCO ``ObjFun``),
-    ``constraint`` = ‖P(x) − x‖₂, the distance of x to the ℓ1 ball (SPORCO ``Cnstr``; on y,
-    hence 0, with ``objective_on_y``), then the residuals, tolerances, ρ and time as
-    :class:`csc.IterationStats`'. Fields in the loop's column order."""
-
-    iteration: np.ndarray
-    objective: np.ndarray
-    data_fidelity: np.ndarray
-    constraint: np.ndarray
-    primal_residual: np.ndarray
-    dual_residual: np.ndarray
-    eps_primal: np.ndarray
-    eps_dual: np.ndarray
-    rho: np.ndarray
-    time: np.ndarray
+#: the loop's columns after its first four (the objective's terms), as every statistics class has them
+_TAIL = ("primal_residual", "dual_residual", "eps_primal", "eps_dual", "rho", "time")
 
 
-@dataclass(frozen=True)
-class MinL1InL2BallStats(StatsTable):
-    """Per-iteration statistics of one image's :class:`ConvMinL1InL2Ball` solve: ``objective`` =
-    ``l1`` = Σ|w·x| (SPORCO ``ObjFun``), ``constraint`` = ‖P(Dx − s) − (Dx − s)‖₂, the distance
-    of the residual to the ℓ2 ball (SPORCO ``Cnstr``; both on y with ``objective_on_y``), then
-    the residuals, tolerances, ρ and time as :class:`csc.IterationStats`'. Fields in the loop's
-    column order."""
+def _stats_class(name: str, third: str, fourth: str, doc: str) -> type:
+    """A frozen statistics dataclass of arrays: iteration, objective, ``third``, ``fourth``, then
+    :data:`_TAIL` (the loop's column order)."""
+    fields = [(f, np.ndarray) for f in ("iteration", "objective", third, fourth) + _TAIL]
+    cls = make_dataclass(name, fields, bases=(StatsTable,), frozen=True, namespace={"__doc__": doc})
+    cls.__module__ = __name__
+    return cls
 
-    iteration: np.ndarray
-    objective: np.ndarray
-    constraint: np.ndarray
-    l1: np.ndarray
-    primal_residual: np.ndarray
-    dual_residual: np.ndarray
-    eps_primal: np.ndarray
-    eps_dual: np.ndarray
-    rho: np.ndarray
-    time: np.ndarray
+
+ProjL1Stats = _stats_class("ProjL1Stats", "data_fidelity", "constraint", """Per-iteration statistics of one
+    image's :class:`ConvBPDNProjL1` solve (arrays over its iterations): ``objective`` = ``data_fidelity``
+    = ½‖Σ_k d_k * x_k − s‖² (SPORCO ``ObjFun``), ``constraint`` = ‖P(x) − x‖₂, the distance of x to
+    the ℓ1 ball (SPORCO ``Cnstr``; on y, hence 0, with ``objective_on_y``), then the residuals,
+    tolerances, ρ and time as :class:`csc.IterationStats`'. Fields in the loop's column order.""")
+
+MinL1InL2BallStats = _stats_class("MinL1InL2BallStats", "constraint", "l1", """Per-iteration statistics of
+    one image's :class:`ConvMinL1InL2Ball` solve: ``objective`` = ``l1`` = Σ|w·x| (SPORCO ``ObjFun``),
+    ``constraint`` = ‖P(Dx − s) − (Dx − s)‖₂, the distance of the residual to the ℓ2 ball (SPORCO
+    ``Cnstr``; both on y with ``objective_on_y``), then the residuals, tolerances, ρ and time as
+    :class:`csc.IterationStats`'. Fields in the loop's column order.""")
 
 
 _RESIDUAL_NAMES = {"primal_residual": "PrimalRsdl", "dual_residual": "DualRsdl", "eps_primal": "EpsPrimal",

@@ -435,3 +435,61 @@ def test_readonly_output_is_one_line_and_leaves_nothing(readonly_dir, capsys, ar
     lines = err.strip().splitlines()
     assert len(lines) == 1 and text in lines[0] and str(readonly_dir) in lines[0], err
     assert sorted(os.listdir(readonly_dir)) == before
+
+
+# ===================================================== flags: strings are never read as true
+# (translator, SPORCO dict builder, the name the message must give); every bool option of
+# every SPORCO table goes through one check (csc.core.sporco_options.Flag)
+_FLAG_NOT_BOOL = ["no", "False", "0", 1.5, None, 0]
+SPORCO_FLAGS = [
+    (csc.CBPDNOptions.from_sporco, lambda v: {"NonNegCoef": v}, "NonNegCoef"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"NoBndryCross": v}, "NoBndryCross"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"FastSolve": v}, "FastSolve"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"AuxVarObj": v}, "AuxVarObj"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"fEvalX": v}, "fEvalX"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"gEvalY": v}, "gEvalY"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"Verbose": v}, "Verbose"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"StatusHeader": v}, "StatusHeader"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"HighMemSolve": v}, "HighMemSolve"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"ReturnX": v}, "ReturnX"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"AutoRho": {"Enabled": v}}, "AutoRho.Enabled"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"AutoRho": {"AutoScaling": v}}, "AutoRho.AutoScaling"),
+    (csc.CBPDNOptions.from_sporco, lambda v: {"AutoRho": {"StdResiduals": v}}, "AutoRho.StdResiduals"),
+    (csc.FISTAOptions.from_sporco, lambda v: {"Monotone": v}, "Monotone"),
+    (csc.FISTAOptions.from_sporco, lambda v: {"AutoStop": {"Enabled": v}}, "AutoStop.Enabled"),
+    (csc.FISTAOptions.from_sporco, lambda v: {"NonNegCoef": v}, "NonNegCoef"),
+    (csc.FISTAOptions.from_sporco, lambda v: {"FastSolve": v}, "FastSolve"),
+    (csc.GradRegOptions.from_sporco, lambda v: {"NonNegCoef": v}, "NonNegCoef"),
+    (csc.DictLearnOptions.from_sporco, lambda v: {"AccurateDFid": v}, "AccurateDFid"),
+    (csc.DictLearnOptions.from_sporco, lambda v: {"Verbose": v}, "Verbose"),
+    (csc.DictLearnOptions.from_sporco, lambda v: {"CBPDN": {"NonNegCoef": v}}, "NonNegCoef"),
+    (csc.DictLearnOptions.from_sporco, lambda v: {"CCMOD": {"Monotone": v}}, "CCMOD.Monotone"),
+    (csc.DictLearnOptions.from_sporco, lambda v: {"CCMOD": {"FastSolve": v}}, "CCMOD.FastSolve"),
+    (csc.DictLearnOptions.from_sporco, lambda v: {"CCMOD": {"AutoStop": {"Enabled": v}}}, "CCMOD.AutoStop.Enabled"),
+    (csc.OnlineDictLearnOptions.from_sporco, lambda v: {"ZeroMean": v}, "ZeroMean"),
+    (csc.OnlineDictLearnOptions.from_sporco, lambda v: {"CUDA_CBPDN": v}, "CUDA_CBPDN"),
+]
+
+
+@pytest.mark.parametrize("value", _FLAG_NOT_BOOL, ids=repr)
+@pytest.mark.parametrize("translate, opt, name", SPORCO_FLAGS, ids=[f"{t.__qualname__.split('.')[0]}-{n}"
+                                                                    for t, _, n in SPORCO_FLAGS])
+def test_sporco_flags_refuse_anything_but_a_bool(translate, opt, name, value):
+    with pytest.raises(TypeError, match=rf"{name}: expected True or False, got {value!r}".replace("(", r"\(")
+                       .replace(".", r"\.")):
+        translate(opt(value))
+
+
+@pytest.mark.parametrize("name", ["ZeroMean", "AutoRho"])
+def test_ccmod_flags_take_none_as_sporcos_default(name):
+    opt = {"ZeroMean": None} if name == "ZeroMean" else {"AutoRho": {"Enabled": None}}
+    o = csc.DictLearnOptions.from_sporco({"CCMOD": opt}, dmethod="cns")
+    assert o.ccmod.zero_mean is False and o.ccmod.auto_rho is False
+    with pytest.raises(TypeError, match=r"CCMOD\.ZeroMean: expected True or False, got 'no'"):
+        csc.DictLearnOptions.from_sporco({"CCMOD": {"ZeroMean": "no"}})
+
+
+def test_sporco_flags_take_numpy_bools():
+    o = csc.CBPDNOptions.from_sporco({"NonNegCoef": np.bool_(True), "FastSolve": np.bool_(True)})
+    assert o.nonneg is True and o.record_stats is False
+    assert csc.DictLearnOptions.from_sporco({"AccurateDFid": np.True_}).accurate_dfid is True

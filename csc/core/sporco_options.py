@@ -30,9 +30,11 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-__all__ = ["SporcoTable", "Rule", "Field", "FromObject", "Nested", "SubOptions", "Derived", "Only", "refused",
-           "unset", "IGNORED", "VERBOSE", "CBPDN", "GRADREG", "MASKDCPL", "L1L1GRD", "JOINT", "FISTA",
-           "SPORCO_CBPDN_NAMES", "SPORCO_FISTA_NAMES", "AUTORHO_FIELDS", "l1_weight_from_sporco",
+from csc.core.checks import check_bool
+
+__all__ = ["SporcoTable", "Rule", "Field", "Flag", "FromObject", "Nested", "SubOptions", "Derived", "Only", "refused",
+           "unset", "IGNORED", "IGNORED_FLAG", "VERBOSE", "CBPDN", "GRADREG", "MASKDCPL", "L1L1GRD", "JOINT", "FISTA",
+           "SPORCO_CBPDN_NAMES", "SPORCO_FISTA_NAMES", "AUTORHO_FIELDS", "autorho_rules", "l1_weight_from_sporco",
            "l21_weight_from_sporco", "option_dict", "as_dict", "merge"]
 
 
@@ -86,6 +88,29 @@ class Field(Rule):
 
     def sources(self, key: str) -> dict[str, str]:
         return {self.name: key}
+
+
+@dataclass(frozen=True)
+class Flag(Rule):
+    """A SPORCO flag (a bool option): its value must be True or False (numpy's too), checked
+    by :func:`csc.core.checks.check_bool` under the SPORCO name (``"no"``, ``"False"``, 0, 1.5
+    or None are a ``TypeError`` naming the option, never read as true), then ``rule`` applied
+    to the bool. ``none``: None is passed on to ``rule`` as is (SPORCO's ``CCMOD`` options,
+    whose None means "SPORCO's default"). Every bool option of every table goes through it."""
+
+    rule: Rule
+    none: bool = False
+
+    def apply(self, key: str, value: Any, tr: _Translation) -> None:
+        if not (value is None and self.none):
+            value = check_bool(key, value)
+        self.rule.apply(key, value, tr)
+
+    def documented(self, key: str) -> dict[str, str]:
+        return self.rule.documented(key)
+
+    def sources(self, key: str) -> dict[str, str]:
+        return self.rule.sources(key)
 
 
 @dataclass(frozen=True)
@@ -204,6 +229,9 @@ def unset(reason: str) -> Only:
 IGNORED = Only(lambda value: True, "")
 """An option that only changes SPORCO's display, timers or an equivalent code path: accepted, no effect."""
 
+IGNORED_FLAG = Flag(IGNORED)
+"""A bool option csc ignores (:data:`IGNORED`), its value checked all the same (:class:`Flag`)."""
+
 
 def _stacklevel_outside_csc() -> int:
     """The ``stacklevel`` that makes :func:`warnings.warn`, called by the caller of this
@@ -224,8 +252,8 @@ class _Verbose(Rule):
                           stacklevel=_stacklevel_outside_csc())
 
 
-VERBOSE = _Verbose()
-"""SPORCO's ``Verbose``: accepted, with a warning when true (csc prints no iteration table)."""
+VERBOSE = Flag(_Verbose())
+"""SPORCO's ``Verbose`` (a :class:`Flag`): accepted, with a warning when true (csc prints no iteration table)."""
 
 
 @dataclass(frozen=True)
@@ -404,17 +432,28 @@ AUTORHO_FIELDS: dict[str, str] = {
     "StdResiduals": "std_residuals",
 }
 
+#: the ``AutoRho`` sub-options that are flags (SPORCO's ``Enabled``, ``AutoScaling``, ``StdResiduals``)
+_AUTORHO_FLAGS = ("Enabled", "AutoScaling", "StdResiduals")
+
+
+def autorho_rules(skip_none: bool = False) -> dict[str, Rule]:
+    """The rules of SPORCO's ``AutoRho`` sub-options (:data:`AUTORHO_FIELDS`), its flags
+    checked by :class:`Flag`; ``skip_none``: None leaves a field at its default (``CCMOD``)."""
+    return {k: Flag(Field(v, skip_none=skip_none), none=skip_none) if k in _AUTORHO_FLAGS
+            else Field(v, skip_none=skip_none) for k, v in AUTORHO_FIELDS.items()}
+
+
 #: the options SPORCO's ADMM ConvBPDN and its pgm ConvBPDN share, read the same way
 _CODING = {
     "MaxMainIter": Field("max_iter"),
     "RelStopTol": Field("rel_stop_tol"),
     "L1Weight": Field("l1_weight", l1_weight_from_sporco),
-    "NonNegCoef": Field("nonneg"),
-    "NoBndryCross": Field("no_boundary_cross"),
-    "FastSolve": Field("record_stats", _not, note="inverted"),
+    "NonNegCoef": Flag(Field("nonneg")),
+    "NoBndryCross": Flag(Field("no_boundary_cross")),
+    "FastSolve": Flag(Field("record_stats", _not, note="inverted")),
     "DataType": Field("dtype"),
     "Verbose": VERBOSE,
-    "StatusHeader": IGNORED,
+    "StatusHeader": IGNORED_FLAG,
     "IterTimer": IGNORED,
 }
 
@@ -436,18 +475,18 @@ CBPDN = SporcoTable("ConvBPDN", {
     "AbsStopTol": Field("abs_stop_tol"),
     "RelaxParam": Field("relax"),
     "rho": Field("rho"),
-    "AuxVarObj": Field("objective_on_y"),
-    "AutoRho": Nested(SporcoTable("AutoRho", {k: Field(v) for k, v in AUTORHO_FIELDS.items()})),
+    "AuxVarObj": Flag(Field("objective_on_y")),
+    "AutoRho": Nested(SporcoTable("AutoRho", autorho_rules())),
     # set by SPORCO from AuxVarObj: accepted when consistent with it
-    "fEvalX": Derived("objective_on_y", _not, "AuxVarObj", _ON_Y),
-    "gEvalY": Derived("objective_on_y", bool, "AuxVarObj", _ON_Y),
+    "fEvalX": Flag(Derived("objective_on_y", _not, "AuxVarObj", _ON_Y)),
+    "gEvalY": Flag(Derived("objective_on_y", bool, "AuxVarObj", _ON_Y)),
     # numerically equivalent code paths
-    "HighMemSolve": IGNORED,
-    "ReturnX": IGNORED,
+    "HighMemSolve": IGNORED_FLAG,
+    "ReturnX": IGNORED_FLAG,
     "Y0": _elsewhere("pass y0= to ConvBPDN.solve"),
     "U0": _elsewhere("pass u0= to ConvBPDN.solve"),
     "Callback": _elsewhere("csc has no per-iteration callback; read result.stats after the solve"),
-    "LinSolveCheck": _elsewhere("csc does not compute the linear-solve residual"),
+    "LinSolveCheck": Flag(_elsewhere("csc does not compute the linear-solve residual")),
     "mu": _elsewhere("SPORCO's mu is an argument, not an option: pass mu= to csc.ConvElasticNet or "
                      "csc.ConvBPDNGradReg"),
     # the variants' options, refused by the classes that do not take them
@@ -474,8 +513,8 @@ JOINT = CBPDN.extend("ConvBPDNJoint", {"L21Weight": Field("l21_weight", l21_weig
 FISTA = SporcoTable("pgm.cbpdn.ConvBPDN", {
     **_CODING,
     "L": Field("L"),
-    "Monotone": Field("monotone"),
-    "AutoStop": Nested(SporcoTable("AutoStop", {"Enabled": Field("auto_stop"), "Tau0": Field("tau0")})),
+    "Monotone": Flag(Field("monotone")),
+    "AutoStop": Nested(SporcoTable("AutoStop", {"Enabled": Flag(Field("auto_stop")), "Tau0": Field("tau0")})),
     "Momentum": FromObject(_momentum_from_sporco, {
         "momentum": "Momentum (MomentumNesterov | MomentumLinear | MomentumGenLinear)",
         "momentum_a": "MomentumGenLinear.a", "momentum_b": "MomentumLinear.b / MomentumGenLinear.b"}),

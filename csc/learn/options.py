@@ -22,8 +22,8 @@ import torch
 
 from csc.core.checks import check_bool, check_int, check_number
 from csc.core.options import CBPDNOptions, MaskDcplOptions, _as_dtype, check_admm_parameters
-from csc.core.sporco_options import (AUTORHO_FIELDS, IGNORED, VERBOSE, Field, Nested, Only, SporcoTable, SubOptions,
-                                     refused, unset)
+from csc.core.sporco_options import (IGNORED, IGNORED_FLAG, VERBOSE, Field, Flag, Nested, Only, SporcoTable,
+                                     SubOptions, autorho_rules, refused, unset)
 from csc.learn.constraints import KernelConstraint
 from csc.runtime.device import resolve_device
 
@@ -272,13 +272,14 @@ _NOT_SUPPORTED = "SPORCO option not supported by csc (must be None)"
 _CCMOD_COMMON = {
     "MaxMainIter": Field("max_iter", skip_none=True),
     "RelStopTol": Field("rel_stop_tol", skip_none=True),
-    "ZeroMean": Field("zero_mean", skip_none=True),
-    # display, statistics-only or numerically equivalent options
-    **dict.fromkeys(("Verbose", "StatusHeader", "IterTimer", "FastSolve", "DataType", "LinSolveCheck", "AuxVarObj",
-                     "fEvalX", "gEvalY", "ReturnX"), IGNORED),
+    "ZeroMean": Flag(Field("zero_mean", skip_none=True), none=True),
+    # display, statistics-only or numerically equivalent options (the flags' values checked all the same)
+    **dict.fromkeys(("IterTimer", "DataType"), IGNORED),
+    **dict.fromkeys(("Verbose", "StatusHeader", "FastSolve", "LinSolveCheck", "AuxVarObj", "fEvalX", "gEvalY",
+                     "ReturnX"), IGNORED_FLAG),
     **dict.fromkeys(("X0", "Y0", "U0", "Callback", "Backtrack", "StepSizePolicy"), unset(_NOT_SUPPORTED)),
-    "Monotone": Only(_falsy, "monotone PGM is not supported"),
-    "AutoStop": Nested(SporcoTable("AutoStop", {"Enabled": Only(_falsy, "PGM adaptive stopping is not supported"),
+    "Monotone": Flag(Only(_falsy, "monotone PGM is not supported")),
+    "AutoStop": Nested(SporcoTable("AutoStop", {"Enabled": Flag(Only(_falsy, "PGM adaptive stopping is not supported")),
                                                 "Tau0": IGNORED})),
     "Momentum": Only(_nesterov, "only Nesterov momentum is supported, got {type}"),
 }
@@ -297,7 +298,7 @@ CCMOD: dict[str, SporcoTable] = {
         "rho": Field("rho", skip_none=True),
         "RelaxParam": Field("relax", skip_none=True),
         "AbsStopTol": Field("abs_stop_tol", skip_none=True),
-        "AutoRho": Nested(SporcoTable("AutoRho", {k: Field(v, skip_none=True) for k, v in AUTORHO_FIELDS.items()})),
+        "AutoRho": Nested(SporcoTable("AutoRho", autorho_rules(skip_none=True))),
         "L": refused("not an option of SPORCO's 'cns' dictionary step"),
     }),
 }
@@ -306,7 +307,7 @@ CCMOD: dict[str, SporcoTable] = {
 _LEARNER = {
     "DataType": Field("dtype"),
     "Verbose": VERBOSE,
-    "StatusHeader": IGNORED,
+    "StatusHeader": IGNORED_FLAG,
     "IterTimer": IGNORED,
     "DictSize": unset(_NOT_SUPPORTED),
     "Callback": unset(_NOT_SUPPORTED),
@@ -318,7 +319,7 @@ DICTLEARN: dict[str, SporcoTable] = {
     dmethod: SporcoTable("ConvBPDNDictLearn", {
         **_LEARNER,
         "MaxMainIter": Field("max_iter"),
-        "AccurateDFid": Field("accurate_dfid", bool),
+        "AccurateDFid": Flag(Field("accurate_dfid")),
         "CBPDN": SubOptions("cbpdn", CBPDNOptions.from_sporco, _DICTLEARN_CBPDN_SPORCO),
         "CCMOD": SubOptions("ccmod", partial(CCMOD[dmethod].build, DictUpdateOptions, prefix="CCMOD.")),
     }) for dmethod in _DMETHODS
@@ -329,9 +330,9 @@ ONLINE = SporcoTable("OnlineConvBPDNDictLearn", {
     **_LEARNER,
     "eta_a": Field("eta_a"),
     "eta_b": Field("eta_b"),
-    "ZeroMean": Field("zero_mean", bool),
+    "ZeroMean": Flag(Field("zero_mean")),
     "MaxMainIter": IGNORED,
-    "CUDA_CBPDN": Only(_falsy, "use OnlineDictLearnOptions(device='cuda') instead"),
+    "CUDA_CBPDN": Flag(Only(_falsy, "use OnlineDictLearnOptions(device='cuda') instead")),
     "CBPDN": SubOptions("cbpdn", CBPDNOptions.from_sporco, _ONLINE_CBPDN_SPORCO),
 })
 #: SPORCO ``OnlineConvBPDNMaskDictLearn.Options``: its ``CBPDN`` is ``ConvBPDNMaskDcpl``'s

@@ -493,3 +493,43 @@ def test_sporco_flags_take_numpy_bools():
     o = csc.CBPDNOptions.from_sporco({"NonNegCoef": np.bool_(True), "FastSolve": np.bool_(True)})
     assert o.nonneg is True and o.record_stats is False
     assert csc.DictLearnOptions.from_sporco({"AccurateDFid": np.True_}).accurate_dfid is True
+
+
+# the API's keyword flags: one check (csc.core.checks.check_bool), a TypeError naming the keyword
+def _learner_solve(**kw):
+    def call(tmp):
+        learner = csc.DictLearn(D, 0.1, csc.DictLearnOptions(max_iter=1))
+        return learner.solve(S, checkpoint=tmp / "ck.npz", **kw)
+    return call
+
+
+KEYWORD_FLAGS = [
+    ("lambda_path-warm_start", "warm_start",
+     lambda v, tmp: csc.lambda_path(D, S, [0.2, 0.1], csc.CBPDNOptions(max_iter=2), warm_start=v)),
+    ("CGOptions-warm_start", "CGOptions.warm_start", lambda v, tmp: csc.nn.CGOptions(warm_start=v)),
+    ("DictLearn-resume", "resume", lambda v, tmp: _learner_solve(resume=v)(tmp)),
+    ("DictLearn-progress", "progress", lambda v, tmp: _learner_solve(progress=v)(tmp)),
+    ("OnlineDictLearn-resume", "resume",
+     lambda v, tmp: csc.OnlineDictLearn(D, 0.1).fit(ImageSampler(S, batch_size=1), 1, checkpoint=tmp / "o.npz",
+                                                   resume=v)),
+    ("resize-antialias", "antialias", lambda v, tmp: csc.pipeline.preprocess.resize(S, 8, antialias=v)),
+    ("builtin_photographs-colour", "colour", lambda v, tmp: csc.pipeline.sources.folders.builtin_photographs(colour=v)),
+    ("ConvSparseCode-learn_lmbda", "learn_lmbda", lambda v, tmp: csc.nn.ConvSparseCode(D, 0.1, learn_lmbda=v)),
+    ("TrainOptions-amp", "amp", lambda v, tmp: csc.classify.train.TrainOptions(amp=v)),
+    ("resolve_distributed", "distributed",
+     lambda v, tmp: csc.runtime.distributed.resolve_distributed(v)),
+]
+
+
+@pytest.mark.parametrize("value", ["no", "False", "0", 1.5], ids=repr)
+@pytest.mark.parametrize("call, name", [c[1:][::-1] for c in KEYWORD_FLAGS], ids=[c[0] for c in KEYWORD_FLAGS])
+def test_keyword_flags_refuse_anything_but_a_bool(tmp_path, call, name, value):
+    with pytest.raises(TypeError, match=rf"^{name}: expected True(, False or None| or False), got {value!r}"):
+        call(value, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("call, name", [c[1:][::-1] for c in KEYWORD_FLAGS[:8]], ids=[c[0] for c in KEYWORD_FLAGS[:8]])
+def test_keyword_flags_refuse_none_where_not_documented(tmp_path, call, name):
+    with pytest.raises(TypeError, match=rf"^{name}: expected True or False, got None"):
+        call(None, tmp_path)

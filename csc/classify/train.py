@@ -62,7 +62,7 @@ from csc.classify.models import resnet18
 from csc.runtime.device import resolve_device
 from csc.runtime.outputs import prepare_dir
 from csc.runtime.sync import to_host
-from csc.core.checks import check_int
+from csc.core.checks import check_bool, check_int
 
 __all__ = [
     "TrainOptions",
@@ -130,6 +130,7 @@ class TrainOptions:
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch sizes >= 1")
         check_int("eval_every", self.eval_every, 1)
+        object.__setattr__(self, "amp", check_bool("amp", self.amp, none=True))
         check_int("num_workers", self.num_workers, 0, none=True)
         if self.lr <= 0 or self.eps <= 0:
             raise ValueError("lr and eps must be > 0")
@@ -520,6 +521,7 @@ def train(train_set: Dataset, test_set: Dataset, out: str | Path, options: Train
     the same arguments and ``options.batch_size`` must be a multiple of the number of
     processes. ``out`` is written by rank 0 only.
     """
+    progress = check_bool("progress", progress)
     from csc.runtime import distributed as _dist
 
     distributed, rank, world = _dist.resolve_distributed(distributed)

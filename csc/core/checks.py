@@ -155,10 +155,17 @@ def check_int(name: str, v, minimum: int | None = None, *, none: bool = False) -
     return int(v)
 
 
-def check_bool(name: str, v) -> bool:
-    """``v`` as a bool: True or False (numpy's too), not 0/1 or a string."""
+def check_bool(name: str, v, *, none: bool = False) -> bool | None:
+    """``v`` as a bool: True or False (numpy's too), not 0/1 or a string (``"no"`` and
+    ``"False"`` are true to Python's ``bool``: refused here, never read as true); with
+    ``none``, None too (returned as is). The one check of every flag of csc: the options'
+    fields, SPORCO's flags (:class:`csc.core.sporco_options.Flag`) and the API's keywords
+    (``warm_start=``, ``resume=``, ``progress=`` …); ``TypeError`` naming ``name``."""
+    if none and v is None:
+        return None
     if not isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected True or False, got {v!r} ({type(v).__name__})")
+        expected = "True, False or None" if none else "True or False"
+        raise TypeError(f"{name}: expected {expected}, got {v!r} ({type(v).__name__})")
     return bool(v)
 
 

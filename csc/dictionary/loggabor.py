@@ -89,7 +89,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from csc.core.checks import as_float_tensor, check_finite, check_ndim
+from csc.core.checks import check_bool, as_float_tensor, check_finite, check_ndim
 
 __all__ = [
     "LogGaborParams",
@@ -621,6 +621,7 @@ def fit_kernel_params(
     KernelFit
         Arrays with the input's batch shape.
     """
+    offset = check_bool("offset", offset)
     form = _check_form(form)
     f0 = _check_positive("f0", f0)
     b_f = _check_positive("b_f", b_f)

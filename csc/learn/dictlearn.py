@@ -106,7 +106,7 @@ from csc.backends.registry import dictionary_ops, use_fused
 
 from csc.core import ops
 from csc.core.checks import (
-    DeviceCopies, as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative,
+    DeviceCopies, as_float_tensor, check_bool, check_finite, check_image_size, check_ndim, check_nonnegative,
     check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary, working_device,
 )
 from csc.learn.constraints import KernelConstraint
@@ -342,6 +342,8 @@ class RunControl:
     on_checkpoint: CheckpointCallback | None = None
 
     def __post_init__(self) -> None:
+        for name in ("resume", "progress"):
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every: expected >= 0, got {self.checkpoint_every}")
         if (self.checkpoint_every or self.resume) and self.checkpoint is None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from csc.core.checks import check_bool
 from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
 from csc.nn.implicit import BackwardRecord, CGOptions, implicit_gradients
 from csc.problems.cbpdn import ConvBPDN
@@ -206,6 +207,7 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
 
     Returns the codes, lead + (K, H, W) (lead: the images' leading axes, (1,) for (H, W)).
     """
+    require_converged = check_bool("require_converged", require_converged)
     S, lead = _as_images(images)
     D = _as_dictionary(dictionary, S)
     name, options = _select_solver(options, mu, mask)

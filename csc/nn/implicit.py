@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import torch
 
 from csc.core import ops
+from csc.core.checks import check_bool
 from csc.runtime.sync import host_bool
 
 __all__ = ["CGOptions", "BackwardRecord", "SupportNormalOperator", "conjugate_gradient", "implicit_gradients"]
@@ -98,8 +99,7 @@ class CGOptions:
                 raise ValueError(f"CGOptions.{name}: expected an integer >= 1, got {v!r}")
         if isinstance(self.ridge, bool) or not isinstance(self.ridge, (int, float)) or not self.ridge >= 0:
             raise ValueError(f"CGOptions.ridge: expected a number >= 0, got {self.ridge!r}")
-        if not isinstance(self.warm_start, bool):
-            raise TypeError(f"CGOptions.warm_start: expected a bool, got {self.warm_start!r}")
+        object.__setattr__(self, "warm_start", check_bool("CGOptions.warm_start", self.warm_start))
         if self.on_not_converged not in _ON_NOT_CONVERGED:
             raise ValueError(f"CGOptions.on_not_converged: expected one of {_ON_NOT_CONVERGED}, "
                              f"got {self.on_not_converged!r}")

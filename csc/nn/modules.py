@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from csc.core.checks import check_bool
 from csc.nn.functional import conv_sparse_code
 from csc.nn.implicit import BackwardRecord, CGOptions
 
@@ -72,6 +73,9 @@ class ConvSparseCode(nn.Module):
                  learn_lmbda: bool = False, *, mu: float = 0.0, cg: CGOptions | None = None,
                  constraint: str | None = None, require_converged: bool = True):
         super().__init__()
+        learn_dictionary = check_bool("learn_dictionary", learn_dictionary)
+        learn_lmbda = check_bool("learn_lmbda", learn_lmbda)
+        require_converged = check_bool("require_converged", require_converged)
         if constraint not in CONSTRAINTS:
             raise ValueError(f"constraint: expected one of {CONSTRAINTS}, got {constraint!r}")
         D = torch.as_tensor(dictionary).detach().clone()

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_not_channels_last
+from csc.core.checks import check_bool, as_float_tensor, check_finite, check_ndim, check_not_channels_last
 
 __all__ = [
     "GRAY_WEIGHTS",
@@ -252,6 +252,7 @@ def resize(images, size: int | Sequence[int], antialias: bool = True) -> torch.T
     -------
     torch.Tensor, shape (..., size[0], size[1])
     """
+    antialias = check_bool("antialias", antialias)
     t = _spatial_input("images", images)
     check_ndim("images", t, (2, 3, 4), "(H, W), (B, H, W) or (B, C, H, W)")
     out_hw = _pair("size", size)

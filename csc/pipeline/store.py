@@ -123,6 +123,9 @@ def encode_dataset(
     from csc.problems.cbpdn import ConvBPDN
     from csc.runtime import distributed as _dist
 
+    from csc.core.checks import check_bool
+
+    progress = check_bool("progress", progress)
     out = Path(out)
     images, labels, ids_arr = _check_labels_ids(images, labels, ids)
     dev = resolve_device(device)

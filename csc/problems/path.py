@@ -16,7 +16,7 @@ import torch
 
 from csc.core.admm import initial_rho
 from csc.problems.cbpdn import CBPDNResult, ConvBPDN
-from csc.core.checks import check_nonnegative
+from csc.core.checks import check_bool, check_nonnegative
 from csc.problems.fista import ConvBPDNFISTA, FISTAResult
 from csc.core.options import CBPDNOptions, FISTAOptions
 
@@ -55,6 +55,7 @@ def lambda_path(dictionary, images, lmbda: Sequence[float], options: CBPDNOption
     the previous λ's solution (module docstring); ``warm_start=False`` solves each λ cold.
     """
     lams = _check_lmbdas(lmbda)
+    warm_start = check_bool("warm_start", warm_start)
     options = options if options is not None else CBPDNOptions()
     if type(options) not in (CBPDNOptions, FISTAOptions):
         raise TypeError(f"options: expected CBPDNOptions or FISTAOptions, got {type(options).__name__}")

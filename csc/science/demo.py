@@ -37,6 +37,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from csc.core.checks import check_bool
 from csc.core.options import CBPDNOptions
 from csc.problems.cbpdn import ConvBPDN
 from csc.dictionary.io import dictionary_metadata, load_dictionary, save_codes, shipped_dictionaries
@@ -330,6 +331,8 @@ def run_demo(
     -------
     DemoResult
     """
+    progress = check_bool("progress", progress)
+    figure = check_bool("figure", figure)
     from tqdm import tqdm
 
     cfg = (config or DEFAULTS).validate()

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from csc.core.checks import as_float_tensor, check_finite, check_ndim, check_not_channels_last
+from csc.core.checks import check_bool, as_float_tensor, check_finite, check_ndim, check_not_channels_last
 
 
 def broadcast_checked(name: str, t: torch.Tensor, shape, expected: str) -> torch.Tensor:
@@ -277,6 +277,8 @@ def orientation_histogram(image, bins: int = 18, weighted: bool = False, density
         Bin ``b`` covers ``[b π/bins, (b+1) π/bins)``; pixels with zero
         gradient are not counted.
     """
+    weighted = check_bool("weighted", weighted)
+    density = check_bool("density", density)
     bins = _check_bins(bins)
     theta, mag = gradient_orientations(image)
     lead = theta.shape[:-2]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from csc.core.checks import check_bool
 from csc.core.options import CBPDNOptions
 
 __all__ = [
@@ -224,6 +225,7 @@ def learn_online(init: str, out: str | Path, protocol: OnlineLearningProtocol = 
     and ``<stem>.objective.png``; checkpoints to ``<stem>.ckpt.npz`` every
     ``checkpoint_every`` steps and resumes from it when called again.
     """
+    progress = check_bool("progress", progress)
     from csc.dictionary.io import load_dictionary, save_dictionary
     from csc.learn.dictlearn import plot_objective
     from csc.learn.onlinecdl import ImageSampler, OnlineDictLearn

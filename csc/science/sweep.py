@@ -346,6 +346,8 @@ def plot_pruning_curves(
     -------
     ax
     """
+    per_image = check_bool("per_image", per_image)
+    annotate = check_bool("annotate", annotate)
     if isinstance(sweeps, Mapping):
         items = list(sweeps.items())
     else:

@@ -14,6 +14,7 @@ Files are decoded with ``skimage.io.imread`` (imageio/Pillow underneath).
 
 from __future__ import annotations
 
+from csc.core.checks import check_bool
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +193,7 @@ def read_gray_image(path: str | Path) -> np.ndarray:
 
 def read_image(path: str | Path, colour: bool = False) -> np.ndarray:
     """Read one image file as gray float64 (H, W), or with ``colour`` RGB (3, H, W), in [0, 1]."""
+    colour = check_bool("colour", colour)
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"image: no such file {str(path)!r}")
@@ -291,6 +293,7 @@ def builtin_photographs(names: Sequence[str] | None = None, colour: bool = False
     Photographs
         ``names`` and ``images`` (sizes differ: e.g. camera 512×512, coffee 400×600).
     """
+    colour = check_bool("colour", colour)
     import skimage.data
 
     if names is None:

@@ -533,3 +533,52 @@ def test_keyword_flags_refuse_anything_but_a_bool(tmp_path, call, name, value):
 def test_keyword_flags_refuse_none_where_not_documented(tmp_path, call, name):
     with pytest.raises(TypeError, match=rf"^{name}: expected True or False, got None"):
         call(None, tmp_path)
+
+
+# ============================================== data loss: a learner's checkpoint= over another file
+def _batch_learn(ck, **kw):
+    return csc.DictLearn(D, 0.1, csc.DictLearnOptions(max_iter=2)).solve(S, checkpoint=ck, checkpoint_every=1, **kw)
+
+
+def _online_learn(ck, lmbda=0.1, **kw):
+    return csc.OnlineDictLearn(D, lmbda).fit(ImageSampler(S, batch_size=1), 2, checkpoint=ck, checkpoint_every=1,
+                                             **kw)
+
+
+@pytest.mark.parametrize("learn", [_batch_learn, _online_learn], ids=["batch", "online"])
+@pytest.mark.parametrize("content", [b"my thesis\n", None], ids=["text", "npz"])
+def test_checkpoint_refuses_to_overwrite_another_file(tmp_path, learn, content):
+    ck = tmp_path / "results.npz"
+    if content is None:
+        np.savez(ck, data=np.arange(5))
+    else:
+        ck.write_bytes(content)
+    before = ck.read_bytes()
+    with pytest.raises(FileExistsError, match=r"checkpoint: '.*results\.npz' exists and is not a checkpoint of this run"):
+        learn(ck)
+    assert ck.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["results.npz"]
+    learn(ck, overwrite=True)  # asked for: replaced
+    assert ck.read_bytes() != before
+
+
+def test_checkpoint_refuses_another_runs_checkpoint(tmp_path):
+    ck = tmp_path / "ck.npz"
+    _online_learn(ck, lmbda=0.2)
+    before = ck.read_bytes()
+    with pytest.raises(FileExistsError, match=r"ck\.npz' exists and is not a checkpoint of this run.*lmbda"):
+        _online_learn(ck, lmbda=0.1)
+    assert ck.read_bytes() == before
+    _online_learn(ck, lmbda=0.2)  # the same run's checkpoint: written again
+
+
+@pytest.mark.parametrize("learn", [_batch_learn, _online_learn], ids=["batch", "online"])
+def test_checkpoint_that_is_a_folder_is_refused(tmp_path, learn):
+    with pytest.raises(IsADirectoryError, match=r"checkpoint: '.*' is a folder"):
+        learn(tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("value", ["no", 1, None], ids=repr)
+def test_overwrite_is_a_flag(tmp_path, value):
+    with pytest.raises(TypeError, match=rf"^overwrite: expected True or False, got {value!r}"):
+        _batch_learn(tmp_path / "ck.npz", overwrite=value)

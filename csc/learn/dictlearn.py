@@ -332,6 +332,9 @@ class RunControl:
         ``callback(step_index, row)`` after every step (0-based index; default None).
     on_checkpoint : callable or None
         ``on_checkpoint(steps_done)`` after each checkpoint is written (default None).
+    overwrite : bool
+        Replace a file at ``checkpoint`` that is not a checkpoint of this run (default
+        False: refused, :meth:`check_target`).
     """
 
     checkpoint: str | Path | None = None
@@ -340,14 +343,38 @@ class RunControl:
     progress: bool = False
     callback: StepCallback | None = None
     on_checkpoint: CheckpointCallback | None = None
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("resume", "progress"):
+        for name in ("resume", "progress", "overwrite"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every: expected >= 0, got {self.checkpoint_every}")
         if (self.checkpoint_every or self.resume) and self.checkpoint is None:
             raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
+
+    def check_target(self, fingerprint: Mapping[str, Any]) -> None:
+        """Before a run that will write checkpoints: refuse (``FileExistsError`` naming the
+        path) when ``checkpoint`` holds anything but a checkpoint of this run (the same
+        ``fingerprint``: settings, λ, images, start), unless ``overwrite``; a folder is
+        refused always. The one check of both learners; with ``resume`` the file is loaded
+        and checked by the learner instead (nothing is written over a foreign file either)."""
+        if self.checkpoint is None or not self.checkpoint_every or self.resume:
+            return
+        path = Path(self.checkpoint)
+        if path.is_dir():
+            raise IsADirectoryError(f"checkpoint: {str(path)!r} is a folder; give a file path (e.g. "
+                                    f"{str(path / 'checkpoint.npz')!r})")
+        if self.overwrite or not path.exists():
+            return
+        try:
+            _, meta = load_checkpoint(path)
+            _check_resume(meta, fingerprint, path)
+        except (ValueError, OSError, KeyError) as exc:
+            raise FileExistsError(
+                f"checkpoint: {str(path)!r} exists and is not a checkpoint of this run ({exc}); nothing was "
+                "written: choose another path, pass resume=True to continue a run of the same settings, or "
+                "overwrite=True to replace the file") from None
 
     def progress_bar(self, total: int, initial: int, unit: str, show: bool = True):
         """The tqdm bar of a run of ``total`` steps from ``initial`` (shown with ``progress``
@@ -504,7 +531,7 @@ class DictLearn:
 
     def solve(self, images, mask=None, *, checkpoint: str | Path | None = None, checkpoint_every: int = 0,
               resume: bool = False, progress: bool = False, callback: StepCallback | None = None,
-              on_checkpoint: CheckpointCallback | None = None) -> DictLearnResult:
+              on_checkpoint: CheckpointCallback | None = None, overwrite: bool = False) -> DictLearnResult:
         """Learn from ``images`` (B, H, W) (or one (H, W) image) for ``options.max_iter``
         outer iterations.
 
@@ -531,12 +558,18 @@ class DictLearn:
         on_checkpoint : callable, optional
             Called as ``on_checkpoint(step)`` after each checkpoint is written (the tests
             kill the process there to check that a resumed run loses nothing).
+        overwrite : bool
+            Replace a file at ``checkpoint`` that is not a checkpoint of this run; by
+            default (False) such a file is refused (``FileExistsError`` naming it) before
+            anything is written. A checkpoint of this run is rewritten (or, with
+            ``resume``, continued).
         """
         lmbda = self.lmbda
         opts, D0, S, coding, W = self._prepare(images, mask)
-        control = RunControl(checkpoint, checkpoint_every, resume, progress, callback, on_checkpoint)
+        control = RunControl(checkpoint, checkpoint_every, resume, progress, callback, on_checkpoint, overwrite)
         run = _BatchRun(S, D0, lmbda, opts, self.constraint, coding, mask=W)
         fingerprint = _batch_fingerprint(lmbda, opts, coding, S, D0, W)
+        control.check_target(fingerprint)
         rows, start, t_offset = _resume_batch(run, checkpoint, fingerprint) if resume else ([], 0, 0.0)
         bar = control.progress_bar(opts.max_iter, start, "it")
         t0 = time.perf_counter()

@@ -399,8 +399,8 @@ class OnlineDictLearn:
 
     def fit(self, sampler: ImageSampler, steps: int, *, checkpoint: str | Path | None = None,
             checkpoint_every: int = 0, resume: bool = False, progress: bool = False,
-            callback: StepCallback | None = None, on_checkpoint: CheckpointCallback | None = None
-            ) -> OnlineDictLearnResult:
+            callback: StepCallback | None = None, on_checkpoint: CheckpointCallback | None = None,
+            overwrite: bool = False) -> OnlineDictLearnResult:
         """Run until ``steps`` steps have been done in total, on minibatches from ``sampler``.
 
         ``checkpoint`` is written every ``checkpoint_every`` steps and after the last one
@@ -416,13 +416,17 @@ class OnlineDictLearn:
 
         ``on_checkpoint(step)`` is called after each checkpoint is written (the tests kill
         the process there to check that a resumed run loses nothing).
+
+        A file at ``checkpoint`` that is not a checkpoint of this run is refused
+        (``FileExistsError`` naming it, nothing written) unless ``overwrite``.
         """
         if not isinstance(sampler, ImageSampler):
             raise TypeError(f"sampler: expected an ImageSampler, got {type(sampler).__name__}")
         if not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
-        control = RunControl(checkpoint, checkpoint_every, resume, progress, callback, on_checkpoint)
+        control = RunControl(checkpoint, checkpoint_every, resume, progress, callback, on_checkpoint, overwrite)
         fingerprint = self._fingerprint(sampler)
+        self._check_target(control, fingerprint)
         if self.distributed:
             self._check_samplers_agree(sampler)
         if resume and checkpoint is not None:
@@ -440,6 +444,20 @@ class OnlineDictLearn:
             bar.close()
         check_learned(self.dictionary, None)
         return OnlineDictLearnResult(dictionary=self.dictionary, stats=self.stats, steps=self.j)
+
+    def _check_target(self, control: RunControl, fingerprint: dict[str, Any]) -> None:
+        """:meth:`RunControl.check_target` on rank 0 (the one that writes), its error raised
+        on every rank (data parallel) so that none is left waiting."""
+        err = None
+        if self.rank == 0:
+            try:
+                control.check_target(fingerprint)
+            except OSError as exc:
+                err = (type(exc), str(exc))
+        if self.distributed:
+            err = _dist.all_gather_object(err)[0]
+        if err is not None:
+            raise err[0](err[1])
 
     def _check_samplers_agree(self, sampler: ImageSampler) -> None:
         """Data parallel: every process's sampler the same (images, batch size, crop, state)."""

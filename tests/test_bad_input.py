@@ -582,3 +582,39 @@ def test_checkpoint_that_is_a_folder_is_refused(tmp_path, learn):
 def test_overwrite_is_a_flag(tmp_path, value):
     with pytest.raises(TypeError, match=rf"^overwrite: expected True or False, got {value!r}"):
         _batch_learn(tmp_path / "ck.npz", overwrite=value)
+
+
+# ============================================== data loss: csc encode with two images of one name
+def test_encode_gives_same_named_images_their_own_files(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        p = tmp_path / folder / "photo.png"
+        Image.fromarray((rng.random((20, 20)) * 255).astype(np.uint8)).save(p)
+        paths.append(str(p))
+    out = tmp_path / "o"
+    rc = main(["encode", *paths, paths[0], "--dictionary", "heterogeneous", "--lmbda", "0.1", "--max-iter", "2",
+               "--out", str(out), "--quiet", "--device", "cpu"])
+    assert rc == 0
+    rows = json.loads((out / "results.json").read_text())["images"]
+    assert [r["name"] for r in rows] == ["photo", "photo-2", "photo-3"]
+    files = [r["codes_file"] for r in rows]
+    assert len(set(files)) == 3 and all((out / f).is_file() for f in files)
+    assert len({r["reconstruction_file"] for r in rows}) == 3
+    from csc.dictionary.io import load_codes
+
+    codes = [load_codes(out / f)[0] for f in files]
+    assert not np.array_equal(codes[0], codes[1])  # the first image's codes are not lost
+    np.testing.assert_array_equal(codes[0], codes[2])  # the same file again: the same codes
+    assert "photo-2" in capsys.readouterr().out
+
+
+def test_encode_numbering_never_takes_a_given_name():
+    from csc.cli.encode import unique_names
+
+    assert unique_names(["photo", "photo", "photo-2"]) == ["photo", "photo-3", "photo-2"]
+    assert unique_names(["camera", "camera"]) == ["camera", "camera-2"]
+    assert unique_names(["a", "b"]) == ["a", "b"]

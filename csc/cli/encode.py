@@ -5,7 +5,10 @@
 checked against the dictionary before anything is written; then each one's codes
 (``NAME.codes.npz``) and reconstruction (``NAME.recon.png``) are written, and
 ``results.json`` is rewritten after each image, so the folder never holds codes that it does
-not list. ``--colour`` codes RGB images, ``--boundary mask`` the masked padding
+not list. ``NAME`` is the file's stem (``a/photo.png``: ``photo``); names that repeat
+(``a/photo.png b/photo.png``, or one image given twice) get ``-2``, ``-3`` … in command-line
+order (``photo``, ``photo-2``), so every image gets its own files and none is overwritten
+(:func:`unique_names`). ``--colour`` codes RGB images, ``--boundary mask`` the masked padding
 (:class:`csc.ConvBPDNMaskDcpl`) instead of periodic boundaries.
 """
 
@@ -24,7 +27,7 @@ import torch
 from csc.cli.argtypes import nonneg_float, positive_int
 from csc.cli.common import check_colour_dictionary, torch_dtype
 
-__all__ = ["EncodedImage", "register", "run"]
+__all__ = ["EncodedImage", "register", "run", "unique_names"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,9 @@ class EncodedImage:
 def register(sub) -> None:
     """``csc encode``: sparse-code image files with one dictionary."""
     e = sub.add_parser("encode", help="sparse-code images and write codes, reconstructions and metrics")
-    e.add_argument("images", nargs="+", help="image files, or builtin:NAME / builtin:all")
+    e.add_argument("images", nargs="+",
+                   help="image files, or builtin:NAME / builtin:all; each writes NAME.codes.npz and NAME.recon.png, "
+                        "NAME the file's stem, repeated names numbered in order (photo, photo-2, ...)")
     e.add_argument("--dictionary", required=True, help="dictionary file or shipped name (csc dictionaries)")
     e.add_argument("--lmbda", type=nonneg_float, required=True, help="regularisation weight λ")
     e.add_argument("--out", default="out/encode", help="output folder (default out/encode)")
@@ -136,6 +141,27 @@ def _load_images(specs: Sequence[str], crop: int | None, colour: bool = False) -
             r0, c0 = (H - crop) // 2, (W - crop) // 2
             cropped.append((name, img[..., r0:r0 + crop, c0:c0 + crop]))
         out = cropped
+    return list(zip(unique_names([name for name, _ in out]), (img for _, img in out)))
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """``names`` made unique, in order: the first of each name kept, a repeat given the
+    first free ``-2``, ``-3`` … (``["photo", "photo", "photo-2"]`` → ``["photo", "photo-3",
+    "photo-2"]``: a name given later is never taken). The output files of ``csc encode``
+    are named by these, so two images never share a codes file."""
+    taken = set(names)
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        new = name
+        if name in seen:
+            i = 2
+            while f"{name}-{i}" in taken:
+                i += 1
+            new = f"{name}-{i}"
+            taken.add(new)
+        seen.add(new)
+        out.append(new)
     return out
 
 

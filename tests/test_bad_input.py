@@ -618,3 +618,19 @@ def test_encode_numbering_never_takes_a_given_name():
     assert unique_names(["photo", "photo", "photo-2"]) == ["photo", "photo-3", "photo-2"]
     assert unique_names(["camera", "camera"]) == ["camera", "camera-2"]
     assert unique_names(["a", "b"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize("method", ["batch", "online"])
+def test_cli_learn_refuses_a_checkpoint_path_holding_another_file(tmp_path, capsys, method):
+    ck = tmp_path / "notes.npz"
+    ck.write_bytes(b"not a checkpoint")
+    argv = ["learn", "--images", "builtin:camera", "--lmbda", "0.1", "--steps", "2", "--crop", "32",
+            "--method", method, "--checkpoint", str(ck), "--checkpoint-every", "1", "--out", str(tmp_path / "d.npz"),
+            "--quiet", "--device", "cpu"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("csc learn: error: checkpoint: ") and "notes.npz" in err[0]
+    assert "--overwrite-checkpoint" in err[0]
+    assert ck.read_bytes() == b"not a checkpoint" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.npz"]
+    assert main([*argv, "--overwrite-checkpoint"]) == 0
+    assert ck.read_bytes() != b"not a checkpoint"

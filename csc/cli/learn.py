@@ -34,6 +34,8 @@ def register(sub) -> None:
     lr.add_argument("--steps", type=positive_int, required=True, help="outer iterations (batch) or minibatch steps (online)")
     lr.add_argument("--out", required=True, help="dictionary file to write (.npz)")
     lr.add_argument("--resume", action="store_true", help="continue from the checkpoint when there is one")
+    lr.add_argument("--overwrite-checkpoint", action="store_true",
+                    help="replace a checkpoint file that is not a checkpoint of this run (refused by default)")
     lr.add_argument("--method", choices=["batch", "online"], default="batch")
     lr.add_argument("--dmethod", choices=["pgm", "cns"], default="pgm", help="batch learner's dictionary step")
     lr.add_argument("--crop", type=positive_int, default=None, help="random square crops of this side")
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         prepare_file_parent(ckpt, "--checkpoint")
     every = args.checkpoint_every
     common = dict(checkpoint=ckpt if (every or args.resume) else None, checkpoint_every=every,
-                  resume=args.resume, progress=not args.quiet)
+                  resume=args.resume, progress=not args.quiet, overwrite=args.overwrite_checkpoint)
     learn = _learn_batch if args.method == "batch" else _learn_online
     D, stats, options_json = learn(args, D0, signals, g, dtype, device, common)
     if not is_main_process():  # rank 0 writes the dictionary, statistics and plot

@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError) as exc:
         print(f"csc {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a disk that filled up, a folder made read-only while running …

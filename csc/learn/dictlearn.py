@@ -373,8 +373,8 @@ class RunControl:
         except (ValueError, OSError, KeyError) as exc:
             raise FileExistsError(
                 f"checkpoint: {str(path)!r} exists and is not a checkpoint of this run ({exc}); nothing was "
-                "written: choose another path, pass resume=True to continue a run of the same settings, or "
-                "overwrite=True to replace the file") from None
+                "written: choose another path, pass resume=True (csc learn --resume) to continue a run of the same "
+                "settings, or overwrite=True (--overwrite-checkpoint) to replace the file") from None
 
     def progress_bar(self, total: int, initial: int, unit: str, show: bool = True):
         """The tqdm bar of a run of ``total`` steps from ``initial`` (shown with ``progress``

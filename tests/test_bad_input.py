@@ -634,3 +634,36 @@ def test_cli_learn_refuses_a_checkpoint_path_holding_another_file(tmp_path, caps
     assert ck.read_bytes() == b"not a checkpoint" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.npz"]
     assert main([*argv, "--overwrite-checkpoint"]) == 0
     assert ck.read_bytes() != b"not a checkpoint"
+
+
+MORE_KEYWORD_FLAGS = [
+    ("KernelConstraint-zero_mean", "zero_mean",
+     lambda v, tmp: csc.learn.constraints.KernelConstraint((3, 3), zero_mean=v)),
+    ("project_kernels-nonneg", "nonneg",
+     lambda v, tmp: csc.learn.constraints.project_kernels(D, (5, 5), nonneg=v)),
+    ("OnlineDictLearnOptions.from_sporco-masked", "masked",
+     lambda v, tmp: csc.OnlineDictLearnOptions.from_sporco({}, masked=v)),
+    ("OnlineDictLearn-distributed", "distributed", lambda v, tmp: csc.OnlineDictLearn(D, 0.1, distributed=v)),
+    ("ClassifierProtocol-hflip", "hflip", lambda v, tmp: csc.science.protocol.ClassifierProtocol(hflip=v)),
+    ("list_image_files-recursive", "recursive",
+     lambda v, tmp: csc.pipeline.sources.folders.list_image_files(tmp, recursive=v)),
+    ("CodeStore-check", "check", lambda v, tmp: csc.pipeline.store.CodeStore(tmp, check=v)),
+    ("ResNet18-zero_init_residual", "zero_init_residual",
+     lambda v, tmp: csc.classify.models.ResNet18(zero_init_residual=v)),
+]
+
+
+@pytest.mark.parametrize("value", ["no", "False", 1.5], ids=repr)
+@pytest.mark.parametrize("call, name", [c[1:][::-1] for c in MORE_KEYWORD_FLAGS],
+                         ids=[c[0] for c in MORE_KEYWORD_FLAGS])
+def test_more_keyword_flags_refuse_anything_but_a_bool(tmp_path, call, name, value):
+    with pytest.raises(TypeError, match=rf"^{name}: expected True(, False or None| or False), got {value!r}"):
+        call(value, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_dataset_hflip_is_a_flag():
+    from csc.pipeline.datasets import PixelDataset
+
+    with pytest.raises(TypeError, match=r"^hflip: expected True or False, got 'no'"):
+        PixelDataset(torch.zeros(2, 8, 8), torch.zeros(2, dtype=torch.long), hflip="no")

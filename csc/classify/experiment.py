@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from csc.science.protocol import ClassifierProtocol, EncodingProtocol
-from csc.core.checks import check_int
+from csc.core.checks import check_bool, check_int
 
 __all__ = ["Table1Plan", "run_table1", "load_split"]
 
@@ -64,6 +64,7 @@ class Table1Plan:
     eval_every: int = 1
 
     def __post_init__(self):
+        object.__setattr__(self, "pixels", check_bool("pixels", self.pixels))
         if self.dataset not in ("fashion-mnist", "cifar10"):
             raise ValueError(f"dataset: expected 'fashion-mnist' or 'cifar10', got {self.dataset!r}")
         if self.dataset == "cifar10" and self.root is None:
@@ -152,6 +153,7 @@ def run_table1(plan: Table1Plan, out: str | Path, encoding: EncodingProtocol = E
                classifier: ClassifierProtocol = ClassifierProtocol(), *, progress: bool = True,
                log: Callable[[str], None] = print) -> dict[str, Any]:
     """Encode, train and aggregate (module docstring); returns the aggregated table."""
+    progress = check_bool("progress", progress)
     from csc.classify.train import aggregate_runs, last_evaluated, plot_runs, table_markdown, train
     from csc.runtime.outputs import prepare_dir
 

@@ -121,6 +121,9 @@ class ResNet18(nn.Module):
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
+        from csc.core.checks import check_bool
+
+        zero_init_residual = check_bool("zero_init_residual", zero_init_residual)
         if int(in_channels) != in_channels or in_channels < 1:
             raise ValueError(f"in_channels: expected a positive integer, got {in_channels!r}")
         if int(num_classes) != num_classes or num_classes < 1:

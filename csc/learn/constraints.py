@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
+from csc.core.checks import check_bool
+
 __all__ = ["KernelConstraint", "project_kernels", "normalise_kernels", "zero_pad_kernels"]
 
 
@@ -57,6 +59,8 @@ class KernelConstraint:
         if kh < 1 or kw < 1:
             raise ValueError(f"kernel_size: expected positive sizes, got {self.kernel_size!r}")
         object.__setattr__(self, "kernel_size", (kh, kw))
+        for name in ("zero_mean", "nonneg"):
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         if self.zero_mean and self.nonneg:
             raise ValueError(
                 "zero_mean, nonneg: a kernel cannot be both zero-mean and non-negative "
@@ -86,6 +90,8 @@ def project_kernels(
     ``H`` and ``W`` must be at least ``kernel_size``; the entries outside the support
     are discarded.
     """
+    zero_mean = check_bool("zero_mean", zero_mean)
+    nonneg = check_bool("nonneg", nonneg)
     kh, kw = kernel_size
     if kernels.shape[-2] < kh or kernels.shape[-1] < kw:
         raise ValueError(

@@ -284,12 +284,7 @@ class OnlineDictLearn:
         if not isinstance(self.options, OnlineDictLearnOptions):
             raise TypeError(f"options: expected OnlineDictLearnOptions, got {type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
-        if distributed is None:
-            distributed = _dist.is_distributed()
-        elif distributed and not _dist.is_distributed():
-            raise ValueError("distributed: no process group with several processes is initialised "
-                             "(run under torchrun and call csc.runtime.distributed.init_distributed())")
-        self.distributed = bool(distributed)
+        self.distributed = _dist.resolve_distributed(distributed)[0]  # its flag checked there
         self.rank, self.world_size = (_dist.get_rank(), _dist.get_world_size()) if self.distributed else (0, 1)
         device = self.options.device
         if self.distributed and device is None:  # NCCL broadcasts and reduces CUDA tensors only

@@ -254,7 +254,7 @@ class OnlineDictLearnOptions:
         ``masked``, SPORCO's ``OnlineConvBPDNMaskDictLearn`` dict, whose ``CBPDN`` (the
         ``ConvBPDNMaskDcpl`` options) becomes ``cbpdn_mask``. ``overrides`` (csc field names)
         are applied last; the names are :data:`ONLINE` (:data:`ONLINE_MASKED`)."""
-        return (ONLINE_MASKED if masked else ONLINE).build(cls, opt, overrides)
+        return (ONLINE_MASKED if check_bool("masked", masked) else ONLINE).build(cls, opt, overrides)
 
 
 # ====================================================================== SPORCO's names

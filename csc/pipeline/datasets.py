@@ -50,7 +50,7 @@ class _Transforms:
             if std <= 0:
                 raise ValueError(f"normalise: std must be > 0, got {std!r}")
         self.size = None if size is None else int(size)
-        self.hflip = bool(hflip)
+        self.hflip = check_bool("hflip", hflip)
         self.normalise = None if normalise is None else (float(normalise[0]), float(normalise[1]))
         self.seed = int(seed)
         self.epoch = 0

@@ -163,6 +163,9 @@ class CodeStore:
     """
 
     def __init__(self, root: str | Path, check: bool = True, cache_shards: int | None = None):
+        from csc.core.checks import check_bool
+
+        check = check_bool("check", check)
         self.root = Path(root)
         mp = self.root / MANIFEST
         if not mp.is_file():

@@ -206,6 +206,9 @@ class ClassifierProtocol:
     seeds: int = 4
     prune: tuple[float | None, ...] = (None, 0.25, 0.5)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hflip", check_bool("hflip", self.hflip))
+
 
 def _training_signals(protocol: OnlineLearningProtocol, dtype: torch.dtype) -> list[torch.Tensor]:
     from csc.pipeline.preprocess import Preprocess

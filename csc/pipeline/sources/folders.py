@@ -137,6 +137,7 @@ def list_image_files(
 
     Hidden files (names starting with ``.``) are skipped.
     """
+    recursive = check_bool("recursive", recursive)
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetNotFoundError(f"image folder {folder} does not exist or is not a folder")
@@ -221,6 +222,7 @@ def load_images(
     paths : list of Path
         Sorted, matching ``images``.
     """
+    recursive = check_bool("recursive", recursive)
     paths = list_image_files(folder, extensions, recursive=recursive)
     if not paths:
         raise DatasetNotFoundError(f"no images ({', '.join(extensions)}) in {folder}")

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from csc.core.checks import check_bool
 from csc.science.analysis.records import CoefficientStatistics, OrientationStatistics
 
 
@@ -39,6 +40,7 @@ def plot_coefficient_statistics(
     matplotlib.axes.Axes
         ``ax``.
     """
+    logy = check_bool("logy", logy)
     h = stats.histogram
     ax.bar(h.centers, h.density, width=h.widths, color=color, align="center", linewidth=0)
     xs = np.linspace(h.edges[0], h.edges[-1], 400)
@@ -73,6 +75,7 @@ def plot_orientation_statistics(
     over them (default: the double von Mises, in black as in the paper). ``degrees``
     labels the x axis in degrees (0–180) instead of x = theta / pi in [0, 1).
     """
+    degrees = check_bool("degrees", degrees)
     h = stats.histogram
     scale = 180.0 if degrees else 1.0
     ax.bar(h.centers * scale, h.density, width=h.widths * scale, color=color, linewidth=0)

@@ -667,3 +667,21 @@ def test_dataset_hflip_is_a_flag():
 
     with pytest.raises(TypeError, match=r"^hflip: expected True or False, got 'no'"):
         PixelDataset(torch.zeros(2, 8, 8), torch.zeros(2, dtype=torch.long), hflip="no")
+
+
+@pytest.mark.parametrize("content", ["text", "npz"])
+def test_training_checkpoint_path_holding_another_file_is_not_overwritten(tmp_path, capsys, content):
+    out = tmp_path / "run"
+    out.mkdir()
+    ck = out / "checkpoint.npz"
+    if content == "text":
+        ck.write_bytes(b"my notes")
+    else:
+        np.savez(ck, data=np.arange(3))
+    before = ck.read_bytes()
+    store = str(_tiny_store())
+    rc = main(["train", "--store", store, "--test-store", store, "--epochs", "1", "--batch-size", "2",
+               "--device", "cpu", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "checkpoint" in err[0] and str(out) in err[0]
+    assert ck.read_bytes() == before

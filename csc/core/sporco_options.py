@@ -1,7 +1,9 @@
 """SPORCO option dicts → csc's option dataclasses: one name table per options class.
 
 A :class:`SporcoTable` maps each SPORCO option name that an options class accepts to a
-*rule*: the csc field it sets (:class:`Field`, with an optional converter), the fields of a
+*rule*: the csc field it sets (:class:`Field`, with an optional converter; a bool option's
+rule wrapped in :class:`Flag`, which refuses anything but True or False — ``"no"`` is never
+read as true — naming the option), the fields of a
 SPORCO object (:class:`FromObject`: ``Backtrack``, ``Momentum``), a nested dict read by its
 own table (:class:`Nested`: ``AutoRho``), a nested options dict built into another options
 class (:class:`SubOptions`: the learners' ``CBPDN`` and ``CCMOD``), an option SPORCO derives

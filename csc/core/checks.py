@@ -13,6 +13,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from csc.runtime.flags import check_bool  # noqa: F401  (re-exported: the one check of every flag)
+
 __all__ = [
     "as_float_tensor",
     "check_bool",
@@ -153,20 +155,6 @@ def check_int(name: str, v, minimum: int | None = None, *, none: bool = False) -
     if minimum is not None and v < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {v!r}")
     return int(v)
-
-
-def check_bool(name: str, v, *, none: bool = False) -> bool | None:
-    """``v`` as a bool: True or False (numpy's too), not 0/1 or a string (``"no"`` and
-    ``"False"`` are true to Python's ``bool``: refused here, never read as true); with
-    ``none``, None too (returned as is). The one check of every flag of csc: the options'
-    fields, SPORCO's flags (:class:`csc.core.sporco_options.Flag`) and the API's keywords
-    (``warm_start=``, ``resume=``, ``progress=`` …); ``TypeError`` naming ``name``."""
-    if none and v is None:
-        return None
-    if not isinstance(v, (bool, np.bool_)):
-        expected = "True, False or None" if none else "True or False"
-        raise TypeError(f"{name}: expected {expected}, got {v!r} ({type(v).__name__})")
-    return bool(v)
 
 
 def check_not_channels_last(name: str, t: torch.Tensor, layout: str) -> None:

@@ -128,7 +128,7 @@ def resolve_distributed(distributed: bool | None) -> tuple[bool, int, int]:
     initialised. ``True`` without such a group raises ``ValueError``. When not
     distributed the rank is 0 and the world size 1.
     """
-    from csc.core.checks import check_bool
+    from csc.runtime.flags import check_bool
 
     distributed = check_bool("distributed", distributed, none=True)
     if distributed is None:

@@ -149,3 +149,21 @@ def test_workspaces_are_made_in_the_registry_only():
                 if name in WORKSPACES:
                     bad.append(f"{path.relative_to(ROOT.parent)}:{n.lineno} constructs {name}")
     assert not bad, "\n".join(bad)
+
+
+def test_moved_names_still_import_with_a_warning():
+    """The front-end and back-end-choice names that moved keep working from their old modules,
+    with a DeprecationWarning naming the new one."""
+    import warnings
+
+    import csc  # noqa: F401  (loads the layers the old names read from)
+    from csc.backends import fused, registry
+    from csc.core import fista
+    from csc.problems.fista import ConvBPDNFISTA
+
+    for module, name, new in ((fused, "select_backend", registry.select_backend), (fused, "use_fused", registry.use_fused),
+                              (fista, "ConvBPDNFISTA", ConvBPDNFISTA)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert getattr(module, name) is new
+        assert any(issubclass(w.category, DeprecationWarning) and name in str(w.message) for w in caught)

@@ -36,12 +36,29 @@ is SPORCO's default, and ESTIMATE below, where planning would cost more than it 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 __all__ = ["available", "kernels", "FFTPair", "run_split", "unavailable_reason"]
+
+#: names this module held before the back-end registry, now in csc.backends.registry
+_MOVED_NAMES = ("select_backend", "use_fused")
+
+
+def __getattr__(name: str):
+    """The old paths ``csc.backends.fused.select_backend`` and ``use_fused``, deprecated: the choice
+    of back end moved to :mod:`csc.backends.registry` (loaded by ``import csc``; read from
+    ``sys.modules``, as the registry itself imports this module)."""
+    if name in _MOVED_NAMES and "csc.backends.registry" in sys.modules:
+        from csc._compat import warn_moved
+
+        warn_moved(f"csc.backends.fused.{name}", f"csc.backends.registry.{name}")
+        return getattr(sys.modules["csc.backends.registry"], name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _lock = threading.Lock()
 _kernels = None

@@ -62,6 +62,19 @@ def assert_stats_match(stats: csc.IterationStats, its, s: np.ndarray) -> None:
         )
 
 
+def assert_batch_image_alone(solver, batch, image: np.ndarray, i: int):
+    """Image ``i`` of a batch's result equals its single-image solve: the same iteration count,
+    codes, x and u to 1e-12 and the objective at every iteration to 1e-12; returns the single
+    result."""
+    single = solver.solve(torch.from_numpy(image))
+    assert int(batch.iterations[i]) == int(single.iterations[0])
+    for field in ("codes", "x", "u"):
+        a, b = getattr(batch, field)[i], getattr(single, field)[0]
+        assert float((a - b).norm() / b.norm()) <= 1e-12, field
+    np.testing.assert_allclose(batch.stats[i].objective, single.stats[0].objective, rtol=1e-12)
+    return single
+
+
 def assert_codes_match(codes: torch.Tensor, y_sp: np.ndarray) -> None:
     y = csc.to_sporco_layout(codes.numpy(), "codes").reshape(y_sp.shape)
     assert np.array_equal(y != 0, y_sp != 0), "supports differ"
@@ -233,13 +246,8 @@ def test_batch_equals_single_images():
     batch = solver.solve(torch.from_numpy(S))
     assert len(set(batch.iterations.tolist())) > 1, "images should stop at different iterations"
     for i in range(len(offsets)):
-        single = solver.solve(torch.from_numpy(S[i]))
-        assert int(batch.iterations[i]) == int(single.iterations[0])
-        for field in ("codes", "x", "u"):
-            a, b = getattr(batch, field)[i], getattr(single, field)[0]
-            assert float((a - b).norm() / b.norm()) <= 1e-12, field
+        single = assert_batch_image_alone(solver, batch, S[i], i)
         assert float(batch.rho[i]) == pytest.approx(float(single.rho[0]), rel=1e-12)
-        np.testing.assert_allclose(batch.stats[i].objective, single.stats[0].objective, rtol=1e-12)
         # and the batch agrees with SPORCO solving that image alone
         y_sp, its, sp = sporco_cbpdn(csc.to_sporco_layout(D, "dictionary"), S[i], 0.05,
                                     {"MaxMainIter": 300, "RelStopTol": 2e-3})

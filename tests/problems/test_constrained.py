@@ -26,6 +26,7 @@ from csc.core.prox import L2BallData, project_l1_ball
 
 from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_image
+from .test_cbpdn_parity import assert_batch_image_alone
 from .test_variants_parity import assert_codes_match
 
 STATS_RTOL = 1e-8
@@ -243,12 +244,7 @@ def test_batch_equals_each_image_alone(backend, kind):
     batch = solver.solve(torch.from_numpy(S))
     assert len(set(batch.iterations.tolist())) > 1, "images should stop at different iterations"
     for i in range(len(offsets)):
-        single = solver.solve(torch.from_numpy(S[i]))
-        assert int(batch.iterations[i]) == int(single.iterations[0])
-        for field in ("codes", "x", "u"):
-            a, b = getattr(batch, field)[i], getattr(single, field)[0]
-            assert float((a - b).norm() / b.norm()) <= 1e-12, field
-        np.testing.assert_allclose(batch.stats[i].objective, single.stats[0].objective, rtol=1e-12)
+        assert_batch_image_alone(solver, batch, S[i], i)
         y_sp, its, _ = sporco_solve(kind, D, S[i], param, opt)
         assert len(its.Iter) == int(batch.iterations[i]) < 300
         assert_stats_match(solver, batch.stats[i], its, S[i], param)

@@ -17,6 +17,7 @@ import csc
 
 from ..backends_params import CPU_BACKENDS
 from ..conftest import central_crop, highpass, needs_sporco, random_dictionary, sporco_image
+from .test_cbpdn_parity import assert_batch_image_alone
 
 pytestmark = needs_sporco
 
@@ -187,12 +188,7 @@ def test_batch_equals_single_images(backend, kind):
     batch = solver.solve(torch.from_numpy(S))
     assert len(set(batch.iterations.tolist())) > 1, "images should stop at different iterations"
     for i in range(len(offsets)):
-        single = solver.solve(torch.from_numpy(S[i]))
-        assert int(batch.iterations[i]) == int(single.iterations[0])
-        for field in ("codes", "x", "u"):
-            a, b = getattr(batch, field)[i], getattr(single, field)[0]
-            assert float((a - b).norm() / b.norm()) <= 1e-12, field
-        np.testing.assert_allclose(batch.stats[i].objective, single.stats[0].objective, rtol=1e-12)
+        assert_batch_image_alone(solver, batch, S[i], i)
         y_sp, its, _ = sporco_solve(kind, D, S[i], 0.05, 0.5, opt)
         assert len(its.Iter) == int(batch.iterations[i])
         assert_codes_match(batch.codes[i:i + 1], y_sp)
@@ -267,11 +263,7 @@ def test_l1l1_grd_early_stop_and_batch(backend):
     batch = solver.solve(torch.from_numpy(S))
     assert len(set(batch.iterations.tolist())) > 1, "images should stop at different iterations"
     for i in range(len(offsets)):
-        single = solver.solve(torch.from_numpy(S[i]))
-        assert int(batch.iterations[i]) == int(single.iterations[0])
-        for field in ("codes", "x", "u"):
-            a, b = getattr(batch, field)[i], getattr(single, field)[0]
-            assert float((a - b).norm() / b.norm()) <= 1e-12, field
+        assert_batch_image_alone(solver, batch, S[i], i)
         y_sp, its, _ = sporco_solve("l1l1", D, S[i], 0.05, 0.5, opt)
         assert len(its.Iter) == int(batch.iterations[i]) < 300
         assert_stats_match(solver, batch.stats[i], its, S[i])

@@ -11,11 +11,12 @@ corr(W²Av, x_k)], ∂λ = −⟨v, w ⊙ sign x⟩ (r = Ax − s). Memory does 
 forward's iterations: the backward keeps the images, the kernels and the codes.
 
 Problems with a gradient: CBPDN (:class:`csc.ConvBPDN`, or :class:`csc.ConvBPDNFISTA` with
-``FISTAOptions``: the same problem), the elastic net (:class:`csc.ConvElasticNet`, μ > 0)
-and the mask-decoupled problem (:class:`csc.ConvBPDNMaskDcpl`), with ℓ1 weights (scalar, per
-kernel, per pixel) and non-negative codes. The others (``GradRegOptions``,
-``L1L1GrdOptions``, ``CBPDNJointOptions``) run forward but refuse inputs that require a
-gradient.
+``FISTAOptions``: the same problem), the elastic net (:class:`csc.ConvElasticNet`, μ > 0),
+gradient regularisation (:class:`csc.ConvBPDNGradReg`, ``GradRegOptions``) and the
+mask-decoupled problem (:class:`csc.ConvBPDNMaskDcpl`), with ℓ1 weights (scalar, per
+kernel, per pixel), non-negative codes and multi-channel dictionaries (K, C, kh, kw) for
+(B, C, H, W) images (not with a mask). The others (``L1L1GrdOptions``,
+``CBPDNJointOptions``) run forward but refuse inputs that require a gradient.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from csc.core.checks import check_bool
+from csc.core.xstep import gradient_gram
 from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
 from csc.nn.implicit import BackwardRecord, CGOptions, implicit_gradients
 from csc.problems.cbpdn import ConvBPDN
@@ -46,7 +48,7 @@ _WITH_MU = ("ConvElasticNet", "ConvBPDNGradReg", "ConvL1L1Grd", "ConvBPDNJoint")
 #: solver classes whose solve takes a mask
 _MASKED = ("ConvBPDNMaskDcpl", "ConvL1L1Grd")
 #: solver classes with an implicit gradient
-_RULES = ("ConvBPDN", "ConvBPDNFISTA", "ConvElasticNet", "ConvBPDNMaskDcpl")
+_RULES = ("ConvBPDN", "ConvBPDNFISTA", "ConvElasticNet", "ConvBPDNMaskDcpl", "ConvBPDNGradReg")
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,17 @@ class _ConvSparseCodeFunction(torch.autograd.Function):
         needs = tuple(ctx.needs_input_grad[1:6])
         grads = implicit_gradients(S, D, codes, grad.contiguous(), l1_weight=w, mask=mask,
                                    mu=0.0 if mu is None else float(mu), needs=needs, cg=problem.cg,
-                                   record=problem.record)
+                                   record=problem.record, penalty=_penalty(problem, S))
         return (None, *grads)
+
+
+def _penalty(problem: _Problem, S: torch.Tensor) -> torch.Tensor | None:
+    """P_k = g_k Σ_i |Ĝ_i|² (1 or K, H, Wr) of gradient regularisation (as
+    :class:`csc.ConvBPDNGradReg`'s x-step); None for the other problems (P = 1 or no μ)."""
+    if problem.solver != "ConvBPDNGradReg":
+        return None
+    g = torch.as_tensor(np.asarray(problem.options.grad_weight, dtype=np.float64)).reshape(-1, 1, 1)
+    return (g * gradient_gram(tuple(S.shape[-2:]))).to(dtype=S.dtype, device=S.device)
 
 
 def _l1_weight(w, S: torch.Tensor, K: int):
@@ -185,9 +196,10 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
     Parameters
     ----------
     images : (H, W), (B, H, W) or (B, C, H, W) tensor
-        Each image (and channel) is its own problem.
-    dictionary : (K, kh, kw) tensor
-        Kernels, on the images' device, in their dtype (float32 or float64).
+        Each image (and, with a single-channel dictionary, each channel) is its own problem.
+    dictionary : (K, kh, kw) or (K, C, kh, kw) tensor
+        Kernels, on the images' device, in their dtype (float32 or float64); a multi-channel
+        dictionary codes (C, H, W) or (B, C, H, W) images into one set of K maps each.
     lmbda : float or 0-d tensor
         λ ≥ 0 (a tensor may require a gradient).
     options : CBPDNOptions, MaskDcplOptions, FISTAOptions, … or None
@@ -205,11 +217,11 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
         When a gradient is wanted, raise if an image's solve stopped at ``max_iter`` above
         its tolerance (default True).
 
-    Returns the codes, lead + (K, H, W) (lead: the images' leading axes, (1,) for (H, W)).
+    Returns the codes, lead + (K, H, W) (lead: the images' leading axes, (1,) for one image).
     """
     require_converged = check_bool("require_converged", require_converged)
-    S, lead = _as_images(images)
-    D = _as_dictionary(dictionary, S)
+    D = _as_dictionary(dictionary, images)
+    S, lead = _as_images(images, D)
     name, options = _select_solver(options, mu, mask)
     _check_options_device(options, S)
     lam = _as_scalar("lmbda", lmbda, S)
@@ -221,43 +233,53 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
             mm = mask.detach() if isinstance(mask, torch.Tensor) else mask
             return _run_solver(name, options, images.detach(), D.detach(), float(lam),
                                0.0 if mu_t is None else float(mu_t), mm).codes
-    _check_rule(name, options, D)
+    _check_rule(name, options, D, mask)
     problem = _Problem(name, options, cg if cg is not None else CGOptions(), record, require_converged)
     codes = _ConvSparseCodeFunction.apply(problem, S, D, lam, mu_t, m)
     return codes.reshape(tuple(lead) + tuple(codes.shape[1:]))
 
 
-def _check_rule(name: str, options, D: torch.Tensor) -> None:
-    """Refuse a gradient where there is no implicit rule: the problem, or a multi-channel dictionary."""
+def _check_rule(name: str, options, D: torch.Tensor, mask) -> None:
+    """Refuse a gradient where there is no implicit rule: the problem, or a mask with a
+    multi-channel dictionary."""
     if name not in _RULES:
         raise NotImplementedError(
             f"conv_sparse_code: {name} ({type(options).__name__}) has no implicit gradient yet; its forward runs "
             "on inputs that do not require a gradient (detach them, or use torch.no_grad()). Gradients: "
             f"{', '.join(_RULES)}")
-    if D.ndim != 3:
-        raise NotImplementedError(f"dictionary: the implicit gradient takes a single-channel dictionary (K, kh, kw), "
-                                  f"got shape {tuple(D.shape)}")
+    if D.ndim == 4 and mask is not None:
+        raise NotImplementedError("mask: the implicit gradient takes a mask with a single-channel dictionary "
+                                  f"(K, kh, kw) only, got a dictionary of shape {tuple(D.shape)}")
 
 
-def _as_images(images) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Images as (n, H, W) and their leading axes."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images: expected a torch tensor, got {type(images).__name__}")
-    if images.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"images: expected float32 or float64, got {images.dtype}")
+def _as_images(images: torch.Tensor, D: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Images as (n, H, W), or (n, C, H, W) for a multi-channel dictionary (K, C, kh, kw), and
+    their leading axes."""
     if images.ndim not in (2, 3, 4) or images.numel() == 0:
         raise ValueError(f"images: expected (H, W), (B, H, W) or (B, C, H, W), got shape {tuple(images.shape)}")
+    if D.ndim == 4:
+        C = D.shape[1]
+        if images.ndim not in (3, 4) or images.shape[-3] != C:
+            raise ValueError(f"images: a dictionary of {C} channels {tuple(D.shape)} takes (C, H, W) or "
+                             f"(B, C, H, W) images with C = {C}, got shape {tuple(images.shape)}")
+        return images.reshape(-1, *images.shape[-3:]), tuple(images.shape[:-3]) or (1,)
     lead = tuple(images.shape[:-2]) or (1,)
     return images.reshape(-1, *images.shape[-2:]), lead
 
 
-def _as_dictionary(D, S: torch.Tensor) -> torch.Tensor:
+def _as_dictionary(D, images) -> torch.Tensor:
+    """The kernels, checked against the images' type, dtype and device."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images: expected a torch tensor, got {type(images).__name__}")
+    if images.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"images: expected float32 or float64, got {images.dtype}")
     if not isinstance(D, torch.Tensor):
         raise TypeError(f"dictionary: expected a torch tensor, got {type(D).__name__}")
-    if D.dtype != S.dtype or D.device != S.device:
-        raise TypeError(f"dictionary: expected {S.dtype} on {S.device} (the images'), got {D.dtype} on {D.device}")
+    if D.dtype != images.dtype or D.device != images.device:
+        raise TypeError(f"dictionary: expected {images.dtype} on {images.device} (the images'), got {D.dtype} on "
+                        f"{D.device}")
     if D.ndim not in (3, 4):
-        raise ValueError(f"dictionary: expected (K, kh, kw), got shape {tuple(D.shape)}")
+        raise ValueError(f"dictionary: expected (K, kh, kw) or (K, C, kh, kw), got shape {tuple(D.shape)}")
     return D
 
 
@@ -291,7 +313,7 @@ def _as_scalar(name: str, value, S: torch.Tensor) -> torch.Tensor:
 
 def _as_mask(mask, S: torch.Tensor, lead) -> torch.Tensor:
     """W as (1, H, W) or (n, H, W) in the images' dtype and device (the solver checks its values)."""
-    n, H, W = S.shape
+    n, (H, W) = S.shape[0], S.shape[-2:]
     m = mask if isinstance(mask, torch.Tensor) else torch.as_tensor(mask)
     m = m.to(dtype=S.dtype, device=S.device)
     if m.ndim == 0:

@@ -1,7 +1,8 @@
 r"""The backward of the sparse-coding layer: implicit differentiation at the solution.
 
-Problem, for one image s (H×W), kernels d_k, a mask W ≥ 0 (W = 1 without one), ℓ1 weights
-w ≥ 0 and μ ≥ 0 (μ = 0 without the elastic net):
+Problem, for one image s (H×W, or C channels with a multi-channel dictionary: A then maps
+the K maps to C channels and Aᵀ sums over them), kernels d_k, a mask W ≥ 0 (W = 1 without
+one), ℓ1 weights w ≥ 0 and μ ≥ 0 (μ = 0 without the elastic net):
 
 .. math::
     x^\star = \operatorname*{argmin}_x \tfrac12 \| W \odot (A x - s) \|^2
@@ -37,6 +38,10 @@ summed over the images. The system is solved per image by conjugate gradients
 (:func:`conjugate_gradient`) with the operator :class:`SupportNormalOperator`: FFT
 convolutions, the support imposed by a mask multiply. Memory is a few code-sized tensors,
 whatever the forward's iteration count.
+
+Gradient regularisation (:class:`csc.ConvBPDNGradReg`) replaces (μ/2)‖x‖² by
+(μ/2) Σ_k x̂_kᴴ diag(P_k) x̂_k with P_k = g_k Σ_i |Ĝ_i|² (a convolution Q per kernel): M gains
+μ P_S Q P_S instead of μI, and ∂_μ L = −⟨v, Q x⟩; the rest is unchanged.
 """
 
 from __future__ import annotations
@@ -142,41 +147,58 @@ class BackwardRecord:
 
 
 class SupportNormalOperator:
-    r"""M v = P ⊙ Aᵀ(W² ⊙ A(P ⊙ v)) + c·(P ⊙ v) for every image of a batch at once.
+    r"""M v = P ⊙ [Aᵀ(W² ⊙ A(P ⊙ v)) + μQ(P ⊙ v)] + c·(P ⊙ v) for every image of a batch at once.
 
     Parameters
     ----------
-    Df : (K, H, Wr) complex
-        Kernel DFTs (:func:`csc.core.ops.kernel_dft`).
+    Df : (K, H, Wr) or (K, C, H, Wr) complex
+        Kernel DFTs (:func:`csc.core.ops.kernel_dft`); a multi-channel dictionary's synthesis
+        maps the K maps to C channels, its adjoint sums over the channels.
     shape : (H, W)
         Spatial size.
     support : (n, K, H, W) bool
         P, the support of each image's code.
-    weight2 : (1 or n, H, W) tensor or None
+    weight2 : tensor broadcasting to the images (n, [C,] H, W), or None
         W², the squared mask (None: W = 1).
     shift : float
-        c = μ + ε, the elastic net's μ plus the ridge.
+        c = μ + ε (the elastic net's μ plus the ridge), or the ridge ε alone with a penalty.
+    penalty : (1 or K, H, Wr) real tensor, optional
+        μ·P of a penalty (μ/2) Σ_k x̂_kᴴ diag(P_k) x̂_k (:class:`csc.ConvBPDNGradReg`'s
+        P_k = g_k Σ_i |Ĝ_i|²): Q x = irfft2(P ⊙ rfft2(x)). None: no such term.
     """
 
-    def __init__(self, Df: torch.Tensor, shape, support: torch.Tensor, weight2: torch.Tensor | None, shift: float):
-        self.Df, self.shape, self.weight2, self.shift = Df, tuple(shape), weight2, float(shift)
+    def __init__(self, Df: torch.Tensor, shape, support: torch.Tensor, weight2: torch.Tensor | None, shift: float,
+                 penalty: torch.Tensor | None = None):
+        self.Df, self.shape, self.weight2, self.shift, self.penalty = Df, tuple(shape), weight2, float(shift), penalty
         self.P = support.to(Df.real.dtype)
 
     def synthesis(self, v: torch.Tensor) -> torch.Tensor:
-        """A v = Σ_k d_k * v_k, (n, K, H, W) → (n, H, W)."""
-        return torch.fft.irfft2(ops.synthesis_dft(self.Df, torch.fft.rfft2(v)), s=self.shape)
+        """A v = Σ_k d_k * v_k, (n, K, H, W) → (n, H, W) (or (n, C, H, W))."""
+        return torch.fft.irfft2(ops.synthesis_any(self.Df, torch.fft.rfft2(v)), s=self.shape)
 
     def adjoint(self, r: torch.Tensor) -> torch.Tensor:
-        """Aᵀ r = (corr(r, d_k))_k, (n, H, W) → (n, K, H, W)."""
-        return torch.fft.irfft2(ops.adjoint_dft(self.Df, torch.fft.rfft2(r)), s=self.shape)
+        """Aᵀ r = (Σ_c corr(r_c, d_kc))_k, (n, [C,] H, W) → (n, K, H, W)."""
+        Rf = torch.fft.rfft2(r)
+        if self.Df.ndim == 4:
+            return torch.fft.irfft2(torch.einsum("kchw,nchw->nkhw", self.Df.conj(), Rf), s=self.shape)
+        return torch.fft.irfft2(ops.adjoint_dft(self.Df, Rf), s=self.shape)
 
     def weighted(self, r: torch.Tensor) -> torch.Tensor:
         """W² ⊙ r (r itself without a mask)."""
         return r if self.weight2 is None else self.weight2 * r
 
+    def quadratic(self, v: torch.Tensor) -> torch.Tensor:
+        """μQ v, the penalty's Hessian applied to v (0 without a penalty)."""
+        if self.penalty is None:
+            return torch.zeros_like(v)
+        return torch.fft.irfft2(self.penalty * torch.fft.rfft2(v), s=self.shape)
+
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         pv = self.P * v
-        out = self.P * self.adjoint(self.weighted(self.synthesis(pv)))
+        inner = self.adjoint(self.weighted(self.synthesis(pv)))
+        if self.penalty is not None:
+            inner = inner + self.quadratic(pv)
+        out = self.P * inner
         return out + self.shift * pv if self.shift else out
 
 
@@ -264,14 +286,15 @@ def solve_adjoint(op: SupportNormalOperator, g: torch.Tensor, cg: CGOptions,
 
 def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: torch.Tensor, *, l1_weight,
                        mask: torch.Tensor | None, mu: float, needs: tuple[bool, ...], cg: CGOptions,
-                       record: BackwardRecord | None = None) -> tuple[torch.Tensor | None, ...]:
+                       record: BackwardRecord | None = None,
+                       penalty: torch.Tensor | None = None) -> tuple[torch.Tensor | None, ...]:
     r"""The gradients of L at the solution x of every image, from g = ∂L/∂x (module docstring).
 
     Parameters
     ----------
-    S : (n, H, W)
+    S : (n, H, W), or (n, C, H, W) with a multi-channel dictionary
         Images.
-    D : (K, kh, kw)
+    D : (K, kh, kw) or (K, C, kh, kw)
         Kernels.
     x : (n, K, H, W)
         The solutions (their nonzeros are the supports).
@@ -279,21 +302,27 @@ def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: tor
         The incoming gradient ∂L/∂x.
     l1_weight : float or tensor broadcasting to (n, K, H, W)
         w.
-    mask : (1 or n, H, W) or None
+    mask : tensor broadcasting to S, or None
         W (None: W = 1).
     mu : float
-        The elastic net's μ (0 for CBPDN).
+        μ of the quadratic term (0 for CBPDN).
     needs : 5 bools
         Which of (images, dictionary, λ, μ, mask) want a gradient.
+    penalty : (1 or K, H, Wr) real tensor, optional
+        P of the penalty (μ/2) Σ_k x̂_kᴴ diag(P_k) x̂_k (gradient regularisation); None: the
+        elastic net's P = 1.
 
     Returns
     -------
-    ∂s (n, H, W), ∂D (K, kh, kw), ∂λ (), ∂μ (), ∂W (as ``mask``); None where not needed.
+    ∂s (as S), ∂D (as D), ∂λ (), ∂μ (), ∂W (as ``mask``); None where not needed.
     """
     H, W = S.shape[-2:]
     Df = ops.kernel_dft(D, (H, W))
     weight2 = None if mask is None else mask * mask
-    op = SupportNormalOperator(Df, (H, W), x != 0, weight2, mu + cg.ridge)
+    if penalty is None:
+        op = SupportNormalOperator(Df, (H, W), x != 0, weight2, mu + cg.ridge)
+    else:
+        op = SupportNormalOperator(Df, (H, W), x != 0, weight2, cg.ridge, mu * penalty if mu else None)
     v = solve_adjoint(op, g, cg, record)
     Av = op.synthesis(v)
     want_r = needs[1] or needs[4]
@@ -301,7 +330,10 @@ def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: tor
     g_s = op.weighted(Av) if needs[0] else None
     g_D = _dictionary_gradient(op, v, x, op.weighted(r), op.weighted(Av), D.shape[-2:]) if needs[1] else None
     g_l = -(v * torch.sign(x) * l1_weight).sum() if needs[2] else None
-    g_mu = -(v * x).sum() if needs[3] else None
+    g_mu = None
+    if needs[3]:
+        Qx = x if penalty is None else torch.fft.irfft2(penalty * torch.fft.rfft2(x), s=(H, W))
+        g_mu = -(v * Qx).sum()
     g_W = None
     if needs[4]:
         g_W = (-2.0 * mask * Av * r).sum_to_size(mask.shape)
@@ -311,8 +343,8 @@ def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: tor
 def _dictionary_gradient(op: SupportNormalOperator, v: torch.Tensor, x: torch.Tensor, Wr: torch.Tensor,
                          WAv: torch.Tensor, kernel_size) -> torch.Tensor:
     r"""∂L/∂d_k = −crop[Σ_n corr(W²r, v_k) + corr(W²Av, x_k)], in the DFT domain
-    Σ_n conj(V̂_k) Ŵr + conj(X̂_k) ŴAv (:func:`csc.core.ops.dictionary_gradient`), cropped to
-    the kernels' kh×kw at the top-left origin."""
+    Σ_n conj(V̂_k) Ŵr + conj(X̂_k) ŴAv (:func:`csc.core.ops.dictionary_gradient`; per channel
+    for a multi-channel dictionary), cropped to the kernels' kh×kw at the top-left origin."""
     Gf = ops.dictionary_gradient(torch.fft.rfft2(v), torch.fft.rfft2(Wr))
     Gf = Gf + ops.dictionary_gradient(torch.fft.rfft2(x), torch.fft.rfft2(WAv))
     kh, kw = kernel_size

@@ -154,14 +154,14 @@ def test_unconverged_forward_raises_when_a_gradient_is_wanted():
         conv_sparse_code(S, D, 0.3, opts)  # no gradient wanted: no check
 
 
-@pytest.mark.parametrize("options,name", [(csc.GradRegOptions(max_iter=5), "ConvBPDNGradReg"),
+@pytest.mark.parametrize("options,name", [(csc.CBPDNJointOptions(max_iter=5), "ConvBPDNJoint"),
                                           (csc.L1L1GrdOptions(max_iter=5), "ConvL1L1Grd")])
 def test_problems_without_a_rule_refuse_requires_grad(options, name):
     S, D = images(1, H), unit_dictionary(K)
     with pytest.raises(NotImplementedError, match=f"{name} .*has no implicit gradient"):
         conv_sparse_code(S.requires_grad_(), D, 0.3, options, mu=0.1)
     codes = conv_sparse_code(S.detach(), D, 0.3, options, mu=0.1)  # the forward runs
-    assert codes.shape == (1, K, H, H)
+    assert codes.shape[-3:] == (K, H, H) and codes.numel() == K * H * H
 
 
 @pytest.mark.parametrize("call,exc,match", [
@@ -177,6 +177,9 @@ def test_problems_without_a_rule_refuse_requires_grad(options, name):
     (lambda S, D: CGOptions(on_not_converged="maybe"), ValueError, "CGOptions.on_not_converged"),
     (lambda S, D: ConvSparseCode(D, 0.1, constraint="sphere"), ValueError, "constraint"),
     (lambda S, D: ConvSparseCode(D, 0.0, learn_lmbda=True), ValueError, "lmbda"),
+    (lambda S, D: conv_sparse_code(S, D.unsqueeze(1).expand(-1, 3, -1, -1), 0.1), ValueError, "images: a dictionary of 3"),
+    (lambda S, D: conv_sparse_code(S.requires_grad_(), D.unsqueeze(1), 0.1, None, mask=torch.ones(H, H)),
+     NotImplementedError, "mask"),
 ])
 def test_errors_name_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):

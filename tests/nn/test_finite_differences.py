@@ -88,3 +88,20 @@ def test_batch_with_different_supports():
     nnz = (codes != 0).flatten(1).sum(1).tolist()
     assert nnz[0] > nnz[1] > nnz[2] == 0, nnz
     _assert_close(directional_check(inputs, code(opts)))
+
+
+def test_multichannel_dictionary():
+    """A (K, C, kh, kw) dictionary codes (B, C, H, W) images into one set of K maps each: A sums
+    over the channels, Aᵀ spreads back (csc.nn.implicit, module docstring)."""
+    g = torch.Generator().manual_seed(11)
+    D = torch.randn(K, 3, 5, 5, generator=g, dtype=torch.float64)
+    D = D / D.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
+    inputs = dict(images=torch.randn(2, 3, H, H, generator=g, dtype=torch.float64), dictionary=D,
+                  lmbda=torch.tensor(0.3, dtype=torch.float64))
+    _assert_close(directional_check(inputs, code(tight())))
+
+
+def test_gradient_regularisation_with_mu_gradient():
+    """ConvBPDNGradReg: (μ/2) Σ_k g_k Σ_i ‖G_i x_k‖², per-kernel weights g_k (one of them 0)."""
+    opts = tight(csc.GradRegOptions, grad_weight=np.array([0.0, 1.0, 0.5, 2.0]))
+    _assert_close(directional_check(_inputs(mu=torch.tensor(0.2, dtype=torch.float64)), code(opts)))

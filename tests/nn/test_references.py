@@ -3,7 +3,9 @@ kernels 3×3, float64, solved to 1e-13):
 
 - dense linear algebra: the synthesis A as a (64 × 128) matrix built from the kernels by
   circular shifts (differentiable in them), the solution on its support written in closed
-  form x_S = (A_SᵀW²A_S + μI)⁻¹(A_SᵀW²s − λ w_S ⊙ sign x_S) with torch.linalg.solve, and its
+  form x_S = (A_SᵀW²A_S + μQ_SS)⁻¹(A_SᵀW²s − λ w_S ⊙ sign x_S) (Q = I for the elastic net,
+  Σ_i G_iᵀG_i per kernel from dense difference matrices for gradient regularisation) with
+  torch.linalg.solve, and its
   gradients by autograd through that formula: no FFT, no CG, no adjoint;
 - autograd through 6000 unrolled FISTA iterations written with csc.core.ops;
 - torch.autograd.gradcheck.
@@ -36,9 +38,23 @@ def dense_synthesis(D: torch.Tensor, shape) -> torch.Tensor:
     return A.reshape(Hh * Ww, D.shape[0] * Hh * Ww)
 
 
-def dense_solution(s, D, lmbda, codes, w, mu=None, mask=None) -> torch.Tensor:
+def dense_gradient_penalty(weights, shape) -> torch.Tensor:
+    """Q (K·H·W square) with xᵀQx = Σ_k g_k Σ_i ‖G_i x_k‖², G_i = I − (circular shift by one
+    along axis i) as dense matrices: ConvBPDNGradReg's penalty without an FFT."""
+    Hh, Ww = shape
+    eye = torch.eye(Hh * Ww, dtype=torch.float64).reshape(Hh * Ww, Hh, Ww)
+    blocks = []
+    for axis in (1, 2):
+        G = (eye - torch.roll(eye, 1, dims=axis)).reshape(Hh * Ww, Hh * Ww)
+        blocks.append(G.T @ G)
+    GtG = sum(blocks)
+    return torch.block_diag(*[float(g) * GtG for g in weights])
+
+
+def dense_solution(s, D, lmbda, codes, w, mu=None, mask=None, Q=None) -> torch.Tensor:
     """x_S in closed form on the support and signs of ``codes`` (one image), scattered into
-    (K, H, W); differentiable in s, D, λ, μ and the mask."""
+    (K, H, W); differentiable in s, D, λ, μ and the mask. ``Q``: the quadratic penalty's matrix
+    (the identity when None: the elastic net)."""
     A = dense_synthesis(D, s.shape)
     x = codes.reshape(-1)
     S = (x != 0).nonzero().flatten()
@@ -46,7 +62,7 @@ def dense_solution(s, D, lmbda, codes, w, mu=None, mask=None) -> torch.Tensor:
     W2 = torch.ones_like(s.reshape(-1)) if mask is None else mask.reshape(-1) ** 2
     M = AS.T @ (W2[:, None] * AS)
     if mu is not None:
-        M = M + mu * torch.eye(len(S), dtype=s.dtype)
+        M = M + mu * (torch.eye(len(S), dtype=s.dtype) if Q is None else Q[S][:, S])
     rhs = AS.T @ (W2 * s.reshape(-1)) - lmbda * w.reshape(-1)[S] * torch.sign(x[S])
     xs = torch.linalg.solve(M, rhs)
     return torch.zeros_like(x).index_put((S,), xs).reshape(codes.shape)
@@ -65,6 +81,7 @@ CASES = {
     "per-pixel-weights": dict(options=dict(l1_weight=0.5 + torch.rand(
         K, H, H, generator=torch.Generator().manual_seed(4), dtype=torch.float64))),
     "elastic-net": dict(mu=0.3),
+    "gradient-regularisation": dict(mu=0.3, grad_weight=np.array([1.0, 0.25])),
     "mask": dict(mask=True),
 }
 
@@ -81,7 +98,9 @@ def test_dense_reference(case):
     spec = CASES[case]
     s, D = _problem()
     masked = spec.get("mask", False)
-    opts = tight(csc.MaskDcplOptions if masked else csc.CBPDNOptions, **spec.get("options", {}))
+    gw = spec.get("grad_weight")
+    cls = csc.MaskDcplOptions if masked else csc.CBPDNOptions if gw is None else csc.GradRegOptions
+    opts = tight(cls, **spec.get("options", {}), **({} if gw is None else dict(grad_weight=gw)))
     leaves = dict(s=s.clone().requires_grad_(), D=D.clone().requires_grad_(),
                   lam=torch.tensor(LMBDA, dtype=torch.float64, requires_grad=True))
     extra = {}
@@ -98,7 +117,8 @@ def test_dense_reference(case):
     w = torch.as_tensor(opts.l1_weight, dtype=torch.float64)
     w = (w.reshape(-1, 1, 1) if w.ndim == 1 else w).expand(K, H, H)
     x = dense_solution(ref_leaves["s"], ref_leaves["D"], ref_leaves["lam"], codes.detach(), w,
-                       mu=ref_leaves.get("mu"), mask=ref_leaves.get("mask"))
+                       mu=ref_leaves.get("mu"), mask=ref_leaves.get("mask"),
+                       Q=None if gw is None else dense_gradient_penalty(gw, (H, H)))
     x_ = x.detach()
     assert torch.allclose(x_, codes.detach(), rtol=0, atol=1e-10 * float(x_.abs().max()))  # the same solution
     ref = torch.autograd.grad((x * G).sum(), list(ref_leaves.values()))

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from csc.core.checks import check_bool
+from csc.core.checks import check_bool, shape_weights
 from csc.core.xstep import gradient_gram
 from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
-from csc.nn.implicit import BackwardRecord, CGOptions, implicit_gradients
+from csc.nn.implicit import BackwardRecord, CGOptions, GroupTerm, L2Term, SpectralTerm, implicit_gradients
 from csc.problems.cbpdn import ConvBPDN
 from csc.problems.fista import ConvBPDNFISTA
 from csc.problems.joint import CBPDNJointOptions, ConvBPDNJoint
@@ -48,7 +48,7 @@ _WITH_MU = ("ConvElasticNet", "ConvBPDNGradReg", "ConvL1L1Grd", "ConvBPDNJoint")
 #: solver classes whose solve takes a mask
 _MASKED = ("ConvBPDNMaskDcpl", "ConvL1L1Grd")
 #: solver classes with an implicit gradient
-_RULES = ("ConvBPDN", "ConvBPDNFISTA", "ConvElasticNet", "ConvBPDNMaskDcpl", "ConvBPDNGradReg")
+_RULES = ("ConvBPDN", "ConvBPDNFISTA", "ConvElasticNet", "ConvBPDNMaskDcpl", "ConvBPDNGradReg", "ConvBPDNJoint")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class _Problem:
     cg: CGOptions
     record: BackwardRecord | None
     require_converged: bool
+    channels: int = 1  # C of ConvBPDNJoint: the images are (B·C, H, W), channel innermost
 
 
 def _select_solver(options, mu, mask) -> tuple[str, Any]:
@@ -85,9 +86,12 @@ def _select_solver(options, mu, mask) -> tuple[str, Any]:
     return name, options
 
 
-def _run_solver(name: str, options, S, D, lmbda: float, mu: float, mask):
-    """csc's solve of ``name`` (a top-level csc class) for images S; its result."""
+def _run_solver(name: str, options, S, D, lmbda: float, mu: float, mask, channels: int = 1):
+    """csc's solve of ``name`` (a top-level csc class) for images S; its result. ConvBPDNJoint's
+    images (B·C, H, W) are solved as B images of ``channels`` channels."""
     cls = SOLVERS[name]
+    if name == "ConvBPDNJoint":
+        S = S.reshape(-1, channels, *S.shape[-2:])
     solver = cls(D, lmbda, mu, options) if name in _WITH_MU else cls(D, lmbda, options)
     if name in _MASKED:
         return solver.solve(S, mask=mask)
@@ -137,7 +141,8 @@ class _ConvSparseCodeFunction(torch.autograd.Function):
     def forward(ctx, problem: _Problem, S, D, lmbda, mu, mask):
         m = None if mask is None else (mask[0] if mask.shape[0] == 1 else mask)
         result = _run_solver(problem.solver, problem.options, S.detach(), D.detach(), float(lmbda.detach()),
-                             0.0 if mu is None else float(mu.detach()), None if m is None else m.detach())
+                             0.0 if mu is None else float(mu.detach()), None if m is None else m.detach(),
+                             problem.channels)
         if problem.require_converged:
             _check_converged(problem, result)
         codes = result.codes.reshape(S.shape[0], D.shape[0], *S.shape[-2:])
@@ -150,25 +155,36 @@ class _ConvSparseCodeFunction(torch.autograd.Function):
     def backward(ctx, grad):
         S, D, codes, lmbda, mu, mask = ctx.saved_tensors
         problem = ctx.problem
-        w = _l1_weight(problem.options.l1_weight, S, D.shape[0])
+        w = _l1_weight(problem.options.l1_weight, S, problem.channels)
         needs = tuple(ctx.needs_input_grad[1:6])
         grads = implicit_gradients(S, D, codes, grad.contiguous(), l1_weight=w, mask=mask,
                                    mu=0.0 if mu is None else float(mu), needs=needs, cg=problem.cg,
-                                   record=problem.record, penalty=_penalty(problem, S))
+                                   record=problem.record, term=_term(problem, S, codes))
         return (None, *grads)
 
 
-def _penalty(problem: _Problem, S: torch.Tensor) -> torch.Tensor | None:
-    """P_k = g_k Σ_i |Ĝ_i|² (1 or K, H, Wr) of gradient regularisation (as
-    :class:`csc.ConvBPDNGradReg`'s x-step); None for the other problems (P = 1 or no μ)."""
-    if problem.solver != "ConvBPDNGradReg":
-        return None
-    g = torch.as_tensor(np.asarray(problem.options.grad_weight, dtype=np.float64)).reshape(-1, 1, 1)
-    return (g * gradient_gram(tuple(S.shape[-2:]))).to(dtype=S.dtype, device=S.device)
+def _term(problem: _Problem, S: torch.Tensor, codes: torch.Tensor):
+    """The regulariser μ weights: gradient regularisation's P_k = g_k Σ_i |Ĝ_i|² (as
+    :class:`csc.ConvBPDNGradReg`'s x-step), joint sparsity's ℓ2,1 groups, else the elastic
+    net's ½‖x‖² (:mod:`csc.nn.implicit`)."""
+    o = problem.options
+    if problem.solver == "ConvBPDNGradReg":
+        g = torch.as_tensor(np.asarray(o.grad_weight, dtype=np.float64)).reshape(-1, 1, 1)
+        return SpectralTerm((g * gradient_gram(tuple(S.shape[-2:]))).to(dtype=S.dtype, device=S.device),
+                            S.shape[-2:])
+    if problem.solver == "ConvBPDNJoint":
+        K, C = codes.shape[1], problem.channels
+        w = o.l21_weight
+        w = float(w) if isinstance(w, (int, float, np.integer, np.floating)) else \
+            torch.as_tensor(w, dtype=S.dtype, device=S.device)
+        w = shape_weights("l21_weight", w, K, (codes.shape[0] // C, K) + tuple(codes.shape[-2:]))
+        return GroupTerm(codes, C, w if isinstance(w, float) else w.unsqueeze(1))
+    return L2Term()
 
 
-def _l1_weight(w, S: torch.Tensor, K: int):
-    """The ℓ1 weights as a float or a tensor broadcasting to the codes (n, K, H, W)."""
+def _l1_weight(w, S: torch.Tensor, channels: int = 1):
+    """The ℓ1 weights as a float or a tensor broadcasting to the codes (n, K, H, W) (a (B, K, H, W)
+    map repeated for each of ConvBPDNJoint's channels)."""
     if isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, bool):
         return float(w)
     t = torch.as_tensor(w, dtype=S.dtype, device=S.device)
@@ -178,7 +194,8 @@ def _l1_weight(w, S: torch.Tensor, K: int):
         return t.reshape(1, -1, 1, 1)
     if t.ndim == 3:
         return t.unsqueeze(0)
-    return t.reshape(-1, *t.shape[-3:])
+    t = t.reshape(-1, *t.shape[-3:])
+    return t.repeat_interleave(channels, 0) if channels > 1 and t.shape[0] > 1 else t
 
 
 def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, options=None, *, mu=0.0, mask=None,
@@ -221,8 +238,9 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
     """
     require_converged = check_bool("require_converged", require_converged)
     D = _as_dictionary(dictionary, images)
-    S, lead = _as_images(images, D)
     name, options = _select_solver(options, mu, mask)
+    S, lead = _as_images(images, D)
+    channels = _joint_channels(images) if name == "ConvBPDNJoint" else 1
     _check_options_device(options, S)
     lam = _as_scalar("lmbda", lmbda, S)
     mu_t = _as_scalar("mu", mu, S) if name in _WITH_MU else None
@@ -232,10 +250,12 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
         with torch.no_grad():
             mm = mask.detach() if isinstance(mask, torch.Tensor) else mask
             return _run_solver(name, options, images.detach(), D.detach(), float(lam),
-                               0.0 if mu_t is None else float(mu_t), mm).codes
+                               0.0 if mu_t is None else float(mu_t), mm, channels).codes
     _check_rule(name, options, D, mask)
-    problem = _Problem(name, options, cg if cg is not None else CGOptions(), record, require_converged)
+    problem = _Problem(name, options, cg if cg is not None else CGOptions(), record, require_converged, channels)
     codes = _ConvSparseCodeFunction.apply(problem, S, D, lam, mu_t, m)
+    if channels > 1 or name == "ConvBPDNJoint":  # (B·C, K, H, W) → (B, C, K, H, W), as the solver's
+        return codes.reshape((-1, channels) + tuple(codes.shape[1:]))
     return codes.reshape(tuple(lead) + tuple(codes.shape[1:]))
 
 
@@ -250,6 +270,14 @@ def _check_rule(name: str, options, D: torch.Tensor, mask) -> None:
     if D.ndim == 4 and mask is not None:
         raise NotImplementedError("mask: the implicit gradient takes a mask with a single-channel dictionary "
                                   f"(K, kh, kw) only, got a dictionary of shape {tuple(D.shape)}")
+
+
+def _joint_channels(images: torch.Tensor) -> int:
+    """C of ConvBPDNJoint's (C, H, W) or (B, C, H, W) images."""
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images: joint sparsity takes (C, H, W) or (B, C, H, W) images, got shape "
+                         f"{tuple(images.shape)}")
+    return images.shape[-3]
 
 
 def _as_images(images: torch.Tensor, D: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:

@@ -55,7 +55,8 @@ from csc.core import ops
 from csc.core.checks import check_bool
 from csc.runtime.sync import host_bool
 
-__all__ = ["CGOptions", "BackwardRecord", "SupportNormalOperator", "conjugate_gradient", "implicit_gradients"]
+__all__ = ["CGOptions", "BackwardRecord", "SupportNormalOperator", "L2Term", "SpectralTerm", "GroupTerm",
+           "conjugate_gradient", "implicit_gradients"]
 
 _ON_NOT_CONVERGED = ("warn", "raise", "ignore")
 
@@ -123,7 +124,7 @@ class BackwardRecord:
     Attributes
     ----------
     iterations : (n,) int64 tensor
-        CG iterations of each image.
+        CG iterations of each image (each problem: a joint-sparsity image's channels are one).
     relative_residual : (n,) tensor
         ‖g_S − M v_S‖ / ‖g_S‖ of each image, recomputed from the returned v (0 for an image
         with g_S = 0).
@@ -146,8 +147,74 @@ class BackwardRecord:
     adjoint: torch.Tensor | None = field(default=None, repr=False)
 
 
+class L2Term:
+    r"""The elastic net's (μ/2)‖x‖²: its Hessian on the support is μI, ∂F/∂μ = x."""
+
+    def hessian(self, v: torch.Tensor) -> torch.Tensor:
+        return v
+
+    def d_mu(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class SpectralTerm:
+    r"""(μ/2) Σ_k x̂_kᴴ diag(P_k) x̂_k, a convolution Q per kernel (:class:`csc.ConvBPDNGradReg`:
+    P_k = g_k Σ_i |Ĝ_i|²): Hessian μQ, ∂F/∂μ = Qx.
+
+    Parameters
+    ----------
+    P : (1 or K, H, Wr) real tensor
+    shape : (H, W)
+    """
+
+    def __init__(self, P: torch.Tensor, shape):
+        self.P, self.shape = P, tuple(shape)
+
+    def hessian(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfft2(self.P * torch.fft.rfft2(v), s=self.shape)
+
+    d_mu = hessian
+
+
+class GroupTerm:
+    r"""μ Σ_{k,i} w₂₁ ‖x_{·,k,i}‖₂ over groups of C channels (:class:`csc.ConvBPDNJoint`). On a
+    group g with x_g ≠ 0 its gradient is μw₂₁ u_g (u_g = x_g/‖x_g‖) and its Hessian
+    μw₂₁(I − u_g u_gᵀ)/‖x_g‖; ∂F/∂μ = w₂₁ u_g. Codes are (B·C, K, H, W), channels innermost
+    of the first axis (image b's channel c at row b·C + c).
+
+    Parameters
+    ----------
+    x : (B·C, K, H, W)
+        The solution.
+    channels : int
+        C.
+    weight : float or tensor broadcasting to (B, 1, K, H, W)
+        w₂₁.
+    """
+
+    def __init__(self, x: torch.Tensor, channels: int, weight):
+        self.C = self.channels = channels
+        xg = self._groups(x)
+        norm = xg.norm(dim=1, keepdim=True)
+        nz = norm > 0
+        safe = torch.where(nz, norm, torch.ones_like(norm))
+        self.u = torch.where(nz, xg / safe, torch.zeros_like(xg))
+        self.scale = torch.where(nz, weight / safe, torch.zeros_like(norm))  # w₂₁/‖x_g‖
+        self.weight = weight
+
+    def _groups(self, t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(-1, self.C, *t.shape[1:])
+
+    def hessian(self, v: torch.Tensor) -> torch.Tensor:
+        vg = self._groups(v)
+        return (self.scale * (vg - self.u * (self.u * vg).sum(1, keepdim=True))).reshape(v.shape)
+
+    def d_mu(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.weight * self.u).expand(self._groups(x).shape).reshape(x.shape)
+
+
 class SupportNormalOperator:
-    r"""M v = P ⊙ [Aᵀ(W² ⊙ A(P ⊙ v)) + μQ(P ⊙ v)] + c·(P ⊙ v) for every image of a batch at once.
+    r"""M v = P ⊙ [Aᵀ(W² ⊙ A(P ⊙ v)) + μ H(P ⊙ v)] + ε·(P ⊙ v) for every image of a batch at once.
 
     Parameters
     ----------
@@ -160,16 +227,16 @@ class SupportNormalOperator:
         P, the support of each image's code.
     weight2 : tensor broadcasting to the images (n, [C,] H, W), or None
         W², the squared mask (None: W = 1).
-    shift : float
-        c = μ + ε (the elastic net's μ plus the ridge), or the ridge ε alone with a penalty.
-    penalty : (1 or K, H, Wr) real tensor, optional
-        μ·P of a penalty (μ/2) Σ_k x̂_kᴴ diag(P_k) x̂_k (:class:`csc.ConvBPDNGradReg`'s
-        P_k = g_k Σ_i |Ĝ_i|²): Q x = irfft2(P ⊙ rfft2(x)). None: no such term.
+    ridge : float
+        ε ≥ 0 (:attr:`CGOptions.ridge`).
+    term, mu : L2Term, SpectralTerm or GroupTerm, and float
+        The smooth regulariser μR(x) whose Hessian H is added (None or μ = 0: none).
     """
 
-    def __init__(self, Df: torch.Tensor, shape, support: torch.Tensor, weight2: torch.Tensor | None, shift: float,
-                 penalty: torch.Tensor | None = None):
-        self.Df, self.shape, self.weight2, self.shift, self.penalty = Df, tuple(shape), weight2, float(shift), penalty
+    def __init__(self, Df: torch.Tensor, shape, support: torch.Tensor, weight2: torch.Tensor | None, ridge: float,
+                 term=None, mu: float = 0.0):
+        self.Df, self.shape, self.weight2, self.ridge = Df, tuple(shape), weight2, float(ridge)
+        self.term, self.mu = (term, float(mu)) if term is not None and mu else (None, 0.0)
         self.P = support.to(Df.real.dtype)
 
     def synthesis(self, v: torch.Tensor) -> torch.Tensor:
@@ -187,19 +254,13 @@ class SupportNormalOperator:
         """W² ⊙ r (r itself without a mask)."""
         return r if self.weight2 is None else self.weight2 * r
 
-    def quadratic(self, v: torch.Tensor) -> torch.Tensor:
-        """μQ v, the penalty's Hessian applied to v (0 without a penalty)."""
-        if self.penalty is None:
-            return torch.zeros_like(v)
-        return torch.fft.irfft2(self.penalty * torch.fft.rfft2(v), s=self.shape)
-
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         pv = self.P * v
         inner = self.adjoint(self.weighted(self.synthesis(pv)))
-        if self.penalty is not None:
-            inner = inner + self.quadratic(pv)
+        if self.term is not None:
+            inner = inner + self.mu * self.term.hessian(pv)
         out = self.P * inner
-        return out + self.shift * pv if self.shift else out
+        return out + self.ridge * pv if self.ridge else out
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -258,19 +319,27 @@ def _cg_start(record: BackwardRecord | None, cg: CGOptions, like: torch.Tensor, 
 
 
 def solve_adjoint(op: SupportNormalOperator, g: torch.Tensor, cg: CGOptions,
-                  record: BackwardRecord | None) -> torch.Tensor:
+                  record: BackwardRecord | None, rows: int = 1) -> torch.Tensor:
     """v with M v_S = g_S, v = 0 off S, by :func:`conjugate_gradient`; fills ``record``
-    and warns or raises as :attr:`CGOptions.on_not_converged` says."""
+    and warns or raises as :attr:`CGOptions.on_not_converged` says. ``rows`` consecutive rows
+    of g make one problem (the C channels of a joint-sparsity image, coupled by M): CG runs
+    on them as one vector."""
     tol = cg.tolerance(g.dtype)
-    b = op.P * g
-    v, iters, done = conjugate_gradient(op, b, _cg_start(record, cg, b, op.P), tol, cg.max_iter, cg.check_every)
+    full = g.shape
+    b = (op.P * g).reshape(-1, rows * full[1], *full[2:])
+
+    def grouped(v):
+        return op(v.reshape(full)).reshape(v.shape)
+
+    P = op.P.reshape(b.shape)
+    v, iters, done = conjugate_gradient(grouped, b, _cg_start(record, cg, b, P), tol, cg.max_iter, cg.check_every)
     bn = _dot(b, b).sqrt()
-    rv = b - op(v)
+    rv = b - grouped(v)
     relres = torch.where(bn > 0, _dot(rv, rv).sqrt() / bn.clamp_min(torch.finfo(b.dtype).tiny), torch.zeros_like(bn))
     converged = bool(done.all())
     if record is not None:
         record.iterations, record.relative_residual = iters, relres
-        record.support = op.P.flatten(1).sum(1).to(torch.int64)
+        record.support = P.flatten(1).sum(1).to(torch.int64)
         record.converged, record.tol, record.ridge = converged, tol, cg.ridge
         record.adjoint = v.detach() if cg.warm_start else None
     if not converged and cg.on_not_converged != "ignore":
@@ -281,13 +350,12 @@ def solve_adjoint(op: SupportNormalOperator, g: torch.Tensor, cg: CGOptions,
         if cg.on_not_converged == "raise":
             raise RuntimeError(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
-    return v
+    return v.reshape(full)
 
 
 def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: torch.Tensor, *, l1_weight,
                        mask: torch.Tensor | None, mu: float, needs: tuple[bool, ...], cg: CGOptions,
-                       record: BackwardRecord | None = None,
-                       penalty: torch.Tensor | None = None) -> tuple[torch.Tensor | None, ...]:
+                       record: BackwardRecord | None = None, term=None) -> tuple[torch.Tensor | None, ...]:
     r"""The gradients of L at the solution x of every image, from g = ∂L/∂x (module docstring).
 
     Parameters
@@ -305,12 +373,11 @@ def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: tor
     mask : tensor broadcasting to S, or None
         W (None: W = 1).
     mu : float
-        μ of the quadratic term (0 for CBPDN).
+        μ of the smooth regulariser ``term`` (0 for CBPDN).
     needs : 5 bools
         Which of (images, dictionary, λ, μ, mask) want a gradient.
-    penalty : (1 or K, H, Wr) real tensor, optional
-        P of the penalty (μ/2) Σ_k x̂_kᴴ diag(P_k) x̂_k (gradient regularisation); None: the
-        elastic net's P = 1.
+    term : L2Term, SpectralTerm or GroupTerm, optional
+        The regulariser that μ weights (None: :class:`L2Term`, the elastic net's).
 
     Returns
     -------
@@ -319,21 +386,16 @@ def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: tor
     H, W = S.shape[-2:]
     Df = ops.kernel_dft(D, (H, W))
     weight2 = None if mask is None else mask * mask
-    if penalty is None:
-        op = SupportNormalOperator(Df, (H, W), x != 0, weight2, mu + cg.ridge)
-    else:
-        op = SupportNormalOperator(Df, (H, W), x != 0, weight2, cg.ridge, mu * penalty if mu else None)
-    v = solve_adjoint(op, g, cg, record)
+    term = L2Term() if term is None else term
+    op = SupportNormalOperator(Df, (H, W), x != 0, weight2, cg.ridge, term, mu)
+    v = solve_adjoint(op, g, cg, record, getattr(term, "channels", 1))
     Av = op.synthesis(v)
     want_r = needs[1] or needs[4]
     r = op.synthesis(x) - S if want_r else None
     g_s = op.weighted(Av) if needs[0] else None
     g_D = _dictionary_gradient(op, v, x, op.weighted(r), op.weighted(Av), D.shape[-2:]) if needs[1] else None
     g_l = -(v * torch.sign(x) * l1_weight).sum() if needs[2] else None
-    g_mu = None
-    if needs[3]:
-        Qx = x if penalty is None else torch.fft.irfft2(penalty * torch.fft.rfft2(x), s=(H, W))
-        g_mu = -(v * Qx).sum()
+    g_mu = -(v * term.d_mu(x)).sum() if needs[3] else None
     g_W = None
     if needs[4]:
         g_W = (-2.0 * mask * Av * r).sum_to_size(mask.shape)

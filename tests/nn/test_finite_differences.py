@@ -105,3 +105,13 @@ def test_gradient_regularisation_with_mu_gradient():
     """ConvBPDNGradReg: (μ/2) Σ_k g_k Σ_i ‖G_i x_k‖², per-kernel weights g_k (one of them 0)."""
     opts = tight(csc.GradRegOptions, grad_weight=np.array([0.0, 1.0, 0.5, 2.0]))
     _assert_close(directional_check(_inputs(mu=torch.tensor(0.2, dtype=torch.float64)), code(opts)))
+
+
+def test_joint_sparsity_with_mu_gradient():
+    """ConvBPDNJoint: μ Σ w₂₁‖x_{·,k,i}‖₂ over the C = 3 channels of each image couples the
+    channels' adjoints (one CG per image, on its C·K maps); per-kernel w₂₁."""
+    g = torch.Generator().manual_seed(0)
+    inputs = dict(images=torch.randn(2, 3, H, H, generator=g, dtype=torch.float64), dictionary=unit_dictionary(K),
+                  lmbda=torch.tensor(0.3, dtype=torch.float64), mu=torch.tensor(0.2, dtype=torch.float64))
+    opts = tight(csc.CBPDNJointOptions, l21_weight=np.array([1.0, 0.5, 2.0, 1.0]))
+    _assert_close(directional_check(inputs, code(opts)))

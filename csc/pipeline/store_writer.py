@@ -31,9 +31,9 @@ import torch
 from csc.core.checks import check_image_size, host_array
 from csc.dictionary.io import atomic_write, sha256_of_array
 from csc.pipeline.store_format import (MANIFEST, LOCK, STORE_FORMAT, STORE_VERSION, EncodeSettings, StoreError,
-                                       _check_manifest, _check_shard, _coord_dtype, _identity_digest, _pack,
-                                       _read_shard, _savez_deterministic, _shard_checksum, _shard_name,
-                                       preprocess_images)
+                                       _check_manifest, _check_shard, _check_shard_header, _coord_dtype,
+                                       _identity_digest, _pack, _read_shard, _savez_deterministic, _shard_checksum,
+                                       _shard_meta, _shard_name, _store_header_copy, preprocess_images)
 from csc.runtime.outputs import OutputError, prepare_dir
 
 __all__: list[str] = []  # the job's parts: encode_dataset (csc.pipeline.store) is the public entry
@@ -116,6 +116,9 @@ def _previous_shards(out: Path, settings_digest: str) -> dict[str, dict[str, Any
     if old.get("settings_digest") != settings_digest and not old["shards"] \
             and not any(out.glob("shard-*.npz")):
         return {}  # a store begun with other settings that finished nothing: replaced
+    if old.get("settings_digest") != settings_digest and old.get("version") != STORE_VERSION:
+        raise StoreError(f"{out}: holds a store of format version {old.get('version')} (an earlier csc), which "
+                         "this one does not extend; encode into another folder (or delete this one)")
     if old.get("settings_digest") != settings_digest:
         raise StoreError(
             f"{out}: holds a store made with other settings, dictionary or source images; "
@@ -174,17 +177,17 @@ class _StoreEncoder:
         """Shard i's entry if its file is there and verifies (also one written just before a kill)."""
         name = _shard_name(i)
         path = self.out / name
-        entry = self.shards.get(name)
         if not path.is_file():
             return None
         try:
             arrays = _read_shard(path)
-            meta = json.loads(str(arrays["metadata"][()]))
-            if entry is None:
-                entry = {"file": name, "count": hi - lo, "start": lo, "sha256": meta.get("sha256"),
-                         "nnz": int(arrays["values"].size), "bytes": path.stat().st_size,
-                         "seconds": meta.get("seconds"), "device": meta.get("device")}
-            if meta.get("settings_digest") == self.header["settings_digest"] and entry["start"] == lo:
+            meta = _shard_meta(arrays, name)
+            entry = self.shards.get(name) or {
+                "file": name, "count": hi - lo, "start": lo, "sha256": meta.get("sha256"),
+                "nnz": int(arrays["values"].size), "bytes": path.stat().st_size,
+                "seconds": meta.get("seconds"), "device": meta.get("device")}
+            _check_shard_header(arrays, entry, i, self.header)
+            if entry["start"] == lo and entry["count"] == hi - lo:
                 _check_shard(arrays, entry, self.per_image, name)
                 if np.array_equal(arrays["ids"], self.ids[lo:hi]):
                     return entry
@@ -212,7 +215,8 @@ class _StoreEncoder:
         sha = _shard_checksum(arrays)
         # no timings or device in the file: its bytes depend on the codes only
         meta = {"format": STORE_FORMAT + "-shard", "shard": i, "start": lo, "count": hi - lo,
-                "settings_digest": self.header["settings_digest"], "sha256": sha}
+                "settings_digest": self.header["settings_digest"], "sha256": sha,
+                "store": _store_header_copy(self.header)}
         arrays = dict(arrays, metadata=np.array(json.dumps(meta, sort_keys=True)))
         atomic_write(path, lambda f: _savez_deterministic(f, arrays))
         return {"file": name, "count": hi - lo, "start": lo, "sha256": sha, "nnz": int(arrays["values"].size),

@@ -1,0 +1,187 @@
+"""Bad files and bad output locations (issue 33): edited code stores, Ctrl-C, outputs the user
+did not name. Each case asserts the error (type and what it names) and that nothing the user
+did not name was written or changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import csc
+from csc.cli.main import main
+from csc.pipeline.datasets import SparseCodeDataset
+from csc.pipeline.store import (CodeStore, EncodeSettings, StoreError, StoreFormatWarning, encode_dataset,
+                                verify_store)
+from csc.pipeline.store_format import _IDENTITY_V1, _digest, _savez_deterministic
+
+
+# ----------------------------------------------------------------------------- stores
+@pytest.fixture(scope="module")
+def dict_file(tmp_path_factory) -> str:
+    g = torch.Generator().manual_seed(0)
+    D = torch.randn(3, 5, 5, generator=g)
+    D /= D.flatten(1).norm(dim=1)[:, None, None]
+    return str(csc.save_dictionary(tmp_path_factory.mktemp("d") / "dict.npz", D))
+
+
+def _encode(root: Path, dict_file: str, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (6, 12, 12), dtype=np.uint8)
+    encode_dataset(images, np.array([0, 1, 2, 0, 1, 2]), root,
+                   EncodeSettings(dictionary=dict_file, max_iter=3, shard_size=2, value_dtype="float32"), device="cpu")
+    return root
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory, dict_file) -> tuple[Path, Path]:
+    """Two three-shard stores of the same settings, of different images."""
+    base = tmp_path_factory.mktemp("stores")
+    return _encode(base / "a", dict_file, 0), _encode(base / "b", dict_file, 1)
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "store"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _manifest(root: Path) -> dict:
+    return json.loads((root / "manifest.json").read_text())
+
+
+def _write_manifest(root: Path, m: dict) -> None:
+    (root / "manifest.json").write_text(json.dumps(m))
+
+
+def _reorder_entries(root: Path, other: Path) -> None:
+    """Shard entries 0 and 1 swap their files and checksums (the images come back reordered)."""
+    m = _manifest(root)
+    e0, e1 = m["shards"][0], m["shards"][1]
+    for k in ("file", "sha256", "nnz", "bytes"):
+        e0[k], e1[k] = e1[k], e0[k]
+    _write_manifest(root, m)
+
+
+def _reorder_files(root: Path, other: Path) -> None:
+    """Shard files 0 and 1 renamed into each other's place, their checksums swapped in the manifest."""
+    (root / "shard-00000.npz").rename(root / "tmp.npz")
+    (root / "shard-00001.npz").rename(root / "shard-00000.npz")
+    (root / "tmp.npz").rename(root / "shard-00001.npz")
+    m = _manifest(root)
+    e0, e1 = m["shards"][0], m["shards"][1]
+    e0["sha256"], e1["sha256"] = e1["sha256"], e0["sha256"]
+    _write_manifest(root, m)
+
+
+def _foreign_shard(root: Path, other: Path) -> None:
+    """Shard 1 of another store (same settings, other images) grafted in with its entry."""
+    shutil.copy(other / "shard-00001.npz", root / "shard-00001.npz")
+    m = _manifest(root)
+    m["shards"][1] = _manifest(other)["shards"][1]
+    _write_manifest(root, m)
+
+
+def _edit(**fields):
+    def edit(root: Path, other: Path) -> None:
+        m = _manifest(root)
+        m.update(fields)
+        _write_manifest(root, m)
+    return edit
+
+
+STORE_EDITS = [
+    ("reordered-entries", _reorder_entries, "reordered"),
+    ("reordered-files", _reorder_files, "reordered"),
+    ("foreign-shard", _foreign_shard, "another store"),
+    ("num_classes", _edit(num_classes=7), "num_classes"),
+    ("kernels", _edit(kernels=[3, 7, 7]), "kernels"),
+    ("value_dtype", _edit(value_dtype="float16"), "value_dtype"),
+    ("num_shards", _edit(num_shards=2), "num_shards"),
+]
+
+
+@pytest.mark.parametrize("edit, text", [e[1:] for e in STORE_EDITS], ids=[e[0] for e in STORE_EDITS])
+def test_edited_store_fails_verify_and_every_reader(tmp_path, stores, edit, text):
+    root = _copy(stores[0], tmp_path)
+    assert verify_store(root) == []
+    edit(root, stores[1])
+    problems = verify_store(root)
+    assert problems and text in " ".join(problems), problems
+    assert main(["store", "verify", str(root)]) == 1
+    for check in (True, False):
+        with pytest.raises(StoreError, match=text):
+            CodeStore(root, check=check).dense()
+    with pytest.raises(StoreError, match=text):
+        SparseCodeDataset(root)
+
+
+def test_edited_store_stops_csc_train_in_one_line(tmp_path, stores, capsys):
+    root = _copy(stores[0], tmp_path)
+    _reorder_entries(root, stores[1])
+    argv = ["train", "--store", str(root), "--test-store", str(stores[0]), "--epochs", "1", "--batch-size", "2",
+            "--max-steps", "1", "--device", "cpu", "--quiet", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "reordered" in err and "shard-0000" in err
+    assert not (tmp_path / "run").exists()
+
+
+def _as_format_1(root: Path) -> None:
+    """Rewrite a store as the previous format wrote it (digest over five fields, no header copy)."""
+    m = _manifest(root)
+    m["version"] = 1
+    m["settings_digest"] = _digest({k: m.get(k) for k in _IDENTITY_V1})
+    for e in m["shards"]:
+        with np.load(root / e["file"], allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays["metadata"][()]))
+        meta.pop("store")
+        meta["settings_digest"] = m["settings_digest"]
+        arrays["metadata"] = np.array(json.dumps(meta, sort_keys=True))
+        with open(root / e["file"], "wb") as f:
+            _savez_deterministic(f, arrays)
+    _write_manifest(root, m)
+
+
+def test_format_1_store_opens_with_a_warning_and_checks_its_shards(tmp_path, stores):
+    root = _copy(stores[0], tmp_path)
+    want = CodeStore(root).dense()
+    _as_format_1(root)
+    with pytest.warns(StoreFormatWarning, match="format version 1.*re-encode"):
+        assert torch.equal(CodeStore(root).dense(), want)
+    with pytest.warns(StoreFormatWarning):
+        assert verify_store(root) == []
+    _reorder_files(root, stores[1])  # the manifest is whole: the shards' own headers tell
+    with pytest.warns(StoreFormatWarning), pytest.raises(StoreError, match="reordered"):
+        CodeStore(root).dense()
+
+
+def test_format_1_store_is_not_extended_by_encoding(tmp_path, stores, dict_file):
+    root = _copy(stores[0], tmp_path)
+    _as_format_1(root)
+    before = {p.name: p.read_bytes() for p in root.iterdir()}
+    with pytest.raises(StoreError, match="format version 1"):
+        _encode(root, dict_file, 0)
+    assert {p.name: p.read_bytes() for p in root.iterdir()} == before
+
+
+def test_label_outside_num_classes_is_refused_by_the_reader(tmp_path, stores):
+    root = _copy(stores[0], tmp_path)
+    with np.load(root / "shard-00000.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["labels"] = np.array([-1, 1])
+    with open(root / "shard-00000.npz", "wb") as f:
+        _savez_deterministic(f, arrays)
+    with pytest.raises(StoreError, match="labels -1..1 outside 0..2"):
+        CodeStore(root, check=False).get(0)
+    assert any("labels" in p for p in verify_store(root))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

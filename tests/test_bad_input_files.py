@@ -185,3 +185,94 @@ def test_label_outside_num_classes_is_refused_by_the_reader(tmp_path, stores):
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- Ctrl-C
+#: ``csc`` in a subprocess that sends itself SIGINT right after its first checkpoint or shard
+#: is written (the test patches the hook; the library has no test switch)
+_SIGINT_CLI = """
+import functools, os, signal, sys
+interrupt = lambda *a, **k: os.kill(os.getpid(), signal.SIGINT)
+def after(module, name):
+    real = getattr(module, name)
+    def wrapper(*a, **k):
+        out = real(*a, **k)
+        interrupt()
+        return out
+    setattr(module, name, wrapper)
+import csc.pipeline.store, csc.classify.train
+from csc.learn.dictlearn import DictLearn
+csc.pipeline.store.encode_dataset = functools.partial(csc.pipeline.store.encode_dataset, on_shard=interrupt)
+DictLearn.solve = functools.partialmethod(DictLearn.solve, on_checkpoint=interrupt)
+after(csc.classify.train, "save_checkpoint")
+from csc.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _interrupted_run(argv: list[str], tmp_path: Path) -> str:
+    """Run ``csc argv`` interrupted by SIGINT after its first checkpoint; its stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]) + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", _SIGINT_CLI, *argv], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 130, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def _pngs(folder: Path, n: int, size: int) -> Path:
+    from matplotlib import image as mpimg
+
+    folder.mkdir(parents=True)
+    rng = np.random.RandomState(0)
+    for i in range(n):
+        img = rng.rand(size, size)
+        mpimg.imsave(folder / f"im{i}.png", (img + np.roll(img, 1, 0)) / 2, cmap="gray", vmin=0, vmax=1)
+    return folder
+
+
+def test_sigint_encode_dataset_keeps_its_shards_and_resumes_identically(tmp_path, dict_file):
+    images = _pngs(tmp_path / "imgs" / "a", 3, 16).parent
+    argv = lambda out: ["encode-dataset", "--dataset", "folder", "--root", str(images), "--dictionary", dict_file,
+                        "--max-iter", "5", "--shard-size", "1", "--device", "cpu", "--quiet", "--out", str(out)]
+    line = _interrupted_run(argv(tmp_path / "cut"), tmp_path)
+    assert line.startswith("csc encode-dataset: interrupted") and "kept in" in line and "again to resume" in line
+    assert [e["file"] for e in _manifest(tmp_path / "cut")["shards"]] == ["shard-00000.npz"]
+    assert main(argv(tmp_path / "cut")) == 0 and main(argv(tmp_path / "ref")) == 0
+    shards = sorted(p.name for p in (tmp_path / "ref").glob("shard-*.npz"))
+    assert len(shards) == 3 and sorted(p.name for p in (tmp_path / "cut").glob("shard-*.npz")) == shards
+    assert all(_sha(tmp_path / "cut" / s) == _sha(tmp_path / "ref" / s) for s in shards)
+    assert verify_store(tmp_path / "cut") == []
+
+
+def test_sigint_learn_keeps_its_checkpoint_and_resumes_identically(tmp_path):
+    images = _pngs(tmp_path / "imgs", 2, 24)
+    argv = lambda out, *extra: ["learn", "--images", str(images), "--lmbda", "0.1", "--steps", "4", "--out",
+                                str(out), "--crop", "16", "--kernels", "4", "--kernel-size", "5", "--dtype",
+                                "float64", "--device", "cpu", "--checkpoint-every", "2", "--seed", "3", "--quiet",
+                                *extra]
+    line = _interrupted_run(argv(tmp_path / "cut.npz"), tmp_path)
+    assert line.startswith("csc learn: interrupted") and "cut.ckpt.npz" in line and "--resume" in line
+    assert not (tmp_path / "cut.npz").exists()
+    assert main(argv(tmp_path / "cut.npz", "--resume")) == 0 and main(argv(tmp_path / "ref.npz")) == 0
+    assert torch.equal(csc.load_dictionary(tmp_path / "cut.npz"), csc.load_dictionary(tmp_path / "ref.npz"))
+
+
+def test_sigint_train_keeps_its_checkpoint_and_resumes_identically(tmp_path, stores):
+    argv = lambda out: ["train", "--store", str(stores[0]), "--test-store", str(stores[1]), "--epochs", "2",
+                        "--batch-size", "3", "--device", "cpu", "--workers", "0", "--quiet", "--out", str(out)]
+    line = _interrupted_run(argv(tmp_path / "cut"), tmp_path)
+    assert line.startswith("csc train: interrupted") and "checkpoint.npz" in line and "again to resume" in line
+    assert main(argv(tmp_path / "cut")) == 0 and main(argv(tmp_path / "ref")) == 0
+    with np.load(tmp_path / "cut" / "checkpoint.npz") as a, np.load(tmp_path / "ref" / "checkpoint.npz") as b:
+        assert a.files == b.files
+        assert all(np.array_equal(a[k], b[k]) for k in a.files if k != "meta")
+    rows = [[{k: v for k, v in r.items() if "seconds" not in k} for r in json.loads(
+        (tmp_path / run / "metrics.json").read_text())["epochs"]] for run in ("cut", "ref")]
+    assert rows[0] == rows[1] and len(rows[0]) == 2

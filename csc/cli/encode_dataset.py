@@ -75,6 +75,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left (:func:`csc.cli.main.main` prints it)."""
+    from pathlib import Path
+
+    if (Path(args.out) / "manifest.json").is_file():
+        return f"the shards finished so far are kept in {args.out!r}; run the same command again to resume"
+    return f"no shard was finished, nothing kept in {args.out!r}; run the same command again to start"
+
+
 def _load_dataset(args: argparse.Namespace):
     """(images, labels, ids, source description) for ``csc encode-dataset``."""
     from csc.pipeline import sources as data

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     D0, init_desc = _initial_dictionary(args, g, dtype)
     D0 = D0.to(device)
     out = Path(args.out)
-    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".ckpt.npz")
+    ckpt = _checkpoint_path(args)
     prepare_file_parent(out, "--out")  # before learning, not after an hour of it
     if args.checkpoint:
         prepare_file_parent(ckpt, "--checkpoint")
@@ -98,6 +98,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {D.shape[0]} kernels {'x'.join(map(str, D.shape[1:]))} to {path}; statistics {stats_path.name}, "
           f"plot {plot_path.name}; final objective {meta['final_objective']:.6g}")
     return 0
+
+
+def _checkpoint_path(args: argparse.Namespace) -> Path:
+    """``--checkpoint``, default OUT's stem + ``.ckpt.npz``."""
+    out = Path(args.out)
+    return Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".ckpt.npz")
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left (:func:`csc.cli.main.main` prints it)."""
+    ckpt = _checkpoint_path(args)
+    if args.checkpoint_every and ckpt.is_file():
+        return f"the last checkpoint is kept in {str(ckpt)!r}; run the same command with --resume to continue"
+    return "no checkpoint was written (see --checkpoint-every); run the same command again to start over"
 
 
 def _check_world(args: argparse.Namespace, world: int) -> None:

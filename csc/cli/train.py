@@ -81,6 +81,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left (:func:`csc.cli.main.main` prints it)."""
+    from pathlib import Path
+
+    ckpt = Path(args.out) / "checkpoint.npz"
+    if ckpt.is_file():
+        return f"the last finished epoch is kept in {str(ckpt)!r}; run the same command again to resume from it"
+    return "no epoch finished, no checkpoint kept; run the same command again to start"
+
+
 def _normalise(args: argparse.Namespace):
     return tuple(args.normalise) if args.normalise else None
 

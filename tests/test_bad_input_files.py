@@ -276,3 +276,102 @@ def test_sigint_train_keeps_its_checkpoint_and_resumes_identically(tmp_path, sto
     rows = [[{k: v for k, v in r.items() if "seconds" not in k} for r in json.loads(
         (tmp_path / run / "metrics.json").read_text())["epochs"]] for run in ("cut", "ref")]
     assert rows[0] == rows[1] and len(rows[0]) == 2
+
+
+# ------------------------------------------------------- outputs the user did not name
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): _sha(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _encode_argv(images: Path, dict_file: str, out, *extra) -> list[str]:
+    return ["encode", *sorted(str(p) for p in images.glob("*.png")), "--dictionary", dict_file, "--lmbda", "0.1",
+            "--max-iter", "3", "--device", "cpu", "--quiet", "--out", str(out), *extra]
+
+
+def _fails_naming(argv, capsys, *texts) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(t in err for t in texts), err
+    return err
+
+
+def test_encode_refuses_an_empty_out(tmp_path, dict_file, capsys, monkeypatch):
+    images = _pngs(tmp_path / "imgs", 2, 16)
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(tmp_path)
+    _fails_naming(_encode_argv(images, dict_file, ""), capsys, "--out", "empty path")
+    assert _snapshot(tmp_path) == before
+
+
+def test_encode_does_not_rewrite_an_earlier_run_unless_asked(tmp_path, dict_file, capsys):
+    images = _pngs(tmp_path / "imgs", 2, 16)
+    out = tmp_path / "out"
+    assert main(_encode_argv(images, dict_file, out)) == 0
+    before = _snapshot(out)
+    assert "results.json" in before and len(before) == 5
+    _fails_naming(_encode_argv(images, dict_file, out, "--max-iter", "4"), capsys, "--out", str(out), "--overwrite")
+    assert _snapshot(out) == before
+    assert main(_encode_argv(images, dict_file, out, "--max-iter", "4", "--overwrite")) == 0
+    assert json.loads((out / "results.json").read_text())["max_iter"] == 4
+
+
+def test_encode_refuses_a_folder_holding_other_files(tmp_path, dict_file, capsys):
+    images = _pngs(tmp_path / "imgs", 2, 16)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "im0.codes.npz").write_bytes(b"the user's own file")
+    _fails_naming(_encode_argv(images, dict_file, out), capsys, "--out", "im0.codes.npz")
+    assert (out / "im0.codes.npz").read_bytes() == b"the user's own file" and len(list(out.iterdir())) == 1
+
+
+def test_encode_dataset_refuses_a_folder_holding_other_files_but_resumes_its_store(tmp_path, dict_file, capsys):
+    images = _pngs(tmp_path / "imgs" / "a", 2, 16).parent
+    argv = lambda out, *extra: ["encode-dataset", "--dataset", "folder", "--root", str(images), "--dictionary",
+                                dict_file, "--max-iter", "3", "--device", "cpu", "--quiet", "--out", str(out), *extra]
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    _fails_naming(argv(out), capsys, "--out", "notes.txt", "--overwrite")
+    assert _snapshot(out) == {"notes.txt": _sha(out / "notes.txt")}
+    _fails_naming(argv(""), capsys, "--out", "empty path")
+    assert main(argv(out, "--overwrite")) == 0 and verify_store(out) == []
+    store = tmp_path / "store"
+    assert main(argv(store)) == 0
+    before = _snapshot(store)
+    assert main(argv(store)) == 0  # its own store: resumed (nothing to do), not refused
+    assert {k: v for k, v in _snapshot(store).items() if k != "manifest.json"} == \
+        {k: v for k, v in before.items() if k != "manifest.json"}
+
+
+def test_encode_killed_between_images_leaves_no_unlisted_codes(tmp_path, dict_file, monkeypatch):
+    """The codes file of an image is written only once results.json lists it."""
+    from matplotlib import image as mpimg
+
+    images = _pngs(tmp_path / "imgs", 3, 16)
+    real, calls = mpimg.imsave, []
+
+    def imsave(*a, **k):  # the second reconstruction: the process is stopped while writing it
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(mpimg, "imsave", imsave)
+    out = tmp_path / "out"
+    assert main(_encode_argv(images, dict_file, out)) == 130
+    listed = {r["codes_file"] for r in json.loads((out / "results.json").read_text())["images"]}
+    on_disk = {p.name for p in out.glob("*.codes.npz")}
+    assert on_disk and on_disk <= listed and len(on_disk) == 2
+
+
+def test_paper_table1_checks_every_option_before_writing(tmp_path, capsys):
+    out = tmp_path / "t1"
+    base = ["paper", "table1", "--out", str(out), "--dataset", "cifar10", "--root", str(tmp_path / "none"),
+            "--train-count", "2", "--test-count", "2", "--quiet"]
+    _fails_naming(base + ["--epochs", "0"], capsys, "--epochs")
+    _fails_naming(base + ["--prune", "none", "2"], capsys, "--prune")
+    _fails_naming(base + ["--normalise", "0.5", "0"], capsys, "--normalise")
+    _fails_naming(base + ["--dictionaries", str(tmp_path / "nodict.npz")], capsys, "nodict.npz")
+    _fails_naming(base, capsys, str(tmp_path / "none"))  # the dataset, before any folder is made
+    _fails_naming(["paper", "table1", "--out", "", "--quiet"], capsys, "--out", "empty path")
+    assert not out.exists()

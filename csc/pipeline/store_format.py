@@ -192,6 +192,14 @@ def _shard_name(i: int) -> str:
     return f"shard-{i:05d}.npz"
 
 
+def is_store_file(path: Path) -> bool:
+    """Whether ``path`` is one of a store folder's own files (manifest, shard, lock, a killed
+    write's temporary file): what an encoding into that folder resumes or cleans up."""
+    name = Path(path).name
+    return name in (MANIFEST, LOCK) or (name.startswith("shard-") and name.endswith(".npz")) \
+        or (name.startswith(".") and name.endswith(".tmp"))
+
+
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

@@ -375,3 +375,37 @@ def test_paper_table1_checks_every_option_before_writing(tmp_path, capsys):
     _fails_naming(base, capsys, str(tmp_path / "none"))  # the dataset, before any folder is made
     _fails_naming(["paper", "table1", "--out", "", "--quiet"], capsys, "--out", "empty path")
     assert not out.exists()
+
+
+# ------------------------------------------------------------ encode_dataset's inputs
+_IMGS = np.random.default_rng(0).integers(0, 256, (3, 12, 12), dtype=np.uint8)
+DATASET_CASES = [
+    ("uint16-images", dict(images=_IMGS.astype(np.uint16) * 257), "images", "uint16"),
+    ("int64-images", dict(images=_IMGS.astype(np.int64)), "images", "int64"),
+    ("0-255-floats", dict(images=_IMGS.astype(np.float32)), "images", "[0, 1]"),
+    ("nan-image", dict(images=np.full((3, 12, 12), np.nan, np.float32)), "images", "finite"),
+    ("fractional-label", dict(labels=np.array([0, 1.5, 2])), "labels", "1.5"),
+    ("label-minus-1", dict(labels=np.array([0, -1, 2])), "labels", "-1"),
+    ("string-labels", dict(labels=np.array(["a", "b", "c"])), "labels", "integers"),
+    ("duplicate-ids", dict(ids=[4, 5, 4]), "ids", "id 4"),
+    ("negative-id", dict(ids=[0, -1, 2]), "ids", "-1"),
+    ("fractional-id", dict(ids=[0, 1.5, 2]), "ids", "1.5"),
+]
+
+
+@pytest.mark.parametrize("change, arg, text", [c[1:] for c in DATASET_CASES], ids=[c[0] for c in DATASET_CASES])
+def test_encode_dataset_refuses_inputs_it_would_code_wrongly(tmp_path, dict_file, change, arg, text):
+    kw = dict(images=_IMGS, labels=np.array([0, 1, 2]), ids=None)
+    kw.update(change)
+    out = tmp_path / "store"
+    with pytest.raises(ValueError) as info:
+        encode_dataset(kw["images"], kw["labels"], out, EncodeSettings(dictionary=dict_file, max_iter=2),
+                       ids=kw["ids"], device="cpu")
+    assert str(info.value).startswith(f"{arg}:") and text in str(info.value)
+    assert not out.exists()
+
+
+def test_encode_dataset_takes_whole_float_labels_and_float_images_in_range(tmp_path, dict_file):
+    st = encode_dataset(_IMGS / 255.0, np.array([0.0, 1.0, 2.0]), tmp_path / "s",
+                        EncodeSettings(dictionary=dict_file, max_iter=2), device="cpu")
+    assert st.labels.tolist() == [0, 1, 2] and st.labels.dtype == np.int64

@@ -44,16 +44,52 @@ def _source_digest(images: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> s
 
 
 def _check_labels_ids(images, labels, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``images``, ``labels`` (int64) and ``ids`` (int64, default 0..N-1) as arrays, shapes checked."""
-    images = host_array(images)
-    labels = host_array(labels).astype(np.int64)
-    N = images.shape[0]
-    if labels.shape != (N,):
-        raise ValueError(f"labels: expected shape ({N},), got {labels.shape}")
-    ids_arr = np.arange(N, dtype=np.int64) if ids is None else host_array(ids, np.int64)
-    if ids_arr.shape != (N,):
-        raise ValueError(f"ids: expected shape ({N},), got {ids_arr.shape}")
+    """``images``, ``labels`` (int64) and ``ids`` (int64, default 0..N-1) as arrays, checked:
+    images uint8 (0–255) or floating in [0, 1], labels whole numbers ≥ 0, ids unique and ≥ 0."""
+    images = _check_images(host_array(images))
+    N = images.shape[0] if images.ndim else 0
+    labels = _whole_numbers("labels", host_array(labels), N)
+    if labels.size and labels.min() < 0:
+        i = int(np.argmin(labels))
+        raise ValueError(f"labels: expected class indices >= 0, got {labels[i]} (image {i})")
+    ids_arr = np.arange(N, dtype=np.int64) if ids is None else _whole_numbers("ids", host_array(ids), N)
+    if ids_arr.size and ids_arr.min() < 0:
+        raise ValueError(f"ids: expected indices >= 0 into the source, got {int(ids_arr.min())}")
+    uniq, counts = np.unique(ids_arr, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f"ids: expected one id per image, id {int(uniq[np.argmax(counts > 1)])} appears "
+                         f"{int(counts.max())} times")
     return images, labels, ids_arr
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    """uint8 (0–255) or floating [0, 1] images; ValueError naming ``images`` for another dtype
+    (uint16, int64 … would be coded unscaled) or floats outside [0, 1] (0–255 floats)."""
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"images: expected uint8 (0-255) or floating-point images in [0, 1], got {images.dtype}; "
+                         "scale them to [0, 1] floats (e.g. uint16: images / 65535.0)")
+    if images.size and not np.isfinite(images).all():
+        raise ValueError("images: expected finite values, got NaN or infinity")
+    if images.size and (images.min() < -1e-3 or images.max() > 1 + 1e-3):
+        raise ValueError(f"images: floating-point images are expected in [0, 1], got values in "
+                         f"[{float(images.min()):g}, {float(images.max()):g}]; divide 0-255 images by 255 "
+                         "(or pass them as uint8)")
+    return images
+
+
+def _whole_numbers(name: str, a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` of shape (n,) as int64; ValueError naming ``name`` for another shape, or for a
+    non-integer value (a float label 2.7 would be truncated)."""
+    if a.shape != (n,):
+        raise ValueError(f"{name}: expected shape ({n},), got {a.shape}")
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name}: expected integers, got dtype {a.dtype}")
+    if np.issubdtype(a.dtype, np.floating) and a.size and not (np.isfinite(a).all() and np.all(a == np.round(a))):
+        bad = a[~(np.isfinite(a) & (a == np.round(a)))][0]
+        raise ValueError(f"{name}: expected whole numbers, got {bad!r}")
+    return a.astype(np.int64)
 
 
 def _load_store_dictionary(settings: EncodeSettings, dev: torch.device, sdtype: torch.dtype):

@@ -103,6 +103,14 @@ def _table1(args: argparse.Namespace) -> int:
     return 0
 
 
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left (:func:`csc.cli.main.main` prints it): both experiments resume."""
+    if args.experiment == "learn":
+        return f"the last checkpoint is kept next to {str(args.out)!r}; run the same command again to continue"
+    return (f"the finished store shards and training epochs are kept in {str(args.out)!r}; run the same command "
+            "again to continue")
+
+
 def register(sub) -> None:
     """``csc paper learn`` and ``csc paper table1``, their options made from the protocol dataclasses."""
     from csc.cli.argtypes import positive_int

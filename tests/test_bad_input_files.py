@@ -409,3 +409,29 @@ def test_encode_dataset_takes_whole_float_labels_and_float_images_in_range(tmp_p
     st = encode_dataset(_IMGS / 255.0, np.array([0.0, 1.0, 2.0]), tmp_path / "s",
                         EncodeSettings(dictionary=dict_file, max_iter=2), device="cpu")
     assert st.labels.tolist() == [0, 1, 2] and st.labels.dtype == np.int64
+
+
+def test_learn_does_not_replace_an_existing_out_file_unless_asked(tmp_path, capsys):
+    images = _pngs(tmp_path / "imgs", 1, 24)
+    out = tmp_path / "dict.npz"
+    out.write_bytes(b"the user's dictionary")
+    argv = ["learn", "--images", str(images), "--lmbda", "0.1", "--steps", "1", "--crop", "16", "--kernels", "2",
+            "--kernel-size", "5", "--device", "cpu", "--checkpoint-every", "0", "--quiet", "--out", str(out)]
+    _fails_naming(argv, capsys, "--out", str(out), "--overwrite")
+    assert out.read_bytes() == b"the user's dictionary" and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["dict.npz", "imgs"]
+    assert main(argv + ["--overwrite"]) == 0 and csc.load_dictionary(out).shape == (2, 5, 5)
+
+
+def test_train_refuses_a_run_folder_holding_other_files(tmp_path, stores, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("keep me")
+    argv = ["train", "--store", str(stores[0]), "--test-store", str(stores[1]), "--epochs", "1", "--batch-size", "3",
+            "--max-steps", "1", "--device", "cpu", "--workers", "0", "--quiet", "--out", str(run)]
+    _fails_naming(argv, capsys, "--out", "notes.txt", "--overwrite")
+    assert _snapshot(run) == {"notes.txt": _sha(run / "notes.txt")}
+    _fails_naming(argv[:-1] + [""], capsys, "--out", "empty path")
+    assert main(argv + ["--overwrite"]) == 0 and (run / "checkpoint.npz").is_file()
+    assert main(argv) == 2  # the notes are still there: without --overwrite still refused
+    assert (run / "notes.txt").read_text() == "keep me"

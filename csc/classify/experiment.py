@@ -154,11 +154,37 @@ def run_table1(plan: Table1Plan, out: str | Path, encoding: EncodingProtocol = E
                log: Callable[[str], None] = print) -> dict[str, Any]:
     """Encode, train and aggregate (module docstring); returns the aggregated table."""
     progress = check_bool("progress", progress)
-    from csc.classify.train import aggregate_runs, last_evaluated, plot_runs, table_markdown, train
-    from csc.runtime.outputs import prepare_dir
+    from csc.runtime.outputs import prepare_dir, remove_if_empty
 
+    _check_inputs(plan, classifier)  # before anything is written: no late errors, no leftovers
+    created = prepare_dir(out, "out")  # before Path(): an empty name is refused, not taken as "."
     out = Path(out)
-    prepare_dir(out, "out")
+    try:
+        return _run_table1(plan, out, encoding, classifier, progress, log)
+    except BaseException:
+        if not any(out.glob("stores/*/shard-*.npz")):  # nothing finished: leave nothing behind
+            (out / "plan.json").unlink(missing_ok=True)
+            for leftover in ([out / "runs"], [out / "stores"], created):
+                remove_if_empty(leftover)
+        raise
+
+
+def _check_inputs(plan: Table1Plan, classifier: ClassifierProtocol) -> None:
+    """Every input that would otherwise fail late: the training options, the dictionaries and
+    the dataset's splits."""
+    from csc.dictionary.io import load_dictionary
+
+    _train_options(plan, classifier, 0)
+    for name in plan.dictionaries:
+        load_dictionary(name)
+    for split in ("train", "test"):
+        load_split(plan, split)
+
+
+def _run_table1(plan: Table1Plan, out: Path, encoding: EncodingProtocol, classifier: ClassifierProtocol,
+                progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    from csc.classify.train import aggregate_runs, last_evaluated, plot_runs, table_markdown, train
+
     (out / "plan.json").write_text(json.dumps({"plan": asdict(plan), "encoding": asdict(encoding),
                                                "classifier": asdict(classifier)}, indent=2))
     stores: dict[str, dict[str, Path]] = {}

@@ -2,10 +2,13 @@
 
 ``IMAGE`` is a file path or ``builtin:NAME`` for a photograph shipped with scikit-image
 (``builtin:camera``, ``builtin:astronaut``, …; ``builtin:all`` for every one). Every image is
-checked against the dictionary before anything is written; then each one's codes
-(``NAME.codes.npz``) and reconstruction (``NAME.recon.png``) are written, and
-``results.json`` is rewritten after each image, so the folder never holds codes that it does
-not list. ``NAME`` is the file's stem (``a/photo.png``: ``photo``); names that repeat
+checked against the dictionary before anything is written; then each one is coded, listed
+in ``results.json`` (rewritten atomically) and only then are its codes (``NAME.codes.npz``)
+and reconstruction (``NAME.recon.png``) written (each atomically), so the folder never holds
+codes that ``results.json`` does not list (a run killed in between leaves one listed image
+whose files are missing). An ``--out`` folder that already holds files (an earlier run's
+included) is refused unless ``--overwrite`` (:func:`csc.runtime.outputs.claim_dir`); an empty
+``--out`` is refused. ``NAME`` is the file's stem (``a/photo.png``: ``photo``); names that repeat
 (``a/photo.png b/photo.png``, or one image given twice) get ``-2``, ``-3`` … in command-line
 order (``photo``, ``photo-2``), so every image gets its own files and none is overwritten
 (:func:`unique_names`). ``--colour`` codes RGB images, ``--boundary mask`` the masked padding
@@ -54,7 +57,11 @@ def register(sub) -> None:
                         "NAME the file's stem, repeated names numbered in order (photo, photo-2, ...)")
     e.add_argument("--dictionary", required=True, help="dictionary file or shipped name (csc dictionaries)")
     e.add_argument("--lmbda", type=nonneg_float, required=True, help="regularisation weight λ")
-    e.add_argument("--out", default="out/encode", help="output folder (default out/encode)")
+    e.add_argument("--out", default="out/encode",
+                   help="output folder (default out/encode); a folder that already holds files is refused "
+                        "unless --overwrite")
+    e.add_argument("--overwrite", action="store_true",
+                   help="write into an --out folder that already holds files (those of the same name are replaced)")
     e.add_argument("--max-iter", type=positive_int, default=200)
     e.add_argument("--rel-stop-tol", type=nonneg_float, default=1e-3)
     e.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass",
@@ -101,11 +108,13 @@ def run(args: argparse.Namespace) -> int:
     }
     dsha = meta.get("sha256") or sha256_of_array(D.cpu().numpy())
     rows: list[EncodedImage] = []
-    with output_dir(args.out, "--out") as out:
+    with output_dir(args.out, "--out", overwrite=args.overwrite) as out:
         for name, img in tqdm(images, desc="encode", unit="image", disable=args.quiet):
-            rows.append(_encode_one(name, img, solver, pre, out, args, dsha, dtype, device))
-            summary["images"] = [asdict(r) for r in rows]  # results.json always lists every code file
+            row, write_files = _encode_one(name, img, solver, pre, out, args, dsha, dtype, device)
+            rows.append(row)
+            summary["images"] = [asdict(r) for r in rows]  # listed before its files are written: the
             atomic_write(out / "results.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
+            write_files()  # folder never holds a codes file that results.json does not list
     _print_rows(rows)
     print(f"wrote {len(rows)} code files, reconstructions and results.json to {args.out}")
     return 0
@@ -178,11 +187,12 @@ def _solver(D: torch.Tensor, args: argparse.Namespace, dtype: torch.dtype, devic
 
 
 def _encode_one(name: str, img: np.ndarray, solver, pre, out: Path, args: argparse.Namespace, dsha: str,
-                dtype: torch.dtype, device: torch.device) -> EncodedImage:
-    """Code one image for ``csc encode``; write its codes and reconstruction."""
+                dtype: torch.dtype, device: torch.device):
+    """Code one image for ``csc encode``: its results row, and the function that writes its
+    codes and reconstruction (each atomically)."""
     from matplotlib import image as mpimg
 
-    from csc.dictionary.io import save_codes
+    from csc.dictionary.io import atomic_write, save_codes
     from csc.science.metrics import psnr, sparseness
 
     s = torch.from_numpy(img).to(dtype=dtype, device=device)
@@ -198,22 +208,24 @@ def _encode_one(name: str, img: np.ndarray, solver, pre, out: Path, args: argpar
     # "mask": codes on the padded grid, the reconstruction cropped back
     recon = pre.inverse(res.reconstruct()[..., :H, :W].reshape(s.shape), state)
     codes = res.codes if res.codes.shape[0] > 1 else res.codes[:1]
-    codes_file = out / f"{name}.codes.npz"
-    save_codes(codes_file, (codes if codes.shape[0] > 1 else codes[0]).float(), {
-        "image": name, "lmbda": args.lmbda, "preprocess": args.preprocess,
-        "dictionary": str(args.dictionary), "dictionary_sha256": dsha,
-        "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol, "boundary": args.boundary,
-    })
-    recon_file = out / f"{name}.recon.png"
+    codes_file, recon_file = out / f"{name}.codes.npz", out / f"{name}.recon.png"
+    codes_meta = {"image": name, "lmbda": args.lmbda, "preprocess": args.preprocess,
+                  "dictionary": str(args.dictionary), "dictionary_sha256": dsha,
+                  "max_iter": args.max_iter, "rel_stop_tol": args.rel_stop_tol, "boundary": args.boundary}
     rec = recon.clamp(0, 1).cpu().numpy()
-    if rec.ndim == 3:  # colour (3, H, W)
-        mpimg.imsave(recon_file, np.ascontiguousarray(np.moveaxis(rec, 0, -1)))
-    else:
-        mpimg.imsave(recon_file, rec, cmap="gray", vmin=0, vmax=1)
+
+    def write_files() -> None:
+        save_codes(codes_file, (codes if codes.shape[0] > 1 else codes[0]).float(), codes_meta)
+        if rec.ndim == 3:  # colour (3, H, W)
+            png = lambda f: mpimg.imsave(f, np.ascontiguousarray(np.moveaxis(rec, 0, -1)), format="png")
+        else:
+            png = lambda f: mpimg.imsave(f, rec, cmap="gray", vmin=0, vmax=1, format="png")
+        atomic_write(recon_file, png)
+
     return EncodedImage(
         name=name, height=img.shape[-2], width=img.shape[-1],
         psnr=float(psnr(s.reshape(-1, s.shape[-1]), recon.reshape(-1, s.shape[-1]))),  # over all channels
         sparseness=float(sparseness(codes.reshape(-1, *codes.shape[-3:])).mean()),
         nonzeros=int((codes != 0).sum()), iterations=int(res.iterations[0]), seconds=seconds,
         codes_file=codes_file.name, reconstruction_file=recon_file.name,
-    )
+    ), write_files

@@ -41,7 +41,10 @@ def register(sub) -> None:
     ed.add_argument("--shard-size", type=positive_int, default=256, help="images per shard (and per encoding batch)")
     ed.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ed.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="solver dtype")
-    ed.add_argument("--out", required=True, help="store folder (rerun the same command to resume)")
+    ed.add_argument("--out", required=True, help="store folder (rerun the same command to resume); a folder "
+                                                 "holding other files is refused unless --overwrite")
+    ed.add_argument("--overwrite", action="store_true",
+                    help="write the store into an --out folder that holds files other than a store's")
     ed.add_argument("--quiet", action="store_true")
     ed.set_defaults(func=run)
 
@@ -59,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.colour and args.dataset == "fashion-mnist":
         raise ValueError("--colour: Fashion-MNIST is gray; colour encoding takes cifar10 or a folder of colour images")
+    from csc.pipeline.store_format import is_store_file
+    from csc.runtime.outputs import refuse_foreign
+
+    refuse_foreign(args.out, "--out", overwrite=args.overwrite, ours=is_store_file)
     device = init_distributed(args)
     images, labels, ids, source = _load_dataset(args)
     store = encode_dataset(images, labels, args.out, settings, ids=ids, source=source,
@@ -73,6 +80,15 @@ def run(args: argparse.Namespace) -> int:
           f"({m['compression_vs_dense_float32']:.0f}x smaller), {m['nnz_per_image']:.0f} nonzeros/image, "
           f"{m['seconds_per_image'] * 1000:.1f} ms/image encoding")
     return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left (:func:`csc.cli.main.main` prints it)."""
+    from pathlib import Path
+
+    if (Path(args.out) / "manifest.json").is_file():
+        return f"the shards finished so far are kept in {args.out!r}; run the same command again to resume"
+    return f"no shard was finished, nothing kept in {args.out!r}; run the same command again to start"
 
 
 def _load_dataset(args: argparse.Namespace):

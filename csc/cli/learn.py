@@ -34,6 +34,8 @@ def register(sub) -> None:
     lr.add_argument("--steps", type=positive_int, required=True, help="outer iterations (batch) or minibatch steps (online)")
     lr.add_argument("--out", required=True, help="dictionary file to write (.npz)")
     lr.add_argument("--resume", action="store_true", help="continue from the checkpoint when there is one")
+    lr.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out file (refused by default, unless --resume)")
     lr.add_argument("--overwrite-checkpoint", action="store_true",
                     help="replace a checkpoint file that is not a checkpoint of this run (refused by default)")
     lr.add_argument("--method", choices=["batch", "online"], default="batch")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from csc.dictionary.io import save_dictionary
     from csc.learn.dictlearn import plot_objective
     from csc.runtime.distributed import get_world_size, is_main_process
-    from csc.runtime.outputs import prepare_file_parent
+    from csc.runtime.outputs import claim_file, prepare_file_parent
 
     device = init_distributed(args)
     dtype = torch_dtype(args.dtype)
@@ -78,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     D0, init_desc = _initial_dictionary(args, g, dtype)
     D0 = D0.to(device)
     out = Path(args.out)
-    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".ckpt.npz")
-    prepare_file_parent(out, "--out")  # before learning, not after an hour of it
+    ckpt = _checkpoint_path(args)
+    claim_file(args.out, "--out", overwrite=args.overwrite or args.resume)  # before learning, not after an hour
     if args.checkpoint:
         prepare_file_parent(ckpt, "--checkpoint")
     every = args.checkpoint_every
@@ -98,6 +100,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {D.shape[0]} kernels {'x'.join(map(str, D.shape[1:]))} to {path}; statistics {stats_path.name}, "
           f"plot {plot_path.name}; final objective {meta['final_objective']:.6g}")
     return 0
+
+
+def _checkpoint_path(args: argparse.Namespace) -> Path:
+    """``--checkpoint``, default OUT's stem + ``.ckpt.npz``."""
+    out = Path(args.out)
+    return Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".ckpt.npz")
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left (:func:`csc.cli.main.main` prints it)."""
+    ckpt = _checkpoint_path(args)
+    if args.checkpoint_every and ckpt.is_file():
+        return f"the last checkpoint is kept in {str(ckpt)!r}; run the same command with --resume to continue"
+    return "no checkpoint was written (see --checkpoint-every); run the same command again to start over"
 
 
 def _check_world(args: argparse.Namespace, world: int) -> None:

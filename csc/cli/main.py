@@ -20,6 +20,11 @@ Number types shared by the commands are in :mod:`csc.cli.argtypes`, other shared
 in :mod:`csc.cli.common`. ``encode-dataset``, ``learn --method online`` and ``train`` run
 data-parallel when started by ``torchrun`` (``torchrun --nproc_per_node N -m csc train ...``):
 see :mod:`csc.runtime.distributed`. Rank 0 prints and writes the shared outputs.
+
+Ctrl-C (SIGINT) stops any command with one line on stderr and exit status 130: what was
+kept and how to go on, from the command module's ``interrupted(args)`` when it has one
+(``encode-dataset``: the finished shards, rerun to resume; ``learn``: the checkpoint, rerun
+with ``--resume``; ``train``: the run folder's checkpoint, rerun to resume).
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(f"csc {args.command}: interrupted; {_interrupted(args)}", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError) as exc:
         print(f"csc {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -67,3 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from csc.runtime.distributed import cleanup
 
             cleanup()
+
+
+def _interrupted(args) -> str:
+    """What an interrupted command kept and how to go on (its module's ``interrupted(args)``)."""
+    note = getattr(sys.modules.get(getattr(args.func, "__module__", ""), None), "interrupted", None)
+    try:
+        return note(args) if note is not None else "it stopped before it finished"
+    except Exception:  # the note must not turn Ctrl-C into a traceback
+        return "it stopped before it finished"

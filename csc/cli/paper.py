@@ -63,7 +63,13 @@ def protocol_from_args(cls, args: argparse.Namespace, prefix: str = ""):
     for f in dataclasses.fields(cls):
         v = getattr(args, f"{prefix}{f.name}")
         values[f.name] = tuple(v) if isinstance(v, list) else v
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:  # name the option the user wrote, not the field
+        field, _, rest = str(exc).partition(": ")
+        if field in values:
+            raise type(exc)(f"--{prefix}{field.replace('_', '-')}: {rest}") from None
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,13 +93,22 @@ def _learn(args: argparse.Namespace) -> int:
 def _table1(args: argparse.Namespace) -> int:
     """``csc paper table1``: Table 1 as one resumable run (stores, trainings, aggregate)."""
     from csc.classify.experiment import Table1Plan, run_table1
+    from csc.runtime.outputs import check_given
     from csc.science.protocol import ClassifierProtocol, EncodingProtocol
 
     plan = protocol_from_args(Table1Plan, args)
-    run_table1(plan, args.out, protocol_from_args(EncodingProtocol, args),
+    run_table1(plan, check_given(args.out, "--out"), protocol_from_args(EncodingProtocol, args),
                protocol_from_args(ClassifierProtocol, args), progress=not args.quiet)
     print(f"wrote {args.out}/table1.md, table1.json and curves.png")
     return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left (:func:`csc.cli.main.main` prints it): both experiments resume."""
+    if args.experiment == "learn":
+        return f"the last checkpoint is kept next to {str(args.out)!r}; run the same command again to continue"
+    return (f"the finished store shards and training epochs are kept in {str(args.out)!r}; run the same command "
+            "again to continue")
 
 
 def register(sub) -> None:

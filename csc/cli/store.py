@@ -1,7 +1,9 @@
 """``csc store verify STORE...``: check code stores against their manifests.
 
-Each store's shards are checked (present, loadable, checksums, counts, offsets, coordinate
-range, tiling of the source, completion) by :func:`csc.pipeline.store.verify_store`; the
+Each store's manifest (every header field against its digest, entries in order) and shards
+(present, loadable, bound to the store and their position by their own header, checksums,
+counts, offsets, coordinate range, labels, completion) are checked by
+:func:`csc.pipeline.store.verify_store`; the
 command prints ``ok`` or the problems per store and exits 1 when any store has one.
 """
 

@@ -53,7 +53,9 @@ def register(sub) -> None:
     tr.add_argument("--workers", type=nonneg_int, default=None,
                     help="DataLoader worker processes (default: auto, min(4, CPUs) on CUDA and 0 on the CPU)")
     tr.add_argument("--label", default=None, help="encoding name in tables (default: dictionary or 'pixels')")
-    tr.add_argument("--out", required=True, help="run folder: metrics.csv/json, curves.png, checkpoint.npz")
+    tr.add_argument("--out", required=True, help="run folder: metrics.csv/json, curves.png, checkpoint.npz (rerun "
+                                                 "to resume); a folder holding other files is refused unless --overwrite")
+    tr.add_argument("--overwrite", action="store_true", help="write the run into an --out folder holding other files")
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=run)
 
@@ -63,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     from csc.classify.train import TrainOptions, last_evaluated, train
     from csc.runtime.distributed import is_main_process
 
+    from csc.runtime.outputs import refuse_foreign
+
+    refuse_foreign(args.out, "--out", overwrite=args.overwrite, ours=_run_file)  # its own run: resumed
     device = init_distributed(args)
     train_set, test_set, encoding = _pixel_datasets(args) if args.pixels else _code_datasets(args)
     opts = TrainOptions(
@@ -79,6 +84,23 @@ def run(args: argparse.Namespace) -> int:
     if last is not None and is_main_process():
         print(f"{args.out}: epoch {last['epoch']}: test accuracy {last['test_acc']:.2f}% (loss {last['test_loss']:.4f})")
     return 0
+
+
+def _run_file(path) -> bool:
+    """One of a training run folder's own files (or a killed write's temporary file)."""
+    name = path.name
+    return name in ("checkpoint.npz", "metrics.csv", "metrics.json", "curves.png") or \
+        (name.startswith(".") and name.endswith(".tmp"))
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left (:func:`csc.cli.main.main` prints it)."""
+    from pathlib import Path
+
+    ckpt = Path(args.out) / "checkpoint.npz"
+    if ckpt.is_file():
+        return f"the last finished epoch is kept in {str(ckpt)!r}; run the same command again to resume from it"
+    return "no epoch finished, no checkpoint kept; run the same command again to start"
 
 
 def _normalise(args: argparse.Namespace):

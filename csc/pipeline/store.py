@@ -20,11 +20,19 @@ Each shard is a pickle-free ``.npz`` (read with ``allow_pickle=False``) holding,
     Image i's nonzeros are ``values[offsets[i]:offsets[i + 1]]``.
 ``labels`` (n,) int64 and ``ids`` (n,) int64 (index of the image in the source).
 ``metadata``
-    JSON: shard number, settings digest and the content checksum.
+    JSON, the shard's header: its number, start, count, the store's ``settings_digest``,
+    the content checksum and (format 2) a copy of the manifest's header.
 
-The content checksum is :func:`csc.dictionary.io.sha256_of_array` over (values, coords, offsets,
-labels, ids); it is recorded both in the shard and in the manifest, so ``verify``
-detects a shard that was altered, truncated or replaced.
+The manifest's ``settings_digest`` covers every field of its header (format 2: settings,
+dictionary hash, kernels, code shape, dtypes, image, shard and class counts, source), so an
+edited manifest is refused on open. The content checksum is
+:func:`csc.dictionary.io.sha256_of_array` over (values, coords, offsets, labels, ids); it is
+recorded both in the shard and in the manifest, so ``verify`` detects a shard that was
+altered, truncated or replaced. The shard's header binds it to its store and position: a
+reader (:class:`CodeStore`, hence the training datasets) checks it when it first loads the
+shard, so shards reordered in the manifest or grafted in from another store are refused,
+as ``verify`` refuses them. Stores of format 1 (whose digest left out kernels, class count
+and dtypes) still open, with a :class:`StoreFormatWarning`.
 
 Writing: shards are written with :func:`csc.dictionary.io.atomic_write` and the manifest is
 rewritten (atomically) after every shard. A killed run leaves only whole shards; running
@@ -57,8 +65,8 @@ import numpy as np
 import torch
 
 from csc.pipeline.store_format import (  # noqa: F401  (STORE_VERSION: re-exported, as before the split)
-    LOCK, MANIFEST, STORE_FORMAT, STORE_VERSION, EncodeSettings, StoreError, _check_manifest, _check_shard,
-    _read_shard, _shard_name, preprocess_images)
+    LOCK, MANIFEST, STORE_FORMAT, STORE_VERSION, EncodeSettings, StoreError, StoreFormatWarning, _check_manifest,
+    _check_shard, _check_shard_header, _read_shard, _shard_name, preprocess_images, warn_old_format)
 from csc.pipeline.store_writer import (_check_labels_ids, _encode_all, _load_store_dictionary, _previous_shards,
                                        _store_header, _store_lock, _StoreEncoder)
 from csc.runtime.device import resolve_device
@@ -69,6 +77,7 @@ __all__ = [
     "EncodeSettings",
     "CodeStore",
     "StoreError",
+    "StoreFormatWarning",
     "check_same_encoding",
     "encode_dataset",
     "preprocess_images",
@@ -158,8 +167,12 @@ class CodeStore:
     """Read access to a store: ``len(store)``, ``store.get(i)`` → (codes (K, H, W), label).
 
     Shards are loaded lazily and kept in memory (a store of sparse codes is small; pass
-    ``cache_shards`` to bound how many stay loaded). Each shard is checked against the
-    manifest's checksum when first loaded (``check=False`` skips that).
+    ``cache_shards`` to bound how many stay loaded). Opening checks the manifest (its fields
+    against its digest, its entries in order); each shard's header is checked when the shard
+    is first loaded (it names this store's digest and header, its position and its entry:
+    a reordered, foreign or edited shard raises :class:`StoreError`), and so is its content
+    checksum unless ``check=False``. A store of format 1 opens with a
+    :class:`StoreFormatWarning`.
     """
 
     def __init__(self, root: str | Path, check: bool = True, cache_shards: int | None = None):
@@ -175,6 +188,7 @@ class CodeStore:
         except json.JSONDecodeError as exc:
             raise StoreError(f"{mp}: not valid JSON ({exc})") from exc
         _check_manifest(self.manifest, mp)
+        warn_old_format(self.manifest, self.root)
         self.check = check
         self.cache_shards = cache_shards
         self.shards = list(self.manifest["shards"])
@@ -196,14 +210,20 @@ class CodeStore:
 
     def _shard(self, s: int) -> dict[str, np.ndarray]:
         if s not in self._cache:
-            e = self.shards[s]
-            arrays = _read_shard(self.root / e["file"])
-            if self.check:
-                _check_shard(arrays, e, int(np.prod(self.code_shape)), e["file"])
+            arrays = self._load_shard(s, self.check)
             if self.cache_shards is not None and len(self._cache) >= self.cache_shards:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[s] = arrays
         return self._cache[s]
+
+    def _load_shard(self, s: int, checksum: bool) -> dict[str, np.ndarray]:
+        """Shard s's arrays, its header checked (and its content, with ``checksum``)."""
+        e = self.shards[s]
+        arrays = _read_shard(self.root / e["file"])
+        _check_shard_header(arrays, e, s, self.manifest)
+        if checksum:
+            _check_shard(arrays, e, int(np.prod(self.code_shape)), e["file"])
+        return arrays
 
     def _locate(self, i: int) -> tuple[int, int]:
         if not 0 <= i < len(self):
@@ -261,37 +281,24 @@ def check_same_encoding(reference: "CodeStore", other: "CodeStore", arg: str) ->
 def verify_store(root: str | Path) -> list[str]:
     """Check a store; returns a list of problems (empty when the store is intact and complete).
 
-    Checks the manifest, that every shard exists, loads, matches its checksum, counts,
-    offsets and coordinate range, that shards tile the source without gaps, and that the
-    run completed.
+    Checks the manifest (every field against its digest, the entries in order), and every
+    shard: present, loadable, bound to this store and to its position by its own header,
+    matching its checksum, counts, offsets and coordinate range, and that the run completed.
     """
-    problems: list[str] = []
     try:
         store = CodeStore(root, check=False)
     except StoreError as exc:
         return [str(exc)]
     m = store.manifest
-    per_image = int(np.prod(store.code_shape))
-    expected = 0
-    for e in store.shards:
-        if e["start"] != expected:
-            problems.append(f"{e['file']}: starts at image {e['start']}, expected {expected}")
-        expected = e["start"] + e["count"]
-        path = store.root / e["file"]
-        if not path.is_file():
-            problems.append(f"{e['file']}: missing")
-            continue
+    problems: list[str] = []
+    for s, e in enumerate(store.shards):
         try:
-            arrays = _read_shard(path)
-            _check_shard(arrays, e, per_image, e["file"])
-            meta = json.loads(str(arrays["metadata"][()]))
-            if meta.get("settings_digest") != m.get("settings_digest"):
-                problems.append(f"{e['file']}: made with other settings")
+            store._load_shard(s, checksum=True)
         except StoreError as exc:
             problems.append(str(exc))
     if m.get("complete") and len(store.shards) != m.get("num_shards"):
         problems.append(f"{len(store.shards)} shard entries, expected {m.get('num_shards')}")
-    if expected != m.get("num_images") or not m.get("complete"):
+    if len(store) != m.get("num_images") or not m.get("complete"):
         problems.append(f"incomplete: {len(store)} of {m.get('num_images')} images encoded "
                         "(run the same encode command again to resume)")
     return problems

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +29,15 @@ from csc.core.checks import check_bool, check_int, check_number
 from csc.dictionary.io import read_npz, sha256_of_array
 from csc.pipeline.preprocess import Preprocess, check_preprocess_kind
 
-__all__ = ["LOCK", "MANIFEST", "STORE_FORMAT", "STORE_VERSION", "EncodeSettings", "StoreError", "preprocess_images"]
+__all__ = ["LOCK", "MANIFEST", "STORE_FORMAT", "STORE_VERSION", "EncodeSettings", "StoreError", "StoreFormatWarning",
+           "preprocess_images"]
 
 
 STORE_FORMAT = "csc-code-store"
-STORE_VERSION = 1
+#: 2: the manifest's digest covers its whole header (kernels, num_classes, dtypes, counts
+#: too) and each shard's header records a copy of it; 1: the digest covered only the
+#: settings, dictionary hash, code shape, image count and source (still readable, with a warning)
+STORE_VERSION = 2
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 _VALUE_DTYPES = {"float16": np.float16, "float32": np.float32}
@@ -40,6 +45,10 @@ _VALUE_DTYPES = {"float16": np.float16, "float32": np.float32}
 
 class StoreError(ValueError):
     """A store is missing, inconsistent or corrupt."""
+
+
+class StoreFormatWarning(UserWarning):
+    """A store of an earlier format: readable, but not every field of it is checked."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,14 @@ def _shard_name(i: int) -> str:
     return f"shard-{i:05d}.npz"
 
 
+def is_store_file(path: Path) -> bool:
+    """Whether ``path`` is one of a store folder's own files (manifest, shard, lock, a killed
+    write's temporary file): what an encoding into that folder resumes or cleans up."""
+    name = Path(path).name
+    return name in (MANIFEST, LOCK) or (name.startswith("shard-") and name.endswith(".npz")) \
+        or (name.startswith(".") and name.endswith(".tmp"))
+
+
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -228,37 +245,121 @@ def _check_shard(arrays: dict[str, np.ndarray], entry: dict[str, Any], per_image
         raise StoreError(f"{name}: coordinates out of range")
 
 
-_IDENTITY = ("settings", "dictionary_sha256", "code_shape", "num_images", "source_sha256")
+_IDENTITY_V1 = ("settings", "dictionary_sha256", "code_shape", "num_images", "source_sha256")
+#: every field of a format-2 manifest but its digest and shard entries (the store's header)
+_HEADER = ("format", "version", "settings", "dictionary_sha256", "kernels", "code_shape", "value_dtype",
+           "coord_dtype", "num_images", "num_shards", "num_classes", "source", "source_sha256")
 _ENTRY_KEYS = {"file": str, "count": int, "start": int, "sha256": str}
 
 
+def _identity_fields(m: dict[str, Any]) -> tuple[str, ...]:
+    return _IDENTITY_V1 if m.get("version") == 1 else _HEADER
+
+
 def _identity_digest(m: dict[str, Any]) -> str:
-    """The digest of what identifies a store (its settings, dictionary, code shape, source)."""
-    return _digest({k: m.get(k) for k in _IDENTITY})
+    """The digest of what identifies a store: its whole header (format 1: its settings,
+    dictionary, code shape and source only)."""
+    return _digest({k: m.get(k) for k in _identity_fields(m)})
+
+
+def _store_header_copy(m: dict[str, Any]) -> dict[str, Any]:
+    """What a format-2 shard records of its store: the manifest's header."""
+    return {k: m.get(k) for k in _HEADER}
 
 
 def _check_manifest(m: Any, path: Path) -> None:
     """StoreError naming ``path`` unless ``m`` is a whole, unedited manifest: its fields
-    present, its identity matching its digest, its shard entries well formed and in order."""
+    present, its header matching its digest, its shard entries well formed and in order."""
     if not isinstance(m, dict) or m.get("format") != STORE_FORMAT:
         raise StoreError(f"{path}: not a {STORE_FORMAT} manifest")
-    missing = [k for k in _IDENTITY + ("settings_digest", "shards", "num_shards", "kernels") if k not in m]
+    if m.get("version") not in (1, STORE_VERSION):
+        raise StoreError(f"{path}: store format version {m.get('version')!r} is not one this csc reads "
+                         f"(1 or {STORE_VERSION}); upgrade csc or re-encode the store")
+    missing = [k for k in _identity_fields(m) + ("settings_digest", "shards", "num_shards", "kernels") if k not in m]
     if missing:
         raise StoreError(f"{path}: manifest lacks {missing} (truncated or edited)")
     if _identity_digest(m) != m["settings_digest"]:
-        raise StoreError(f"{path}: the manifest's settings, dictionary hash, code shape or source do not match "
-                         "its settings_digest (it was edited)")
+        raise StoreError(f"{path}: manifest field(s) {_edited_fields(m, path)} do not match its settings_digest "
+                         "(it was edited); re-encode the store or restore its manifest")
     shape = m["code_shape"]
     if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(v, int) and v > 0 for v in shape)) \
-            or m["kernels"][0] != shape[0]:
+            or not isinstance(m["kernels"], list) or not m["kernels"] or m["kernels"][0] != shape[0]:
         raise StoreError(f"{path}: code_shape {shape!r} is not (K, H, W) with K = the kernels' count")
+    _check_entries(m, path)
+
+
+def _check_entries(m: dict[str, Any], path: Path) -> None:
+    """The shard entries: a list of well-formed entries, entry i for file shard-i and the
+    images that follow entry i - 1's (format 2: as many as the store's shard size gives)."""
     if not isinstance(m["shards"], list):
         raise StoreError(f"{path}: 'shards' is not a list of shard entries")
-    expected = 0
-    for e in m["shards"]:
+    expected, size = 0, m["settings"].get("shard_size") if isinstance(m["settings"], dict) else None
+    for i, e in enumerate(m["shards"]):
         if not isinstance(e, dict) or any(not isinstance(e.get(k), t) for k, t in _ENTRY_KEYS.items()):
             raise StoreError(f"{path}: malformed shard entry {e!r}")
         if e["start"] != expected:
             raise StoreError(f"{path}: shard entry {e['file']} starts at image {e['start']}, expected {expected} "
                              "(an entry is missing)")
+        if e["file"] != _shard_name(i):
+            raise StoreError(f"{path}: shard entry {i} names {e['file']!r}, expected {_shard_name(i)!r} "
+                             "(the entries were reordered or edited)")
+        if m["version"] != 1 and isinstance(size, int) and e["count"] != min(size, m["num_images"] - expected):
+            raise StoreError(f"{path}: shard entry {e['file']} counts {e['count']} images, expected "
+                             f"{min(size, m['num_images'] - expected)} (it was edited)")
         expected += e["count"]
+
+
+def _edited_fields(m: dict[str, Any], path: Path) -> str:
+    """The header fields of manifest ``m`` that differ from the copy its first shard
+    records (format 2), else the list of fields its digest covers."""
+    fields = _identity_fields(m)
+    try:
+        meta = _shard_meta(_read_shard(Path(path).parent / _shard_name(0)), _shard_name(0))
+        recorded = meta["store"]
+        diffs = [k for k in fields if recorded.get(k) != m.get(k)]
+    except (StoreError, KeyError, TypeError, AttributeError):
+        diffs = []
+    return ", ".join(diffs) if diffs else "fields (" + ", ".join(fields) + ")"
+
+
+def _shard_meta(arrays: dict[str, np.ndarray], name: str) -> dict[str, Any]:
+    """A shard's header: the JSON object of its ``metadata`` array."""
+    try:
+        meta = json.loads(str(arrays["metadata"][()]))
+    except (json.JSONDecodeError, TypeError, ValueError, IndexError) as exc:
+        raise StoreError(f"{name}: its header (metadata) is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise StoreError(f"{name}: its header (metadata) is not a JSON object")
+    return meta
+
+
+def _check_shard_header(arrays: dict[str, np.ndarray], entry: dict[str, Any], position: int,
+                        m: dict[str, Any]) -> None:
+    """StoreError unless the shard's own header binds it to this store (same digest and,
+    format 2, the same header), to position ``position`` and to ``entry``; and its labels
+    lie in [0, num_classes). Cheap: no checksum."""
+    name = entry["file"]
+    meta = _shard_meta(arrays, name)
+    if meta.get("settings_digest") != m["settings_digest"] or (
+            m["version"] != 1 and meta.get("store") != _store_header_copy(m)):
+        raise StoreError(f"{name}: belongs to another store (made with other settings, dictionary or source "
+                         "images); re-encode it into this store (run its encode command again)")
+    if meta.get("shard") != position:
+        raise StoreError(f"{name}: is shard {meta.get('shard')!r} of its store but listed at position {position} "
+                         "(the shard entries or files were reordered)")
+    diffs = [k for k in ("start", "count", "sha256") if meta.get(k) != entry.get(k)]
+    if diffs:
+        raise StoreError(f"{name}: its header's {', '.join(diffs)} differ from its manifest entry (edited)")
+    labels = arrays["labels"]
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= int(m.get("num_classes", 0))):
+        raise StoreError(f"{name}: labels {int(labels.min())}..{int(labels.max())} outside 0.."
+                         f"{int(m.get('num_classes', 0)) - 1} (num_classes {m.get('num_classes')!r})")
+
+
+def warn_old_format(m: dict[str, Any], root: Path) -> None:
+    """A StoreFormatWarning for a format-1 store (its header is not wholly bound)."""
+    if m.get("version") == 1:
+        warnings.warn(f"{root}: a store of format version 1 (an earlier csc): its kernels, num_classes, dtypes "
+                      "and shard count are not bound to its digest, so edits to them go unnoticed; re-encode "
+                      "it (the same encode-dataset command with a new --out) to bind them",
+                      StoreFormatWarning, stacklevel=3)

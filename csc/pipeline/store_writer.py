@@ -31,9 +31,9 @@ import torch
 from csc.core.checks import check_image_size, host_array
 from csc.dictionary.io import atomic_write, sha256_of_array
 from csc.pipeline.store_format import (MANIFEST, LOCK, STORE_FORMAT, STORE_VERSION, EncodeSettings, StoreError,
-                                       _check_manifest, _check_shard, _coord_dtype, _identity_digest, _pack,
-                                       _read_shard, _savez_deterministic, _shard_checksum, _shard_name,
-                                       preprocess_images)
+                                       _check_manifest, _check_shard, _check_shard_header, _coord_dtype,
+                                       _identity_digest, _pack, _read_shard, _savez_deterministic, _shard_checksum,
+                                       _shard_meta, _shard_name, _store_header_copy, preprocess_images)
 from csc.runtime.outputs import OutputError, prepare_dir
 
 __all__: list[str] = []  # the job's parts: encode_dataset (csc.pipeline.store) is the public entry
@@ -44,16 +44,52 @@ def _source_digest(images: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> s
 
 
 def _check_labels_ids(images, labels, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``images``, ``labels`` (int64) and ``ids`` (int64, default 0..N-1) as arrays, shapes checked."""
-    images = host_array(images)
-    labels = host_array(labels).astype(np.int64)
-    N = images.shape[0]
-    if labels.shape != (N,):
-        raise ValueError(f"labels: expected shape ({N},), got {labels.shape}")
-    ids_arr = np.arange(N, dtype=np.int64) if ids is None else host_array(ids, np.int64)
-    if ids_arr.shape != (N,):
-        raise ValueError(f"ids: expected shape ({N},), got {ids_arr.shape}")
+    """``images``, ``labels`` (int64) and ``ids`` (int64, default 0..N-1) as arrays, checked:
+    images uint8 (0–255) or floating in [0, 1], labels whole numbers ≥ 0, ids unique and ≥ 0."""
+    images = _check_images(host_array(images))
+    N = images.shape[0] if images.ndim else 0
+    labels = _whole_numbers("labels", host_array(labels), N)
+    if labels.size and labels.min() < 0:
+        i = int(np.argmin(labels))
+        raise ValueError(f"labels: expected class indices >= 0, got {labels[i]} (image {i})")
+    ids_arr = np.arange(N, dtype=np.int64) if ids is None else _whole_numbers("ids", host_array(ids), N)
+    if ids_arr.size and ids_arr.min() < 0:
+        raise ValueError(f"ids: expected indices >= 0 into the source, got {int(ids_arr.min())}")
+    uniq, counts = np.unique(ids_arr, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f"ids: expected one id per image, id {int(uniq[np.argmax(counts > 1)])} appears "
+                         f"{int(counts.max())} times")
     return images, labels, ids_arr
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    """uint8 (0–255) or floating [0, 1] images; ValueError naming ``images`` for another dtype
+    (uint16, int64 … would be coded unscaled) or floats outside [0, 1] (0–255 floats)."""
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"images: expected uint8 (0-255) or floating-point images in [0, 1], got {images.dtype}; "
+                         "scale them to [0, 1] floats (e.g. uint16: images / 65535.0)")
+    if images.size and not np.isfinite(images).all():
+        raise ValueError("images: expected finite values, got NaN or infinity")
+    if images.size and (images.min() < -1e-3 or images.max() > 1 + 1e-3):
+        raise ValueError(f"images: floating-point images are expected in [0, 1], got values in "
+                         f"[{float(images.min()):g}, {float(images.max()):g}]; divide 0-255 images by 255 "
+                         "(or pass them as uint8)")
+    return images
+
+
+def _whole_numbers(name: str, a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` of shape (n,) as int64; ValueError naming ``name`` for another shape, or for a
+    non-integer value (a float label 2.7 would be truncated)."""
+    if a.shape != (n,):
+        raise ValueError(f"{name}: expected shape ({n},), got {a.shape}")
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name}: expected integers, got dtype {a.dtype}")
+    if np.issubdtype(a.dtype, np.floating) and a.size and not (np.isfinite(a).all() and np.all(a == np.round(a))):
+        bad = a[~(np.isfinite(a) & (a == np.round(a)))][0]
+        raise ValueError(f"{name}: expected whole numbers, got {bad!r}")
+    return a.astype(np.int64)
 
 
 def _load_store_dictionary(settings: EncodeSettings, dev: torch.device, sdtype: torch.dtype):
@@ -116,6 +152,9 @@ def _previous_shards(out: Path, settings_digest: str) -> dict[str, dict[str, Any
     if old.get("settings_digest") != settings_digest and not old["shards"] \
             and not any(out.glob("shard-*.npz")):
         return {}  # a store begun with other settings that finished nothing: replaced
+    if old.get("settings_digest") != settings_digest and old.get("version") != STORE_VERSION:
+        raise StoreError(f"{out}: holds a store of format version {old.get('version')} (an earlier csc), which "
+                         "this one does not extend; encode into another folder (or delete this one)")
     if old.get("settings_digest") != settings_digest:
         raise StoreError(
             f"{out}: holds a store made with other settings, dictionary or source images; "
@@ -174,17 +213,17 @@ class _StoreEncoder:
         """Shard i's entry if its file is there and verifies (also one written just before a kill)."""
         name = _shard_name(i)
         path = self.out / name
-        entry = self.shards.get(name)
         if not path.is_file():
             return None
         try:
             arrays = _read_shard(path)
-            meta = json.loads(str(arrays["metadata"][()]))
-            if entry is None:
-                entry = {"file": name, "count": hi - lo, "start": lo, "sha256": meta.get("sha256"),
-                         "nnz": int(arrays["values"].size), "bytes": path.stat().st_size,
-                         "seconds": meta.get("seconds"), "device": meta.get("device")}
-            if meta.get("settings_digest") == self.header["settings_digest"] and entry["start"] == lo:
+            meta = _shard_meta(arrays, name)
+            entry = self.shards.get(name) or {
+                "file": name, "count": hi - lo, "start": lo, "sha256": meta.get("sha256"),
+                "nnz": int(arrays["values"].size), "bytes": path.stat().st_size,
+                "seconds": meta.get("seconds"), "device": meta.get("device")}
+            _check_shard_header(arrays, entry, i, self.header)
+            if entry["start"] == lo and entry["count"] == hi - lo:
                 _check_shard(arrays, entry, self.per_image, name)
                 if np.array_equal(arrays["ids"], self.ids[lo:hi]):
                     return entry
@@ -212,7 +251,8 @@ class _StoreEncoder:
         sha = _shard_checksum(arrays)
         # no timings or device in the file: its bytes depend on the codes only
         meta = {"format": STORE_FORMAT + "-shard", "shard": i, "start": lo, "count": hi - lo,
-                "settings_digest": self.header["settings_digest"], "sha256": sha}
+                "settings_digest": self.header["settings_digest"], "sha256": sha,
+                "store": _store_header_copy(self.header)}
         arrays = dict(arrays, metadata=np.array(json.dumps(meta, sort_keys=True)))
         atomic_write(path, lambda f: _savez_deterministic(f, arrays))
         return {"file": name, "count": hi - lo, "start": lo, "sha256": sha, "nnz": int(arrays["values"].size),

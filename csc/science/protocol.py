@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from csc.core.checks import check_bool
+from csc.core.checks import check_bool, check_int, check_number
 from csc.core.options import CBPDNOptions
 
 __all__ = [
@@ -160,6 +160,19 @@ class EncodingProtocol:
     relax: float = 1.8
     rsdl_ratio: float = 1.05
 
+    def __post_init__(self) -> None:
+        """Every field checked here (``csc paper table1`` refuses a bad one before it starts)."""
+        from csc.pipeline.preprocess import check_preprocess_kind
+
+        check_int("upscale", self.upscale, 1)
+        check_preprocess_kind("preprocess", self.preprocess)
+        check_number("lmbda", self.lmbda, minimum=0)
+        check_number("l1_weight", self.l1_weight, minimum=0)
+        check_int("max_iter", self.max_iter, 1)
+        check_number("rel_stop_tol", self.rel_stop_tol, minimum=0)
+        check_number("relax", self.relax, minimum=0, strict=True)
+        check_number("rsdl_ratio", self.rsdl_ratio, minimum=1)
+
 
 @dataclass(frozen=True)
 class ClassifierProtocol:
@@ -207,7 +220,36 @@ class ClassifierProtocol:
     prune: tuple[float | None, ...] = (None, 0.25, 0.5)
 
     def __post_init__(self) -> None:
+        """Every field checked here, so that ``csc paper table1`` refuses a bad one before it
+        encodes anything (not after hours of encoding, when training starts)."""
+        from csc.science.prune import check_threshold
+
         object.__setattr__(self, "hflip", check_bool("hflip", self.hflip))
+        if self.stem not in ("imagenet", "cifar"):
+            raise ValueError(f"stem: expected 'imagenet' or 'cifar', got {self.stem!r}")
+        if self.schedule not in ("constant", "onecycle"):
+            raise ValueError(f"schedule: expected 'constant' or 'onecycle', got {self.schedule!r}")
+        check_number("dropout", self.dropout, minimum=0, maximum=1)
+        check_number("lr", self.lr, minimum=0, strict=True)
+        check_number("weight_decay", self.weight_decay, minimum=0)
+        for name, minimum in (("size", 1), ("epochs", 1), ("batch_size", 1), ("seeds", 1)):
+            check_int(name, getattr(self, name), minimum)
+        _check_pair("betas", self.betas)
+        for b in self.betas:
+            check_number("betas", b, minimum=0, maximum=1)
+        _check_pair("normalise", self.normalise)
+        check_number("normalise", self.normalise[0])
+        check_number("normalise", self.normalise[1], minimum=0, strict=True)
+        if not isinstance(self.prune, tuple) or not self.prune:
+            raise ValueError(f"prune: expected a tuple of relative thresholds (None: no pruning), got {self.prune!r}")
+        for c in self.prune:
+            if c is not None:
+                check_threshold("prune", c, relative=True)
+
+
+def _check_pair(name: str, v) -> None:
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise ValueError(f"{name}: expected two numbers, got {v!r}")
 
 
 def _training_signals(protocol: OnlineLearningProtocol, dtype: torch.dtype) -> list[torch.Tensor]:
@@ -232,9 +274,9 @@ def learn_online(init: str, out: str | Path, protocol: OnlineLearningProtocol = 
     from csc.dictionary.io import load_dictionary, save_dictionary
     from csc.learn.dictlearn import plot_objective
     from csc.learn.onlinecdl import ImageSampler, OnlineDictLearn
-    from csc.runtime.outputs import prepare_file_parent
+    from csc.runtime.outputs import check_given, prepare_file_parent
 
-    out = Path(out)
+    out = check_given(out, "out")
     prepare_file_parent(out, "out")
     D0 = load_dictionary(init, dtype=dtype)
     sampler = ImageSampler(_training_signals(protocol, dtype), batch_size=1, crop=protocol.crop,

@@ -201,7 +201,7 @@ def test_second_encoding_job_into_one_folder_is_refused(tmp_path, dict_file, dat
     assert again == []
 
 
-def test_failed_runs_leave_finished_shards_only(tmp_path, dict_file, data):
+def test_failed_runs_leave_finished_shards_only(tmp_path, dict_file, data, monkeypatch):
     images, labels = data
 
     def fail(i):
@@ -212,10 +212,15 @@ def test_failed_runs_leave_finished_shards_only(tmp_path, dict_file, data):
         encode_dataset(images[:2], labels[:2], out, _settings(dict_file, shard_size=1), device="cpu", on_shard=fail)
     assert (out / "shard-00000.npz").is_file()  # a finished shard is kept for the resume
     # a run that fails before finishing any shard leaves no folder behind
-    huge = np.full((2, HW, HW), 3e38, dtype=np.float32) * np.random.default_rng(0).random((2, HW, HW), np.float32)
-    with pytest.raises(ValueError, match="overflow"):
-        encode_dataset(huge, labels[:2], tmp_path / "fails" / "s", _settings(dict_file, preprocess="none"),
-                       device="cpu")
+    import csc.problems.cbpdn
+
+    def solve_fails(*a, **k):
+        raise RuntimeError("out of memory")
+
+    with monkeypatch.context() as m:
+        m.setattr(csc.problems.cbpdn, "solve_in_batches", solve_fails)
+        with pytest.raises(RuntimeError, match="out of memory"):
+            encode_dataset(images[:2], labels[:2], tmp_path / "fails" / "s", _settings(dict_file), device="cpu")
     assert not (tmp_path / "fails").exists()
     # bad settings are found before any work, and leave nothing either
     with pytest.raises(ValueError, match="size"):

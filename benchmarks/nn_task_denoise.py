@@ -39,7 +39,7 @@ from csc.pipeline.sources.folders import builtin_photographs
 
 TRAIN = ("astronaut", "camera", "coffee", "chelsea", "rocket")
 TEST = ("clock", "coins", "moon", "brick")
-LAMBDAS = (0.02, 0.05, 0.1, 0.2)
+LAMBDAS = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 #: the forward's options: tight enough for the implicit gradient (README, "PyTorch layer")
 SOLVE = dict(rel_stop_tol=1e-4, max_iter=3000, rsdl_target=1.0, rho_period=10, record_stats=False)

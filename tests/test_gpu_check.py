@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU = ROOT / "benchmarks" / "gpu"
-SECTIONS = ["environment", "parity", "throughput", "retiring", "dictlearn", "dataset", "classifier", "cuda_tests"]
+SECTIONS = ["environment", "parity", "throughput", "retiring", "dictlearn", "dataset", "classifier", "nn_layer",
+            "cuda_tests"]
 
 
 def _check_figures(report: dict, failed: str | None = None) -> None:
@@ -57,6 +58,9 @@ def _check_figures(report: dict, failed: str | None = None) -> None:
         assert f["dataset"]["images"] == 8 and f["dataset"]["images_per_s"] > 0
     if failed != "classifier":
         assert f["classifier"]["steps_per_s"] > 0 and f["classifier"]["input_shape"][0] == 144
+    if failed != "nn_layer":
+        row = f["nn_layer"]["24x1"]
+        assert row["forward_s"] > 0 and row["backward_s"] > 0 and row["cg_iterations_mean"] >= 1
 
 
 @pytest.mark.slow

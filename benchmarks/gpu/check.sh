@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check: a thin wrapper around benchmarks/gpu/gpu_check.py, which runs, in order,
-# environment, parity, throughput, retiring, dictlearn, dataset, classifier and cuda_tests
+# environment, parity, throughput, retiring, dictlearn, dataset, classifier, nn_layer and cuda_tests
 # (the CUDA tests, last, in a subprocess with their own timeout), each in its own
 # try/except with its own time budget, and rewrites the whole JSON report after every
 # section (benchmarks/results/gpu/gpu_check_<device type>.json; a failed section loses

@@ -27,7 +27,10 @@ failed section or a killed run keeps every figure measured until then:
    heterogeneous dictionary: images per second, peak memory;
 7. ``classifier``: 50 ResNet-18 training steps (``csc train``'s loop) on codes read from
    the dataset section's store through ``SparseCodeDataset``: steps per second;
-8. ``cuda_tests``: pytest in a subprocess, with its own timeout, over the CUDA tests:
+8. ``nn_layer``: :mod:`csc.nn`'s implicit backward against its forward, 256² × K144 and
+   8 × 128², float32 (``check_nn.py``, ``benchmarks/nn_backward.py``): seconds, CG
+   iterations, peak memory of each phase;
+9. ``cuda_tests``: pytest in a subprocess, with its own timeout, over the CUDA tests:
    pass / fail counts and the output's tail.
 
 Each section's entry records ``status`` ("ok", "error" with the last lines of the
@@ -68,6 +71,7 @@ if str(HERE) not in sys.path:  # the section modules lie next to this file
 
 import torch  # noqa: E402
 
+import check_nn  # noqa: E402
 import check_pipeline  # noqa: E402
 import check_solver  # noqa: E402
 from check_common import Skip  # noqa: E402
@@ -106,11 +110,11 @@ class Config:
     train_batch: int = 128
     train_size: int | None = 32  # codes resized to this side at load (the authors' loader)
     tests: tuple = ("tests/backends/test_cuda.py", "tests/backends/test_compiled.py",
-                    "tests/core/test_host_syncs.py", "tests/problems/test_batching.py")
+                    "tests/core/test_host_syncs.py", "tests/problems/test_batching.py", "tests/nn/test_autograd.py")
     total_budget: float = 420.0
     budgets: dict = field(default_factory=lambda: dict(
         environment=45, parity=45, throughput=100, retiring=40, dictlearn=45, dataset=45, classifier=30,
-        cuda_tests=240))  # cuda_tests: at most what is left of total_budget
+        nn_layer=60, cuda_tests=240))  # cuda_tests: at most what is left of total_budget
 
     @classmethod
     def cpu(cls) -> "Config":
@@ -203,6 +207,7 @@ SECTIONS = {
     "dictlearn": check_pipeline.dictlearn,
     "dataset": check_pipeline.dataset,
     "classifier": check_pipeline.classifier,
+    "nn_layer": check_nn.nn_layer,
     "cuda_tests": check_pipeline.cuda_tests,
 }
 

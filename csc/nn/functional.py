@@ -21,6 +21,7 @@ kernel, per pixel), non-negative codes and multi-channel dictionaries (K, C, kh,
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,7 +139,7 @@ class _ConvSparseCodeFunction(torch.autograd.Function):
     """codes = solve(images, D, λ[, μ][, W]); backward by :func:`csc.nn.implicit.implicit_gradients`."""
 
     @staticmethod
-    def forward(ctx, problem: _Problem, S, D, lmbda, mu, mask):
+    def forward(ctx, problem: _Problem, S, D, lmbda, mu, mask, weight):
         m = None if mask is None else (mask[0] if mask.shape[0] == 1 else mask)
         result = _run_solver(problem.solver, problem.options, S.detach(), D.detach(), float(lmbda.detach()),
                              0.0 if mu is None else float(mu.detach()), None if m is None else m.detach(),
@@ -147,20 +148,22 @@ class _ConvSparseCodeFunction(torch.autograd.Function):
             _check_converged(problem, result)
         codes = result.codes.reshape(S.shape[0], D.shape[0], *S.shape[-2:])
         ctx.problem = problem
-        ctx.save_for_backward(S, D, codes, lmbda, mu, mask)
+        ctx.save_for_backward(S, D, codes, lmbda, mu, mask, weight)
         return codes
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        S, D, codes, lmbda, mu, mask = ctx.saved_tensors
+        S, D, codes, lmbda, mu, mask, weight = ctx.saved_tensors
         problem = ctx.problem
-        w = _l1_weight(problem.options.l1_weight, S, problem.channels)
-        needs = tuple(ctx.needs_input_grad[1:6])
-        grads = implicit_gradients(S, D, codes, grad.contiguous(), l1_weight=w, mask=mask,
-                                   mu=0.0 if mu is None else float(mu), needs=needs, cg=problem.cg,
-                                   record=problem.record, term=_term(problem, S, codes))
-        return (None, *grads)
+        w = _l1_weight(problem.options.l1_weight if weight is None else weight, S, problem.channels)
+        needs = tuple(ctx.needs_input_grad[1:7])
+        *grads, g_w = implicit_gradients(S, D, codes, grad.contiguous(), l1_weight=w, mask=mask,
+                                         mu=0.0 if mu is None else float(mu), needs=needs, cg=problem.cg,
+                                         record=problem.record, term=_term(problem, S, codes), lmbda=float(lmbda))
+        if g_w is not None:  # summed over what the weights broadcast over, in their own shape
+            g_w = g_w.sum_to_size(w.shape).reshape(weight.shape)
+        return (None, *grads, g_w)
 
 
 def _term(problem: _Problem, S: torch.Tensor, codes: torch.Tensor):
@@ -199,9 +202,10 @@ def _l1_weight(w, S: torch.Tensor, channels: int = 1):
 
 
 def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, options=None, *, mu=0.0, mask=None,
-                     cg: CGOptions | None = None, record: BackwardRecord | None = None,
-                     require_converged: bool = True) -> torch.Tensor:
-    r"""Sparse codes of ``images``, differentiable in the images, the dictionary, λ, μ and the mask.
+                     l1_weight: torch.Tensor | None = None, cg: CGOptions | None = None,
+                     record: BackwardRecord | None = None, require_converged: bool = True) -> torch.Tensor:
+    r"""Sparse codes of ``images``, differentiable in the images, the dictionary, λ, μ, the mask
+    and the ℓ1 weights.
 
     .. math::
         x^\star = \operatorname*{argmin}_x \tfrac12 \Big\| W \odot \Big(\sum_k d_k * x_k - s\Big)\Big\|^2
@@ -228,6 +232,10 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
         μ ≥ 0 of the elastic net (with ``CBPDNOptions``); 0 is CBPDN.
     mask : scalar, (H, W) or lead + (H, W) tensor, optional
         W ≥ 0 of the mask-decoupled problem (may require a gradient).
+    l1_weight : tensor, optional
+        The ℓ1 weights w ≥ 0 as a tensor that may require a gradient (∂L/∂w = −λ v ⊙ sign x,
+        summed to its shape): (K,) per kernel, (K, H, W) or (B, K, H, W); it replaces
+        ``options.l1_weight`` (None: the options' weights, constants).
     cg, record : CGOptions, BackwardRecord, optional
         The backward's conjugate gradients; a record it fills in (CG iterations, residuals).
     require_converged : bool
@@ -245,7 +253,8 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
     lam = _as_scalar("lmbda", lmbda, S)
     mu_t = _as_scalar("mu", mu, S) if name in _WITH_MU else None
     m = _as_mask(mask, S, lead) if mask is not None else None
-    wants = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (S, D, lam, mu_t, m))
+    weight, options = _as_weight(l1_weight, options, S, channels)
+    wants = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (S, D, lam, mu_t, m, weight))
     if not wants:  # csc's solve as is: no graph, no backward cost
         with torch.no_grad():
             mm = mask.detach() if isinstance(mask, torch.Tensor) else mask
@@ -253,10 +262,25 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
                                0.0 if mu_t is None else float(mu_t), mm, channels).codes
     _check_rule(name, options, D, mask)
     problem = _Problem(name, options, cg if cg is not None else CGOptions(), record, require_converged, channels)
-    codes = _ConvSparseCodeFunction.apply(problem, S, D, lam, mu_t, m)
+    codes = _ConvSparseCodeFunction.apply(problem, S, D, lam, mu_t, m, weight)
     if channels > 1 or name == "ConvBPDNJoint":  # (B·C, K, H, W) → (B, C, K, H, W), as the solver's
         return codes.reshape((-1, channels) + tuple(codes.shape[1:]))
     return codes.reshape(tuple(lead) + tuple(codes.shape[1:]))
+
+
+def _as_weight(w, options, S: torch.Tensor, channels: int):
+    """(the ℓ1 weights as an autograd input or None, the options with their detached copy)."""
+    if w is None:
+        return None, options
+    if not isinstance(w, torch.Tensor):
+        raise TypeError(f"l1_weight: expected a tensor (or None: options.l1_weight), got {type(w).__name__}")
+    if w.dtype != S.dtype or w.device != S.device:
+        raise TypeError(f"l1_weight: expected {S.dtype} on {S.device} (the images'), got {w.dtype} on {w.device}")
+    if w.ndim not in (1, 3, 4) or (w.ndim == 4 and channels > 1):
+        raise ValueError(f"l1_weight: expected (K,), (K, H, W) or (B, K, H, W)"
+                         f"{' ((K,) or (K, H, W) with joint sparsity)' if channels > 1 else ''}, "
+                         f"got shape {tuple(w.shape)}")
+    return w, dataclasses.replace(options, l1_weight=w.detach())
 
 
 def _check_rule(name: str, options, D: torch.Tensor, mask) -> None:

@@ -26,6 +26,7 @@ and with r = Ax − s, dL = ⟨g, dx⟩ = −⟨v, ∂F⟩ gives
 .. math::
     \partial_s L = W^2 \odot A v, \qquad
     \partial_\lambda L = -\langle v, w \odot \operatorname{sign} x \rangle, \qquad
+    \partial_w L = -\lambda\, v \odot \operatorname{sign} x, \qquad
     \partial_\mu L = -\langle v, x \rangle,
 
 .. math::
@@ -355,7 +356,8 @@ def solve_adjoint(op: SupportNormalOperator, g: torch.Tensor, cg: CGOptions,
 
 def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: torch.Tensor, *, l1_weight,
                        mask: torch.Tensor | None, mu: float, needs: tuple[bool, ...], cg: CGOptions,
-                       record: BackwardRecord | None = None, term=None) -> tuple[torch.Tensor | None, ...]:
+                       record: BackwardRecord | None = None, term=None,
+                       lmbda: float = 0.0) -> tuple[torch.Tensor | None, ...]:
     r"""The gradients of L at the solution x of every image, from g = ∂L/∂x (module docstring).
 
     Parameters
@@ -374,14 +376,17 @@ def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: tor
         W (None: W = 1).
     mu : float
         μ of the smooth regulariser ``term`` (0 for CBPDN).
-    needs : 5 bools
-        Which of (images, dictionary, λ, μ, mask) want a gradient.
+    needs : 5 or 6 bools
+        Which of (images, dictionary, λ, μ, mask[, ℓ1 weights]) want a gradient.
     term : L2Term, SpectralTerm or GroupTerm, optional
         The regulariser that μ weights (None: :class:`L2Term`, the elastic net's).
+    lmbda : float
+        λ, for the ℓ1 weights' gradient −λ v ⊙ sign x.
 
     Returns
     -------
-    ∂s (as S), ∂D (as D), ∂λ (), ∂μ (), ∂W (as ``mask``); None where not needed.
+    ∂s (as S), ∂D (as D), ∂λ (), ∂μ (), ∂W (as ``mask``)[, ∂w (n, K, H, W): the caller sums
+    it to the weights' shape]; None where not needed.
     """
     H, W = S.shape[-2:]
     Df = ops.kernel_dft(D, (H, W))
@@ -399,7 +404,9 @@ def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: tor
     g_W = None
     if needs[4]:
         g_W = (-2.0 * mask * Av * r).sum_to_size(mask.shape)
-    return g_s, g_D, g_l, g_mu, g_W
+    if len(needs) == 5:
+        return g_s, g_D, g_l, g_mu, g_W
+    return g_s, g_D, g_l, g_mu, g_W, (-lmbda * v * torch.sign(x)) if needs[5] else None
 
 
 def _dictionary_gradient(op: SupportNormalOperator, v: torch.Tensor, x: torch.Tensor, Wr: torch.Tensor,

@@ -40,6 +40,10 @@ class ConvSparseCode(nn.Module):
     learn_dictionary, learn_lmbda : bool
         Which of the dictionary and λ are parameters (the others are buffers: both are in
         the ``state_dict`` either way).
+    learn_kernel_weights : bool
+        Learn one ℓ1 weight per kernel, w_k = exp(``log_kernel_weight``_k) (1 at the start):
+        each kernel its own λw_k, as the paper's heterogeneous dictionaries suggest. They
+        replace ``options.l1_weight`` (default False: the options' weights).
     mu : float
         The elastic net's μ (0: CBPDN).
     cg : CGOptions, optional
@@ -70,11 +74,12 @@ class ConvSparseCode(nn.Module):
     """
 
     def __init__(self, dictionary, lmbda: float, options=None, learn_dictionary: bool = True,
-                 learn_lmbda: bool = False, *, mu: float = 0.0, cg: CGOptions | None = None,
-                 constraint: str | None = None, require_converged: bool = True):
+                 learn_lmbda: bool = False, *, learn_kernel_weights: bool = False, mu: float = 0.0,
+                 cg: CGOptions | None = None, constraint: str | None = None, require_converged: bool = True):
         super().__init__()
         learn_dictionary = check_bool("learn_dictionary", learn_dictionary)
         learn_lmbda = check_bool("learn_lmbda", learn_lmbda)
+        learn_kernel_weights = check_bool("learn_kernel_weights", learn_kernel_weights)
         require_converged = check_bool("require_converged", require_converged)
         if constraint not in CONSTRAINTS:
             raise ValueError(f"constraint: expected one of {CONSTRAINTS}, got {constraint!r}")
@@ -94,9 +99,16 @@ class ConvSparseCode(nn.Module):
             self.log_lmbda = nn.Parameter(value)
         else:
             self.register_buffer("lmbda_value", value)
+        if learn_kernel_weights:  # w_k = exp(log w_k), 1 at the start: λw_k is kernel k's own λ
+            self.log_kernel_weight = nn.Parameter(torch.zeros(D.shape[0], dtype=D.dtype))
         self.options, self.mu, self.cg, self.constraint = options, float(mu), cg, constraint
         self.require_converged = require_converged
         self.record = BackwardRecord()
+
+    @property
+    def kernel_weights(self) -> torch.Tensor | None:
+        """The learned per-kernel ℓ1 weights w_k = exp(``log_kernel_weight``) (K,), or None."""
+        return self.log_kernel_weight.exp() if hasattr(self, "log_kernel_weight") else None
 
     @property
     def lmbda(self) -> torch.Tensor:
@@ -132,7 +144,8 @@ class ConvSparseCode(nn.Module):
         the mask-decoupled problem (with ``MaskDcplOptions`` or ``options=None``)."""
         self.project_(atol=64 * torch.finfo(self.dictionary.dtype).eps)
         return conv_sparse_code(images, self.kernels(), self.lmbda, self.options, mu=self.mu, mask=mask,
-                                cg=self.cg, record=self.record, require_converged=self.require_converged)
+                                l1_weight=self.kernel_weights, cg=self.cg, record=self.record,
+                                require_converged=self.require_converged)
 
     def extra_repr(self) -> str:
         K, kh, kw = self.dictionary.shape

@@ -269,3 +269,18 @@ def test_cuda_backward_peak_memory_does_not_depend_on_max_iter():
 
     peak(20)
     assert peak(20) == peak(400)
+
+
+def test_module_learns_kernel_weights():
+    """learn_kernel_weights: w_k = exp(log w_k) reach the solve as the ℓ1 weights and get a gradient."""
+    S, D = images(2, H), unit_dictionary(K)
+    layer = ConvSparseCode(D, 0.3, tight(), learn_kernel_weights=True)
+    assert torch.equal(layer.kernel_weights.detach(), torch.ones(K, dtype=F64))
+    with torch.no_grad():
+        layer.log_kernel_weight[1] = 1.0
+    codes = layer(S)
+    expect = csc.ConvBPDN(D, 0.3, tight(l1_weight=layer.kernel_weights.detach().numpy())).solve(S).codes
+    assert torch.allclose(codes.detach(), expect, rtol=0, atol=1e-12)
+    codes.square().sum().backward()
+    assert layer.log_kernel_weight.grad is not None and bool(layer.log_kernel_weight.grad.ne(0).any())
+    assert "log_kernel_weight" in layer.state_dict()

@@ -115,3 +115,12 @@ def test_joint_sparsity_with_mu_gradient():
                   lmbda=torch.tensor(0.3, dtype=torch.float64), mu=torch.tensor(0.2, dtype=torch.float64))
     opts = tight(csc.CBPDNJointOptions, l21_weight=np.array([1.0, 0.5, 2.0, 1.0]))
     _assert_close(directional_check(inputs, code(opts)))
+
+
+@pytest.mark.parametrize("shape", ["per-kernel", "per-pixel"])
+def test_l1_weight_gradient(shape):
+    """∂L/∂w = −λ v ⊙ sign x, summed to the weights' shape, for weights given as a tensor."""
+    g = torch.Generator().manual_seed(3)
+    w = (torch.tensor([0.5, 1.0, 1.5, 2.0], dtype=torch.float64) if shape == "per-kernel"
+         else 0.5 + torch.rand(K, H, H, generator=g, dtype=torch.float64))
+    _assert_close(directional_check(_inputs(l1_weight=w), code(tight())))

@@ -19,6 +19,8 @@ __all__ = [
     "as_float_tensor",
     "check_bool",
     "check_finite",
+    "check_images",
+    "check_scale",
     "check_int",
     "check_ndim",
     "check_nonnegative",
@@ -39,6 +41,34 @@ def host_array(value, dtype=None) -> np.ndarray:
     return np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype)
 
 
+def _as_tensor(name: str, value) -> torch.Tensor:
+    """``value`` as a dense tensor holding data: sparse, meta-device and object arrays refused
+    with a TypeError naming ``name`` (they would fail deep inside the solve)."""
+    if isinstance(value, torch.Tensor):
+        t = value
+    else:
+        arr = value if isinstance(value, np.ndarray) else _as_array(name, value)
+        if arr.dtype == object:
+            raise TypeError(f"{name}: expected numbers, got an array of Python objects (dtype object); "
+                            "convert it first, e.g. np.asarray(x, dtype=np.float32)")
+        t = torch.from_numpy(np.ascontiguousarray(arr)) if arr.dtype.kind in "biufc" else None
+        if t is None:
+            raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    if t.layout != torch.strided:
+        raise TypeError(f"{name}: expected a dense tensor, got a sparse one ({t.layout}); convert it with "
+                        f"{name}.to_dense()")
+    if t.device.type == "meta":
+        raise TypeError(f"{name}: a tensor on the 'meta' device holds no data; give one on 'cpu' or 'cuda'")
+    return t
+
+
+def _as_array(name: str, value) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name}: expected a tensor or array, got {type(value).__name__}") from exc
+
+
 def as_float_tensor(
     name: str,
     value,
@@ -53,15 +83,7 @@ def as_float_tensor(
     silently rescaled: the caller must decide what an integer pixel value means.
     ``integers=True`` accepts them (weights, where 1 means 1).
     """
-    if isinstance(value, torch.Tensor):
-        t = value
-    elif isinstance(value, np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(value))
-    else:
-        try:
-            t = torch.as_tensor(np.asarray(value))
-        except Exception as exc:  # pragma: no cover - message path
-            raise TypeError(f"{name}: expected a tensor or array, got {type(value).__name__}") from exc
+    t = _as_tensor(name, value)
     if not (integers or t.is_floating_point() or t.is_complex()):
         raise TypeError(
             f"{name}: expected a floating-point tensor (float32 or float64), got {t.dtype}; "
@@ -162,11 +184,46 @@ def check_not_channels_last(name: str, t: torch.Tensor, layout: str) -> None:
     batch-first function would filter along the wrong axes."""
     looks = t.ndim in (3, 4) and t.shape[-1] in (3, 4) and t.shape[-2] > 4 and t.shape[-3] > 4
     if looks:
+        batch = (f"; a batch of {t.shape[0]} images of {t.shape[1]}×{t.shape[2]} pixels is read the same way: "
+                 f"pass it as {name}[:, None], shape (B, 1, H, W)") if t.ndim == 3 else ""
         raise ValueError(
             f"{name}: shape {tuple(t.shape)} looks like a channels-last colour image (..., H, W, "
             f"{t.shape[-1]}); expected {layout}: move the channel axis first (e.g. "
-            "image.permute(2, 0, 1)) or convert to grey"
+            f"image.permute(2, 0, 1)) or convert to grey{batch}"
         )
+
+
+def check_images(name: str, S: torch.Tensor) -> None:
+    """Images for a solve: at least one, finite, and of a scale the iteration can square
+    (:func:`check_scale`); ValueError naming ``name``."""
+    if S.numel() == 0:
+        raise ValueError(f"{name}: expected at least one image, got shape {tuple(S.shape)}")
+    check_finite(name, S)
+    check_scale(name, S)
+
+
+def _dtype_name(t: torch.Tensor) -> str:
+    return str(t.dtype).replace("torch.", "")
+
+
+def check_scale(name: str, t: torch.Tensor, gram: bool = False) -> None:
+    """Refuse values the iteration cannot square in ``t``'s dtype: its largest magnitude m
+    (``gram``: a dictionary's Σ_k ‖d_k‖₁², which bounds its Gram matrix in the DFT domain,
+    instead of m²) must lie within [tiny·64, max/64] of the dtype (float32: m between about
+    1e-18 and 2e18), else the squared norms overflow to Inf or underflow to 0 and the codes come
+    out wrong (often all zero) without a NaN. All-zero input is allowed."""
+    info = torch.finfo(t.dtype)
+    a = t.detach().abs().to(torch.float64)
+    m = float(a.max())
+    sq = float(a.reshape(a.shape[0], -1).sum(1).square().sum()) if gram else m * m
+    if m == 0.0 or info.tiny * 64 <= sq <= info.max / (2 if gram else 64):
+        return
+    what = "large" if sq > 1 else "small"
+    raise ValueError(
+        f"{name}: values up to {m:.3g} are too {what} for {_dtype_name(t)}: the iteration squares "
+        f"them, which would {'overflow' if what == 'large' else 'underflow'} and give wrong (often all-zero) "
+        f"codes; scale the {name} to a moderate range (e.g. images in [0, 1], kernels of unit norm) or use float64"
+    )
 
 
 def prepare_dictionary(value, dtype: torch.dtype | None = None, device=None, *,
@@ -195,6 +252,7 @@ def prepare_dictionary(value, dtype: torch.dtype | None = None, device=None, *,
             "equal and whose trailing two differ are refused for this reason: transpose kernels and images.)"
         )
     check_finite("dictionary", D)
+    check_scale("dictionary", D, gram=True)
     return D
 
 

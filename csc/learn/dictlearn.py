@@ -106,7 +106,7 @@ from csc.backends.registry import dictionary_ops, use_fused
 
 from csc.core import ops
 from csc.core.checks import (
-    DeviceCopies, as_float_tensor, check_bool, check_finite, check_image_size, check_ndim, check_nonnegative,
+    DeviceCopies, as_float_tensor, check_bool, check_finite, check_image_size, check_images, check_ndim, check_nonnegative,
     check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary, working_device,
 )
 from csc.learn.constraints import KernelConstraint
@@ -421,7 +421,7 @@ def _prepare_images(images, D: torch.Tensor, joint: bool = False) -> torch.Tenso
     if S.numel() == 0:
         raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
     check_image_size("images", *S.shape[-2:], D.shape[-2:])
-    check_finite("images", S)
+    check_images("images", S)
     return S.contiguous()
 
 

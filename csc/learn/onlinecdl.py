@@ -54,7 +54,7 @@ import torch
 
 from csc.runtime import distributed as _dist
 from csc.core import ops
-from csc.core.checks import (as_float_tensor, check_finite, check_learned, check_nonnegative, prepare_dictionary,
+from csc.core.checks import (as_float_tensor, check_finite, check_images, check_learned, check_nonnegative, prepare_dictionary,
                              working_device)
 from csc.learn.constraints import KernelConstraint
 from csc.learn.dictlearn import (
@@ -185,7 +185,7 @@ class ImageSampler:
             if t.ndim not in (2, 3) or t.shape[:-2] != pool[0].shape[:-2]:
                 raise ValueError(f"images[{i}]: expected grey (H, W) or colour (C, H, W) images, all alike, got "
                                  f"shape {tuple(t.shape)}")
-            check_finite(f"images[{i}]", t)
+            check_images(f"images[{i}]", t)
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
         if crop is not None:

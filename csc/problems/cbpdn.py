@@ -43,7 +43,7 @@ from csc.backends.registry import admm_workspace
 from csc.core import ops
 from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, default_sync_interval  # noqa: F401 (re-exported)
 from csc.core.checks import (
-    DeviceCopies, as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative,
+    DeviceCopies, as_float_tensor, check_finite, check_image_size, check_images, check_ndim, check_nonnegative,
     check_not_channels_last, check_colour_images, check_solution, check_weights, on_device, prepare_dictionary,
     shape_weights, working_device,
 )
@@ -217,7 +217,7 @@ class ConvBPDN:
         check_image_size("images", H, W, D.shape[-2:])
         if S.numel() == 0:
             raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
-        check_finite("images", S)
+        check_images("images", S)
         lead = tuple(S.shape[:-2]) or (1,)
         return S.reshape(-1, H, W), lead
 
@@ -227,7 +227,7 @@ class ConvBPDN:
         check_image_size("images", *S.shape[-2:], self.dictionary.shape[-2:])
         if S.numel() == 0:
             raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
-        check_finite("images", S)
+        check_images("images", S)
         return S, (S.shape[0],)
 
     def _prepare_weight(self, n: int, shape: tuple[int, int], S: torch.Tensor, lead) -> torch.Tensor | float:

@@ -21,6 +21,7 @@ __all__ = [
     "check_finite",
     "check_images",
     "check_scale",
+    "check_instance",
     "check_int",
     "check_ndim",
     "check_nonnegative",
@@ -177,6 +178,14 @@ def check_int(name: str, v, minimum: int | None = None, *, none: bool = False) -
     if minimum is not None and v < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {v!r}")
     return int(v)
+
+
+def check_instance(name: str, value, cls: type, example: str, *, none: bool = True):
+    """``value`` itself when it is a ``cls`` (or None when ``none``); a TypeError naming
+    ``name`` and showing ``example`` otherwise."""
+    if (value is None and none) or isinstance(value, cls):
+        return value
+    raise TypeError(f"{name}: expected {'None or ' if none else ''}a {cls.__name__} (e.g. {example}), got {value!r}")
 
 
 def check_not_channels_last(name: str, t: torch.Tensor, layout: str) -> None:

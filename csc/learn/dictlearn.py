@@ -94,6 +94,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -106,8 +107,8 @@ from csc.backends.registry import dictionary_ops, use_fused
 
 from csc.core import ops
 from csc.core.checks import (
-    DeviceCopies, as_float_tensor, check_bool, check_finite, check_image_size, check_images, check_ndim, check_nonnegative,
-    check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary, working_device,
+    DeviceCopies, as_float_tensor, check_bool, check_finite, check_image_size, check_images, check_int, check_ndim,
+    check_nonnegative, check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary, working_device,
 )
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
@@ -348,8 +349,12 @@ class RunControl:
     def __post_init__(self) -> None:
         for name in ("resume", "progress", "overwrite"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
-        if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every: expected >= 0, got {self.checkpoint_every}")
+        object.__setattr__(self, "checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, 0))
+        for name in ("callback", "on_checkpoint"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise TypeError(f"{name}: expected a function or None, got {getattr(self, name)!r}")
+        if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
+            raise TypeError(f"checkpoint: expected a file path or None, got {self.checkpoint!r}")
         if (self.checkpoint_every or self.resume) and self.checkpoint is None:
             raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
 

@@ -54,8 +54,8 @@ import torch
 
 from csc.runtime import distributed as _dist
 from csc.core import ops
-from csc.core.checks import (as_float_tensor, check_finite, check_images, check_learned, check_nonnegative, prepare_dictionary,
-                             working_device)
+from csc.core.checks import (as_float_tensor, check_finite, check_images, check_int, check_learned, check_nonnegative,
+                             prepare_dictionary, working_device)
 from csc.learn.constraints import KernelConstraint
 from csc.learn.dictlearn import (
     CheckpointCallback,
@@ -152,6 +152,16 @@ def _as_image_masks(mask):
     return mask
 
 
+def _crop_size(crop) -> tuple[int, int]:
+    """A crop size given as an int or an (h, w) pair of ints ≥ 1, as (h, w); TypeError or
+    ValueError naming ``crop`` otherwise (a string, a float, a pair of another length)."""
+    if isinstance(crop, (int, np.integer)) and not isinstance(crop, (bool, np.bool_)):
+        crop = (crop, crop)
+    if not isinstance(crop, (tuple, list)) or len(crop) != 2:
+        raise TypeError(f"crop: expected an integer or an (h, w) pair of integers, got {crop!r}")
+    return tuple(check_int("crop", c, 1) for c in crop)
+
+
 class ImageSampler:
     """Minibatches of random crops from a pool of images, reproducible from a generator.
 
@@ -186,10 +196,11 @@ class ImageSampler:
                 raise ValueError(f"images[{i}]: expected grey (H, W) or colour (C, H, W) images, all alike, got "
                                  f"shape {tuple(t.shape)}")
             check_images(f"images[{i}]", t)
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        batch_size = check_int("batch_size", batch_size, 1)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator: expected a torch.Generator or None, got {generator!r}")
         if crop is not None:
-            crop = (int(crop), int(crop)) if isinstance(crop, (int, np.integer)) else tuple(int(c) for c in crop)
+            crop = _crop_size(crop)
             small = [i for i, t in enumerate(pool) if t.shape[-2] < crop[0] or t.shape[-1] < crop[1]]
             if small:
                 raise ValueError(f"crop: {crop[0]}×{crop[1]} is larger than images {small}")

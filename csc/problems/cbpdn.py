@@ -43,8 +43,8 @@ from csc.backends.registry import admm_workspace
 from csc.core import ops
 from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, default_sync_interval  # noqa: F401 (re-exported)
 from csc.core.checks import (
-    DeviceCopies, as_float_tensor, check_finite, check_image_size, check_images, check_ndim, check_nonnegative,
-    check_not_channels_last, check_colour_images, check_solution, check_weights, on_device, prepare_dictionary,
+    DeviceCopies, as_float_tensor, check_finite, check_image_size, check_images, check_instance, check_ndim,
+    check_nonnegative, check_not_channels_last, check_colour_images, check_solution, check_weights, on_device, prepare_dictionary,
     shape_weights, working_device,
 )
 from csc.core.options import CBPDNOptions
@@ -401,6 +401,7 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
     image is its own problem, so the result is the one-batch result. A single (H, W) image
     (or (C, H, W) for a multi-channel dictionary) is solved as is."""
     D = solver.dictionary
+    check_instance("memory", memory, MemoryBudget, "MemoryBudget(limit_bytes=2**30)")
     t = images if isinstance(images, torch.Tensor) else np.asarray(images)  # batches of an array stay arrays
     single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
     if single or t.shape[0] <= 1:

@@ -57,7 +57,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from csc.dictionary.io import atomic_write, json_metadata, read_npz, unreadable_reason
+from csc.dictionary.io import atomic_write, json_metadata, read_json, read_npz, unreadable_reason
 from csc.classify.models import resnet18
 from csc.runtime.device import resolve_device
 from csc.runtime.outputs import prepare_dir
@@ -590,7 +590,7 @@ def aggregate_runs(run_dirs: Sequence[str | Path], metric: str = "test_acc", whi
     """
     groups: dict[tuple[str, str], list[tuple[int, float, list]]] = {}
     for d in run_dirs:
-        m = json.loads((Path(d) / "metrics.json").read_text())
+        m = read_json(Path(d) / "metrics.json", "metrics")
         vals = [e[metric] for e in m["epochs"]]
         measured = [v for v in vals if v is not None]
         if not measured:

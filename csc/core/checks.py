@@ -19,6 +19,7 @@ __all__ = [
     "as_float_tensor",
     "check_bool",
     "check_finite",
+    "check_float_dtype",
     "check_images",
     "check_scale",
     "check_instance",
@@ -186,6 +187,21 @@ def check_instance(name: str, value, cls: type, example: str, *, none: bool = Tr
     if (value is None and none) or isinstance(value, cls):
         return value
     raise TypeError(f"{name}: expected {'None or ' if none else ''}a {cls.__name__} (e.g. {example}), got {value!r}")
+
+
+def check_float_dtype(name: str, value) -> torch.dtype | None:
+    """None, or float32/float64 given as a torch dtype, a numpy dtype or its name
+    ('float32'); ValueError naming ``name`` for anything else."""
+    if value is None or value in (torch.float32, torch.float64):
+        return value
+    try:
+        np_name = None if isinstance(value, torch.dtype) else np.dtype(value).name
+    except TypeError:
+        np_name = None
+    if np_name in ("float32", "float64"):
+        return getattr(torch, np_name)
+    raise ValueError(f"{name}: expected None, torch.float32 or torch.float64 (or 'float32', 'float64'), "
+                     f"got {value!r}")
 
 
 def check_not_channels_last(name: str, t: torch.Tensor, layout: str) -> None:

@@ -143,8 +143,8 @@ class Nested(Rule):
 
     def apply(self, key: str, value: Any, tr: _Translation) -> None:
         if not isinstance(value, Mapping):
-            raise ValueError(f"{key}: expected a dict of {self.table.what} options (e.g. "
-                             f"{{'{key}': {{'Enabled': True}}}}), got {value!r}")
+            raise ValueError(f"{key}: expected a dict of {self.table.what} options, got {value!r} (e.g. "
+                             f"{{'{key}': {{'Enabled': True}}}})")
         self.table.read(value, tr, prefix=f"{key}.")
 
     def documented(self, key: str) -> dict[str, str]:

@@ -80,6 +80,8 @@ def _image_pair(reference, test) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(
             f"reference, test: expected the same shape, got {tuple(ref.shape)} and {tuple(tst.shape)}"
         )
+    if ref.numel() == 0:
+        raise ValueError(f"reference: expected at least one pixel, got shape {tuple(ref.shape)}")
     check_finite("reference", ref)
     check_finite("test", tst)
     if tst.device != ref.device:
@@ -118,12 +120,22 @@ def psnr(reference, test, data_range=None) -> torch.Tensor:
     Returns
     -------
     torch.Tensor, float64, shape (...)
-        ``inf`` where the images are identical.
+        ``inf`` where the images are identical (MSE 0), as SPORCO.
+
+    Raises
+    ------
+    ValueError
+        For a constant reference image without ``data_range``: its range max − min is 0 and
+        the PSNR undefined. (SPORCO returns −inf there, or NaN when the test image is the
+        same constant, with a RuntimeWarning; csc refuses and asks for ``data_range``.)
     """
     ref, tst = _image_pair(reference, test)
     err = ((ref - tst) ** 2).mean(dim=(-2, -1))
     if data_range is None:
         rng = ref.amax(dim=(-2, -1)) - ref.amin(dim=(-2, -1))
+        if bool((rng == 0).any()):
+            raise ValueError(f"reference: {int((rng == 0).sum())} image(s) are constant (max - min = 0), so the "
+                             "PSNR is undefined; pass data_range= (e.g. 1.0 for images in [0, 1])")
     else:
         rng = torch.as_tensor(data_range, dtype=torch.float64, device=ref.device)
         if not bool(torch.isfinite(rng).all()) or bool((rng <= 0).any()):

@@ -62,6 +62,8 @@ from csc.learn.dictlearn import (
     RunControl,
     StepCallback,
     _check_resume,
+    _elapsed,
+    check_checkpoint_state,
     _checkpoint_payload,
     _jsonable,
     _prepare_images,
@@ -428,15 +430,14 @@ class OnlineDictLearn:
         """
         if not isinstance(sampler, ImageSampler):
             raise TypeError(f"sampler: expected an ImageSampler, got {type(sampler).__name__}")
-        if not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
+        steps = check_int("steps", steps, 1)  # 0 steps would hand back the initial dictionary as learnt
         control = RunControl(checkpoint, checkpoint_every, resume, progress, callback, on_checkpoint, overwrite)
         fingerprint = self._fingerprint(sampler)
         self._check_target(control, fingerprint)
         if self.distributed:
             self._check_samplers_agree(sampler)
         if resume and checkpoint is not None:
-            self._resume(checkpoint, fingerprint, sampler)
+            self._resume(checkpoint, fingerprint, sampler, steps)
         main_process = self.rank == 0
         bar = control.progress_bar(steps, min(self.j, steps), "step", show=main_process)
         try:
@@ -472,7 +473,7 @@ class OnlineDictLearn:
             raise ValueError("sampler: the processes' samplers differ (images, batch size, crop or generator "
                              "state); give every rank the same sampler and seed")
 
-    def _resume(self, checkpoint, fingerprint: dict[str, Any], sampler: ImageSampler) -> None:
+    def _resume(self, checkpoint, fingerprint: dict[str, Any], sampler: ImageSampler, steps: int) -> None:
         """Load ``checkpoint`` when it exists (its settings checked against ``fingerprint``):
         the dictionary, the step count, the statistics, the elapsed time, the sampler's state."""
         loaded = self._read_checkpoint(checkpoint)
@@ -481,10 +482,12 @@ class OnlineDictLearn:
         arrays, meta = loaded
         _check_resume(meta, fingerprint, checkpoint)
         D = self.dictionary
+        like = {"dictionary": D, "rng_state": sampler.get_state()}
+        step = check_checkpoint_state(checkpoint, arrays, meta, like, steps, "steps")
         self.dictionary = torch.from_numpy(arrays["dictionary"]).to(device=D.device, dtype=D.dtype)
-        self.j = int(meta["step"])
+        self.j = step
         self._rows = _rows_from_arrays(arrays, _STAT_NAMES)
-        self._t_offset = float(meta.get("elapsed", 0.0))
+        self._t_offset = _elapsed(meta)
         sampler.set_state(arrays["rng_state"])
 
     def _fingerprint(self, sampler: ImageSampler) -> dict[str, Any]:

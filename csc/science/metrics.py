@@ -43,9 +43,8 @@ between 0 (all orientations equal) and 1 (uniform).
 
 from __future__ import annotations
 
-import warnings
-
 import math
+import warnings
 
 import numpy as np
 import torch

@@ -8,6 +8,7 @@ a NaN.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Iterable
 
 import numpy as np
@@ -19,6 +20,7 @@ __all__ = [
     "as_float_tensor",
     "check_bool",
     "check_finite",
+    "explain_out_of_memory",
     "check_float_dtype",
     "check_images",
     "check_scale",
@@ -413,3 +415,37 @@ def on_device(copies: DeviceCopies, name: str, t: torch.Tensor, device: torch.de
     if t.device == device:
         return t
     return copies.get(name, t, device, lambda: t.to(device))
+
+
+def _is_allocation_failure(exc: BaseException) -> bool:
+    """A failed allocation: Python's MemoryError, torch's out-of-memory error, or the CPU
+    allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
+    oom = getattr(torch, "OutOfMemoryError", ())
+    return isinstance(exc, (MemoryError, oom)) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+@contextmanager
+def explain_out_of_memory(name: str, S: torch.Tensor, maps: int):
+    """Re-raise a failed allocation in the body with how much the solve of images ``S`` (n,
+    …, H, W) with ``maps`` coefficient maps per image needs and how to need less: a
+    ``torch.OutOfMemoryError`` on CUDA (batch splitting still recognises it), a MemoryError
+    elsewhere."""
+    try:
+        yield
+    except BaseException as exc:
+        if not _is_allocation_failure(exc):
+            raise
+        n, (H, W) = S.shape[0], S.shape[-2:]
+        one = n * maps * H * W * S.element_size()
+        msg = (f"{name}: out of memory on {S.device} solving {n} image(s) of {H}×{W} with {maps} coefficient maps "
+               f"each in {_dtype_name(S)}: every array of codes takes {_gib(one)} and a solve holds about six "
+               f"(~{_gib(6 * one)}); solve fewer images at a time (csc.encode and csc.solve_in_batches size the "
+               "batches to the memory), or use smaller images, fewer kernels or float32")
+        if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+            raise type(exc)(msg) from exc
+        raise MemoryError(msg) from None

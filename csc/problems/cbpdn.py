@@ -44,8 +44,8 @@ from csc.core import ops
 from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, default_sync_interval  # noqa: F401 (re-exported)
 from csc.core.checks import (
     DeviceCopies, as_float_tensor, check_finite, check_image_size, check_images, check_instance, check_ndim,
-    check_nonnegative, check_not_channels_last, check_colour_images, check_solution, check_weights, on_device, prepare_dictionary,
-    shape_weights, working_device,
+    check_nonnegative, check_not_channels_last, check_colour_images, check_solution, check_weights,
+    explain_out_of_memory, on_device, prepare_dictionary, shape_weights, working_device,
 )
 from csc.core.options import CBPDNOptions
 from csc.core.prox import Prox, SoftThreshold
@@ -265,7 +265,8 @@ class ConvBPDN:
             (λ/ρ₀)·sign(y0) (SPORCO's choice); both default to zero.
         """
         S, lead = self._prepare_images(images)
-        return self._solve_prepared(S, lead, y0, u0)
+        with explain_out_of_memory("images", S, self._num_maps(self.dictionary.shape[0])):
+            return self._solve_prepared(S, lead, y0, u0)
 
     def _solve_prepared(self, S: torch.Tensor, lead, y0=None, u0=None, wrap=None,
                         penalty_maps: int | None = None) -> CBPDNResult:

@@ -170,7 +170,7 @@ class SubOptions(Rule):
             tr.fields[self.name] = self.make(merge(self.defaults, opt) if self.defaults else opt)
         except (TypeError, ValueError) as exc:  # name the option as the user wrote it: CBPDN.MaxMainIter
             msg = str(exc)
-            if msg.startswith(f"{key}.") or msg.partition(":")[0].partition(" ")[0] not in opt:
+            if msg.startswith(f"{key}.") or msg.partition(":")[0].partition(" ")[0].partition(".")[0] not in opt:
                 raise
             raise type(exc)(f"{key}.{msg}") from None
 

@@ -1049,11 +1049,13 @@ def test_training_resume_below_the_checkpoints_epochs_is_refused(tmp_path):
     from csc.classify.train import TrainOptions, train
     from csc.pipeline.datasets import SparseCodeDataset
 
-    out = _trained_run(tmp_path)
-    ds = SparseCodeDataset(_tiny_store())
-    o = TrainOptions(epochs=0, batch_size=2, device="cpu")
-    with pytest.raises(ValueError, match=r"^epochs: 0 is below the 1 epochs of the checkpoint"):
-        train(ds, ds, out, o, run={"encoding": "x"})
+    ds, out = SparseCodeDataset(_tiny_store()), tmp_path / "run"
+    o = TrainOptions(epochs=2, batch_size=2, device="cpu", max_steps=1)
+    train(ds, ds, out, o, run={"encoding": "x"})
+    before = (out / "checkpoint.npz").read_bytes()
+    with pytest.raises(ValueError, match=r"^epochs: 1 is below the 2 epochs of the checkpoint"):
+        train(ds, ds, out, o.__class__(**{**o.__dict__, "epochs": 1}), run={"encoding": "x"})
+    assert (out / "checkpoint.npz").read_bytes() == before
 
 
 def test_amp_on_the_cpu_is_refused(tmp_path):

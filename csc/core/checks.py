@@ -222,11 +222,14 @@ def check_not_channels_last(name: str, t: torch.Tensor, layout: str) -> None:
 
 def check_images(name: str, S: torch.Tensor) -> None:
     """Images for a solve: at least one, finite, and of a scale the iteration can square
-    (:func:`check_scale`); ValueError naming ``name``."""
+    (:func:`check_scale`); ValueError naming ``name``. One host read (the extremes)."""
     if S.numel() == 0:
         raise ValueError(f"{name}: expected at least one image, got shape {tuple(S.shape)}")
-    check_finite(name, S)
-    check_scale(name, S)
+    lo, hi = torch.stack([S.detach().min(), S.detach().max()]).to(torch.float64).cpu().tolist()
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # min and max propagate NaN
+        check_finite(name, S)
+    m = max(-lo, hi)
+    _check_magnitude(name, S.dtype, m, m * m, "images")
 
 
 def _dtype_name(t: torch.Tensor) -> str:
@@ -236,20 +239,25 @@ def _dtype_name(t: torch.Tensor) -> str:
 def check_scale(name: str, t: torch.Tensor, gram: bool = False) -> None:
     """Refuse values the iteration cannot square in ``t``'s dtype: its largest magnitude m
     (``gram``: a dictionary's Σ_k ‖d_k‖₁², which bounds its Gram matrix in the DFT domain,
-    instead of m²) must lie within [tiny·64, max/64] of the dtype (float32: m between about
-    1e-18 and 2e18), else the squared norms overflow to Inf or underflow to 0 and the codes come
-    out wrong (often all zero) without a NaN. All-zero input is allowed."""
-    info = torch.finfo(t.dtype)
-    a = t.detach().abs().to(torch.float64)
+    instead of m²) must lie within [tiny·64, max/64] of the dtype (max/2 for ``gram``; float32:
+    m between about 1e-18 and 2e18), else the squared norms overflow to Inf or underflow to 0
+    and the codes come out wrong (often all zero) without a NaN. All-zero input is allowed."""
+    a = t.detach().abs()
     m = float(a.max())
-    sq = float(a.reshape(a.shape[0], -1).sum(1).square().sum()) if gram else m * m
+    sq = float(a.reshape(a.shape[0], -1).sum(1).to(torch.float64).square().sum()) if gram else m * m
+    _check_magnitude(name, t.dtype, m, sq, name, gram)
+
+
+def _check_magnitude(name: str, dtype: torch.dtype, m: float, sq: float, what: str, gram: bool = False) -> None:
+    info = torch.finfo(dtype)
     if m == 0.0 or info.tiny * 64 <= sq <= info.max / (2 if gram else 64):
         return
-    what = "large" if sq > 1 else "small"
+    big = sq > 1
     raise ValueError(
-        f"{name}: values up to {m:.3g} are too {what} for {_dtype_name(t)}: the iteration squares "
-        f"them, which would {'overflow' if what == 'large' else 'underflow'} and give wrong (often all-zero) "
-        f"codes; scale the {name} to a moderate range (e.g. images in [0, 1], kernels of unit norm) or use float64"
+        f"{name}: values up to {m:.3g} are too {'large' if big else 'small'} for {str(dtype).replace('torch.', '')}: "
+        f"the iteration squares them, which would {'overflow' if big else 'underflow'} and give wrong (often "
+        f"all-zero) codes; scale the {what} to a moderate range (e.g. images in [0, 1], kernels of unit norm) or "
+        "use float64"
     )
 
 

@@ -1065,3 +1065,19 @@ def test_amp_on_the_cpu_is_refused(tmp_path):
     ds = SparseCodeDataset(_tiny_store())
     with pytest.raises(ValueError, match=r"^amp \(csc train --amp on\): mixed precision runs on CUDA only"):
         train(ds, ds, tmp_path / "run", TrainOptions(epochs=1, batch_size=2, device="cpu", amp=True))
+
+
+@pytest.mark.parametrize("method", ["batch", "online"])
+def test_cli_learn_resume_from_an_edited_checkpoint_is_one_line(tmp_path, capsys, method):
+    ck = tmp_path / "ck.npz"
+    argv = ["learn", "--images", "builtin:camera", "--lmbda", "0.1", "--steps", "2", "--crop", "32", "--kernels",
+            "4", "--kernel-size", "4", "--method", method, "--checkpoint", str(ck), "--checkpoint-every", "1",
+            "--out", str(tmp_path / "d.npz"), "--quiet", "--device", "cpu"]
+    assert main(argv) == 0
+    _edit_npz(ck, lambda z, m: m.update(step=-3))
+    before = ck.read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "step -3" in err[0] and str(ck) in err[0], err
+    assert ck.read_bytes() == before

@@ -55,9 +55,9 @@ def _as_tensor(name: str, value) -> torch.Tensor:
         if arr.dtype == object:
             raise TypeError(f"{name}: expected numbers, got an array of Python objects (dtype object); "
                             "convert it first, e.g. np.asarray(x, dtype=np.float32)")
-        t = torch.from_numpy(np.ascontiguousarray(arr)) if arr.dtype.kind in "biufc" else None
-        if t is None:
+        if arr.dtype.kind not in "biufc":
             raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr)) if isinstance(value, np.ndarray) else torch.as_tensor(arr)
     if t.layout != torch.strided:
         raise TypeError(f"{name}: expected a dense tensor, got a sparse one ({t.layout}); convert it with "
                         f"{name}.to_dense()")

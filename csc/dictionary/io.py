@@ -42,6 +42,7 @@ __all__ = [
     "load_codes",
     "atomic_write",
     "sha256_of_array",
+    "read_json",
 ]
 
 DICTIONARY_FORMAT = "csc-dictionary"

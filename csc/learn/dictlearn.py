@@ -108,8 +108,9 @@ from csc.backends.registry import dictionary_ops, use_fused
 
 from csc.core import ops
 from csc.core.checks import (
-    DeviceCopies, as_float_tensor, check_bool, check_finite, check_image_size, check_images, check_int, check_ndim,
-    check_nonnegative, check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary, working_device,
+    DeviceCopies, as_float_tensor, check_bool, check_image_size, check_images, check_int, check_ndim,
+    check_nonnegative, check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary,
+    working_device,
 )
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
@@ -342,7 +343,7 @@ def check_checkpoint_state(path, arrays: Mapping[str, np.ndarray], meta: Mapping
     return step
 
 
-#: ``callback(step_index, row)`` of the learners#: ``callback(step_index, row)`` of the learners: after every step, its statistics row
+#: ``callback(step_index, row)`` of the learners: after every step, its statistics row
 StepCallback = Callable[[int, dict[str, float]], None]
 #: ``on_checkpoint(steps_done)`` of the learners: after each checkpoint is written
 CheckpointCallback = Callable[[int], None]

@@ -331,7 +331,26 @@ CLI_CASES = [
     ("bench-iters-zero", lambda t: ["bench", "--iters", "0"], "--iters"),
     ("bench-device-bogus", lambda t: ["bench", "--device", "bogus"], "--device"),
     ("table-no-runs", lambda t: ["table", str(t)], "runs"),
+    # round two (issue 33)
+    ("learn-builtin-no-name", lambda t: ["learn", "--images", "builtin:", "--lmbda", "0.1", "--steps", "1",
+                                         "--crop", "32", "--out", str(t / "d.npz")], "--images"),
+    ("learn-builtin-comma", lambda t: ["learn", "--images", "builtin:,", "--lmbda", "0.1", "--steps", "1",
+                                       "--crop", "32", "--out", str(t / "d.npz")], "camera"),
+    ("learn-zero-mean-1x1", lambda t: ["learn", "--images", "builtin:camera", "--lmbda", "0.1", "--steps", "1",
+                                       "--crop", "32", "--kernel-size", "1", "--zero-mean", "--out",
+                                       str(t / "d.npz")], "--zero-mean"),
+    ("train-normalise-nan", lambda t: _train_argv(t, "--normalise", "nan", "1"), "--normalise"),
+    ("train-normalise-inf", lambda t: _train_argv(t, "--normalise", "0", "inf"), "--normalise"),
+    ("train-normalise-std-zero", lambda t: _train_argv(t, "--normalise", "0", "0"), "--normalise"),
+    ("train-normalise-std-negative", lambda t: _train_argv(t, "--normalise", "0", "-1"), "STD"),
+    ("train-amp-on-cpu", lambda t: _train_argv(t, "--amp", "on"), "--amp on"),
 ]
+
+
+def _train_argv(t: Path, *extra) -> list[str]:
+    store = str(_tiny_store())
+    return ["train", "--store", store, "--test-store", store, "--epochs", "1", "--batch-size", "2", "--device", "cpu",
+            "--out", str(t / "r"), "--quiet", *extra]
 
 
 def _a_file(t: Path) -> Path:
@@ -684,4 +703,381 @@ def test_training_checkpoint_path_holding_another_file_is_not_overwritten(tmp_pa
                "--device", "cpu", "--out", str(out), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "checkpoint" in err[0] and str(out) in err[0]
+    assert ck.read_bytes() == before
+
+
+# ============================================ round two (issue 33): API, learners, checkpoints
+D32, S32 = D.float(), S.float()
+NARROW = torch.rand(5, 16, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+D3 = torch.randn(4, 3, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+
+
+def _sampler(**kw):
+    return lambda: ImageSampler(S, **kw)
+
+
+def _meta_tensor(shape):
+    return torch.empty(*shape, device="meta", dtype=torch.float64)
+
+
+def _fit(steps):
+    return lambda: csc.OnlineDictLearn(D, 0.1).fit(ImageSampler(S), steps)
+
+
+def _learner_kw(**kw):
+    def call():
+        ck = Path(tempfile.mkdtemp(prefix="csc-never-")) / "ck.npz"
+        return csc.DictLearn(D, 0.1, csc.DictLearnOptions(max_iter=1)).solve(S, checkpoint=ck, **kw)
+    return call
+
+
+def _dictionary_file() -> Path:
+    p = Path(tempfile.mkdtemp(prefix="csc-dict-")) / "d.npz"
+    csc.save_dictionary(p, D)
+    return p
+
+
+API_CASES_2 = [
+    # inputs that are not dense data: sparse, meta-device, object arrays
+    ("images-sparse", lambda: csc.ConvBPDN(D, 0.1).solve(S.to_sparse()), TypeError, "images: expected a dense"),
+    ("images-meta", lambda: csc.ConvBPDN(D, 0.1).solve(_meta_tensor((2, 16, 16))), TypeError, "images: a tensor on"),
+    ("images-object", lambda: csc.ConvBPDN(D, 0.1).solve(np.array(S.numpy(), dtype=object)), TypeError,
+     "images: expected numbers"),
+    ("images-strings", lambda: csc.ConvBPDN(D, 0.1).solve(np.full((8, 8), "x")), TypeError, "images"),
+    ("dictionary-sparse", lambda: csc.ConvBPDN(D.to_sparse(), 0.1), TypeError, "dictionary: expected a dense"),
+    ("dictionary-meta", lambda: csc.ConvBPDN(_meta_tensor((4, 5, 5)), 0.1), TypeError, "dictionary: a tensor on"),
+    ("dictionary-object", lambda: csc.ConvBPDN(D.numpy().astype(object), 0.1), TypeError, "dictionary"),
+    ("fista-images-sparse", lambda: csc.ConvBPDNFISTA(D, 0.1).solve(S.to_sparse()), TypeError, "images"),
+    ("dictlearn-images-meta", lambda: csc.DictLearn(D, 0.1).solve(_meta_tensor((2, 16, 16))), TypeError, "images"),
+    ("sampler-images-object", lambda: ImageSampler(np.array(S.numpy(), dtype=object)), TypeError, "images"),
+    ("psnr-sparse", lambda: csc.psnr(S[0].to_sparse(), S[0]), TypeError, "reference"),
+    ("psnr-object", lambda: csc.psnr(S[0], np.array(S[0].numpy(), dtype=object)), TypeError, "test"),
+    # scales whose squares overflow or underflow the dtype (silently wrong codes before)
+    ("images-scale-1e19-f32", lambda: csc.ConvBPDN(D32, 0.1).solve(S32 * 1e19), ValueError, "images: values up to"),
+    ("images-scale-1e-30-f32", lambda: csc.ConvBPDN(D32, 0.1).solve(S32 * 1e-30), ValueError, "too small"),
+    ("images-scale-1e200-f64", lambda: csc.ConvBPDN(D, 0.1).solve(S * 1e200), ValueError, "float64"),
+    ("dictionary-scale-1e19-f32", lambda: csc.ConvBPDN(D32 * 1e19, 0.1), ValueError, "dictionary: values up to"),
+    ("dictionary-scale-1e18-f32", lambda: csc.ConvBPDN(D32 * 1e18, 0.1), ValueError, "overflow"),
+    ("dictionary-scale-1e-25-f32", lambda: csc.ConvBPDN(D32 * 1e-25, 0.1), ValueError, "underflow"),
+    ("fista-images-scale", lambda: csc.ConvBPDNFISTA(D32, 0.1).solve(S32 * 1e19), ValueError, "images"),
+    ("fista-dictionary-scale", lambda: csc.ConvBPDNFISTA(D32 * 1e19, 0.1), ValueError, "dictionary"),
+    ("variant-images-scale", lambda: csc.ConvElasticNet(D32, 0.1, 0.1).solve(S32 * 1e19), ValueError, "images"),
+    ("dictlearn-images-scale", lambda: csc.DictLearn(D32, 0.1).solve(S32 * 1e19), ValueError, "images"),
+    ("sampler-images-scale", lambda: ImageSampler(S32 * 1e19), ValueError, "images[0]"),
+    ("encode-images-scale", lambda: csc.encode(S32 * 1e19, D32, 0.1), ValueError, "images"),
+    # empty batches
+    ("fista-empty-batch", lambda: csc.ConvBPDNFISTA(D, 0.1).solve(torch.zeros(0, 16, 16, dtype=torch.float64)),
+     ValueError, "images: expected at least one image"),
+    # a narrow (B, H, W) batch: the message says how to pass it
+    ("narrow-batch", lambda: csc.ConvBPDN(D3, 0.1).solve(NARROW), ValueError, "images[:, None]"),
+    # arguments of the wrong kind
+    ("fista-AutoStop-True", lambda: csc.FISTAOptions.from_sporco({"AutoStop": True}), ValueError,
+     "{'AutoStop': {'Enabled': True}}"),
+    ("encode-memory-str", lambda: csc.encode(S, D, 0.1, memory="big"), TypeError, "memory"),
+    ("encode-memory-int", lambda: csc.encode(S, D, 0.1, memory=2**30), TypeError, "MemoryBudget"),
+    ("checkpoint_every-str", _learner_kw(checkpoint_every="1"), TypeError, "checkpoint_every"),
+    ("checkpoint_every-float", _learner_kw(checkpoint_every=1.5), ValueError, "checkpoint_every"),
+    ("checkpoint_every-negative", _learner_kw(checkpoint_every=-1), ValueError, "checkpoint_every"),
+    ("callback-not-callable", _learner_kw(callback=3), TypeError, "callback"),
+    ("on_checkpoint-not-callable", _learner_kw(on_checkpoint="x"), TypeError, "on_checkpoint"),
+    ("checkpoint-int", lambda: csc.DictLearn(D, 0.1).solve(S, checkpoint=5, checkpoint_every=1), TypeError,
+     "checkpoint"),
+    ("online-checkpoint_every-str", lambda: csc.OnlineDictLearn(D, 0.1).fit(ImageSampler(S), 1, checkpoint="c.npz",
+                                                                           checkpoint_every="1"),
+     TypeError, "checkpoint_every"),
+    ("online-steps-zero", _fit(0), ValueError, "steps"),
+    ("online-steps-str", _fit("3"), TypeError, "steps"),
+    ("online-steps-float", _fit(2.0), ValueError, "steps"),
+    ("sampler-crop-str", _sampler(crop="8"), TypeError, "crop"),
+    ("sampler-crop-float", _sampler(crop=8.0), TypeError, "crop"),
+    ("sampler-crop-one", _sampler(crop=(8,)), TypeError, "crop"),
+    ("sampler-crop-three", _sampler(crop=(8, 8, 8)), TypeError, "crop"),
+    ("sampler-crop-zero", _sampler(crop=0), ValueError, "crop"),
+    ("sampler-crop-negative", _sampler(crop=-1), ValueError, "crop"),
+    ("sampler-crop-pair-zero", _sampler(crop=(0, 8)), ValueError, "crop"),
+    ("sampler-crop-bool", _sampler(crop=True), TypeError, "crop"),
+    ("sampler-crop-pair-str", _sampler(crop=[8, "8"]), TypeError, "crop"),
+    ("sampler-crop-too-big", _sampler(crop=100), ValueError, "crop"),
+    ("sampler-batch_size-str", _sampler(batch_size="2"), TypeError, "batch_size"),
+    ("sampler-generator", _sampler(generator=5), TypeError, "generator"),
+    ("zero-mean-1x1-batch", lambda: csc.DictLearn(torch.randn(4, 1, 1, dtype=torch.float64), 0.1, csc.DictLearnOptions(
+        ccmod=DictUpdateOptions(zero_mean=True))), ValueError, "zero_mean"),
+    ("zero-mean-1x1-online", lambda: csc.OnlineDictLearn(torch.randn(4, 1, 1, dtype=torch.float64), 0.1,
+                                                         csc.OnlineDictLearnOptions(zero_mean=True)),
+     ValueError, "zero_mean"),
+    # SPORCO options: the option as written, ReturnVar
+    ("maskdcpl-ReturnVar-X", lambda: csc.MaskDcplOptions.from_sporco({"ReturnVar": "X"}), ValueError, "ReturnVar"),
+    ("l1l1grd-ReturnVar-X", lambda: csc.L1L1GrdOptions.from_sporco({"ReturnVar": "X"}), ValueError, "ReturnVar"),
+    ("cbpdn-ReturnVar", lambda: csc.CBPDNOptions.from_sporco({"ReturnVar": "Y1"}), ValueError, "ReturnVar"),
+    ("dictlearn-CBPDN.MaxMainIter", lambda: csc.DictLearnOptions.from_sporco({"CBPDN": {"MaxMainIter": -2}}),
+     ValueError, "CBPDN.MaxMainIter"),
+    ("dictlearn-CBPDN.RelaxParam", lambda: csc.DictLearnOptions.from_sporco({"CBPDN": {"RelaxParam": 5.0}}),
+     ValueError, "CBPDN.RelaxParam"),
+    ("online-CBPDN.rho", lambda: csc.OnlineDictLearnOptions.from_sporco({"CBPDN": {"rho": -1.0}}), ValueError,
+     "CBPDN.rho"),
+    ("dictlearn-CBPDN.AutoRho", lambda: csc.DictLearnOptions.from_sporco({"CBPDN": {"AutoRho": {"Scaling": "2"}}}),
+     TypeError, "CBPDN.AutoRho.Scaling"),
+    # dictionary files
+    ("load_dictionary-dtype-int8", lambda: csc.load_dictionary(_dictionary_file(), dtype="int8"), ValueError,
+     "dtype"),
+    ("load_dictionary-dtype-int", lambda: csc.load_dictionary(_dictionary_file(), dtype=5), ValueError, "dtype"),
+    ("load_dictionary-dtype-torch-int", lambda: csc.load_dictionary(_dictionary_file(), dtype=torch.int32),
+     ValueError, "dtype"),
+    ("load_dictionary-empty-string", lambda: csc.load_dictionary(""), FileNotFoundError, "empty string"),
+    ("load_dictionary-folder", lambda: csc.load_dictionary(tempfile.gettempdir()), IsADirectoryError, "folder"),
+    ("dictionary_metadata-folder", lambda: csc.dictionary_metadata(tempfile.gettempdir()), IsADirectoryError,
+     "folder"),
+    ("save_dictionary-metadata-object", lambda: csc.save_dictionary(
+        Path(tempfile.mkdtemp()) / "d.npz", D, metadata={"made": object()}), TypeError, "metadata['made']"),
+    ("save_dictionary-metadata-tensor", lambda: csc.save_dictionary(
+        Path(tempfile.mkdtemp()) / "d.npz", D, metadata={"lmbda": torch.tensor(0.1)}), TypeError, "metadata['lmbda']"),
+    ("save_dictionary-metadata-list", lambda: csc.save_dictionary(
+        Path(tempfile.mkdtemp()) / "d.npz", D, metadata=[("a", 1)]), TypeError, "metadata"),
+    ("save_dictionary-folder", lambda: csc.save_dictionary(tempfile.mkdtemp(), D), IsADirectoryError, "is a folder"),
+    ("save_dictionary-empty-path", lambda: csc.save_dictionary("", D), ValueError, "path"),
+    ("save_dictionary-path-int", lambda: csc.save_dictionary(5, D), TypeError, "path"),
+    # metrics
+    ("psnr-empty", lambda: csc.psnr(np.zeros((0, 8)), np.zeros((0, 8))), ValueError, "reference"),
+    ("psnr-empty-batch", lambda: csc.psnr(torch.zeros(0, 8, 8), torch.zeros(0, 8, 8)), ValueError, "reference"),
+    ("psnr-empty-1d", lambda: csc.psnr(torch.zeros(0), torch.zeros(0)), ValueError, "reference"),
+]
+
+
+@pytest.mark.parametrize("call, error, text", [c[1:] for c in API_CASES_2], ids=[c[0] for c in API_CASES_2])
+def test_api_bad_input_round_two(call, error, text):
+    with pytest.raises(error) as info:
+        call()
+    assert text in str(info.value)
+
+
+def test_nothing_written_for_refused_dictionaries(tmp_path):
+    for call in (lambda: csc.save_dictionary(tmp_path / "d.npz", D, metadata={"a": object()}),
+                 lambda: csc.save_dictionary(tmp_path / "e.npz", D * float("nan"))):
+        with pytest.raises((TypeError, ValueError)):
+            call()
+    assert not any(tmp_path.iterdir())
+
+
+def test_moderate_scales_still_solve_as_float64():
+    """The scale check refuses only what the dtype cannot square: images at 1e17 and a
+    dictionary at 1e16 in float32 give float64's codes (to float32 rounding)."""
+    opts = csc.CBPDNOptions(max_iter=30)
+    for s, d, lm in ((1e17, 1.0, 0.1), (1.0, 1e16, 0.1), (1e-15, 1.0, 1e-16)):
+        got = csc.ConvBPDN(D32 * d, lm, opts).solve(S32 * s).codes.double()
+        want = csc.ConvBPDN(D * d, lm, opts).solve(S * s).codes
+        assert float((got - want).abs().max() / want.abs().max()) < 1e-3
+
+
+def test_narrow_batch_passes_as_the_message_says():
+    got = csc.ConvBPDN(D3, 0.1, csc.CBPDNOptions(max_iter=3)).solve(NARROW[:, None]).codes
+    want = csc.ConvBPDN(D3, 0.1, csc.CBPDNOptions(max_iter=3)).solve(NARROW[0]).codes
+    assert got.shape[:2] == (5, 1) and torch.allclose(got[0, 0], want, atol=1e-12)
+
+
+def test_joint_takes_cbpdn_options_as_documented():
+    opts = csc.CBPDNOptions(max_iter=3, rel_stop_tol=1e-4)
+    solver = csc.ConvBPDNJoint(D, 0.1, 0.05, opts)
+    assert type(solver.options) is csc.CBPDNJointOptions
+    assert (solver.options.max_iter, solver.options.rel_stop_tol) == (3, 1e-4)
+    assert solver.solve(torch.rand(2, 3, 16, 16, dtype=torch.float64)).codes.shape == (2, 3, 4, 16, 16)
+
+
+def test_sporco_option_objects_are_accepted():
+    """Every SPORCO options class csc translates takes SPORCO's own default object (each
+    option SPORCO's class defines)."""
+    pytest.importorskip("sporco")
+    from sporco.admm import cbpdn
+    from sporco.dictlrn import cbpdndl, onlinecdl
+    from sporco.pgm import cbpdn as pgm_cbpdn
+
+    pairs = [(csc.CBPDNOptions, cbpdn.ConvBPDN), (csc.MaskDcplOptions, cbpdn.ConvBPDNMaskDcpl),
+             (csc.L1L1GrdOptions, cbpdn.ConvL1L1Grd), (csc.GradRegOptions, cbpdn.ConvBPDNGradReg),
+             (csc.CBPDNJointOptions, cbpdn.ConvBPDNJoint), (csc.FISTAOptions, pgm_cbpdn.ConvBPDN),
+             (csc.DictLearnOptions, cbpdndl.ConvBPDNDictLearn),
+             (csc.OnlineDictLearnOptions, onlinecdl.OnlineConvBPDNDictLearn)]
+    for ours, theirs in pairs:
+        assert isinstance(ours.from_sporco(theirs.Options()), ours)
+    assert csc.MaskDcplOptions.from_sporco({"ReturnVar": "Y1"}).rho == 1.0
+
+
+def test_psnr_of_identical_and_constant_images_is_explicit():
+    assert float(csc.psnr(S[0], S[0])) == float("inf")  # as SPORCO: MSE 0
+    c = torch.ones(8, 8, dtype=torch.float64)
+    with pytest.warns(UserWarning, match="data_range"):
+        assert float(csc.psnr(c, c * 0.5)) == float("-inf")
+    with pytest.warns(UserWarning, match="constant"):
+        assert np.isnan(float(csc.psnr(c, c)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(csc.psnr(c, c * 0.5, data_range=1.0)) == pytest.approx(10 * np.log10(4))
+    sporco_metric = pytest.importorskip("sporco.metric")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert sporco_metric.psnr(c.numpy(), c.numpy() * 0.5) == float("-inf")
+        assert np.isnan(sporco_metric.psnr(c.numpy(), c.numpy()))
+
+
+def test_shipped_name_is_the_shipped_dictionary(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shipped = csc.load_dictionary("heterogeneous")
+    csc.save_dictionary(tmp_path / "heterogeneous.npz", D)
+    (tmp_path / "heterogeneous.npz").rename(tmp_path / "heterogeneous")
+    with pytest.warns(UserWarning, match=r"'\./heterogeneous'"):
+        got = csc.load_dictionary("heterogeneous")
+    assert torch.equal(got, shipped)
+    assert torch.equal(csc.load_dictionary("./heterogeneous"), D)
+    assert torch.equal(csc.load_dictionary(Path("heterogeneous")), D)
+
+
+def test_out_of_memory_says_what_is_needed(monkeypatch):
+    from csc.problems.cbpdn import ConvBPDN
+
+    def fail(*a, **k):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you "
+                           "tried to allocate 167772160000 bytes.")
+
+    monkeypatch.setattr(ConvBPDN, "_solve_prepared", fail)
+    with pytest.raises(MemoryError, match=r"images: out of memory on cpu solving 2 image\(s\) of 16×16 with 4 "
+                                          r"coefficient maps.*GiB.*fewer images"):
+        csc.ConvBPDN(D, 0.1).solve(S)
+
+
+def test_metrics_json_that_is_not_json_is_named(tmp_path):
+    from csc.classify.train import aggregate_runs
+
+    (tmp_path / "metrics.json").write_text("{broken")
+    with pytest.raises(ValueError, match=r"metrics: '.*metrics\.json' is not valid JSON"):
+        aggregate_runs([tmp_path])
+
+
+# --------------------------------------------------- edited learner checkpoints
+def _edit_npz(path: Path, edit, meta_key: str = "metadata") -> None:
+    z = dict(np.load(path))
+    meta = json.loads(str(z[meta_key][()]))
+    edit(z, meta)
+    z[meta_key] = np.array(json.dumps(meta))
+    np.savez(path, **z)
+
+
+LEARNER_EDITS = [
+    ("step-negative", lambda z, m: m.update(step=-1), "step -1"),
+    ("step-str", lambda z, m: m.update(step="2"), "step '2'"),
+    ("step-missing", lambda z, m: m.pop("step"), "step None"),
+    ("step-changed", lambda z, m: m.update(step=1), "does not match"),
+    ("dictionary-nan", lambda z, m: z.__setitem__("dictionary", z["dictionary"] * np.nan), "NaN"),
+    ("dictionary-shape", lambda z, m: z.__setitem__("dictionary", z["dictionary"][:2]), "'dictionary' is shape"),
+    ("dictionary-missing", lambda z, m: z.pop("dictionary"), "'dictionary' is missing"),
+    ("stats-truncated", lambda z, m: z.__setitem__("stats.objective", z["stats.objective"][:1]), "statistics rows"),
+]
+
+
+@pytest.mark.parametrize("learn", [_batch_learn, _online_learn], ids=["batch", "online"])
+@pytest.mark.parametrize("edit, text", [e[1:] for e in LEARNER_EDITS], ids=[e[0] for e in LEARNER_EDITS])
+def test_edited_learner_checkpoint_is_refused(tmp_path, learn, edit, text):
+    ck = tmp_path / "ck.npz"
+    learn(ck)
+    _edit_npz(ck, edit)
+    before = ck.read_bytes()
+    with pytest.raises(ValueError) as info:
+        learn(ck, resume=True)
+    assert str(ck) in str(info.value) and text in str(info.value)
+    assert ck.read_bytes() == before
+
+
+def test_edited_batch_coding_state_is_refused(tmp_path):
+    ck = tmp_path / "ck.npz"
+    _batch_learn(ck)
+    _edit_npz(ck, lambda z, m: z.__setitem__("x.y", z["x.y"][:1]))
+    with pytest.raises(ValueError, match=r"'x\.y' is shape"):
+        _batch_learn(ck, resume=True)
+
+
+def test_resume_below_the_checkpoints_step_is_refused(tmp_path):
+    ck = tmp_path / "ck.npz"
+    _batch_learn(ck)  # 2 iterations
+    with pytest.raises(ValueError, match=r"^max_iter: 1 is below the checkpoint's step 2"):
+        csc.DictLearn(D, 0.1, csc.DictLearnOptions(max_iter=1)).solve(S, checkpoint=ck, checkpoint_every=1,
+                                                                        resume=True)
+    ck2 = tmp_path / "online.npz"
+    _online_learn(ck2)  # 2 steps
+    with pytest.raises(ValueError, match=r"^steps: 1 is below the checkpoint's step 2"):
+        csc.OnlineDictLearn(D, 0.1).fit(ImageSampler(S, batch_size=1), 1, checkpoint=ck2, checkpoint_every=1,
+                                        resume=True)
+    assert len(_batch_learn(ck, resume=True).stats) == 2  # the same max_iter resumes (nothing left to do)
+
+
+# --------------------------------------------------- edited training checkpoints
+def _trained_run(tmp_path) -> Path:
+    out = tmp_path / "run"
+    shutil.copytree(_run_folder(), out)
+    return out
+
+
+def _first(prefix: str):
+    return lambda z: next(k for k in sorted(z) if k.startswith(prefix))
+
+
+TRAINING_EDITS = [
+    ("epoch-negative", lambda z, m: m.update(epoch=-1), "epoch -1"),
+    ("epoch-missing", lambda z, m: m.pop("epoch"), "epoch None"),
+    ("epoch-str", lambda z, m: m.update(epoch="0"), "epoch '0'"),
+    ("epoch-history-mismatch", lambda z, m: m.update(history=[]), "history"),
+    ("weights-nan", lambda z, m: z.__setitem__(_first("model/")(z), z[_first("model/")(z)] * np.nan), "NaN"),
+    ("weight-missing", lambda z, m: z.pop(_first("model/")(z)), "does not hold this model"),
+    ("weight-shape", lambda z, m: z.__setitem__(_first("model/")(z), z[_first("model/")(z)][:1]), "has shape"),
+    ("optimizer-shape", lambda z, m: z.__setitem__(_first("optim/")(z), np.zeros(3, np.float32)), "optimizer"),
+    ("param-groups-missing", lambda z, m: m.pop("param_groups"), "param_groups"),
+]
+
+
+@pytest.mark.parametrize("edit, text", [e[1:] for e in TRAINING_EDITS], ids=[e[0] for e in TRAINING_EDITS])
+def test_edited_training_checkpoint_stops_the_cli(tmp_path, capsys, edit, text):
+    out = _trained_run(tmp_path)
+    ck = out / "checkpoint.npz"
+    _edit_npz(ck, edit, meta_key="meta")
+    before = ck.read_bytes()
+    capsys.readouterr()
+    store = str(_tiny_store())
+    rc = main(["train", "--store", store, "--test-store", store, "--epochs", "2", "--batch-size", "2",
+               "--device", "cpu", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and str(ck) in err[0] and text in err[0], err
+    assert ck.read_bytes() == before
+
+
+def test_training_resume_below_the_checkpoints_epochs_is_refused(tmp_path):
+    from csc.classify.train import TrainOptions, train
+    from csc.pipeline.datasets import SparseCodeDataset
+
+    ds, out = SparseCodeDataset(_tiny_store()), tmp_path / "run"
+    o = TrainOptions(epochs=2, batch_size=2, device="cpu", max_steps=1)
+    train(ds, ds, out, o, run={"encoding": "x"})
+    before = (out / "checkpoint.npz").read_bytes()
+    with pytest.raises(ValueError, match=r"^epochs: 1 is below the 2 epochs of the checkpoint"):
+        train(ds, ds, out, o.__class__(**{**o.__dict__, "epochs": 1}), run={"encoding": "x"})
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_amp_on_the_cpu_is_refused(tmp_path):
+    from csc.classify.train import TrainOptions, train
+    from csc.pipeline.datasets import SparseCodeDataset
+
+    ds = SparseCodeDataset(_tiny_store())
+    with pytest.raises(ValueError, match=r"^amp \(csc train --amp on\): mixed precision runs on CUDA only"):
+        train(ds, ds, tmp_path / "run", TrainOptions(epochs=1, batch_size=2, device="cpu", amp=True))
+
+
+@pytest.mark.parametrize("method", ["batch", "online"])
+def test_cli_learn_resume_from_an_edited_checkpoint_is_one_line(tmp_path, capsys, method):
+    ck = tmp_path / "ck.npz"
+    argv = ["learn", "--images", "builtin:camera", "--lmbda", "0.1", "--steps", "2", "--crop", "32", "--kernels",
+            "4", "--kernel-size", "4", "--method", method, "--checkpoint", str(ck), "--checkpoint-every", "1",
+            "--out", str(tmp_path / "d.npz"), "--quiet", "--device", "cpu"]
+    assert main(argv) == 0
+    _edit_npz(ck, lambda z, m: m.update(step=-3))
+    before = ck.read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "step -3" in err[0] and str(ck) in err[0], err
     assert ck.read_bytes() == before

@@ -57,7 +57,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from csc.dictionary.io import atomic_write, json_metadata, read_npz, unreadable_reason
+from csc.dictionary.io import atomic_write, json_metadata, read_json, read_npz, unreadable_reason
 from csc.classify.models import resnet18
 from csc.runtime.device import resolve_device
 from csc.runtime.outputs import prepare_dir
@@ -217,9 +217,70 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
         raise ValueError(f"checkpoint: {_name(path)} is not a csc training checkpoint; delete it to start afresh")
     device = next(model.parameters()).device
     ref = model.state_dict()
+    _check_training_state(path, arrays, meta, ref)
     sd = {k[len("model/"):]: torch.from_numpy(v).to(device=device, dtype=ref[k[len("model/"):]].dtype)
           for k, v in arrays.items() if k.startswith("model/")}
     model.load_state_dict(sd, strict=True)
+    try:
+        _load_optimizer(arrays, meta, optimizer, scaler, device)
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+        raise ValueError(f"checkpoint: {_name(path)}: its optimizer state does not fit this run "
+                         f"({type(exc).__name__}: {exc}); delete it to start afresh") from None
+    return meta
+
+
+def _check_training_state(path, arrays: dict[str, np.ndarray], meta: dict[str, Any], ref: dict[str, Any]) -> None:
+    """A training checkpoint's model arrays exactly the model's (names, shapes), every array
+    finite, and (when it has one, as a run's checkpoint has) its epoch checked
+    (:func:`_check_epoch`); ValueError naming the file."""
+    where = f"checkpoint: {_name(path)}"
+    if "epoch" in meta or "history" in meta:
+        _check_epoch(path, meta)
+    _check_model_arrays(where, arrays, ref)
+
+
+def _check_epoch(path, meta: dict[str, Any]) -> None:
+    """A run's checkpoint's epoch an integer ≥ 0 with one history row per epoch done."""
+    where = f"checkpoint: {_name(path)}"
+    epoch, history = meta.get("epoch"), meta.get("history")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ValueError(f"{where} has epoch {epoch!r}, not an integer >= 0: the file was edited or damaged; "
+                         "delete it to start afresh")
+    if not isinstance(history, list) or len(history) != epoch + 1:
+        raise ValueError(f"{where}: epoch {epoch} does not match its history of "
+                         f"{len(history) if isinstance(history, list) else 'no'} rows: the file was edited or "
+                         "damaged; delete it to start afresh")
+
+
+def _check_model_arrays(where: str, arrays: dict[str, np.ndarray], ref: dict[str, Any]) -> None:
+    saved = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    if set(saved) != set(ref):
+        missing, extra = sorted(set(ref) - set(saved)), sorted(set(saved) - set(ref))
+        raise ValueError(f"{where} does not hold this model (missing {missing[:3]}, unexpected {extra[:3]}); "
+                         "delete it to start afresh")
+    for k, v in saved.items():
+        if tuple(v.shape) != tuple(ref[k].shape):
+            raise ValueError(f"{where}: model weight {k!r} has shape {tuple(v.shape)}, expected "
+                             f"{tuple(ref[k].shape)}; delete it to start afresh")
+    for k, v in arrays.items():
+        if v.dtype.kind in "fc" and not np.isfinite(v).all():
+            raise ValueError(f"{where}: {k!r} holds NaN or Inf: the file is damaged; delete it to start afresh")
+
+
+def _check_optimizer_state(state: dict[int, dict[str, torch.Tensor]], params: list[torch.Tensor]) -> None:
+    """Each saved parameter state for a parameter of this optimizer, its buffers of that
+    parameter's shape and its ``step`` a single number (ValueError otherwise)."""
+    for pid, st in state.items():
+        if not 0 <= pid < len(params):
+            raise ValueError(f"state of parameter {pid}, but the optimizer has {len(params)}")
+        for name, t in st.items():
+            want = (1,) if name == "step" else tuple(params[pid].shape)
+            if ((t.numel(),) if name == "step" else tuple(t.shape)) != want:
+                raise ValueError(f"'optim/{pid}/{name}' has shape {tuple(t.shape)}, expected {want}")
+
+
+def _load_optimizer(arrays: dict[str, np.ndarray], meta: dict[str, Any], optimizer, scaler, device) -> None:
+    """The optimizer's and the gradient scaler's state from a checkpoint's arrays and metadata."""
     if optimizer is not None:
         state: dict[int, dict[str, Any]] = {}
         for k, v in arrays.items():
@@ -229,7 +290,10 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
                 if name != "step":
                     t = t.to(device)
                 state.setdefault(int(pid), {})[name] = t
+        _check_optimizer_state(state, [p for g in optimizer.param_groups for p in g["params"]])
         groups = optimizer.state_dict()["param_groups"]
+        if not isinstance(meta.get("param_groups"), list) or len(meta["param_groups"]) != len(groups):
+            raise ValueError(f"param_groups: expected {len(groups)} group(s), got {meta.get('param_groups')!r:.60}")
         for g, saved in zip(groups, meta["param_groups"]):
             for k, v in saved.items():
                 if k != "params":
@@ -237,7 +301,6 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     if scaler is not None and meta.get("scaler"):
         scaler.load_state_dict(meta["scaler"])
-    return meta
 
 
 # --------------------------------------------------------------------------- loop
@@ -340,12 +403,16 @@ def _restore_checkpoint(ckpt: Path, model: nn.Module, opt, scaler, o: TrainOptio
     if source is None:
         return [], 0
     meta = load_checkpoint(source, model, opt, scaler)
+    _check_epoch(ckpt, meta)
     if meta.get("options") != o.identity() or meta.get("run") != info["run"]:
         raise ValueError(f"out: the checkpoint in {str(ckpt.parent)!r} was made with other options or for "
                          "another run; use another folder")
     if meta.get("data") != json.loads(json.dumps(info["data"])):
         raise ValueError(f"out: the checkpoint in {str(ckpt.parent)!r} was trained on other data (another "
                          "store, other images, pruning or transforms); use another folder")
+    if int(meta["epoch"]) + 1 > o.epochs:
+        raise ValueError(f"epochs: {o.epochs} is below the {int(meta['epoch']) + 1} epochs of the checkpoint in "
+                         f"{str(ckpt.parent)!r}; ask for at least that many to continue the run, or use another folder")
     return meta["history"], int(meta["epoch"]) + 1
 
 
@@ -488,7 +555,10 @@ def _setup_run(train_set: Dataset, test_set: Dataset, o: TrainOptions, in_channe
     from csc.runtime import distributed as _dist
 
     device = _dist.device_for_rank(o.device) if distributed else resolve_device(o.device)
-    amp = (device.type == "cuda") if o.amp is None else bool(o.amp and device.type == "cuda")
+    if o.amp and device.type != "cuda":
+        raise ValueError(f"amp (csc train --amp on): mixed precision runs on CUDA only, and this run is on {device}; "
+                         "use amp=None / --amp auto (on where CUDA is) or False / --amp off")
+    amp = (device.type == "cuda") if o.amp is None else bool(o.amp)
     C = int(in_channels if in_channels is not None else getattr(train_set, "in_channels"))
     nc = int(num_classes if num_classes is not None else max(getattr(train_set, "num_classes"),
                                                                getattr(test_set, "num_classes", 0)))
@@ -590,7 +660,7 @@ def aggregate_runs(run_dirs: Sequence[str | Path], metric: str = "test_acc", whi
     """
     groups: dict[tuple[str, str], list[tuple[int, float, list]]] = {}
     for d in run_dirs:
-        m = json.loads((Path(d) / "metrics.json").read_text())
+        m = read_json(Path(d) / "metrics.json", "metrics")
         vals = [e[metric] for e in m["epochs"]]
         measured = [v for v in vals if v is not None]
         if not measured:

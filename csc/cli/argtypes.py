@@ -12,7 +12,7 @@ import argparse
 import math
 from typing import Callable
 
-__all__ = ["nonneg_float", "nonneg_int", "positive_float", "positive_int", "unit_interval"]
+__all__ = ["finite_float", "nonneg_float", "nonneg_int", "positive_float", "positive_int", "unit_interval"]
 
 
 def _int(text: str) -> int:
@@ -48,6 +48,7 @@ def _bounded(name: str, parse: Callable[[str], float], ok: Callable[[float], boo
     return check
 
 
+finite_float = _bounded("finite_float", _float, lambda v: True, "a finite number", "A finite number (not nan or inf).")
 positive_int = _bounded("positive_int", _int, lambda v: v >= 1, "an integer >= 1", "An integer ≥ 1.")
 nonneg_int = _bounded("nonneg_int", _int, lambda v: v >= 0, "an integer >= 0", "An integer ≥ 0.")
 positive_float = _bounded("positive_float", _float, lambda v: v > 0, "a number > 0", "A finite number > 0.")

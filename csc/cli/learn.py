@@ -120,6 +120,9 @@ def _check_world(args: argparse.Namespace, world: int) -> None:
     """ValueError unless the steps and, under torchrun, the method and minibatch suit ``world`` processes."""
     if args.steps < 1:
         raise ValueError(f"--steps: expected >= 1, got {args.steps}")
+    if args.zero_mean and args.init == "random" and args.kernel_size == 1:
+        raise ValueError("--zero-mean: a 1×1 kernel of zero mean is zero (the dictionary would be all zero); "
+                         "use --kernel-size 2 or more, or leave --zero-mean off")
     if world > 1 and args.method != "online":
         raise ValueError(f"--method {args.method}: only the online learner runs data-parallel; "
                          "use --method online under torchrun, or run the batch learner in one process")
@@ -131,10 +134,14 @@ def _check_world(args: argparse.Namespace, world: int) -> None:
 def _learn_images(spec: str, colour: bool = False) -> list[tuple[str, np.ndarray]]:
     """``builtin`` (every built-in photograph), ``builtin:a,b`` or a folder of images; gray,
     or RGB (3, H, W) with ``colour``."""
-    from csc.pipeline.sources.folders import builtin_photographs, list_image_files, read_image
+    from csc.pipeline.sources.folders import (BUILTIN_PHOTOGRAPH_NAMES, builtin_photographs, list_image_files,
+                                              read_image)
 
     if spec == "builtin" or spec.startswith("builtin:"):
         names = None if spec == "builtin" else [n for n in spec.split(":", 1)[1].split(",") if n]
+        if names == []:
+            raise ValueError(f"--images: {spec!r} names no photograph; give builtin (all of them) or "
+                             f"builtin:NAME[,NAME...] of {', '.join(BUILTIN_PHOTOGRAPH_NAMES)}")
         photos = builtin_photographs(names, colour=colour)
         return list(zip(photos.names, photos.images))
     files = list_image_files(spec, recursive=False)

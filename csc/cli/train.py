@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from csc.cli.argtypes import nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
+from csc.cli.argtypes import finite_float, nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
 from csc.cli.common import init_distributed
 
 __all__ = ["register", "run"]
@@ -32,7 +32,7 @@ def register(sub) -> None:
     tr.add_argument("--absolute", action="store_true", help="prune |x| < c (default: |x| < c·max|x|)")
     tr.add_argument("--size", type=positive_int, default=None, help="resize inputs to SIZE x SIZE at load")
     tr.add_argument("--hflip", action="store_true", help="random horizontal flips")
-    tr.add_argument("--normalise", type=float, nargs=2, metavar=("MEAN", "STD"), default=None)
+    tr.add_argument("--normalise", type=finite_float, nargs=2, metavar=("MEAN", "STD"), default=None)
     tr.add_argument("--epochs", type=positive_int, default=100)
     tr.add_argument("--batch-size", type=positive_int, default=128)
     tr.add_argument("--lr", type=positive_float, default=2e-4)
@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
     refuse_foreign(args.out, "--out", overwrite=args.overwrite, ours=_run_file)  # its own run: resumed
     device = init_distributed(args)
+    if args.amp == "on" and device.type != "cuda":
+        raise ValueError(f"--amp on: mixed precision runs on CUDA only, and this run is on {device}; "
+                         "use --amp auto (on where CUDA is) or --amp off")
     train_set, test_set, encoding = _pixel_datasets(args) if args.pixels else _code_datasets(args)
     opts = TrainOptions(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps,
@@ -104,6 +107,8 @@ def interrupted(args: argparse.Namespace) -> str:
 
 
 def _normalise(args: argparse.Namespace):
+    if args.normalise and args.normalise[1] <= 0:
+        raise ValueError(f"--normalise: STD must be > 0, got {args.normalise[1]!r}")
     return tuple(args.normalise) if args.normalise else None
 
 

@@ -8,6 +8,7 @@ a NaN.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Iterable
 
 import numpy as np
@@ -19,12 +20,17 @@ __all__ = [
     "as_float_tensor",
     "check_bool",
     "check_finite",
+    "check_float_dtype",
+    "check_images",
+    "check_instance",
     "check_int",
     "check_ndim",
     "check_nonnegative",
     "check_not_channels_last",
     "check_number",
+    "check_scale",
     "DeviceCopies",
+    "explain_out_of_memory",
     "prepare_dictionary",
     "working_device",
 ]
@@ -37,6 +43,34 @@ def host_array(value, dtype=None) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     return np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype)
+
+
+def _as_tensor(name: str, value) -> torch.Tensor:
+    """``value`` as a dense tensor holding data: sparse, meta-device and object arrays refused
+    with a TypeError naming ``name`` (they would fail deep inside the solve)."""
+    if isinstance(value, torch.Tensor):
+        t = value
+    else:
+        arr = value if isinstance(value, np.ndarray) else _as_array(name, value)
+        if arr.dtype == object:
+            raise TypeError(f"{name}: expected numbers, got an array of Python objects (dtype object); "
+                            "convert it first, e.g. np.asarray(x, dtype=np.float32)")
+        if arr.dtype.kind not in "biufc":
+            raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr)) if isinstance(value, np.ndarray) else torch.as_tensor(arr)
+    if t.layout != torch.strided:
+        raise TypeError(f"{name}: expected a dense tensor, got a sparse one ({t.layout}); convert it with "
+                        f"{name}.to_dense()")
+    if t.device.type == "meta":
+        raise TypeError(f"{name}: a tensor on the 'meta' device holds no data; give one on 'cpu' or 'cuda'")
+    return t
+
+
+def _as_array(name: str, value) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name}: expected a tensor or array, got {type(value).__name__}") from exc
 
 
 def as_float_tensor(
@@ -53,15 +87,7 @@ def as_float_tensor(
     silently rescaled: the caller must decide what an integer pixel value means.
     ``integers=True`` accepts them (weights, where 1 means 1).
     """
-    if isinstance(value, torch.Tensor):
-        t = value
-    elif isinstance(value, np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(value))
-    else:
-        try:
-            t = torch.as_tensor(np.asarray(value))
-        except Exception as exc:  # pragma: no cover - message path
-            raise TypeError(f"{name}: expected a tensor or array, got {type(value).__name__}") from exc
+    t = _as_tensor(name, value)
     if not (integers or t.is_floating_point() or t.is_complex()):
         raise TypeError(
             f"{name}: expected a floating-point tensor (float32 or float64), got {t.dtype}; "
@@ -157,16 +183,82 @@ def check_int(name: str, v, minimum: int | None = None, *, none: bool = False) -
     return int(v)
 
 
+def check_instance(name: str, value, cls: type, example: str, *, none: bool = True):
+    """``value`` itself when it is a ``cls`` (or None when ``none``); a TypeError naming
+    ``name`` and showing ``example`` otherwise."""
+    if (value is None and none) or isinstance(value, cls):
+        return value
+    raise TypeError(f"{name}: expected {'None or ' if none else ''}a {cls.__name__} (e.g. {example}), got {value!r}")
+
+
+def check_float_dtype(name: str, value) -> torch.dtype | None:
+    """None, or float32/float64 given as a torch dtype, a numpy dtype or its name
+    ('float32'); ValueError naming ``name`` for anything else."""
+    if value is None or value in (torch.float32, torch.float64):
+        return value
+    try:
+        np_name = None if isinstance(value, torch.dtype) else np.dtype(value).name
+    except TypeError:
+        np_name = None
+    if np_name in ("float32", "float64"):
+        return getattr(torch, np_name)
+    raise ValueError(f"{name}: expected None, torch.float32 or torch.float64 (or 'float32', 'float64'), "
+                     f"got {value!r}")
+
+
 def check_not_channels_last(name: str, t: torch.Tensor, layout: str) -> None:
     """Refuse an (H, W, 3) / (H, W, 4) colour image (or an (N, H, W, 3) batch), which a
     batch-first function would filter along the wrong axes."""
     looks = t.ndim in (3, 4) and t.shape[-1] in (3, 4) and t.shape[-2] > 4 and t.shape[-3] > 4
     if looks:
+        batch = (f"; a batch of {t.shape[0]} images of {t.shape[1]}×{t.shape[2]} pixels is read the same way: "
+                 f"pass it as {name}[:, None], shape (B, 1, H, W)") if t.ndim == 3 else ""
         raise ValueError(
             f"{name}: shape {tuple(t.shape)} looks like a channels-last colour image (..., H, W, "
             f"{t.shape[-1]}); expected {layout}: move the channel axis first (e.g. "
-            "image.permute(2, 0, 1)) or convert to grey"
+            f"image.permute(2, 0, 1)) or convert to grey{batch}"
         )
+
+
+def check_images(name: str, S: torch.Tensor) -> None:
+    """Images for a solve: at least one, finite, and of a scale the iteration can square
+    (:func:`check_scale`); ValueError naming ``name``. One host read (the extremes)."""
+    if S.numel() == 0:
+        raise ValueError(f"{name}: expected at least one image, got shape {tuple(S.shape)}")
+    lo, hi = torch.stack([S.detach().min(), S.detach().max()]).to(torch.float64).cpu().tolist()
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # min and max propagate NaN
+        check_finite(name, S)
+    m = max(-lo, hi)
+    _check_magnitude(name, S.dtype, m, m * m, "images")
+
+
+def _dtype_name(t: torch.Tensor) -> str:
+    return str(t.dtype).replace("torch.", "")
+
+
+def check_scale(name: str, t: torch.Tensor, gram: bool = False) -> None:
+    """Refuse values the iteration cannot square in ``t``'s dtype: its largest magnitude m
+    (``gram``: a dictionary's Σ_k ‖d_k‖₁², which bounds its Gram matrix in the DFT domain,
+    instead of m²) must lie within [tiny·64, max/64] of the dtype (max/2 for ``gram``; float32:
+    m between about 1e-18 and 2e18), else the squared norms overflow to Inf or underflow to 0
+    and the codes come out wrong (often all zero) without a NaN. All-zero input is allowed."""
+    a = t.detach().abs()
+    m = float(a.max())
+    sq = float(a.reshape(a.shape[0], -1).sum(1).to(torch.float64).square().sum()) if gram else m * m
+    _check_magnitude(name, t.dtype, m, sq, name, gram)
+
+
+def _check_magnitude(name: str, dtype: torch.dtype, m: float, sq: float, what: str, gram: bool = False) -> None:
+    info = torch.finfo(dtype)
+    if m == 0.0 or info.tiny * 64 <= sq <= info.max / (2 if gram else 64):
+        return
+    big = sq > 1
+    raise ValueError(
+        f"{name}: values up to {m:.3g} are too {'large' if big else 'small'} for {str(dtype).replace('torch.', '')}: "
+        f"the iteration squares them, which would {'overflow' if big else 'underflow'} and give wrong (often "
+        f"all-zero) codes; scale the {what} to a moderate range (e.g. images in [0, 1], kernels of unit norm) or "
+        "use float64"
+    )
 
 
 def prepare_dictionary(value, dtype: torch.dtype | None = None, device=None, *,
@@ -195,6 +287,7 @@ def prepare_dictionary(value, dtype: torch.dtype | None = None, device=None, *,
             "equal and whose trailing two differ are refused for this reason: transpose kernels and images.)"
         )
     check_finite("dictionary", D)
+    check_scale("dictionary", D, gram=True)
     return D
 
 
@@ -330,3 +423,37 @@ def on_device(copies: DeviceCopies, name: str, t: torch.Tensor, device: torch.de
     if t.device == device:
         return t
     return copies.get(name, t, device, lambda: t.to(device))
+
+
+def _is_allocation_failure(exc: BaseException) -> bool:
+    """A failed allocation: Python's MemoryError, torch's out-of-memory error, or the CPU
+    allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
+    oom = getattr(torch, "OutOfMemoryError", ())
+    return isinstance(exc, (MemoryError, oom)) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+@contextmanager
+def explain_out_of_memory(name: str, S: torch.Tensor, maps: int):
+    """Re-raise a failed allocation in the body with how much the solve of images ``S`` (n,
+    …, H, W) with ``maps`` coefficient maps per image needs and how to need less: a
+    ``torch.OutOfMemoryError`` on CUDA (batch splitting still recognises it), a MemoryError
+    elsewhere."""
+    try:
+        yield
+    except BaseException as exc:
+        if not _is_allocation_failure(exc):
+            raise
+        n, (H, W) = S.shape[0], S.shape[-2:]
+        one = n * maps * H * W * S.element_size()
+        msg = (f"{name}: out of memory on {S.device} solving {n} image(s) of {H}×{W} with {maps} coefficient maps "
+               f"each in {_dtype_name(S)}: every array of codes takes {_gib(one)} and a solve holds about six "
+               f"(~{_gib(6 * one)}); solve fewer images at a time (csc.encode and csc.solve_in_batches size the "
+               "batches to the memory), or use smaller images, fewer kernels or float32")
+        if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+            raise type(exc)(msg) from exc
+        raise MemoryError(msg) from None

@@ -143,7 +143,8 @@ class Nested(Rule):
 
     def apply(self, key: str, value: Any, tr: _Translation) -> None:
         if not isinstance(value, Mapping):
-            raise ValueError(f"{key}: expected a dict of {self.table.what} options, got {value!r}")
+            raise ValueError(f"{key}: expected a dict of {self.table.what} options, got {value!r} (e.g. "
+                             f"{{'{key}': {{'Enabled': True}}}})")
         self.table.read(value, tr, prefix=f"{key}.")
 
     def documented(self, key: str) -> dict[str, str]:
@@ -165,7 +166,13 @@ class SubOptions(Rule):
 
     def apply(self, key: str, value: Any, tr: _Translation) -> None:
         opt = as_dict(key, value)
-        tr.fields[self.name] = self.make(merge(self.defaults, opt) if self.defaults else opt)
+        try:
+            tr.fields[self.name] = self.make(merge(self.defaults, opt) if self.defaults else opt)
+        except (TypeError, ValueError) as exc:  # name the option as the user wrote it: CBPDN.MaxMainIter
+            msg = str(exc)
+            if msg.startswith(f"{key}.") or msg.partition(":")[0].partition(" ")[0].partition(".")[0] not in opt:
+                raise
+            raise type(exc)(f"{key}.{msg}") from None
 
     def documented(self, key: str) -> dict[str, str]:
         return {self.name: key}
@@ -196,7 +203,7 @@ class Derived(Rule):
 
 
 def _format(reason: str, value: Any, tr: _Translation) -> str:
-    return reason.format(what=tr.what, type=type(value).__name__)
+    return reason.format(what=tr.what, type=type(value).__name__, value=repr(value))
 
 
 @dataclass(frozen=True)
@@ -504,10 +511,13 @@ CBPDN = SporcoTable("ConvBPDN", {
 _GRAD_WEIGHT = {"GradWeight": Field("grad_weight")}
 #: SPORCO ``ConvBPDNGradReg.Options``
 GRADREG = CBPDN.extend("ConvBPDNGradReg", _GRAD_WEIGHT)
+#: SPORCO's two-block problems return y₁ (``ReturnVar`` 'Y1', its default) as csc's codes do
+_RETURN_Y1 = {"ReturnVar": Only(lambda v: v in (None, "Y1"), "csc's {what} returns Y1 (the codes); "
+                                "'X' is not offered, got {value}")}
 #: SPORCO ``ConvBPDNMaskDcpl.Options``
-MASKDCPL = CBPDN.extend("ConvBPDNMaskDcpl")
+MASKDCPL = CBPDN.extend("ConvBPDNMaskDcpl", _RETURN_Y1)
 #: SPORCO ``ConvL1L1Grd.Options``
-L1L1GRD = CBPDN.extend("ConvL1L1Grd", _GRAD_WEIGHT)
+L1L1GRD = CBPDN.extend("ConvL1L1Grd", {**_GRAD_WEIGHT, **_RETURN_Y1})
 #: SPORCO ``ConvBPDNJoint.Options``: ``L21Weight`` a scalar, (K,), or SPORCO's (H, W, 1, K) / (H, W, 1, 1, K)
 JOINT = CBPDN.extend("ConvBPDNJoint", {"L21Weight": Field("l21_weight", l21_weight_from_sporco)})
 

@@ -9,7 +9,8 @@ Dictionary file: ``kernels`` (K, kh, kw) plus ``metadata`` holding at least
 ``format`` (``"csc-dictionary"``), ``version``, ``shape``, ``dtype`` and ``sha256`` (of
 the kernels' little-endian C-order bytes), and whatever the maker recorded (how it was
 made, parameters). Shipped dictionaries live in the package ``csc.dictionaries`` with a
-``manifest.json``; :func:`load_dictionary` takes either a path or a shipped name.
+``manifest.json``; :func:`load_dictionary` takes either a path or a shipped name (a
+shipped name given as a string is always the shipped dictionary; ``./name`` is a file).
 
 Code file: ``shape`` (lead + (K, H, W)), ``index`` (flat C-order indices of the
 nonzeros, int64), ``values`` (their values) and ``metadata``.
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,7 +30,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from csc.core.checks import as_float_tensor, check_finite, check_ndim
+from csc.core.checks import as_float_tensor, check_finite, check_float_dtype, check_ndim
 from csc.core.sporco import from_sporco_layout
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "load_codes",
     "atomic_write",
     "sha256_of_array",
+    "read_json",
 ]
 
 DICTIONARY_FORMAT = "csc-dictionary"
@@ -114,6 +117,18 @@ def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
     return read_npz(path, what)
 
 
+def read_json(path: str | Path, what: str) -> Any:
+    """The JSON value in the file ``path``; FileNotFoundError, or ValueError naming ``what``
+    and the file for one that is not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what}: no such file {str(path)!r}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{what}: {str(path)!r} is not valid JSON ({exc})") from None
+
+
 def json_metadata(arr: np.ndarray, path, what: str) -> dict[str, Any]:
     """The JSON object stored as a 0-d string array; ValueError naming ``what`` and ``path``."""
     try:
@@ -133,14 +148,44 @@ def _metadata(arrays: dict[str, np.ndarray], path: Path, what: str) -> dict[str,
 def save_dictionary(path: str | Path, kernels, metadata: Mapping[str, Any] | None = None) -> Path:
     """Write kernels (K, kh, kw), or multi-channel (K, C, kh, kw), and metadata to a
     pickle-free ``.npz``; returns the path."""
+    path = check_output_file("path", path)
     D = as_float_tensor("kernels", kernels)
     check_ndim("kernels", D, (3, 4), "(K, kh, kw) or (K, C, kh, kw)")
     check_finite("kernels", D)
     arr = D.detach().cpu().numpy()
-    meta = dict(metadata or {})
+    meta = _metadata_dict(metadata)
     meta.update(format=DICTIONARY_FORMAT, version=FORMAT_VERSION, shape=list(arr.shape),
                 dtype=str(arr.dtype), sha256=sha256_of_array(arr))
     return _savez(path, {"kernels": arr, "metadata": np.array(json.dumps(meta, sort_keys=True))})
+
+
+def check_output_file(name: str, path) -> Path:
+    """``path`` as a Path to write a file at: TypeError for anything but a str or path,
+    ValueError for an empty one, IsADirectoryError for a folder (each naming ``name``)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name}: expected a file path, got {path!r}")
+    if str(path) == "":
+        raise ValueError(f"{name}: expected a file path, got an empty string")
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"{name}: {str(p)!r} is a folder; give a file path (e.g. {str(p / 'dict.npz')!r})")
+    return p
+
+
+def _metadata_dict(metadata) -> dict[str, Any]:
+    """``metadata`` (None or a mapping of JSON values) as a dict; TypeError naming ``metadata``
+    and the first key whose value JSON cannot hold."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata: expected a dict of JSON values or None, got {type(metadata).__name__}")
+    for k, v in metadata.items():
+        try:
+            json.dumps({k: v})
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"metadata[{k!r}]: not storable as JSON ({exc}); convert it to a number, string, "
+                            "list or dict") from None
+    return dict(metadata)
 
 
 def _manifest() -> dict[str, Any]:
@@ -160,13 +205,21 @@ def _resolve(name_or_path: str | Path) -> Path:
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"dictionary: expected a shipped name (csc.shipped_dictionaries()) or a file path, "
                         f"got {name_or_path!r}")
+    if str(name_or_path) == "":
+        raise FileNotFoundError("dictionary: got an empty string; give a shipped name "
+                                "(csc.shipped_dictionaries()) or a file path")
+    manifest = _manifest()
     p = Path(name_or_path)
+    if isinstance(name_or_path, str) and name_or_path in manifest:
+        if p.exists():
+            warnings.warn(f"dictionary: {name_or_path!r} is a shipped dictionary's name and loads the shipped "
+                          f"dictionary, not the file {name_or_path!r} in the working folder; to load the file, "
+                          f"give it as a path ('./{name_or_path}')", UserWarning, stacklevel=3)
+        return Path(str(resources.files("csc.dictionaries").joinpath(manifest[name_or_path]["file"])))
+    if p.is_dir():
+        raise IsADirectoryError(f"dictionary: {str(p)!r} is a folder, not a dictionary file")
     if p.exists():
         return p
-    manifest = _manifest()
-    if isinstance(name_or_path, str) and name_or_path in manifest:
-        res = resources.files("csc.dictionaries").joinpath(manifest[name_or_path]["file"])
-        return Path(str(res))
     raise FileNotFoundError(
         f"dictionary: {str(name_or_path)!r} is neither a file nor a shipped dictionary "
         f"(shipped: {', '.join(sorted(manifest)) or 'none'})"
@@ -184,12 +237,18 @@ def load_dictionary(
     """Load a dictionary (K, kh, kw) or (K, C, kh, kw) from a file written by :func:`save_dictionary`, a
     shipped name (``csc.shipped_dictionaries()``), or a plain ``.npy``/``.npz`` array.
 
+    A string that is a shipped name (``"heterogeneous"``) always means the shipped
+    dictionary, even when the working folder holds a file of that name (a warning then says
+    so): give such a file as a path (``"./heterogeneous"`` or a :class:`pathlib.Path`).
+
     A csc file's checksum is verified. For plain arrays, ``key`` picks the array of an
     ``.npz`` (e.g. SPORCO's ``convdict.npz`` and key ``"G:12x12x36"``) and
-    ``layout="sporco"`` reads SPORCO's (kh, kw, K) layout.
+    ``layout="sporco"`` reads SPORCO's (kh, kw, K) layout. ``dtype``: None (the file's),
+    ``torch.float32``/``torch.float64`` or their names.
     """
     if layout not in ("csc", "sporco"):
         raise ValueError(f"layout: expected 'csc' or 'sporco', got {layout!r}")
+    dtype = check_float_dtype("dtype", dtype)
     path = _resolve(name_or_path)
     arrays = read_npz(path, "dictionary")
     if path.suffix == ".npy":

@@ -66,6 +66,9 @@ class KernelConstraint:
                 "zero_mean, nonneg: a kernel cannot be both zero-mean and non-negative "
                 "(only the zero kernel is); choose one"
             )
+        if self.zero_mean and kh * kw == 1:
+            raise ValueError("zero_mean: a 1×1 kernel of zero mean is zero (the dictionary would be all zero); "
+                             "use kernels of at least 2 pixels, or leave zero_mean off")
 
     def project(self, kernels: torch.Tensor) -> torch.Tensor:
         """Projection of (K, H, W) kernels (padded or cropped) onto C, cropped to (K, kh, kw)."""

@@ -94,6 +94,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -106,8 +108,9 @@ from csc.backends.registry import dictionary_ops, use_fused
 
 from csc.core import ops
 from csc.core.checks import (
-    DeviceCopies, as_float_tensor, check_bool, check_finite, check_image_size, check_ndim, check_nonnegative,
-    check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary, working_device,
+    DeviceCopies, as_float_tensor, check_bool, check_image_size, check_images, check_int, check_ndim,
+    check_nonnegative, check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary,
+    working_device,
 )
 from csc.learn.constraints import KernelConstraint
 from csc.dictionary.io import atomic_write
@@ -306,6 +309,40 @@ def _checkpoint_payload(arrays: Mapping[str, Any], rows: list[dict[str, float]],
     return arrays, dict(fingerprint, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, **meta)
 
 
+def _shape_of(v) -> tuple[int, ...]:
+    return tuple(v.shape) if hasattr(v, "shape") else ()
+
+
+def check_checkpoint_state(path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                           like: Mapping[str, Any], limit: int, limit_name: str) -> int:
+    """The step of a learner checkpoint whose contents are checked against a fresh run's
+    state ``like`` (name → array): every array present with its shape and finite, the step an
+    integer ≥ 0 equal to the number of statistics rows and at most ``limit`` (the run's
+    ``limit_name``: max_iter or steps). ValueError naming the file and what is wrong."""
+    where = f"checkpoint: {str(path)!r}"
+    step = meta.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise ValueError(f"{where} has step {step!r}, not an integer >= 0: the file was edited or damaged; "
+                         "delete it to start afresh")
+    for key, ref in like.items():
+        a = arrays.get(key)
+        if a is None or _shape_of(a) != _shape_of(ref):
+            got = "missing" if a is None else f"shape {_shape_of(a)}"
+            raise ValueError(f"{where}: array {key!r} is {got}, expected shape {_shape_of(ref)}: the file was "
+                             "edited or made by another run; delete it to start afresh")
+    for key, a in arrays.items():
+        if not key.startswith("stats.") and a.dtype.kind in "fc" and not np.isfinite(a).all():
+            raise ValueError(f"{where}: array {key!r} holds NaN or Inf: the file is damaged; delete it to start afresh")
+    rows = {len(v) for k, v in arrays.items() if k.startswith("stats.") and np.ndim(v) == 1}
+    if rows != {step}:
+        raise ValueError(f"{where}: step {step} does not match its {sorted(rows) or 'missing'} statistics rows: the "
+                         "file was edited or damaged; delete it to start afresh")
+    if step > limit:
+        raise ValueError(f"{limit_name}: {limit} is below the checkpoint's step {step} ({str(path)!r}); ask for at "
+                         f"least {step} {limit_name} to continue that run, or give another checkpoint path")
+    return step
+
+
 #: ``callback(step_index, row)`` of the learners: after every step, its statistics row
 StepCallback = Callable[[int, dict[str, float]], None]
 #: ``on_checkpoint(steps_done)`` of the learners: after each checkpoint is written
@@ -348,8 +385,12 @@ class RunControl:
     def __post_init__(self) -> None:
         for name in ("resume", "progress", "overwrite"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
-        if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every: expected >= 0, got {self.checkpoint_every}")
+        object.__setattr__(self, "checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, 0))
+        for name in ("callback", "on_checkpoint"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise TypeError(f"{name}: expected a function or None, got {getattr(self, name)!r}")
+        if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
+            raise TypeError(f"checkpoint: expected a file path or None, got {self.checkpoint!r}")
         if (self.checkpoint_every or self.resume) and self.checkpoint is None:
             raise ValueError("checkpoint: a checkpoint path is needed for checkpoint_every/resume")
 
@@ -421,7 +462,7 @@ def _prepare_images(images, D: torch.Tensor, joint: bool = False) -> torch.Tenso
     if S.numel() == 0:
         raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
     check_image_size("images", *S.shape[-2:], D.shape[-2:])
-    check_finite("images", S)
+    check_images("images", S)
     return S.contiguous()
 
 
@@ -444,8 +485,20 @@ def _resume_batch(run: "_BatchRun", checkpoint, fingerprint: dict[str, Any]):
         return [], 0, 0.0
     arrays, meta = load_checkpoint(checkpoint)
     _check_resume(meta, fingerprint, checkpoint)
-    run.load(arrays)
-    return _rows_from_arrays(arrays, _STAT_NAMES), int(meta["step"]), float(meta.get("elapsed", 0.0))
+    like = {k: v for k, v in run.arrays().items() if not k.startswith("d.") or k[2:] in run.ds._STATE}
+    step = check_checkpoint_state(checkpoint, arrays, meta, like, run.opts.max_iter, "max_iter")
+    try:  # the dictionary step's back-end state (its arrays differ between back ends)
+        run.load(arrays)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"checkpoint: {str(checkpoint)!r}: its state does not fit this run ({type(exc).__name__}: "
+                         f"{exc}); delete it to start afresh") from None
+    return _rows_from_arrays(arrays, _STAT_NAMES), step, _elapsed(meta)
+
+
+def _elapsed(meta: Mapping[str, Any]) -> float:
+    """A checkpoint's elapsed seconds (0 when absent or not a finite number ≥ 0)."""
+    e = meta.get("elapsed", 0.0)
+    return float(e) if isinstance(e, (int, float)) and not isinstance(e, bool) and math.isfinite(e) and e >= 0 else 0.0
 
 
 class DictLearn:

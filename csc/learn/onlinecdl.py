@@ -54,14 +54,16 @@ import torch
 
 from csc.runtime import distributed as _dist
 from csc.core import ops
-from csc.core.checks import (as_float_tensor, check_finite, check_learned, check_nonnegative, prepare_dictionary,
-                             working_device)
+from csc.core.checks import (as_float_tensor, check_finite, check_images, check_int, check_learned, check_nonnegative,
+                             prepare_dictionary, working_device)
 from csc.learn.constraints import KernelConstraint
 from csc.learn.dictlearn import (
     CheckpointCallback,
     RunControl,
     StepCallback,
     _check_resume,
+    _elapsed,
+    check_checkpoint_state,
     _checkpoint_payload,
     _jsonable,
     _prepare_images,
@@ -152,6 +154,16 @@ def _as_image_masks(mask):
     return mask
 
 
+def _crop_size(crop) -> tuple[int, int]:
+    """A crop size given as an int or an (h, w) pair of ints ≥ 1, as (h, w); TypeError or
+    ValueError naming ``crop`` otherwise (a string, a float, a pair of another length)."""
+    if isinstance(crop, (int, np.integer)) and not isinstance(crop, (bool, np.bool_)):
+        crop = (crop, crop)
+    if not isinstance(crop, (tuple, list)) or len(crop) != 2:
+        raise TypeError(f"crop: expected an integer or an (h, w) pair of integers, got {crop!r}")
+    return tuple(check_int("crop", c, 1) for c in crop)
+
+
 class ImageSampler:
     """Minibatches of random crops from a pool of images, reproducible from a generator.
 
@@ -185,11 +197,12 @@ class ImageSampler:
             if t.ndim not in (2, 3) or t.shape[:-2] != pool[0].shape[:-2]:
                 raise ValueError(f"images[{i}]: expected grey (H, W) or colour (C, H, W) images, all alike, got "
                                  f"shape {tuple(t.shape)}")
-            check_finite(f"images[{i}]", t)
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+            check_images(f"images[{i}]", t)
+        batch_size = check_int("batch_size", batch_size, 1)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator: expected a torch.Generator or None, got {generator!r}")
         if crop is not None:
-            crop = (int(crop), int(crop)) if isinstance(crop, (int, np.integer)) else tuple(int(c) for c in crop)
+            crop = _crop_size(crop)
             small = [i for i, t in enumerate(pool) if t.shape[-2] < crop[0] or t.shape[-1] < crop[1]]
             if small:
                 raise ValueError(f"crop: {crop[0]}×{crop[1]} is larger than images {small}")
@@ -417,15 +430,14 @@ class OnlineDictLearn:
         """
         if not isinstance(sampler, ImageSampler):
             raise TypeError(f"sampler: expected an ImageSampler, got {type(sampler).__name__}")
-        if not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
+        steps = check_int("steps", steps, 1)  # 0 steps would hand back the initial dictionary as learnt
         control = RunControl(checkpoint, checkpoint_every, resume, progress, callback, on_checkpoint, overwrite)
         fingerprint = self._fingerprint(sampler)
         self._check_target(control, fingerprint)
         if self.distributed:
             self._check_samplers_agree(sampler)
         if resume and checkpoint is not None:
-            self._resume(checkpoint, fingerprint, sampler)
+            self._resume(checkpoint, fingerprint, sampler, steps)
         main_process = self.rank == 0
         bar = control.progress_bar(steps, min(self.j, steps), "step", show=main_process)
         try:
@@ -461,7 +473,7 @@ class OnlineDictLearn:
             raise ValueError("sampler: the processes' samplers differ (images, batch size, crop or generator "
                              "state); give every rank the same sampler and seed")
 
-    def _resume(self, checkpoint, fingerprint: dict[str, Any], sampler: ImageSampler) -> None:
+    def _resume(self, checkpoint, fingerprint: dict[str, Any], sampler: ImageSampler, steps: int) -> None:
         """Load ``checkpoint`` when it exists (its settings checked against ``fingerprint``):
         the dictionary, the step count, the statistics, the elapsed time, the sampler's state."""
         loaded = self._read_checkpoint(checkpoint)
@@ -470,10 +482,12 @@ class OnlineDictLearn:
         arrays, meta = loaded
         _check_resume(meta, fingerprint, checkpoint)
         D = self.dictionary
+        like = {"dictionary": D, "rng_state": sampler.get_state()}
+        step = check_checkpoint_state(checkpoint, arrays, meta, like, steps, "steps")
         self.dictionary = torch.from_numpy(arrays["dictionary"]).to(device=D.device, dtype=D.dtype)
-        self.j = int(meta["step"])
+        self.j = step
         self._rows = _rows_from_arrays(arrays, _STAT_NAMES)
-        self._t_offset = float(meta.get("elapsed", 0.0))
+        self._t_offset = _elapsed(meta)
         sampler.set_state(arrays["rng_state"])
 
     def _fingerprint(self, sampler: ImageSampler) -> dict[str, Any]:

@@ -123,7 +123,7 @@ class DictUpdateOptions:
         check_number("rsdl_target", self.rsdl_target, minimum=0, strict=True)
         for name in ("zero_mean", "nonneg"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
-        KernelConstraint((1, 1), self.zero_mean, self.nonneg)  # validates the combination
+        KernelConstraint((2, 2), self.zero_mean, self.nonneg)  # validates the combination
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ class OnlineDictLearnOptions:
         for name in ("zero_mean", "nonneg"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         _check_learner(self)
-        KernelConstraint((1, 1), self.zero_mean, self.nonneg)
+        KernelConstraint((2, 2), self.zero_mean, self.nonneg)
 
     def replace(self, **changes) -> "OnlineDictLearnOptions":
         """Return a copy with the given fields changed."""

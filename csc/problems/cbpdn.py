@@ -43,9 +43,9 @@ from csc.backends.registry import admm_workspace
 from csc.core import ops
 from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, default_sync_interval  # noqa: F401 (re-exported)
 from csc.core.checks import (
-    DeviceCopies, as_float_tensor, check_finite, check_image_size, check_ndim, check_nonnegative,
-    check_not_channels_last, check_colour_images, check_solution, check_weights, on_device, prepare_dictionary,
-    shape_weights, working_device,
+    DeviceCopies, as_float_tensor, check_finite, check_image_size, check_images, check_instance, check_ndim,
+    check_nonnegative, check_not_channels_last, check_colour_images, check_solution, check_weights,
+    explain_out_of_memory, on_device, prepare_dictionary, shape_weights, working_device,
 )
 from csc.core.options import CBPDNOptions
 from csc.core.prox import Prox, SoftThreshold
@@ -217,7 +217,7 @@ class ConvBPDN:
         check_image_size("images", H, W, D.shape[-2:])
         if S.numel() == 0:
             raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
-        check_finite("images", S)
+        check_images("images", S)
         lead = tuple(S.shape[:-2]) or (1,)
         return S.reshape(-1, H, W), lead
 
@@ -227,7 +227,7 @@ class ConvBPDN:
         check_image_size("images", *S.shape[-2:], self.dictionary.shape[-2:])
         if S.numel() == 0:
             raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
-        check_finite("images", S)
+        check_images("images", S)
         return S, (S.shape[0],)
 
     def _prepare_weight(self, n: int, shape: tuple[int, int], S: torch.Tensor, lead) -> torch.Tensor | float:
@@ -265,7 +265,8 @@ class ConvBPDN:
             (λ/ρ₀)·sign(y0) (SPORCO's choice); both default to zero.
         """
         S, lead = self._prepare_images(images)
-        return self._solve_prepared(S, lead, y0, u0)
+        with explain_out_of_memory("images", S, self._num_maps(self.dictionary.shape[0])):
+            return self._solve_prepared(S, lead, y0, u0)
 
     def _solve_prepared(self, S: torch.Tensor, lead, y0=None, u0=None, wrap=None,
                         penalty_maps: int | None = None) -> CBPDNResult:
@@ -401,6 +402,7 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
     image is its own problem, so the result is the one-batch result. A single (H, W) image
     (or (C, H, W) for a multi-channel dictionary) is solved as is."""
     D = solver.dictionary
+    check_instance("memory", memory, MemoryBudget, "MemoryBudget(limit_bytes=2**30)")
     t = images if isinstance(images, torch.Tensor) else np.asarray(images)  # batches of an array stay arrays
     single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
     if single or t.shape[0] <= 1:

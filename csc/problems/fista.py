@@ -38,7 +38,7 @@ import torch
 
 from csc.backends.registry import fista_workspace
 from csc.core import ops
-from csc.core.checks import (DeviceCopies, as_float_tensor, check_finite, check_image_size, check_ndim,
+from csc.core.checks import (DeviceCopies, as_float_tensor, check_finite, check_image_size, check_images, check_ndim,
                              check_nonnegative, check_not_channels_last, check_weights, on_device,
                              prepare_dictionary, shape_weights, working_device)
 from csc.core.options import FISTAOptions
@@ -140,7 +140,7 @@ class ConvBPDNFISTA:
         check_not_channels_last("images", S, "(H, W), (B, H, W) or (B, C, H, W)")
         H, W = S.shape[-2:]
         check_image_size("images", H, W, D.shape[-2:])
-        check_finite("images", S)
+        check_images("images", S)
         lead = tuple(S.shape[:-2]) or (1,)
         S = S.reshape(-1, H, W)
         n, K = S.shape[0], D.shape[0]

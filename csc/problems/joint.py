@@ -17,6 +17,8 @@ Every image of a batch is its own problem (own ρ and stopping); its C channels 
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,7 +95,7 @@ class ConvBPDNJoint(ConvBPDN):
     def __init__(self, dictionary, lmbda: float, mu: float = 0.0, options: CBPDNOptions | None = None):
         opts = options if options is not None else CBPDNJointOptions()
         if type(opts) is CBPDNOptions:
-            opts = CBPDNJointOptions(**{f: getattr(opts, f) for f in opts.__dataclass_fields__})
+            opts = CBPDNJointOptions(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(opts) if f.init})
         if not isinstance(opts, CBPDNJointOptions):
             raise TypeError(f"options: expected CBPDNJointOptions (or CBPDNOptions), got {type(opts).__name__}")
         super().__init__(dictionary, lmbda, opts)

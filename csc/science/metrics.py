@@ -44,6 +44,7 @@ between 0 (all orientations equal) and 1 (uniform).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -80,6 +81,8 @@ def _image_pair(reference, test) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(
             f"reference, test: expected the same shape, got {tuple(ref.shape)} and {tuple(tst.shape)}"
         )
+    if ref.numel() == 0:
+        raise ValueError(f"reference: expected at least one pixel, got shape {tuple(ref.shape)}")
     check_finite("reference", ref)
     check_finite("test", tst)
     if tst.device != ref.device:
@@ -118,12 +121,21 @@ def psnr(reference, test, data_range=None) -> torch.Tensor:
     Returns
     -------
     torch.Tensor, float64, shape (...)
-        ``inf`` where the images are identical.
+        ``inf`` where the images are identical (MSE 0), as SPORCO.
+
+        A constant reference image without ``data_range`` has range max − min = 0 and no
+        defined PSNR: −inf, or NaN when the test image is the same constant, as SPORCO's
+        (which says so with numpy's RuntimeWarning); csc warns with a ``UserWarning`` naming
+        ``data_range``, the argument that makes it defined.
     """
     ref, tst = _image_pair(reference, test)
     err = ((ref - tst) ** 2).mean(dim=(-2, -1))
     if data_range is None:
         rng = ref.amax(dim=(-2, -1)) - ref.amin(dim=(-2, -1))
+        if bool((rng == 0).any()):
+            warnings.warn(f"psnr: {int((rng == 0).sum())} reference image(s) are constant (max - min = 0), so "
+                          "their PSNR is undefined (-inf, or NaN where identical, as SPORCO's); pass data_range= "
+                          "(e.g. 1.0 for images in [0, 1])", UserWarning, stacklevel=2)
     else:
         rng = torch.as_tensor(data_range, dtype=torch.float64, device=ref.device)
         if not bool(torch.isfinite(rng).all()) or bool((rng <= 0).any()):

@@ -192,7 +192,7 @@ def test_l1l1_options_and_errors(D, S):
         solver.solve(S, mask=np.ones((3, H, W)))
     with pytest.raises(ValueError, match="mask: expected weights >= 0"):
         solver.solve(S, mask=-np.ones((H, W)))
-    with pytest.raises(ValueError, match="ReturnVar: unknown SPORCO ConvL1L1Grd option"):
+    with pytest.raises(ValueError, match="ReturnVar: csc's ConvL1L1Grd returns Y1"):
         csc.L1L1GrdOptions.from_sporco({"ReturnVar": "X"})
 
 

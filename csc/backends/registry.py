@@ -177,12 +177,19 @@ def two_block_workspace(S: torch.Tensor, xstep, K: int, prox, data, opts, *, dua
 
 def fista_workspace(S: torch.Tensor, Df: torch.Tensor, X: torch.Tensor, w, lmbda: float, opts, kernel_size):
     """The workspace of :class:`csc.ConvBPDNFISTA`'s iteration on the back end of ``opts.backend``
-    (the fused CPU kernels or the torch loop; ``"compiled"`` runs the torch loop)."""
-    if use_fused(opts.backend, S.device, "the solve"):
+    (the fused CPU kernels or the torch loop; ``"compiled"`` runs the torch loop). A multi-channel
+    dictionary's DFT (K, C, H, Wr) runs on the torch loop (the fused kernels are single-channel),
+    which its ``backend`` says."""
+    fused_cpu = use_fused(opts.backend, S.device, "the solve")
+    if fused_cpu and Df.ndim == 3:
         from csc.backends.numba_fista import FusedFISTA
 
-        return FusedFISTA(S, Df, X, w, lmbda, opts, kernel_size)
-    return TorchFISTA(S, Df, X, w, lmbda, opts, kernel_size)
+        ws = FusedFISTA(S, Df, X, w, lmbda, opts, kernel_size)
+        ws.backend = "numba"
+        return ws
+    ws = TorchFISTA(S, Df, X, w, lmbda, opts, kernel_size)
+    ws.backend = "torch (numba has no kernel for a multi-channel dictionary)" if fused_cpu else "torch"
+    return ws
 
 
 def dictionary_ops(method: str, Sf: torch.Tensor, shape, D0: torch.Tensor, cons, fused_cpu: bool, relax: float,

@@ -117,6 +117,8 @@ def _kernel_class(table: dict, name: str, part, xs) -> tuple[type | None, str | 
     cls = table.get((name, type(part)))
     if cls is None:
         return None, f"{name} has no kernel for {type(part).__name__}"
+    if getattr(part, "maps", 1) > 1:  # ImpulseMask of a multi-channel dictionary: one impulse per channel
+        return None, f"{name} has no kernel for {type(part).__name__} with {part.maps} impulse maps"
     if name == "numba" and not numba_xstep.supported(xs):
         return None, f"numba has no kernel for {type(xs).__name__}"
     return cls, None

@@ -181,13 +181,15 @@ class SparseGroupThreshold(SoftThreshold):
 
 @dataclass
 class ImpulseMask(Prox):
-    r"""Additive mask simulation's y-step (SPORCO ``admm.cbpdn.AddMaskSim``): the last map is an
-    impulse kernel's, free where the mask is 0 (``free``: (1 or n, 1, H, W), true there) and
-    zero elsewhere, y = v there; the other maps take ``inner``'s operator (its weight for the
-    impulse map must be 0) with its constraints on them only."""
+    r"""Additive mask simulation's y-step (SPORCO ``admm.cbpdn.AddMaskSim``): the last ``maps``
+    maps are impulse kernels' (one, or one per channel of a multi-channel dictionary), free
+    where the mask is 0 (``free``: (1 or n, 1 or maps, H, W), true there) and zero elsewhere,
+    y = v there; the other maps take ``inner``'s operator (its weight for the impulse maps
+    must be 0) with its constraints on them only."""
 
     inner: SoftThreshold
     free: torch.Tensor
+    maps: int = 1
 
     @property
     def scale(self) -> float:
@@ -202,8 +204,9 @@ class ImpulseMask(Prox):
 
     def apply_(self, v, thr, y, u) -> bool:
         self.inner.threshold_(v, thr, y, u)
-        y[:, -1:] = torch.where(self.free, v[:, -1:], torch.zeros_like(v[:, -1:]))
-        self.inner.constrain_(y[:, :-1])
+        c = self.maps
+        y[:, -c:] = torch.where(self.free, v[:, -c:], torch.zeros_like(v[:, -c:]))
+        self.inner.constrain_(y[:, :-c])
         return True
 
     def values(self, z):

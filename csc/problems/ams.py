@@ -61,9 +61,6 @@ class AddMaskSim:
         if type(solver) not in _WRAPPABLE:
             raise TypeError(f"solver: expected a ConvBPDN, ConvElasticNet or ConvBPDNGradReg, got "
                             f"{type(solver).__name__}")
-        if solver.dictionary.ndim != 3:
-            raise ValueError(f"solver: AddMaskSim takes a single-channel dictionary (K, kh, kw), got shape "
-                             f"{tuple(solver.dictionary.shape)}")
         gw = getattr(solver.options, "grad_weight", 0.0)
         if np.ndim(gw) != 0:
             raise ValueError("grad_weight: AddMaskSim takes a scalar gradient weight (the impulse kernel's "
@@ -77,16 +74,24 @@ class AddMaskSim:
             raise ValueError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
         base = self.solver
         S, lead = base._prepare_images(images)
-        m = ConvBPDNMaskDcpl._prepare_mask(mask, S.shape[0], lead, tuple(S.shape[-2:]), S)
+        C = self._impulses()
+        m = ConvBPDNMaskDcpl._prepare_mask(mask, S.shape[0], lead, tuple(S.shape[-2:]), S, C)
         if boundary == "mask":
             S, m = pad_for_mask(S, m, base.dictionary.shape[-2:])
         free = (m == 0) if isinstance(m, torch.Tensor) else torch.zeros((1, 1, 1, 1), dtype=torch.bool)
         inner, K = self._inner(S), base.dictionary.shape[0]
         free = free.to(S.device)
-        res = inner._solve_prepared(S, lead, wrap=lambda prox: ImpulseMask(prox, free),
+        res = inner._solve_prepared(S, lead, wrap=lambda prox: ImpulseMask(prox, free, C),
                                     penalty_maps=K if type(base) is ConvElasticNet else None)
         return dataclasses.replace(res, codes=res.codes[..., :K, :, :], x=res.x[..., :K, :, :],
                                    u=res.u[..., :K, :, :], dictionary=res.dictionary[:K])
+
+    def _impulses(self) -> int:
+        """The impulse kernels appended: 1, or C for a multi-channel dictionary (K, C, kh, kw),
+        kernel c an impulse in channel c only (SPORCO's ``imp[0, 0, c, c] = 1``); a mask with a
+        channel axis frees impulse c where channel c's mask is 0."""
+        D = self.solver.dictionary
+        return int(D.shape[1]) if D.ndim == 4 else 1
 
     def _inner(self, S: torch.Tensor) -> ConvBPDN:
         """The wrapped solver on the dictionary with the impulse kernel appended and the impulse's
@@ -95,12 +100,13 @@ class AddMaskSim:
         penalty statistic leaves the impulse's map out (SPORCO's ConvElasticNet evaluates RegL2 on
         the variable AddMaskSim strips; ConvBPDNGradReg its RegGrad on the full maps)."""
         base = self.solver
-        K, dev = base.dictionary.shape[0], S.device
+        K, dev, C = base.dictionary.shape[0], S.device, self._impulses()
 
         def extended():
             D = base._dictionary_on(dev)
-            imp = torch.zeros((1,) + tuple(D.shape[1:]), dtype=D.dtype, device=D.device)
-            imp[0, 0, 0] = 1.0
+            imp = torch.zeros((C,) + tuple(D.shape[1:]), dtype=D.dtype, device=D.device)
+            for c in range(C):
+                imp[(c, c, 0, 0) if D.ndim == 4 else (0, 0, 0)] = 1.0
             return torch.cat([D, imp])
 
         w = base.options.l1_weight
@@ -108,13 +114,13 @@ class AddMaskSim:
         inner._copies = DeviceCopies()  # the inner solver's own (its dictionary is another)
         inner.dictionary = self._copies.get("dictionary", base.dictionary, dev, extended)
         inner.options = dataclasses.replace(base.options, l1_weight=self._copies.get(
-            "l1_weight", w, (dev, S.dtype), lambda: _with_impulse_weight(w, K).to(dtype=S.dtype, device=dev)))
+            "l1_weight", w, (dev, S.dtype), lambda: _with_impulse_weight(w, K, C).to(dtype=S.dtype, device=dev)))
         inner._device = dev
         return inner
 
 
-def _with_impulse_weight(w, K: int) -> torch.Tensor:
-    """ℓ1 weights for the K kernels and the impulse (weight 0): from a scalar or (K,) weights."""
+def _with_impulse_weight(w, K: int, impulses: int = 1) -> torch.Tensor:
+    """ℓ1 weights for the K kernels and the impulses (weight 0): from a scalar or (K,) weights."""
     arr = w.detach().cpu().numpy() if isinstance(w, torch.Tensor) else np.asarray(w, dtype=np.float64)
     if arr.ndim == 0:
         arr = np.full(K, float(arr))
@@ -123,5 +129,5 @@ def _with_impulse_weight(w, K: int) -> torch.Tensor:
     if arr.ndim != 1 or arr.shape[0] not in (1, K):
         raise ValueError(f"l1_weight: AddMaskSim takes a scalar or one weight per kernel (K={K},), got shape "
                          f"{arr.shape}")
-    return torch.from_numpy(np.append(np.broadcast_to(arr.astype(np.float64), (K,)), 0.0))
+    return torch.from_numpy(np.append(np.broadcast_to(arr.astype(np.float64), (K,)), np.zeros(impulses)))
 

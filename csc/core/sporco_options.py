@@ -499,6 +499,7 @@ CBPDN = SporcoTable("ConvBPDN", {
     "sync_interval": "(none)",
     "backend": "(none)",
     "fftw_planner": "(none: sporco.fft.pyfftw_planner_effort, module-wide)",
+    "coupling": "(none: SPORCO always couples the images and channels of one array)",
 })
 
 _GRAD_WEIGHT = {"GradWeight": Field("grad_weight")}

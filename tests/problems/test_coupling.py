@@ -122,3 +122,29 @@ def test_coupled_differs_from_per_image_and_sync_interval_does_not_matter():
 def test_coupling_is_checked():
     with pytest.raises(ValueError, match="coupling"):
         csc.CBPDNOptions(coupling="joint")
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3, 1, 4), (24, 24, 3, 4)])
+def test_channel_dependent_l1_weight(backend, shape):
+    """SPORCO's channel-dependent L1Weight ((1, 1, C, 1, K) per channel and kernel, or (H, W, C, K)
+    per coefficient) with a grey dictionary on a colour image: coupled, SPORCO's answer; per
+    channel (the default), each channel alone with its own weights."""
+    from sporco.admm import cbpdn as sp
+
+    D, S, Ssp, _ = case("grey-on-colour")
+    w = np.random.RandomState(1).uniform(0.5, 1.5, shape)
+    opt = {"MaxMainIter": 20, "RelStopTol": 0.0, "L1Weight": w}
+    so = sp.ConvBPDN(csc.to_sporco_layout(D, "dictionary"), Ssp, LMBDA, opt=sp.ConvBPDN.Options(dict(opt, Verbose=False)),
+                     dimK=0)
+    so.solve()
+    o = csc.CBPDNOptions.from_sporco(opt, backend=backend, coupling="sporco")
+    solver = csc.ConvBPDN(D, LMBDA, o)
+    assert_matches(solver, solver.solve(torch.from_numpy(S)), so, D, S)
+    S2 = np.concatenate([S, S[:, ::-1].copy()])  # two images: the weights apply to each
+    per = csc.ConvBPDN(D, LMBDA, o.replace(coupling="image")).solve(torch.from_numpy(S2))
+    wc = np.asarray(o.l1_weight)[0]  # (C, K, H or 1, W or 1)
+    for b in range(2):
+        for c in range(3):
+            alone = csc.ConvBPDN(D, LMBDA, o.replace(coupling="image", l1_weight=wc[c])).solve(
+                torch.from_numpy(S2[b, c]))
+            assert float((per.codes[b, c] - alone.codes[0]).norm() / alone.codes[0].norm()) <= 1e-12

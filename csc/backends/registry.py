@@ -31,12 +31,13 @@ from csc.backends.numba_cpu import FusedAddMaskSim, FusedCBPDN, FusedJointCBPDN
 from csc.backends.numba_twoblock import FusedMaskDcpl, FusedTwoBlock
 from csc.backends.torch_fista import TorchFISTA
 from csc.backends.torch_loop import TorchCBPDN
+from csc.backends.torch_tv import TorchTVL2
 from csc.backends.torch_twoblock import TorchMaskDcpl, TorchTwoBlock
 from csc.core.admm import default_sync_interval
 from csc.core.prox import ImpulseMask, L1Data, QuadraticData, SoftThreshold, SparseGroupThreshold
 
 __all__ = ["ADMM_KERNELS", "TWO_BLOCK_KERNELS", "admm_workspace", "dictionary_ops", "fista_workspace",
-           "select_backend", "two_block_workspace", "use_fused"]
+           "select_backend", "tv_workspace", "two_block_workspace", "use_fused"]
 
 BACKENDS = ("auto", "numba", "compiled", "torch")
 
@@ -173,6 +174,18 @@ def two_block_workspace(S: torch.Tensor, xstep, K: int, prox, data, opts, *, dua
         ws = cls(S.contiguous(), xstep, K, prox, data, opts, max(1, torch.get_num_threads()))
     else:
         ws = _noted(_TORCH_TWO_BLOCK[dual](S, xstep, K, prox, data, opts), why)
+    ws.sync_every = 1
+    return ws
+
+
+def tv_workspace(S: torch.Tensor, prox, opts, wdf, joint: bool = False):
+    """The workspace of total-variation denoising (:class:`csc.TVL2Denoise`): the torch loop on
+    every device (:class:`csc.backends.torch_tv.TorchTVL2`; no fused kernel), converged images
+    retired at once."""
+    ws = TorchTVL2(S, prox, opts, wdf, joint)
+    name = select_backend(opts.backend, S.device, "the solve")
+    if name != "torch":
+        ws.backend = f"torch ({name} has no kernel for total-variation denoising)"
     ws.sync_every = 1
     return ws
 

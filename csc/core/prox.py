@@ -33,7 +33,7 @@ import torch
 
 from csc.core.options import default_rsdl_target
 
-__all__ = ["Prox", "SoftThreshold", "SparseGroupThreshold", "ImpulseMask", "L1BallProjection",
+__all__ = ["Prox", "SoftThreshold", "SparseGroupThreshold", "ImpulseMask", "L1BallProjection", "GroupL2Threshold",
            "DataTerm", "L1Data", "QuadraticData", "L2BallData", "project_l1_ball", "trim"]
 
 
@@ -214,6 +214,50 @@ class ImpulseMask(Prox):
 
     def keep(self, mask):
         return replace(self, inner=self.inner.keep(mask), free=trim(self.free, mask))
+
+
+@dataclass
+class GroupL2Threshold(Prox):
+    r"""g(y) = λ Σ_p w_p ‖y_p‖₂, the ℓ2 norm of each group y_p (SPORCO ``prox.prox_l2`` with an
+    ``axis``; total variation's gradient vector at each pixel, :class:`csc.TVL2Denoise`):
+    y_p = max(0, ‖v_p‖ − λw_p/ρ)/‖v_p‖ · v_p (0 where ‖v_p‖ = 0). y is (n, G, C, H, W), a
+    group the G entries of ``dims`` (1,) at a pixel and channel, or with ``dims`` (1, 2) its
+    G·C entries at a pixel (vector TV over the channels). ``weight``: a float or a tensor
+    broadcasting to (n, 1, C or 1, H, W). ρ₀ default 2λ + 0.1 (SPORCO ``TVL2Denoise``)."""
+
+    lmbda: float
+    weight: Any = 1.0
+    dims: tuple[int, ...] = (1,)
+
+    @property
+    def scale(self) -> float:
+        return self.lmbda
+
+    @property
+    def terms(self):
+        return (("tv", self.lmbda),)
+
+    def thresholds(self, rho):
+        return self.lmbda / rho
+
+    def _norms(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(torch.sum(v * v, dim=self.dims, keepdim=True))
+
+    def apply_(self, v, thr, y, u) -> bool:
+        a = self._norms(v)
+        b = torch.clamp(a - thr.reshape((-1,) + (1,) * (v.ndim - 1)) * self.weight, min=0)
+        b = torch.where(a == 0, torch.zeros_like(b), b / torch.where(a == 0, torch.ones_like(a), a))
+        torch.mul(b, v, out=y)
+        return True
+
+    def values(self, z):
+        return [(self.weight * self._norms(z)).flatten(1).sum(1)]
+
+    def keep(self, mask):
+        return replace(self, weight=trim(self.weight, mask))
+
+    def rho0(self, opts) -> float:
+        return float(opts.rho) if opts.rho is not None else 2.0 * self.lmbda + 0.1
 
 
 def project_l1_ball(v: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from csc.core.checks import DeviceCopies
+from csc.core.checks import DeviceCopies, check_nonnegative
 from csc.core.prox import ImpulseMask
 from csc.problems.cbpdn import CBPDNResult, ConvBPDN
 from csc.problems.maskdcpl import BOUNDARIES, ConvBPDNMaskDcpl, pad_for_mask
@@ -50,22 +50,29 @@ class AddMaskSim:
     ``AddMaskSim(solver).solve(images, mask, boundary="periodic")``: ``mask`` as
     :meth:`csc.ConvBPDNMaskDcpl.solve` (only where it is 0 matters), ``boundary="mask"``
     pads and masks the borders. The solver's options apply (``l1_weight`` a scalar or one
-    weight per kernel; ``grad_weight`` a scalar); on the solver's back end (``backend``: the
+    weight per kernel; ``grad_weight`` a scalar, the impulses' too, or per kernel with
+    ``impulse_grad_weight`` the impulses' weight: SPORCO's ``GradWeight`` of K + C entries
+    split); on the solver's back end (``backend``: the
     torch loop on any device, or the fused CPU kernels). Devices as the solver's
     (:class:`csc.ConvBPDN`): without ``options.device`` the solve works on the images'
     device; the mask is moved there with them, and the dictionary with its impulse kernel and
     the weights are made there once (kept for the next solves).
     """
 
-    def __init__(self, solver: ConvBPDN):
+    def __init__(self, solver: ConvBPDN, impulse_grad_weight: float | None = None):
         if type(solver) not in _WRAPPABLE:
             raise TypeError(f"solver: expected a ConvBPDN, ConvElasticNet or ConvBPDNGradReg, got "
                             f"{type(solver).__name__}")
-        gw = getattr(solver.options, "grad_weight", 0.0)
-        if np.ndim(gw) != 0:
-            raise ValueError("grad_weight: AddMaskSim takes a scalar gradient weight (the impulse kernel's "
-                             "would have to be appended)")
-        self.solver = solver
+        gw = getattr(solver.options, "grad_weight", None)
+        if impulse_grad_weight is not None:
+            if gw is None:
+                raise ValueError("impulse_grad_weight: only a ConvBPDNGradReg solver has gradient weights")
+            impulse_grad_weight = check_nonnegative("impulse_grad_weight", impulse_grad_weight)
+        elif gw is not None and np.ndim(gw) != 0 and np.size(gw) > 1:
+            raise ValueError("grad_weight: with one gradient weight per kernel, AddMaskSim needs the impulse "
+                             "kernels' too: pass impulse_grad_weight= (SPORCO's GradWeight has K + C entries, "
+                             "the last C the impulses')")
+        self.solver, self.impulse_grad_weight = solver, impulse_grad_weight
         self._copies = DeviceCopies()  # the extended dictionary and weights on each device
 
     def solve(self, images, mask, boundary: str = "periodic") -> CBPDNResult:
@@ -113,10 +120,23 @@ class AddMaskSim:
         inner = copy.copy(base)
         inner._copies = DeviceCopies()  # the inner solver's own (its dictionary is another)
         inner.dictionary = self._copies.get("dictionary", base.dictionary, dev, extended)
-        inner.options = dataclasses.replace(base.options, l1_weight=self._copies.get(
+        changes = dict(l1_weight=self._copies.get(
             "l1_weight", w, (dev, S.dtype), lambda: _with_impulse_weight(w, K, C).to(dtype=S.dtype, device=dev)))
+        if self.impulse_grad_weight is not None:  # the impulses' gradient weights appended (SPORCO's K + C)
+            g = np.broadcast_to(np.asarray(base.options.grad_weight, dtype=np.float64), (K,))
+            changes["grad_weight"] = np.append(g, np.full(C, self.impulse_grad_weight))
+        inner.options = _replace_unchecked(base.options, **changes)
         inner._device = dev
         return inner
+
+
+def _replace_unchecked(opts, **changes):
+    """``opts`` with ``changes``, without the options' checks (the inner solver's weights cover
+    the impulse kernels too: K + C of them, which the options of a K-kernel solver refuse)."""
+    out = copy.copy(opts)
+    for name, value in changes.items():
+        object.__setattr__(out, name, value)
+    return out
 
 
 def _with_impulse_weight(w, K: int, impulses: int = 1) -> torch.Tensor:

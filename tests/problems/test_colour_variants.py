@@ -176,3 +176,33 @@ def test_fista_multichannel_matches_sporco(backend, case):
                              ("residual", "Rsdl")]:
             np.testing.assert_allclose(getattr(st, ours), np.asarray(getattr(its, theirs), float), rtol=1e-8,
                                        err_msg=ours)
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_ams_per_kernel_grad_weight(backend, colour):
+    """SPORCO's AddMaskSim(ConvBPDNGradReg) with GradWeight of K + C entries (the impulses' last)
+    is csc's per-kernel grad_weight (K,) and impulse_grad_weight."""
+    from sporco.admm import cbpdn as sp
+
+    from ..conftest import central_crop, highpass, random_dictionary, sporco_image
+
+    if colour:
+        D, s, C = colour_dictionary(4, 3, 5), colour_crop(24), 3
+        W = masks()["per-channel"]
+    else:
+        D = csc.from_sporco_layout(random_dictionary(5, 5, 4), "dictionary").copy()
+        s, C, W = highpass(central_crop(sporco_image(), 24, 24))[None], 1, masks()["grey"]
+    gw, gi = np.array([0.0, 0.5, 1.0, 2.0]), 1.5
+    opt = dict(OPT, GradWeight=np.append(gw, np.full(C, gi)))
+    Ssp = np.ascontiguousarray(np.moveaxis(s, 0, -1)) if colour else s[0]
+    so = sp.AddMaskSim(sp.ConvBPDNGradReg, csc.to_sporco_layout(D, "dictionary"), Ssp, sporco_mask(W), LMBDA, MU,
+                       opt=sp.ConvBPDNGradReg.Options(dict(opt, Verbose=False)), **({"dimK": 0} if colour else {}))
+    y = so.solve()
+    y_sp = np.moveaxis(y.reshape(24, 24, 4), -1, 0)
+    solver = csc.ConvBPDNGradReg(D, LMBDA, MU, csc.GradRegOptions.from_sporco(dict(OPT, GradWeight=gw), backend=backend))
+    with pytest.raises(ValueError, match="impulse_grad_weight"):
+        csc.AddMaskSim(solver)
+    res = csc.AddMaskSim(solver, impulse_grad_weight=gi).solve(torch.from_numpy(s if colour else s[0]),
+                                                               torch.from_numpy(W))
+    assert_stats_match(solver, res.stats[0], so.getitstat(), s)
+    assert_codes_match(res.codes[0].numpy(), y_sp)

@@ -74,7 +74,9 @@ class ConvBPDNMaskDcpl(ConvBPDN):
     Options: :class:`csc.MaskDcplOptions` (SPORCO's defaults for this class: ρ₀ = 1, no
     adaptive ρ, relaxation 1.8); both back ends (``backend=``), float32 and float64, every
     image its own ρ and stopping. ``codes`` are y₁ (SPORCO's ``ReturnVar`` 'Y1'), ``u`` its
-    dual u₁; the statistics are :class:`csc.IterationStats` with ``data_fidelity`` =
+    dual u₁; ``result.reconstruct()`` synthesises from the codes y₁ (exactly sparse), as
+    :class:`csc.ConvBPDN`'s does, while SPORCO's ``ConvTwoBlockCnstrnt.reconstruct()`` uses x:
+    ``result.reconstruct(result.x)`` is SPORCO's (the two differ before convergence); the statistics are :class:`csc.IterationStats` with ``data_fidelity`` =
     ½‖W·(Dx − s)‖² (SPORCO ``DFid``) and ``objective`` = DFid + λ·RegL1.
 
     Devices as :class:`csc.ConvBPDN`'s: without ``options.device`` the solve works on the

@@ -433,11 +433,12 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
     :func:`csc.runtime.memory.measured_image_bytes`), a batch that runs
     out of device memory halved and retried (:func:`csc.runtime.memory.solve_split`). Every
     image is its own problem, so the result is the one-batch result. A single (H, W) image
-    (or (C, H, W) for a multi-channel dictionary) is solved as is."""
+    (or (C, H, W) for a multi-channel dictionary) is solved as is, and so is a batch under
+    ``coupling="sporco"`` (one problem: splitting it would change the answer)."""
     D = solver.dictionary
     t = images if isinstance(images, torch.Tensor) else np.asarray(images)  # batches of an array stay arrays
     single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
-    if single or t.shape[0] <= 1:
+    if single or t.shape[0] <= 1 or solver._coupled():
         return solver.solve(images)
     device = working_device(images, solver.options.device, D.device)  # the solves' device
     dtype = solver.options.dtype or D.dtype

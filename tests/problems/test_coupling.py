@@ -148,3 +148,14 @@ def test_channel_dependent_l1_weight(backend, shape):
             alone = csc.ConvBPDN(D, LMBDA, o.replace(coupling="image", l1_weight=wc[c])).solve(
                 torch.from_numpy(S2[b, c]))
             assert float((per.codes[b, c] - alone.codes[0]).norm() / alone.codes[0].norm()) <= 1e-12
+
+
+def test_solve_in_batches_keeps_a_coupled_batch_whole():
+    from csc.problems.cbpdn import solve_in_batches
+    from csc.runtime.memory import MemoryBudget
+
+    D, S = grey_dictionary(), torch.from_numpy(grey_images(3))
+    solver = csc.ConvBPDN(D, LMBDA, csc.CBPDNOptions(max_iter=30, coupling="sporco"))
+    whole = solver.solve(S)
+    split = solve_in_batches(solver, S, MemoryBudget(limit_bytes=1))
+    assert torch.equal(whole.codes, split.codes) and len(split.stats) == 1

@@ -206,3 +206,19 @@ def test_ams_per_kernel_grad_weight(backend, colour):
                                                                torch.from_numpy(W))
     assert_stats_match(solver, res.stats[0], so.getitstat(), s)
     assert_codes_match(res.codes[0].numpy(), y_sp)
+
+
+@pytest.mark.parametrize("over_rho", [False, True])
+def test_multichannel_diagonal_xstep_solves_its_system(over_rho):
+    """(D̂ᴴD̂ + diag(δ))x̂ = D̂ᴴŝ + r v̂ per frequency, δ per kernel and image (two ρ)."""
+    from csc.core.xstep import MultiChannelDiagonalXStep, gradient_gram
+
+    g = torch.Generator().manual_seed(0)
+    D = torch.randn(4, 3, 5, 5, generator=g, dtype=torch.float64)
+    P = torch.rand(4, 1, 1, dtype=torch.float64) * gradient_gram((12, 12)).unsqueeze(0)
+    xs = MultiChannelDiagonalXStep(torch.fft.rfft2(D, s=(12, 12)), P, 0.3, over_rho=over_rho)
+    vf = torch.fft.rfft2(torch.randn(2, 4, 12, 12, generator=g, dtype=torch.float64))
+    Sf = torch.fft.rfft2(torch.randn(2, 3, 12, 12, generator=g, dtype=torch.float64))
+    rho = torch.tensor([0.5, 7.0], dtype=torch.float64).view(-1, 1, 1, 1)
+    xf = xs.solve_(vf.clone(), Sf, rho)
+    assert float(xs.accuracy(xf, vf, Sf, rho).max()) < 1e-13

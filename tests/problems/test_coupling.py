@@ -66,12 +66,13 @@ def run(kind: str, name: str, backend: str, **opt):
     cls, args, ocls = {"cbpdn": (sp.ConvBPDN, (LMBDA,), csc.CBPDNOptions),
                        "enet": (sp.ConvElasticNet, (LMBDA, MU), csc.CBPDNOptions),
                        "grad": (sp.ConvBPDNGradReg, (LMBDA, MU), csc.GradRegOptions),
-                       "md": (sp.ConvBPDNMaskDcpl, (LMBDA,), csc.MaskDcplOptions)}[kind]
+                       "md": (sp.ConvBPDNMaskDcpl, (LMBDA,), csc.MaskDcplOptions),
+                       "joint": (sp.ConvBPDNJoint, (0.002, 0.005), csc.CBPDNJointOptions)}[kind]
     so = cls(csc.to_sporco_layout(D, "dictionary"), Ssp, *args, opt=cls.Options(dict(opt, Verbose=False)), dimK=dimK)
     so.solve()
     o = ocls.from_sporco(opt, backend=backend, coupling="sporco")
     solver = {"cbpdn": csc.ConvBPDN, "enet": csc.ConvElasticNet, "grad": csc.ConvBPDNGradReg,
-              "md": csc.ConvBPDNMaskDcpl}[kind](D, *args, o)
+              "md": csc.ConvBPDNMaskDcpl, "joint": csc.ConvBPDNJoint}[kind](D, *args, o)
     res = solver.solve(torch.from_numpy(S))
     return solver, res, so, D, S
 
@@ -100,7 +101,8 @@ def test_coupled_early_stop_same_iteration_count(backend):
 
 
 @pytest.mark.parametrize("kind, name", [("enet", "multi-image"), ("grad", "grey-on-colour"),
-                                        ("enet", "multi-colour"), ("md", "multi-image")])
+                                        ("enet", "multi-colour"), ("md", "multi-image"),
+                                        ("joint", "colour-batch-grey")])
 def test_coupled_variants_match_sporco(backend, kind, name):
     assert_matches(*run(kind, name, backend))
 

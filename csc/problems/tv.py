@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,11 +25,32 @@ import torch
 from csc.backends.registry import tv_workspace
 from csc.core.admm import PER_IMAGE, ADMMLoop, Coupling
 from csc.core.checks import as_float_tensor, check_finite, check_int, check_ndim, check_nonnegative, check_number
+from csc.core import sporco_options as so
 from csc.core.options import CBPDNOptions
 from csc.core.prox import GroupL2Threshold
 from csc.core.stats import StatsTable
 
 __all__ = ["TVL2Denoise", "TVL2Options", "TVResult", "TVStats"]
+
+
+def _weight_from_sporco(w):
+    """SPORCO's DFidWeight / TVWeight (H, W) or (H, W, C) → csc's (H, W) or (C, H, W)."""
+    arr = np.asarray(w, dtype=np.float64)
+    return float(arr) if arr.ndim == 0 else (np.moveaxis(arr, -1, 0) if arr.ndim == 3 else arr)
+
+
+_NOT_TV = so.refused("not an option of SPORCO's admm.tvl2.TVL2Denoise")
+#: SPORCO ``admm.tvl2.TVL2Denoise.Options`` (0.2.2): the ADMM options of :data:`csc.core.sporco_options.CBPDN`
+#: without ConvBPDN's own, and the TV options
+TVL2 = so.CBPDN.extend("TVL2Denoise", {
+    **{name: _NOT_TV for name in ("L1Weight", "NonNegCoef", "NoBndryCross", "AuxVarObj", "fEvalX", "HighMemSolve",
+                                  "ReturnX", "LinSolveCheck", "GradWeight")},
+    "gEvalY": so.Flag(so.Field("objective_on_y")),
+    "MaxGSIter": so.Field("max_gs_iter"),
+    "GSTol": so.Field("gs_tol"),
+    "DFidWeight": so.Field("dfid_weight", _weight_from_sporco),
+    "TVWeight": so.Field("tv_weight", _weight_from_sporco),
+})
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,7 @@ class TVL2Options(CBPDNOptions):
 
     The coding fields without a meaning here (``l1_weight``, ``nonneg``, ``no_boundary_cross``)
     must keep their defaults; ``backend`` runs the torch loop whatever it names.
+    ``TVL2Options.from_sporco(opt)`` takes SPORCO's dict (``vector``: SPORCO's ``caxis`` argument).
     """
 
     relax: float = 1.8
@@ -56,6 +79,8 @@ class TVL2Options(CBPDNOptions):
     dfid_weight: object = 1.0
     tv_weight: object = 1.0
     vector: bool = False
+
+    _sporco: ClassVar[so.SporcoTable] = TVL2
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -65,7 +65,10 @@ def test_grey_matches_sporco(name):
     sp_opt, opt = (_maps(d) for d in CASES[name])
     s = noisy_grey()
     X, its = sporco_tv(s, {"MaxMainIter": 20, "RelStopTol": 0.0, **sp_opt})
-    res = csc.TVL2Denoise(LMBDA, csc.TVL2Options(max_iter=20, rel_stop_tol=0.0, **opt)).solve(torch.from_numpy(s))
+    opts = csc.TVL2Options.from_sporco({"MaxMainIter": 20, "RelStopTol": 0.0, **sp_opt})
+    for field, value in dict(max_iter=20, rel_stop_tol=0.0, **opt).items():
+        assert np.array_equal(getattr(opts, field), value), field
+    res = csc.TVL2Denoise(LMBDA, opts).solve(torch.from_numpy(s))
     assert res.x.shape == (24, 24)
     assert_tv_match(res.x.numpy(), res.stats[0], X, its)
 
@@ -106,6 +109,8 @@ def test_bad_input():
         csc.TVL2Options(max_gs_iter=0)
     with pytest.raises(ValueError, match="coding options"):
         csc.TVL2Options(nonneg=True)
+    with pytest.raises(ValueError, match="^L1Weight: not an option"):
+        csc.TVL2Options.from_sporco({"L1Weight": 0.5})
     with pytest.raises(TypeError, match="TVL2Options"):
         csc.TVL2Denoise(0.1, csc.CBPDNOptions())
     with pytest.raises(ValueError, match="tv_weight"):

@@ -120,8 +120,8 @@ SPORCO_TV_STATS_NAMES = {"iteration": "Iter", "objective": "ObjFun", "data_fidel
 
 @dataclass
 class TVResult:
-    """Result of :meth:`TVL2Denoise.solve`: ``x`` the denoised images (the input's shape), ``rho``
-    and ``iterations`` per image (per problem: the same for every image with
+    """Result of :meth:`TVL2Denoise.solve`: ``x`` the denoised images (the input's shape, on its
+    device), ``rho`` and ``iterations`` per image (CPU tensors) (per problem: the same for every image with
     ``coupling="sporco"``), ``stats`` (one :class:`TVStats` per problem, or None), ``backend``."""
 
     x: torch.Tensor
@@ -208,7 +208,7 @@ class _TVOutputs:
     def __init__(self, S4: torch.Tensor, groups: int, record: bool):
         n = S4.shape[0]
         self.x = torch.zeros_like(S4)
-        self.rho = S4.new_zeros(n)
+        self.rho = torch.zeros(n, dtype=S4.dtype)  # on the host, as the iteration counts
         self.iters = torch.zeros(n, dtype=torch.int64)
         self.rows = [[] for _ in range(groups)] if record else None
 

@@ -371,14 +371,16 @@ class L2BallData(DataTerm):
     r"""g₀ = ι{‖y₀‖₂ ≤ ε} per image (SPORCO ``ConvMinL1InL2Ball``; no weights): y₀ = the projection
     of v onto the ball, SPORCO's ``prox.proj_l2`` over the spatial axes, v where ‖v‖₂ ≤ ε and
     ε·(v/‖v‖₂) elsewhere (independent of ρ). Its value is SPORCO's ``Cnstr``, ‖P(e) − e‖₂ (the
-    distance of e to the ball), with objective weight 0: the objective is block 1's term alone."""
+    distance of e to the ball), with objective weight 0: the objective is block 1's term alone.
+    With a multi-channel dictionary, y₀ (n, C, H, W) is projected channel by channel (SPORCO's
+    ``proj_l2`` over ``axisN``, its channels on another axis): one ball of radius ε per channel."""
 
     epsilon: float = 1.0
 
     weight = 0.0
 
     def _project(self, v: torch.Tensor) -> torch.Tensor:
-        d = torch.linalg.vector_norm(v.flatten(1), dim=1).reshape((-1,) + (1,) * (v.ndim - 1))
+        d = torch.linalg.vector_norm(v.flatten(-2), dim=-1)[..., None, None]  # per image and channel
         out = self.epsilon * (v / torch.where(d == 0, torch.ones_like(d), d))
         return torch.where(d > self.epsilon, out, v)
 

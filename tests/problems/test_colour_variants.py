@@ -222,3 +222,24 @@ def test_multichannel_diagonal_xstep_solves_its_system(over_rho):
     rho = torch.tensor([0.5, 7.0], dtype=torch.float64).view(-1, 1, 1, 1)
     xf = xs.solve_(vf.clone(), Sf, rho)
     assert float(xs.accuracy(xf, vf, Sf, rho).max()) < 1e-13
+
+
+@pytest.mark.parametrize("kind", ["projl1", "minl1"])
+def test_constrained_multichannel_matches_sporco(backend, kind):
+    """ConvBPDNProjL1 and ConvMinL1InL2Ball with a multi-channel dictionary (ConvMinL1InL2Ball's
+    ε-ball per channel, as SPORCO's proj_l2 over the spatial axes)."""
+    from sporco.admm import cbpdn as sp
+
+    D, s = colour_dictionary(4, 3, 5), colour_crop(24)
+    Dsp, ssp = csc.to_sporco_layout(D, "dictionary"), np.ascontiguousarray(np.moveaxis(s, 0, -1))
+    opt = {"MaxMainIter": 20 if kind == "projl1" else 40, "RelStopTol": 0.0}
+    if kind == "projl1":
+        so = sp.ConvBPDNProjL1(Dsp, ssp, 5.0, opt=sp.ConvBPDNProjL1.Options(dict(opt, Verbose=False)), dimK=0)
+        solver = csc.ConvBPDNProjL1(D, 5.0, csc.ProjL1Options.from_sporco(opt, backend=backend))
+    else:
+        so = sp.ConvMinL1InL2Ball(Dsp, ssp, 0.03, opt=sp.ConvMinL1InL2Ball.Options(dict(opt, Verbose=False)), dimK=0)
+        solver = csc.ConvMinL1InL2Ball(D, 0.03, csc.MinL1InL2BallOptions.from_sporco(opt, backend=backend))
+    y_sp = np.moveaxis(so.solve().reshape(24, 24, 4), -1, 0)
+    res = solver.solve(torch.from_numpy(s))
+    assert_stats_match(solver, res.stats[0], so.getitstat(), s)
+    assert_codes_match(res.codes[0].numpy(), y_sp)

@@ -109,7 +109,8 @@ class CBPDNResult:
         Iterations run for each image.
     stats : list of IterationStats, or None
         One record per image (in flattened ``lead`` order) when statistics are recorded
-        (the solver's ``stats_class``).
+        (the solver's ``stats_class``); one record for the whole batch with
+        ``coupling="sporco"`` (one problem).
     dictionary : (K, kh, kw)
         The dictionary used.
     backend : str or None
@@ -254,7 +255,8 @@ class ConvBPDN:
 
     # ------------------------------------------------------------------ solve
     def solve(self, images, y0=None, u0=None) -> CBPDNResult:
-        """Solve CBPDN for every image of ``images`` independently.
+        """Solve CBPDN for every image of ``images`` independently (or the batch as one problem
+        with ``options.coupling == "sporco"``).
 
         Parameters
         ----------

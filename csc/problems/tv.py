@@ -148,8 +148,9 @@ class TVL2Denoise:
             raise TypeError(f"options: TVL2Denoise takes TVL2Options, got {type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
 
-    def _weight(self, name: str, w, S: torch.Tensor, shape) -> float | torch.Tensor:
-        """A weight option as a float or a tensor (1 or n, C or 1, H, W) broadcasting to ``shape``."""
+    def _weight(self, name: str, w, S: torch.Tensor, shape, shape4) -> float | torch.Tensor:
+        """A weight option as a float, or a tensor broadcast to the images' ``shape`` and laid out as
+        ``shape4`` (n, C or 1, H, W)."""
         if np.ndim(w) == 0 and not isinstance(w, torch.Tensor):
             return check_number(name, w, minimum=0) and float(w)
         t = as_float_tensor(name, w, S.dtype, S.device).detach()
@@ -159,7 +160,7 @@ class TVL2Denoise:
         except RuntimeError:
             raise ValueError(f"{name}: shape {tuple(t.shape)} does not broadcast to the images' {tuple(shape)}") \
                 from None
-        return t.reshape(-1, *t.shape[-3:]) if t.ndim == 4 else t.reshape(1, *t.shape[-3:])
+        return t.reshape(shape4)
 
     def solve(self, images) -> TVResult:
         """Denoise every image of ``images`` (class docstring)."""
@@ -173,9 +174,11 @@ class TVL2Denoise:
             raise ValueError(f"images: expected at least 2×2 pixels, got {tuple(S.shape[-2:])}")
         shape4 = S.shape if S.ndim == 4 else ((1, 1) if S.ndim == 2 else (S.shape[0], 1)) + tuple(S.shape[-2:])
         S4 = S.reshape(shape4)
-        wdf = self._weight("dfid_weight", opts.dfid_weight, S, S.shape)
-        wtv_shape = S.shape if not opts.vector else S.shape[:-3] + (1,) + S.shape[-2:] if S.ndim == 4 else S.shape
-        wtv = self._weight("tv_weight", opts.tv_weight, S, wtv_shape)
+        wdf = self._weight("dfid_weight", opts.dfid_weight, S, S.shape, shape4)
+        wtv_shape, wtv_shape4 = S.shape, shape4
+        if opts.vector and S.ndim == 4:  # one weight per pixel, shared by the channels' vector
+            wtv_shape = wtv_shape4 = S.shape[:-3] + (1,) + S.shape[-2:]
+        wtv = self._weight("tv_weight", opts.tv_weight, S, wtv_shape, wtv_shape4)
         wtv = wtv.unsqueeze(1) if isinstance(wtv, torch.Tensor) else wtv  # (n, 1, C, H, W): over the gradient axis
         prox = GroupL2Threshold(self.lmbda, wtv, (1, 2) if opts.vector else (1,))
         joint = opts.coupling == "sporco"

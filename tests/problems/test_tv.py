@@ -93,6 +93,24 @@ def test_early_stop_and_batch_equals_each_alone():
         assert_tv_match(batch.x[i].numpy(), batch.stats[i], X, its)
 
 
+@pytest.mark.parametrize("vector", [False, True])
+def test_weighted_batch_equals_each_alone(vector):
+    """Weight maps shared by a batch ((H, W)) or one per image, grey and colour."""
+    rng = np.random.RandomState(7)
+    S = np.stack([noisy_colour(i) for i in range(2)]) if vector else np.stack([noisy_grey(i) for i in range(3)])
+    per_image = rng.uniform(0.5, 1.5, S.shape[:1] + S.shape[-2:] if vector else S.shape)
+    shared = rng.uniform(0.5, 1.5, (24, 24))
+    opts = csc.TVL2Options(max_iter=60, rel_stop_tol=1e-3, auto_rho=True, vector=vector, dfid_weight=shared,
+                           tv_weight=per_image[:, None] if vector else per_image)
+    batch = csc.TVL2Denoise(LMBDA, opts).solve(torch.from_numpy(S))
+    for i in range(S.shape[0]):
+        alone = csc.TVL2Denoise(LMBDA, opts.replace(tv_weight=per_image[i])).solve(torch.from_numpy(S[i:i + 1] if vector
+                                                                                                  else S[i]))
+        assert int(alone.iterations.reshape(-1)[0]) == int(batch.iterations[i])
+        assert float((batch.x[i] - alone.x.reshape(batch.x[i].shape)).abs().max()) <= 1e-13
+        np.testing.assert_allclose(batch.stats[i].objective, alone.stats[0].objective, rtol=1e-13)
+
+
 def test_coupled_batch_is_sporcos_multi_image_array():
     """SPORCO's (H, W, B) array with caxis None is one problem over the B images (TV per image)."""
     S = np.stack([noisy_grey(i) for i in range(3)])

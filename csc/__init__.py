@@ -34,6 +34,7 @@ from csc.problems.cbpdn import CBPDNResult, ConvBPDN, IterationStats, encode
 from csc.problems.joint import CBPDNJointOptions, ConvBPDNJoint
 from csc.problems.maskdcpl import ConvBPDNMaskDcpl
 from csc.problems.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskSim, csc.problems.ams.AddMaskSim
+from csc.problems.tv import TVL2Denoise, TVL2Options  # not in __all__ (capped): csc.TVL2Denoise, csc.problems.tv
 from csc.problems.constrained import (  # not in __all__ (capped)
     ConvBPDNProjL1, ConvMinL1InL2Ball, MinL1InL2BallOptions, ProjL1Options)
 from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions

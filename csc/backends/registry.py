@@ -31,12 +31,13 @@ from csc.backends.numba_cpu import FusedAddMaskSim, FusedCBPDN, FusedJointCBPDN
 from csc.backends.numba_twoblock import FusedMaskDcpl, FusedTwoBlock
 from csc.backends.torch_fista import TorchFISTA
 from csc.backends.torch_loop import TorchCBPDN
+from csc.backends.torch_tv import TorchTVL2
 from csc.backends.torch_twoblock import TorchMaskDcpl, TorchTwoBlock
 from csc.core.admm import default_sync_interval
 from csc.core.prox import ImpulseMask, L1Data, QuadraticData, SoftThreshold, SparseGroupThreshold
 
 __all__ = ["ADMM_KERNELS", "TWO_BLOCK_KERNELS", "admm_workspace", "dictionary_ops", "fista_workspace",
-           "select_backend", "two_block_workspace", "use_fused"]
+           "select_backend", "tv_workspace", "two_block_workspace", "use_fused"]
 
 BACKENDS = ("auto", "numba", "compiled", "torch")
 
@@ -117,6 +118,8 @@ def _kernel_class(table: dict, name: str, part, xs) -> tuple[type | None, str | 
     cls = table.get((name, type(part)))
     if cls is None:
         return None, f"{name} has no kernel for {type(part).__name__}"
+    if getattr(part, "maps", 1) > 1:  # ImpulseMask of a multi-channel dictionary: one impulse per channel
+        return None, f"{name} has no kernel for {type(part).__name__} with {part.maps} impulse maps"
     if name == "numba" and not numba_xstep.supported(xs):
         return None, f"numba has no kernel for {type(xs).__name__}"
     return cls, None
@@ -175,14 +178,33 @@ def two_block_workspace(S: torch.Tensor, xstep, K: int, prox, data, opts, *, dua
     return ws
 
 
+def tv_workspace(S: torch.Tensor, prox, opts, wdf, joint: bool = False):
+    """The workspace of total-variation denoising (:class:`csc.TVL2Denoise`): the torch loop on
+    every device (:class:`csc.backends.torch_tv.TorchTVL2`; no fused kernel), converged images
+    retired at once."""
+    ws = TorchTVL2(S, prox, opts, wdf, joint)
+    name = select_backend(opts.backend, S.device, "the solve")
+    if name != "torch":
+        ws.backend = f"torch ({name} has no kernel for total-variation denoising)"
+    ws.sync_every = 1
+    return ws
+
+
 def fista_workspace(S: torch.Tensor, Df: torch.Tensor, X: torch.Tensor, w, lmbda: float, opts, kernel_size):
     """The workspace of :class:`csc.ConvBPDNFISTA`'s iteration on the back end of ``opts.backend``
-    (the fused CPU kernels or the torch loop; ``"compiled"`` runs the torch loop)."""
-    if use_fused(opts.backend, S.device, "the solve"):
+    (the fused CPU kernels or the torch loop; ``"compiled"`` runs the torch loop). A multi-channel
+    dictionary's DFT (K, C, H, Wr) runs on the torch loop (the fused kernels are single-channel),
+    which its ``backend`` says."""
+    fused_cpu = use_fused(opts.backend, S.device, "the solve")
+    if fused_cpu and Df.ndim == 3:
         from csc.backends.numba_fista import FusedFISTA
 
-        return FusedFISTA(S, Df, X, w, lmbda, opts, kernel_size)
-    return TorchFISTA(S, Df, X, w, lmbda, opts, kernel_size)
+        ws = FusedFISTA(S, Df, X, w, lmbda, opts, kernel_size)
+        ws.backend = "numba"
+        return ws
+    ws = TorchFISTA(S, Df, X, w, lmbda, opts, kernel_size)
+    ws.backend = "torch (numba has no kernel for a multi-channel dictionary)" if fused_cpu else "torch"
+    return ws
 
 
 def dictionary_ops(method: str, Sf: torch.Tensor, shape, D0: torch.Tensor, cons, fused_cpu: bool, relax: float,

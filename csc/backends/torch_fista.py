@@ -23,7 +23,8 @@ class TorchFISTA:
 
     Parameters
     ----------
-    S : (n, H, W) images; Df : (K, H, Wr) kernel DFTs; x0 : (n, K, H, W) initial codes (taken
+    S : (n, H, W) images, or (n, C, H, W) with Df (K, C, H, Wr) for a multi-channel dictionary
+    (SPORCO's ``Cd = C``: the gradient sums over the channels); Df : (K, H, Wr) kernel DFTs; x0 : (n, K, H, W) initial codes (taken
     over); w : ℓ1 weight (float or tensor broadcasting to (n, K, H, W)); lmbda : λ;
     opts : :class:`csc.core.options.FISTAOptions`; kernel_size : (kh, kw).
     """
@@ -72,6 +73,12 @@ class TorchFISTA:
             return w[rows]
         return w
 
+    def _adjoint(self, Rf: torch.Tensor) -> torch.Tensor:
+        """conj(D̂)ᵀR̂: (n, H, Wr) → (n, K, H, Wr), or Σ_c conj(D̂_kc) R̂_c for (n, C, H, Wr)."""
+        if self.Df.ndim == 4:
+            return torch.einsum("kchw,nchw->nkhw", self.Df.conj(), Rf)
+        return self.Df.conj().unsqueeze(0) * Rf.unsqueeze(1)
+
     # ------------------------------------------------------------------ steps
     def start_iteration(self) -> None:
         """Keep x̂ and ŷ of the previous iteration."""
@@ -80,7 +87,7 @@ class TorchFISTA:
     def gradient(self, sel=None) -> None:
         """R̂_y = Σ_k D̂_k ŷ_k − ŝ at the current ŷ (the gradient is conj(D̂) R̂_y)."""
         rows = self._rows(sel)
-        Ry = ops.synthesis_dft(self.Df, self._get(self.Yf, rows)) - self._get(self.Sf, rows)
+        Ry = ops.synthesis_any(self.Df, self._get(self.Yf, rows)) - self._get(self.Sf, rows)
         self._set("Ry", rows, Ry)
 
     def prox_step(self, L: np.ndarray, sel=None) -> None:
@@ -88,7 +95,7 @@ class TorchFISTA:
         rows = self._rows(sel)
         H, W = self.shape
         invL = self._col(1.0 / np.asarray(L, dtype=np.float64))
-        grad = self.Df.conj().unsqueeze(0) * self._get(self.Ry, rows).unsqueeze(1)
+        grad = self._adjoint(self._get(self.Ry, rows))
         V = torch.fft.irfft2(self._get(self.Yf, rows) - invL * grad, s=(H, W))
         thr = self._col(self.lmbda / np.asarray(L, dtype=np.float64)) * self._weight(rows)
         X = ops.soft_threshold(V, thr)
@@ -112,8 +119,8 @@ class TorchFISTA:
         rows = self._rows(sel)
         Xf, Yf, Ry = (self._get(t, rows) for t in (self.Xf, self.Yf, self.Ry))
         Dxy = Xf - Yf
-        Rx = ops.synthesis_dft(self.Df, Xf) - self._get(self.Sf, rows)
-        lin = (ops.synthesis_dft(self.Df, Dxy).conj() * Ry).real.sum((1, 2))
+        Rx = ops.synthesis_any(self.Df, Xf) - self._get(self.Sf, rows)
+        lin = (ops.synthesis_any(self.Df, Dxy).conj() * Ry).real.flatten(1).sum(1)
         sq = lambda a: (a.real.square() + a.imag.square()).flatten(1).sum(1)  # noqa: E731
         out = (0.5 * sq(Rx), 0.5 * sq(Ry), lin, sq(Dxy))
         return tuple(t.double().cpu().numpy() for t in out)
@@ -133,8 +140,8 @@ class TorchFISTA:
     def objective(self, sel=None) -> tuple[np.ndarray, np.ndarray]:
         """Data fidelity ½‖Σ d_k * x_k − s‖² (from x̂) and Σ|w·x| (from x) per selected image."""
         rows = self._rows(sel)
-        Rx = ops.synthesis_dft(self.Df, self._get(self.Xf, rows)) - self._get(self.Sf, rows)
-        dfd = 0.5 * ops.parseval_sum(Rx.real.square() + Rx.imag.square(), self.shape[1])
+        Rx = ops.synthesis_any(self.Df, self._get(self.Xf, rows)) - self._get(self.Sf, rows)
+        dfd = 0.5 * ops.parseval_sum(Rx.real.square() + Rx.imag.square(), self.shape[1]).reshape(Rx.shape[0], -1).sum(1)
         l1 = (self._weight(rows) * self._get(self.X, rows)).abs().sum((1, 2, 3))
         return dfd.double().cpu().numpy(), l1.double().cpu().numpy()
 

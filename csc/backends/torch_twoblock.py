@@ -3,7 +3,8 @@ r"""The torch back end of the two-block split Ax − y = c, A = (D; I), c = (s; 
 :class:`csc.ConvL1L1Grd`) and the masked quadratic of mask decoupling
 (:class:`TorchMaskDcpl`, :class:`csc.ConvBPDNMaskDcpl`).
 
-y = (y₀, y₁): y₀ (n, 1, H, W) stands for Dx − s, y₁ (n, K, H, W) for x; u = (u₀, u₁) the
+y = (y₀, y₁): y₀ (n, C, H, W) stands for Dx − s (C = 1, or the channels of a multi-channel
+dictionary (K, C, kh, kw), :class:`csc.core.xstep.MultiChannelDiagonalXStep`), y₁ (n, K, H, W) for x; u = (u₀, u₁) the
 scaled dual. One iteration, as SPORCO's (its ``xstep``, ``relax_AX``, ``ystep``, ``ustep``,
 ``rsdl_*``):
 
@@ -70,7 +71,8 @@ class TorchTwoBlock(TwoBlockViews):
 
     Parameters
     ----------
-    S : (n, H, W) images; xstep : a :class:`~csc.core.xstep.DiagonalXStep` with ``over_rho``;
+    S : (n, H, W) images, or (n, C, H, W) for a multi-channel dictionary; xstep : a
+    :class:`~csc.core.xstep.DiagonalXStep` (or :class:`~csc.core.xstep.MultiChannelDiagonalXStep`) with ``over_rho``;
     K : number of kernels; prox : block 1's operator (:class:`csc.core.prox.SoftThreshold`:
     the ℓ1 weight, non-negativity, boundary zeroing); data : block 0's
     (:class:`csc.core.prox.DataTerm`: :class:`~csc.core.prox.L1Data` here,
@@ -81,14 +83,15 @@ class TorchTwoBlock(TwoBlockViews):
     backend = "torch"
 
     def __init__(self, S: torch.Tensor, xstep, K: int, prox, data, opts: CBPDNOptions):
-        n, H, W = S.shape
+        n, (H, W) = S.shape[0], S.shape[-2:]
         self.opts, self.xs, self.prox, self.data, self.shape = opts, xstep, prox, data, (H, W)
         self.dtype, self.device = S.dtype, S.device
+        self.S = S.reshape(n, -1, H, W)  # (n, C, H, W): C = 1 for a single-channel dictionary
+        C = self.S.shape[1]
         self.variables_per_image = K * H * W
-        self.constraints_per_image = (K + 1) * H * W
-        self.S = S.unsqueeze(1)
+        self.constraints_per_image = (K + C) * H * W
         self.x, self.y1, self.u1 = (S.new_zeros((n, K, H, W)) for _ in range(3))
-        self.y0, self.u0, self.Dx = (S.new_zeros((n, 1, H, W)) for _ in range(3))
+        self.y0, self.u0, self.Dx = (S.new_zeros((n, C, H, W)) for _ in range(3))
         self.xf: torch.Tensor | None = None
         self._new: tuple | None = None
 
@@ -98,12 +101,14 @@ class TorchTwoBlock(TwoBlockViews):
         s0 = torch.fft.rfft2((self.y0 - self.u0) + self.S)
         self.xf = self.xs.solve_(torch.fft.rfft2(self.y1 - self.u1), s0, self._rho)
         self.x = torch.fft.irfft2(self.xf, s=(H, W))
-        self.Dx = torch.fft.irfft2(self.xs.synthesis(self.xf), s=(H, W)).unsqueeze(1)
+        self.Dx = torch.fft.irfft2(self.xs.synthesis(self.xf), s=(H, W)).reshape(self.S.shape)
 
     def _AT(self, v0: torch.Tensor, v1: torch.Tensor) -> torch.Tensor:
-        """Aᵀv = Dᵀv₀ + v₁ (n, K, H, W)."""
+        """Aᵀv = Dᵀv₀ + v₁ (n, K, H, W); Dᵀv₀ = Σ_c d_ck ⋆ v₀_c for a multi-channel dictionary."""
         H, W = self.shape
-        return torch.fft.irfft2(self.xs.Dfc * torch.fft.rfft2(v0), s=(H, W)) + v1
+        v0f, Df = torch.fft.rfft2(v0), self.xs.Df
+        DTv0 = torch.einsum("kchw,nchw->nkhw", Df.conj(), v0f) if Df.ndim == 4 else self.xs.Dfc * v0f
+        return torch.fft.irfft2(DTv0, s=(H, W)) + v1
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
         o, (H, W), rho = self.opts, self.shape, self._rho

@@ -340,6 +340,11 @@ def broadcast_weights(name: str, w, like: torch.Tensor, K: int, target, lead=())
     return shape_weights(name, check_weights(name, w, like), K, target, lead)
 
 
+def _broadcasts(shape, to) -> bool:
+    """Whether ``shape`` broadcasts to ``to`` (same length)."""
+    return all(a in (1, b) for a, b in zip(shape, to))
+
+
 def shape_weights(name: str, wt: "float | torch.Tensor", K: int, target, lead=()) -> "float | torch.Tensor":
     """:func:`broadcast_weights` of weights already checked by :func:`check_weights` (a float,
     or a tensor on the working device): reshaped to broadcast to ``target``, without a copy."""
@@ -349,8 +354,9 @@ def shape_weights(name: str, wt: "float | torch.Tensor", K: int, target, lead=()
         if wt.shape[0] not in (1, K):
             raise ValueError(f"{name}: a 1-D weight must have K={K} entries, got {wt.shape[0]}")
         wt = wt.reshape(1, -1, 1, 1)
-    if len(lead) > 1 and wt.ndim == len(lead) + 3 and tuple(wt.shape[: len(lead)]) == tuple(lead):
-        wt = wt.reshape((target[0],) + tuple(wt.shape[len(lead):]))
+    if len(lead) > 1 and wt.ndim == len(lead) + 3 and _broadcasts(wt.shape[:len(lead)], lead):
+        # lead + (K, H, W), or broadcasting to it ((1, C, K, 1, 1): channel-dependent weights)
+        wt = wt.expand(tuple(lead) + tuple(wt.shape[len(lead):])).reshape((target[0],) + tuple(wt.shape[len(lead):]))
     try:
         if torch.broadcast_shapes(wt.shape, target) != torch.Size(target):
             raise RuntimeError

@@ -29,6 +29,8 @@ __all__ = ["CBPDNOptions", "GradRegOptions", "MaskDcplOptions", "L1L1GrdOptions"
            "SPORCO_FISTA_NAMES"]
 
 _BACKENDS = ("auto", "numba", "compiled", "torch")
+#: values of :attr:`CBPDNOptions.coupling`
+COUPLINGS = ("image", "sporco")
 FFTW_PLANNERS = ("FFTW_ESTIMATE", "FFTW_MEASURE", "FFTW_PATIENT", "FFTW_EXHAUSTIVE")
 
 
@@ -164,6 +166,13 @@ class CBPDNOptions:
         at least 2¹⁶ coefficients per image, ESTIMATE below. MEASURE times candidate plans,
         so two runs may pick different plans and differ by rounding; ESTIMATE picks the
         same plan every run (run-to-run identical codes: :func:`csc.encode_dataset` uses it).
+    coupling : str
+        ``"image"`` (default): every image of a batch, and every channel of an image coded
+        with a single-channel dictionary, is its own ADMM problem (own ρ, residuals and
+        stopping; csc's semantics). ``"sporco"``: the whole array is one ADMM problem, as
+        SPORCO solves a multi-image array or a colour image with a grey dictionary (one ρ,
+        residual norms summed over the images and channels, one stopping test); the
+        statistics are then one record for the array.
     """
 
     max_iter: int = 1000
@@ -188,6 +197,7 @@ class CBPDNOptions:
     sync_interval: int | None = None
     backend: str = "auto"
     fftw_planner: str | None = None
+    coupling: str = "image"
 
     #: the SPORCO option names this class takes (its SPORCO class's table)
     _sporco: ClassVar[sporco_options.SporcoTable] = sporco_options.CBPDN
@@ -198,6 +208,8 @@ class CBPDNOptions:
         for name in ("rho", "rsdl_target"):
             check_number(name, getattr(self, name), minimum=0, strict=True, none=True)
         check_int("sync_interval", self.sync_interval, 1, none=True)
+        if not isinstance(self.coupling, str) or self.coupling not in COUPLINGS:
+            raise ValueError(f"coupling: expected one of {COUPLINGS}, got {self.coupling!r}")
         object.__setattr__(self, "objective_on_y", check_bool("objective_on_y", self.objective_on_y))
 
     def replace(self, **changes) -> "CBPDNOptions":

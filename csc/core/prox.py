@@ -33,7 +33,7 @@ import torch
 
 from csc.core.options import default_rsdl_target
 
-__all__ = ["Prox", "SoftThreshold", "SparseGroupThreshold", "ImpulseMask", "L1BallProjection",
+__all__ = ["Prox", "SoftThreshold", "SparseGroupThreshold", "ImpulseMask", "L1BallProjection", "GroupL2Threshold",
            "DataTerm", "L1Data", "QuadraticData", "L2BallData", "project_l1_ball", "trim"]
 
 
@@ -181,13 +181,15 @@ class SparseGroupThreshold(SoftThreshold):
 
 @dataclass
 class ImpulseMask(Prox):
-    r"""Additive mask simulation's y-step (SPORCO ``admm.cbpdn.AddMaskSim``): the last map is an
-    impulse kernel's, free where the mask is 0 (``free``: (1 or n, 1, H, W), true there) and
-    zero elsewhere, y = v there; the other maps take ``inner``'s operator (its weight for the
-    impulse map must be 0) with its constraints on them only."""
+    r"""Additive mask simulation's y-step (SPORCO ``admm.cbpdn.AddMaskSim``): the last ``maps``
+    maps are impulse kernels' (one, or one per channel of a multi-channel dictionary), free
+    where the mask is 0 (``free``: (1 or n, 1 or maps, H, W), true there) and zero elsewhere,
+    y = v there; the other maps take ``inner``'s operator (its weight for the impulse maps
+    must be 0) with its constraints on them only."""
 
     inner: SoftThreshold
     free: torch.Tensor
+    maps: int = 1
 
     @property
     def scale(self) -> float:
@@ -202,8 +204,9 @@ class ImpulseMask(Prox):
 
     def apply_(self, v, thr, y, u) -> bool:
         self.inner.threshold_(v, thr, y, u)
-        y[:, -1:] = torch.where(self.free, v[:, -1:], torch.zeros_like(v[:, -1:]))
-        self.inner.constrain_(y[:, :-1])
+        c = self.maps
+        y[:, -c:] = torch.where(self.free, v[:, -c:], torch.zeros_like(v[:, -c:]))
+        self.inner.constrain_(y[:, :-c])
         return True
 
     def values(self, z):
@@ -211,6 +214,50 @@ class ImpulseMask(Prox):
 
     def keep(self, mask):
         return replace(self, inner=self.inner.keep(mask), free=trim(self.free, mask))
+
+
+@dataclass
+class GroupL2Threshold(Prox):
+    r"""g(y) = λ Σ_p w_p ‖y_p‖₂, the ℓ2 norm of each group y_p (SPORCO ``prox.prox_l2`` with an
+    ``axis``; total variation's gradient vector at each pixel, :class:`csc.TVL2Denoise`):
+    y_p = max(0, ‖v_p‖ − λw_p/ρ)/‖v_p‖ · v_p (0 where ‖v_p‖ = 0). y is (n, G, C, H, W), a
+    group the G entries of ``dims`` (1,) at a pixel and channel, or with ``dims`` (1, 2) its
+    G·C entries at a pixel (vector TV over the channels). ``weight``: a float or a tensor
+    broadcasting to (n, 1, C or 1, H, W). ρ₀ default 2λ + 0.1 (SPORCO ``TVL2Denoise``)."""
+
+    lmbda: float
+    weight: Any = 1.0
+    dims: tuple[int, ...] = (1,)
+
+    @property
+    def scale(self) -> float:
+        return self.lmbda
+
+    @property
+    def terms(self):
+        return (("tv", self.lmbda),)
+
+    def thresholds(self, rho):
+        return self.lmbda / rho
+
+    def _norms(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(torch.sum(v * v, dim=self.dims, keepdim=True))
+
+    def apply_(self, v, thr, y, u) -> bool:
+        a = self._norms(v)
+        b = torch.clamp(a - thr.reshape((-1,) + (1,) * (v.ndim - 1)) * self.weight, min=0)
+        b = torch.where(a == 0, torch.zeros_like(b), b / torch.where(a == 0, torch.ones_like(a), a))
+        torch.mul(b, v, out=y)
+        return True
+
+    def values(self, z):
+        return [(self.weight * self._norms(z)).flatten(1).sum(1)]
+
+    def keep(self, mask):
+        return replace(self, weight=trim(self.weight, mask))
+
+    def rho0(self, opts) -> float:
+        return float(opts.rho) if opts.rho is not None else 2.0 * self.lmbda + 0.1
 
 
 def project_l1_ball(v: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
@@ -324,14 +371,16 @@ class L2BallData(DataTerm):
     r"""g₀ = ι{‖y₀‖₂ ≤ ε} per image (SPORCO ``ConvMinL1InL2Ball``; no weights): y₀ = the projection
     of v onto the ball, SPORCO's ``prox.proj_l2`` over the spatial axes, v where ‖v‖₂ ≤ ε and
     ε·(v/‖v‖₂) elsewhere (independent of ρ). Its value is SPORCO's ``Cnstr``, ‖P(e) − e‖₂ (the
-    distance of e to the ball), with objective weight 0: the objective is block 1's term alone."""
+    distance of e to the ball), with objective weight 0: the objective is block 1's term alone.
+    With a multi-channel dictionary, y₀ (n, C, H, W) is projected channel by channel (SPORCO's
+    ``proj_l2`` over ``axisN``, its channels on another axis): one ball of radius ε per channel."""
 
     epsilon: float = 1.0
 
     weight = 0.0
 
     def _project(self, v: torch.Tensor) -> torch.Tensor:
-        d = torch.linalg.vector_norm(v.flatten(1), dim=1).reshape((-1,) + (1,) * (v.ndim - 1))
+        d = torch.linalg.vector_norm(v.flatten(-2), dim=-1)[..., None, None]  # per image and channel
         out = self.epsilon * (v / torch.where(d == 0, torch.ones_like(d), d))
         return torch.where(d > self.epsilon, out, v)
 

@@ -379,10 +379,10 @@ def l1_weight_from_sporco(w):
     if any(s != 1 for s in extra):
         if k_last.ndim == 5 and k_last.shape[3] == 1:  # (K, H, W, 1, B) → (B, K, H, W)
             return np.moveaxis(k_last[:, :, :, 0, :], -1, 0)
-        raise ValueError(
-            "L1Weight: SPORCO arrays with channel-dependent weights are not supported; "
-            f"got shape {arr.shape}"
-        )
+        # channel-dependent (K, H, W, C[, B]) → (B or 1, C, K, H, W): codes (B, C, K, H, W) of
+        # colour images under a grey dictionary
+        k5 = k_last if k_last.ndim == 5 else k_last[..., None]
+        return np.ascontiguousarray(np.transpose(k5, (4, 3, 0, 1, 2)))
     return k_last.reshape(k_last.shape[:3])
 
 
@@ -506,6 +506,7 @@ CBPDN = SporcoTable("ConvBPDN", {
     "sync_interval": "(none)",
     "backend": "(none)",
     "fftw_planner": "(none: sporco.fft.pyfftw_planner_effort, module-wide)",
+    "coupling": "(none: SPORCO always couples the images and channels of one array)",
 })
 
 _GRAD_WEIGHT = {"GradWeight": Field("grad_weight")}

@@ -41,7 +41,7 @@ import torch
 
 from csc.backends.registry import admm_workspace
 from csc.core import ops
-from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, default_sync_interval  # noqa: F401 (re-exported)
+from csc.core.admm import PER_IMAGE, STAT_COLUMNS, ADMMLoop, Coupling, default_sync_interval  # noqa: F401 (re-exported)
 from csc.core.checks import (
     DeviceCopies, as_float_tensor, check_finite, check_image_size, check_images, check_instance, check_ndim,
     check_nonnegative, check_not_channels_last, check_colour_images, check_solution, check_weights,
@@ -109,7 +109,8 @@ class CBPDNResult:
         Iterations run for each image.
     stats : list of IterationStats, or None
         One record per image (in flattened ``lead`` order) when statistics are recorded
-        (the solver's ``stats_class``).
+        (the solver's ``stats_class``); one record for the whole batch with
+        ``coupling="sporco"`` (one problem).
     dictionary : (K, kh, kw)
         The dictionary used.
     backend : str or None
@@ -254,7 +255,8 @@ class ConvBPDN:
 
     # ------------------------------------------------------------------ solve
     def solve(self, images, y0=None, u0=None) -> CBPDNResult:
-        """Solve CBPDN for every image of ``images`` independently.
+        """Solve CBPDN for every image of ``images`` independently (or the batch as one problem
+        with ``options.coupling == "sporco"``).
 
         Parameters
         ----------
@@ -288,11 +290,18 @@ class ConvBPDN:
             y = S.new_zeros((n, K, H, W))
         if u is None:
             u = self._initial_dual(y, rho0) if y0 is not None else torch.zeros_like(y)
-        ws = admm_workspace(S, self._xstep(D, (H, W)), y, u, prox, opts, penalty_maps=penalty_maps)
+        ws = admm_workspace(S, self._xstep(D, (H, W)), y, u, prox, opts, penalty_maps=penalty_maps,
+                            joint=self._coupled())
         return self._run(ws, S, lead, D, prox, rho0)
+
+    def _coupled(self) -> bool:
+        """Whether the batch is one ADMM problem (``options.coupling == "sporco"``)."""
+        return getattr(self.options, "coupling", "image") == "sporco"
 
     def _run(self, ws, S: torch.Tensor, lead, D: torch.Tensor, prox: Prox, rho0: float) -> "CBPDNResult":
         """Run the ADMM loop on the workspace ``ws`` of images S with the y-step ``prox``; the result."""
+        if self._coupled():
+            return self._run_coupled(ws, S, lead, D, prox, rho0)
         opts = self.options
         n, (H, W) = S.shape[0], S.shape[-2:]
         M = self._num_maps(D.shape[0])
@@ -306,6 +315,33 @@ class ConvBPDN:
         loop.run(opts.max_iter, record)
         result = out.result(lead, D, self._code_shape(M, H, W))
         result.backend = getattr(ws, "backend", None)
+        check_solution(result.codes, S)
+        return result
+
+    def _run_coupled(self, ws, S: torch.Tensor, lead, D: torch.Tensor, prox: Prox, rho0: float) -> "CBPDNResult":
+        r"""The ADMM loop over the whole batch as one problem (``coupling="sporco"``, SPORCO's
+        semantics for a multi-image array or a colour image with a grey dictionary): one ρ, the
+        residual norms :math:`\|r\| = (\sum_i \|r_i\|^2)^{1/2}` over the n working images (and
+        channels), their tolerances over all n·K·H·W variables, one stopping test
+        (:class:`csc.core.admm.Coupling`, the learners' :class:`csc.learn.coding.JointCBPDN`'s);
+        ``stats`` is one record, ``rho`` and ``iterations`` the same for every image."""
+        opts = self.options
+        n, (H, W) = S.shape[0], S.shape[-2:]
+        M = self._num_maps(D.shape[0])
+        loop = ADMMLoop(ws, prox, opts, Coupling(joint=True), rho0=rho0, sync_every=ws.sync_every,
+                        penalty=self._penalty_weight())
+        out = _Outputs(1, (M, H, W), S, opts.record_stats, self.stats_class)
+        t0, first = time.perf_counter(), torch.zeros(1, dtype=torch.int64)
+        record = None
+        if opts.record_stats:
+            record = lambda k, idx, row: out.record(k, first, row.numpy(), loop.row_time - t0)  # noqa: E731
+        loop.run(opts.max_iter, record)
+        y, x, u = ws.take(torch.ones(ws.n, dtype=torch.bool))
+        shape = tuple(lead) + self._code_shape(M, H, W)
+        full = lambda t: t.reshape(1).to(S.dtype).expand(n).reshape(lead).clone()  # noqa: E731
+        result = CBPDNResult(codes=y.reshape(shape), x=x.reshape(shape), u=u.reshape(shape), rho=full(loop.rho),
+                             iterations=loop.iters[:1].expand(n).reshape(lead).clone(), stats=out.stats(),
+                             dictionary=D, backend=getattr(ws, "backend", None))
         check_solution(result.codes, S)
         return result
 
@@ -400,12 +436,13 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
     :func:`csc.runtime.memory.measured_image_bytes`), a batch that runs
     out of device memory halved and retried (:func:`csc.runtime.memory.solve_split`). Every
     image is its own problem, so the result is the one-batch result. A single (H, W) image
-    (or (C, H, W) for a multi-channel dictionary) is solved as is."""
+    (or (C, H, W) for a multi-channel dictionary) is solved as is, and so is a batch under
+    ``coupling="sporco"`` (one problem: splitting it would change the answer)."""
     D = solver.dictionary
     check_instance("memory", memory, MemoryBudget, "MemoryBudget(limit_bytes=2**30)")
     t = images if isinstance(images, torch.Tensor) else np.asarray(images)  # batches of an array stay arrays
     single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
-    if single or t.shape[0] <= 1:
+    if single or t.shape[0] <= 1 or solver._coupled():
         return solver.solve(images)
     device = working_device(images, solver.options.device, D.device)  # the solves' device
     dtype = solver.options.dtype or D.dtype

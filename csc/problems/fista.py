@@ -38,7 +38,8 @@ import torch
 
 from csc.backends.registry import fista_workspace
 from csc.core import ops
-from csc.core.checks import (DeviceCopies, as_float_tensor, check_finite, check_image_size, check_images, check_ndim,
+from csc.core.checks import (DeviceCopies, as_float_tensor, check_colour_images, check_finite, check_image_size,
+                             check_images, check_ndim,
                              check_nonnegative, check_not_channels_last, check_weights, on_device,
                              prepare_dictionary, shape_weights, working_device)
 from csc.core.options import FISTAOptions
@@ -76,13 +77,16 @@ class FISTAStats(StatsTable):
 class FISTAResult:
     """Result of :meth:`ConvBPDNFISTA.solve`: ``codes`` lead + (K, H, W) (SPORCO's X, exactly
     sparse), the final ``L`` and ``iterations`` per image (shape lead), ``stats`` (one
-    :class:`FISTAStats` per image, or None) and the ``dictionary`` (K, kh, kw)."""
+    :class:`FISTAStats` per image, or None), the ``dictionary`` (K, kh, kw) or (K, C, kh, kw)
+    and the ``backend`` that ran."""
 
     codes: torch.Tensor
     L: torch.Tensor
     iterations: torch.Tensor
     stats: list[FISTAStats] | None
     dictionary: torch.Tensor
+    #: the back end that ran: "numba", "torch", or "torch (why not numba)"
+    backend: str | None = None
 
     def reconstruct(self, codes: torch.Tensor | None = None) -> torch.Tensor:
         """Σ_k d_k * codes_k, shape lead + (H, W)."""
@@ -97,8 +101,12 @@ class ConvBPDNFISTA:
 
     Parameters
     ----------
-    dictionary : (K, kh, kw) tensor or array
-        Kernels (single-channel; each channel of (B, C, H, W) images is coded on its own).
+    dictionary : (K, kh, kw) or (K, C, kh, kw) tensor or array
+        Kernels. Single-channel: each channel of (B, C, H, W) images is coded on its own;
+        multi-channel (K, C, kh, kw): images (C, H, W) or (B, C, H, W), one map per kernel
+        shared by the channels (SPORCO's ``Cd = C``, whose gradient
+        :math:`\sum_c \overline{\hat D_{ck}} (\sum_j \hat D_{cj} \hat y_j - \hat s_c)` sums over
+        the channels; the torch loop runs it).
     lmbda : float
         λ ≥ 0.
     options : FISTAOptions, optional
@@ -122,7 +130,7 @@ class ConvBPDNFISTA:
         if not isinstance(self.options, FISTAOptions):
             raise TypeError(f"options: ConvBPDNFISTA takes FISTAOptions, got {type(self.options).__name__}")
         self.lmbda = check_nonnegative("lmbda", lmbda)
-        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device)
+        D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
         self.dictionary = D
         self._copies = DeviceCopies()  # the dictionary and weights on the devices solved on
 
@@ -136,13 +144,17 @@ class ConvBPDNFISTA:
         S = as_float_tensor("images", images, opts.dtype, device).detach()
         if opts.dtype is None and S.dtype != D.dtype:
             raise TypeError(f"images: dtype {S.dtype} does not match the dictionary's {D.dtype}")
-        check_ndim("images", S, (2, 3, 4), "(H, W), (B, H, W) or (B, C, H, W)")
-        check_not_channels_last("images", S, "(H, W), (B, H, W) or (B, C, H, W)")
+        if D.ndim == 4:
+            S = check_colour_images(S, D)
+            lead = (S.shape[0],)
+        else:
+            check_ndim("images", S, (2, 3, 4), "(H, W), (B, H, W) or (B, C, H, W)")
+            check_not_channels_last("images", S, "(H, W), (B, H, W) or (B, C, H, W)")
+            lead = tuple(S.shape[:-2]) or (1,)
         H, W = S.shape[-2:]
         check_image_size("images", H, W, D.shape[-2:])
         check_images("images", S)
-        lead = tuple(S.shape[:-2]) or (1,)
-        S = S.reshape(-1, H, W)
+        S = S.reshape(-1, *S.shape[-3 if D.ndim == 4 else -2:])
         n, K = S.shape[0], D.shape[0]
         if x0 is None:
             X = S.new_zeros((n, K, H, W))
@@ -176,7 +188,7 @@ class ConvBPDNFISTA:
         FISTALoop(ws, self.lmbda, opts, L, out).run(opts.max_iter)
         return FISTAResult(codes=out.codes.reshape(lead + (K, H, W)), L=torch.from_numpy(out.L).reshape(lead),
                            iterations=torch.from_numpy(out.iters).reshape(lead), stats=out.stats(),
-                           dictionary=D)
+                           dictionary=D, backend=getattr(ws, "backend", None))
 
     def _workspace(self, S, D, X, w):
         """The back end's working set (:func:`csc.backends.registry.fista_workspace`)."""

@@ -37,12 +37,11 @@ from __future__ import annotations
 import torch
 
 from csc.backends.registry import two_block_workspace
-from csc.core import ops
 from csc.core.prox import DataTerm, QuadraticData
 from csc.problems.cbpdn import CBPDNResult, ConvBPDN
 from csc.core.checks import as_float_tensor, check_finite
 from csc.core.options import MaskDcplOptions
-from csc.core.xstep import DiagonalXStep
+from csc.core.xstep import DiagonalXStep, diagonal_xstep_for
 
 __all__ = ["ConvBPDNMaskDcpl", "BOUNDARIES", "pad_for_mask"]
 
@@ -51,11 +50,11 @@ BOUNDARIES = ("periodic", "mask")
 
 
 def pad_for_mask(S: torch.Tensor, mask, kernel_size) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (n, H, W) padded with kh − 1 zero rows and kw − 1 zero columns at the bottom and
+    """Images (n, H, W) (or (n, C, H, W)) padded with kh − 1 zero rows and kw − 1 zero columns at the bottom and
     right, and the mask on the padded grid (n or 1, 1, H + kh − 1, W + kw − 1): ``mask``
     (a float or a (1 or n, 1, H, W) tensor) inside, 0 in the padding."""
     kh, kw = kernel_size
-    n, H, W = S.shape
+    H, W = S.shape[-2:]
     Sp = torch.nn.functional.pad(S, (0, kw - 1, 0, kh - 1))
     m = mask if isinstance(mask, torch.Tensor) else torch.full((1, 1, H, W), float(mask), dtype=S.dtype,
                                                                    device=S.device)
@@ -75,7 +74,9 @@ class ConvBPDNMaskDcpl(ConvBPDN):
     Options: :class:`csc.MaskDcplOptions` (SPORCO's defaults for this class: ρ₀ = 1, no
     adaptive ρ, relaxation 1.8); both back ends (``backend=``), float32 and float64, every
     image its own ρ and stopping. ``codes`` are y₁ (SPORCO's ``ReturnVar`` 'Y1'), ``u`` its
-    dual u₁; the statistics are :class:`csc.IterationStats` with ``data_fidelity`` =
+    dual u₁; ``result.reconstruct()`` synthesises from the codes y₁ (exactly sparse), as
+    :class:`csc.ConvBPDN`'s does, while SPORCO's ``ConvTwoBlockCnstrnt.reconstruct()`` uses x:
+    ``result.reconstruct(result.x)`` is SPORCO's (the two differ before convergence); the statistics are :class:`csc.IterationStats` with ``data_fidelity`` =
     ½‖W·(Dx − s)‖² (SPORCO ``DFid``) and ``objective`` = DFid + λ·RegL1.
 
     Devices as :class:`csc.ConvBPDN`'s: without ``options.device`` the solve works on the
@@ -101,14 +102,11 @@ class ConvBPDNMaskDcpl(ConvBPDN):
         """
         if boundary not in BOUNDARIES:
             raise ValueError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
-        if self.dictionary.ndim != 3:
-            raise ValueError(f"dictionary: {type(self).__name__} takes a single-channel dictionary (K, kh, kw), "
-                             f"got shape {tuple(self.dictionary.shape)}")
         S, lead = self._prepare_images(images)
-        m = self._prepare_mask(mask, S.shape[0], lead, tuple(S.shape[-2:]), S)
+        m = self._prepare_mask(mask, S.shape[0], lead, tuple(S.shape[-2:]), S, self._mask_channels(S))
         if boundary == "mask":
             S, m = pad_for_mask(S, m, self.dictionary.shape[-2:])
-        n, H, W = S.shape
+        n, (H, W) = S.shape[0], S.shape[-2:]
         D = self._dictionary_on(S.device).to(dtype=S.dtype)
         w = self._prepare_weight(n, (H, W), S, lead)
         xs = self._two_block_xstep(D, (H, W), S.device)
@@ -122,13 +120,19 @@ class ConvBPDNMaskDcpl(ConvBPDN):
 
     def _two_block_xstep(self, D: torch.Tensor, shape, device) -> DiagonalXStep:
         """The x-step (D̂ᴴD̂ + I)x̂ = D̂ᴴŝ₀ + v̂: a diagonal x-step with ``over_rho`` and μ = 0."""
-        Df = ops.kernel_dft(D, shape)
-        P = torch.zeros((1,) + tuple(Df.shape[1:]), dtype=D.dtype, device=device)
-        return DiagonalXStep(Df, P, 0.0, over_rho=True)
+        P = torch.zeros((1, shape[0], shape[1] // 2 + 1), dtype=D.dtype, device=device)
+        return diagonal_xstep_for(D, shape, P, 0.0, over_rho=True)
+
+    def _mask_channels(self, S: torch.Tensor) -> int:
+        """The channels a mask may have: C for a multi-channel dictionary (SPORCO's W with a
+        channel axis), else 1."""
+        return int(S.shape[1]) if self.dictionary.ndim == 4 else 1
 
     @staticmethod
-    def _prepare_mask(mask, n: int, lead, shape, S: torch.Tensor):
-        """W as a float, or a tensor (1 or n, 1, H, W); errors name ``mask`` and what was expected."""
+    def _prepare_mask(mask, n: int, lead, shape, S: torch.Tensor, C: int = 1):
+        """W as a float, or a tensor (1 or n, 1 or C, H, W); errors name ``mask`` and what was
+        expected. A multi-channel dictionary's images (C channels) take a mask per image and
+        pixel, or per image, channel and pixel ((C, H, W) or (B, C, H, W))."""
         if mask is None:
             return 1.0
         if isinstance(mask, (str, bytes)):
@@ -141,11 +145,14 @@ class ConvBPDNMaskDcpl(ConvBPDN):
             if float(m) == 0.0:
                 raise ValueError("mask: expected a mask with nonzero weights, got 0 (no data term)")
             return float(m)
-        shapes = {tuple(shape): 1, tuple(lead) + tuple(shape): n, (n,) + tuple(shape): n}
+        shapes = {tuple(shape): (1, 1), tuple(lead) + tuple(shape): (n, 1), (n,) + tuple(shape): (n, 1)}
+        if C > 1:
+            shapes.update({(C,) + tuple(shape): (1, C), (n, C) + tuple(shape): (n, C)})
         if tuple(m.shape) not in shapes:
-            raise ValueError(f"mask: expected a scalar, {tuple(shape)} or {tuple(lead) + tuple(shape)}, "
+            per_channel = f", {(C,) + tuple(shape)} or {(n, C) + tuple(shape)}" if C > 1 else ""
+            raise ValueError(f"mask: expected a scalar, {tuple(shape)} or {tuple(lead) + tuple(shape)}{per_channel}, "
                              f"got shape {tuple(m.shape)}")
-        m = m.reshape(shapes[tuple(m.shape)], 1, *shape)
+        m = m.reshape(*shapes[tuple(m.shape)], *shape)
         empty = (m == 0).flatten(1).all(1)
         if bool(empty.any()):
             which = "every image" if m.shape[0] == 1 else f"image(s) {empty.nonzero().flatten().tolist()}"

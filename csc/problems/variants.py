@@ -30,13 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from csc.core import ops
 from csc.problems.cbpdn import SPORCO_STATS_NAMES, ConvBPDN, IterationStats
 from csc.core.checks import check_nonnegative
 from csc.problems.maskdcpl import ConvBPDNMaskDcpl
 from csc.core.options import CBPDNOptions, GradRegOptions, L1L1GrdOptions
 from csc.core.prox import L1Data
-from csc.core.xstep import DiagonalXStep, gradient_gram
+from csc.core.xstep import DiagonalXStep, diagonal_xstep_for, gradient_gram
 
 __all__ = ["ConvElasticNet", "ConvBPDNGradReg", "ConvL1L1Grd", "ElasticNetStats", "GradRegStats", "L1L1GrdStats"]
 
@@ -77,8 +76,8 @@ class ConvElasticNet(ConvBPDN):
         self.mu = check_nonnegative("mu", mu)
 
     def _xstep(self, D: torch.Tensor, shape) -> DiagonalXStep:
-        Df = ops.kernel_dft(D, shape)
-        return DiagonalXStep(Df, torch.ones((1,) + tuple(Df.shape[1:]), dtype=D.dtype, device=D.device), self.mu)
+        P = torch.ones((1, shape[0], shape[1] // 2 + 1), dtype=D.dtype, device=D.device)
+        return diagonal_xstep_for(D, shape, P, self.mu)
 
     def _penalty_weight(self) -> float:
         return self.mu
@@ -117,7 +116,7 @@ class ConvBPDNGradReg(ConvBPDN):
                              f"got {w.shape[0]} weights")
 
     def _xstep(self, D: torch.Tensor, shape) -> DiagonalXStep:
-        return DiagonalXStep(ops.kernel_dft(D, shape), self._gradient_weights(shape, D.device), self.mu)
+        return diagonal_xstep_for(D, shape, self._gradient_weights(shape, D.device), self.mu)
 
     def _gradient_weights(self, shape, device) -> torch.Tensor:
         """P_k = g_k Σ_i |Ĝ_i|², (1 or K, H, Wr) float64."""
@@ -167,4 +166,4 @@ class ConvL1L1Grd(ConvBPDNMaskDcpl, ConvBPDNGradReg):
 
     def _two_block_xstep(self, D: torch.Tensor, shape, device) -> DiagonalXStep:
         """(D̂ᴴD̂ + diag(1 + (μ/ρ)P))x̂ = D̂ᴴŝ₀ + v̂, P the gradient weights."""
-        return DiagonalXStep(ops.kernel_dft(D, shape), self._gradient_weights(shape, device), self.mu, over_rho=True)
+        return diagonal_xstep_for(D, shape, self._gradient_weights(shape, device), self.mu, over_rho=True)

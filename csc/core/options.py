@@ -137,6 +137,11 @@ class CBPDNOptions:
     record_stats : bool
         Record per-iteration statistics (SPORCO records them unless ``FastSolve``).
         Recording needs one host synchronisation per iteration on CUDA.
+    verbose : bool
+        Print SPORCO's iteration table (``Verbose``): iteration, objective, data fidelity,
+        ℓ1 term, primal and dual residuals and ρ, one row per iteration and image (an
+        ``img`` column for a batch), flushed at every host read (default False). Long
+        solves show their progress this way; Ctrl-C stops them with a ``KeyboardInterrupt``.
     dtype : torch.dtype or None
         Working dtype; None uses the inputs' dtype (they must agree).
     device : torch.device, str or None
@@ -192,6 +197,7 @@ class CBPDNOptions:
     no_boundary_cross: bool = False
     objective_on_y: bool = False
     record_stats: bool = True
+    verbose: bool = False
     dtype: torch.dtype | None = None
     device: torch.device | str | None = None
     sync_interval: int | None = None
@@ -211,6 +217,7 @@ class CBPDNOptions:
         if not isinstance(self.coupling, str) or self.coupling not in COUPLINGS:
             raise ValueError(f"coupling: expected one of {COUPLINGS}, got {self.coupling!r}")
         object.__setattr__(self, "objective_on_y", check_bool("objective_on_y", self.objective_on_y))
+        object.__setattr__(self, "verbose", check_bool("verbose", self.verbose))
 
     def replace(self, **changes) -> "CBPDNOptions":
         """Return a copy with the given fields changed."""

@@ -481,6 +481,7 @@ _ON_Y = "csc evaluates both objective terms on x, or both on y (objective_on_y)"
 #: SPORCO ``admm.cbpdn.ConvBPDN.Options`` (0.2.2)
 CBPDN = SporcoTable("ConvBPDN", {
     **_CODING,
+    "Verbose": Flag(Field("verbose")),  # csc prints SPORCO's iteration table (CBPDNOptions.verbose)
     "AbsStopTol": Field("abs_stop_tol"),
     "RelaxParam": Field("relax"),
     "rho": Field("rho"),

@@ -32,6 +32,7 @@ the cost of a batch falls as its images converge.
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from dataclasses import dataclass, fields
 from typing import Callable
@@ -312,7 +313,7 @@ class ConvBPDN:
         record = None
         if opts.record_stats:
             record = lambda k, idx, row: out.record(k, idx, row.numpy(), loop.row_time - t0)  # noqa: E731
-        loop.run(opts.max_iter, record)
+        loop.run(opts.max_iter, IterationTable.wrap(record, n > 1) if opts.verbose else record)
         result = out.result(lead, D, self._code_shape(M, H, W))
         result.backend = getattr(ws, "backend", None)
         check_solution(result.codes, S)
@@ -335,7 +336,7 @@ class ConvBPDN:
         record = None
         if opts.record_stats:
             record = lambda k, idx, row: out.record(k, first, row.numpy(), loop.row_time - t0)  # noqa: E731
-        loop.run(opts.max_iter, record)
+        loop.run(opts.max_iter, IterationTable.wrap(record, False) if opts.verbose else record)
         y, x, u = ws.take(torch.ones(ws.n, dtype=torch.bool))
         shape = tuple(lead) + self._code_shape(M, H, W)
         full = lambda t: t.reshape(1).to(S.dtype).expand(n).reshape(lead).clone()  # noqa: E731
@@ -426,6 +427,41 @@ class _Outputs:
             rec["iteration"] = rec["iteration"].astype(np.int64)
             out.append(self.stats_class(**rec))
         return out
+
+
+class IterationTable:
+    """SPORCO's ``Verbose`` table (:attr:`csc.CBPDNOptions.verbose`): a header, then one row per
+    iteration (and image, with ``batch``) as the loop hands its statistics rows over."""
+
+    COLUMNS = ("Itn", "Fnc", "DFid", "Regl1", "r", "s", "rho")
+    #: the loop's statistics rows' indices (csc.core.admm.STAT_COLUMNS) of the printed columns
+    _ROWS = tuple(STAT_COLUMNS.index(c) for c in ("objective", "data_fidelity", "l1", "primal_residual",
+                                                  "dual_residual", "rho"))
+
+    def __init__(self, batch: bool, stream=None):
+        self.batch, self.stream = batch, stream if stream is not None else sys.stdout
+        head = ("img",) * batch + self.COLUMNS
+        self.stream.write("  ".join(f"{c:>5}" if c in ("img", "Itn") else f"{c:>10}" for c in head) + "\n")
+
+    @classmethod
+    def wrap(cls, record, batch: bool, stream=None):
+        """A ``record`` callback that prints its rows, then hands them to ``record`` (or None)."""
+        table = cls(batch, stream)
+
+        def both(k, idx, row):
+            table(k, idx, row)
+            if record is not None:
+                record(k, idx, row)
+        return both
+
+    def __call__(self, k: int, idx: torch.Tensor, row: torch.Tensor) -> None:
+        vals = row.double().numpy()  # (columns, problems): one problem for a coupled batch
+        ids = idx.tolist()
+        for j in range(vals.shape[1]):
+            cells = ([f"{ids[j]:>5d}"] if self.batch else []) + [f"{k:>5d}"]
+            cells += [f"{vals[r, j]:>10.3e}" for r in self._ROWS]
+            self.stream.write("  ".join(cells) + "\n")
+        self.stream.flush()
 
 
 def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = None,

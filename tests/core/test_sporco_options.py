@@ -91,10 +91,19 @@ def test_derived_eval_flags_are_checked_against_auxvarobj():
         csc.CBPDNOptions.from_sporco({"gEvalY": False, "AuxVarObj": True})
 
 
+def test_verbose_sets_the_iteration_table():
+    """SPORCO's Verbose prints csc's iteration table in the ADMM solvers (CBPDNOptions.verbose)."""
+    for cls in (csc.CBPDNOptions, csc.CBPDNJointOptions, csc.GradRegOptions, csc.MaskDcplOptions):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert cls.from_sporco({"Verbose": True}).verbose is True
+            assert cls.from_sporco({"Verbose": False}).verbose is False
+
+
 def test_verbose_warns_at_the_callers_line():
-    for call in (lambda: csc.CBPDNOptions.from_sporco({"Verbose": True}),
-                 lambda: csc.FISTAOptions.from_sporco({"Verbose": True}),
-                 lambda: csc.CBPDNJointOptions.from_sporco({"Verbose": True})):
+    """FISTA and the learners print no table: Verbose is said to be ignored."""
+    for call in (lambda: csc.FISTAOptions.from_sporco({"Verbose": True}),
+                 lambda: csc.DictLearnOptions.from_sporco({"Verbose": True})):
         with warnings.catch_warnings(record=True) as got:
             warnings.simplefilter("always")
             call()

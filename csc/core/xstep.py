@@ -237,6 +237,14 @@ def gradient_gram(shape, dtype=torch.float64) -> torch.Tensor:
     return torch.from_numpy(np.sum(np.conj(Gf) * Gf, axis=0).real).to(dtype)
 
 
+def _set_penalty(xs, Df: torch.Tensor, P: torch.Tensor, mu: float, over_rho: bool) -> None:
+    """The diagonal x-steps' P, μ, ``over_rho`` and μP (in float64 first, as SPORCO forms
+    ``mu * GHGf`` before adding ρ), on the kernels' device and real dtype."""
+    xs.P = P.to(dtype=Df.real.dtype, device=Df.device)
+    xs.mu, xs.over_rho = float(mu), bool(over_rho)
+    xs.muP = (xs.mu * P.to(torch.float64)).to(dtype=xs.P.dtype, device=Df.device)
+
+
 class DiagonalXStep(SingleChannelXStep):
     r"""Sherman–Morrison x-step with a diagonal term (SPORCO ``linalg.solvedbd_sm``).
 
@@ -267,10 +275,7 @@ class DiagonalXStep(SingleChannelXStep):
     has_penalty = True
 
     def __init__(self, Df: torch.Tensor, P: torch.Tensor, mu: float, over_rho: bool = False):
-        self.P = P.to(dtype=Df.real.dtype, device=Df.device)
-        self.mu, self.over_rho = float(mu), bool(over_rho)
-        # μP in float64 first, as SPORCO forms mu * GHGf before adding ρ
-        self.muP = (self.mu * P.to(torch.float64)).to(dtype=self.P.dtype, device=Df.device)
+        _set_penalty(self, Df, P, mu, over_rho)
         super().__init__(Df)
 
     def set_dft(self, Df: torch.Tensor) -> None:
@@ -331,9 +336,7 @@ class MultiChannelDiagonalXStep(XStep):
     row_factor = 1
 
     def __init__(self, Df: torch.Tensor, P: torch.Tensor, mu: float, over_rho: bool = False):
-        self.P = P.to(dtype=Df.real.dtype, device=Df.device)
-        self.mu, self.over_rho = float(mu), bool(over_rho)
-        self.muP = (self.mu * P.to(torch.float64)).to(dtype=self.P.dtype, device=Df.device)
+        _set_penalty(self, Df, P, mu, over_rho)
         super().__init__(Df)
 
     def set_dft(self, Df: torch.Tensor) -> None:

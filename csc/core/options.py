@@ -164,6 +164,13 @@ class CBPDNOptions:
         at least 2¹⁶ coefficients per image, ESTIMATE below. MEASURE times candidate plans,
         so two runs may pick different plans and differ by rounding; ESTIMATE picks the
         same plan every run (run-to-run identical codes: :func:`csc.encode_dataset` uses it).
+    rho_policy : str
+        How the adaptive ρ is updated (with ``auto_rho``): ``"residual"`` (default, SPORCO's
+        residual balancing, the fields above) or ``"spectral"``: Xu, Figueiredo and Goldstein's
+        spectral penalty (AISTATS 2017, :mod:`csc.core.rho_policy`), ρ = √(α̂β̂) from
+        curvature estimates of the data term and of the ℓ1 term over the last
+        max(``rho_period``, 2) iterations, per image, one change capped at ``rho_scaling``.
+        Per-image solves only (not the learners); not SPORCO's iterates.
     """
 
     max_iter: int = 1000
@@ -188,6 +195,7 @@ class CBPDNOptions:
     sync_interval: int | None = None
     backend: str = "auto"
     fftw_planner: str | None = None
+    rho_policy: str = "residual"
 
     #: the SPORCO option names this class takes (its SPORCO class's table)
     _sporco: ClassVar[sporco_options.SporcoTable] = sporco_options.CBPDN
@@ -199,6 +207,8 @@ class CBPDNOptions:
             check_number(name, getattr(self, name), minimum=0, strict=True, none=True)
         check_int("sync_interval", self.sync_interval, 1, none=True)
         object.__setattr__(self, "objective_on_y", check_bool("objective_on_y", self.objective_on_y))
+        if self.rho_policy not in ("residual", "spectral"):
+            raise ValueError(f"rho_policy: expected 'residual' or 'spectral', got {self.rho_policy!r}")
 
     def replace(self, **changes) -> "CBPDNOptions":
         """Return a copy with the given fields changed."""

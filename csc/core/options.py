@@ -171,7 +171,7 @@ class CBPDNOptions:
         curvature estimates of the data term and of the ℓ1 term over the last
         max(``rho_period``, 2) iterations, per image, one change capped at ``rho_scaling``.
         Per-image solves only (not the learners); not SPORCO's iterates. Measured
-        (``benchmarks/rho_policy.py``): on high-passed photographs it needs about 1.3× the
+        (``benchmarks/rho_policy.py``): on high-passed photographs it needs 1.4–1.5× the
         iterations of residual balancing to reach 1e-3 and 1e-4 of the optimum, so it is
         not the default.
     """

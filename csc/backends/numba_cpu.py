@@ -155,6 +155,11 @@ class FusedCBPDN:
                             o.objective_on_y, want_l1, part)
         return torch.from_numpy(part.reshape(n, K, 6))
 
+    def iterate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x, y, u) of this iteration after the y-step, before the dual's rescale (the y-step
+        leaves u true, in the current ρ's units; views, not copies): the spectral ρ policy's input."""
+        return self.x, self.y, self.u
+
     def fidelity(self) -> torch.Tensor:
         n, (H, W) = self.n, self.shape
         if self.opts.objective_on_y:

@@ -94,6 +94,12 @@ class TorchCBPDN:
         self._new = (y, u, x)
         return torch.stack(cols, 1)
 
+    def iterate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x, y, u) of this iteration after the y-step, before the dual's rescale (u in the
+        current ρ's units; views, not copies): the spectral ρ policy's input."""
+        y, u, x = self._new
+        return x, y, u
+
     def fidelity(self) -> torch.Tensor:
         H, W = self.shape
         y = self._new[0]

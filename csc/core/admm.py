@@ -43,6 +43,7 @@ import torch
 
 from csc.core.options import CBPDNOptions
 from csc.core.prox import Prox, SoftThreshold
+from csc.core.rho_policy import SpectralRho
 from csc.runtime.sync import host_bool, to_host
 
 __all__ = ["Coupling", "PER_IMAGE", "Workspace", "ADMMLoop", "residuals", "rho_factor", "initial_rho",
@@ -317,6 +318,22 @@ class ADMMLoop:
         self.idx_host = torch.arange(n)  # the working images' batch positions, on the host
         self._pending: list[tuple] = []  # statistics rows buffered on the device
         self.row_time = 0.0  # host clock when the row being recorded was computed
+        self.spectral = self._spectral_policy(ws, opts, coupling)
+
+    @staticmethod
+    def _spectral_policy(ws, opts, coupling: Coupling) -> SpectralRho | None:
+        """The spectral ρ policy's state (:mod:`csc.core.rho_policy`) when ``opts.rho_policy`` is
+        ``"spectral"`` and ρ is adaptive, else None (residual balancing). It needs per-image
+        problems and a workspace with ``iterate()``; anything else is refused by name."""
+        if getattr(opts, "rho_policy", "residual") != "spectral" or not opts.auto_rho:
+            return None
+        if coupling.joint:
+            raise ValueError("rho_policy='spectral' runs per-image problems only; joint (learner) "
+                             "problems use rho_policy='residual'")
+        if not hasattr(ws, "iterate"):
+            raise ValueError(f"rho_policy='spectral': the {type(ws).__name__} workspace does not expose its "
+                             "iterate; use rho_policy='residual'")
+        return SpectralRho(opts.rho_period, opts.rho_scaling)
 
     @property
     def n(self) -> int:
@@ -369,13 +386,17 @@ class ADMMLoop:
             ws.hold(self.frozen)
         ws.xstep(rho_img, want and not opts.objective_on_y)
         thr = cp.expand(self.prox.thresholds(self.rho), n).to(ws.dtype)
-        update = updates_rho(opts, self.k)
+        spectral = self.spectral
+        update = updates_rho(opts, self.k) if spectral is None else spectral.updates(self.k)
         sums = ws.ystep(thr, want, update)
         if cp.joint:
             converged = self._joint_update(sums, record, update, freeze)
         else:
             r, s, epri, edua, f, converged, rho, iters, frozen = self._update(
-                sums, self.rho, self.frozen, self.iters, self.consts, update, freeze, self.two_block)
+                sums, self.rho, self.frozen, self.iters, self.consts, update and spectral is None, freeze,
+                self.two_block)
+            if spectral is not None:
+                f, rho = self._spectral_step(freeze)
             if want:
                 self._pending.append((self.k, self._stats_row(sums, r, s, epri, edua), ~self.frozen,
                                       time.perf_counter()))
@@ -385,6 +406,16 @@ class ADMMLoop:
             self.iters, self.frozen = iters, frozen
         self.k += 1
         return converged
+
+    def _spectral_step(self, freeze: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The spectral policy's factor of this iteration (None: ρ unchanged; 1 for frozen
+        images) and the new ρ."""
+        f = self.spectral.observe(self.k, self.ws, self.rho)
+        if f is None:
+            return None, self.rho
+        if freeze:
+            f = torch.where(self.frozen, torch.ones_like(f), f)
+        return f, self.rho * f
 
     def _joint_update(self, sums: torch.Tensor, record, update: bool, freeze: bool) -> torch.Tensor:
         """The bookkeeping of one iteration of a joint problem (one ρ, residual norms summed
@@ -486,3 +517,5 @@ class ADMMLoop:
         self.idx, self.iters, self.frozen, self.rho = (t.index_select(0, ksel)
                                                        for t in (self.idx, self.iters, self.frozen, self.rho))
         self.idx_host = self.idx_host[keep]
+        if self.spectral is not None:
+            self.spectral.keep(keep)

@@ -178,6 +178,16 @@ class CBPDNOptions:
         SPORCO solves a multi-image array or a colour image with a grey dictionary (one ρ,
         residual norms summed over the images and channels, one stopping test); the
         statistics are then one record for the array.
+    rho_policy : str
+        How the adaptive ρ is updated (with ``auto_rho``): ``"residual"`` (default, SPORCO's
+        residual balancing, the fields above) or ``"spectral"``: Xu, Figueiredo and Goldstein's
+        spectral penalty (AISTATS 2017, :mod:`csc.core.rho_policy`), ρ = √(α̂β̂) from
+        curvature estimates of the data term and of the ℓ1 term over the last
+        max(``rho_period``, 2) iterations, per image, one change capped at ``rho_scaling``.
+        Per-image solves only (not the learners); not SPORCO's iterates. Measured
+        (``benchmarks/rho_policy.py``): on high-passed photographs it needs 1.4–1.5× the
+        iterations of residual balancing to reach 1e-3 and 1e-4 of the optimum, so it is
+        not the default.
     """
 
     max_iter: int = 1000
@@ -204,6 +214,7 @@ class CBPDNOptions:
     backend: str = "auto"
     fftw_planner: str | None = None
     coupling: str = "image"
+    rho_policy: str = "residual"
 
     #: the SPORCO option names this class takes (its SPORCO class's table)
     _sporco: ClassVar[sporco_options.SporcoTable] = sporco_options.CBPDN
@@ -218,6 +229,8 @@ class CBPDNOptions:
             raise ValueError(f"coupling: expected one of {COUPLINGS}, got {self.coupling!r}")
         object.__setattr__(self, "objective_on_y", check_bool("objective_on_y", self.objective_on_y))
         object.__setattr__(self, "verbose", check_bool("verbose", self.verbose))
+        if self.rho_policy not in ("residual", "spectral"):
+            raise ValueError(f"rho_policy: expected 'residual' or 'spectral', got {self.rho_policy!r}")
 
     def replace(self, **changes) -> "CBPDNOptions":
         """Return a copy with the given fields changed."""

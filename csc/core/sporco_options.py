@@ -505,6 +505,7 @@ CBPDN = SporcoTable("ConvBPDN", {
 }, csc_only={
     "device": "(none: SPORCO is CPU only)",
     "sync_interval": "(none)",
+    "rho_policy": "(none: SPORCO's residual balancing is 'residual')",
     "backend": "(none)",
     "fftw_planner": "(none: sporco.fft.pyfftw_planner_effort, module-wide)",
     "coupling": "(none: SPORCO always couples the images and channels of one array)",

@@ -435,3 +435,25 @@ def test_train_refuses_a_run_folder_holding_other_files(tmp_path, stores, capsys
     assert main(argv + ["--overwrite"]) == 0 and (run / "checkpoint.npz").is_file()
     assert main(argv) == 2  # the notes are still there: without --overwrite still refused
     assert (run / "notes.txt").read_text() == "keep me"
+
+
+def test_loggabor_does_not_replace_an_existing_out_file_unless_asked(tmp_path, capsys):
+    out = tmp_path / "mine.npz"
+    out.write_bytes(b"the user's file")
+    argv = ["loggabor", "--preset", "heterogeneous", "--size", "8", "--out", str(out)]
+    _fails_naming(argv, capsys, "--out", str(out), "--overwrite")
+    assert out.read_bytes() == b"the user's file"
+    assert main(argv + ["--overwrite"]) == 0 and csc.load_dictionary(out).shape[-1] == 8
+
+
+def test_demo_refuses_a_folder_holding_other_files_and_reruns_over_its_own(tmp_path, capsys):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    argv = ["demo", "--quick", "--images", "camera", "--dictionaries", "heterogeneous", "--no-figure", "--quiet",
+            "--out", str(out)]
+    _fails_naming(argv, capsys, "--out", "notes.txt", "--overwrite")
+    assert _snapshot(out) == {"notes.txt": _sha(out / "notes.txt")}
+    (out / "notes.txt").unlink()
+    assert main(argv) == 0 and (out / "demo.json").is_file()
+    assert main(argv) == 0  # its own outputs: a rerun replaces them

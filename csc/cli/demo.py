@@ -36,7 +36,9 @@ def register(sub) -> None:
     m.add_argument("--preprocess", choices=["highpass", "lcn"], default=None,
                    help="Tikhonov highpass (SPORCO examples, default) or local contrast normalisation")
     m.add_argument("--example", default=None, help="photograph shown reconstructed (default camera)")
-    m.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    m.add_argument("--out", default="out/demo", help="output folder (default out/demo); a rerun replaces the demo's "
+                   "own files there (demo.json, demo.png, codes/), other files are refused unless --overwrite")
+    m.add_argument("--overwrite", action="store_true", help="write into an --out folder holding other files")
     m.add_argument("--quick", action="store_true", help="three 32x32 crops, 20 iterations (seconds)")
     m.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default)")
     m.add_argument("--dtype", choices=["float32", "float64"], default=None)
@@ -46,11 +48,15 @@ def register(sub) -> None:
     m.set_defaults(func=run)
 
 
+#: what the demo writes into --out (a rerun replaces them)
+DEMO_OUTPUTS = ("demo.json", "demo.png", "codes")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo with the options given (the rest from the defaults); print its table."""
     from dataclasses import replace
 
-    from csc.runtime.outputs import output_dir
+    from csc.runtime.outputs import output_dir, refuse_foreign
     from csc.science.demo import DEFAULTS, QUICK, format_table, run_demo
 
     base = QUICK if args.quick else DEFAULTS
@@ -62,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size, "example": args.example,
     }.items() if v is not None}
     cfg = replace(base, **changes)
+    refuse_foreign(args.out, "--out", args.overwrite, lambda p: p.name in DEMO_OUTPUTS)
     with output_dir(args.out, "--out"):
         result = run_demo(cfg, args.out, progress=not args.quiet, figure=not args.no_figure)
     print(format_table(result))

@@ -27,6 +27,7 @@ def register(sub) -> None:
     g.add_argument("--colour", action="store_true",
                    help="a colour dictionary (3K, 3, size, size): each kernel in the L, RG and BY opponent directions")
     g.add_argument("--out", required=True)
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     g.set_defaults(func=run)
 
 
@@ -37,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from csc.dictionary.colour import colour_loggabor_dictionary
     from csc.dictionary.io import save_dictionary
     from csc.dictionary.loggabor import loggabor_dictionary
-    from csc.runtime.outputs import prepare_file_parent
+    from csc.runtime.outputs import claim_file
 
-    prepare_file_parent(args.out, "--out")
+    claim_file(args.out, "--out", overwrite=args.overwrite)
     kernels, params = loggabor_dictionary(args.preset, size=args.size, normalise=args.normalise,
                                           dtype=torch.float32, form=args.form)
     colour_axes = None

@@ -7,7 +7,7 @@ log-Gabor dictionary, 12×12), float32, the paper's size; ``128x8`` — a batch 
 ``CBPDNOptions(rel_stop_tol=1e-3)``; the backward is ``(codes * G).sum().backward()`` with G
 a fixed random tensor (a dense incoming gradient), CG at its float32 default tolerance.
 
-For each case: forward and backward seconds (best of ``--repeats``, after one warm-up run),
+For each case: whether CG reached its tolerance (and its largest relative residual), forward and backward seconds (best of ``--repeats``, after one warm-up run),
 their ratio (goal: backward ≤ forward), CG iterations (mean and max over images), the
 support fraction |S|/(K·H·W), ADMM iterations, and the peak memory above the inputs of each
 phase — ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU the resident-set peak sampled
@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 import csc
-from csc.nn import BackwardRecord
+from csc.nn import BackwardRecord, CGOptions
 from csc.nn.functional import conv_sparse_code
 from csc.pipeline.preprocess import center_crop, resize, tikhonov_filter
 from csc.pipeline.sources.folders import builtin_photographs
@@ -99,7 +99,7 @@ def _phase(device: torch.device, fn):
 
 
 def measure(size: int, batch: int, *, device="cpu", dtype=torch.float32, K: int | None = None, lmbda: float = 0.05,
-            repeats: int = 2, backend: str = "auto") -> dict:
+            repeats: int = 2, backend: str = "auto", cg_max_iter: int = 1000) -> dict:
     """One case's figures (module docstring)."""
     device = torch.device(device)
     D = csc.load_dictionary("heterogeneous", dtype=dtype, device=device)
@@ -112,11 +112,13 @@ def measure(size: int, batch: int, *, device="cpu", dtype=torch.float32, K: int 
     for rep in range(repeats + 1):  # the first run warms up (kernels, plans, caches)
         Dp = D.clone().requires_grad_(True)
         record = BackwardRecord()
-        t_f, m_f, codes = _phase(device, lambda: conv_sparse_code(S, Dp, lmbda, opts, record=record))
+        cg = CGOptions(max_iter=cg_max_iter, on_not_converged="ignore")  # reported below instead
+        t_f, m_f, codes = _phase(device, lambda: conv_sparse_code(S, Dp, lmbda, opts, cg=cg, record=record))
         t_b, m_b, _ = _phase(device, lambda: (codes * G).sum().backward())
         rows.append(dict(forward_s=t_f, backward_s=t_b, forward_peak_bytes=m_f, backward_peak_bytes=m_b,
                          cg_iterations_mean=float(record.iterations.double().mean()),
-                         cg_iterations_max=int(record.iterations.max()),
+                         cg_iterations_max=int(record.iterations.max()), cg_converged=bool(record.converged),
+                         cg_relative_residual_max=float(record.relative_residual.max()),
                          support_fraction=float(record.support.double().mean()) / (D.shape[0] * size * size)))
         del codes, Dp
     best = min(rows[1:] or rows, key=lambda r: r["forward_s"] + r["backward_s"])
@@ -139,21 +141,24 @@ def main(argv=None) -> int:
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="a tiny run: 32² images, K = 8")
+    p.add_argument("--cg-max-iter", type=int, default=1000)
     a = p.parse_args(argv)
-    results = []
+    a.out.mkdir(parents=True, exist_ok=True)
+    path = a.out / f"nn_backward_{torch.device(a.device).type}{'_quick' if a.quick else ''}.json"
+    report = dict(command=" ".join(["python", "benchmarks/nn_backward.py"] + (argv or sys.argv[1:])),
+                  machine=_machine(), quick=a.quick, results=[])
+    results = report["results"]
     for name in a.cases:
         size, batch = (32, min(CASES[name][1], 2)) if a.quick else CASES[name]
-        r = measure(size, batch, device=a.device, K=8 if a.quick else None, repeats=1 if a.quick else a.repeats)
+        r = measure(size, batch, device=a.device, K=8 if a.quick else None, repeats=1 if a.quick else a.repeats,
+                    cg_max_iter=a.cg_max_iter)
         results.append(r)
+        path.write_text(json.dumps(report, indent=1) + "\n")  # after every case: a killed run keeps the others
         print(f"{r['case']}: forward {r['forward_s']:.2f} s, backward {r['backward_s']:.2f} s "
               f"(×{r['backward_over_forward']:.2f}), CG {r['cg_iterations_mean']:.0f} it (max {r['cg_iterations_max']}), "
               f"|S| {100 * r['support_fraction']:.2f}%, peak MB fwd {r['forward_peak_bytes'] / 2**20:.0f} "
-              f"bwd {r['backward_peak_bytes'] / 2**20:.0f}", flush=True)
-    a.out.mkdir(parents=True, exist_ok=True)
-    report = dict(command=" ".join(["python", "benchmarks/nn_backward.py"] + (argv or sys.argv[1:])),
-                  machine=_machine(), quick=a.quick, results=results)
-    path = a.out / f"nn_backward_{torch.device(a.device).type}{'_quick' if a.quick else ''}.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
+              f"bwd {r['backward_peak_bytes'] / 2**20:.0f}; CG converged {r['cg_converged']} (relative residual "
+              f"≤ {r['cg_relative_residual_max']:.2g})", flush=True)
     print(path)
     return 0
 

@@ -156,7 +156,7 @@ class _ConvSparseCodeFunction(torch.autograd.Function):
     def backward(ctx, grad):
         S, D, codes, lmbda, mu, mask, weight = ctx.saved_tensors
         problem = ctx.problem
-        w = _l1_weight(problem.options.l1_weight if weight is None else weight, S, problem.channels)
+        w = _l1_weight(problem.options.l1_weight if weight is None else weight, S, D.shape[0], problem.channels)
         needs = tuple(ctx.needs_input_grad[1:7])
         *grads, g_w = implicit_gradients(S, D, codes, grad.contiguous(), l1_weight=w, mask=mask,
                                          mu=0.0 if mu is None else float(mu), needs=needs, cg=problem.cg,
@@ -176,29 +176,28 @@ def _term(problem: _Problem, S: torch.Tensor, codes: torch.Tensor):
         return SpectralTerm((g * gradient_gram(tuple(S.shape[-2:]))).to(dtype=S.dtype, device=S.device),
                             S.shape[-2:])
     if problem.solver == "ConvBPDNJoint":
-        K, C = codes.shape[1], problem.channels
-        w = o.l21_weight
-        w = float(w) if isinstance(w, (int, float, np.integer, np.floating)) else \
-            torch.as_tensor(w, dtype=S.dtype, device=S.device)
-        w = shape_weights("l21_weight", w, K, (codes.shape[0] // C, K) + tuple(codes.shape[-2:]))
+        C = problem.channels
+        w = _as_weights("l21_weight", o.l21_weight, S, codes.shape[1], codes.shape[0] // C)
         return GroupTerm(codes, C, w if isinstance(w, float) else w.unsqueeze(1))
     return L2Term()
 
 
-def _l1_weight(w, S: torch.Tensor, channels: int = 1):
-    """The ℓ1 weights as a float or a tensor broadcasting to the codes (n, K, H, W) (a (B, K, H, W)
-    map repeated for each of ConvBPDNJoint's channels)."""
+def _as_weights(name: str, w, S: torch.Tensor, K: int, rows: int):
+    """Weights as a float, or a tensor shaped by :func:`csc.core.checks.shape_weights` to
+    broadcast to (rows, K, H, W), in the images' dtype and device."""
     if isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, bool):
         return float(w)
     t = torch.as_tensor(w, dtype=S.dtype, device=S.device)
-    if t.ndim == 0:
-        return float(t)
-    if t.ndim == 1:
-        return t.reshape(1, -1, 1, 1)
-    if t.ndim == 3:
-        return t.unsqueeze(0)
-    t = t.reshape(-1, *t.shape[-3:])
-    return t.repeat_interleave(channels, 0) if channels > 1 and t.shape[0] > 1 else t
+    return float(t) if t.ndim == 0 else shape_weights(name, t, K, (rows, K) + tuple(S.shape[-2:]))
+
+
+def _l1_weight(w, S: torch.Tensor, K: int, channels: int = 1):
+    """The ℓ1 weights broadcasting to the codes (n, K, H, W) (a (B, K, H, W) map repeated for
+    each of ConvBPDNJoint's channels)."""
+    w = _as_weights("l1_weight", w, S, K, S.shape[0] // channels)
+    if isinstance(w, float) or channels == 1 or w.shape[0] == 1:
+        return w
+    return w.repeat_interleave(channels, 0)
 
 
 def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, options=None, *, mu=0.0, mask=None,

@@ -27,19 +27,24 @@ def _grads(S, D, lmbda, options, G=None, **kw):
     return codes.detach(), torch.autograd.grad((codes * G).sum(), leaves), G
 
 
-def test_batch_gradients_equal_each_image_alone():
-    S, D = images(3, H), unit_dictionary(K)
-    S[1] *= 0.3  # different supports
-    codes, (gS, gD, gl), G = _grads(S, D, 0.3, tight())
-    alone = [_grads(S[i:i + 1], D, 0.3, tight(), G=G[i:i + 1]) for i in range(3)]
+def _assert_batch_equals_each_alone(S, D, options, **kw):
+    """A batch's codes and gradients equal each image's alone (the dictionary's and λ's summed):
+    the same CG per image, up to the FFTs' rounding (batched or not), amplified by
+    cond(A_SᵀA_S) within the CG tolerance 1e-10: measured ≤ 2e-11."""
+    codes, (gS, gD, gl), G = _grads(S, D, 0.3, options, **kw)
+    alone = [_grads(S[i:i + 1], D, 0.3, options, G=G[i:i + 1], **kw) for i in range(S.shape[0])]
     assert torch.allclose(codes, torch.cat([a[0] for a in alone]), rtol=0, atol=1e-12)
-    # the same CG per image, up to the FFTs' rounding (batched or not), amplified by
-    # cond(A_SᵀA_S) within the CG tolerance 1e-10: measured ≤ 2e-11
     rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
-    for i in range(3):
+    for i in range(S.shape[0]):
         assert rel(gS[i], alone[i][1][0][0]) < 1e-9
     assert rel(gD, sum(a[1][1] for a in alone)) < 1e-9
     assert rel(gl, sum(a[1][2] for a in alone)) < 1e-9
+
+
+def test_batch_gradients_equal_each_image_alone():
+    S, D = images(3, H), unit_dictionary(K)
+    S[1] *= 0.3  # different supports
+    _assert_batch_equals_each_alone(S, D, tight())
 
 
 def test_joint_batch_gradients_equal_each_image_alone():
@@ -47,15 +52,7 @@ def test_joint_batch_gradients_equal_each_image_alone():
     g = torch.Generator().manual_seed(3)
     S, D = torch.randn(2, 3, H, H, generator=g, dtype=F64), unit_dictionary(K)
     S[1] *= 0.5
-    opts = tight(csc.CBPDNJointOptions)
-    codes, (gS, gD, gl), G = _grads(S, D, 0.3, opts, mu=0.2)
-    alone = [_grads(S[i:i + 1], D, 0.3, opts, G=G[i:i + 1], mu=0.2) for i in range(2)]
-    assert torch.allclose(codes, torch.cat([a[0] for a in alone]), rtol=0, atol=1e-12)
-    rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
-    for i in range(2):
-        assert rel(gS[i], alone[i][1][0][0]) < 1e-9
-    assert rel(gD, sum(a[1][1] for a in alone)) < 1e-9
-    assert rel(gl, sum(a[1][2] for a in alone)) < 1e-9
+    _assert_batch_equals_each_alone(S, D, tight(csc.CBPDNJointOptions), mu=0.2)
 
 
 @pytest.mark.parametrize("backend", ["torch", "numba"])

@@ -217,9 +217,7 @@ class ConvBPDN:
         check_not_channels_last("images", S, "(H, W), (B, H, W) or (B, C, H, W)")
         H, W = S.shape[-2:]
         check_image_size("images", H, W, D.shape[-2:])
-        if S.numel() == 0:
-            raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
-        check_images("images", S)
+        check_images("images", S)  # at least one image, finite, a scale the iteration can square
         lead = tuple(S.shape[:-2]) or (1,)
         return S.reshape(-1, H, W), lead
 
@@ -227,9 +225,7 @@ class ConvBPDN:
         """Images (C, H, W) or (B, C, H, W) for a multi-channel dictionary (K, C, kh, kw)."""
         S = check_colour_images(S, self.dictionary)
         check_image_size("images", *S.shape[-2:], self.dictionary.shape[-2:])
-        if S.numel() == 0:
-            raise ValueError(f"images: expected at least one image, got shape {tuple(S.shape)}")
-        check_images("images", S)
+        check_images("images", S)  # at least one image, finite, a scale the iteration can square
         return S, (S.shape[0],)
 
     def _prepare_weight(self, n: int, shape: tuple[int, int], S: torch.Tensor, lead) -> torch.Tensor | float:

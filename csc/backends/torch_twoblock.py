@@ -12,7 +12,7 @@ scaled dual. One iteration, as SPORCO's (its ``xstep``, ``relax_AX``, ``ystep``,
    (:class:`csc.core.xstep.DiagonalXStep` with ``over_rho``; μ = 0 for mask decoupling),
    and Dx;
 2. relaxation a = α·Ax + (1 − α)(y + c);
-3. y₀ = prox of the data term at a₀ + u₀ − s (:meth:`TorchTwoBlock._y0`: S_{W/ρ} for the
+3. y₀ = prox of the data term at a₀ + u₀ − s (:meth:`csc.core.prox.DataTerm.step`: S_{W/ρ} for the
    ℓ1 term, ρ·v/(W² + ρ) for ½‖W·‖²), y₁ = S_{λw/ρ}(a₁ + u₁) with y₁'s constraints;
 4. u ← u + a − (y + c);
 5. the residual sums: ‖Ax‖², ‖y‖², the dual's normaliser², ‖Ax − y − c‖², the dual

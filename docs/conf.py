@@ -43,13 +43,16 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "README.md", "**/README.md", "gallery/sporco/*.md5",
+exclude_patterns = ["_build", "README.md", "examples", "**/README.md", "gallery/sporco/*.md5",
                     "gallery/sporco/*.py", "gallery/sporco/*.ipynb", "gallery/sporco/*.zip"]
 templates_path = ["_templates"]
 
 # -- MyST (the user guide is Markdown moved from the README) --------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3             # benchmarks/README.md links to its own sections
+# benchmarks/README.md (included as it is) goes from its title to "###" sections; a style
+# warning, not a broken reference
+suppress_warnings = ["myst.header"]
 
 # -- API reference -----------------------------------------------------------------------
 autosummary_generate = True
@@ -116,19 +119,25 @@ sphinx_gallery_conf = {
 
 
 # -- csc.NAME aliases -----------------------------------------------------------------------
+_MISSING = object()
+
+
 def _import_target(target: str):
-    """The object a dotted name imports to, or None."""
+    """The object a dotted name imports to, or None (also for a dataclass field or annotated
+    attribute without a class-level value, which imports as its class)."""
     parts = target.split(".")
     for cut in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:cut]))
         except Exception:
             continue
-        try:
-            for p in parts[cut:]:
-                obj = getattr(obj, p)
-        except Exception:
-            return None
+        for p in parts[cut:]:
+            value = getattr(obj, p, _MISSING)
+            if value is _MISSING:
+                if inspect.isclass(obj) and p in getattr(obj, "__annotations__", {}):
+                    return obj   # a field: refer to its class
+                return None
+            obj = value
         return obj
     return None
 
@@ -187,7 +196,8 @@ def resolve_alias(app, env, node, contnode):
         if obj is None:
             continue
         found.append(cand)
-        canonical = _canonical(obj)
+        canonical = _canonical(obj) if (inspect.isclass(obj) or inspect.isroutine(obj)
+                                        or inspect.ismodule(obj)) else None
         for name in (canonical, cand):
             if name and name in domain.objects:
                 entry = domain.objects[name]
@@ -248,7 +258,7 @@ def escape_bars(app, what, name, obj, options, lines):
             block_indent = indent
             if stripped.startswith(".."):
                 continue
-        if stripped.startswith(("|", "+-", "+=")) or "|" not in line:
+        if re.match(r"^\s*([|+]).*[|+]\s*$", line) or "|" not in line:   # a grid table row
             continue
         parts = _INLINE.split(line)
         lines[i] = "".join(p if k % 2 else p.replace("|", "\\|") for k, p in enumerate(parts))

@@ -123,8 +123,8 @@ _MISSING = object()
 
 
 def _import_target(target: str):
-    """The object a dotted name imports to, or None (also for a dataclass field or annotated
-    attribute without a class-level value, which imports as its class)."""
+    """The object a dotted name imports to, or ``_MISSING`` (a dataclass field or annotated
+    attribute without a class-level value imports as its class)."""
     parts = target.split(".")
     for cut in range(len(parts), 0, -1):
         try:
@@ -136,10 +136,10 @@ def _import_target(target: str):
             if value is _MISSING:
                 if inspect.isclass(obj) and p in getattr(obj, "__annotations__", {}):
                     return obj   # a field: refer to its class
-                return None
+                return _MISSING
             obj = value
         return obj
-    return None
+    return _MISSING
 
 
 def _canonical(obj) -> str | None:
@@ -158,6 +158,8 @@ def _module_of_doc(docname: str) -> str | None:
     if not name.startswith("csc."):
         return None
     obj = _import_target(name)
+    if obj is _MISSING:
+        return None
     if inspect.ismodule(obj):
         return obj.__name__
     return getattr(obj, "__module__", None)
@@ -193,12 +195,14 @@ def resolve_alias(app, env, node, contnode):
         if not cand.startswith("csc."):
             continue
         obj = _import_target(cand)
-        if obj is None:
+        if obj is _MISSING:
             continue
         found.append(cand)
-        canonical = _canonical(obj) if (inspect.isclass(obj) or inspect.isroutine(obj)
-                                        or inspect.ismodule(obj)) else None
-        for name in (canonical, cand):
+        linkable = inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj)
+        canonical = _canonical(obj) if linkable else None
+        parent = _import_target(cand.rsplit(".", 1)[0])
+        owner = _canonical(parent) if not linkable and inspect.isclass(parent) else None
+        for name in (canonical, cand, owner):   # an attribute without its own entry: its class
             if name and name in domain.objects:
                 entry = domain.objects[name]
                 return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, name)

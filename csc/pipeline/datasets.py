@@ -96,6 +96,8 @@ class SparseCodeDataset(_Transforms, Dataset):
     indices : sequence of int, optional
         Use only these images of the store.
 
+    Notes
+    -----
     ``dataset[i]`` → (codes (K, H, W) float32, label int).
     """
 

@@ -122,9 +122,18 @@ sphinx_gallery_conf = {
 _MISSING = object()
 
 
+def _sets_attribute(cls, name: str) -> bool:
+    """Whether a method of ``cls`` assigns ``self.NAME`` (an instance attribute)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return False
+    return re.search(rf"self\.{re.escape(name)}\s*(:[^=]+)?=[^=]", source) is not None
+
+
 def _import_target(target: str):
-    """The object a dotted name imports to, or ``_MISSING`` (a dataclass field or annotated
-    attribute without a class-level value imports as its class)."""
+    """The object a dotted name imports to, or ``_MISSING`` (a dataclass field, an annotated
+    attribute without a class-level value or an instance attribute imports as its class)."""
     parts = target.split(".")
     for cut in range(len(parts), 0, -1):
         try:
@@ -134,8 +143,9 @@ def _import_target(target: str):
         for p in parts[cut:]:
             value = getattr(obj, p, _MISSING)
             if value is _MISSING:
-                if inspect.isclass(obj) and p in getattr(obj, "__annotations__", {}):
-                    return obj   # a field: refer to its class
+                if inspect.isclass(obj) and (p in getattr(obj, "__annotations__", {})
+                                             or _sets_attribute(obj, p)):
+                    return obj   # a field or an instance attribute: refer to its class
                 return _MISSING
             obj = value
         return obj

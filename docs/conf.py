@@ -43,8 +43,7 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "README.md", "examples", "**/README.md", "gallery/sporco/*.md5",
-                    "gallery/sporco/*.py", "gallery/sporco/*.ipynb", "gallery/sporco/*.zip"]
+exclude_patterns = ["_build", "README.md", "examples", "**/README.md"]
 templates_path = ["_templates"]
 
 # -- MyST (the user guide is Markdown moved from the README) --------------------------------
@@ -99,12 +98,8 @@ html_show_sourcelink = False
 # Nothing is executed at build time (plot_gallery False): every example has a quick mode that the
 # test suite runs, and the long ones would take minutes to hours. Figures come from the committed
 # PNGs that each example's text shows.
-_sporco_examples = ROOT / "examples" / "sporco"
 _gallery_dirs = [str(DOCS / "examples")]
 _gallery_out = ["gallery/worked"]
-if _sporco_examples.is_dir():
-    _gallery_dirs.append(str(_sporco_examples))
-    _gallery_out.append("gallery/sporco")
 sphinx_gallery_conf = {
     "examples_dirs": _gallery_dirs,
     "gallery_dirs": _gallery_out,

@@ -1,4 +1,5 @@
-"""The paper's figure notebooks (``notebooks/*.ipynb``) as gallery pages, written at build time.
+"""The paper's figure notebooks (``notebooks/*.ipynb``) and the ported SPORCO examples
+(``examples/sporco/*.py``) as gallery pages, written at build time.
 
 Each page shows the notebook's committed full-mode figure (``notebooks/figures/``), its text
 and its code, in order. Nothing is executed: the notebooks take minutes to run in full mode
@@ -88,9 +89,57 @@ def write_pages(root: Path, docs: Path) -> list[tuple[str, str, list[str]]]:
     return entries
 
 
+def _docstring_parts(path: Path) -> tuple[str, str]:
+    import ast
+
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    first, _, rest = doc.partition("\n")
+    return first.strip(), rest.strip()
+
+
+def write_sporco_pages(root: Path, docs: Path) -> int:
+    """One page per port of a SPORCO example script: its docstring, how to run it, its code
+    (included from the file, so the page is the code as it is). Not executed: the ports need
+    SPORCO for their data, and ``tests/examples/`` runs their quick mode."""
+    src = root / "examples" / "sporco"
+    out = docs / "gallery" / "sporco"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    ports = sorted(p for p in src.glob("*.py") if not p.name.startswith("_")) if src.is_dir() else []
+    lines = ["# SPORCO's examples on csc", ""]
+    if not ports:
+        lines += ["This checkout has no `examples/sporco/`.", ""]
+    else:
+        lines += [f"SPORCO 0.2.2's convolutional example scripts ported to csc, {len(ports)} scripts, one file "
+                  "each (`examples/sporco/`): the same data and options, solved by csc. Run one with "
+                  "`python -m examples.sporco.NAME [--quick] [--compare] [--plot]` from the repository root "
+                  "(`--compare` runs SPORCO too and prints the differences); they need SPORCO installed for "
+                  "its example images and dictionaries. None is executed when the docs are built; "
+                  "`tests/examples/` runs every port's quick mode against SPORCO.", ""]
+        table = root / "benchmarks" / "results" / "sporco_examples" / "table.md"
+        if table.exists():
+            lines += ["The table of all ports (`benchmarks/sporco_examples.py`): status, precision against "
+                      "SPORCO, time.", "", "```{include} ../../../benchmarks/results/sporco_examples/table.md", "```", ""]
+        lines += ["| script | what |", "|---|---|"]
+    for path in ports:
+        first, rest = _docstring_parts(path)
+        what = first.split(" on csc: ", 1)[-1].rstrip(".") if " on csc: " in first else first
+        rel = f"../../../examples/sporco/{path.name}"
+        page = [f"# `{path.stem}`: {what}", "", first, "", rest, "",
+                f"Run: `python -m examples.sporco.{path.stem} [--quick] [--compare] [--plot]` "
+                "(from the repository root; needs SPORCO for the data).", "",
+                f"```{{literalinclude}} {rel}", ":language: python", "```", ""]
+        (out / f"{path.stem}.md").write_text("\n".join(page))
+        lines.append(f"| [{path.stem}]({path.stem}.md) | {what.replace('|', '/')} |")
+    lines += ["", "```{toctree}", ":hidden:", ""] + [p.stem for p in ports] + ["```", ""]
+    (out / "index.md").write_text("\n".join(lines))
+    return len(ports)
+
+
 def _builder_inited(app):
     docs = Path(app.srcdir)
     write_pages(docs.parent, docs)
+    write_sporco_pages(docs.parent, docs)
 
 
 def setup(app):

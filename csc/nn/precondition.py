@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 
 from csc.core import ops
+from csc.nn.support import Support
 
 __all__ = ["BlockJacobi", "kernel_correlations"]
 
@@ -65,18 +66,16 @@ def kernel_correlations(D: torch.Tensor, shape, reach: int) -> tuple[torch.Tenso
 
 
 class BlockJacobi:
-    r"""z = blockdiag(G)⁻¹ r on the support (module docstring), for codes (n, K, H, W).
+    r"""z = blockdiag(G)⁻¹ r on compact vectors of a :class:`csc.nn.support.Support` (module docstring).
 
     Parameters
     ----------
     D : (K, kh, kw) or (K, C, kh, kw)
         Kernels.
-    support : (n, K, H, W) bool
-        The support of each row's code.
+    support : csc.nn.support.Support
+        The support, in blocks of tiles.
     tile : int
-        The tiles' side in pixels (≥ 1).
-    max_block : int
-        The largest block; a tile with more coefficients is cut in pieces of this size.
+        The tiles' side (the largest offset between two coefficients of a block is tile − 1).
     shift : float
         μ of an elastic net plus the ridge ε: added to the blocks' diagonals.
     spectral : (1 or K, H, Wr) real tensor, optional
@@ -84,64 +83,37 @@ class BlockJacobi:
         blocks' same-kernel entries.
     """
 
-    def __init__(self, D: torch.Tensor, support: torch.Tensor, tile: int, max_block: int, shift: float = 0.0,
+    def __init__(self, D: torch.Tensor, support: Support, tile: int, shift: float = 0.0,
                  spectral: torch.Tensor | None = None):
-        self.shape = support.shape
-        n, K, H, W = support.shape
-        self.flat, members = self._blocks(support, tile, max_block)
-        self.members = members
-        if self.flat.numel() == 0:
-            self.factor = None
-            return
-        table, grid = kernel_correlations(D, (H, W), min(tile, max(H, W)))
-        G = self._gram(members, table, grid, shift, spectral, (H, W))
+        self.S = support
+        members = support.members
         self.valid, self.members_safe = members >= 0, members.clamp_min(0)
-        self.factor = self._cholesky(G)
+        self.factor = None
+        if support.size:
+            H, W = support.shape[-2:]
+            table, grid = kernel_correlations(D, (H, W), min(tile, max(H, W)))
+            self.factor = self._cholesky(self._gram(table, grid, shift, spectral, (H, W)))
 
-    def _blocks(self, support: torch.Tensor, tile: int, max_block: int):
-        """The support's flat indices in block order, and the blocks' members (NB, m):
-        indices into that order, −1 for padding."""
-        n, K, H, W = support.shape
-        flat = support.flatten().nonzero().flatten()  # the one host read of the backward's support
-        row, rem = flat // (K * H * W), flat % (H * W)
-        key = (row * ((H + tile - 1) // tile) + (rem // W) // tile) * ((W + tile - 1) // tile) + (rem % W) // tile
-        key, order = torch.sort(key, stable=True)
-        flat = flat[order]
-        start = torch.searchsorted(key, key, right=False)
-        rank = torch.arange(key.numel(), device=key.device) - start
-        piece = torch.cat([torch.ones(min(1, key.numel()), dtype=torch.bool, device=key.device),
-                           (key[1:] != key[:-1]) | (rank[1:] % max_block == 0)])
-        block = torch.cumsum(piece.to(torch.int64), 0) - 1
-        pos = rank % max_block
-        nb = int(block[-1]) + 1 if key.numel() else 0
-        m = int(pos.max()) + 1 if key.numel() else 0
-        members = torch.full((nb, m), -1, dtype=torch.int64, device=key.device)
-        members[block, pos] = torch.arange(key.numel(), device=key.device)
-        return flat, members
-
-    def _gram(self, members, table, grid, shift, spectral, shape):
+    def _gram(self, table, grid, shift, spectral, shape):
         """The blocks' Gram matrices (NB, m, m), identity on the padding."""
-        n, K, H, W = self.shape
-        safe = members.clamp_min(0)
-        f = self.flat[safe]
-        k, i, j = (f // (H * W)) % K, (f % (H * W)) // W, f % W
-        di = (i[:, :, None] - i[:, None, :]) % grid[0]
-        dj = (j[:, :, None] - j[:, None, :]) % grid[1]
-        G = table[k[:, :, None], k[:, None, :], di, dj]
+        S, idx = self.S, self.members_safe
+        k, i, j = S.k[idx], S.i[idx], S.j[idx]
+        di, dj = i[:, :, None] - i[:, None, :], j[:, :, None] - j[:, None, :]
+        G = table[k[:, :, None], k[:, None, :], di % grid[0], dj % grid[1]]
         if spectral is not None:
             q = torch.fft.irfft2(spectral, s=shape)  # (1 or K, H, W)
             kq = k if q.shape[0] > 1 else torch.zeros_like(k)
             same = k[:, :, None] == k[:, None, :]
-            G = G + same * q[kq[:, :, None], (i[:, :, None] - i[:, None, :]) % H, (j[:, :, None] - j[:, None, :]) % W]
-        valid = members >= 0
+            G = G + same * q[kq[:, :, None], di % shape[0], dj % shape[1]]
+        valid = self.valid
         pair = valid[:, :, None] & valid[:, None, :]
         eye = torch.eye(G.shape[-1], dtype=G.dtype, device=G.device)
         return torch.where(pair, G, torch.zeros_like(G)) + eye * (shift * valid[:, :, None] + (~valid)[:, :, None])
 
     @staticmethod
     def _cholesky(G: torch.Tensor) -> torch.Tensor:
-        """Cholesky factors of the blocks; a block that is singular in the working precision
-        (coherent atoms) gets a larger diagonal jitter, ×100 until it factors."""
+        """Cholesky factors of the blocks, with a diagonal jitter of 10·eps·max diag; a block
+        still singular in the working precision (coherent atoms) gets ×100 more until it factors."""
         jitter = 10 * torch.finfo(G.dtype).eps * G.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(1.0)
         eye = torch.eye(G.shape[-1], dtype=G.dtype, device=G.device)
         L, info = torch.linalg.cholesky_ex(G + jitter[:, None, None] * eye)
@@ -156,12 +128,11 @@ class BlockJacobi:
         return L
 
     def __call__(self, r: torch.Tensor) -> torch.Tensor:
-        """blockdiag(G)⁻¹ r, r (and the result) shaped as the support (or any view of its size)."""
+        """blockdiag(G)⁻¹ r for a compact r (|S|,)."""
         if self.factor is None:
             return torch.zeros_like(r)
-        vals = r.reshape(-1)[self.flat]
-        rhs = torch.where(self.valid, vals[self.members_safe], torch.zeros_like(vals[self.members_safe]))
+        rhs = torch.where(self.valid, r[self.members_safe], torch.zeros((), dtype=r.dtype, device=r.device))
         z = torch.cholesky_solve(rhs.unsqueeze(-1), self.factor).squeeze(-1)
-        out = torch.zeros(r.numel(), dtype=r.dtype, device=r.device)
-        out[self.flat[self.members_safe[self.valid]]] = z[self.valid]
-        return out.reshape(r.shape)
+        out = torch.zeros_like(r)
+        out[self.members_safe[self.valid]] = z[self.valid]
+        return out

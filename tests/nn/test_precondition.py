@@ -12,6 +12,7 @@ from csc.core import ops
 from csc.nn.implicit import (CGOptions, L2Term, SpectralTerm, SupportNormalOperator, conjugate_gradient,
                              implicit_gradients, _preconditioner)
 from csc.nn.precondition import BlockJacobi, kernel_correlations
+from csc.nn.support import PatchOperator, Support
 
 F64 = torch.float64
 
@@ -64,29 +65,32 @@ def test_one_tile_over_the_image_is_the_exact_inverse(case):
         term, mu, spectral, shift = SpectralTerm(P, (H, W)), 0.5, 0.5 * P, 1e-3
     op = _op(D, support, mu, term, ridge=1e-3)  # a ridge keeps the random support's M invertible
     M, flat = _dense(op, support)
-    pre = BlockJacobi(D, support, tile=max(H, W), max_block=10_000, shift=shift, spectral=spectral)
+    sup = Support(support, tile=max(H, W), max_block=10_000)
+    pre = BlockJacobi(D, sup, max(H, W), shift=shift, spectral=spectral)
     # blocks are per image row: M is block diagonal over the two rows as well
-    rhs = torch.randn(support.numel(), generator=g, dtype=F64)
-    rhs[~support.flatten()] = 0
-    z = pre(rhs.reshape(support.shape)).flatten()
-    assert torch.allclose(z[flat], torch.linalg.solve(M, rhs[flat]), rtol=1e-9, atol=1e-9)
-    assert (z[~support.flatten()] == 0).all()
+    rhs = torch.randn(support.shape, generator=g, dtype=F64) * support
+    z = sup.scatter(pre(sup.gather(rhs))).flatten()
+    assert torch.allclose(z[flat], torch.linalg.solve(M, rhs.flatten()[flat]), rtol=1e-9, atol=1e-9)
 
 
 def test_blocks_are_the_diagonal_blocks_of_m():
     D, support, g = _problem(H=16, W=16, density=0.3)
     op = _op(D, support, ridge=0.0)
     M, flat = _dense(op, support)
-    pre = BlockJacobi(D, support, tile=4, max_block=5)
+    sup = Support(support, tile=4, max_block=5)
+    pre = BlockJacobi(D, sup, 4)
     # each block's members: M restricted to them is L Lᵀ (up to the jitter on the diagonal)
-    for b in range(pre.members.shape[0]):
-        mem = pre.members[b][pre.members[b] >= 0]
-        idx = torch.searchsorted(flat, pre.flat[mem])
+    for b in range(sup.members.shape[0]):
+        mem = sup.members[b][sup.members[b] >= 0]
+        idx = torch.searchsorted(flat, sup.flat[mem])
         L = pre.factor[b, :len(mem), :len(mem)]
         assert torch.allclose(L @ L.T, M[idx][:, idx], atol=1e-10)
         assert len(mem) <= 5
+        # one tile: all within 4×4 pixels of one row
+        assert sup.row[mem].unique().numel() == 1
+        assert (sup.i[mem] // 4).unique().numel() == 1 and (sup.j[mem] // 4).unique().numel() == 1
     # every support coefficient is in exactly one block
-    got = pre.flat[pre.members[pre.members >= 0]].sort().values
+    got = sup.flat[sup.members[sup.members >= 0]].sort().values
     assert torch.equal(got, flat)
 
 
@@ -100,11 +104,13 @@ def test_pcg_gives_the_dense_solution_in_fewer_iterations():
     rhs = torch.randn(support.shape, generator=g, dtype=F64) * support
     exact = torch.linalg.solve(M, rhs.flatten()[flat])
     runs = {}
+    sup = Support(support, 8, 64)
     for name in ("none", "block"):
-        prec = _preconditioner(D, op, CGOptions(preconditioner=name))
-        v, it, done = conjugate_gradient(op, rhs, None, 1e-11, 5000, 10, prec)
+        prec = _preconditioner(D, op, sup, CGOptions(preconditioner=name))
+        v, it, done = conjugate_gradient(PatchOperator(D, sup, None, 0.0), sup.gather(rhs), None, 1e-11, 5000, 10, prec,
+                                         sup.dot, sup.per_problem)
         assert bool(done.all()), name
-        assert torch.allclose(v.flatten()[flat], exact, rtol=1e-7, atol=1e-8 * exact.abs().max()), name
+        assert torch.allclose(sup.scatter(v).flatten()[flat], exact, rtol=1e-7, atol=1e-8 * exact.abs().max()), name
         runs[name] = int(it[0])
     assert runs["block"] < runs["none"] / 2, runs
 
@@ -115,12 +121,15 @@ def test_gradients_do_not_depend_on_the_preconditioner():
     x = csc.ConvBPDN(D, 0.2, csc.CBPDNOptions(rel_stop_tol=1e-12, max_iter=5000)).solve(S).codes
     grad = torch.randn(x.shape, generator=g, dtype=F64)
     outs = [implicit_gradients(S, D, x, grad, l1_weight=1.0, mask=None, mu=0.0, needs=(True, True, True, False, False),
-                               cg=CGOptions(preconditioner=name, tol=1e-13)) for name in ("none", "block")]
-    for a, b in zip(outs[0][:3], outs[1][:3]):
-        assert torch.allclose(a, b, rtol=1e-9, atol=1e-11)
+                               cg=CGOptions(preconditioner=name, operator=how, tol=1e-13))
+            for name, how in (("none", "fft"), ("block", "patches"), ("block", "fft"))]
+    for other in outs[1:]:
+        for a, b in zip(outs[0][:3], other[:3]):
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-11)
 
 
-@pytest.mark.parametrize("bad", [dict(preconditioner="jacobi"), dict(tile=0), dict(max_block=1.5)])
+@pytest.mark.parametrize("bad", [dict(preconditioner="jacobi"), dict(tile=0), dict(max_block=1.5),
+                                 dict(operator="dense")])
 def test_bad_preconditioner_options(bad):
     with pytest.raises(ValueError, match="CGOptions." + next(iter(bad))):
         CGOptions(**bad)
@@ -128,6 +137,32 @@ def test_bad_preconditioner_options(bad):
 
 def test_empty_support():
     D, support, _ = _problem()
-    pre = BlockJacobi(D, torch.zeros_like(support), 8, 64)
-    r = torch.randn(support.shape, dtype=F64)
-    assert (pre(r) == 0).all()
+    sup = Support(torch.zeros_like(support), 8, 64)
+    assert sup.size == 0 and (BlockJacobi(D, sup, 8)(torch.zeros(0, dtype=F64)) == 0).all()
+
+
+@pytest.mark.parametrize("case", ["plain", "mask", "multichannel", "elastic", "gradreg", "joint"])
+def test_patch_operator_is_the_fft_operator(case):
+    """M applied patch by patch on the compact support equals the FFT operator's M."""
+    C = 3 if case == "multichannel" else None
+    H, W = 13, 11
+    D, support, g = _problem(C=C, H=H, W=W, density=0.2)
+    weight2 = term = None
+    mu, rows = 0.0, 1
+    if case == "mask":
+        weight2 = torch.rand((2, H, W), generator=g, dtype=F64) ** 2
+    if case == "elastic":
+        term, mu = L2Term(), 0.7
+    if case == "gradreg":
+        term, mu = SpectralTerm(torch.rand((1, H, W // 2 + 1), generator=g, dtype=F64), (H, W)), 0.4
+    if case == "joint":  # the two rows are one image's two channels, coupled by the groups
+        from csc.nn.implicit import GroupTerm
+        xs = torch.randn(support.shape, generator=g, dtype=F64) * support
+        term, mu, rows = GroupTerm(xs, 2, 0.5), 0.3, 2
+    fft = SupportNormalOperator(ops.kernel_dft(D, (H, W)), (H, W), support, weight2, 0.01, term, mu)
+    sup = Support(support, 4, 7, rows)
+    patches = PatchOperator(D, sup, weight2, 0.01, term, mu)
+    v = torch.randn(sup.size, generator=g, dtype=F64)
+    assert torch.allclose(patches(v), sup.gather(fft(sup.scatter(v))), rtol=1e-11, atol=1e-12)
+    assert torch.allclose(patches.synthesis(v), fft.synthesis(sup.scatter(v)), atol=1e-12)
+    assert sup.n_problems == 2 // rows

@@ -35,9 +35,12 @@ and with r = Ax − s, dL = ⟨g, dx⟩ = −⟨v, ∂F⟩ gives
     \partial_W L = -2\, W \odot (A v) \odot r ,
 
 with corr(a, b)[m] = Σ_n a[n] b[n − m] (circular; the gradient of ⟨d * b, a⟩ in d),
-summed over the images. The system is solved per image by conjugate gradients
-(:func:`conjugate_gradient`) with the operator :class:`SupportNormalOperator`: FFT
-convolutions, the support imposed by a mask multiply. Memory is a few code-sized tensors,
+summed over the images. The system is solved per image by preconditioned conjugate
+gradients (:func:`conjugate_gradient`) on the support's compact vectors
+(:class:`csc.nn.support.Support`): M applied patch by patch (:class:`csc.nn.support.PatchOperator`,
+2|S|·kh·kw multiply-adds) or by FFTs (:class:`SupportNormalOperator`), preconditioned by the
+inverses of M's blocks over small tiles of pixels (:class:`csc.nn.precondition.BlockJacobi`),
+which the paper's coherent log-Gabor kernels need. Memory is a few code-sized tensors,
 whatever the forward's iteration count.
 
 Gradient regularisation (:class:`csc.ConvBPDNGradReg`) replaces (μ/2)‖x‖² by
@@ -102,6 +105,11 @@ class CGOptions:
         The tiles' side in pixels (default 8).
     max_block : int
         The largest block (default 64): a tile with more support coefficients is cut in pieces.
+    float64 : bool
+        Run CG in float64 whatever the inputs' dtype (default True; the adjoint v is returned
+        in the inputs' dtype). Its vectors hold the support only, so this costs little, and in
+        float32 CG's recursive residual drifts from the true one on a badly conditioned M (at
+        256² with 144 kernels: 1e-5 recursive, 6e-3 true).
     operator : {"auto", "patches", "fft"}
         How CG applies M: "patches" adds and reads each support coefficient's kernel patch
         (:class:`csc.nn.support.PatchOperator`, 2|S|·kh·kw multiply-adds), "fft" the FFT
@@ -118,6 +126,7 @@ class CGOptions:
     tile: int = 8
     max_block: int = 64
     operator: str = "auto"
+    float64: bool = True
 
     def __post_init__(self):
         if self.tol is not None and not (isinstance(self.tol, (int, float)) and 0 < self.tol < 1):
@@ -129,6 +138,7 @@ class CGOptions:
         if isinstance(self.ridge, bool) or not isinstance(self.ridge, (int, float)) or not self.ridge >= 0:
             raise ValueError(f"CGOptions.ridge: expected a number >= 0, got {self.ridge!r}")
         object.__setattr__(self, "warm_start", check_bool("CGOptions.warm_start", self.warm_start))
+        object.__setattr__(self, "float64", check_bool("CGOptions.float64", self.float64))
         if self.preconditioner not in _PRECONDITIONERS:
             raise ValueError(f"CGOptions.preconditioner: expected one of {_PRECONDITIONERS}, "
                              f"got {self.preconditioner!r}")
@@ -363,21 +373,23 @@ def _cg_start(record: BackwardRecord | None, cg: CGOptions, support: Support, li
 
 
 def solve_adjoint(op, support: Support, g: torch.Tensor, cg: CGOptions, record: BackwardRecord | None,
-                  prec=None) -> torch.Tensor:
+                  prec=None, work: torch.dtype | None = None) -> torch.Tensor:
     """v with M v_S = g_S, v = 0 off S, by :func:`conjugate_gradient` on the support's compact
     vectors (one problem per :attr:`Support.problem`: the C channels of a joint-sparsity image
     are one, coupled by M); ``op`` and ``prec`` act on compact vectors. Fills ``record`` and
-    warns or raises as :attr:`CGOptions.on_not_converged` says. Returns v shaped as g."""
-    tol = cg.tolerance(g.dtype)
-    b = support.gather(g)
-    v, iters, done = conjugate_gradient(op, b, _cg_start(record, cg, support, g), tol, cg.max_iter, cg.check_every,
-                                        prec, support.dot, support.per_problem)
+    warns or raises as :attr:`CGOptions.on_not_converged` says. Returns v shaped as g, in g's
+    dtype; CG runs in ``work`` (float64 by :attr:`CGOptions.float64`), as ``op`` and ``prec``."""
+    tol, work = cg.tolerance(g.dtype), work or g.dtype
+    b = support.gather(g).to(work)
+    x0 = _cg_start(record, cg, support, g)
+    v, iters, done = conjugate_gradient(op, b, None if x0 is None else x0.to(work), tol, cg.max_iter,
+                                        cg.check_every, prec, support.dot, support.per_problem)
     bn = support.dot(b, b).sqrt()
     rv = b - op(v)
     relres = torch.where(bn > 0, support.dot(rv, rv).sqrt() / bn.clamp_min(torch.finfo(b.dtype).tiny),
                          torch.zeros_like(bn))
     converged = bool(done.all())
-    dense = support.scatter(v)
+    dense = support.scatter(v.to(g.dtype))
     if record is not None:
         record.iterations, record.relative_residual = iters, relres
         record.support = torch.zeros_like(iters).index_add_(0, support.problem, torch.ones_like(support.problem))
@@ -434,8 +446,12 @@ def implicit_gradients(S: torch.Tensor, D: torch.Tensor, x: torch.Tensor, g: tor
     term = L2Term() if term is None else term
     op = SupportNormalOperator(Df, (H, W), x != 0, weight2, cg.ridge, term, mu)
     support = Support(x != 0, cg.tile, cg.max_block, getattr(term, "channels", 1))
-    v = solve_adjoint(_compact_operator(D, op, support, cg), support, g, cg, record,
-                      _preconditioner(D, op, support, cg))
+    work = torch.float64 if cg.float64 else g.dtype
+    opw = op if work == g.dtype else SupportNormalOperator(
+        ops.kernel_dft(D.to(work), (H, W)), (H, W), x != 0, None if weight2 is None else weight2.to(work), cg.ridge,
+        term, mu)
+    v = solve_adjoint(_compact_operator(D.to(work), opw, support, cg), support, g, cg, record,
+                      _preconditioner(D.to(work), opw, support, cg), work)
     Av = op.synthesis(v)
     want_r = needs[1] or needs[4]
     r = op.synthesis(x) - S if want_r else None

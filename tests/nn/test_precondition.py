@@ -83,8 +83,8 @@ def test_blocks_are_the_diagonal_blocks_of_m():
     for b in range(sup.members.shape[0]):
         mem = sup.members[b][sup.members[b] >= 0]
         idx = torch.searchsorted(flat, sup.flat[mem])
-        L = pre.factor[b, :len(mem), :len(mem)]
-        assert torch.allclose(L @ L.T, M[idx][:, idx], atol=1e-10)
+        inverse = pre.inverse[b, :len(mem), :len(mem)]
+        assert torch.allclose(inverse @ M[idx][:, idx], torch.eye(len(mem), dtype=F64), atol=1e-8)
         assert len(mem) <= 5
         # one tile: all within 4×4 pixels of one row
         assert sup.row[mem].unique().numel() == 1
@@ -166,3 +166,19 @@ def test_patch_operator_is_the_fft_operator(case):
     assert torch.allclose(patches(v), sup.gather(fft(sup.scatter(v))), rtol=1e-11, atol=1e-12)
     assert torch.allclose(patches.synthesis(v), fft.synthesis(sup.scatter(v)), atol=1e-12)
     assert sup.n_problems == 2 // rows
+
+
+def test_float32_inputs_reach_the_tolerance_in_the_true_residual():
+    """CG in float64 (the default) for float32 inputs: the residual recomputed from the
+    returned v, not only CG's recursive one, is below the float32 tolerance."""
+    from csc.nn import BackwardRecord
+    from csc.nn.functional import conv_sparse_code
+    D = csc.load_dictionary("heterogeneous", dtype=torch.float32)[::3]
+    S = torch.randn((1, 32, 32), generator=torch.Generator().manual_seed(2)) * 0.2
+    record = BackwardRecord()
+    Dp = D.clone().requires_grad_(True)
+    codes = conv_sparse_code(S, Dp, 0.05, csc.CBPDNOptions(rel_stop_tol=1e-3, max_iter=3000), cg=CGOptions(),
+                             record=record)
+    codes.sum().backward()
+    assert record.converged and float(record.relative_residual.max()) <= record.tol == 1e-5
+    assert Dp.grad.dtype == torch.float32 and torch.isfinite(Dp.grad).all()

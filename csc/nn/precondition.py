@@ -88,12 +88,18 @@ class BlockJacobi:
         self.S = support
         members = support.members
         self.valid, self.members_safe = members >= 0, members.clamp_min(0)
+        # gathers only, no boolean masks per application: the blocks read a compact vector
+        # padded with one zero (padding points at it), the result is read back block by block
+        self.members_padded = torch.where(self.valid, members, torch.full_like(members, support.size))
+        self.position = torch.empty(support.size, dtype=torch.int64, device=members.device)
+        self.position[members[self.valid]] = self.valid.flatten().nonzero().flatten()
         self.inverse = None
         if support.size:
             H, W = support.shape[-2:]
             table, grid = kernel_correlations(D, (H, W), min(tile, max(H, W)))
             # the blocks' inverses, applied by one batched product (faster than triangular solves)
-            self.inverse = torch.cholesky_inverse(self._cholesky(self._gram(table, grid, shift, spectral, (H, W))))
+            L = self._cholesky(self._gram(table, grid, shift, spectral, (H, W)))
+            self.inverse = torch.cholesky_inverse(L).contiguous()
 
     def _gram(self, table, grid, shift, spectral, shape):
         """The blocks' Gram matrices (NB, m, m), identity on the padding."""
@@ -132,8 +138,6 @@ class BlockJacobi:
         """blockdiag(G)⁻¹ r for a compact r (|S|,)."""
         if self.inverse is None:
             return torch.zeros_like(r)
-        rhs = torch.where(self.valid, r[self.members_safe], torch.zeros((), dtype=r.dtype, device=r.device))
-        z = torch.matmul(self.inverse, rhs.unsqueeze(-1)).squeeze(-1)
-        out = torch.zeros_like(r)
-        out[self.members_safe[self.valid]] = z[self.valid]
-        return out
+        rhs = torch.cat([r, r.new_zeros(1)])[self.members_padded]
+        z = torch.bmm(self.inverse, rhs.unsqueeze(-1))
+        return z.reshape(-1)[self.position]

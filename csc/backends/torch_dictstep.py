@@ -53,6 +53,10 @@ class TorchPGMOps:
     def dft(self) -> torch.Tensor:
         return self.Xf
 
+    def fidelity(self) -> torch.Tensor:
+        """½Σ_j‖Σ_k d_k * z_jk − s_j‖² at the iterate x (SPORCO ``obfn_dfd``), a float64 0-d tensor."""
+        return _fidelity(self.Zf, self.Xf, self.Sf, self.shape)
+
     def padded(self) -> torch.Tensor:
         return torch.fft.irfft2(self.Xf, s=self.shape)
 
@@ -70,9 +74,14 @@ class TorchConsensusOps:
     def __init__(self, Sf: torch.Tensor, shape, relax: float):
         self.Sf, self.shape, self.relax = Sf, tuple(shape), relax
 
-    def start(self, D0: torch.Tensor, rho: float) -> None:
+    def start(self, D0: torch.Tensor, rho: float, U0: torch.Tensor | None = None) -> None:
+        """g = D0 padded; u_j = g/ρ for every image (SPORCO's choice given a starting
+        dictionary), or ``U0`` (B, K, [C,] H, W) when given."""
         self.G = pad(D0, self.shape)  # consensus variable (SPORCO's Y), padded
-        self.U = (self.G / rho).unsqueeze(0).expand(self.Sf.shape[0], *self.G.shape).clone()
+        if U0 is not None:
+            self.U = U0.to(self.G).clone()
+        else:
+            self.U = (self.G / rho).unsqueeze(0).expand(self.Sf.shape[0], *self.G.shape).clone()
 
     def set_codes(self, cb) -> None:
         self.Zf = torch.fft.rfft2(cb.y)
@@ -105,6 +114,11 @@ class TorchConsensusOps:
 
     def dft(self) -> torch.Tensor:
         return torch.fft.rfft2(self.G)
+
+    def fidelity(self) -> torch.Tensor:
+        """½Σ_j‖Σ_k g_k * z_jk − s_j‖² at the consensus variable g (SPORCO's, with ``fEvalX``
+        False), a float64 0-d tensor."""
+        return _fidelity(self.Zf, self.dft(), self.Sf, self.shape)
 
     def padded(self) -> torch.Tensor:
         return self.G
@@ -204,6 +218,12 @@ class TorchMaskedConsensusOps(TorchConsensusOps):
     def load(self, D: torch.Tensor, st) -> None:
         self.G = pad(D, self.shape)
         self.U, self.Y1, self.U1 = (st[k].to(self.S) for k in ("U", "Y1", "U1"))
+
+
+def _fidelity(Zf: torch.Tensor, Df: torch.Tensor, Sf: torch.Tensor, shape) -> torch.Tensor:
+    """½‖Σ_k D̂_k Ẑ_jk − Ŝ_j‖² summed over the images (and channels), by Parseval."""
+    R = ops.synthesis_any(Df, Zf) - Sf
+    return 0.5 * ops.rfft2_sqnorm(R, shape[1]).sum().to(torch.float64)
 
 
 def _hypot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -93,17 +93,30 @@ class PGMDictStep(_DictStep):
         stopping test reads the device only when another iteration would follow."""
         row: dict[str, Any] = {}
         for i in range(n):
-            Dprev = self.D
-            self.D = self.cons.project(self.ops.gradient_step(1.0 / self.L))
-            tprv = self.t
-            self.t = 0.5 * float(1.0 + math.sqrt(1.0 + 4.0 * tprv ** 2))
-            rsdl = self.ops.extrapolate(self.D, Dprev, (tprv - 1.0) / self.t)
-            row = dict(constraint=constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
-            self.k += 1
-            if i + 1 < n and _host_float(rsdl, "pgm.stop") < self.opts.rel_stop_tol:
+            row = self.step()
+            if i + 1 < n and _host_float(row["d_residual"], "pgm.stop") < self.opts.rel_stop_tol:
                 break
         return row
 
+    def step(self) -> dict[str, Any]:
+        """One iteration (no host read); its statistics: ``constraint``, ``d_L`` and the
+        squared fixed-point residual ``d_residual`` ‖x̂ − ŷ_prev‖² (the stopping test's)."""
+        Dprev = self.D
+        self.D = self.cons.project(self.ops.gradient_step(1.0 / self.L))
+        tprv = self.t
+        self.t = self._momentum(tprv)
+        rsdl = self.ops.extrapolate(self.D, Dprev, (tprv - 1.0) / self.t)
+        self.k += 1
+        return dict(constraint=constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
+
+    def _momentum(self, t: float) -> float:
+        """The next momentum coefficient (SPORCO ``pgm.momentum``): Nesterov's from t, or the
+        linear ones from the iteration count k."""
+        o = self.opts
+        if o.momentum == "nesterov":
+            return 0.5 * float(1.0 + math.sqrt(1.0 + 4.0 * t ** 2))
+        a = o.momentum_b if o.momentum == "linear" else o.momentum_a
+        return (self.k + a) / o.momentum_b
 
 
 class ConsensusDictStep(_DictStep):
@@ -114,35 +127,45 @@ class ConsensusDictStep(_DictStep):
 
     _STATE = ("D", "rho", "k")
 
-    def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint, n_images: int, shape):
+    def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint, n_images: int, shape,
+                 U0: torch.Tensor | None = None):
         self.ops, self.opts, self.cons = ops, opts, cons
         self.rho = float(opts.rho) if opts.rho is not None else 1.0
         self.D = D0
         self.k = 0
         self.nb = int(n_images)
         self.n = self.nb * D0.shape[0] * shape[0] * shape[1]
-        ops.start(D0, self.rho)
+        if U0 is None:
+            ops.start(D0, self.rho)
+        else:
+            ops.start(D0, self.rho, U0)
 
     def iterate(self, n: int) -> dict[str, Any]:
         """Up to n iterations; the last one's statistics (as :meth:`PGMDictStep.iterate`).
         Host reads: the adaptive-ρ factor when ρ may change, the stopping test when another
         iteration would follow."""
-        o = self.opts
         row: dict[str, Any] = {}
         for i in range(n):
-            rho, Dprev = self.rho, self.D
-            self.D = self.cons.project(self.ops.consensus_mean(rho))
-            r, s, epri, edua = _residuals(o, self._norms(Dprev), rho, self.n)
-            row = dict(constraint=constraint_violation(self.D, self.cons), d_primal_residual=r,
-                       d_dual_residual=s, d_rho=rho)
-            rsf = _rho_update(o, self.k, r, s)
-            if rsf != 1.0:
-                self.rho *= rsf
-                self.ops.divide_dual(rsf)
-            self.k += 1
-            if i + 1 < n and host_bool((r < epri) & (s < edua), "cns.stop"):
+            row, done, _ = self.step()
+            if i + 1 < n and host_bool(done, "cns.stop"):
                 break
         return row
+
+    def step(self) -> tuple[dict[str, Any], torch.Tensor, tuple]:
+        """One iteration: (its statistics; the stopping test r < ε_pri and s < ε_dua as a 0-d
+        bool tensor; the tolerances (ε_pri, ε_dua)). Reads the device only for the adaptive-ρ
+        factor when ρ may change."""
+        rho, Dprev = self.rho, self.D
+        self.D = self.cons.project(self.ops.consensus_mean(rho))
+        r, s, epri, edua = _residuals(self.opts, self._norms(Dprev), rho, self.n)
+        row = dict(constraint=constraint_violation(self.D, self.cons), d_primal_residual=r,
+                   d_dual_residual=s, d_rho=rho)
+        rsf = _rho_update(self.opts, self.k, r, s)
+        if rsf != 1.0:
+            self.rho *= rsf
+            self.ops.divide_dual(rsf)
+        self.k += 1
+        return row, (r < epri) & (s < edua), (epri, edua)
 
     def _norms(self, Dprev: torch.Tensor) -> tuple:
         """The dual step; then ‖X‖, √B‖G‖, ‖U‖, ‖X − G‖ and the unscaled dual norm

@@ -22,12 +22,12 @@ import torch
 
 from csc.core.checks import check_bool, check_int, check_number
 from csc.core.options import CBPDNOptions, MaskDcplOptions, _as_dtype, check_admm_parameters
-from csc.core.sporco_options import (IGNORED, IGNORED_FLAG, VERBOSE, Field, Flag, Nested, Only, SporcoTable,
-                                     SubOptions, autorho_rules, refused, unset)
+from csc.core.sporco_options import (IGNORED, IGNORED_FLAG, VERBOSE, Field, Flag, FromObject, Nested, Only,
+                                     SporcoTable, SubOptions, _momentum_from_sporco, autorho_rules, refused, unset)
 from csc.learn.constraints import KernelConstraint
 from csc.runtime.device import resolve_device
 
-__all__ = ["DictUpdateOptions", "DictLearnOptions", "OnlineDictLearnOptions", "DICTLEARN_CBPDN_DEFAULTS",
+__all__ = ["DictUpdateOptions", "CCMOD_DEFAULTS", "DictLearnOptions", "OnlineDictLearnOptions", "DICTLEARN_CBPDN_DEFAULTS",
            "DICTLEARN_MASKDCPL_DEFAULTS", "ONLINE_CBPDN_DEFAULTS", "CCMOD", "DICTLEARN", "ONLINE", "ONLINE_MASKED"]
 
 
@@ -56,6 +56,7 @@ ONLINE_CBPDN_DEFAULTS = CBPDNOptions(
 _ONLINE_CBPDN_SPORCO = {"MaxMainIter": 100, "AutoRho": _LEARNER_AUTORHO}
 
 _DMETHODS = ("pgm", "cns")
+_MOMENTA = ("nesterov", "linear", "genlinear")
 
 
 def _check_learner(opts, why: str = "") -> None:
@@ -74,7 +75,7 @@ def _check_learner(opts, why: str = "") -> None:
 # ============================================================================ options
 @dataclass(frozen=True)
 class DictUpdateOptions:
-    """Options of the dictionary step (SPORCO's ``CCMOD`` options), SPORCO's effective defaults.
+    r"""Options of the dictionary step (SPORCO's ``CCMOD`` options), SPORCO's effective defaults.
 
     Attributes
     ----------
@@ -93,6 +94,14 @@ class DictUpdateOptions:
         ``'cns'``: over-relaxation (``RelaxParam``, 1.8).
     auto_rho, rho_period, rho_scaling, rsdl_ratio, rsdl_target, auto_scaling, std_residuals
         ``'cns'``: adaptive ρ (``AutoRho.*``): off, 10, 2, 10, 1, off, off.
+    momentum : {'nesterov', 'linear', 'genlinear'}
+        ``'pgm'``: the momentum coefficient (SPORCO's ``Momentum`` object): ``'nesterov'``
+        :math:`t' = (1 + \sqrt{1 + 4t^2})/2` (``MomentumNesterov``, the default),
+        ``'linear'`` :math:`t = (k + b)/b` (``MomentumLinear``), ``'genlinear'``
+        :math:`t = (k + a)/b` (``MomentumGenLinear``), k the iteration (counted over the
+        outer iterations in a learner, as SPORCO's).
+    momentum_a, momentum_b : float
+        a and b of the linear momenta (SPORCO's defaults 50 and 2).
     zero_mean : bool
         Zero-mean kernels (``ZeroMean``, False).
     nonneg : bool
@@ -112,11 +121,18 @@ class DictUpdateOptions:
     rsdl_target: float = 1.0
     auto_scaling: bool = False
     std_residuals: bool = False
+    momentum: str = "nesterov"
+    momentum_a: float = 50.0
+    momentum_b: float = 2.0
     zero_mean: bool = False
     nonneg: bool = False
 
     def __post_init__(self) -> None:
         check_int("max_iter", self.max_iter, 1)
+        if self.momentum not in _MOMENTA:
+            raise ValueError(f"momentum: expected one of {_MOMENTA}, got {self.momentum!r}")
+        check_number("momentum_a", self.momentum_a, minimum=0)
+        check_number("momentum_b", self.momentum_b, minimum=0, strict=True)
         check_admm_parameters(self)
         for name in ("L", "rho"):
             check_number(name, getattr(self, name), minimum=0, strict=True, none=True)
@@ -124,6 +140,31 @@ class DictUpdateOptions:
         for name in ("zero_mean", "nonneg"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         KernelConstraint((2, 2), self.zero_mean, self.nonneg)  # validates the combination
+
+    def replace(self, **changes) -> "DictUpdateOptions":
+        """Return a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, dmethod: str = "pgm",
+                    **overrides) -> "DictUpdateOptions":
+        """Options of the stand-alone dictionary updates (:class:`csc.ConvCnstrMOD`,
+        :class:`csc.ConvCnstrMODConsensus`) from SPORCO's ``pgm.ccmod.ConvCnstrMOD.Options``
+        (``dmethod='pgm'``) or ``admm.ccmod.ConvCnstrMOD_Consensus.Options`` (``'cns'``) dict,
+        over SPORCO's stand-alone defaults (``MaxMainIter`` 1000: :data:`CCMOD_DEFAULTS`).
+        ``X0``/``Y0``/``U0`` are arguments of ``solve``; the names are :data:`CCMOD`."""
+        if dmethod not in _DMETHODS:
+            raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {dmethod!r}")
+        table = CCMOD[dmethod]
+        if "max_iter" not in table.translate(opt):
+            overrides = {"max_iter": CCMOD_DEFAULTS.max_iter, **overrides}
+        return table.build(cls, opt, overrides)
+
+
+#: SPORCO's stand-alone dictionary updates' defaults (``pgm.ccmod.ConvCnstrMOD``,
+#: ``admm.ccmod.ConvCnstrMOD_Consensus``): those of :class:`DictUpdateOptions` with 1000
+#: iterations (``MaxMainIter``)
+CCMOD_DEFAULTS = DictUpdateOptions(max_iter=1000)
 
 
 @dataclass(frozen=True)
@@ -281,7 +322,7 @@ _CCMOD_COMMON = {
     "Monotone": Flag(Only(_falsy, "monotone PGM is not supported")),
     "AutoStop": Nested(SporcoTable("AutoStop", {"Enabled": Flag(Only(_falsy, "PGM adaptive stopping is not supported")),
                                                 "Tau0": IGNORED})),
-    "Momentum": Only(_nesterov, "only Nesterov momentum is supported, got {type}"),
+    "Momentum": Only(_nesterov, "not an option of SPORCO's 'cns' dictionary step, got {type}"),
 }
 _PGM_ONLY = "not an option of SPORCO's 'pgm' dictionary step"
 
@@ -291,6 +332,8 @@ CCMOD: dict[str, SporcoTable] = {
     "pgm": SporcoTable("'pgm' dictionary-step", {
         **_CCMOD_COMMON,
         "L": Field("L", skip_none=True),
+        "Momentum": FromObject(_momentum_from_sporco, {"momentum": "Momentum", "momentum_a": "Momentum.a",
+                                                       "momentum_b": "Momentum.b"}),
         **dict.fromkeys(("rho", "RelaxParam", "AbsStopTol", "AutoRho"), refused(_PGM_ONLY)),
     }),
     "cns": SporcoTable("'cns' dictionary-step", {

@@ -38,7 +38,7 @@ import torch
 
 from csc.core.checks import check_bool
 
-__all__ = ["KernelConstraint", "kernel_constraint", "project_kernels", "normalise_kernels", "zero_pad_kernels"]
+__all__ = ["KernelConstraint", "kernel_constraint", "dictionary_constraint", "project_kernels", "normalise_kernels", "zero_pad_kernels"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,27 @@ def kernel_constraint(kernel_size, *, zero_mean: bool = False, nonneg: bool = Fa
     if not (isinstance(ks, tuple) and len(ks) == 2):
         raise ValueError(f"kernel_size: expected (kh, kw) or groups ((kh, kw, count), ...), got {kernel_size!r}")
     return KernelConstraint(ks, zero_mean=zero_mean, nonneg=nonneg)
+
+
+def dictionary_constraint(D: torch.Tensor, dict_size=None, *, zero_mean: bool = False,
+                          nonneg: bool = False) -> KernelConstraint:
+    """The learners' constraint set for the initial dictionary D (K, [C,] kh, kw): kernels of
+    D's size, or the groups ``dict_size`` (SPORCO's ``DictSize``; :func:`kernel_constraint`),
+    checked against D: as many kernels, the channels of (kh, kw, C, n) groups D's, and D at
+    least as large as the largest group (D is cropped to it by the projection, as SPORCO's)."""
+    if dict_size is None:
+        return KernelConstraint(tuple(D.shape[-2:]), zero_mean=zero_mean, nonneg=nonneg)
+    cons = kernel_constraint(dict_size, zero_mean=zero_mean, nonneg=nonneg)
+    cons.check_count(D.shape[0], "dictionary")
+    C = D.shape[1] if D.ndim == 4 else 1
+    for g in dict_size:
+        if len(g) == 4 and g[2] != C:
+            raise ValueError(f"dict_size: the group {tuple(g)} has {g[2]} channels, the dictionary {C}")
+    kh, kw = cons.kernel_size
+    if D.shape[-2] < kh or D.shape[-1] < kw:
+        raise ValueError(f"dictionary: {D.shape[-2]}×{D.shape[-1]} kernels are smaller than the largest size "
+                         f"{kh}×{kw} of dict_size; give the initial dictionary at that size")
+    return cons
 
 
 def _check_sizes(sizes) -> tuple[tuple[int, int, int], ...]:

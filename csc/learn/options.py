@@ -21,13 +21,13 @@ import numpy as np
 import torch
 
 from csc.core.checks import check_bool, check_int, check_number
-from csc.core.options import CBPDNOptions, MaskDcplOptions, _as_dtype, check_admm_parameters
+from csc.core.options import CBPDNOptions, FISTAOptions, MaskDcplOptions, _as_dtype, check_admm_parameters
 from csc.core.sporco_options import (IGNORED, IGNORED_FLAG, VERBOSE, Field, Flag, FromObject, Nested, Only,
                                      SporcoTable, SubOptions, _momentum_from_sporco, autorho_rules, refused, unset)
-from csc.learn.constraints import KernelConstraint
+from csc.learn.constraints import KernelConstraint, kernel_constraint
 from csc.runtime.device import resolve_device
 
-__all__ = ["DictUpdateOptions", "CCMOD_DEFAULTS", "DictLearnOptions", "OnlineDictLearnOptions", "DICTLEARN_CBPDN_DEFAULTS",
+__all__ = ["DictUpdateOptions", "CCMOD_DEFAULTS", "DICTLEARN_FISTA_DEFAULTS", "DictLearnOptions", "OnlineDictLearnOptions", "DICTLEARN_CBPDN_DEFAULTS",
            "DICTLEARN_MASKDCPL_DEFAULTS", "ONLINE_CBPDN_DEFAULTS", "CCMOD", "DICTLEARN", "ONLINE", "ONLINE_MASKED"]
 
 
@@ -56,7 +56,47 @@ ONLINE_CBPDN_DEFAULTS = CBPDNOptions(
 _ONLINE_CBPDN_SPORCO = {"MaxMainIter": 100, "AutoRho": _LEARNER_AUTORHO}
 
 _DMETHODS = ("pgm", "cns")
+_XMETHODS = ("admm", "pgm")
+
+#: FISTA options of SPORCO's batch learner with ``xmethod='pgm'``
+#: (``dictlrn.cbpdndl.ConvBPDNOptionsDefaults('pgm')``): ``pgm.cbpdn.ConvBPDN``'s defaults (L = 500,
+#: Nesterov momentum, no backtracking) with one iteration per outer iteration.
+DICTLEARN_FISTA_DEFAULTS = FISTAOptions(max_iter=1)
 _MOMENTA = ("nesterov", "linear", "genlinear")
+
+
+def _check_xmethod(opts) -> None:
+    """The coding method and its options: ``'admm'`` (``cbpdn``) or ``'pgm'`` (``fista``, with at
+    least one iteration, neither robust backtracking nor monotone FISTA)."""
+    if opts.xmethod not in _XMETHODS:
+        raise ValueError(f"xmethod: expected one of {_XMETHODS}, got {opts.xmethod!r}")
+    f = opts.fista
+    if type(f) is not FISTAOptions:
+        raise TypeError(f"fista: expected FISTAOptions, got {type(f).__name__}")
+    if opts.xmethod != "pgm":
+        return
+    if f.max_iter < 1:
+        raise ValueError("fista: max_iter must be >= 1 (coding iterations per outer iteration)")
+    if f.backtrack == "robust" or f.monotone:
+        raise ValueError("fista: the learner's FISTA coding step offers standard backtracking only (not robust "
+                         "backtracking nor monotone FISTA)")
+    if opts.cbpdn != DICTLEARN_CBPDN_DEFAULTS:
+        raise ValueError("cbpdn: the ADMM coding options are not used with xmethod='pgm'; give the FISTA ones as "
+                         "fista=csc.FISTAOptions(...) and leave cbpdn at its default")
+
+
+def _check_dict_size(sizes):
+    """SPORCO's ``DictSize`` as csc's groups: None; one size (kh, kw, [C,] n) as one group; or
+    groups ((kh, kw, [C,] n), ...) of positive integers (tuples of ints)."""
+    if sizes is None:
+        return None
+    if not isinstance(sizes, (tuple, list)) or not sizes:
+        raise ValueError(f"dict_size: expected groups ((kh, kw, count), ...) or None, got {sizes!r}")
+    if all(isinstance(v, (int, np.integer)) for v in sizes):
+        sizes = (sizes,)
+    out = tuple(tuple(int(v) for v in g) if isinstance(g, (tuple, list)) else g for g in sizes)
+    kernel_constraint(out)  # validates the groups
+    return out
 
 
 def _check_learner(opts, why: str = "") -> None:
@@ -186,6 +226,18 @@ class DictLearnOptions:
         ``l1_weight`` may be a scalar or one weight per kernel (K,).
     ccmod : DictUpdateOptions
         Dictionary-step options (``CCMOD``).
+    xmethod : {'admm', 'pgm'}
+        Coding step (SPORCO's ``xmethod``, default ``'admm'``): ADMM CBPDN with ``cbpdn``, or
+        FISTA with ``fista`` (:mod:`csc.learn.fista_coding`; the torch back end on every device).
+    fista : FISTAOptions
+        Coding-step options with ``xmethod='pgm'`` (``CBPDN`` of SPORCO's ``'pgm'`` learner);
+        default :data:`DICTLEARN_FISTA_DEFAULTS` (one iteration, L = 500). Standard
+        backtracking is offered, robust backtracking and monotone FISTA are not.
+    dict_size : groups ((kh, kw, n), ...) or None
+        Multi-scale dictionaries (SPORCO's ``DictSize``; its (kh, kw, C, n) groups too): the
+        kernels in order, n of each size, stored at the largest size and each projected onto
+        its own support (:func:`csc.learn.constraints.kernel_constraint`). None (the
+        default): every kernel of the initial dictionary's size.
     dtype : torch.dtype or None
         Working dtype; None uses the initial dictionary's.
     device : torch.device, str or None
@@ -198,6 +250,9 @@ class DictLearnOptions:
     accurate_dfid: bool = False
     cbpdn: CBPDNOptions = DICTLEARN_CBPDN_DEFAULTS
     ccmod: DictUpdateOptions = field(default_factory=DictUpdateOptions)
+    xmethod: str = "admm"
+    fista: FISTAOptions = DICTLEARN_FISTA_DEFAULTS
+    dict_size: tuple | None = None
     dtype: torch.dtype | None = None
     device: torch.device | str | None = None
 
@@ -209,6 +264,8 @@ class DictLearnOptions:
         _check_learner(self, " (coding iterations per outer iteration)")
         if not isinstance(self.ccmod, DictUpdateOptions):
             raise TypeError(f"ccmod: expected DictUpdateOptions, got {type(self.ccmod).__name__}")
+        _check_xmethod(self)
+        object.__setattr__(self, "dict_size", _check_dict_size(self.dict_size))
 
     def replace(self, **changes) -> "DictLearnOptions":
         """Return a copy with the given fields changed."""
@@ -224,15 +281,16 @@ class DictLearnOptions:
 
         ``opt`` may hold ``MaxMainIter``, ``AccurateDFid``, ``DictSize`` (None),
         ``DataType``, display options (ignored), and the nested ``CBPDN`` and ``CCMOD``
-        dicts (merged over SPORCO's learner defaults, as SPORCO does). ``xmethod`` is
-        always ``'admm'``. Unknown names and unsupported features (PGM backtracking,
-        step-size policies, monotone PGM, ``Callback``, initial values) raise ``ValueError``.
+        dicts (merged over SPORCO's learner defaults, as SPORCO does); with the override
+        ``xmethod='pgm'`` ``CBPDN`` is SPORCO's ``pgm.cbpdn.ConvBPDN`` dict, read into ``fista``.
+        Unknown names and unsupported features (step-size policies, monotone PGM, robust
+        backtracking, ``Callback``, initial values) raise ``ValueError``.
         ``overrides`` (csc field names) are applied last. The names are :data:`DICTLEARN`
         (``CCMOD``'s: :data:`CCMOD`).
         """
         if dmethod not in _DMETHODS:
             raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {dmethod!r}")
-        return DICTLEARN[dmethod].build(cls, opt, {"dmethod": dmethod, **overrides})
+        return _dictlearn_table(dmethod, overrides).build(cls, opt, {"dmethod": dmethod, **overrides})
 
 
 @dataclass(frozen=True)
@@ -255,6 +313,8 @@ class OnlineDictLearnOptions:
         Coding-step options of the steps given a mask (mask decoupling, SPORCO
         ``OnlineConvBPDNMaskDictLearn``'s ``CBPDN``); default :class:`MaskDcplOptions`'
         (SPORCO's: ρ₀ = 1, adaptive ρ off, 1000 iterations, relative tolerance 1e-3).
+    dict_size : groups ((kh, kw, n), ...) or None
+        Multi-scale dictionaries (SPORCO's ``DictSize``), as :class:`DictLearnOptions`'.
     dtype, device
         Working dtype and device; dtype None: the initial dictionary's; device None: each
         minibatch's (a tensor's; an array's, the dictionary's), the learner's dictionary
@@ -267,6 +327,7 @@ class OnlineDictLearnOptions:
     nonneg: bool = False
     cbpdn: CBPDNOptions = ONLINE_CBPDN_DEFAULTS
     cbpdn_mask: MaskDcplOptions = field(default_factory=MaskDcplOptions)
+    dict_size: tuple | None = None
     dtype: torch.dtype | None = None
     device: torch.device | str | None = None
 
@@ -281,6 +342,7 @@ class OnlineDictLearnOptions:
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         _check_learner(self)
         KernelConstraint((2, 2), self.zero_mean, self.nonneg)
+        object.__setattr__(self, "dict_size", _check_dict_size(self.dict_size))
 
     def replace(self, **changes) -> "OnlineDictLearnOptions":
         """Return a copy with the given fields changed."""
@@ -352,7 +414,7 @@ _LEARNER = {
     "Verbose": VERBOSE,
     "StatusHeader": IGNORED_FLAG,
     "IterTimer": IGNORED,
-    "DictSize": unset(_NOT_SUPPORTED),
+    "DictSize": Field("dict_size", skip_none=True),
     "Callback": unset(_NOT_SUPPORTED),
 }
 
@@ -367,6 +429,19 @@ DICTLEARN: dict[str, SporcoTable] = {
         "CCMOD": SubOptions("ccmod", partial(CCMOD[dmethod].build, DictUpdateOptions, prefix="CCMOD.")),
     }) for dmethod in _DMETHODS
 }
+
+#: SPORCO ``ConvBPDNDictLearn.Options(xmethod='pgm')`` of each ``dmethod``: its ``CBPDN``
+#: (``pgm.cbpdn.ConvBPDN``'s, merged over one iteration) read into ``fista``
+DICTLEARN_PGM: dict[str, SporcoTable] = {
+    dmethod: DICTLEARN[dmethod].extend("ConvBPDNDictLearn(xmethod='pgm')", {
+        "CBPDN": SubOptions("fista", FISTAOptions.from_sporco, {"MaxMainIter": 1})}) for dmethod in _DMETHODS
+}
+
+
+def _dictlearn_table(dmethod: str, overrides: Mapping[str, Any]) -> SporcoTable:
+    """The SPORCO table of the batch learner with ``dmethod`` and the ``xmethod`` of ``overrides``."""
+    return (DICTLEARN_PGM if overrides.get("xmethod", "admm") == "pgm" else DICTLEARN)[dmethod]
+
 
 #: SPORCO ``OnlineConvBPDNDictLearn.Options`` (``CBPDN`` merged over the online learner's defaults)
 ONLINE = SporcoTable("OnlineConvBPDNDictLearn", {

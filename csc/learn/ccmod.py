@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from csc.backends.torch_dictstep import TorchConsensusOps, TorchPGMOps
+from csc.backends.registry import dictionary_ops
 from csc.core.checks import as_float_tensor, check_finite, check_image_size, check_images
 from csc.core.stats import StatsTable
 from csc.learn.coding import read_row
@@ -207,7 +207,7 @@ class ConvCnstrMOD(_DictUpdate):
         Z, S = self._prepare(codes, images)
         D0 = self._initial("x0", x0, Z, S)
         o = self.options
-        ops = TorchPGMOps(torch.fft.rfft2(S), S.shape[-2:])
+        ops = dictionary_ops("pgm", torch.fft.rfft2(S), S.shape[-2:], D0, self.constraint, False, o.relax)
         step = PGMDictStep(ops, D0, o, self.constraint)
         step.set_codes(SimpleNamespace(y=Z))
 
@@ -253,7 +253,7 @@ class ConvCnstrMODConsensus(_DictUpdate):
                 raise ValueError(f"u0: expected the duals of each image {want}, got shape {tuple(U0.shape)}")
             check_finite("u0", U0)
         o = self.options
-        ops = TorchConsensusOps(torch.fft.rfft2(S), S.shape[-2:], o.relax)
+        ops = dictionary_ops("cns", torch.fft.rfft2(S), S.shape[-2:], D0, self.constraint, False, o.relax)
         step = ConsensusDictStep(ops, D0, o, self.constraint, S.shape[0], S.shape[-2:], U0)
         step.set_codes(SimpleNamespace(y=Z))
 

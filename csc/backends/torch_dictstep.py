@@ -37,12 +37,32 @@ class TorchPGMOps:
         self.Zf = torch.fft.rfft2(cb.y)
 
     def gradient_step(self, inv_l: float) -> torch.Tensor:
+        self.gradient()
+        return self.descend(inv_l)
+
+    def gradient(self) -> None:
+        """∇ = Σ_j conj(Ẑ_j)(Ẑ_j Ŷ − Ŝ_j) at the extrapolated point, kept for :meth:`descend`
+        (the line search takes several steps from one gradient), and its residual R̂_y."""
         if self.Yf.ndim == 4:  # multi-channel kernels (K, C, H, Wr), images (B, C, H, Wr)
-            grad = ops.dictionary_gradient(self.Zf, ops.synthesis_any(self.Yf, self.Zf) - self.Sf)
+            self.Ryf = ops.synthesis_any(self.Yf, self.Zf) - self.Sf
+            self.grad = ops.dictionary_gradient(self.Zf, self.Ryf)
         else:
-            Ryf = torch.einsum("bkhw,khw->bhw", self.Zf, self.Yf) - self.Sf
-            grad = torch.einsum("bkhw,bhw->khw", self.Zf.conj(), Ryf)
-        return torch.fft.irfft2(self.Yf - inv_l * grad, s=self.shape)
+            self.Ryf = torch.einsum("bkhw,khw->bhw", self.Zf, self.Yf) - self.Sf
+            self.grad = torch.einsum("bkhw,bhw->khw", self.Zf.conj(), self.Ryf)
+
+    def descend(self, inv_l: float) -> torch.Tensor:
+        """IDFT(Ŷ − ∇/L), the point the constraint projects."""
+        return torch.fft.irfft2(self.Yf - inv_l * self.grad, s=self.shape)
+
+    def backtrack_terms(self, D: torch.Tensor) -> torch.Tensor:
+        """f(x), f(y), ⟨∇f(y), x − y⟩ and ‖x̂ − ŷ‖² for the candidate kernels D, in SPORCO's
+        DFT scaling (plain sums over the half spectrum, ``obfn_f``), as one float64 (4,) tensor."""
+        Xf = ops.kernel_dft(D, self.shape)
+        Dxy = Xf - self.Yf
+        Rx = ops.synthesis_any(Xf, self.Zf) - self.Sf
+        sq = lambda a: a.real.square().sum() + a.imag.square().sum()  # noqa: E731
+        lin = (Dxy.conj() * self.grad).real.sum()
+        return torch.stack([0.5 * sq(Rx), 0.5 * sq(self.Ryf), lin, sq(Dxy)]).to(torch.float64)
 
     def extrapolate(self, D: torch.Tensor, Dprev: torch.Tensor, coef: float) -> float:
         Xfprv, Yfprv = self.Xf, self.Yf

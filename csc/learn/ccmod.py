@@ -63,7 +63,8 @@ __all__ = ["ConvCnstrMOD", "ConvCnstrMODConsensus", "DictUpdateResult", "DictUpd
 SPORCO_DICTUPDATE_STATS_NAMES: dict[str, str] = {
     "iteration": "Iter", "data_fidelity": "DFid", "constraint": "Cnstr", "residual": "Rsdl", "L": "L",
     "primal_residual": "PrimalRsdl", "dual_residual": "DualRsdl", "eps_primal": "EpsPrimal",
-    "eps_dual": "EpsDual", "rho": "Rho", "time": "Time",
+    "eps_dual": "EpsDual", "rho": "Rho", "F_backtrack": "F_Btrack", "Q_backtrack": "Q_Btrack",
+    "backtrack_iterations": "IterBTrack", "time": "Time",
 }
 
 
@@ -73,7 +74,9 @@ class DictUpdateStats(StatsTable):
     names: :data:`SPORCO_DICTUPDATE_STATS_NAMES`). ``residual`` and ``L`` are
     :class:`ConvCnstrMOD`'s (NaN for the consensus); ``primal_residual``, ``dual_residual``,
     ``eps_primal``, ``eps_dual`` and ``rho`` (before its update) the consensus' (NaN for
-    ``ConvCnstrMOD``); ``time`` is seconds since the start of the solve."""
+    ``ConvCnstrMOD``); ``F_backtrack``, ``Q_backtrack``, ``backtrack_iterations`` the line
+    search's (``backtrack='standard'``; NaN otherwise); ``time`` is seconds since the start of
+    the solve."""
 
     iteration: np.ndarray
     data_fidelity: np.ndarray
@@ -85,6 +88,9 @@ class DictUpdateStats(StatsTable):
     eps_primal: np.ndarray
     eps_dual: np.ndarray
     rho: np.ndarray
+    F_backtrack: np.ndarray
+    Q_backtrack: np.ndarray
+    backtrack_iterations: np.ndarray
     time: np.ndarray
 
 
@@ -191,8 +197,8 @@ class ConvCnstrMOD(_DictUpdate):
         ``dsz`` of several sizes; :func:`csc.learn.constraints.kernel_constraint`).
     options : DictUpdateOptions, optional
         SPORCO's stand-alone defaults when omitted (:data:`csc.learn.options.CCMOD_DEFAULTS`);
-        ``L``, ``rel_stop_tol``, ``momentum`` (``momentum_a``, ``momentum_b``), ``max_iter``,
-        ``zero_mean``, ``nonneg`` are used.
+        ``L``, ``rel_stop_tol``, ``momentum`` (``momentum_a``, ``momentum_b``), ``backtrack``
+        (``gamma_u``, ``backtrack_max_iter``), ``max_iter``, ``zero_mean``, ``nonneg`` are used.
 
     Examples
     --------
@@ -215,8 +221,9 @@ class ConvCnstrMOD(_DictUpdate):
             row = step.step()
             return {**row, "data_fidelity": ops.fidelity(), "done": row["d_residual"] < o.rel_stop_tol}
 
-        rows = _run(one, o.max_iter, lambda r: dict(data_fidelity=r["data_fidelity"], constraint=r["constraint"],
-                                                  residual=r["d_residual"], L=r["d_L"]))
+        rows = _run(one, o.max_iter, lambda r: dict(
+            data_fidelity=r["data_fidelity"], constraint=r["constraint"], residual=r["d_residual"], L=r["d_L"],
+            **{k[2:]: r[k] for k in ("d_F_backtrack", "d_Q_backtrack", "d_backtrack_iterations") if k in r}))
         return DictUpdateResult(step.D, DictUpdateStats.from_rows(rows), len(rows))
 
 

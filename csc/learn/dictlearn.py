@@ -161,6 +161,9 @@ SPORCO_DICTLEARN_STATS_NAMES: dict[str, str] = {
     "d_rho": "DRho",
     "d_L": "D_L",
     "d_residual": "D_Rsdl",
+    "d_F_backtrack": "D_F_Btrack",
+    "d_Q_backtrack": "D_Q_Btrack",
+    "d_backtrack_iterations": "D_ItBt",
     "x_L": "X_L",
     "x_residual": "X_Rsdl",
     "x_F_backtrack": "X_F_Btrack",
@@ -179,7 +182,9 @@ class DictLearnStats(StatsTable):
     or, with ``accurate_dfid``, recomputed after it. ``x_*`` are the coding step's
     residuals and penalty (before its update); ``d_primal_residual``, ``d_dual_residual``
     and ``d_rho`` the ``'cns'`` step's (NaN for ``'pgm'``); ``d_L`` and ``d_residual``
-    (squared fixed-point residual) the ``'pgm'`` step's (NaN for ``'cns'``);
+    (squared fixed-point residual) the ``'pgm'`` step's (NaN for ``'cns'``), with
+    ``d_F_backtrack``, ``d_Q_backtrack``, ``d_backtrack_iterations`` its line search's
+    (NaN without ``ccmod.backtrack``);
     ``constraint`` is ‖P_C(D) − D‖ of the dictionary step's iterate; ``x_L``,
     ``x_residual`` (squared fixed-point residual), ``x_F_backtrack``, ``x_Q_backtrack`` and
     ``x_backtrack_iterations`` the FISTA coding step's (``xmethod='pgm'``; NaN for ADMM, the
@@ -200,6 +205,9 @@ class DictLearnStats(StatsTable):
     d_rho: np.ndarray
     d_L: np.ndarray
     d_residual: np.ndarray
+    d_F_backtrack: np.ndarray
+    d_Q_backtrack: np.ndarray
+    d_backtrack_iterations: np.ndarray
     x_L: np.ndarray
     x_residual: np.ndarray
     x_F_backtrack: np.ndarray
@@ -252,9 +260,11 @@ def _dictionary_step(D0: torch.Tensor, Sf: torch.Tensor, shape, opts: "DictLearn
     (its operators: :func:`csc.backends.registry.dictionary_ops`); ``masked`` = (images (B, H, W),
     W² (a float or (1 or B, H, W))): the masked steps (SPORCO ``pgm.ccmod.ConvCnstrMODMask``,
     ``admm.ccmodmd.ConvCnstrMODMaskDcpl_Consensus``), whose arithmetic is the torch back end's
-    on every device."""
+    on every device, as that of the 'pgm' step with backtracking (``ccmod.backtrack``)."""
     c = opts.ccmod
-    ops = dictionary_ops(opts.dmethod, Sf, shape, D0, cons, fused, c.relax, masked)
+    if masked is not None and c.backtrack is not None:
+        raise ValueError("ccmod: backtracking of the dictionary step is not offered with a mask")
+    ops = dictionary_ops(opts.dmethod, Sf, shape, D0, cons, fused and c.backtrack is None, c.relax, masked)
     if masked is not None:
         if opts.dmethod == "pgm":
             return PGMDictStep(ops, D0, c, cons)

@@ -85,6 +85,8 @@ class PGMDictStep(_DictStep):
         self.D = D0
         self.t = 1.0
         self.k = 0
+        if opts.backtrack is not None:  # L changes: kept in checkpoints
+            self._STATE = ("D", "t", "k", "L")
         ops.start(D0)
 
     def iterate(self, n: int) -> dict[str, Any]:
@@ -102,12 +104,31 @@ class PGMDictStep(_DictStep):
         """One iteration (no host read); its statistics: ``constraint``, ``d_L`` and the
         squared fixed-point residual ``d_residual`` ‖x̂ − ŷ_prev‖² (the stopping test's)."""
         Dprev = self.D
-        self.D = self.cons.project(self.ops.gradient_step(1.0 / self.L))
+        row: dict[str, Any] = {}
+        if self.opts.backtrack is None:
+            self.D = self.cons.project(self.ops.gradient_step(1.0 / self.L))
+        else:
+            self.D, row = self._line_search()
         tprv = self.t
         self.t = self._momentum(tprv)
         rsdl = self.ops.extrapolate(self.D, Dprev, (tprv - 1.0) / self.t)
         self.k += 1
-        return dict(constraint=constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
+        return dict(constraint=constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl, **row)
+
+    def _line_search(self) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Standard backtracking (SPORCO ``BacktrackStandard.update`` without its y-step): from
+        one gradient, L ← γ_u L until F(x) ≤ Q_L(x, y) (one host read per trial); the kernels
+        and the statistics F, Q and the number of trials."""
+        o = self.opts
+        self.ops.gradient()
+        for nbt in range(1, o.backtrack_max_iter + 1):
+            D = self.cons.project(self.ops.descend(1.0 / self.L))
+            f, fy, lin, dxy2 = to_host(self.ops.backtrack_terms(D), "pgm.backtrack").tolist()
+            F, Q = f, fy + lin + self.L / 2.0 * dxy2
+            if F <= Q:
+                break
+            self.L *= o.gamma_u
+        return D, dict(d_F_backtrack=F, d_Q_backtrack=Q, d_backtrack_iterations=float(nbt))
 
     def _momentum(self, t: float) -> float:
         """The next momentum coefficient (SPORCO ``pgm.momentum``): Nesterov's from t, or the

@@ -23,7 +23,8 @@ import torch
 from csc.core.checks import check_bool, check_int, check_number
 from csc.core.options import CBPDNOptions, FISTAOptions, MaskDcplOptions, _as_dtype, check_admm_parameters
 from csc.core.sporco_options import (IGNORED, IGNORED_FLAG, VERBOSE, Field, Flag, FromObject, Nested, Only,
-                                     SporcoTable, SubOptions, _momentum_from_sporco, autorho_rules, refused, unset)
+                                     SporcoTable, SubOptions, _backtrack_from_sporco, _momentum_from_sporco, autorho_rules,
+                                     refused, unset)
 from csc.learn.constraints import KernelConstraint, kernel_constraint
 from csc.runtime.device import resolve_device
 
@@ -142,6 +143,14 @@ class DictUpdateOptions:
         outer iterations in a learner, as SPORCO's).
     momentum_a, momentum_b : float
         a and b of the linear momenta (SPORCO's defaults 50 and 2).
+    backtrack : None or 'standard'
+        ``'pgm'``: step-size backtracking (SPORCO's ``Backtrack``, None): ``'standard'``, L ←
+        γ_u L until F ≤ Q (Beck & Teboulle; ``BacktrackStandard``), from L of the previous
+        iteration. Robust backtracking is not offered. Runs the torch arithmetic.
+    gamma_u : float
+        The increase factor γ_u of L (``BacktrackStandard.gamma_u``, 1.2).
+    backtrack_max_iter : int
+        Trials per line search (``BacktrackStandard.maxiter``, 50).
     zero_mean : bool
         Zero-mean kernels (``ZeroMean``, False).
     nonneg : bool
@@ -164,11 +173,19 @@ class DictUpdateOptions:
     momentum: str = "nesterov"
     momentum_a: float = 50.0
     momentum_b: float = 2.0
+    backtrack: str | None = None
+    gamma_u: float = 1.2
+    backtrack_max_iter: int = 50
     zero_mean: bool = False
     nonneg: bool = False
 
     def __post_init__(self) -> None:
         check_int("max_iter", self.max_iter, 1)
+        if self.backtrack not in (None, "standard"):
+            raise ValueError(f"backtrack: expected None or 'standard' (robust backtracking is not offered), got "
+                             f"{self.backtrack!r}")
+        check_number("gamma_u", self.gamma_u, minimum=1, strict=True)
+        check_int("backtrack_max_iter", self.backtrack_max_iter, 1)
         if self.momentum not in _MOMENTA:
             raise ValueError(f"momentum: expected one of {_MOMENTA}, got {self.momentum!r}")
         check_number("momentum_a", self.momentum_a, minimum=0)
@@ -365,6 +382,14 @@ def _falsy(value) -> bool:
     return not value
 
 
+def _ccmod_backtrack(obj) -> dict[str, Any]:
+    """The fields of SPORCO's ``CCMOD.Backtrack`` (None or ``BacktrackStandard``)."""
+    fields = _backtrack_from_sporco(obj)
+    if fields["backtrack"] == "robust":
+        raise ValueError("Backtrack: robust backtracking of the dictionary step is not offered (BacktrackStandard is)")
+    return fields
+
+
 def _nesterov(value) -> bool:
     return value is None or type(value).__name__ == "MomentumNesterov"
 
@@ -380,7 +405,7 @@ _CCMOD_COMMON = {
     **dict.fromkeys(("IterTimer", "DataType"), IGNORED),
     **dict.fromkeys(("Verbose", "StatusHeader", "FastSolve", "LinSolveCheck", "AuxVarObj", "fEvalX", "gEvalY",
                      "ReturnX"), IGNORED_FLAG),
-    **dict.fromkeys(("X0", "Y0", "U0", "Callback", "Backtrack", "StepSizePolicy"), unset(_NOT_SUPPORTED)),
+    **dict.fromkeys(("X0", "Y0", "U0", "Callback", "StepSizePolicy"), unset(_NOT_SUPPORTED)),
     "Monotone": Flag(Only(_falsy, "monotone PGM is not supported")),
     "AutoStop": Nested(SporcoTable("AutoStop", {"Enabled": Flag(Only(_falsy, "PGM adaptive stopping is not supported")),
                                                 "Tau0": IGNORED})),
@@ -396,6 +421,8 @@ CCMOD: dict[str, SporcoTable] = {
         "L": Field("L", skip_none=True),
         "Momentum": FromObject(_momentum_from_sporco, {"momentum": "Momentum", "momentum_a": "Momentum.a",
                                                        "momentum_b": "Momentum.b"}),
+        "Backtrack": FromObject(_ccmod_backtrack, {"backtrack": "Backtrack", "gamma_u": "Backtrack.gamma_u",
+                                                   "backtrack_max_iter": "Backtrack.maxiter"}),
         **dict.fromkeys(("rho", "RelaxParam", "AbsStopTol", "AutoRho"), refused(_PGM_ONLY)),
     }),
     "cns": SporcoTable("'cns' dictionary-step", {
@@ -405,6 +432,7 @@ CCMOD: dict[str, SporcoTable] = {
         "AbsStopTol": Field("abs_stop_tol", skip_none=True),
         "AutoRho": Nested(SporcoTable("AutoRho", autorho_rules(skip_none=True))),
         "L": refused("not an option of SPORCO's 'cns' dictionary step"),
+        "Backtrack": unset(_NOT_SUPPORTED),
     }),
 }
 

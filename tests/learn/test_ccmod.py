@@ -153,3 +153,23 @@ def test_bad_input_is_named():
         csc.DictUpdateOptions(momentum="heavy-ball")
     with pytest.raises(ValueError, match="kernel_size: expected"):
         csc.ConvCnstrMOD(5)
+
+
+@needs_sporco
+def test_pgm_update_with_backtracking_matches_sporco():
+    from sporco.pgm import ccmod
+    from sporco.pgm.backtrack import BacktrackStandard
+
+    X, S, D0 = _data(seed=3)
+    opt = {"MaxMainIter": 25, "L": 0.5, "Backtrack": BacktrackStandard(gamma_u=1.5)}
+    sp = ccmod.ConvCnstrMOD(X, S, D0.shape, ccmod.ConvCnstrMOD.Options(opt))
+    sp.solve()
+    Z, Sc, _ = _csc(X, S, D0)
+    o = csc.DictUpdateOptions.from_sporco(opt)
+    assert (o.backtrack, o.gamma_u, o.backtrack_max_iter) == ("standard", 1.5, 50)
+    res = csc.ConvCnstrMOD((KH, KH), o).solve(Z, Sc)
+    assert max(sp.getitstat().IterBTrack) > 1  # the line search raised L
+    _check(res, sp, ("data_fidelity", "residual", "L", "F_backtrack", "Q_backtrack", "backtrack_iterations"))
+    with pytest.raises(ValueError, match="robust backtracking of the dictionary step is not offered"):
+        from sporco.pgm.backtrack import BacktrackRobust
+        csc.DictUpdateOptions.from_sporco({"Backtrack": BacktrackRobust()})

@@ -36,11 +36,12 @@ def _close(a, b, tol=1e-12):
     assert np.abs(a - b).max() <= tol * np.abs(b).max(), np.abs(a - b).max() / np.abs(b).max()
 
 
-def _sporco(S, D0, opt, dmethod):
+def _sporco(S, D0, opt, dmethod, xmethod="pgm"):
     from sporco.dictlrn import cbpdndl
 
-    sp = cbpdndl.ConvBPDNDictLearn(D0, S, LMBDA, cbpdndl.ConvBPDNDictLearn.Options(opt, xmethod="pgm", dmethod=dmethod),
-                                   xmethod="pgm", dmethod=dmethod)
+    sp = cbpdndl.ConvBPDNDictLearn(D0, S, LMBDA, cbpdndl.ConvBPDNDictLearn.Options(opt, xmethod=xmethod,
+                                                                                   dmethod=dmethod),
+                                   xmethod=xmethod, dmethod=dmethod)
     sp.solve()
     return sp
 
@@ -110,3 +111,30 @@ def test_fista_learning_options_are_checked():
         csc.DictLearn(Dc, LMBDA, csc.DictLearnOptions(max_iter=1, xmethod="pgm")).solve(Sc, mask=torch.ones_like(Sc))
     with pytest.raises(ValueError, match="coding: with xmethod='pgm' the coding problem is a csc.ConvBPDNFISTA"):
         csc.DictLearn(Dc, LMBDA, csc.DictLearnOptions(xmethod="pgm"), coding=csc.ConvBPDN(Dc, LMBDA))
+
+
+@needs_sporco
+@pytest.mark.parametrize("xmethod", ["pgm", "admm"])
+def test_cbpdndl_pgm_clr_settings_match_sporco(xmethod):
+    """SPORCO's cbpdndl_pgm_clr.py at a reduced size: colour, multi-scale (DictSize), FISTA
+    coding and 'pgm' dictionary step, both with standard backtracking (and the same
+    dictionary step after ADMM coding on the fused back end)."""
+    from sporco.dictlrn import cbpdndl
+    from sporco.pgm.backtrack import BacktrackStandard
+
+    rng = np.random.RandomState(3)
+    S, D0 = rng.randn(20, 20, 3, 3) * 0.1, rng.randn(7, 7, 3, 6)
+    opt = {"MaxMainIter": 12, "DictSize": ((4, 4, 3, 3), (6, 6, 3, 3)),
+           "CBPDN": {"Backtrack": BacktrackStandard(gamma_u=1.1), "L": 1.0} if xmethod == "pgm" else {},
+           "CCMOD": {"Backtrack": BacktrackStandard(), "L": 1.0}}
+    sp = _sporco(S, D0, opt, "pgm", xmethod)
+    its = sp.getitstat()
+    o = csc.DictLearnOptions.from_sporco(opt, dmethod="pgm", xmethod=xmethod)
+    if xmethod == "admm":
+        o = o.replace(cbpdn=o.cbpdn.replace(backend="numba"))
+    res = csc.DictLearn(*_csc(S, D0)[:1], LMBDA, o).solve(_csc(S, D0)[1])
+    _close(csc.to_sporco_layout(res.dictionary.numpy(), "dictionary"), sp.getdict().squeeze())
+    assert max(its.D_ItBt) > 1 and (xmethod == "admm" or max(its.X_ItBt) > 1)
+    for name in ("objective",) + (("x_L", "x_F_backtrack") if xmethod == "pgm" else ()) + ("d_L", "d_F_backtrack", "d_Q_backtrack",
+                 "d_backtrack_iterations", "d_residual"):
+        _close(getattr(res.stats, name), getattr(its, SPORCO_DICTLEARN_STATS_NAMES[name]))

@@ -763,9 +763,6 @@ def _check_coding(coding, lmbda: float, opts: DictLearnOptions):
     if type(coding) is ConvBPDNFISTA and opts.fista != DICTLEARN_FISTA_DEFAULTS:
         raise ValueError("options.fista: with a coding problem the coding options are the problem's own "
                          "(coding.options); leave options.fista at its default")
-    if type(coding) is ConvBPDNJoint and opts.dmethod != "pgm":
-        raise ValueError("coding: joint sparsity learns with dmethod='pgm' only (the 'cns' step of C coupled "
-                         "channels is not implemented)")
     if type(coding) not in (ConvBPDN, ConvBPDNFISTA) and coding.dictionary.ndim != 3:
         raise ValueError("coding: the penalised problems take single-channel (K, kh, kw) dictionaries")
     if coding.lmbda != lmbda:

@@ -56,7 +56,7 @@ from csc.dictionary.loggabor import (
 )
 from csc.learn.dictlearn import DictLearn, DictLearnOptions, DictLearnResult, DictLearnStats, DictUpdateOptions
 from csc.learn.ccmod import (  # not in __all__ (capped): csc.ConvCnstrMOD, csc.learn.ccmod.ConvCnstrMOD
-    ConvCnstrMOD, ConvCnstrMODConsensus, DictUpdateResult, DictUpdateStats)
+    ConvCnstrMOD, ConvCnstrMODConsensus, ConvCnstrMODIterSM, DictUpdateResult, DictUpdateStats)
 from csc.learn.onlinecdl import OnlineDictLearn, OnlineDictLearnOptions, OnlineDictLearnResult, OnlineStats
 from csc.science.metrics import circular_variance, orientation_histogram, psnr, psnr_paper, sparseness
 from csc.science.prune import prune

@@ -13,7 +13,7 @@ import torch
 
 from csc.core import ops
 
-__all__ = ["TorchPGMOps", "TorchConsensusOps", "TorchMaskedPGMOps", "TorchMaskedConsensusOps", "pad"]
+__all__ = ["TorchPGMOps", "TorchConsensusOps", "TorchISMOps", "TorchMaskedPGMOps", "TorchMaskedConsensusOps", "pad"]
 
 
 def pad(D: torch.Tensor, shape) -> torch.Tensor:
@@ -152,6 +152,84 @@ class TorchConsensusOps:
             self.U = st["U"].to(self.U)
         else:  # a checkpoint of the fused back end, which keeps U's DFT
             self.U = torch.fft.irfft2(st["Uf"].to(self.U.device), s=self.shape).to(self.U)
+
+
+class TorchISMOps:
+    r"""ADMM arithmetic of the dictionary update with one x for all images (SPORCO
+    ``admm.ccmod.ConvCnstrMOD_IterSM``): the x-step solves, per frequency,
+
+    .. math::
+        \Big(\sum_j \overline{\hat z_j}\hat z_j^T + \rho I\Big)\hat x
+        = \sum_j \overline{\hat z_j}\hat s_j + \rho\,\mathrm{DFT}(y - u),
+
+    exactly, by Woodbury's identity with the B×B Gram matrix Ẑ Ẑᴴ of the images' codes
+    (SPORCO solves the same system by iterated Sherman–Morrison); a multi-channel dictionary
+    solves each channel with the same matrix. Then a = αx + (1 − α)y (relaxation), the
+    caller's y = P_C(a + u), u ← u + a − y; the interface of :class:`TorchConsensusOps` with
+    one block."""
+
+    def __init__(self, Sf: torch.Tensor, shape, relax: float):
+        self.Sf, self.shape, self.relax = Sf, tuple(shape), relax
+
+    def start(self, D0: torch.Tensor, rho: float, U0: torch.Tensor | None = None) -> None:
+        """y = D0 padded; u = ``U0``, or y (SPORCO's ``uinit`` given a starting dictionary; zero
+        for a zero one)."""
+        self.G = pad(D0, self.shape)
+        self.U = self.G.clone() if U0 is None else U0.to(self.G).clone()
+
+    def set_codes(self, cb) -> None:
+        self.Zf = torch.fft.rfft2(cb.y)  # (B, K, H, Wr)
+        A = self.Zf.permute(2, 3, 0, 1)  # (H, Wr, B, K): the rows ẑ_jᵀ of each frequency
+        self.A = A
+        self.gram = A @ A.conj().transpose(-2, -1)  # Ẑ Ẑᴴ, (H, Wr, B, B)
+        self.mc = self.Sf.ndim == 4
+        Sf = self.Sf.permute(2, 3, 0, 1) if self.mc else self.Sf.permute(1, 2, 0).unsqueeze(-1)  # (H, Wr, B, C)
+        self.ZSf = A.conj().transpose(-2, -1) @ Sf  # Σ_j conj(ẑ_j) ŝ_j, (H, Wr, K, C)
+        self._chol = None
+
+    def _factor(self, rho: float) -> torch.Tensor:
+        if self._chol is None or self._chol[0] != rho:
+            eye = torch.eye(self.gram.shape[-1], dtype=self.gram.dtype, device=self.gram.device)
+            self._chol = (rho, torch.linalg.cholesky(self.gram + rho * eye))
+        return self._chol[1]
+
+    def consensus_mean(self, rho: float) -> torch.Tensor:
+        """The x-step and relaxation; a + u, the point the constraint projects."""
+        YUf = torch.fft.rfft2(self.G - self.U)  # (K, [C,] H, Wr)
+        YUf = YUf.permute(2, 3, 0, 1) if self.mc else YUf.permute(1, 2, 0).unsqueeze(-1)
+        b = self.ZSf + rho * YUf
+        c = torch.cholesky_solve(self.A @ b, self._factor(rho))  # (ρI + ẐẐᴴ)⁻¹ Ẑ b
+        Xf = (b - self.A.conj().transpose(-2, -1) @ c) / rho  # (H, Wr, K, C)
+        Xf = Xf.permute(2, 3, 0, 1) if self.mc else Xf[..., 0].permute(2, 0, 1)
+        self.X = torch.fft.irfft2(Xf, s=self.shape)
+        self.AX = self.X if self.relax == 1.0 else self.relax * self.X + (1 - self.relax) * self.G
+        return self.AX + self.U
+
+    def dual_update(self, D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """y = D padded, u ← u + a − y; ‖x − y‖, ‖u‖, ‖x‖."""
+        self.G = pad(D, self.shape)
+        self.U = self.U + (self.AX - self.G)
+        return _l2(self.X - self.G), _l2(self.U), _l2(self.X)
+
+    def divide_dual(self, f: float) -> None:
+        self.U = self.U / f
+
+    def dft(self) -> torch.Tensor:
+        return torch.fft.rfft2(self.G)
+
+    def fidelity(self) -> torch.Tensor:
+        """½Σ_j‖Σ_k x_k * z_jk − s_j‖² at x (SPORCO's ``fEvalX`` True for this class)."""
+        return _fidelity(self.Zf, torch.fft.rfft2(self.X), self.Sf, self.shape)
+
+    def padded(self) -> torch.Tensor:
+        return self.G
+
+    def state(self) -> dict[str, Any]:
+        return {"U": self.U}
+
+    def load(self, D: torch.Tensor, st) -> None:
+        self.G = pad(D, self.shape)
+        self.U = st["U"].to(self.U)
 
 
 class TorchMaskedPGMOps(TorchPGMOps):

@@ -53,10 +53,10 @@ from csc.core.checks import as_float_tensor, check_finite, check_image_size, che
 from csc.core.stats import StatsTable
 from csc.learn.coding import read_row
 from csc.learn.constraints import KernelConstraint, kernel_constraint
-from csc.learn.dictstep import ConsensusDictStep, PGMDictStep
+from csc.learn.dictstep import ConsensusDictStep, ISMDictStep, PGMDictStep
 from csc.learn.options import CCMOD_DEFAULTS, DictUpdateOptions
 
-__all__ = ["ConvCnstrMOD", "ConvCnstrMODConsensus", "DictUpdateResult", "DictUpdateStats",
+__all__ = ["ConvCnstrMOD", "ConvCnstrMODConsensus", "ConvCnstrMODIterSM", "DictUpdateResult", "DictUpdateStats",
            "SPORCO_DICTUPDATE_STATS_NAMES"]
 
 #: csc :class:`DictUpdateStats` field → SPORCO ``IterationStats`` field
@@ -245,6 +245,8 @@ class ConvCnstrMODConsensus(_DictUpdate):
     >>> res = csc.ConvCnstrMODConsensus((12, 12), opts).solve(codes, images)
     """
 
+    _METHOD = "cns"
+
     def solve(self, codes, images, y0=None, u0=None) -> DictUpdateResult:
         """Update the dictionary for ``codes`` and ``images`` (module docstring's layouts)
         from g = ``y0`` (kernels (K, [C,] kh, kw); zero when omitted, SPORCO's ``Y0``) and
@@ -255,13 +257,16 @@ class ConvCnstrMODConsensus(_DictUpdate):
         U0 = None
         if u0 is not None:
             U0 = as_float_tensor("u0", u0, S.dtype, S.device).detach()
-            want = (Z.shape[0],) + tuple(D0.shape[:-2]) + tuple(S.shape[-2:])
+            want = ((Z.shape[0],) if self._METHOD == "cns" else ()) + tuple(D0.shape[:-2]) + tuple(S.shape[-2:])
             if tuple(U0.shape) != want:
-                raise ValueError(f"u0: expected the duals of each image {want}, got shape {tuple(U0.shape)}")
+                raise ValueError(f"u0: expected the scaled duals {want}, got shape {tuple(U0.shape)}")
             check_finite("u0", U0)
         o = self.options
-        ops = dictionary_ops("cns", torch.fft.rfft2(S), S.shape[-2:], D0, self.constraint, False, o.relax)
-        step = ConsensusDictStep(ops, D0, o, self.constraint, S.shape[0], S.shape[-2:], U0)
+        ops = dictionary_ops(self._METHOD, torch.fft.rfft2(S), S.shape[-2:], D0, self.constraint, False, o.relax)
+        if self._METHOD == "ism":
+            step = ISMDictStep(ops, D0, o, self.constraint, S.shape[-2:], U0)
+        else:
+            step = ConsensusDictStep(ops, D0, o, self.constraint, S.shape[0], S.shape[-2:], U0)
         step.set_codes(SimpleNamespace(y=Z))
 
         def one() -> dict[str, Any]:
@@ -272,3 +277,22 @@ class ConvCnstrMODConsensus(_DictUpdate):
             data_fidelity=r["data_fidelity"], constraint=r["constraint"], primal_residual=r["d_primal_residual"],
             dual_residual=r["d_dual_residual"], eps_primal=r["eps_primal"], eps_dual=r["eps_dual"], rho=r["d_rho"]))
         return DictUpdateResult(step.D, DictUpdateStats.from_rows(rows), len(rows), u=ops.U)
+
+
+class ConvCnstrMODIterSM(ConvCnstrMODConsensus):
+    r"""The dictionary update by ADMM with one x for all images (SPORCO
+    ``admm.ccmod.ConvCnstrMOD_IterSM``): per frequency
+    :math:`(\sum_j \hat Z_j^H \hat Z_j + \rho I)\hat x = \sum_j \hat Z_j^H \hat s_j + \rho\,\mathrm{DFT}(y - u)`
+    solved exactly (:class:`csc.backends.torch_dictstep.TorchISMOps`), relaxation,
+    :math:`y = P_C(a + u)`, :math:`u \mathrel{+}= a - y`; SPORCO's ``ADMMEqual`` residuals and
+    adaptive ρ. ``solve(codes, images, y0=None, u0=None)`` as :class:`ConvCnstrMODConsensus`'s,
+    but u is one (K, [C,] H, W) array, y₀ when omitted with y0 given (SPORCO's ``uinit``).
+    Statistics: the data fidelity and the constraint violation at x (SPORCO's ``fEvalX`` and
+    ``gEvalY`` of this class). Options default to SPORCO's for this class,
+    ``DictUpdateOptions.from_sporco(None, "ism")`` (adaptive ρ every iteration, auto-scaling,
+    multiplier 1000, ratio 1.2)."""
+
+    _METHOD = "ism"
+
+    def __init__(self, kernel_size, options: DictUpdateOptions | None = None):
+        super().__init__(kernel_size, DictUpdateOptions.from_sporco(None, "ism") if options is None else options)

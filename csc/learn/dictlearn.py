@@ -125,7 +125,7 @@ from csc.learn.options import (  # noqa: F401  (the learner's options, re-export
 )
 from csc.core.stats import StatsTable
 from csc.learn.coding import JointCBPDN, JointMaskDcpl, read_row
-from csc.learn.dictstep import ConsensusDictStep, MaskedConsensusDictStep, PGMDictStep
+from csc.learn.dictstep import ConsensusDictStep, ISMDictStep, MaskedConsensusDictStep, PGMDictStep
 from csc.learn.fista_coding import JointFISTA
 
 __all__ = [
@@ -264,6 +264,8 @@ def _dictionary_step(D0: torch.Tensor, Sf: torch.Tensor, shape, opts: "DictLearn
     c = opts.ccmod
     if masked is not None and c.backtrack is not None:
         raise ValueError("ccmod: backtracking of the dictionary step is not offered with a mask")
+    if masked is not None and opts.dmethod == "ism":
+        raise ValueError("dmethod: masked learning takes the 'pgm' or 'cns' dictionary step, not 'ism'")
     ops = dictionary_ops(opts.dmethod, Sf, shape, D0, cons, fused and c.backtrack is None, c.relax, masked)
     if masked is not None:
         if opts.dmethod == "pgm":
@@ -271,6 +273,8 @@ def _dictionary_step(D0: torch.Tensor, Sf: torch.Tensor, shape, opts: "DictLearn
         return MaskedConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
     if opts.dmethod == "pgm":
         return PGMDictStep(ops, D0, c, cons)
+    if opts.dmethod == "ism":
+        return ISMDictStep(ops, D0, c, cons, shape)
     return ConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
 
 

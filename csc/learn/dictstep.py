@@ -34,7 +34,7 @@ from csc.runtime.sync import host_bool, to_host
 from csc.core.admm import residuals, rho_factor
 from csc.learn.constraints import KernelConstraint
 
-__all__ = ["PGMDictStep", "ConsensusDictStep", "MaskedConsensusDictStep", "constraint_violation"]
+__all__ = ["PGMDictStep", "ConsensusDictStep", "ISMDictStep", "MaskedConsensusDictStep", "constraint_violation"]
 
 
 def l2(t: torch.Tensor) -> torch.Tensor:
@@ -155,7 +155,7 @@ class ConsensusDictStep(_DictStep):
         self.D = D0
         self.k = 0
         self.nb = int(n_images)
-        self.n = self.nb * D0.shape[0] * shape[0] * shape[1]
+        self.n = self.nb * math.prod(D0.shape[:-2]) * shape[0] * shape[1]  # SPORCO's Nx (channels too)
         if U0 is None:
             ops.start(D0, self.rho)
         else:
@@ -194,6 +194,26 @@ class ConsensusDictStep(_DictStep):
         nxg, nu, nx = self.ops.dual_update(self.D)
         nb = math.sqrt(self.nb)
         return nx, nb * l2(self.D), nu, nxg, nb * l2(Dprev - self.D)
+
+
+class ISMDictStep(ConsensusDictStep):
+    r"""The ADMM dictionary step with one x for all images (SPORCO ``admm.ccmod.ConvCnstrMOD_IterSM``,
+    ``dmethod='ism'``): :math:`(\sum_j \hat Z_j^H \hat Z_j + \rho I)\hat x = \sum_j \hat Z_j^H \hat s_j
+    + \rho\,\mathrm{DFT}(y - u)`, :math:`a = \alpha x + (1-\alpha) y`, :math:`y = P_C(a + u)`,
+    :math:`u \mathrel{+}= a - y`, over :class:`csc.backends.torch_dictstep.TorchISMOps`; the
+    residuals of SPORCO's ``ADMMEqual`` (the consensus' with one block), u starting at y₀ (SPORCO's
+    ``uinit``). ``constraint`` is SPORCO's for this class, ‖P_C(x) − x‖ of the padded x."""
+
+    def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint, shape, U0: torch.Tensor | None = None):
+        super().__init__(ops, D0, opts, cons, 1, shape, U0)
+
+    def step(self) -> tuple[dict[str, Any], torch.Tensor, tuple]:
+        row, done, eps = super().step()
+        X = self.ops.X
+        kh, kw = self.cons.kernel_size
+        P = X.new_zeros(X.shape)
+        P[..., :kh, :kw] = self.cons.project(X)
+        return {**row, "constraint": l2(P - X)}, done, eps
 
 
 class MaskedConsensusDictStep(ConsensusDictStep):

@@ -23,7 +23,7 @@ import torch
 from csc.core.checks import check_bool, check_int, check_number
 from csc.core.options import CBPDNOptions, FISTAOptions, MaskDcplOptions, _as_dtype, check_admm_parameters
 from csc.core.sporco_options import (IGNORED, IGNORED_FLAG, VERBOSE, Field, Flag, FromObject, Nested, Only,
-                                     SporcoTable, SubOptions, _backtrack_from_sporco, _momentum_from_sporco, autorho_rules,
+                                     SporcoTable, SubOptions, _backtrack_from_sporco, merge, option_dict, _momentum_from_sporco, autorho_rules,
                                      refused, unset)
 from csc.learn.constraints import KernelConstraint, kernel_constraint
 from csc.runtime.device import resolve_device
@@ -56,7 +56,12 @@ ONLINE_CBPDN_DEFAULTS = CBPDNOptions(
 )
 _ONLINE_CBPDN_SPORCO = {"MaxMainIter": 100, "AutoRho": _LEARNER_AUTORHO}
 
-_DMETHODS = ("pgm", "cns")
+_DMETHODS = ("pgm", "cns", "ism")
+#: SPORCO's ``admm.ccmod.ConvCnstrMOD_IterSM`` defaults that differ from :class:`DictUpdateOptions`':
+#: adaptive ρ on, every iteration, multiplier 1000 with auto-scaling, ratio 1.2 (stand-alone) …
+_ISM_SPORCO = {"AutoRho": {"Enabled": True, "Period": 1, "AutoScaling": True, "Scaling": 1000.0, "RsdlRatio": 1.2}}
+#: … and in the learner (``ConvCnstrMODOptionsDefaults('ism')``): adaptive ρ on, the rest the learner's
+_ISM_LEARNER_SPORCO = {"AutoRho": {"Enabled": True}}
 _XMETHODS = ("admm", "pgm")
 
 #: FISTA options of SPORCO's batch learner with ``xmethod='pgm'``
@@ -207,12 +212,15 @@ class DictUpdateOptions:
                     **overrides) -> "DictUpdateOptions":
         """Options of the stand-alone dictionary updates (:class:`csc.ConvCnstrMOD`,
         :class:`csc.ConvCnstrMODConsensus`) from SPORCO's ``pgm.ccmod.ConvCnstrMOD.Options``
-        (``dmethod='pgm'``) or ``admm.ccmod.ConvCnstrMOD_Consensus.Options`` (``'cns'``) dict,
-        over SPORCO's stand-alone defaults (``MaxMainIter`` 1000: :data:`CCMOD_DEFAULTS`).
+        (``dmethod='pgm'``), ``admm.ccmod.ConvCnstrMOD_Consensus.Options`` (``'cns'``) or
+        ``admm.ccmod.ConvCnstrMOD_IterSM.Options`` (``'ism'``, whose adaptive ρ is on by default)
+        dict, over SPORCO's stand-alone defaults (``MaxMainIter`` 1000: :data:`CCMOD_DEFAULTS`).
         ``X0``/``Y0``/``U0`` are arguments of ``solve``; the names are :data:`CCMOD`."""
         if dmethod not in _DMETHODS:
             raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {dmethod!r}")
         table = CCMOD[dmethod]
+        if dmethod == "ism":
+            opt = merge(_ISM_SPORCO, option_dict("opt", opt))
         if "max_iter" not in table.translate(opt):
             overrides = {"max_iter": CCMOD_DEFAULTS.max_iter, **overrides}
         return table.build(cls, opt, overrides)
@@ -232,8 +240,11 @@ class DictLearnOptions:
     ----------
     max_iter : int
         Outer iterations (``MaxMainIter``, 1000).
-    dmethod : {'pgm', 'cns'}
-        Dictionary step (SPORCO's ``dmethod``, default ``'pgm'``).
+    dmethod : {'pgm', 'cns', 'ism'}
+        Dictionary step (SPORCO's ``dmethod``, default ``'pgm'``; ``'ism'``: SPORCO's
+        ``ConvCnstrMOD_IterSM``, :class:`csc.learn.dictstep.ISMDictStep`, torch arithmetic,
+        whose SPORCO defaults turn adaptive ρ on: ``from_sporco`` does, give
+        ``ccmod=DictUpdateOptions(auto_rho=True)`` otherwise).
     accurate_dfid : bool
         Recompute the objective after the dictionary step (``AccurateDFid``, False).
     cbpdn : CBPDNOptions
@@ -435,6 +446,10 @@ CCMOD: dict[str, SporcoTable] = {
         "Backtrack": unset(_NOT_SUPPORTED),
     }),
 }
+CCMOD["ism"] = CCMOD["cns"].extend("'ism' dictionary-step", {
+    "L": refused("not an option of SPORCO's 'ism' dictionary step"),
+    "Momentum": Only(_nesterov, "not an option of SPORCO's 'ism' dictionary step, got {type}"),
+})
 
 #: the rows SPORCO's batch and online learners share
 _LEARNER = {
@@ -446,15 +461,28 @@ _LEARNER = {
     "Callback": unset(_NOT_SUPPORTED),
 }
 
+class _WithCCMOD(SporcoTable):
+    """A learner's table that reads ``CCMOD`` also when absent (SPORCO's 'ism' learner defaults
+    differ from :class:`DictUpdateOptions`')."""
+
+    def translate(self, opt, prefix: str = "") -> dict[str, Any]:
+        opt = option_dict("opt", opt)
+        return super().translate(opt if "CCMOD" in opt else {**opt, "CCMOD": {}}, prefix)
+
+    def extend(self, what: str, rules=None) -> "_WithCCMOD":
+        return _WithCCMOD(what, {**self.rules, **(rules or {})}, self.csc_only)
+
+
 #: SPORCO ``ConvBPDNDictLearn.Options`` of each ``dmethod`` (``CBPDN`` merged over
 #: SPORCO's learner defaults, ``CCMOD`` read by :data:`CCMOD`)
 DICTLEARN: dict[str, SporcoTable] = {
-    dmethod: SporcoTable("ConvBPDNDictLearn", {
+    dmethod: (_WithCCMOD if dmethod == "ism" else SporcoTable)("ConvBPDNDictLearn", {
         **_LEARNER,
         "MaxMainIter": Field("max_iter"),
         "AccurateDFid": Flag(Field("accurate_dfid")),
         "CBPDN": SubOptions("cbpdn", CBPDNOptions.from_sporco, _DICTLEARN_CBPDN_SPORCO),
-        "CCMOD": SubOptions("ccmod", partial(CCMOD[dmethod].build, DictUpdateOptions, prefix="CCMOD.")),
+        "CCMOD": SubOptions("ccmod", partial(CCMOD[dmethod].build, DictUpdateOptions, prefix="CCMOD."),
+                            _ISM_LEARNER_SPORCO if dmethod == "ism" else None),
     }) for dmethod in _DMETHODS
 }
 

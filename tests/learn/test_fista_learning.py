@@ -138,3 +138,19 @@ def test_cbpdndl_pgm_clr_settings_match_sporco(xmethod):
     for name in ("objective",) + (("x_L", "x_F_backtrack") if xmethod == "pgm" else ()) + ("d_L", "d_F_backtrack", "d_Q_backtrack",
                  "d_backtrack_iterations", "d_residual"):
         _close(getattr(res.stats, name), getattr(its, SPORCO_DICTLEARN_STATS_NAMES[name]))
+
+
+def test_new_steps_in_float32_follow_float64_on_each_device():
+    """FISTA coding with backtracking, the 'ism' step and a multi-scale dictionary, in float32 on
+    the CPU (and CUDA where present) against the float64 run."""
+    S, D0 = _data()
+    Dc, Sc = _csc(S, D0)
+    o = csc.DictLearnOptions(max_iter=8, dmethod="ism", xmethod="pgm", dict_size=((4, 4, 2), (6, 6, 3)),
+                             fista=csc.FISTAOptions(max_iter=1, L=1.0, backtrack="standard"),
+                             ccmod=csc.DictUpdateOptions(auto_rho=True, zero_mean=True))
+    ref = csc.DictLearn(Dc, LMBDA, o).solve(Sc)
+    for dev in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        res = csc.DictLearn(Dc.float(), LMBDA, o).solve(Sc.float().to(dev))
+        assert res.dictionary.device.type == dev and res.dictionary.dtype == torch.float32
+        assert (res.dictionary.double().cpu() - ref.dictionary).abs().max() < 1e-4
+        np.testing.assert_allclose(res.stats.objective, ref.stats.objective, rtol=1e-4)

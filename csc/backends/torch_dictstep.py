@@ -132,6 +132,10 @@ class TorchConsensusOps:
     def divide_dual(self, f: float) -> None:
         self.U = self.U / f
 
+    def zero_dual(self) -> None:
+        """u ← 0 (a learner's ``zero_dual`` start)."""
+        self.U = torch.zeros_like(self.U)
+
     def dft(self) -> torch.Tensor:
         return torch.fft.rfft2(self.G)
 
@@ -213,6 +217,10 @@ class TorchISMOps:
 
     def divide_dual(self, f: float) -> None:
         self.U = self.U / f
+
+    def zero_dual(self) -> None:
+        """u ← 0 (a learner's ``zero_dual`` start)."""
+        self.U = torch.zeros_like(self.U)
 
     def dft(self) -> torch.Tensor:
         return torch.fft.rfft2(self.G)

@@ -270,12 +270,17 @@ def _dictionary_step(D0: torch.Tensor, Sf: torch.Tensor, shape, opts: "DictLearn
     if masked is not None:
         if opts.dmethod == "pgm":
             return PGMDictStep(ops, D0, c, cons)
-        return MaskedConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
+        step = MaskedConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
+        if c.zero_dual:
+            ops.zero_dual()
+        return step
     if opts.dmethod == "pgm":
         return PGMDictStep(ops, D0, c, cons)
-    if opts.dmethod == "ism":
-        return ISMDictStep(ops, D0, c, cons, shape)
-    return ConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
+    step = ISMDictStep(ops, D0, c, cons, shape) if opts.dmethod == "ism" else ConsensusDictStep(
+        ops, D0, c, cons, Sf.shape[0], shape)
+    if c.zero_dual:
+        ops.zero_dual()
+    return step
 
 
 # ===================================================================== checkpoints
@@ -814,7 +819,8 @@ def _resume_options(opts) -> dict[str, Any]:
 #: options added after checkpoints were first written, and their defaults: left out of the
 #: fingerprint at these values, so that the checkpoints of before resume
 _NEW_DEFAULTS = {"xmethod": "admm", "dict_size": None}
-_NEW_CCMOD_DEFAULTS = {"momentum": "nesterov", "momentum_a": 50.0, "momentum_b": 2.0}
+_NEW_CCMOD_DEFAULTS = {"momentum": "nesterov", "momentum_a": 50.0, "momentum_b": 2.0, "backtrack": None,
+                       "gamma_u": 1.2, "backtrack_max_iter": 50, "zero_dual": False}
 
 
 def _without_new_defaults(d: dict[str, Any]) -> dict[str, Any]:

@@ -156,6 +156,11 @@ class DictUpdateOptions:
         The increase factor γ_u of L (``BacktrackStandard.gamma_u``, 1.2).
     backtrack_max_iter : int
         Trials per line search (``BacktrackStandard.maxiter``, 50).
+    zero_dual : bool
+        ``'cns'``/``'ism'`` in a learner: start the scaled dual u at zero (False: SPORCO's
+        learner's start, u = y₀/ρ per image for ``'cns'``, u = y₀ for ``'ism'``). True is the
+        ``U0 = 0`` of SPORCO scripts that assemble ``dictlrn.DictLearn`` from its steps
+        (``cbpdndl_jnt_clr.py``). The stand-alone updates take ``u0`` instead.
     zero_mean : bool
         Zero-mean kernels (``ZeroMean``, False).
     nonneg : bool
@@ -181,6 +186,7 @@ class DictUpdateOptions:
     backtrack: str | None = None
     gamma_u: float = 1.2
     backtrack_max_iter: int = 50
+    zero_dual: bool = False
     zero_mean: bool = False
     nonneg: bool = False
 
@@ -199,7 +205,7 @@ class DictUpdateOptions:
         for name in ("L", "rho"):
             check_number(name, getattr(self, name), minimum=0, strict=True, none=True)
         check_number("rsdl_target", self.rsdl_target, minimum=0, strict=True)
-        for name in ("zero_mean", "nonneg"):
+        for name in ("zero_mean", "nonneg", "zero_dual"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         KernelConstraint((2, 2), self.zero_mean, self.nonneg)  # validates the combination
 

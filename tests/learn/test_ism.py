@@ -104,3 +104,38 @@ def test_joint_sparsity_learner_with_ism_matches_sporco():
                         coding=csc.ConvBPDNJoint(Dc, lmbda, mu, jopts)).solve(_t(np.moveaxis(S, (2, 3), (1, 0))))
     _close(np.moveaxis(res.dictionary.numpy(), 0, 2), dl.getdict().squeeze())
     _close(res.stats.objective, dl.getitstat().ObjFun)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("method", ["ism", "cns"])
+def test_cbpdndl_jnt_clr_assembly_matches_sporco(method, backend):
+    """cbpdndl_jnt_clr.py at a reduced size: SPORCO's dictlrn.DictLearn assembled from a
+    ConvBPDNJoint x-step and a ConvCnstrMOD d-step with Y0 the normalised D0 and U0 = 0, i.e.
+    csc's learner with ``DictUpdateOptions(zero_dual=True)``."""
+    from sporco import cnvrep
+    from sporco.admm import cbpdn, ccmod
+    from sporco.dictlrn import dictlrn
+
+    rng = np.random.RandomState(2)
+    sh, D0 = rng.randn(20, 20, 3, 2) * 0.1, rng.randn(6, 6, 5)
+    cri = cnvrep.CDU_ConvRepIndexing(D0.shape, sh)
+    lmbda, mu = 0.02, 0.01
+    autorho = {"Period": 10, "AutoScaling": False, "RsdlRatio": 10.0, "Scaling": 2.0, "RsdlTarget": 1.0}
+    optx = cbpdn.ConvBPDNJoint.Options({"MaxMainIter": 1, "rho": 50.0 * lmbda + 0.5, "AutoRho": autorho})
+    optd = ccmod.ConvCnstrMODOptions({"MaxMainIter": 1, "rho": 10.0 * cri.K, "AutoRho": autorho}, method=method)
+    D0n = cnvrep.Pcn(D0, D0.shape, cri.Nv, dimN=2, dimC=0, crp=True, zm=optd["ZeroMean"])
+    optd.update({"Y0": cnvrep.zpad(cnvrep.stdformD(D0n, cri.Cd, cri.M), cri.Nv),
+                 "U0": np.zeros(cri.shpD + ((cri.K * cri.C,) if method == "cns" else ()))})
+    d = dictlrn.DictLearn(cbpdn.ConvBPDNJoint(D0n, sh, lmbda, mu, optx),
+                          ccmod.ConvCnstrMOD(None, sh, D0.shape, optd, method=method),
+                          dictlrn.DictLearn.Options({"MaxMainIter": 10}))
+    D1 = d.solve().squeeze()
+    ccm = {"rho": 10.0 * cri.K, "AutoRho": {"Enabled": method == "ism"}}
+    o = csc.DictLearnOptions.from_sporco({"MaxMainIter": 10, "CCMOD": ccm}, dmethod=method)
+    o = o.replace(ccmod=o.ccmod.replace(zero_dual=True))
+    jopts = csc.CBPDNJointOptions(**{f.name: getattr(o.cbpdn, f.name) for f in dataclasses.fields(o.cbpdn)})
+    Dc = _t(np.moveaxis(D0, 2, 0))
+    res = csc.DictLearn(Dc, lmbda, o, coding=csc.ConvBPDNJoint(
+        Dc, lmbda, mu, jopts.replace(rho=50.0 * lmbda + 0.5, backend=backend))).solve(_t(np.moveaxis(sh, (2, 3), (1, 0))))
+    assert np.abs(D1 - D0n).max() > 0.01  # it learned something
+    _close(np.moveaxis(res.dictionary.numpy(), 0, 2), D1)

@@ -145,7 +145,7 @@ def test_bad_input_is_named():
     big[:, 7, 7] = 1.0
     with pytest.raises(ValueError, match="x0: nonzero entries outside"):
         m.solve(Z, Sc, x0=big)
-    with pytest.raises(ValueError, match="u0: expected the duals"):
+    with pytest.raises(ValueError, match="u0: expected the scaled duals"):
         csc.ConvCnstrMODConsensus((KH, KH)).solve(Z, Sc, u0=torch.zeros(B, K, 4, 4))
     with pytest.raises(TypeError, match="options: expected DictUpdateOptions"):
         csc.ConvCnstrMOD((KH, KH), csc.DictLearnOptions())

@@ -38,7 +38,8 @@ import torch
 
 from csc.core.checks import check_bool
 
-__all__ = ["KernelConstraint", "kernel_constraint", "dictionary_constraint", "project_kernels", "normalise_kernels", "zero_pad_kernels"]
+__all__ = ["KernelConstraint", "kernel_constraint", "dictionary_constraint", "project_kernels", "normalise_kernels",
+           "zero_pad_kernels"]
 
 
 @dataclass(frozen=True)

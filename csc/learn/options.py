@@ -23,13 +23,14 @@ import torch
 from csc.core.checks import check_bool, check_int, check_number
 from csc.core.options import CBPDNOptions, FISTAOptions, MaskDcplOptions, _as_dtype, check_admm_parameters
 from csc.core.sporco_options import (IGNORED, IGNORED_FLAG, VERBOSE, Field, Flag, FromObject, Nested, Only,
-                                     SporcoTable, SubOptions, _backtrack_from_sporco, merge, option_dict, _momentum_from_sporco, autorho_rules,
-                                     refused, unset)
+                                     SporcoTable, SubOptions, _backtrack_from_sporco, _momentum_from_sporco,
+                                     autorho_rules, merge, option_dict, refused, unset)
 from csc.learn.constraints import KernelConstraint, kernel_constraint
 from csc.runtime.device import resolve_device
 
-__all__ = ["DictUpdateOptions", "CCMOD_DEFAULTS", "DICTLEARN_FISTA_DEFAULTS", "DictLearnOptions", "OnlineDictLearnOptions", "DICTLEARN_CBPDN_DEFAULTS",
-           "DICTLEARN_MASKDCPL_DEFAULTS", "ONLINE_CBPDN_DEFAULTS", "CCMOD", "DICTLEARN", "ONLINE", "ONLINE_MASKED"]
+__all__ = ["DictUpdateOptions", "CCMOD_DEFAULTS", "DICTLEARN_FISTA_DEFAULTS", "DictLearnOptions",
+           "OnlineDictLearnOptions", "DICTLEARN_CBPDN_DEFAULTS", "DICTLEARN_MASKDCPL_DEFAULTS",
+           "ONLINE_CBPDN_DEFAULTS", "CCMOD", "DICTLEARN", "ONLINE", "ONLINE_MASKED"]
 
 
 # ================================================================ coding defaults

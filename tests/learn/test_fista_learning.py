@@ -135,7 +135,8 @@ def test_cbpdndl_pgm_clr_settings_match_sporco(xmethod):
     res = csc.DictLearn(*_csc(S, D0)[:1], LMBDA, o).solve(_csc(S, D0)[1])
     _close(csc.to_sporco_layout(res.dictionary.numpy(), "dictionary"), sp.getdict().squeeze())
     assert max(its.D_ItBt) > 1 and (xmethod == "admm" or max(its.X_ItBt) > 1)
-    for name in ("objective",) + (("x_L", "x_F_backtrack") if xmethod == "pgm" else ()) + ("d_L", "d_F_backtrack", "d_Q_backtrack",
+    coding = ("x_L", "x_F_backtrack") if xmethod == "pgm" else ()
+    for name in ("objective",) + coding + ("d_L", "d_F_backtrack", "d_Q_backtrack",
                  "d_backtrack_iterations", "d_residual"):
         _close(getattr(res.stats, name), getattr(its, SPORCO_DICTLEARN_STATS_NAMES[name]))
 

@@ -135,7 +135,7 @@ def test_cbpdndl_jnt_clr_assembly_matches_sporco(method, backend):
     o = o.replace(ccmod=o.ccmod.replace(zero_dual=True))
     jopts = csc.CBPDNJointOptions(**{f.name: getattr(o.cbpdn, f.name) for f in dataclasses.fields(o.cbpdn)})
     Dc = _t(np.moveaxis(D0, 2, 0))
-    res = csc.DictLearn(Dc, lmbda, o, coding=csc.ConvBPDNJoint(
-        Dc, lmbda, mu, jopts.replace(rho=50.0 * lmbda + 0.5, backend=backend))).solve(_t(np.moveaxis(sh, (2, 3), (1, 0))))
+    coding = csc.ConvBPDNJoint(Dc, lmbda, mu, jopts.replace(rho=50.0 * lmbda + 0.5, backend=backend))
+    res = csc.DictLearn(Dc, lmbda, o, coding=coding).solve(_t(np.moveaxis(sh, (2, 3), (1, 0))))
     assert np.abs(D1 - D0n).max() > 0.01  # it learned something
     _close(np.moveaxis(res.dictionary.numpy(), 0, 2), D1)

@@ -155,3 +155,16 @@ def test_new_steps_in_float32_follow_float64_on_each_device():
         assert res.dictionary.device.type == dev and res.dictionary.dtype == torch.float32
         assert (res.dictionary.double().cpu() - ref.dictionary).abs().max() < 1e-4
         np.testing.assert_allclose(res.stats.objective, ref.stats.objective, rtol=1e-4)
+
+
+def test_checkpoint_fingerprint_leaves_new_options_out_at_their_defaults():
+    """Checkpoints written before the FISTA coding step, DictSize, momenta, backtracking and
+    zero_dual resume: those options are not in the fingerprint at their defaults."""
+    from csc.learn.dictlearn import _resume_options
+
+    d = _resume_options(csc.DictLearnOptions(dmethod="cns"))
+    assert not {"xmethod", "fista", "dict_size"} & set(d)
+    assert not {"momentum", "momentum_a", "momentum_b", "backtrack", "gamma_u", "backtrack_max_iter",
+                "zero_dual"} & set(d["ccmod"])
+    d = _resume_options(csc.DictLearnOptions(xmethod="pgm", ccmod=csc.DictUpdateOptions(momentum="linear")))
+    assert d["xmethod"] == "pgm" and "fista" in d and d["ccmod"]["momentum"] == "linear"

@@ -55,6 +55,8 @@ from csc.dictionary.loggabor import (
     loggabor_kernels,
 )
 from csc.learn.dictlearn import DictLearn, DictLearnOptions, DictLearnResult, DictLearnStats, DictUpdateOptions
+from csc.learn.ccmod import (  # not in __all__ (capped): csc.ConvCnstrMOD, csc.learn.ccmod.ConvCnstrMOD
+    ConvCnstrMOD, ConvCnstrMODConsensus, ConvCnstrMODIterSM, DictUpdateResult, DictUpdateStats)
 from csc.learn.onlinecdl import OnlineDictLearn, OnlineDictLearnOptions, OnlineDictLearnResult, OnlineStats
 from csc.science.metrics import circular_variance, orientation_histogram, psnr, psnr_paper, sparseness
 from csc.science.prune import prune

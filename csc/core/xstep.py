@@ -39,7 +39,7 @@ import torch
 from csc.core import ops
 
 __all__ = ["XStep", "ChannelwiseXStep", "DiagonalXStep", "MultiChannelDiagonalXStep", "MultiChannelXStep",
-           "SingleChannelXStep", "diagonal_xstep_for", "gradient_gram", "xstep_for"]
+           "ProductXStep", "SingleChannelXStep", "diagonal_xstep_for", "gradient_gram", "xstep_for"]
 
 
 class XStep:
@@ -219,6 +219,80 @@ class ChannelwiseXStep:
         """The relative residual of the linear system per image (n,): the largest over its channels."""
         acc = self.inner.accuracy(self._split(xf), self._split(vf), Sf.reshape(-1, 1, *Sf.shape[-2:]), self._rho(rho))
         return acc.view(-1, self.channels).amax(1)
+
+
+class ProductXStep(XStep):
+    r"""The x-step of a product of a convolutional and a standard dictionary (SPORCO
+    ``admm.pdcsc.ConvProdDictBPDN``, Garcia-Cardona & Wohlberg 2018): images of C channels
+    s_c = Σ_j B_cj Σ_k d_k * x_jk, B a (C, J) matrix, maps x (J·K, H, W) pseudo-channel-major.
+    At every frequency x̂ is K×J and the system is
+    :math:`\hat D^H \hat D\,\hat x\,B^T B + ho\,\hat x = \hat D^H \hat S B + ho\,\hat v`.
+    With BᵀB = QΓQᵀ (``numpy.linalg.eigh``, |Γ| as SPORCO takes it) and x̃ = x̂Q, column j is
+    :math:`(\gamma_j \hat D^H \hat D + ho I)	ilde x_j = \hat D^H t_j + ho	ilde v_j`,
+    t_j = Σ_c (BQ)_cj ŝ_c, solved by Sherman–Morrison as
+    :math:`	ilde x_j = 	ilde v_j + \hat D^H (t_j - \gamma_j \hat D 	ilde v_j)/(ho + \gamma_j \hat D \hat D^H)`
+    (SPORCO ``linalg.solvedbi_sm`` with √γ_j D̂); x̂ = x̃Qᵀ. Synthesis: Σ_j B_cj Σ_k D̂_k x̂_jk.
+
+    Parameters
+    ----------
+    Df : (K, H, Wr) complex, the convolutional kernels' DFT.
+    B : (C, J) real tensor, the standard dictionary.
+    """
+
+    row_factor = 1
+    has_penalty = False
+
+    def __init__(self, Df: torch.Tensor, B: torch.Tensor):
+        Bn = B.detach().cpu().to(torch.float64).numpy()
+        gamma, Q = np.linalg.eigh(Bn.T.dot(Bn))  # SPORCO setdict: Gamma, Q = eigh(BᵀB); Gamma = |Gamma|
+        real = Df.real.dtype
+        self.B = torch.from_numpy(Bn).to(dtype=real, device=Df.device)
+        self.Q = torch.from_numpy(Q).to(dtype=real, device=Df.device)
+        self.BQ = torch.from_numpy(Bn.dot(Q)).to(dtype=real, device=Df.device)
+        self.gamma = torch.from_numpy(np.abs(gamma)).to(dtype=real, device=Df.device).reshape(1, -1, 1, 1)
+        self.channels, self.pseudo = int(Bn.shape[0]), int(Bn.shape[1])
+        super().__init__(Df)
+
+    @classmethod
+    def from_kernels(cls, D: torch.Tensor, shape, B: torch.Tensor) -> "ProductXStep":
+        return cls(ops.kernel_dft(D, tuple(shape)), B)
+
+    def set_dft(self, Df: torch.Tensor) -> None:
+        super().set_dft(Df)
+        self.gram = ops.gram_diagonal(Df)  # Σ_k |D̂_k|² (H, Wr)
+        self.Dfc = Df.conj().resolve_conj()
+
+    @staticmethod
+    def signal_dft(S: torch.Tensor) -> torch.Tensor:
+        """Image DFTs (n, C, H, W) → (n, C, H, Wr)."""
+        return torch.fft.rfft2(S)
+
+    def _split(self, vf: torch.Tensor) -> torch.Tensor:
+        return vf.view(vf.shape[0], self.pseudo, -1, *vf.shape[-2:])
+
+    def solve_(self, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """vf (n, J·K, H, Wr) ← x̂ for v̂ = vf, image DFTs ``Sf`` (n, C, H, Wr), ρ (n, 1, 1, 1)."""
+        Q, v = self.Q.to(vf.dtype), self._split(vf)
+        vt = torch.einsum("ij,nikhw->njkhw", Q, v)
+        t = torch.einsum("cj,nchw->njhw", self.BQ.to(vf.dtype), Sf)
+        c = (t - self.gamma * torch.einsum("khw,njkhw->njhw", self.Df, vt)) / (rho + self.gamma * self.gram)
+        xt = vt.add_(self.Dfc.unsqueeze(0).unsqueeze(0) * c.unsqueeze(2))
+        v.copy_(torch.einsum("ij,njkhw->nikhw", Q, xt))
+        return vf
+
+    def synthesis(self, xf: torch.Tensor) -> torch.Tensor:
+        """Σ_j B_cj Σ_k D̂_k x̂_jk per channel, (n, C, H, Wr)."""
+        return torch.einsum("cj,njhw->nchw", self.B.to(xf.dtype), torch.einsum("khw,njkhw->njhw", self.Df,
+                                                                                self._split(xf)))
+
+    def accuracy(self, xf: torch.Tensor, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """Relative residual ‖D̂ᴴ(D̂x̂ − Ŝ)B + ρ(x̂ − v̂)‖ / ‖D̂ᴴŜB + ρv̂‖ per image (n,)."""
+        Bc = self.B.to(xf.dtype)
+        adj = lambda z: (self.Dfc.unsqueeze(0).unsqueeze(0)  # noqa: E731
+                         * torch.einsum("cj,nchw->njhw", Bc, z).unsqueeze(2)).flatten(1, 2)
+        b = adj(Sf) + rho * vf
+        err = (adj(self.synthesis(xf)) + rho * xf - b).abs().square().sum((1, 2, 3)).sqrt()
+        return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)
 
 
 def xstep_for(D: torch.Tensor, shape):

@@ -1,0 +1,131 @@
+r"""Convolutional sparse coding with a product of a convolutional and a standard dictionary
+(SPORCO ``admm.pdcsc.ConvProdDictBPDN``, Garcia-Cardona & Wohlberg 2018).
+
+For images of C channels S = (s_0 s_1 …), single-channel kernels d_k and a (C, J) standard
+dictionary B (e.g. a few colours),
+
+.. math::
+    \operatorname*{argmin}_X \; \tfrac12 \big\| D X B^T - S \big\|_2^2 + \lambda \| w \odot X \|_1 ,
+    \qquad (D X B^T)_c = \sum_j B_{cj} \sum_k d_k * x_{jk} ,
+
+X the J·K maps of J pseudo-channels. ADMM on x = y as :class:`csc.ConvBPDN` (its options,
+defaults, ρ adaptation and stopping); only the x-step differs
+(:class:`csc.core.xstep.ProductXStep`: BᵀB diagonalised once, then Sherman–Morrison in each of
+its eigen-channels). It has no fused kernel: the numba back end runs the torch loop and says
+so in ``result.backend``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from csc.core import ops
+from csc.core.checks import as_float_tensor, check_finite
+from csc.core.options import CBPDNOptions
+from csc.core.xstep import ProductXStep
+from csc.problems.cbpdn import CBPDNResult, ConvBPDN
+
+__all__ = ["ConvProdDictBPDN", "ProdDictResult"]
+
+
+@dataclass
+class ProdDictResult(CBPDNResult):
+    """:class:`csc.CBPDNResult` of :class:`ConvProdDictBPDN`: codes (B, J, K, H, W) and the
+    standard dictionary ``standard`` (C, J) the solve used."""
+
+    standard: torch.Tensor | None = None
+
+    def reconstruct(self, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """D X Bᵀ: Σ_j B_cj Σ_k d_k * codes_jk, (B, C, H, W); ``codes`` defaults to :attr:`codes`
+        (y, as SPORCO's ``reconstruct``)."""
+        c = self.codes if codes is None else codes
+        J, K, H, W = c.shape[-4:]
+        DX = ops.synthesis(self.dictionary.to(c.device), c.reshape(-1, K, H, W)).reshape(-1, J, H, W)
+        out = torch.einsum("cj,njhw->nchw", self.standard.to(device=c.device, dtype=c.dtype), DX)
+        return out.reshape(c.shape[:-4] + out.shape[1:])
+
+
+class ConvProdDictBPDN(ConvBPDN):
+    r"""Convolutional BPDN with a product dictionary D·Bᵀ by ADMM (SPORCO
+    ``admm.pdcsc.ConvProdDictBPDN``; module docstring for the equations).
+
+    Parameters
+    ----------
+    dictionary : (K, kh, kw)
+        Single-channel convolutional kernels (SPORCO refuses multi-channel ones too).
+    standard : (C, J) array or tensor
+        The standard dictionary B (SPORCO's ``B``): C the images' channels, J the codes'
+        pseudo-channels.
+    lmbda : float
+        λ ≥ 0.
+    options : CBPDNOptions, optional
+        SPORCO ``ConvProdDictBPDN.Options`` are ``ConvBPDN``'s: :meth:`csc.CBPDNOptions.from_sporco`.
+        ``l1_weight``: a scalar, (K,), (K, H, W) or (B, K, H, W), the same for every pseudo-channel.
+
+    ``solve(images)`` takes (C, H, W) or (B, C, H, W) and returns a :class:`ProdDictResult`, codes
+    (B, J, K, H, W); ``y0``, ``u0`` of that shape. Every image its own problem, or the batch one
+    (``coupling="sporco"``, SPORCO's multi-image array).
+    """
+
+    def __init__(self, dictionary, standard, lmbda: float, options: CBPDNOptions | None = None):
+        super().__init__(dictionary, lmbda, options)
+        if self.dictionary.ndim != 3:
+            raise ValueError(f"dictionary: a product dictionary takes single-channel (K, kh, kw) kernels, got shape "
+                             f"{tuple(self.dictionary.shape)}")
+        B = as_float_tensor("standard", standard, torch.float64, torch.device("cpu")).detach()
+        if B.ndim != 2 or 0 in B.shape:
+            raise ValueError(f"standard: expected a (C, J) standard dictionary (channels × pseudo-channels), got "
+                             f"shape {tuple(B.shape)}")
+        check_finite("standard", B)
+        self.standard = B
+
+    def _prepare_images(self, images):
+        S, lead = super()._prepare_images(images)  # (n, H, W) with lead (B, C) or (C,)
+        if len(lead) == 1:  # one (C, H, W) image
+            lead = (1,) + lead
+        C = int(np.prod(lead[1:]))
+        if C != self.standard.shape[0]:
+            raise ValueError(f"images: expected {self.standard.shape[0]} channels (the standard dictionary's rows), "
+                             f"got {C}: images (C, H, W) or (B, C, H, W)")
+        return S.reshape(lead[0], C, *S.shape[-2:]), (lead[0],)
+
+    @property
+    def _pseudo(self) -> int:
+        return int(self.standard.shape[1])
+
+    def _num_maps(self, K):
+        return self._pseudo * K
+
+    def _code_shape(self, M, H, W):
+        return (self._pseudo, M // self._pseudo, H, W)
+
+    def _prepare_weight(self, n, shape, S, lead):
+        w = super()._prepare_weight(n, shape, S, lead)
+        if isinstance(w, float):
+            return w
+        J = self._pseudo
+        return w.unsqueeze(1).expand(w.shape[0], J, *w.shape[1:]).reshape(w.shape[0], J * w.shape[1], *w.shape[2:])
+
+    def _prepare_init(self, name, value, n, lead, shape):
+        if value is None:
+            return None
+        D = self._dictionary_on(getattr(self, "_device", self.dictionary.device))
+        t = as_float_tensor(name, value, D.dtype, D.device).detach()
+        expect = tuple(lead) + (self._pseudo, D.shape[0]) + tuple(shape)
+        if tuple(t.shape) != expect:
+            raise ValueError(f"{name}: expected shape {expect}, got {tuple(t.shape)}")
+        check_finite(name, t)
+        return t.reshape(n, self._pseudo * D.shape[0], *shape).clone()
+
+    def _xstep(self, D, shape):
+        return ProductXStep.from_kernels(D, shape, self.standard)
+
+    def solve(self, images, y0=None, u0=None) -> ProdDictResult:
+        """Solve for every image of ``images`` ((C, H, W) or (B, C, H, W)); codes (B, J, K, H, W)."""
+        res = super().solve(images, y0, u0)
+        fields = {k: getattr(res, k) for k in ("codes", "x", "u", "rho", "iterations", "stats", "dictionary",
+                                                "backend")}
+        return ProdDictResult(**fields, standard=self.standard.to(device=res.codes.device, dtype=res.codes.dtype))

@@ -1,0 +1,175 @@
+"""csc.ConvProdDictBPDN against SPORCO's admm.pdcsc.ConvProdDictBPDN (float64, CPU).
+
+As test_variants_parity: every csc image is compared with a single-image SPORCO solve given the
+same options: statistics at every iteration to 1e-8 relative, y to 1e-10 relative with the same
+support, the reconstruction D X Bᵀ; ``coupling="sporco"`` against SPORCO's multi-image solve.
+Colour crops of 24×24, 6 kernels of 5×5, standard dictionaries B of 3×4 (J > C: BᵀB singular,
+as the example's 3×6), 3×2 and 3×3, 25 iterations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import csc
+
+from ..conftest import needs_sporco, random_dictionary
+from .test_cbpdn_parity import assert_batch_image_alone
+from .test_variants_parity import assert_stats_match
+
+K = 6
+BASE = {"MaxMainIter": 25, "RelStopTol": 0.0}
+
+
+def colour(size: int = 24, dy: int = 0, dx: int = 0) -> np.ndarray:
+    from .test_colour import colour_crop
+
+    return colour_crop(size, dy, dx)
+
+
+def standard(C: int, J: int, seed: int = 1) -> np.ndarray:
+    return np.random.RandomState(seed).randn(C, J)
+
+
+def csc_dictionary(D: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(csc.from_sporco_layout(D, "dictionary").copy())
+
+
+def sporco_solve(D, B, S, lmbda, opt, dimK=0):
+    """SPORCO on S in its layout ((H, W, C) or (H, W, C, B) with dimK=1)."""
+    from sporco.admm import pdcsc
+
+    b = pdcsc.ConvProdDictBPDN(D, B, S, lmbda, pdcsc.ConvProdDictBPDN.Options({"Verbose": False, **opt}), dimK=dimK)
+    b.solve()
+    return b
+
+
+def sporco_codes(b) -> np.ndarray:
+    """SPORCO's Y (H, W, J, B, K) as csc's codes (B, J, K, H, W)."""
+    return np.transpose(b.Y, (3, 2, 4, 0, 1))
+
+
+def assert_codes(codes: torch.Tensor, ref: np.ndarray) -> None:
+    c = codes.numpy()
+    assert c.shape == ref.shape
+    assert np.array_equal(c != 0, ref != 0), "supports differ"
+    err = np.linalg.norm(c - ref) / np.linalg.norm(ref)
+    assert err <= 1e-10, f"relative error of y: {err:.3e}"
+
+
+def check(D, B, s, lmbda, opt, **over):
+    """One (C, H, W) image against SPORCO: statistics, codes, ρ, the reconstruction."""
+    sp = sporco_solve(D, B, np.ascontiguousarray(np.moveaxis(s, 0, -1)), lmbda, opt)
+    solver = csc.ConvProdDictBPDN(csc_dictionary(D), B, lmbda, csc.CBPDNOptions.from_sporco(opt, **over))
+    res = solver.solve(torch.from_numpy(s))
+    assert_stats_match(solver, res.stats[0], sp.getitstat(), s)
+    assert_codes(res.codes, sporco_codes(sp))
+    assert float(res.rho) == pytest.approx(float(sp.rho), rel=1e-10)
+    rec = np.moveaxis(res.reconstruct().numpy()[0], 0, -1)
+    np.testing.assert_allclose(rec, sp.reconstruct().squeeze(), rtol=0, atol=1e-12 * np.abs(s).max())
+    return res, sp
+
+
+#: (C, J) of B, λ, options
+CASES = {
+    "defaults-3x4": ((3, 4), 0.05, {}),
+    "rank-deficient-3x6": ((3, 6), 0.05, {}),
+    "fewer-pseudo-3x2": ((3, 2), 0.05, {}),
+    "square-relax-1": ((3, 3), 0.05, {"RelaxParam": 1.0}),
+    "aux-var-obj": ((3, 4), 0.05, {"AuxVarObj": True}),
+    # SPORCO's cached HighMemSolve factor is right when ρ is given (see test_sporco_high_mem_solve_default_rho)
+    "high-mem-rho-given": ((3, 4), 0.05, {"HighMemSolve": True, "rho": 3.5}),
+    "nonneg-boundary": ((3, 4), 0.05, {"NonNegCoef": True, "NoBndryCross": True}),
+    "l1-weight-fixed-rho": ((3, 4), 0.05, {"L1Weight": np.linspace(0.5, 2.0, K).reshape(1, 1, 1, 1, K),
+                                           "rho": 2.0, "AutoRho": {"Enabled": False}}),
+}
+
+
+@needs_sporco
+@pytest.mark.parametrize("name", list(CASES))
+def test_matches_sporco(name):
+    (C, J), lmbda, opt = CASES[name]
+    res, _ = check(random_dictionary(5, 5, K, seed=4), standard(C, J), colour(), lmbda, {**BASE, **opt},
+                   backend="torch")
+    assert res.codes.shape == (1, J, K, 24, 24)
+
+
+@needs_sporco
+def test_sporco_high_mem_solve_default_rho():
+    """SPORCO 0.2.2's ``HighMemSolve`` with the default ρ: ``GenericConvBPDN.__init__`` caches the
+    x-step's factor (``setdict``) before ``ConvBPDN.__init__`` sets ρ = 50λ + 1, so until ρ first
+    changes SPORCO's x-step does not solve its system (its own ``LinSolveCheck`` residual is far
+    from 0). csc solves it (``HighMemSolve`` is ignored) and gives SPORCO's answer without it."""
+    D, B, s = random_dictionary(5, 5, K, seed=4), standard(3, 4), colour()
+    opt = {**BASE, "HighMemSolve": True, "LinSolveCheck": True, "AutoRho": {"Enabled": False}}
+    sp = sporco_solve(D, B, np.ascontiguousarray(np.moveaxis(s, 0, -1)), 0.05, opt)
+    assert np.max(sp.getitstat().XSlvRelRes) > 1e-2
+    opt = {**BASE, "AutoRho": {"Enabled": False}}
+    res, _ = check(D, B, s, 0.05, {**opt, "HighMemSolve": False}, backend="torch")
+    solver = csc.ConvProdDictBPDN(csc_dictionary(D), B, 0.05,
+                                  csc.CBPDNOptions.from_sporco({**opt, "HighMemSolve": True}, backend="torch"))
+    assert torch.equal(solver.solve(torch.from_numpy(s)).codes, res.codes)
+
+
+@needs_sporco
+def test_early_stop_and_batch_each_alone():
+    """Own ρ and stopping per image: a batch equals each image alone and SPORCO's single-image
+    solve, stopping at its iteration; the numba back end runs the torch loop and says so."""
+    S = np.stack([colour(16, 20 * i, -20 * i) for i in range(3)])
+    D, B = random_dictionary(5, 5, K, seed=1), standard(3, 4)
+    opt = {"MaxMainIter": 100, "RelStopTol": 1e-2}
+    solver = csc.ConvProdDictBPDN(csc_dictionary(D), B, 0.05, csc.CBPDNOptions.from_sporco(opt, backend="numba"))
+    batch = solver.solve(torch.from_numpy(S))
+    assert batch.backend.startswith("torch (numba has no kernel for ProductXStep")
+    assert len(set(batch.iterations.tolist())) > 1, "images should stop at different iterations"
+    for i in range(len(S)):
+        assert_batch_image_alone(solver, batch, S[i], i)
+        sp = sporco_solve(D, B, np.ascontiguousarray(np.moveaxis(S[i], 0, -1)), 0.05, opt)
+        assert len(sp.getitstat().Iter) == int(batch.iterations[i]) < 100
+        assert_codes(batch.codes[i:i + 1], sporco_codes(sp))
+
+
+@needs_sporco
+def test_coupled_matches_sporco_multi_image():
+    S = np.stack([colour(24, 20 * i, -20 * i) for i in range(2)])
+    D, B = random_dictionary(5, 5, K, seed=1), standard(3, 4)
+    opt = {"MaxMainIter": 20, "RelStopTol": 0.0}
+    sp = sporco_solve(D, B, np.ascontiguousarray(np.moveaxis(S, (0, 1), (-1, -2))), 0.05, opt, dimK=1)
+    solver = csc.ConvProdDictBPDN(csc_dictionary(D), B, 0.05, csc.CBPDNOptions.from_sporco(opt, coupling="sporco"))
+    res = solver.solve(torch.from_numpy(S))
+    assert len(res.stats) == 1
+    assert_stats_match(solver, res.stats[0], sp.getitstat(), S)
+    assert_codes(res.codes, sporco_codes(sp))
+
+
+def test_y0_u0_and_float32():
+    D = csc_dictionary(random_dictionary(5, 5, K, seed=3))
+    B = standard(2, 3)
+    S = torch.from_numpy(np.random.RandomState(0).randn(2, 2, 20, 20))
+    o = csc.CBPDNOptions(max_iter=20, rel_stop_tol=0.0, rho=2.0, auto_rho=False)
+    r64 = csc.ConvProdDictBPDN(D, B, 0.1, o).solve(S)
+    assert r64.codes.shape == (2, 3, K, 20, 20) and r64.reconstruct().shape == (2, 2, 20, 20)
+    half = csc.ConvProdDictBPDN(D, B, 0.1, o.replace(max_iter=10))
+    first = half.solve(S)
+    resumed = half.solve(S, y0=first.codes, u0=first.u)  # fixed ρ: (y, u) is the whole state
+    assert float((resumed.codes - r64.codes).norm() / r64.codes.norm()) <= 1e-12
+    r32 = csc.ConvProdDictBPDN(D.float(), B, 0.1, o).solve(S.float())
+    assert r32.codes.dtype == torch.float32
+    assert float((r32.codes.double() - r64.codes).norm() / r64.codes.norm()) <= 1e-4
+
+
+def test_bad_arguments():
+    D = np.random.RandomState(0).randn(4, 5, 5)
+    with pytest.raises(ValueError, match=r"standard: expected a \(C, J\)"):
+        csc.ConvProdDictBPDN(D, np.ones(3), 0.1)
+    with pytest.raises(ValueError, match="standard: expected finite|standard"):
+        csc.ConvProdDictBPDN(D, np.full((3, 2), np.nan), 0.1)
+    with pytest.raises(ValueError, match="dictionary: a product dictionary takes single-channel"):
+        csc.ConvProdDictBPDN(np.random.RandomState(0).randn(4, 3, 5, 5), np.ones((3, 2)), 0.1)
+    solver = csc.ConvProdDictBPDN(D, np.ones((3, 2)), 0.1, csc.CBPDNOptions(max_iter=2))
+    with pytest.raises(ValueError, match="images: expected 3 channels"):
+        solver.solve(np.ones((2, 4, 16, 16)))
+    with pytest.raises(ValueError, match=r"y0: expected shape \(1, 2, 4, 16, 16\)"):
+        solver.solve(np.ones((3, 16, 16)), y0=np.zeros((1, 4, 16, 16)))

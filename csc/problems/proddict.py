@@ -13,6 +13,13 @@ defaults, ρ adaptation and stopping); only the x-step differs
 (:class:`csc.core.xstep.ProductXStep`: BᵀB diagonalised once, then Sherman–Morrison in each of
 its eigen-channels). It has no fused kernel: the numba back end runs the torch loop and says
 so in ``result.backend``.
+
+:class:`ConvProdDictL1L1Grd` (SPORCO ``admm.pdcsc.ConvProdDictL1L1Grd``) has an ℓ1 data term and
+a gradient penalty instead, on the two-block split of :class:`csc.ConvL1L1Grd` with A = (DBᵀ; I):
+
+.. math::
+    \operatorname*{argmin}_X \; \big\| W \odot (D X B^T - S) \big\|_1 + \lambda \| w \odot X \|_1
+    + \frac{\mu}{2} \sum_{j,k} g_k \sum_i \| G_i x_{jk} \|_2^2 .
 """
 
 from __future__ import annotations
@@ -25,10 +32,14 @@ import torch
 from csc.core import ops
 from csc.core.checks import as_float_tensor, check_finite
 from csc.core.options import CBPDNOptions
+from csc.backends.registry import two_block_workspace
+from csc.core.options import L1L1GrdOptions
 from csc.core.xstep import ProductXStep
 from csc.problems.cbpdn import CBPDNResult, ConvBPDN
+from csc.problems.maskdcpl import BOUNDARIES, pad_for_mask
+from csc.problems.variants import ConvL1L1Grd
 
-__all__ = ["ConvProdDictBPDN", "ProdDictResult"]
+__all__ = ["ConvProdDictBPDN", "ConvProdDictL1L1Grd", "ProdDictResult"]
 
 
 @dataclass
@@ -48,39 +59,25 @@ class ProdDictResult(CBPDNResult):
         return out.reshape(c.shape[:-4] + out.shape[1:])
 
 
-class ConvProdDictBPDN(ConvBPDN):
-    r"""Convolutional BPDN with a product dictionary D·Bᵀ by ADMM (SPORCO
-    ``admm.pdcsc.ConvProdDictBPDN``; module docstring for the equations).
+def _checked_standard(dictionary: torch.Tensor, standard) -> torch.Tensor:
+    """The standard dictionary B (C, J) as a float64 CPU tensor, and the kernels checked single-channel."""
+    if dictionary.ndim != 3:
+        raise ValueError(f"dictionary: a product dictionary takes single-channel (K, kh, kw) kernels, got shape "
+                         f"{tuple(dictionary.shape)}")
+    B = as_float_tensor("standard", standard, torch.float64, torch.device("cpu")).detach()
+    if B.ndim != 2 or 0 in B.shape:
+        raise ValueError(f"standard: expected a (C, J) standard dictionary (channels × pseudo-channels), got "
+                         f"shape {tuple(B.shape)}")
+    check_finite("standard", B)
+    return B
 
-    Parameters
-    ----------
-    dictionary : (K, kh, kw)
-        Single-channel convolutional kernels (SPORCO refuses multi-channel ones too).
-    standard : (C, J) array or tensor
-        The standard dictionary B (SPORCO's ``B``): C the images' channels, J the codes'
-        pseudo-channels.
-    lmbda : float
-        λ ≥ 0.
-    options : CBPDNOptions, optional
-        SPORCO ``ConvProdDictBPDN.Options`` are ``ConvBPDN``'s: :meth:`csc.CBPDNOptions.from_sporco`.
-        ``l1_weight``: a scalar, (K,), (K, H, W) or (B, K, H, W), the same for every pseudo-channel.
 
-    ``solve(images)`` takes (C, H, W) or (B, C, H, W) and returns a :class:`ProdDictResult`, codes
-    (B, J, K, H, W); ``y0``, ``u0`` of that shape. Every image its own problem, or the batch one
-    (``coupling="sporco"``, SPORCO's multi-image array).
-    """
+class _ProductMaps:
+    """What the product-dictionary problems share: images (C, H, W) or (B, C, H, W) with C the rows
+    of :attr:`standard`, maps (n, J·K, H, W) pseudo-channel-major, codes (B, J, K, H, W), ℓ1 weights
+    the same for every pseudo-channel, ``y0``/``u0`` of the codes' shape, a :class:`ProdDictResult`."""
 
-    def __init__(self, dictionary, standard, lmbda: float, options: CBPDNOptions | None = None):
-        super().__init__(dictionary, lmbda, options)
-        if self.dictionary.ndim != 3:
-            raise ValueError(f"dictionary: a product dictionary takes single-channel (K, kh, kw) kernels, got shape "
-                             f"{tuple(self.dictionary.shape)}")
-        B = as_float_tensor("standard", standard, torch.float64, torch.device("cpu")).detach()
-        if B.ndim != 2 or 0 in B.shape:
-            raise ValueError(f"standard: expected a (C, J) standard dictionary (channels × pseudo-channels), got "
-                             f"shape {tuple(B.shape)}")
-        check_finite("standard", B)
-        self.standard = B
+    standard: torch.Tensor
 
     def _prepare_images(self, images):
         S, lead = super()._prepare_images(images)  # (n, H, W) with lead (B, C) or (C,)
@@ -120,12 +117,95 @@ class ConvProdDictBPDN(ConvBPDN):
         check_finite(name, t)
         return t.reshape(n, self._pseudo * D.shape[0], *shape).clone()
 
+    def _result(self, res: CBPDNResult) -> "ProdDictResult":
+        fields = {k: getattr(res, k) for k in ("codes", "x", "u", "rho", "iterations", "stats", "dictionary",
+                                                "backend")}
+        return ProdDictResult(**fields, standard=self.standard.to(device=res.codes.device, dtype=res.codes.dtype))
+
+
+class ConvProdDictBPDN(_ProductMaps, ConvBPDN):
+    r"""Convolutional BPDN with a product dictionary D·Bᵀ by ADMM (SPORCO
+    ``admm.pdcsc.ConvProdDictBPDN``; module docstring for the equations).
+
+    Parameters
+    ----------
+    dictionary : (K, kh, kw)
+        Single-channel convolutional kernels (SPORCO refuses multi-channel ones too).
+    standard : (C, J) array or tensor
+        The standard dictionary B (SPORCO's ``B``): C the images' channels, J the codes'
+        pseudo-channels.
+    lmbda : float
+        λ ≥ 0.
+    options : CBPDNOptions, optional
+        SPORCO ``ConvProdDictBPDN.Options`` are ``ConvBPDN``'s: :meth:`csc.CBPDNOptions.from_sporco`.
+        ``l1_weight``: a scalar, (K,), (K, H, W) or (B, K, H, W), the same for every pseudo-channel.
+
+    ``solve(images)`` takes (C, H, W) or (B, C, H, W) and returns a :class:`ProdDictResult`, codes
+    (B, J, K, H, W); ``y0``, ``u0`` of that shape. Every image its own problem, or the batch one
+    (``coupling="sporco"``, SPORCO's multi-image array).
+    """
+
+    def __init__(self, dictionary, standard, lmbda: float, options: CBPDNOptions | None = None):
+        super().__init__(dictionary, lmbda, options)
+        self.standard = _checked_standard(self.dictionary, standard)
+
     def _xstep(self, D, shape):
         return ProductXStep.from_kernels(D, shape, self.standard)
 
     def solve(self, images, y0=None, u0=None) -> ProdDictResult:
         """Solve for every image of ``images`` ((C, H, W) or (B, C, H, W)); codes (B, J, K, H, W)."""
-        res = super().solve(images, y0, u0)
-        fields = {k: getattr(res, k) for k in ("codes", "x", "u", "rho", "iterations", "stats", "dictionary",
-                                                "backend")}
-        return ProdDictResult(**fields, standard=self.standard.to(device=res.codes.device, dtype=res.codes.dtype))
+        return self._result(super().solve(images, y0, u0))
+
+
+class ConvProdDictL1L1Grd(_ProductMaps, ConvL1L1Grd):
+    r"""ℓ1 data fidelity, ℓ1 codes and a gradient penalty with a product dictionary D·Bᵀ, by ADMM
+    (SPORCO ``admm.pdcsc.ConvProdDictL1L1Grd``; module docstring for the equations).
+
+    The split Ax − y = c, A = (DBᵀ; I), c = (S; 0) of :class:`csc.ConvL1L1Grd` with the x-step
+    (BᵀB ⊗ D̂ᴴD̂ + diag(1 + (μ/ρ)P))x̂ = (DBᵀ)ᴴ·DFT(y₀ − u₀ + S) + DFT(y₁ − u₁)
+    (:class:`csc.core.xstep.ProductXStep` with ``over_rho``), y₀ = S_{W/ρ}(a₀ + u₀ − S) and
+    y₁ = S_{λw/ρ}(a₁ + u₁), and SPORCO's dual residual of this class, ρ‖Aᵀu‖ over ρ‖u‖.
+
+    Parameters
+    ----------
+    dictionary : (K, kh, kw); standard : (C, J)
+        As :class:`ConvProdDictBPDN`'s.
+    lmbda, mu : float
+        λ (ℓ1) and μ (gradient) ≥ 0.
+    options : L1L1GrdOptions, optional
+        SPORCO's ``ConvL1L1Grd.Options`` (ρ₀ = 1, no adaptive ρ by default); ``grad_weight``
+        g_k per kernel (``GradWeight``), ``l1_weight`` as :class:`ConvProdDictBPDN`'s.
+
+    ``solve(images, mask=None, boundary="periodic")``: images (C, H, W) or (B, C, H, W); W a mask as
+    :meth:`csc.ConvBPDNMaskDcpl.solve`'s, per pixel or per channel and pixel. Codes y₁
+    (B, J, K, H, W); every image its own problem; the torch loop on every back end.
+    """
+
+    options_class = L1L1GrdOptions
+    _dual = "plain"  # SPORCO ConvProdDictL1L1Grd.rsdl_s/rsdl_sn: ρ‖Aᵀu‖ over ρ‖u‖
+
+    def __init__(self, dictionary, standard, lmbda: float, mu: float = 0.0, options: L1L1GrdOptions | None = None):
+        super().__init__(dictionary, lmbda, mu, options)
+        self.standard = _checked_standard(self.dictionary, standard)
+
+    def _mask_channels(self, S: torch.Tensor) -> int:
+        return int(S.shape[1])
+
+    def _two_block_xstep(self, D: torch.Tensor, shape, device) -> ProductXStep:
+        return ProductXStep.from_kernels(D, shape, self.standard, self._gradient_weights(shape, device), self.mu,
+                                         True)
+
+    def solve(self, images, mask=None, boundary: str = "periodic") -> ProdDictResult:
+        """Solve for every image of ``images`` independently (class docstring)."""
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
+        S, lead = self._prepare_images(images)
+        m = self._prepare_mask(mask, S.shape[0], lead, tuple(S.shape[-2:]), S, self._mask_channels(S))
+        if boundary == "mask":
+            S, m = pad_for_mask(S, m, self.dictionary.shape[-2:])
+        n, (H, W) = S.shape[0], S.shape[-2:]
+        D = self._dictionary_on(S.device).to(dtype=S.dtype)
+        prox = self._prox(self._prepare_weight(n, (H, W), S, lead), D.shape[-2:], S)
+        ws = two_block_workspace(S, self._two_block_xstep(D, (H, W), S.device), self._num_maps(D.shape[0]), prox,
+                                 self._data_term(m), self.options, dual=self._dual)
+        return self._result(self._run(ws, S, lead, D, prox, prox.rho0(self.options)))

@@ -19,27 +19,33 @@ a gradient penalty instead, on the two-block split of :class:`csc.ConvL1L1Grd` w
 
 .. math::
     \operatorname*{argmin}_X \; \big\| W \odot (D X B^T - S) \big\|_1 + \lambda \| w \odot X \|_1
-    + \frac{\mu}{2} \sum_{j,k} g_k \sum_i \| G_i x_{jk} \|_2^2 .
+    + \frac{\mu}{2} \sum_{j,k} g_k \sum_i \| G_i x_{jk} \|_2^2 ,
+
+and :class:`ConvProdDictL1L1GrdJoint` (SPORCO ``admm.pdcsc.ConvProdDictL1L1GrdJoint``) the ℓ2,1 norm
+over the pseudo-channels, λ Σ_{k,p} w₂₁ ‖(x_{jk}(p))_j‖₂, in place of the ℓ1 term.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from csc.core import ops
-from csc.core.checks import as_float_tensor, check_finite
-from csc.core.options import CBPDNOptions
+from csc.core import ops, sporco_options
+from csc.core.checks import as_float_tensor, check_finite, check_number, shape_weights
+from csc.core.options import CBPDNOptions, _is_real
+from csc.core.prox import SparseGroupThreshold
 from csc.backends.registry import two_block_workspace
 from csc.core.options import L1L1GrdOptions
 from csc.core.xstep import ProductXStep
 from csc.problems.cbpdn import CBPDNResult, ConvBPDN
 from csc.problems.maskdcpl import BOUNDARIES, pad_for_mask
-from csc.problems.variants import ConvL1L1Grd
+from csc.problems.variants import ConvL1L1Grd, L1L1GrdStats
 
-__all__ = ["ConvProdDictBPDN", "ConvProdDictL1L1Grd", "ProdDictResult"]
+__all__ = ["ConvProdDictBPDN", "ConvProdDictL1L1Grd", "ConvProdDictL1L1GrdJoint", "L1L1GrdJointOptions",
+           "L1L1GrdJointStats", "ProdDictResult"]
 
 
 @dataclass
@@ -209,3 +215,68 @@ class ConvProdDictL1L1Grd(_ProductMaps, ConvL1L1Grd):
         ws = two_block_workspace(S, self._two_block_xstep(D, (H, W), S.device), self._num_maps(D.shape[0]), prox,
                                  self._data_term(m), self.options, dual=self._dual)
         return self._result(self._run(ws, S, lead, D, prox, prox.rho0(self.options)))
+
+
+@dataclass(frozen=True)
+class L1L1GrdJointOptions(L1L1GrdOptions):
+    """Options of :class:`ConvProdDictL1L1GrdJoint` (SPORCO ``ConvProdDictL1L1GrdJoint.Options``):
+    :class:`csc.L1L1GrdOptions`' fields and defaults, and
+
+    Attributes
+    ----------
+    l21_weight : float, array or tensor
+        w₂₁ of the ℓ2,1 term (``L21Weight``, 1): a scalar, one per kernel (K,), or a map (K, H, W) /
+        (B, K, H, W), the same for every group of pseudo-channels. (``l1_weight`` has no term here.)
+    """
+
+    l21_weight: Any = 1.0
+
+    _sporco: ClassVar[sporco_options.SporcoTable] = sporco_options.L1L1GRD_JOINT
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        w = self.l21_weight
+        if isinstance(w, (bool, np.bool_, str, bytes)) or w is None:
+            raise TypeError(f"l21_weight: expected a number or an array of weights, got {w!r}")
+        if _is_real(w):
+            check_number("l21_weight", w, minimum=0)
+
+
+@dataclass(frozen=True)
+class L1L1GrdJointStats(L1L1GrdStats):
+    """Statistics of :class:`ConvProdDictL1L1GrdJoint`: :class:`csc.ConvL1L1Grd`'s (``l1`` is
+    Σ|w·x| with weight 0: no ℓ1 term) and ``l21`` = Σ_{k,p} w₂₁‖(x_jk(p))_j‖₂ (SPORCO ``RegL21``);
+    ``objective`` = data_fidelity + λ·l21 + μ·grad."""
+
+    l21: np.ndarray
+
+
+class ConvProdDictL1L1GrdJoint(ConvProdDictL1L1Grd):
+    r""":class:`ConvProdDictL1L1Grd` with joint sparsity over the pseudo-channels (SPORCO
+    ``admm.pdcsc.ConvProdDictL1L1GrdJoint``):
+
+    .. math::
+        \operatorname*{argmin}_X \; \big\| W \odot (D X B^T - S) \big\|_1
+        + \lambda \sum_{k,p} w_{21} \big\| (x_{jk}(p))_j \big\|_2
+        + \frac{\mu}{2} \sum_{j,k} g_k \sum_i \| G_i x_{jk} \|_2^2 .
+
+    y₁'s step is SPORCO's ``prox_sl1l2(v, 0, λw₂₁/ρ)`` over the pseudo-channel axis
+    (:class:`csc.core.prox.SparseGroupThreshold` with no ℓ1 part); everything else is
+    :class:`ConvProdDictL1L1Grd`'s. Options :class:`L1L1GrdJointOptions`, statistics
+    :class:`L1L1GrdJointStats`.
+    """
+
+    options_class = L1L1GrdJointOptions
+    stats_class = L1L1GrdJointStats
+    sporco_stats_names = {k: v for k, v in ConvL1L1Grd.sporco_stats_names.items() if k != "l1"} | {"l21": "RegL21"}
+
+    def _prox(self, w, kernel_size, S: torch.Tensor) -> SparseGroupThreshold:
+        """The group shrink by λw₂₁/ρ of each kernel's J pseudo-channel coefficients at a pixel."""
+        o, n, (H, W) = self.options, S.shape[0], S.shape[-2:]
+        K = self.dictionary.shape[0]
+        w21 = shape_weights("l21_weight", self._checked_weight("l21_weight", o.l21_weight, S), K, (n, K, H, W))
+        return SparseGroupThreshold(0.0, w, bool(o.nonneg), tuple(kernel_size) if o.no_boundary_cross else None,
+                                    mu=self.lmbda, l21_weight=w21, channels=self._pseudo)
+
+    def _prepare_weight(self, n, shape, S, lead):
+        return 1.0  # no ℓ1 term (SPORCO's prox_sl1l2 with 0): its weight does not matter

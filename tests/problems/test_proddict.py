@@ -271,3 +271,43 @@ def test_l1l1_grd_bad_arguments():
     with pytest.raises(ValueError, match="boundary"):
         solver.solve(np.ones((3, 16, 16)), boundary="reflect")
     assert solver.solve(np.ones((3, 16, 16)), boundary="mask").codes.shape == (1, 2, 4, 20, 20)
+
+
+# ------------------------------------------------------------------ ConvProdDictL1L1GrdJoint
+JOINT_CASES = {
+    "defaults": {},
+    "l21-weight-grad-weight-aux-var": {"L21Weight": 0.5, "GradWeight": np.array([0.0, 1.0, 2.0, 0.5, 0.0, 3.0]),
+                                       "AuxVarObj": True},
+    "auto-rho": {"AutoRho": {"Enabled": True, "Period": 1}},
+}
+
+
+@needs_sporco
+@pytest.mark.parametrize("name", list(JOINT_CASES))
+def test_l1l1_grd_joint_matches_sporco(name):
+    from sporco.admm import pdcsc
+
+    D, B, s = random_dictionary(5, 5, K, seed=4), standard(3, 4), noisy(16)
+    opt = {**BASE, **JOINT_CASES[name]}
+    sp = pdcsc.ConvProdDictL1L1GrdJoint(D, B, np.ascontiguousarray(np.moveaxis(s, 0, -1)), 0.05, 0.5,
+                                        opt=pdcsc.ConvProdDictL1L1GrdJoint.Options({"Verbose": False, **opt}), dimK=0)
+    sp.solve()
+    solver = csc.ConvProdDictL1L1GrdJoint(csc_dictionary(D), B, 0.05, 0.5, csc.L1L1GrdJointOptions.from_sporco(opt))
+    res = solver.solve(torch.from_numpy(s))
+    assert "l21" in solver.sporco_stats_names and "l1" not in solver.sporco_stats_names
+    assert_stats_match(solver, res.stats[0], sp.getitstat(), s)
+    assert_codes(res.codes, np.transpose(sp.getcoef().reshape(16, 16, 4, K), (2, 3, 0, 1))[None])
+    # joint sparsity: a kernel's coefficients at a pixel are zero in all pseudo-channels or in none
+    nz = res.codes[0] != 0
+    assert torch.equal(nz.any(0), nz.all(0))
+
+
+def test_l1l1_grd_joint_options():
+    assert csc.L1L1GrdJointOptions.from_sporco({"L21Weight": 0.5}).l21_weight == 0.5
+    assert csc.L1L1GrdJointOptions().rho == 1.0  # ConvL1L1Grd's defaults
+    with pytest.raises(ValueError, match="l21_weight"):
+        csc.L1L1GrdJointOptions(l21_weight=-1.0)
+    with pytest.raises(TypeError, match="l21_weight"):
+        csc.L1L1GrdJointOptions(l21_weight="one")
+    with pytest.raises(ValueError, match="L21Weight: unknown"):
+        csc.L1L1GrdOptions.from_sporco({"L21Weight": 0.5})

@@ -185,6 +185,8 @@ class ConvProdDictL1L1Grd(_ProductMaps, ConvL1L1Grd):
     ``solve(images, mask=None, boundary="periodic")``: images (C, H, W) or (B, C, H, W); W a mask as
     :meth:`csc.ConvBPDNMaskDcpl.solve`'s, per pixel or per channel and pixel. Codes y₁
     (B, J, K, H, W); every image its own problem; the torch loop on every back end.
+    ``result.reconstruct()`` synthesises from the codes y₁; SPORCO's ``reconstruct()`` of this
+    class uses x: ``result.reconstruct(result.x)``.
     """
 
     options_class = L1L1GrdOptions

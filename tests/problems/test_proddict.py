@@ -196,6 +196,8 @@ def l1l1_check(D, B, s, lmbda, mu, opt, mask=None, **over):
     ref = np.transpose(sp.getcoef().reshape(s.shape[1], s.shape[2], J, -1), (2, 3, 0, 1))[None]
     assert_codes(res.codes, ref)
     assert float(res.rho) == pytest.approx(float(sp.rho), rel=1e-10)
+    rec = np.moveaxis(res.reconstruct(res.x).numpy()[0], 0, -1)  # SPORCO's reconstruct() of this class uses X
+    np.testing.assert_allclose(rec, sp.reconstruct().squeeze(), rtol=0, atol=1e-10 * np.abs(s).max())
     return res, sp
 
 

@@ -3,8 +3,8 @@
 As test_variants_parity: every csc image is compared with a single-image SPORCO solve given the
 same options: statistics at every iteration to 1e-8 relative, y to 1e-10 relative with the same
 support, the reconstruction D X Bᵀ; ``coupling="sporco"`` against SPORCO's multi-image solve.
-Colour crops of 24×24, 6 kernels of 5×5, standard dictionaries B of 3×4 (J > C: BᵀB singular,
-as the example's 3×6), 3×2 and 3×3, 25 iterations.
+Colour crops of 16×16, 6 kernels of 5×5, standard dictionaries B of 3×4 (J > C: BᵀB singular,
+as the example's 3×6), 3×2 and 3×3, 20 iterations.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from .test_cbpdn_parity import assert_batch_image_alone
 from .test_variants_parity import assert_stats_match
 
 K = 6
-BASE = {"MaxMainIter": 25, "RelStopTol": 0.0}
+BASE = {"MaxMainIter": 20, "RelStopTol": 0.0}
 
 
-def colour(size: int = 24, dy: int = 0, dx: int = 0) -> np.ndarray:
+def colour(size: int = 16, dy: int = 0, dx: int = 0) -> np.ndarray:
     from .test_colour import colour_crop
 
     return colour_crop(size, dy, dx)
@@ -93,7 +93,7 @@ def test_matches_sporco(name):
     (C, J), lmbda, opt = CASES[name]
     res, _ = check(random_dictionary(5, 5, K, seed=4), standard(C, J), colour(), lmbda, {**BASE, **opt},
                    backend="torch")
-    assert res.codes.shape == (1, J, K, 24, 24)
+    assert res.codes.shape == (1, J, K, 16, 16)
 
 
 @needs_sporco
@@ -102,7 +102,7 @@ def test_sporco_high_mem_solve_default_rho():
     x-step's factor (``setdict``) before ``ConvBPDN.__init__`` sets ρ = 50λ + 1, so until ρ first
     changes SPORCO's x-step does not solve its system (its own ``LinSolveCheck`` residual is far
     from 0). csc solves it (``HighMemSolve`` is ignored) and gives SPORCO's answer without it."""
-    D, B, s = random_dictionary(5, 5, K, seed=4), standard(3, 4), colour()
+    D, B, s = random_dictionary(5, 5, K, seed=4), standard(3, 4), colour(16)
     opt = {**BASE, "HighMemSolve": True, "LinSolveCheck": True, "AutoRho": {"Enabled": False}}
     sp = sporco_solve(D, B, np.ascontiguousarray(np.moveaxis(s, 0, -1)), 0.05, opt)
     assert np.max(sp.getitstat().XSlvRelRes) > 1e-2

@@ -99,7 +99,7 @@ def _phase(device: torch.device, fn):
 
 
 def measure(size: int, batch: int, *, device="cpu", dtype=torch.float32, K: int | None = None, lmbda: float = 0.05,
-            repeats: int = 2, backend: str = "auto", cg_max_iter: int = 1000) -> dict:
+            repeats: int = 2, backend: str = "auto", cg_max_iter: int = 1000, preconditioner: str = "block") -> dict:
     """One case's figures (module docstring)."""
     device = torch.device(device)
     D = csc.load_dictionary("heterogeneous", dtype=dtype, device=device)
@@ -112,7 +112,8 @@ def measure(size: int, batch: int, *, device="cpu", dtype=torch.float32, K: int 
     for rep in range(repeats + 1):  # the first run warms up (kernels, plans, caches)
         Dp = D.clone().requires_grad_(True)
         record = BackwardRecord()
-        cg = CGOptions(max_iter=cg_max_iter, on_not_converged="ignore")  # reported below instead
+        cg = CGOptions(max_iter=cg_max_iter, on_not_converged="ignore",  # reported below instead
+                       preconditioner=preconditioner)
         t_f, m_f, codes = _phase(device, lambda: conv_sparse_code(S, Dp, lmbda, opts, cg=cg, record=record))
         t_b, m_b, _ = _phase(device, lambda: (codes * G).sum().backward())
         rows.append(dict(forward_s=t_f, backward_s=t_b, forward_peak_bytes=m_f, backward_peak_bytes=m_b,
@@ -123,7 +124,7 @@ def measure(size: int, batch: int, *, device="cpu", dtype=torch.float32, K: int 
         del codes, Dp
     best = min(rows[1:] or rows, key=lambda r: r["forward_s"] + r["backward_s"])
     return dict(case=f"{size}x{batch}", size=size, batch=batch, K=int(D.shape[0]), lmbda=lmbda, dtype=str(dtype),
-                device=str(device), backend=backend, **best, backward_over_forward=best["backward_s"] / best["forward_s"],
+                device=str(device), backend=backend, preconditioner=preconditioner, **best, backward_over_forward=best["backward_s"] / best["forward_s"],
                 memory_backward_over_forward=best["backward_peak_bytes"] / max(best["forward_peak_bytes"], 1),
                 runs=rows)
 
@@ -142,19 +143,22 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="a tiny run: 32² images, K = 8")
     p.add_argument("--cg-max-iter", type=int, default=1000)
+    p.add_argument("--preconditioner", choices=("block", "none"), default="block",
+                   help="the backward CG's preconditioner (CGOptions.preconditioner)")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    path = a.out / f"nn_backward_{torch.device(a.device).type}{'_quick' if a.quick else ''}.json"
+    tag = "" if a.preconditioner == "block" else f"_{a.preconditioner}"
+    path = a.out / f"nn_backward_{torch.device(a.device).type}{tag}{'_quick' if a.quick else ''}.json"
     report = dict(command=" ".join(["python", "benchmarks/nn_backward.py"] + (argv or sys.argv[1:])),
                   machine=_machine(), quick=a.quick, results=[])
     results = report["results"]
     for name in a.cases:
         size, batch = (32, min(CASES[name][1], 2)) if a.quick else CASES[name]
         r = measure(size, batch, device=a.device, K=8 if a.quick else None, repeats=1 if a.quick else a.repeats,
-                    cg_max_iter=a.cg_max_iter)
+                    cg_max_iter=a.cg_max_iter, preconditioner=a.preconditioner)
         results.append(r)
         path.write_text(json.dumps(report, indent=1) + "\n")  # after every case: a killed run keeps the others
-        print(f"{r['case']}: forward {r['forward_s']:.2f} s, backward {r['backward_s']:.2f} s "
+        print(f"{r['case']} ({a.preconditioner}): forward {r['forward_s']:.2f} s, backward {r['backward_s']:.2f} s "
               f"(×{r['backward_over_forward']:.2f}), CG {r['cg_iterations_mean']:.0f} it (max {r['cg_iterations_max']}), "
               f"|S| {100 * r['support_fraction']:.2f}%, peak MB fwd {r['forward_peak_bytes'] / 2**20:.0f} "
               f"bwd {r['backward_peak_bytes'] / 2**20:.0f}; CG converged {r['cg_converged']} (relative residual "

@@ -37,6 +37,9 @@ from csc.problems.ams import AddMaskSim  # not in __all__ (capped): csc.AddMaskS
 from csc.problems.tv import TVL2Denoise, TVL2Options  # not in __all__ (capped): csc.TVL2Denoise, csc.problems.tv
 from csc.problems.constrained import (  # not in __all__ (capped)
     ConvBPDNProjL1, ConvMinL1InL2Ball, MinL1InL2BallOptions, ProjL1Options)
+from csc.problems.inhib import ConvBPDNInhib, InhibOptions  # not in __all__ (capped): csc.ConvBPDNInhib
+from csc.problems.proddict import (  # not in __all__ (capped)
+    ConvProdDictBPDN, ConvProdDictL1L1Grd, ConvProdDictL1L1GrdJoint, L1L1GrdJointOptions)
 from csc.core.options import CBPDNOptions, FISTAOptions, GradRegOptions, L1L1GrdOptions, MaskDcplOptions
 from csc.problems.fista import ConvBPDNFISTA, FISTAResult, FISTAStats  # the result and stats are not in __all__
 from csc.problems.path import PathResult, lambda_path
@@ -55,6 +58,8 @@ from csc.dictionary.loggabor import (
     loggabor_kernels,
 )
 from csc.learn.dictlearn import DictLearn, DictLearnOptions, DictLearnResult, DictLearnStats, DictUpdateOptions
+from csc.learn.ccmod import (  # not in __all__ (capped): csc.ConvCnstrMOD, csc.learn.ccmod.ConvCnstrMOD
+    ConvCnstrMOD, ConvCnstrMODConsensus, ConvCnstrMODIterSM, DictUpdateResult, DictUpdateStats)
 from csc.learn.onlinecdl import OnlineDictLearn, OnlineDictLearnOptions, OnlineDictLearnResult, OnlineStats
 from csc.science.metrics import circular_variance, orientation_histogram, psnr, psnr_paper, sparseness
 from csc.science.prune import prune

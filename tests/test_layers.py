@@ -25,7 +25,7 @@ WORKSPACES = {
     "TorchCBPDN", "CompiledCBPDN", "FusedCBPDN", "FusedJointCBPDN", "FusedAddMaskSim", "TorchTwoBlock",
     "TorchMaskDcpl", "FusedTwoBlock", "FusedMaskDcpl", "TorchFISTA", "FusedFISTA", "TorchPGMOps",
     "TorchConsensusOps", "TorchMaskedPGMOps", "TorchMaskedConsensusOps", "FusedPGMOps", "FusedConsensusOps",
-    "PerChannelOps", "TorchTVL2",
+    "PerChannelOps", "TorchTVL2", "TorchISMOps",
 }
 
 

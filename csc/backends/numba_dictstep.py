@@ -171,6 +171,10 @@ class FusedConsensusOps(_KernelFFT):
     def divide_dual(self, f: float) -> None:
         self.Uf.div_(f)
 
+    def zero_dual(self) -> None:
+        """u ← 0 (a learner's ``zero_dual`` start)."""
+        self.Uf.zero_()
+
     def dft(self) -> torch.Tensor:
         return self._Gf[0]
 
@@ -226,6 +230,10 @@ class PerChannelOps:
     def divide_dual(self, f: float) -> None:
         for op in self.ops:
             op.divide_dual(f)
+
+    def zero_dual(self) -> None:
+        for op in self.ops:
+            op.zero_dual()
 
     def dft(self) -> torch.Tensor:
         return self._stack("dft")

@@ -209,13 +209,16 @@ def fista_workspace(S: torch.Tensor, Df: torch.Tensor, X: torch.Tensor, w, lmbda
 
 def dictionary_ops(method: str, Sf: torch.Tensor, shape, D0: torch.Tensor, cons, fused_cpu: bool, relax: float,
                    masked: tuple[torch.Tensor, object] | None = None):
-    """The operators of the learners' dictionary step ``method`` ("pgm" | "cns") for image DFTs
-    ``Sf`` and initial kernels D0: the fused CPU ones (``fused_cpu``; one per channel for
+    """The operators of the learners' dictionary step ``method`` ("pgm" | "cns" | "ism") for image
+    DFTs ``Sf`` and initial kernels D0: the fused CPU ones (``fused_cpu``; one per channel for
     multi-channel kernels) or the torch ones (any device); ``masked`` = (images, W²): the masked
-    steps, whose arithmetic is the torch back end's on every device."""
+    steps, whose arithmetic is the torch back end's on every device, as that of "ism"."""
     from csc.backends.numba_dictstep import FusedConsensusOps, FusedPGMOps, PerChannelOps
-    from csc.backends.torch_dictstep import (TorchConsensusOps, TorchMaskedConsensusOps, TorchMaskedPGMOps,
-                                             TorchPGMOps)
+    from csc.backends.torch_dictstep import (TorchConsensusOps, TorchISMOps, TorchMaskedConsensusOps,
+                                             TorchMaskedPGMOps, TorchPGMOps)
+
+    if method == "ism":
+        return TorchISMOps(Sf, shape, relax)
 
     if masked is not None:
         S, mask2 = masked

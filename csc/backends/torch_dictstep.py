@@ -13,7 +13,7 @@ import torch
 
 from csc.core import ops
 
-__all__ = ["TorchPGMOps", "TorchConsensusOps", "TorchMaskedPGMOps", "TorchMaskedConsensusOps", "pad"]
+__all__ = ["TorchPGMOps", "TorchConsensusOps", "TorchISMOps", "TorchMaskedPGMOps", "TorchMaskedConsensusOps", "pad"]
 
 
 def pad(D: torch.Tensor, shape) -> torch.Tensor:
@@ -37,12 +37,32 @@ class TorchPGMOps:
         self.Zf = torch.fft.rfft2(cb.y)
 
     def gradient_step(self, inv_l: float) -> torch.Tensor:
+        self.gradient()
+        return self.descend(inv_l)
+
+    def gradient(self) -> None:
+        """∇ = Σ_j conj(Ẑ_j)(Ẑ_j Ŷ − Ŝ_j) at the extrapolated point, kept for :meth:`descend`
+        (the line search takes several steps from one gradient), and its residual R̂_y."""
         if self.Yf.ndim == 4:  # multi-channel kernels (K, C, H, Wr), images (B, C, H, Wr)
-            grad = ops.dictionary_gradient(self.Zf, ops.synthesis_any(self.Yf, self.Zf) - self.Sf)
+            self.Ryf = ops.synthesis_any(self.Yf, self.Zf) - self.Sf
+            self.grad = ops.dictionary_gradient(self.Zf, self.Ryf)
         else:
-            Ryf = torch.einsum("bkhw,khw->bhw", self.Zf, self.Yf) - self.Sf
-            grad = torch.einsum("bkhw,bhw->khw", self.Zf.conj(), Ryf)
-        return torch.fft.irfft2(self.Yf - inv_l * grad, s=self.shape)
+            self.Ryf = torch.einsum("bkhw,khw->bhw", self.Zf, self.Yf) - self.Sf
+            self.grad = torch.einsum("bkhw,bhw->khw", self.Zf.conj(), self.Ryf)
+
+    def descend(self, inv_l: float) -> torch.Tensor:
+        """IDFT(Ŷ − ∇/L), the point the constraint projects."""
+        return torch.fft.irfft2(self.Yf - inv_l * self.grad, s=self.shape)
+
+    def backtrack_terms(self, D: torch.Tensor) -> torch.Tensor:
+        """f(x), f(y), ⟨∇f(y), x − y⟩ and ‖x̂ − ŷ‖² for the candidate kernels D, in SPORCO's
+        DFT scaling (plain sums over the half spectrum, ``obfn_f``), as one float64 (4,) tensor."""
+        Xf = ops.kernel_dft(D, self.shape)
+        Dxy = Xf - self.Yf
+        Rx = ops.synthesis_any(Xf, self.Zf) - self.Sf
+        sq = lambda a: a.real.square().sum() + a.imag.square().sum()  # noqa: E731
+        lin = (Dxy.conj() * self.grad).real.sum()
+        return torch.stack([0.5 * sq(Rx), 0.5 * sq(self.Ryf), lin, sq(Dxy)]).to(torch.float64)
 
     def extrapolate(self, D: torch.Tensor, Dprev: torch.Tensor, coef: float) -> float:
         Xfprv, Yfprv = self.Xf, self.Yf
@@ -52,6 +72,10 @@ class TorchPGMOps:
 
     def dft(self) -> torch.Tensor:
         return self.Xf
+
+    def fidelity(self) -> torch.Tensor:
+        """½Σ_j‖Σ_k d_k * z_jk − s_j‖² at the iterate x (SPORCO ``obfn_dfd``), a float64 0-d tensor."""
+        return _fidelity(self.Zf, self.Xf, self.Sf, self.shape)
 
     def padded(self) -> torch.Tensor:
         return torch.fft.irfft2(self.Xf, s=self.shape)
@@ -70,9 +94,14 @@ class TorchConsensusOps:
     def __init__(self, Sf: torch.Tensor, shape, relax: float):
         self.Sf, self.shape, self.relax = Sf, tuple(shape), relax
 
-    def start(self, D0: torch.Tensor, rho: float) -> None:
+    def start(self, D0: torch.Tensor, rho: float, U0: torch.Tensor | None = None) -> None:
+        """g = D0 padded; u_j = g/ρ for every image (SPORCO's choice given a starting
+        dictionary), or ``U0`` (B, K, [C,] H, W) when given."""
         self.G = pad(D0, self.shape)  # consensus variable (SPORCO's Y), padded
-        self.U = (self.G / rho).unsqueeze(0).expand(self.Sf.shape[0], *self.G.shape).clone()
+        if U0 is not None:
+            self.U = U0.to(self.G).clone()
+        else:
+            self.U = (self.G / rho).unsqueeze(0).expand(self.Sf.shape[0], *self.G.shape).clone()
 
     def set_codes(self, cb) -> None:
         self.Zf = torch.fft.rfft2(cb.y)
@@ -103,8 +132,17 @@ class TorchConsensusOps:
     def divide_dual(self, f: float) -> None:
         self.U = self.U / f
 
+    def zero_dual(self) -> None:
+        """u ← 0 (a learner's ``zero_dual`` start)."""
+        self.U = torch.zeros_like(self.U)
+
     def dft(self) -> torch.Tensor:
         return torch.fft.rfft2(self.G)
+
+    def fidelity(self) -> torch.Tensor:
+        """½Σ_j‖Σ_k g_k * z_jk − s_j‖² at the consensus variable g (SPORCO's, with ``fEvalX``
+        False), a float64 0-d tensor."""
+        return _fidelity(self.Zf, self.dft(), self.Sf, self.shape)
 
     def padded(self) -> torch.Tensor:
         return self.G
@@ -118,6 +156,88 @@ class TorchConsensusOps:
             self.U = st["U"].to(self.U)
         else:  # a checkpoint of the fused back end, which keeps U's DFT
             self.U = torch.fft.irfft2(st["Uf"].to(self.U.device), s=self.shape).to(self.U)
+
+
+class TorchISMOps:
+    r"""ADMM arithmetic of the dictionary update with one x for all images (SPORCO
+    ``admm.ccmod.ConvCnstrMOD_IterSM``): the x-step solves, per frequency,
+
+    .. math::
+        \Big(\sum_j \overline{\hat z_j}\hat z_j^T + \rho I\Big)\hat x
+        = \sum_j \overline{\hat z_j}\hat s_j + \rho\,\mathrm{DFT}(y - u),
+
+    exactly, by Woodbury's identity with the B×B Gram matrix Ẑ Ẑᴴ of the images' codes
+    (SPORCO solves the same system by iterated Sherman–Morrison); a multi-channel dictionary
+    solves each channel with the same matrix. Then a = αx + (1 − α)y (relaxation), the
+    caller's y = P_C(a + u), u ← u + a − y; the interface of :class:`TorchConsensusOps` with
+    one block."""
+
+    def __init__(self, Sf: torch.Tensor, shape, relax: float):
+        self.Sf, self.shape, self.relax = Sf, tuple(shape), relax
+
+    def start(self, D0: torch.Tensor, rho: float, U0: torch.Tensor | None = None) -> None:
+        """y = D0 padded; u = ``U0``, or y (SPORCO's ``uinit`` given a starting dictionary; zero
+        for a zero one)."""
+        self.G = pad(D0, self.shape)
+        self.U = self.G.clone() if U0 is None else U0.to(self.G).clone()
+
+    def set_codes(self, cb) -> None:
+        self.Zf = torch.fft.rfft2(cb.y)  # (B, K, H, Wr)
+        A = self.Zf.permute(2, 3, 0, 1)  # (H, Wr, B, K): the rows ẑ_jᵀ of each frequency
+        self.A = A
+        self.gram = A @ A.conj().transpose(-2, -1)  # Ẑ Ẑᴴ, (H, Wr, B, B)
+        self.mc = self.Sf.ndim == 4
+        Sf = self.Sf.permute(2, 3, 0, 1) if self.mc else self.Sf.permute(1, 2, 0).unsqueeze(-1)  # (H, Wr, B, C)
+        self.ZSf = A.conj().transpose(-2, -1) @ Sf  # Σ_j conj(ẑ_j) ŝ_j, (H, Wr, K, C)
+        self._chol = None
+
+    def _factor(self, rho: float) -> torch.Tensor:
+        if self._chol is None or self._chol[0] != rho:
+            eye = torch.eye(self.gram.shape[-1], dtype=self.gram.dtype, device=self.gram.device)
+            self._chol = (rho, torch.linalg.cholesky(self.gram + rho * eye))
+        return self._chol[1]
+
+    def consensus_mean(self, rho: float) -> torch.Tensor:
+        """The x-step and relaxation; a + u, the point the constraint projects."""
+        YUf = torch.fft.rfft2(self.G - self.U)  # (K, [C,] H, Wr)
+        YUf = YUf.permute(2, 3, 0, 1) if self.mc else YUf.permute(1, 2, 0).unsqueeze(-1)
+        b = self.ZSf + rho * YUf
+        c = torch.cholesky_solve(self.A @ b, self._factor(rho))  # (ρI + ẐẐᴴ)⁻¹ Ẑ b
+        Xf = (b - self.A.conj().transpose(-2, -1) @ c) / rho  # (H, Wr, K, C)
+        Xf = Xf.permute(2, 3, 0, 1) if self.mc else Xf[..., 0].permute(2, 0, 1)
+        self.X = torch.fft.irfft2(Xf, s=self.shape)
+        self.AX = self.X if self.relax == 1.0 else self.relax * self.X + (1 - self.relax) * self.G
+        return self.AX + self.U
+
+    def dual_update(self, D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """y = D padded, u ← u + a − y; ‖x − y‖, ‖u‖, ‖x‖."""
+        self.G = pad(D, self.shape)
+        self.U = self.U + (self.AX - self.G)
+        return _l2(self.X - self.G), _l2(self.U), _l2(self.X)
+
+    def divide_dual(self, f: float) -> None:
+        self.U = self.U / f
+
+    def zero_dual(self) -> None:
+        """u ← 0 (a learner's ``zero_dual`` start)."""
+        self.U = torch.zeros_like(self.U)
+
+    def dft(self) -> torch.Tensor:
+        return torch.fft.rfft2(self.G)
+
+    def fidelity(self) -> torch.Tensor:
+        """½Σ_j‖Σ_k x_k * z_jk − s_j‖² at x (SPORCO's ``fEvalX`` True for this class)."""
+        return _fidelity(self.Zf, torch.fft.rfft2(self.X), self.Sf, self.shape)
+
+    def padded(self) -> torch.Tensor:
+        return self.G
+
+    def state(self) -> dict[str, Any]:
+        return {"U": self.U}
+
+    def load(self, D: torch.Tensor, st) -> None:
+        self.G = pad(D, self.shape)
+        self.U = st["U"].to(self.U)
 
 
 class TorchMaskedPGMOps(TorchPGMOps):
@@ -204,6 +324,12 @@ class TorchMaskedConsensusOps(TorchConsensusOps):
     def load(self, D: torch.Tensor, st) -> None:
         self.G = pad(D, self.shape)
         self.U, self.Y1, self.U1 = (st[k].to(self.S) for k in ("U", "Y1", "U1"))
+
+
+def _fidelity(Zf: torch.Tensor, Df: torch.Tensor, Sf: torch.Tensor, shape) -> torch.Tensor:
+    """½‖Σ_k D̂_k Ẑ_jk − Ŝ_j‖² summed over the images (and channels), by Parseval."""
+    R = ops.synthesis_any(Df, Zf) - Sf
+    return 0.5 * ops.rfft2_sqnorm(R, shape[1]).sum().to(torch.float64)
 
 
 def _hypot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -85,6 +85,7 @@ class TorchCBPDN:
         u = self.tmp
         if self.prox.apply_(v, thr, y, u):
             torch.sub(v, y, out=u)
+        self.prox.observe_(x)  # a regulariser that follows the iterates (csc.core.prox.InhibitionThreshold)
         sq = lambda a: torch.mul(a, a, out=v).sum((1, 2, 3))  # noqa: E731  (v is scratch now)
         cols = [sq(x), sq(y), sq(u), sq(torch.sub(x, y, out=v)), sq(torch.sub(yprev, y, out=v))]
         if want_l1:

@@ -107,6 +107,8 @@ class TorchTwoBlock(TwoBlockViews):
         """Aᵀv = Dᵀv₀ + v₁ (n, K, H, W); Dᵀv₀ = Σ_c d_ck ⋆ v₀_c for a multi-channel dictionary."""
         H, W = self.shape
         v0f, Df = torch.fft.rfft2(v0), self.xs.Df
+        if hasattr(self.xs, "adjoint"):  # an x-step with its own Dᵀ (csc.core.xstep.ProductXStep: (DBᵀ)ᵀ)
+            return torch.fft.irfft2(self.xs.adjoint(v0f), s=(H, W)) + v1
         DTv0 = torch.einsum("kchw,nchw->nkhw", Df.conj(), v0f) if Df.ndim == 4 else self.xs.Dfc * v0f
         return torch.fft.irfft2(DTv0, s=(H, W)) + v1
 

@@ -1,7 +1,7 @@
 """``csc learn --images DIR|builtin[:NAME,...] --init FILE|NAME|random --lmbda L --steps N --out FILE``.
 
 Learns a convolutional dictionary from preprocessed images, with the batch learner
-(:class:`csc.DictLearn`, ``--method batch``, dictionary step ``--dmethod pgm|cns``) or the
+(:class:`csc.DictLearn`, ``--method batch``, dictionary step ``--dmethod pgm|cns|ism``) or the
 online one (:class:`csc.OnlineDictLearn`, ``--method online``, data-parallel under
 ``torchrun``), checkpointing every ``--checkpoint-every`` steps and resuming with
 ``--resume``. Writes the dictionary (``OUT``, with a manifest naming the images, the
@@ -39,7 +39,7 @@ def register(sub) -> None:
     lr.add_argument("--overwrite-checkpoint", action="store_true",
                     help="replace a checkpoint file that is not a checkpoint of this run (refused by default)")
     lr.add_argument("--method", choices=["batch", "online"], default="batch")
-    lr.add_argument("--dmethod", choices=["pgm", "cns"], default="pgm", help="batch learner's dictionary step")
+    lr.add_argument("--dmethod", choices=["pgm", "cns", "ism"], default="pgm", help="batch learner's dictionary step")
     lr.add_argument("--crop", type=positive_int, default=None, help="random square crops of this side")
     lr.add_argument("--preprocess", choices=["highpass", "lcn", "none"], default="highpass")
     lr.add_argument("--colour", action="store_true",

@@ -34,7 +34,7 @@ import torch
 from csc.core.options import default_rsdl_target
 
 __all__ = ["Prox", "SoftThreshold", "SparseGroupThreshold", "ImpulseMask", "L1BallProjection", "GroupL2Threshold",
-           "DataTerm", "L1Data", "QuadraticData", "L2BallData", "project_l1_ball", "trim"]
+           "InhibitionThreshold", "DataTerm", "L1Data", "QuadraticData", "L2BallData", "project_l1_ball", "trim"]
 
 
 def trim(w: Any, mask: torch.Tensor) -> Any:
@@ -81,6 +81,11 @@ class Prox:
     def keep(self, mask: torch.Tensor) -> "Prox":
         """This prox for the images of ``mask`` (per-image weights trimmed)."""
         return self
+
+    def observe_(self, x: torch.Tensor) -> None:
+        """After the y-step and before :meth:`values`: this iteration's x (n, M, H, W), for a
+        regulariser whose parameters follow the iterates (:class:`InhibitionThreshold`'s
+        weights); nothing for the others."""
 
     def rho0(self, opts) -> float:
         """ρ₀: ``opts.rho``, or SPORCO's default 50·scale + 1 (50λ + 1 for CBPDN)."""
@@ -258,6 +263,98 @@ class GroupL2Threshold(Prox):
 
     def rho0(self, opts) -> float:
         return float(opts.rho) if opts.rho is not None else 2.0 * self.lmbda + 0.1
+
+
+@dataclass
+class InhibitionThreshold(Prox):
+    r"""g(y) = λ Σ_m ‖w_m ⊙ y_m‖₁ + μ Σ_m ω_mᵀ|y_m| + γ Σ_m z_mᵀ|y_m| (SPORCO
+    ``admm.cbpdnin.ConvBPDNInhib``, Cogliati et al. 2017): an ℓ1 norm whose weights follow the
+    iterates. The y-step is the soft threshold by t = (λw + μω + γz)/ρ (SPORCO's ``prox_l1``,
+    y = sign(v)·max(0, |v| − t), so a negative t, possible with fractional group weights,
+    widens y as SPORCO's does), then non-negativity and boundary zeroing; ``thresholds`` are ρ
+    itself. After it (:meth:`observe_`), from this iteration's x:
+
+    .. math::
+        a = h * |x|,\quad
+        \omega \leftarrow s\,\omega + (1 - s)\big((a\,W_g^T) W_g - (\textstyle\sum_g W_{g,m})\,a_m\big),
+        \quad z \leftarrow s\,z + (1 - s)\,(h' * |x|),
+
+    h the lateral window (``lateral_window``: its DFT (H, Wr), circular convolution), h' the
+    same with 0 at the origin (``self_window``), W_g the (G, M) group weights (``groups``),
+    s the smoothing (``smooth``, SPORCO ``SmoothWeight``); ω and z start at 0. Lateral
+    inhibition runs when ``groups`` is given and μ ≠ 0, self inhibition when γ ≠ 0; with
+    neither, the threshold is CBPDN's (λ/ρ)w. The terms are ``l1`` (Σ|w·z|, weight λ),
+    ``lateral`` (Σ|ω·z|, weight μ) and ``self_inhibition`` (Σ|z·z'|, weight γ), with the
+    weights of the iteration's end. ω and z are per image ((n, M, H, W)), trimmed by
+    :meth:`keep`. A frozen image (``sync_every`` > 1) keeps its y, u and x, not its weights,
+    which no longer enter its result."""
+
+    lmbda: float
+    mu: float = 0.0
+    gamma: float = 0.0
+    weight: Any = 1.0
+    groups: torch.Tensor | None = None
+    lateral_window: torch.Tensor | None = None
+    self_window: torch.Tensor | None = None
+    smooth: float = 0.9
+    nonneg: bool = False
+    kernel_size: tuple[int, int] | None = None
+    lateral: Any = 0.0
+    self_weights: Any = 0.0
+
+    @property
+    def scale(self) -> float:
+        return self.lmbda
+
+    @property
+    def terms(self):
+        return (("l1", self.lmbda), ("lateral", self.mu), ("self_inhibition", self.gamma))
+
+    @property
+    def lateral_on(self) -> bool:
+        return self.groups is not None and self.mu != 0
+
+    @property
+    def self_on(self) -> bool:
+        return self.gamma != 0
+
+    def thresholds(self, rho):
+        return rho
+
+    def apply_(self, v, thr, y, u) -> bool:
+        rho = thr.reshape(-1, 1, 1, 1)
+        if self.lateral_on or self.self_on:  # SPORCO: (λ·wl1 + μ·wml + γ·wms)/ρ
+            t = (self.lmbda * self.weight + self.mu * self.lateral + self.gamma * self.self_weights) / rho
+        else:
+            t = (self.lmbda / rho) * self.weight
+        torch.mul(torch.sign(v), torch.clamp(v.abs() - t, min=0), out=y)
+        if self.nonneg:
+            y.clamp_(min=0)
+        _zero_boundary_(y, self.kernel_size)
+        return True
+
+    def observe_(self, x) -> None:
+        if not (self.lateral_on or self.self_on):
+            return
+        H, W = x.shape[-2:]
+        xaf = torch.fft.rfft2(x.abs())
+        s = self.smooth
+        if self.lateral_on:
+            a = torch.fft.irfft2(self.lateral_window * xaf, s=(H, W))
+            Wg = self.groups.to(a.dtype)
+            new = torch.einsum("nghw,gm->nmhw", torch.einsum("nmhw,gm->nghw", a, Wg), Wg)
+            new = new - Wg.sum(0).reshape(1, -1, 1, 1) * a
+            self.lateral = s * self.lateral + (1 - s) * new
+        if self.self_on:
+            new = torch.fft.irfft2(self.self_window * xaf, s=(H, W))
+            self.self_weights = s * self.self_weights + (1 - s) * new
+
+    def values(self, z):
+        return [(w * z).abs().sum((1, 2, 3)) for w in (self.weight, self.lateral, self.self_weights)]
+
+    def keep(self, mask):
+        return replace(self, weight=trim(self.weight, mask), lateral=trim(self.lateral, mask),
+                       self_weights=trim(self.self_weights, mask))
 
 
 def project_l1_ball(v: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:

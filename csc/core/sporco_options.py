@@ -35,7 +35,7 @@ import numpy as np
 from csc.core.checks import check_bool
 
 __all__ = ["SporcoTable", "Rule", "Field", "Flag", "FromObject", "Nested", "SubOptions", "Derived", "Only", "refused",
-           "unset", "IGNORED", "IGNORED_FLAG", "VERBOSE", "CBPDN", "GRADREG", "MASKDCPL", "L1L1GRD", "JOINT", "FISTA",
+           "unset", "IGNORED", "IGNORED_FLAG", "VERBOSE", "CBPDN", "GRADREG", "MASKDCPL", "L1L1GRD", "JOINT", "INHIB", "L1L1GRD_JOINT", "FISTA",
            "SPORCO_CBPDN_NAMES", "SPORCO_FISTA_NAMES", "AUTORHO_FIELDS", "autorho_rules", "l1_weight_from_sporco",
            "l21_weight_from_sporco", "option_dict", "as_dict", "merge"]
 
@@ -523,6 +523,11 @@ MASKDCPL = CBPDN.extend("ConvBPDNMaskDcpl", _RETURN_Y1)
 L1L1GRD = CBPDN.extend("ConvL1L1Grd", {**_GRAD_WEIGHT, **_RETURN_Y1})
 #: SPORCO ``ConvBPDNJoint.Options``: ``L21Weight`` a scalar, (K,), or SPORCO's (H, W, 1, K) / (H, W, 1, 1, K)
 JOINT = CBPDN.extend("ConvBPDNJoint", {"L21Weight": Field("l21_weight", l21_weight_from_sporco)})
+
+#: SPORCO ``admm.pdcsc.ConvProdDictL1L1GrdJoint.Options``: ConvL1L1Grd's and ``L21Weight``
+L1L1GRD_JOINT = L1L1GRD.extend("ConvProdDictL1L1GrdJoint", {"L21Weight": Field("l21_weight", l21_weight_from_sporco)})
+#: SPORCO ``admm.cbpdnin.ConvBPDNInhib.Options``: ConvBPDN's and ``SmoothWeight``
+INHIB = CBPDN.extend("ConvBPDNInhib", {"SmoothWeight": Field("smooth_weight")})
 
 #: SPORCO 0.2.2 ``pgm.cbpdn.ConvBPDN.Options`` (objects written as Class.attribute)
 FISTA = SporcoTable("pgm.cbpdn.ConvBPDN", {

@@ -39,7 +39,7 @@ import torch
 from csc.core import ops
 
 __all__ = ["XStep", "ChannelwiseXStep", "DiagonalXStep", "MultiChannelDiagonalXStep", "MultiChannelXStep",
-           "SingleChannelXStep", "diagonal_xstep_for", "gradient_gram", "xstep_for"]
+           "ProductXStep", "SingleChannelXStep", "diagonal_xstep_for", "gradient_gram", "xstep_for"]
 
 
 class XStep:
@@ -219,6 +219,121 @@ class ChannelwiseXStep:
         """The relative residual of the linear system per image (n,): the largest over its channels."""
         acc = self.inner.accuracy(self._split(xf), self._split(vf), Sf.reshape(-1, 1, *Sf.shape[-2:]), self._rho(rho))
         return acc.view(-1, self.channels).amax(1)
+
+
+class ProductXStep(XStep):
+    r"""The x-step of a product of a convolutional and a standard dictionary (SPORCO
+    ``admm.pdcsc.ConvProdDictBPDN``, Garcia-Cardona & Wohlberg 2018): images of C channels
+    s_c = Σ_j B_cj Σ_k d_k * x_jk, B a (C, J) matrix, maps x (J·K, H, W) pseudo-channel-major.
+    At every frequency x̂ is K×J and the system is
+    :math:`\hat D^H \hat D\,\hat x\,B^T B + \rho\,\hat x = \hat D^H \hat S B + \rho\,\hat v`.
+    With BᵀB = QΓQᵀ (``numpy.linalg.eigh``, |Γ| as SPORCO takes it) and x̃ = x̂Q, column j is
+    :math:`(\gamma_j \hat D^H \hat D + \rho I)\tilde x_j = \hat D^H t_j + \rho\tilde v_j`,
+    t_j = Σ_c (BQ)_cj ŝ_c, solved by Sherman–Morrison as
+    :math:`\tilde x_j = \tilde v_j + \hat D^H (t_j - \gamma_j \hat D \tilde v_j)/(\rho + \gamma_j \hat D \hat D^H)`
+    (SPORCO ``linalg.solvedbi_sm`` with √γ_j D̂); x̂ = x̃Qᵀ. Synthesis: Σ_j B_cj Σ_k D̂_k x̂_jk.
+
+    With ``over_rho`` (SPORCO ``ConvProdDictL1L1Grd``: the two-block split Ax − y = c,
+    A = (DBᵀ; I), and a gradient penalty (μ/2)x̂ᴴdiag(P)x̂, P per kernel as
+    :class:`DiagonalXStep`'s), column j solves
+    :math:`(\gamma_j \hat D^H \hat D + \operatorname{diag}(\delta))\tilde x_j = \hat D^H t_j + \tilde v_j`,
+    δ_k = 1 + (μ/ρ)P_k (SPORCO ``solvedbd_sm``): ẑ = ṽ_j/δ,
+    :math:`c = (t_j - \gamma_j \hat D\hat z)/(1 + \gamma_j \sum_k |\hat D_k|^2/\delta_k)`,
+    x̃_j = ẑ + D̂ᴴc/δ.
+
+    Parameters
+    ----------
+    Df : (K, H, Wr) complex, the convolutional kernels' DFT.
+    B : (C, J) real tensor, the standard dictionary.
+    P, mu, over_rho : the two-block system's penalty (None: the plain system above).
+    """
+
+    row_factor = 1
+
+    def __init__(self, Df: torch.Tensor, B: torch.Tensor, P: torch.Tensor | None = None, mu: float = 0.0,
+                 over_rho: bool = False):
+        Bn = B.detach().cpu().to(torch.float64).numpy()
+        gamma, Q = np.linalg.eigh(Bn.T.dot(Bn))  # SPORCO setdict: Gamma, Q = eigh(BᵀB); Gamma = |Gamma|
+        real = Df.real.dtype
+        self.B = torch.from_numpy(Bn).to(dtype=real, device=Df.device)
+        self.Q = torch.from_numpy(Q).to(dtype=real, device=Df.device)
+        self.BQ = torch.from_numpy(Bn.dot(Q)).to(dtype=real, device=Df.device)
+        self.gamma = torch.from_numpy(np.abs(gamma)).to(dtype=real, device=Df.device).reshape(1, -1, 1, 1)
+        self.channels, self.pseudo = int(Bn.shape[0]), int(Bn.shape[1])
+        self.has_penalty = P is not None
+        if P is not None:
+            _set_penalty(self, Df, P, mu, over_rho)
+        elif over_rho:
+            raise ValueError("over_rho: the two-block system takes the penalty's weights P")
+        self.over_rho = bool(over_rho)
+        super().__init__(Df)
+
+    @classmethod
+    def from_kernels(cls, D: torch.Tensor, shape, B: torch.Tensor, *penalty) -> "ProductXStep":
+        return cls(ops.kernel_dft(D, tuple(shape)), B, *penalty)
+
+    def set_dft(self, Df: torch.Tensor) -> None:
+        super().set_dft(Df)
+        self.gram = ops.gram_diagonal(Df)  # Σ_k |D̂_k|² (H, Wr)
+        self.sq = Df.real.square() + Df.imag.square()
+        self.Dfc = Df.conj().resolve_conj()
+
+    @staticmethod
+    def signal_dft(S: torch.Tensor) -> torch.Tensor:
+        """Image DFTs (n, C, H, W) → (n, C, H, Wr)."""
+        return torch.fft.rfft2(S)
+
+    def _split(self, vf: torch.Tensor) -> torch.Tensor:
+        return vf.view(vf.shape[0], self.pseudo, -1, *vf.shape[-2:])
+
+    def _delta(self, rho: torch.Tensor) -> torch.Tensor:
+        """δ (n, 1, 1 or K, H, Wr) of the two-block system: (μ/ρ)P + 1."""
+        return ((self.mu / rho) * self.P + 1).unsqueeze(1)   # SPORCO: (mu / rho) * GHGf + 1.0
+
+    def solve_(self, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """vf (n, J·K, H, Wr) ← x̂ for v̂ = vf, image DFTs ``Sf`` (n, C, H, Wr), ρ (n, 1, 1, 1)."""
+        Q, v = self.Q.to(vf.dtype), self._split(vf)
+        vt = torch.einsum("ij,nikhw->njkhw", Q, v)
+        t = torch.einsum("cj,nchw->njhw", self.BQ.to(vf.dtype), Sf)
+        Dfc = self.Dfc.unsqueeze(0).unsqueeze(0)
+        if self.over_rho:
+            d = self._delta(rho)
+            z = vt.div_(d)
+            gam = torch.div(self.sq, d).sum(2)                              # Σ_k |D̂_k|²/δ_k
+            c = (t - self.gamma * torch.einsum("khw,njkhw->njhw", self.Df, z)) / (1 + self.gamma * gam)
+            xt = z.add_(Dfc * c.unsqueeze(2) / d)
+        else:
+            c = (t - self.gamma * torch.einsum("khw,njkhw->njhw", self.Df, vt)) / (rho + self.gamma * self.gram)
+            xt = vt.add_(Dfc * c.unsqueeze(2))
+        v.copy_(torch.einsum("ij,njkhw->nikhw", Q, xt))
+        return vf
+
+    def synthesis(self, xf: torch.Tensor) -> torch.Tensor:
+        """Σ_j B_cj Σ_k D̂_k x̂_jk per channel, (n, C, H, Wr)."""
+        return torch.einsum("cj,njhw->nchw", self.B.to(xf.dtype), torch.einsum("khw,njkhw->njhw", self.Df,
+                                                                                self._split(xf)))
+
+    def adjoint(self, zf: torch.Tensor) -> torch.Tensor:
+        """(DBᵀ)ᴴ: conj(D̂_k) Σ_c B_cj ẑ_c for image DFTs zf (n, C, H, Wr) → (n, J·K, H, Wr)."""
+        zb = torch.einsum("cj,nchw->njhw", self.B.to(zf.dtype), zf)
+        return (self.Dfc.unsqueeze(0).unsqueeze(0) * zb.unsqueeze(2)).flatten(1, 2)
+
+    def penalty(self, vf: torch.Tensor, width: int) -> torch.Tensor:
+        """½ Σ_jk x̂_jkᴴ diag(P_k) x̂_jk / (H·W) per image (n,) for maps' DFTs ``vf``, by Parseval."""
+        v = self._split(vf)
+        sq = (v.real.square() + v.imag.square()).mul_(self.P)
+        return ops.parseval_sum(sq, width).sum((1, 2)) / 2.0
+
+    def accuracy(self, xf: torch.Tensor, vf: torch.Tensor, Sf: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+        """Relative residual ‖(DBᵀ)ᴴ(DBᵀ)x̂ + δx̂ − b̂‖ / ‖b̂‖ per image (n,): b̂ = (DBᵀ)ᴴŜ + ρv̂ and
+        δ = ρ, or b̂ = (DBᵀ)ᴴŜ + v̂ and δ = (μ/ρ)P + 1 with ``over_rho``."""
+        if self.over_rho:
+            r, d = 1.0, self._delta(rho).expand(-1, self.pseudo, -1, -1, -1).flatten(1, 2)
+        else:
+            r, d = rho, rho
+        b = self.adjoint(Sf) + r * vf
+        err = (self.adjoint(self.synthesis(xf)) + d * xf - b).abs().square().sum((1, 2, 3)).sqrt()
+        return err / b.abs().square().sum((1, 2, 3)).sqrt().clamp_min(torch.finfo(err.dtype).tiny)
 
 
 def xstep_for(D: torch.Tensor, shape):

@@ -112,11 +112,12 @@ from csc.core.checks import (
     check_nonnegative, check_not_channels_last, check_colour_images, check_learned, on_device, prepare_dictionary,
     working_device,
 )
-from csc.learn.constraints import KernelConstraint
+from csc.learn.constraints import KernelConstraint, dictionary_constraint
 from csc.dictionary.io import atomic_write
 from csc.core.options import CBPDNOptions
 from csc.learn.options import (  # noqa: F401  (the learner's options, re-exported)
     DICTLEARN_CBPDN_DEFAULTS,
+    DICTLEARN_FISTA_DEFAULTS,
     DICTLEARN_MASKDCPL_DEFAULTS,
     DictLearnOptions,
     DictUpdateOptions,
@@ -124,7 +125,8 @@ from csc.learn.options import (  # noqa: F401  (the learner's options, re-export
 )
 from csc.core.stats import StatsTable
 from csc.learn.coding import JointCBPDN, JointMaskDcpl, read_row
-from csc.learn.dictstep import ConsensusDictStep, MaskedConsensusDictStep, PGMDictStep
+from csc.learn.dictstep import ConsensusDictStep, ISMDictStep, MaskedConsensusDictStep, PGMDictStep
+from csc.learn.fista_coding import JointFISTA
 
 __all__ = [
     "DictLearn",
@@ -159,6 +161,14 @@ SPORCO_DICTLEARN_STATS_NAMES: dict[str, str] = {
     "d_rho": "DRho",
     "d_L": "D_L",
     "d_residual": "D_Rsdl",
+    "d_F_backtrack": "D_F_Btrack",
+    "d_Q_backtrack": "D_Q_Btrack",
+    "d_backtrack_iterations": "D_ItBt",
+    "x_L": "X_L",
+    "x_residual": "X_Rsdl",
+    "x_F_backtrack": "X_F_Btrack",
+    "x_Q_backtrack": "X_Q_Btrack",
+    "x_backtrack_iterations": "X_ItBt",
     "time": "Time",
 }
 
@@ -172,9 +182,14 @@ class DictLearnStats(StatsTable):
     or, with ``accurate_dfid``, recomputed after it. ``x_*`` are the coding step's
     residuals and penalty (before its update); ``d_primal_residual``, ``d_dual_residual``
     and ``d_rho`` the ``'cns'`` step's (NaN for ``'pgm'``); ``d_L`` and ``d_residual``
-    (squared fixed-point residual) the ``'pgm'`` step's (NaN for ``'cns'``);
-    ``constraint`` is ‖P_C(D) − D‖ of the dictionary step's iterate; ``time`` is seconds
-    since the start of learning (summed over resumed runs).
+    (squared fixed-point residual) the ``'pgm'`` step's (NaN for ``'cns'``), with
+    ``d_F_backtrack``, ``d_Q_backtrack``, ``d_backtrack_iterations`` its line search's
+    (NaN without ``ccmod.backtrack``);
+    ``constraint`` is ‖P_C(D) − D‖ of the dictionary step's iterate; ``x_L``,
+    ``x_residual`` (squared fixed-point residual), ``x_F_backtrack``, ``x_Q_backtrack`` and
+    ``x_backtrack_iterations`` the FISTA coding step's (``xmethod='pgm'``; NaN for ADMM, the
+    last three NaN without backtracking) and the ``x_*`` residuals and penalty NaN with it;
+    ``time`` is seconds since the start of learning (summed over resumed runs).
     """
 
     iteration: np.ndarray
@@ -190,6 +205,14 @@ class DictLearnStats(StatsTable):
     d_rho: np.ndarray
     d_L: np.ndarray
     d_residual: np.ndarray
+    d_F_backtrack: np.ndarray
+    d_Q_backtrack: np.ndarray
+    d_backtrack_iterations: np.ndarray
+    x_L: np.ndarray
+    x_residual: np.ndarray
+    x_F_backtrack: np.ndarray
+    x_Q_backtrack: np.ndarray
+    x_backtrack_iterations: np.ndarray
     time: np.ndarray
 
 
@@ -237,16 +260,27 @@ def _dictionary_step(D0: torch.Tensor, Sf: torch.Tensor, shape, opts: "DictLearn
     (its operators: :func:`csc.backends.registry.dictionary_ops`); ``masked`` = (images (B, H, W),
     W² (a float or (1 or B, H, W))): the masked steps (SPORCO ``pgm.ccmod.ConvCnstrMODMask``,
     ``admm.ccmodmd.ConvCnstrMODMaskDcpl_Consensus``), whose arithmetic is the torch back end's
-    on every device."""
+    on every device, as that of the 'pgm' step with backtracking (``ccmod.backtrack``)."""
     c = opts.ccmod
-    ops = dictionary_ops(opts.dmethod, Sf, shape, D0, cons, fused, c.relax, masked)
+    if masked is not None and c.backtrack is not None:
+        raise ValueError("ccmod: backtracking of the dictionary step is not offered with a mask")
+    if masked is not None and opts.dmethod == "ism":
+        raise ValueError("dmethod: masked learning takes the 'pgm' or 'cns' dictionary step, not 'ism'")
+    ops = dictionary_ops(opts.dmethod, Sf, shape, D0, cons, fused and c.backtrack is None, c.relax, masked)
     if masked is not None:
         if opts.dmethod == "pgm":
             return PGMDictStep(ops, D0, c, cons)
-        return MaskedConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
+        step = MaskedConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
+        if c.zero_dual:
+            ops.zero_dual()
+        return step
     if opts.dmethod == "pgm":
         return PGMDictStep(ops, D0, c, cons)
-    return ConsensusDictStep(ops, D0, c, cons, Sf.shape[0], shape)
+    step = ISMDictStep(ops, D0, c, cons, shape) if opts.dmethod == "ism" else ConsensusDictStep(
+        ops, D0, c, cons, Sf.shape[0], shape)
+    if c.zero_dual:
+        ops.zero_dual()
+    return step
 
 
 # ===================================================================== checkpoints
@@ -538,10 +572,10 @@ class DictLearn:
         self.lmbda = check_nonnegative("lmbda", lmbda)
         self.coding = _check_coding(coding, self.lmbda, self.options)
         if self.coding is not None:  # the coding problem's options are the coding step's
-            self.options = self.options.replace(cbpdn=_as_cbpdn(self.coding.options))
+            self.options = _coding_options(self.options, self.coding)
         D = prepare_dictionary(dictionary, self.options.dtype, self.options.device, multichannel=True)
         c = self.options.ccmod
-        self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=c.zero_mean, nonneg=c.nonneg)
+        self.constraint = dictionary_constraint(D, self.options.dict_size, zero_mean=c.zero_mean, nonneg=c.nonneg)
         self.initial_dictionary = self.constraint.project(D)
         self._copies = DeviceCopies()  # the initial dictionary on the devices learned on
 
@@ -559,6 +593,9 @@ class DictLearn:
         masked = isinstance(self.coding, ConvBPDNMaskDcpl)
         if mask is None and not masked:
             return self.coding, None
+        if self.options.xmethod == "pgm":
+            raise ValueError("mask: masked learning codes by mask decoupling (ADMM); xmethod='pgm' is not offered "
+                             "with a mask")
         if not masked and self.coding is not None:
             raise ValueError(f"mask: a masked learner codes by mask decoupling; its coding problem must be a "
                              f"csc.ConvBPDNMaskDcpl, not {type(self.coding).__name__}")
@@ -664,8 +701,11 @@ class _BatchRun:
     def __init__(self, S: torch.Tensor, D0: torch.Tensor, lmbda: float, opts: DictLearnOptions,
                  constraint: KernelConstraint, coding=None, mask=None):
         (H, W), K = S.shape[-2:], D0.shape[0]
-        self.opts, self.fused = opts, _use_fused(opts.cbpdn, D0.device)
-        if mask is None:
+        self.opts, self.fused = opts, _use_fused(opts.cbpdn, D0.device) and opts.xmethod == "admm"
+        if opts.xmethod == "pgm":  # FISTA coding (SPORCO xmethod='pgm'): the torch back end
+            self.cb = JointFISTA(S, lmbda, opts.fista, K, D0.shape[-2:])
+            masked = None
+        elif mask is None:
             self.cb = JointCBPDN(S, lmbda, opts.cbpdn, K, D0.shape[-2:], fused=self.fused, problem=coding)
             self.cb.track_nonzeros = self.fused and opts.dmethod == "pgm" and D0.ndim == 3
             masked = None
@@ -686,7 +726,7 @@ class _BatchRun:
         """Outer iteration j: coding iterations, dictionary iterations; its statistics."""
         cb, ds, opts = self.cb, self.ds, self.opts
         row: dict[str, float] = {"iteration": j}
-        row.update(cb.iterate(opts.cbpdn.max_iter, host=False))
+        row.update(cb.iterate(opts.cbpdn.max_iter if opts.xmethod == "admm" else opts.fista.max_iter, host=False))
         ds.set_codes(cb)
         row.update(ds.iterate(opts.ccmod.max_iter))
         self.sync()
@@ -720,18 +760,21 @@ def _check_coding(coding, lmbda: float, opts: DictLearnOptions):
     if coding is None:
         return None
     from csc.problems.cbpdn import ConvBPDN
+    from csc.problems.fista import ConvBPDNFISTA
     from csc.problems.joint import ConvBPDNJoint
     from csc.problems.maskdcpl import ConvBPDNMaskDcpl
     from csc.problems.variants import ConvBPDNGradReg, ConvElasticNet
 
-    if type(coding) not in (ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint, ConvBPDNMaskDcpl):
-        raise TypeError(f"coding: expected a csc.ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint or "
-                        f"ConvBPDNMaskDcpl instance (the coding problem; its dictionary is replaced at each step), "
-                        f"got {type(coding).__name__}")
-    if type(coding) is ConvBPDNJoint and opts.dmethod != "pgm":
-        raise ValueError("coding: joint sparsity learns with dmethod='pgm' only (the 'cns' step of C coupled "
-                         "channels is not implemented)")
-    if type(coding) is not ConvBPDN and coding.dictionary.ndim != 3:
+    if type(coding) not in (ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint, ConvBPDNMaskDcpl, ConvBPDNFISTA):
+        raise TypeError(f"coding: expected a csc.ConvBPDN, ConvElasticNet, ConvBPDNGradReg, ConvBPDNJoint, "
+                        f"ConvBPDNMaskDcpl or ConvBPDNFISTA instance (the coding problem; its dictionary is replaced "
+                        f"at each step), got {type(coding).__name__}")
+    if opts.xmethod == "pgm" and type(coding) is not ConvBPDNFISTA:
+        raise ValueError("coding: with xmethod='pgm' the coding problem is a csc.ConvBPDNFISTA (or none)")
+    if type(coding) is ConvBPDNFISTA and opts.fista != DICTLEARN_FISTA_DEFAULTS:
+        raise ValueError("options.fista: with a coding problem the coding options are the problem's own "
+                         "(coding.options); leave options.fista at its default")
+    if type(coding) not in (ConvBPDN, ConvBPDNFISTA) and coding.dictionary.ndim != 3:
         raise ValueError("coding: the penalised problems take single-channel (K, kh, kw) dictionaries")
     if coding.lmbda != lmbda:
         raise ValueError(f"coding: its λ ({coding.lmbda}) differs from the learner's ({lmbda}); give both the same")
@@ -741,6 +784,16 @@ def _check_coding(coding, lmbda: float, opts: DictLearnOptions):
     if coding.options.max_iter < 1:
         raise ValueError("coding: its options' max_iter must be >= 1 (coding iterations per outer iteration)")
     return coding
+
+
+def _coding_options(opts: DictLearnOptions, coding) -> DictLearnOptions:
+    """The learner's options with the coding problem's options as the coding step's: a
+    csc.ConvBPDNFISTA's as ``fista`` (``xmethod='pgm'``), another's CBPDN fields as ``cbpdn``."""
+    from csc.core.options import FISTAOptions
+
+    if isinstance(coding.options, FISTAOptions):
+        return opts.replace(xmethod="pgm", fista=coding.options)
+    return opts.replace(cbpdn=_as_cbpdn(coding.options))
 
 
 def _as_cbpdn(o) -> CBPDNOptions:
@@ -762,6 +815,26 @@ def _resume_options(opts) -> dict[str, Any]:
     if isinstance(d.get("cbpdn"), dict):
         for k in ("record_stats", "sync_interval", "device", "dtype"):
             d["cbpdn"].pop(k, None)
+    return _without_new_defaults(d)
+
+
+#: options added after checkpoints were first written, and their defaults: left out of the
+#: fingerprint at these values, so that the checkpoints of before resume
+_NEW_DEFAULTS = {"xmethod": "admm", "dict_size": None}
+_NEW_CCMOD_DEFAULTS = {"momentum": "nesterov", "momentum_a": 50.0, "momentum_b": 2.0, "backtrack": None,
+                       "gamma_u": 1.2, "backtrack_max_iter": 50, "zero_dual": False}
+
+
+def _without_new_defaults(d: dict[str, Any]) -> dict[str, Any]:
+    """The options' JSON ``d`` without the fields of :data:`_NEW_DEFAULTS` (and ``fista`` with
+    ``xmethod='admm'``) and the ``ccmod`` fields of :data:`_NEW_CCMOD_DEFAULTS` at their defaults."""
+    if d.get("xmethod", "admm") == "admm":
+        d.pop("fista", None)
+    for group, new in ((d, _NEW_DEFAULTS), (d.get("ccmod"), _NEW_CCMOD_DEFAULTS)):
+        if isinstance(group, dict):
+            for k, v in new.items():
+                if k in group and group[k] == v:
+                    group.pop(k)
     return d
 
 

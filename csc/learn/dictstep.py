@@ -34,7 +34,7 @@ from csc.runtime.sync import host_bool, to_host
 from csc.core.admm import residuals, rho_factor
 from csc.learn.constraints import KernelConstraint
 
-__all__ = ["PGMDictStep", "ConsensusDictStep", "MaskedConsensusDictStep", "constraint_violation"]
+__all__ = ["PGMDictStep", "ConsensusDictStep", "ISMDictStep", "MaskedConsensusDictStep", "constraint_violation"]
 
 
 def l2(t: torch.Tensor) -> torch.Tensor:
@@ -85,6 +85,8 @@ class PGMDictStep(_DictStep):
         self.D = D0
         self.t = 1.0
         self.k = 0
+        if opts.backtrack is not None:  # L changes: kept in checkpoints
+            self._STATE = ("D", "t", "k", "L")
         ops.start(D0)
 
     def iterate(self, n: int) -> dict[str, Any]:
@@ -93,17 +95,49 @@ class PGMDictStep(_DictStep):
         stopping test reads the device only when another iteration would follow."""
         row: dict[str, Any] = {}
         for i in range(n):
-            Dprev = self.D
-            self.D = self.cons.project(self.ops.gradient_step(1.0 / self.L))
-            tprv = self.t
-            self.t = 0.5 * float(1.0 + math.sqrt(1.0 + 4.0 * tprv ** 2))
-            rsdl = self.ops.extrapolate(self.D, Dprev, (tprv - 1.0) / self.t)
-            row = dict(constraint=constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl)
-            self.k += 1
-            if i + 1 < n and _host_float(rsdl, "pgm.stop") < self.opts.rel_stop_tol:
+            row = self.step()
+            if i + 1 < n and _host_float(row["d_residual"], "pgm.stop") < self.opts.rel_stop_tol:
                 break
         return row
 
+    def step(self) -> dict[str, Any]:
+        """One iteration (no host read); its statistics: ``constraint``, ``d_L`` and the
+        squared fixed-point residual ``d_residual`` ‖x̂ − ŷ_prev‖² (the stopping test's)."""
+        Dprev = self.D
+        row: dict[str, Any] = {}
+        if self.opts.backtrack is None:
+            self.D = self.cons.project(self.ops.gradient_step(1.0 / self.L))
+        else:
+            self.D, row = self._line_search()
+        tprv = self.t
+        self.t = self._momentum(tprv)
+        rsdl = self.ops.extrapolate(self.D, Dprev, (tprv - 1.0) / self.t)
+        self.k += 1
+        return dict(constraint=constraint_violation(self.D, self.cons), d_L=self.L, d_residual=rsdl, **row)
+
+    def _line_search(self) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Standard backtracking (SPORCO ``BacktrackStandard.update`` without its y-step): from
+        one gradient, L ← γ_u L until F(x) ≤ Q_L(x, y) (one host read per trial); the kernels
+        and the statistics F, Q and the number of trials."""
+        o = self.opts
+        self.ops.gradient()
+        for nbt in range(1, o.backtrack_max_iter + 1):
+            D = self.cons.project(self.ops.descend(1.0 / self.L))
+            f, fy, lin, dxy2 = to_host(self.ops.backtrack_terms(D), "pgm.backtrack").tolist()
+            F, Q = f, fy + lin + self.L / 2.0 * dxy2
+            if F <= Q:
+                break
+            self.L *= o.gamma_u
+        return D, dict(d_F_backtrack=F, d_Q_backtrack=Q, d_backtrack_iterations=float(nbt))
+
+    def _momentum(self, t: float) -> float:
+        """The next momentum coefficient (SPORCO ``pgm.momentum``): Nesterov's from t, or the
+        linear ones from the iteration count k."""
+        o = self.opts
+        if o.momentum == "nesterov":
+            return 0.5 * float(1.0 + math.sqrt(1.0 + 4.0 * t ** 2))
+        a = o.momentum_b if o.momentum == "linear" else o.momentum_a
+        return (self.k + a) / o.momentum_b
 
 
 class ConsensusDictStep(_DictStep):
@@ -114,35 +148,45 @@ class ConsensusDictStep(_DictStep):
 
     _STATE = ("D", "rho", "k")
 
-    def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint, n_images: int, shape):
+    def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint, n_images: int, shape,
+                 U0: torch.Tensor | None = None):
         self.ops, self.opts, self.cons = ops, opts, cons
         self.rho = float(opts.rho) if opts.rho is not None else 1.0
         self.D = D0
         self.k = 0
         self.nb = int(n_images)
-        self.n = self.nb * D0.shape[0] * shape[0] * shape[1]
-        ops.start(D0, self.rho)
+        self.n = self.nb * math.prod(D0.shape[:-2]) * shape[0] * shape[1]  # SPORCO's Nx (channels too)
+        if U0 is None:
+            ops.start(D0, self.rho)
+        else:
+            ops.start(D0, self.rho, U0)
 
     def iterate(self, n: int) -> dict[str, Any]:
         """Up to n iterations; the last one's statistics (as :meth:`PGMDictStep.iterate`).
         Host reads: the adaptive-ρ factor when ρ may change, the stopping test when another
         iteration would follow."""
-        o = self.opts
         row: dict[str, Any] = {}
         for i in range(n):
-            rho, Dprev = self.rho, self.D
-            self.D = self.cons.project(self.ops.consensus_mean(rho))
-            r, s, epri, edua = _residuals(o, self._norms(Dprev), rho, self.n)
-            row = dict(constraint=constraint_violation(self.D, self.cons), d_primal_residual=r,
-                       d_dual_residual=s, d_rho=rho)
-            rsf = _rho_update(o, self.k, r, s)
-            if rsf != 1.0:
-                self.rho *= rsf
-                self.ops.divide_dual(rsf)
-            self.k += 1
-            if i + 1 < n and host_bool((r < epri) & (s < edua), "cns.stop"):
+            row, done, _ = self.step()
+            if i + 1 < n and host_bool(done, "cns.stop"):
                 break
         return row
+
+    def step(self) -> tuple[dict[str, Any], torch.Tensor, tuple]:
+        """One iteration: (its statistics; the stopping test r < ε_pri and s < ε_dua as a 0-d
+        bool tensor; the tolerances (ε_pri, ε_dua)). Reads the device only for the adaptive-ρ
+        factor when ρ may change."""
+        rho, Dprev = self.rho, self.D
+        self.D = self.cons.project(self.ops.consensus_mean(rho))
+        r, s, epri, edua = _residuals(self.opts, self._norms(Dprev), rho, self.n)
+        row = dict(constraint=constraint_violation(self.D, self.cons), d_primal_residual=r,
+                   d_dual_residual=s, d_rho=rho)
+        rsf = _rho_update(self.opts, self.k, r, s)
+        if rsf != 1.0:
+            self.rho *= rsf
+            self.ops.divide_dual(rsf)
+        self.k += 1
+        return row, (r < epri) & (s < edua), (epri, edua)
 
     def _norms(self, Dprev: torch.Tensor) -> tuple:
         """The dual step; then ‖X‖, √B‖G‖, ‖U‖, ‖X − G‖ and the unscaled dual norm
@@ -150,6 +194,26 @@ class ConsensusDictStep(_DictStep):
         nxg, nu, nx = self.ops.dual_update(self.D)
         nb = math.sqrt(self.nb)
         return nx, nb * l2(self.D), nu, nxg, nb * l2(Dprev - self.D)
+
+
+class ISMDictStep(ConsensusDictStep):
+    r"""The ADMM dictionary step with one x for all images (SPORCO ``admm.ccmod.ConvCnstrMOD_IterSM``,
+    ``dmethod='ism'``): :math:`(\sum_j \hat Z_j^H \hat Z_j + \rho I)\hat x = \sum_j \hat Z_j^H \hat s_j
+    + \rho\,\mathrm{DFT}(y - u)`, :math:`a = \alpha x + (1-\alpha) y`, :math:`y = P_C(a + u)`,
+    :math:`u \mathrel{+}= a - y`, over :class:`csc.backends.torch_dictstep.TorchISMOps`; the
+    residuals of SPORCO's ``ADMMEqual`` (the consensus' with one block), u starting at y₀ (SPORCO's
+    ``uinit``). ``constraint`` is SPORCO's for this class, ‖P_C(x) − x‖ of the padded x."""
+
+    def __init__(self, ops, D0: torch.Tensor, opts, cons: KernelConstraint, shape, U0: torch.Tensor | None = None):
+        super().__init__(ops, D0, opts, cons, 1, shape, U0)
+
+    def step(self) -> tuple[dict[str, Any], torch.Tensor, tuple]:
+        row, done, eps = super().step()
+        X = self.ops.X
+        kh, kw = self.cons.kernel_size
+        P = X.new_zeros(X.shape)
+        P[..., :kh, :kw] = self.cons.project(X)
+        return {**row, "constraint": l2(P - X)}, done, eps
 
 
 class MaskedConsensusDictStep(ConsensusDictStep):

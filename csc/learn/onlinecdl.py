@@ -56,7 +56,7 @@ from csc.runtime import distributed as _dist
 from csc.core import ops
 from csc.core.checks import (as_float_tensor, check_finite, check_images, check_int, check_learned, check_nonnegative,
                              prepare_dictionary, working_device)
-from csc.learn.constraints import KernelConstraint
+from csc.learn.constraints import dictionary_constraint
 from csc.learn.dictlearn import (
     CheckpointCallback,
     RunControl,
@@ -309,7 +309,7 @@ class OnlineDictLearn:
             D = D.contiguous().clone()
             torch.distributed.broadcast(D, src=0)
         o = self.options
-        self.constraint = KernelConstraint(tuple(D.shape[-2:]), zero_mean=o.zero_mean, nonneg=o.nonneg)
+        self.constraint = dictionary_constraint(D, o.dict_size, zero_mean=o.zero_mean, nonneg=o.nonneg)
         self.initial_dictionary = self.constraint.project(D)
         self.dictionary = self.initial_dictionary
         self.j = 0
@@ -498,6 +498,8 @@ class OnlineDictLearn:
         opts.pop("device", None)
         for k in ("record_stats", "sync_interval", "device", "dtype"):
             opts["cbpdn"].pop(k, None)
+        if opts.get("dict_size", 0) is None:  # added later: absent from the checkpoints of before
+            opts.pop("dict_size")
         return dict({"learner": "online", "lmbda": self.lmbda, "options": opts,
                      "initial_dictionary_sha256": tensor_sha256(self.initial_dictionary)}, **sampler.fingerprint())
 

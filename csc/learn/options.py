@@ -21,14 +21,16 @@ import numpy as np
 import torch
 
 from csc.core.checks import check_bool, check_int, check_number
-from csc.core.options import CBPDNOptions, MaskDcplOptions, _as_dtype, check_admm_parameters
-from csc.core.sporco_options import (IGNORED, IGNORED_FLAG, VERBOSE, Field, Flag, Nested, Only, SporcoTable,
-                                     SubOptions, autorho_rules, refused, unset)
-from csc.learn.constraints import KernelConstraint
+from csc.core.options import CBPDNOptions, FISTAOptions, MaskDcplOptions, _as_dtype, check_admm_parameters
+from csc.core.sporco_options import (IGNORED, IGNORED_FLAG, VERBOSE, Field, Flag, FromObject, Nested, Only,
+                                     SporcoTable, SubOptions, _backtrack_from_sporco, _momentum_from_sporco,
+                                     autorho_rules, merge, option_dict, refused, unset)
+from csc.learn.constraints import KernelConstraint, kernel_constraint
 from csc.runtime.device import resolve_device
 
-__all__ = ["DictUpdateOptions", "DictLearnOptions", "OnlineDictLearnOptions", "DICTLEARN_CBPDN_DEFAULTS",
-           "DICTLEARN_MASKDCPL_DEFAULTS", "ONLINE_CBPDN_DEFAULTS", "CCMOD", "DICTLEARN", "ONLINE", "ONLINE_MASKED"]
+__all__ = ["DictUpdateOptions", "CCMOD_DEFAULTS", "DICTLEARN_FISTA_DEFAULTS", "DictLearnOptions",
+           "OnlineDictLearnOptions", "DICTLEARN_CBPDN_DEFAULTS", "DICTLEARN_MASKDCPL_DEFAULTS",
+           "ONLINE_CBPDN_DEFAULTS", "CCMOD", "DICTLEARN", "ONLINE", "ONLINE_MASKED"]
 
 
 # ================================================================ coding defaults
@@ -55,7 +57,53 @@ ONLINE_CBPDN_DEFAULTS = CBPDNOptions(
 )
 _ONLINE_CBPDN_SPORCO = {"MaxMainIter": 100, "AutoRho": _LEARNER_AUTORHO}
 
-_DMETHODS = ("pgm", "cns")
+_DMETHODS = ("pgm", "cns", "ism")
+#: SPORCO's ``admm.ccmod.ConvCnstrMOD_IterSM`` defaults that differ from :class:`DictUpdateOptions`':
+#: adaptive ρ on, every iteration, multiplier 1000 with auto-scaling, ratio 1.2 (stand-alone) …
+_ISM_SPORCO = {"AutoRho": {"Enabled": True, "Period": 1, "AutoScaling": True, "Scaling": 1000.0, "RsdlRatio": 1.2}}
+#: … and in the learner (``ConvCnstrMODOptionsDefaults('ism')``): adaptive ρ on, the rest the learner's
+_ISM_LEARNER_SPORCO = {"AutoRho": {"Enabled": True}}
+_XMETHODS = ("admm", "pgm")
+
+#: FISTA options of SPORCO's batch learner with ``xmethod='pgm'``
+#: (``dictlrn.cbpdndl.ConvBPDNOptionsDefaults('pgm')``): ``pgm.cbpdn.ConvBPDN``'s defaults (L = 500,
+#: Nesterov momentum, no backtracking) with one iteration per outer iteration.
+DICTLEARN_FISTA_DEFAULTS = FISTAOptions(max_iter=1)
+_MOMENTA = ("nesterov", "linear", "genlinear")
+
+
+def _check_xmethod(opts) -> None:
+    """The coding method and its options: ``'admm'`` (``cbpdn``) or ``'pgm'`` (``fista``, with at
+    least one iteration, neither robust backtracking nor monotone FISTA)."""
+    if opts.xmethod not in _XMETHODS:
+        raise ValueError(f"xmethod: expected one of {_XMETHODS}, got {opts.xmethod!r}")
+    f = opts.fista
+    if type(f) is not FISTAOptions:
+        raise TypeError(f"fista: expected FISTAOptions, got {type(f).__name__}")
+    if opts.xmethod != "pgm":
+        return
+    if f.max_iter < 1:
+        raise ValueError("fista: max_iter must be >= 1 (coding iterations per outer iteration)")
+    if f.backtrack == "robust" or f.monotone:
+        raise ValueError("fista: the learner's FISTA coding step offers standard backtracking only (not robust "
+                         "backtracking nor monotone FISTA)")
+    if opts.cbpdn != DICTLEARN_CBPDN_DEFAULTS:
+        raise ValueError("cbpdn: the ADMM coding options are not used with xmethod='pgm'; give the FISTA ones as "
+                         "fista=csc.FISTAOptions(...) and leave cbpdn at its default")
+
+
+def _check_dict_size(sizes):
+    """SPORCO's ``DictSize`` as csc's groups: None; one size (kh, kw, [C,] n) as one group; or
+    groups ((kh, kw, [C,] n), ...) of positive integers (tuples of ints)."""
+    if sizes is None:
+        return None
+    if not isinstance(sizes, (tuple, list)) or not sizes:
+        raise ValueError(f"dict_size: expected groups ((kh, kw, count), ...) or None, got {sizes!r}")
+    if all(isinstance(v, (int, np.integer)) for v in sizes):
+        sizes = (sizes,)
+    out = tuple(tuple(int(v) for v in g) if isinstance(g, (tuple, list)) else g for g in sizes)
+    kernel_constraint(out)  # validates the groups
+    return out
 
 
 def _check_learner(opts, why: str = "") -> None:
@@ -74,7 +122,7 @@ def _check_learner(opts, why: str = "") -> None:
 # ============================================================================ options
 @dataclass(frozen=True)
 class DictUpdateOptions:
-    """Options of the dictionary step (SPORCO's ``CCMOD`` options), SPORCO's effective defaults.
+    r"""Options of the dictionary step (SPORCO's ``CCMOD`` options), SPORCO's effective defaults.
 
     Attributes
     ----------
@@ -93,6 +141,27 @@ class DictUpdateOptions:
         ``'cns'``: over-relaxation (``RelaxParam``, 1.8).
     auto_rho, rho_period, rho_scaling, rsdl_ratio, rsdl_target, auto_scaling, std_residuals
         ``'cns'``: adaptive ρ (``AutoRho.*``): off, 10, 2, 10, 1, off, off.
+    momentum : {'nesterov', 'linear', 'genlinear'}
+        ``'pgm'``: the momentum coefficient (SPORCO's ``Momentum`` object): ``'nesterov'``
+        :math:`t' = (1 + \sqrt{1 + 4t^2})/2` (``MomentumNesterov``, the default),
+        ``'linear'`` :math:`t = (k + b)/b` (``MomentumLinear``), ``'genlinear'``
+        :math:`t = (k + a)/b` (``MomentumGenLinear``), k the iteration (counted over the
+        outer iterations in a learner, as SPORCO's).
+    momentum_a, momentum_b : float
+        a and b of the linear momenta (SPORCO's defaults 50 and 2).
+    backtrack : None or 'standard'
+        ``'pgm'``: step-size backtracking (SPORCO's ``Backtrack``, None): ``'standard'``, L ←
+        γ_u L until F ≤ Q (Beck & Teboulle; ``BacktrackStandard``), from L of the previous
+        iteration. Robust backtracking is not offered. Runs the torch arithmetic.
+    gamma_u : float
+        The increase factor γ_u of L (``BacktrackStandard.gamma_u``, 1.2).
+    backtrack_max_iter : int
+        Trials per line search (``BacktrackStandard.maxiter``, 50).
+    zero_dual : bool
+        ``'cns'``/``'ism'`` in a learner: start the scaled dual u at zero (False: SPORCO's
+        learner's start, u = y₀/ρ per image for ``'cns'``, u = y₀ for ``'ism'``). True is the
+        ``U0 = 0`` of SPORCO scripts that assemble ``dictlrn.DictLearn`` from its steps
+        (``cbpdndl_jnt_clr.py``). The stand-alone updates take ``u0`` instead.
     zero_mean : bool
         Zero-mean kernels (``ZeroMean``, False).
     nonneg : bool
@@ -112,18 +181,62 @@ class DictUpdateOptions:
     rsdl_target: float = 1.0
     auto_scaling: bool = False
     std_residuals: bool = False
+    momentum: str = "nesterov"
+    momentum_a: float = 50.0
+    momentum_b: float = 2.0
+    backtrack: str | None = None
+    gamma_u: float = 1.2
+    backtrack_max_iter: int = 50
+    zero_dual: bool = False
     zero_mean: bool = False
     nonneg: bool = False
 
     def __post_init__(self) -> None:
         check_int("max_iter", self.max_iter, 1)
+        if self.backtrack not in (None, "standard"):
+            raise ValueError(f"backtrack: expected None or 'standard' (robust backtracking is not offered), got "
+                             f"{self.backtrack!r}")
+        check_number("gamma_u", self.gamma_u, minimum=1, strict=True)
+        check_int("backtrack_max_iter", self.backtrack_max_iter, 1)
+        if self.momentum not in _MOMENTA:
+            raise ValueError(f"momentum: expected one of {_MOMENTA}, got {self.momentum!r}")
+        check_number("momentum_a", self.momentum_a, minimum=0)
+        check_number("momentum_b", self.momentum_b, minimum=0, strict=True)
         check_admm_parameters(self)
         for name in ("L", "rho"):
             check_number(name, getattr(self, name), minimum=0, strict=True, none=True)
         check_number("rsdl_target", self.rsdl_target, minimum=0, strict=True)
-        for name in ("zero_mean", "nonneg"):
+        for name in ("zero_mean", "nonneg", "zero_dual"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         KernelConstraint((2, 2), self.zero_mean, self.nonneg)  # validates the combination
+
+    def replace(self, **changes) -> "DictUpdateOptions":
+        """Return a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, dmethod: str = "pgm",
+                    **overrides) -> "DictUpdateOptions":
+        """Options of the stand-alone dictionary updates (:class:`csc.ConvCnstrMOD`,
+        :class:`csc.ConvCnstrMODConsensus`) from SPORCO's ``pgm.ccmod.ConvCnstrMOD.Options``
+        (``dmethod='pgm'``), ``admm.ccmod.ConvCnstrMOD_Consensus.Options`` (``'cns'``) or
+        ``admm.ccmod.ConvCnstrMOD_IterSM.Options`` (``'ism'``, whose adaptive ρ is on by default)
+        dict, over SPORCO's stand-alone defaults (``MaxMainIter`` 1000: :data:`CCMOD_DEFAULTS`).
+        ``X0``/``Y0``/``U0`` are arguments of ``solve``; the names are :data:`CCMOD`."""
+        if dmethod not in _DMETHODS:
+            raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {dmethod!r}")
+        table = CCMOD[dmethod]
+        if dmethod == "ism":
+            opt = merge(_ISM_SPORCO, option_dict("opt", opt))
+        if "max_iter" not in table.translate(opt):
+            overrides = {"max_iter": CCMOD_DEFAULTS.max_iter, **overrides}
+        return table.build(cls, opt, overrides)
+
+
+#: SPORCO's stand-alone dictionary updates' defaults (``pgm.ccmod.ConvCnstrMOD``,
+#: ``admm.ccmod.ConvCnstrMOD_Consensus``): those of :class:`DictUpdateOptions` with 1000
+#: iterations (``MaxMainIter``)
+CCMOD_DEFAULTS = DictUpdateOptions(max_iter=1000)
 
 
 @dataclass(frozen=True)
@@ -134,8 +247,11 @@ class DictLearnOptions:
     ----------
     max_iter : int
         Outer iterations (``MaxMainIter``, 1000).
-    dmethod : {'pgm', 'cns'}
-        Dictionary step (SPORCO's ``dmethod``, default ``'pgm'``).
+    dmethod : {'pgm', 'cns', 'ism'}
+        Dictionary step (SPORCO's ``dmethod``, default ``'pgm'``; ``'ism'``: SPORCO's
+        ``ConvCnstrMOD_IterSM``, :class:`csc.learn.dictstep.ISMDictStep`, torch arithmetic,
+        whose SPORCO defaults turn adaptive ρ on: ``from_sporco`` does, give
+        ``ccmod=DictUpdateOptions(auto_rho=True)`` otherwise).
     accurate_dfid : bool
         Recompute the objective after the dictionary step (``AccurateDFid``, False).
     cbpdn : CBPDNOptions
@@ -145,6 +261,18 @@ class DictLearnOptions:
         ``l1_weight`` may be a scalar or one weight per kernel (K,).
     ccmod : DictUpdateOptions
         Dictionary-step options (``CCMOD``).
+    xmethod : {'admm', 'pgm'}
+        Coding step (SPORCO's ``xmethod``, default ``'admm'``): ADMM CBPDN with ``cbpdn``, or
+        FISTA with ``fista`` (:mod:`csc.learn.fista_coding`; the torch back end on every device).
+    fista : FISTAOptions
+        Coding-step options with ``xmethod='pgm'`` (``CBPDN`` of SPORCO's ``'pgm'`` learner);
+        default :data:`DICTLEARN_FISTA_DEFAULTS` (one iteration, L = 500). Standard
+        backtracking is offered, robust backtracking and monotone FISTA are not.
+    dict_size : groups ((kh, kw, n), ...) or None
+        Multi-scale dictionaries (SPORCO's ``DictSize``; its (kh, kw, C, n) groups too): the
+        kernels in order, n of each size, stored at the largest size and each projected onto
+        its own support (:func:`csc.learn.constraints.kernel_constraint`). None (the
+        default): every kernel of the initial dictionary's size.
     dtype : torch.dtype or None
         Working dtype; None uses the initial dictionary's.
     device : torch.device, str or None
@@ -157,6 +285,9 @@ class DictLearnOptions:
     accurate_dfid: bool = False
     cbpdn: CBPDNOptions = DICTLEARN_CBPDN_DEFAULTS
     ccmod: DictUpdateOptions = field(default_factory=DictUpdateOptions)
+    xmethod: str = "admm"
+    fista: FISTAOptions = DICTLEARN_FISTA_DEFAULTS
+    dict_size: tuple | None = None
     dtype: torch.dtype | None = None
     device: torch.device | str | None = None
 
@@ -168,6 +299,8 @@ class DictLearnOptions:
         _check_learner(self, " (coding iterations per outer iteration)")
         if not isinstance(self.ccmod, DictUpdateOptions):
             raise TypeError(f"ccmod: expected DictUpdateOptions, got {type(self.ccmod).__name__}")
+        _check_xmethod(self)
+        object.__setattr__(self, "dict_size", _check_dict_size(self.dict_size))
 
     def replace(self, **changes) -> "DictLearnOptions":
         """Return a copy with the given fields changed."""
@@ -183,15 +316,16 @@ class DictLearnOptions:
 
         ``opt`` may hold ``MaxMainIter``, ``AccurateDFid``, ``DictSize`` (None),
         ``DataType``, display options (ignored), and the nested ``CBPDN`` and ``CCMOD``
-        dicts (merged over SPORCO's learner defaults, as SPORCO does). ``xmethod`` is
-        always ``'admm'``. Unknown names and unsupported features (PGM backtracking,
-        step-size policies, monotone PGM, ``Callback``, initial values) raise ``ValueError``.
+        dicts (merged over SPORCO's learner defaults, as SPORCO does); with the override
+        ``xmethod='pgm'`` ``CBPDN`` is SPORCO's ``pgm.cbpdn.ConvBPDN`` dict, read into ``fista``.
+        Unknown names and unsupported features (step-size policies, monotone PGM, robust
+        backtracking, ``Callback``, initial values) raise ``ValueError``.
         ``overrides`` (csc field names) are applied last. The names are :data:`DICTLEARN`
         (``CCMOD``'s: :data:`CCMOD`).
         """
         if dmethod not in _DMETHODS:
             raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {dmethod!r}")
-        return DICTLEARN[dmethod].build(cls, opt, {"dmethod": dmethod, **overrides})
+        return _dictlearn_table(dmethod, overrides).build(cls, opt, {"dmethod": dmethod, **overrides})
 
 
 @dataclass(frozen=True)
@@ -214,6 +348,8 @@ class OnlineDictLearnOptions:
         Coding-step options of the steps given a mask (mask decoupling, SPORCO
         ``OnlineConvBPDNMaskDictLearn``'s ``CBPDN``); default :class:`MaskDcplOptions`'
         (SPORCO's: ρ₀ = 1, adaptive ρ off, 1000 iterations, relative tolerance 1e-3).
+    dict_size : groups ((kh, kw, n), ...) or None
+        Multi-scale dictionaries (SPORCO's ``DictSize``), as :class:`DictLearnOptions`'.
     dtype, device
         Working dtype and device; dtype None: the initial dictionary's; device None: each
         minibatch's (a tensor's; an array's, the dictionary's), the learner's dictionary
@@ -226,6 +362,7 @@ class OnlineDictLearnOptions:
     nonneg: bool = False
     cbpdn: CBPDNOptions = ONLINE_CBPDN_DEFAULTS
     cbpdn_mask: MaskDcplOptions = field(default_factory=MaskDcplOptions)
+    dict_size: tuple | None = None
     dtype: torch.dtype | None = None
     device: torch.device | str | None = None
 
@@ -240,6 +377,7 @@ class OnlineDictLearnOptions:
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         _check_learner(self)
         KernelConstraint((2, 2), self.zero_mean, self.nonneg)
+        object.__setattr__(self, "dict_size", _check_dict_size(self.dict_size))
 
     def replace(self, **changes) -> "OnlineDictLearnOptions":
         """Return a copy with the given fields changed."""
@@ -262,6 +400,14 @@ def _falsy(value) -> bool:
     return not value
 
 
+def _ccmod_backtrack(obj) -> dict[str, Any]:
+    """The fields of SPORCO's ``CCMOD.Backtrack`` (None or ``BacktrackStandard``)."""
+    fields = _backtrack_from_sporco(obj)
+    if fields["backtrack"] == "robust":
+        raise ValueError("Backtrack: robust backtracking of the dictionary step is not offered (BacktrackStandard is)")
+    return fields
+
+
 def _nesterov(value) -> bool:
     return value is None or type(value).__name__ == "MomentumNesterov"
 
@@ -277,11 +423,11 @@ _CCMOD_COMMON = {
     **dict.fromkeys(("IterTimer", "DataType"), IGNORED),
     **dict.fromkeys(("Verbose", "StatusHeader", "FastSolve", "LinSolveCheck", "AuxVarObj", "fEvalX", "gEvalY",
                      "ReturnX"), IGNORED_FLAG),
-    **dict.fromkeys(("X0", "Y0", "U0", "Callback", "Backtrack", "StepSizePolicy"), unset(_NOT_SUPPORTED)),
+    **dict.fromkeys(("X0", "Y0", "U0", "Callback", "StepSizePolicy"), unset(_NOT_SUPPORTED)),
     "Monotone": Flag(Only(_falsy, "monotone PGM is not supported")),
     "AutoStop": Nested(SporcoTable("AutoStop", {"Enabled": Flag(Only(_falsy, "PGM adaptive stopping is not supported")),
                                                 "Tau0": IGNORED})),
-    "Momentum": Only(_nesterov, "only Nesterov momentum is supported, got {type}"),
+    "Momentum": Only(_nesterov, "not an option of SPORCO's 'cns' dictionary step, got {type}"),
 }
 _PGM_ONLY = "not an option of SPORCO's 'pgm' dictionary step"
 
@@ -291,6 +437,10 @@ CCMOD: dict[str, SporcoTable] = {
     "pgm": SporcoTable("'pgm' dictionary-step", {
         **_CCMOD_COMMON,
         "L": Field("L", skip_none=True),
+        "Momentum": FromObject(_momentum_from_sporco, {"momentum": "Momentum", "momentum_a": "Momentum.a",
+                                                       "momentum_b": "Momentum.b"}),
+        "Backtrack": FromObject(_ccmod_backtrack, {"backtrack": "Backtrack", "gamma_u": "Backtrack.gamma_u",
+                                                   "backtrack_max_iter": "Backtrack.maxiter"}),
         **dict.fromkeys(("rho", "RelaxParam", "AbsStopTol", "AutoRho"), refused(_PGM_ONLY)),
     }),
     "cns": SporcoTable("'cns' dictionary-step", {
@@ -300,8 +450,13 @@ CCMOD: dict[str, SporcoTable] = {
         "AbsStopTol": Field("abs_stop_tol", skip_none=True),
         "AutoRho": Nested(SporcoTable("AutoRho", autorho_rules(skip_none=True))),
         "L": refused("not an option of SPORCO's 'cns' dictionary step"),
+        "Backtrack": unset(_NOT_SUPPORTED),
     }),
 }
+CCMOD["ism"] = CCMOD["cns"].extend("'ism' dictionary-step", {
+    "L": refused("not an option of SPORCO's 'ism' dictionary step"),
+    "Momentum": Only(_nesterov, "not an option of SPORCO's 'ism' dictionary step, got {type}"),
+})
 
 #: the rows SPORCO's batch and online learners share
 _LEARNER = {
@@ -309,21 +464,47 @@ _LEARNER = {
     "Verbose": VERBOSE,
     "StatusHeader": IGNORED_FLAG,
     "IterTimer": IGNORED,
-    "DictSize": unset(_NOT_SUPPORTED),
+    "DictSize": Field("dict_size", skip_none=True),
     "Callback": unset(_NOT_SUPPORTED),
 }
+
+class _WithCCMOD(SporcoTable):
+    """A learner's table that reads ``CCMOD`` also when absent (SPORCO's 'ism' learner defaults
+    differ from :class:`DictUpdateOptions`')."""
+
+    def translate(self, opt, prefix: str = "") -> dict[str, Any]:
+        opt = option_dict("opt", opt)
+        return super().translate(opt if "CCMOD" in opt else {**opt, "CCMOD": {}}, prefix)
+
+    def extend(self, what: str, rules=None) -> "_WithCCMOD":
+        return _WithCCMOD(what, {**self.rules, **(rules or {})}, self.csc_only)
+
 
 #: SPORCO ``ConvBPDNDictLearn.Options`` of each ``dmethod`` (``CBPDN`` merged over
 #: SPORCO's learner defaults, ``CCMOD`` read by :data:`CCMOD`)
 DICTLEARN: dict[str, SporcoTable] = {
-    dmethod: SporcoTable("ConvBPDNDictLearn", {
+    dmethod: (_WithCCMOD if dmethod == "ism" else SporcoTable)("ConvBPDNDictLearn", {
         **_LEARNER,
         "MaxMainIter": Field("max_iter"),
         "AccurateDFid": Flag(Field("accurate_dfid")),
         "CBPDN": SubOptions("cbpdn", CBPDNOptions.from_sporco, _DICTLEARN_CBPDN_SPORCO),
-        "CCMOD": SubOptions("ccmod", partial(CCMOD[dmethod].build, DictUpdateOptions, prefix="CCMOD.")),
+        "CCMOD": SubOptions("ccmod", partial(CCMOD[dmethod].build, DictUpdateOptions, prefix="CCMOD."),
+                            _ISM_LEARNER_SPORCO if dmethod == "ism" else None),
     }) for dmethod in _DMETHODS
 }
+
+#: SPORCO ``ConvBPDNDictLearn.Options(xmethod='pgm')`` of each ``dmethod``: its ``CBPDN``
+#: (``pgm.cbpdn.ConvBPDN``'s, merged over one iteration) read into ``fista``
+DICTLEARN_PGM: dict[str, SporcoTable] = {
+    dmethod: DICTLEARN[dmethod].extend("ConvBPDNDictLearn(xmethod='pgm')", {
+        "CBPDN": SubOptions("fista", FISTAOptions.from_sporco, {"MaxMainIter": 1})}) for dmethod in _DMETHODS
+}
+
+
+def _dictlearn_table(dmethod: str, overrides: Mapping[str, Any]) -> SporcoTable:
+    """The SPORCO table of the batch learner with ``dmethod`` and the ``xmethod`` of ``overrides``."""
+    return (DICTLEARN_PGM if overrides.get("xmethod", "admm") == "pgm" else DICTLEARN)[dmethod]
+
 
 #: SPORCO ``OnlineConvBPDNDictLearn.Options`` (``CBPDN`` merged over the online learner's defaults)
 ONLINE = SporcoTable("OnlineConvBPDNDictLearn", {

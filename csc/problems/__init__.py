@@ -14,6 +14,9 @@ below the learners, the pipeline and the CLI.
 - :mod:`csc.problems.maskdcpl` — :class:`csc.ConvBPDNMaskDcpl`;
 - :mod:`csc.problems.ams` — :class:`csc.AddMaskSim`;
 - :mod:`csc.problems.constrained` — :class:`csc.ConvBPDNProjL1`, :class:`csc.ConvMinL1InL2Ball`;
+- :mod:`csc.problems.inhib` — :class:`csc.ConvBPDNInhib` (lateral and self inhibition);
+- :mod:`csc.problems.proddict` — :class:`csc.ConvProdDictBPDN`, :class:`csc.ConvProdDictL1L1Grd`,
+  :class:`csc.ConvProdDictL1L1GrdJoint` (product dictionaries D·Bᵀ);
 - :mod:`csc.problems.fista` — :class:`csc.ConvBPDNFISTA`;
 - :mod:`csc.problems.path` — :func:`csc.lambda_path`.
 """

@@ -44,14 +44,17 @@ def test_encode_colour(tmp_path, colour_dict, capsys):
     assert "--colour" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
-def test_learn_colour(tmp_path):
+@pytest.mark.parametrize("dmethod", ["pgm", "ism"])
+def test_learn_colour(tmp_path, dmethod):
     out = tmp_path / "d.npz"
     assert main(["learn", "--images", "builtin:astronaut,coffee", "--colour", "--kernels", "6", "--kernel-size", "5",
-                 "--lmbda", "0.01", "--steps", "2", "--crop", "24", "--out", str(out), "--quiet"]) == 0
+                 "--lmbda", "0.01", "--steps", "2", "--crop", "24", "--dmethod", dmethod, "--out", str(out),
+                 "--quiet"]) == 0
     D = csc.load_dictionary(out)
     assert D.shape == (6, 3, 5, 5)
     assert torch.allclose(D.flatten(1).norm(dim=1), torch.ones(6), atol=1e-5)
     assert csc.dictionary_metadata(out)["colour"] is True
+    assert csc.dictionary_metadata(out)["dmethod"] == dmethod
 
 
 def test_encode_dataset_colour(tmp_path, colour_dict):

@@ -81,9 +81,11 @@ def test_coding_problem_errors():
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_batch_learner_with_joint_sparsity_matches_sporco(backend):
+@pytest.mark.parametrize("dmethod", ["pgm", "cns"])
+def test_batch_learner_with_joint_sparsity_matches_sporco(backend, dmethod):
     """A gray dictionary learned from colour images with the joint-sparsity coding step
-    (SPORCO's cbpdndl with a ConvBPDNJoint x-step, dimK=1, 'pgm')."""
+    (SPORCO's cbpdndl with a ConvBPDNJoint x-step, dimK=1; 'pgm', or 'cns' with the B·C
+    image channels as the consensus blocks, SPORCO's Nb = C·K)."""
     from sporco.admm import cbpdn
     from sporco.dictlrn import cbpdndl
 
@@ -92,9 +94,10 @@ def test_batch_learner_with_joint_sparsity_matches_sporco(backend):
     S = np.stack([np.moveaxis(colour_crop(24, dy=10 * i, dx=-10 * i), 0, -1) for i in range(2)], -1)  # (H, W, C, B)
     D0 = np.random.RandomState(7).randn(6, 6, 5)
     lmbda, mu = 0.002, 0.004
-    opt = {"MaxMainIter": 30, "CCMOD": {"L": 1.0}}
-    dl = cbpdndl.ConvBPDNDictLearn(D0, S, lmbda, cbpdndl.ConvBPDNDictLearn.Options(dict(opt, Verbose=False)),
-                                   dmethod="pgm", dimK=1)
+    opt = {"MaxMainIter": 30, "CCMOD": {"L": 1.0} if dmethod == "pgm" else {"rho": 1.0}}
+    dl = cbpdndl.ConvBPDNDictLearn(D0, S, lmbda, cbpdndl.ConvBPDNDictLearn.Options(dict(opt, Verbose=False),
+                                                                                   dmethod=dmethod),
+                                   dmethod=dmethod, dimK=1)
     dl.xstep = cbpdn.ConvBPDNJoint(dl.xstep.D, S, lmbda, mu, opt=cbpdn.ConvBPDNJoint.Options(dict(dl.opt["CBPDN"])),
                                    dimK=1)
     dl.solve()
@@ -104,11 +107,10 @@ def test_batch_learner_with_joint_sparsity_matches_sporco(backend):
 
     jopts = csc.CBPDNJointOptions(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
     Dc = csc.from_sporco_layout(D0, "dictionary")
-    res = csc.DictLearn(Dc, lmbda, csc.DictLearnOptions.from_sporco(opt), coding=csc.ConvBPDNJoint(Dc, lmbda, mu, jopts)
-                        ).solve(torch.from_numpy(np.ascontiguousarray(np.moveaxis(S, (2, 3), (1, 0)))))
+    res = csc.DictLearn(Dc, lmbda, csc.DictLearnOptions.from_sporco(opt, dmethod=dmethod),
+                        coding=csc.ConvBPDNJoint(Dc, lmbda, mu, jopts)).solve(torch.from_numpy(np.ascontiguousarray(np.moveaxis(S, (2, 3), (1, 0)))))
     assert res.codes.shape == (2, 3, 5, 24, 24) and res.reconstruct().shape == (2, 3, 24, 24)
     D = csc.to_sporco_layout(res.dictionary.numpy(), "dictionary")
     assert np.abs(D_sp - D0 / np.sqrt((D0 ** 2).sum((0, 1), keepdims=True))).max() > 0.01
     assert np.abs(D - D_sp).max() <= 1e-8 * np.abs(D_sp).max()
-    with pytest.raises(ValueError, match="pgm"):
-        csc.DictLearn(Dc, lmbda, csc.DictLearnOptions(dmethod="cns"), coding=csc.ConvBPDNJoint(Dc, lmbda, mu, jopts))
+    np.testing.assert_allclose(res.stats.objective, np.asarray(dl.getitstat().ObjFun), rtol=1e-10)

@@ -169,7 +169,7 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="images"):
         DictLearn(D, 0.1).solve(torch.randn(2, 2, 16, 16, dtype=torch.float64))
     with pytest.raises(ValueError, match="dmethod"):
-        DictLearnOptions(dmethod="ism")
+        DictLearnOptions(dmethod="cg")  # SPORCO's conjugate-gradient step is not offered
     with pytest.raises(ValueError, match="CCMOD.Foo"):
         DictLearnOptions.from_sporco({"CCMOD": {"Foo": 1}})
     with pytest.raises(ValueError, match="Bar"):

@@ -78,7 +78,7 @@ def test_learner_option_dicts_are_merged_over_sporcos_learner_defaults():
     assert o.cbpdn == learn_options.ONLINE_CBPDN_DEFAULTS.replace(max_iter=7)
     o = csc.OnlineDictLearnOptions.from_sporco({"CBPDN": {"MaxMainIter": 7}}, masked=True)
     assert o.cbpdn_mask == csc.MaskDcplOptions(max_iter=7) and o.cbpdn == learn_options.ONLINE_CBPDN_DEFAULTS
-    with pytest.raises(ValueError, match="CCMOD.Momentum: only Nesterov momentum is supported, got object"):
+    with pytest.raises(ValueError, match="Momentum: expected MomentumNesterov, MomentumLinear or MomentumGenLinear"):
         csc.DictLearnOptions.from_sporco({"CCMOD": {"Momentum": object()}})
     with pytest.raises(ValueError, match="CCMOD.AutoStop.Enabled: PGM adaptive stopping is not supported"):
         csc.DictLearnOptions.from_sporco({"CCMOD": {"AutoStop": {"Enabled": True}}})

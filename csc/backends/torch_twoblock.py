@@ -71,12 +71,21 @@ class TorchTwoBlock(TwoBlockViews):
 
     Parameters
     ----------
-    S : (n, H, W) images, or (n, C, H, W) for a multi-channel dictionary; xstep : a
-    :class:`~csc.core.xstep.DiagonalXStep` (or :class:`~csc.core.xstep.MultiChannelDiagonalXStep`) with ``over_rho``;
-    K : number of kernels; prox : block 1's operator (:class:`csc.core.prox.SoftThreshold`:
-    the ℓ1 weight, non-negativity, boundary zeroing); data : block 0's
-    (:class:`csc.core.prox.DataTerm`: :class:`~csc.core.prox.L1Data` here,
-    :class:`~csc.core.prox.QuadraticData` for mask decoupling, with the mask W).
+    S : tensor
+        (n, H, W) images, or (n, C, H, W) for a multi-channel dictionary.
+    xstep : DiagonalXStep
+        A :class:`~csc.core.xstep.DiagonalXStep` (or
+        :class:`~csc.core.xstep.MultiChannelDiagonalXStep`) with ``over_rho``.
+    K : int
+        Number of kernels.
+    prox : SoftThreshold
+        Block 1's operator (:class:`csc.core.prox.SoftThreshold`: the ℓ1 weight,
+        non-negativity, boundary zeroing).
+    data : DataTerm
+        Block 0's (:class:`csc.core.prox.DataTerm`: :class:`~csc.core.prox.L1Data` here,
+        :class:`~csc.core.prox.QuadraticData` for mask decoupling, with the mask W).
+    opts : CBPDNOptions
+        The solver's options.
     """
 
     #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it

@@ -130,11 +130,12 @@ class UnrolledISTA(torch.nn.Module):
     def steps(self) -> int:
         return self.log_step.shape[0]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Codes (n, K, H, W) predicted for images (n, H, W)."""
+    def forward(self, images: torch.Tensor, dictionary: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes (n, K, H, W) predicted for images (n, H, W); ``dictionary``: the synthesis
+        kernels d to use (default the buffer; a solve passes its own copy, in its dtype)."""
         H, W = images.shape[-2:]
         dt = images.dtype
-        Df = ops.kernel_dft(self.dictionary.to(dt), (H, W))
+        Df = ops.kernel_dft((self.dictionary if dictionary is None else dictionary).to(dt), (H, W))
         Wf = ops.kernel_dft(self.kernels.to(dt), (H, W)).conj()
         Sf = torch.fft.rfft2(images)
         step, thr = self.log_step.to(dt).exp(), self.log_threshold.to(dt).exp()
@@ -182,7 +183,7 @@ class WarmStartPredictor:
         self.check_for(dictionary, lmbda)
         model = self.model.to(device=images.device)
         with torch.no_grad():
-            y0 = model(images.detach())
+            y0 = model(images.detach(), dictionary.detach())
         return y0, self.rho
 
     def check_for(self, dictionary, lmbda: float, what: str = "warm_start") -> None:

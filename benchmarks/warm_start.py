@@ -1,0 +1,255 @@
+"""Amortised warm start: time and iterations to accuracy on a dataset case, warm against cold.
+
+    python benchmarks/warm_start.py --out benchmarks/results/warmstart [--test 200 --size 128 ...]
+
+The dataset case: ``--test`` held-out ``--size``² crops of SPORCO's example photographs
+monarch, sail and tulips (grey, csc's Tikhonov highpass), coded with SPORCO's G:12x12x36
+dictionary at λ ``--lmbda``; the predictor (:mod:`csc.nn.warmstart`) is trained on
+``--train`` ``--train-size``² crops of other photographs (barbara, kodim23 and
+scikit-image's camera, astronaut, coffee, chelsea), coded cold to ``--fit-tol``. Each
+held-out image is then solved alone, one thread, cold (csc ADMM, SPORCO's defaults) and
+warm (the same solver from the predicted code, the consistent dual and the training's ρ),
+recording the objective on y at every iteration until the residuals fall below
+``--ref-tol`` (or ``--iters``); F* per image is the lowest objective either run reached.
+Times include the whole solve call (the prediction and the dual for the warm start); the
+training's cost (coding the training crops, training) is reported and amortised over N
+images. Writes ``warm_start.json``, ``warm_start.md`` and ``warm_start.png`` (``--report``
+redraws them from the JSON). ``--encode`` also times ``encode_dataset`` warm against cold
+(``encode_dataset.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench import peers as bp  # noqa: E402
+
+bp.single_thread()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+TRAIN_IMAGES = (("sporco", "barbara.png"), ("sporco", "kodim23.png"), ("skimage", "camera"), ("skimage", "astronaut"),
+                ("skimage", "coffee"), ("skimage", "chelsea"))
+TEST_IMAGES = (("sporco", "monarch.png"), ("sporco", "sail.png"), ("sporco", "tulips.png"))
+LEVELS = (1e-3, 1e-4)
+
+
+def photo(source: str, name: str) -> np.ndarray:
+    """A grey photograph in [0, 1], float64."""
+    if source == "sporco":
+        from sporco import util
+
+        return util.ExampleImages(scaled=True, gray=True).image(name).astype(np.float64)
+    import skimage.color
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    img = skimage.color.rgb2gray(img) if img.ndim == 3 else img / 255.0
+    return np.asarray(img, dtype=np.float64)
+
+
+def crops(names, n: int, size: int, seed: int) -> np.ndarray:
+    """n random size² crops, taken in turn from the photographs ``names`` (uniform positions)."""
+    rng = np.random.default_rng(seed)
+    imgs = [photo(*nm) for nm in names]
+    out = []
+    for i in range(n):
+        im = imgs[i % len(imgs)]
+        h, w = rng.integers(0, im.shape[0] - size + 1), rng.integers(0, im.shape[1] - size + 1)
+        out.append(im[h:h + size, w:w + size])
+    return np.stack(out)
+
+
+def highpass(images: np.ndarray) -> torch.Tensor:
+    from csc.pipeline.preprocess import Preprocess
+
+    return Preprocess("highpass").forward(torch.from_numpy(images))[0]
+
+
+def dictionary() -> torch.Tensor:
+    from sporco import util
+
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(util.convdicts()["G:12x12x36"], -1, 0), dtype=np.float64))
+
+
+class Given:
+    """A warm start handing over a prediction made (and timed) outside the solve."""
+
+    def __init__(self, y, rho):
+        self.y, self.rho = y, rho
+
+    def warm_start(self, images, dictionary, lmbda):
+        return self.y, self.rho
+
+
+def trace(solver, s: torch.Tensor, predictor=None) -> dict:
+    """One image's solve: per-iteration objective (on y) and wall time since the call, the
+    iterations at which SPORCO's stopping test at 1e-3 and 1e-4 would have stopped it."""
+    t0 = time.perf_counter()
+    warm = None
+    if predictor is not None:
+        y0, rho = predictor.warm_start(s[None], solver.dictionary, solver.lmbda)
+        warm = Given(y0, rho)
+    res = solver.solve(s[None], warm_start=warm)
+    wall = time.perf_counter() - t0
+    st = res.stats[0]
+    times = np.asarray(st.time) + (wall - float(st.time[-1]))  # the whole call: prediction, dual, set-up
+    out = {"time": times.tolist(), "objective": np.asarray(st.objective).tolist(), "wall": wall}
+    for tol in LEVELS:
+        hit = np.flatnonzero((st.primal_residual < tol) & (st.dual_residual < tol))
+        out[f"stop_{tol:g}"] = None if hit.size == 0 else {"iteration": int(hit[0] + 1), "time": float(times[hit[0]]),
+                                                         "objective": float(st.objective[hit[0]])}
+    return out
+
+
+def run(a) -> dict:
+    import csc
+    from csc.nn.warmstart import WarmStartOptions, fit_warm_start
+
+    D = dictionary()
+    rec = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "loadavg_start": os.getloadavg(),
+           "cpu_count": os.cpu_count(), "threads": 1, "args": vars(a),
+           "note": "the machine's 2 cores were shared with other jobs (load average recorded): iteration "
+                   "counts are the reliable measure, times are indicative"}
+    train = highpass(crops(TRAIN_IMAGES, a.train, a.train_size, seed=0))
+    test = highpass(crops(TEST_IMAGES, a.test, a.size, seed=1))
+    fit_solver = csc.ConvBPDN(D, a.lmbda, csc.CBPDNOptions(rel_stop_tol=a.fit_tol, max_iter=500, record_stats=False))
+    wopts = WarmStartOptions(steps=a.steps, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr)
+    pred, _ = fit_warm_start(fit_solver, train, options=wopts, generator=torch.Generator().manual_seed(0),
+                             preprocessing={"kind": "highpass"}, progress=True)
+    rec["training"] = dict(pred.record, rho=pred.rho)
+    print(f"training: coded {a.train} crops in {pred.record['code_seconds']:.1f} s, trained in "
+          f"{pred.record['train_seconds']:.1f} s; loss {pred.record['losses'][0]:.3f} → {pred.record['losses'][-1]:.3f}",
+          flush=True)
+    solver = csc.ConvBPDN(D, a.lmbda, csc.CBPDNOptions(rel_stop_tol=a.ref_tol, max_iter=a.iters, objective_on_y=True))
+    rec["images"] = []
+    trace(solver, test[0]), trace(solver, test[0], pred)  # warm-up: kernels compiled, FFT plans made
+    for i in range(a.test):
+        cold, warm = trace(solver, test[i]), trace(solver, test[i], pred)
+        rec["images"].append({"cold": cold, "warm": warm})
+        if i % 20 == 0:
+            print(f"image {i}: cold {len(cold['time'])} it, warm {len(warm['time'])} it", flush=True)
+    rec["loadavg_end"] = os.getloadavg()
+    return rec
+
+
+def summarise(rec: dict) -> dict:
+    """Per engine: iterations and seconds to each level (median, mean; total seconds over the
+    images), the stopping test's iterations and final objectives, and the amortised totals."""
+    imgs = rec["images"]
+    fstar = [min(min(r["cold"]["objective"]), min(r["warm"]["objective"])) for r in imgs]
+    train_s = rec["training"]["code_seconds"] + rec["training"]["train_seconds"]
+    out = {"images": len(imgs), "training_seconds": train_s}
+    for eng in ("cold", "warm"):
+        e = {}
+        for lv in LEVELS:
+            hits = [bp.time_to(np.asarray(r[eng]["time"]), np.asarray(r[eng]["objective"]), fs, (lv,))[f"{lv:g}"]
+                    for r, fs in zip(imgs, fstar)]
+            its = np.array([np.nan if h is None else h["iteration"] for h in hits])
+            secs = np.array([np.nan if h is None else h["time"] for h in hits])
+            e[f"{lv:g}"] = {"median_iterations": float(np.nanmedian(its)), "mean_iterations": float(np.nanmean(its)),
+                            "not_reached": int(np.isnan(its).sum()), "total_seconds": float(np.nansum(secs))}
+            stops = [r[eng][f"stop_{lv:g}"] for r in imgs]
+            ok = [s for s in stops if s is not None]
+            gaps = np.array([(s["objective"] - fs) / fs for s, fs in zip(stops, fstar) if s is not None])
+            e[f"stop_{lv:g}"] = {"median_iterations": float(np.median([s["iteration"] for s in ok])) if ok else None,
+                                 "total_seconds": float(sum(s["time"] for s in ok)), "not_stopped": len(stops) - len(ok),
+                                 "relative_gap_quantiles": np.quantile(gaps, [0, 0.5, 0.9, 1]).tolist() if ok else None}
+        out[eng] = e
+    return out
+
+
+def report(rec: dict, out: Path) -> None:
+    s = summarise(rec)
+    rec["summary"] = s
+    n, T = s["images"], s["training_seconds"]
+    lines = [f"# Amortised warm start: {n} held-out crops", "",
+             f"Started {rec['started']}; load average {rec['loadavg_start']} → {rec.get('loadavg_end')} on "
+             f"{rec['cpu_count']} CPUs, one thread. {rec['note']}.", "",
+             f"Predictor: {rec['args']['steps']} unrolled ISTA steps, trained on {rec['args']['train']} "
+             f"{rec['args']['train_size']}² crops of other photographs (coding {rec['training']['code_seconds']:.1f} s, "
+             f"training {rec['training']['train_seconds']:.1f} s, loss {rec['training']['losses'][0]:.3f} → "
+             f"{rec['training']['losses'][-1]:.3f}, ρ₀ {rec['training']['rho']:.3g}).", "",
+             "| level | cold median it | warm median it | it ratio cold/warm | cold s (all images) | warm s | "
+             "warm s + training | time ratio (amortised) |", "|---|---|---|---|---|---|---|---|"]
+    for key, what in [(f"{lv:g}", f"F ≤ (1 + {lv:g}) F*") for lv in LEVELS] + \
+            [(f"stop_{lv:g}", f"stopping test at {lv:g}") for lv in LEVELS]:
+        c, w = s["cold"][key], s["warm"][key]
+        ci, wi = c["median_iterations"], w["median_iterations"]
+        ratio = "—" if not ci or not wi else f"{ci / wi:.2f}×"
+        lines.append(f"| {what} | {ci} | {wi} | {ratio} | {c['total_seconds']:.1f} | {w['total_seconds']:.1f} | "
+                     f"{w['total_seconds'] + T:.1f} | {c['total_seconds'] / (w['total_seconds'] + T):.2f}× |")
+    lines += ["", "Final objectives at the stopping test, (F − F*)/F* quantiles 0, 0.5, 0.9, 1:"]
+    for eng in ("cold", "warm"):
+        for lv in LEVELS:
+            q = s[eng][f"stop_{lv:g}"]["relative_gap_quantiles"]
+            lines.append(f"- {eng}, {lv:g}: {q and ', '.join(f'{v:.2e}' for v in q)}")
+    (out / "warm_start.md").write_text("\n".join(lines) + "\n")
+    (out / "warm_start.json").write_text(json.dumps(rec, indent=1, default=float))
+    print("\n".join(lines))
+    _plot(rec, out / "warm_start.png")
+
+
+def _plot(rec: dict, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    imgs = rec["images"]
+    fstar = [min(min(r["cold"]["objective"]), min(r["warm"]["objective"])) for r in imgs]
+    for eng, colour in (("cold", "C0"), ("warm", "C1")):
+        L = max(len(r[eng]["objective"]) for r in imgs)
+        rel = np.full((len(imgs), L), np.nan)
+        for i, (r, fs) in enumerate(zip(imgs, fstar)):
+            v = np.maximum((np.asarray(r[eng]["objective"]) - fs) / fs, 1e-12)
+            rel[i, :len(v)] = v
+        med = np.nanmedian(rel, 0)
+        lo, hi = np.nanquantile(rel, 0.1, 0), np.nanquantile(rel, 0.9, 0)
+        axes[0].semilogy(np.arange(1, L + 1), med, colour, label=f"{eng} (median, 10–90%)")
+        axes[0].fill_between(np.arange(1, L + 1), lo, hi, color=colour, alpha=0.2)
+        stops = [r[eng]["stop_0.001"]["iteration"] for r in imgs if r[eng]["stop_0.001"]]
+        axes[1].hist(stops, bins=30, alpha=0.6, color=colour, label=eng)
+    for lv in LEVELS:
+        axes[0].axhline(lv, color="0.7", lw=0.5)
+    axes[0].set(xlabel="iteration", ylabel="(F − F*)/F*", title="held-out crops")
+    axes[1].set(xlabel="iterations to the stopping test at 1e-3", ylabel="images")
+    axes[0].legend()
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="benchmarks/results/warmstart")
+    p.add_argument("--test", type=int, default=200)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--train", type=int, default=128)
+    p.add_argument("--train-size", type=int, default=64)
+    p.add_argument("--lmbda", type=float, default=0.05)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--fit-tol", type=float, default=1e-3)
+    p.add_argument("--ref-tol", type=float, default=1e-5)
+    p.add_argument("--iters", type=int, default=250)
+    p.add_argument("--report", action="store_true")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rec = json.loads((out / "warm_start.json").read_text()) if a.report else run(a)
+    report(rec, out)
+
+
+if __name__ == "__main__":
+    main()

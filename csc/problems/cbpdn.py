@@ -522,7 +522,8 @@ class IterationTable:
 
 
 def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = None,
-                     on_split: Callable[[int, int], None] | None = None) -> CBPDNResult:
+                     on_split: Callable[[int, int], None] | None = None,
+                     warm_start: WarmStart | None = None) -> CBPDNResult:
     """``solver.solve(images)`` over batches of the images' first axis sized to the device's
     memory (:func:`csc.runtime.memory.batch_size`; ``memory`` caps it; on CUDA the bytes per
     image are measured by two 2-iteration solves of 1 and 3 images,
@@ -530,13 +531,15 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
     out of device memory halved and retried (:func:`csc.runtime.memory.solve_split`). Every
     image is its own problem, so the result is the one-batch result. A single (H, W) image
     (or (C, H, W) for a multi-channel dictionary) is solved as is, and so is a batch under
-    ``coupling="sporco"`` (one problem: splitting it would change the answer)."""
+    ``coupling="sporco"`` (one problem: splitting it would change the answer). ``warm_start``:
+    :meth:`ConvBPDN.solve`'s, for every batch (a prediction per image: the batches do not
+    change it)."""
     D = solver.dictionary
     check_instance("memory", memory, MemoryBudget, "MemoryBudget(limit_bytes=2**30)")
     t = images if isinstance(images, torch.Tensor) else np.asarray(images)  # batches of an array stay arrays
     single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
     if single or t.shape[0] <= 1 or solver._coupled():
-        return solver.solve(images)
+        return solver.solve(images, warm_start=warm_start)
     device = working_device(images, solver.options.device, D.device)  # the solves' device
     dtype = solver.options.dtype or D.dtype
     maps = D.shape[0] * (t.shape[1] if t.ndim == 4 and D.ndim == 3 else 1)
@@ -547,7 +550,7 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
         probe.options = short
         per_image = measured_image_bytes(lambda k: probe.solve(t[:k]), device) or per_image
     batch = batch_size(t.shape[0], per_image, memory, device)
-    parts = solve_split(lambda lo, hi: solver.solve(t[lo:hi]), t.shape[0], batch, on_split)
+    parts = solve_split(lambda lo, hi: solver.solve(t[lo:hi], warm_start=warm_start), t.shape[0], batch, on_split)
     if len(parts) == 1:
         return parts[0][2]
     return _concat_results([r for _, _, r in parts])

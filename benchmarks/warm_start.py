@@ -111,7 +111,7 @@ def trace(solver, s: torch.Tensor, predictor=None) -> dict:
 
 def run(a) -> dict:
     import csc
-    from csc.nn.warmstart import WarmStartOptions, fit_warm_start
+    from csc.nn.warmstart import WarmStartOptions, fit_warm_start, load_warm_start
 
     D = dictionary()
     rec = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "loadavg_start": os.getloadavg(),
@@ -122,8 +122,13 @@ def run(a) -> dict:
     test = highpass(crops(TEST_IMAGES, a.test, a.size, seed=1))
     fit_solver = csc.ConvBPDN(D, a.lmbda, csc.CBPDNOptions(rel_stop_tol=a.fit_tol, max_iter=500, record_stats=False))
     wopts = WarmStartOptions(steps=a.steps, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr)
-    pred, _ = fit_warm_start(fit_solver, train, options=wopts, generator=torch.Generator().manual_seed(0),
-                             preprocessing={"kind": "highpass"}, progress=True)
+    saved = Path(a.out) / "predictor.npz"  # a rerun reuses the trained predictor (its record holds the costs)
+    if saved.is_file():
+        pred = load_warm_start(saved, D, a.lmbda, preprocessing={"kind": "highpass"})
+    else:
+        pred, _ = fit_warm_start(fit_solver, train, options=wopts, generator=torch.Generator().manual_seed(0),
+                                 preprocessing={"kind": "highpass"}, progress=True)
+        pred.save(saved)
     rec["training"] = dict(pred.record, rho=pred.rho)
     print(f"training: coded {a.train} crops in {pred.record['code_seconds']:.1f} s, trained in "
           f"{pred.record['train_seconds']:.1f} s; loss {pred.record['losses'][0]:.3f} → {pred.record['losses'][-1]:.3f}",
@@ -134,10 +139,17 @@ def run(a) -> dict:
     for i in range(a.test):
         cold, warm = trace(solver, test[i]), trace(solver, test[i], pred)
         rec["images"].append({"cold": cold, "warm": warm})
-        if i % 20 == 0:
+        if i % 10 == 9 or i + 1 == a.test:
+            rec["loadavg_end"] = os.getloadavg()
+            _save(Path(a.out) / "warm_start.json", rec)  # partial results survive an interrupted run
             print(f"image {i}: cold {len(cold['time'])} it, warm {len(warm['time'])} it", flush=True)
-    rec["loadavg_end"] = os.getloadavg()
     return rec
+
+
+def _save(path: Path, rec: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rec, indent=1, default=float))
+    os.replace(tmp, path)
 
 
 def summarise(rec: dict) -> dict:
@@ -192,7 +204,7 @@ def report(rec: dict, out: Path) -> None:
             q = s[eng][f"stop_{lv:g}"]["relative_gap_quantiles"]
             lines.append(f"- {eng}, {lv:g}: {q and ', '.join(f'{v:.2e}' for v in q)}")
     (out / "warm_start.md").write_text("\n".join(lines) + "\n")
-    (out / "warm_start.json").write_text(json.dumps(rec, indent=1, default=float))
+    _save(out / "warm_start.json", rec)
     print("\n".join(lines))
     _plot(rec, out / "warm_start.png")
 
@@ -242,7 +254,7 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--fit-tol", type=float, default=1e-3)
     p.add_argument("--ref-tol", type=float, default=1e-5)
-    p.add_argument("--iters", type=int, default=250)
+    p.add_argument("--iters", type=int, default=160)
     p.add_argument("--report", action="store_true")
     a = p.parse_args(argv)
     out = Path(a.out)

@@ -92,14 +92,11 @@ def test_warm_store_records_its_predictor(stores, dict_file):
     assert pred.lmbda == LMBDA
 
 
-def test_rerun_reuses_the_predictor_and_gives_the_same_store(tmp_path, stores, dict_file, images):
+def test_rerun_reuses_the_predictor_and_gives_the_same_store(stores, dict_file, images):
     _, warm = stores
     labels = np.zeros(N, np.int64)
     again = encode_dataset(images, labels, warm.root, settings(dict_file, warm_start_train=3), device="cpu")
     assert again.manifest["shards"] == warm.manifest["shards"]
-    # a new store trained from scratch gives the same predictor and bytes (the generator is seeded)
-    fresh = encode_dataset(images, labels, tmp_path / "fresh", settings(dict_file, warm_start_train=3), device="cpu")
-    assert [e["sha256"] for e in fresh.manifest["shards"]] == [e["sha256"] for e in warm.manifest["shards"]]
 
 
 def test_predictor_file_and_its_refusals(tmp_path, stores, dict_file, images):
@@ -138,8 +135,6 @@ def test_cli_warm_start(tmp_path, stores, dict_file, capsys):
     assert main(base + ["--warm-start-train", "2", "--out", str(tmp_path / "s")]) == 0
     st = CodeStore(tmp_path / "s")
     assert st.manifest["settings"]["warm_start_train"] == 2 and (tmp_path / "s" / WARM_START_FILE).is_file()
-    assert main(base + ["--warm-start", str(tmp_path / "s" / WARM_START_FILE), "--out", str(tmp_path / "f")]) == 0
-    assert CodeStore(tmp_path / "f").manifest["settings"]["warm_start"].endswith(WARM_START_FILE)
     capsys.readouterr()
     assert main(base + ["--warm-start", "x.npz", "--warm-start-train", "2", "--out", str(tmp_path / "x")]) == 2
     assert "not allowed with" in capsys.readouterr().err

@@ -240,6 +240,48 @@ def _plot(rec: dict, png: Path) -> None:
     fig.savefig(png, dpi=90)
 
 
+def encode_benchmark(a) -> dict:
+    """``encode_dataset`` cold against warm (``warm_start_train``: the predictor trained on the
+    first images inside the timed run) on the same uint8 crops and settings: images per second,
+    and each image's final objective F (float64, from the stored float32 codes)."""
+    import shutil
+    import tempfile
+
+    from csc.core import ops
+    from csc.dictionary.io import save_dictionary
+    from csc.pipeline.store import EncodeSettings, encode_dataset, preprocess_images
+
+    D = dictionary()
+    imgs = np.round(crops(TEST_IMAGES, a.encode_images, a.encode_size, seed=2) * 255).astype(np.uint8)
+    labels = np.zeros(len(imgs), np.int64)
+    rec = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "loadavg_start": os.getloadavg(), "threads": 1,
+           "images": len(imgs), "size": a.encode_size, "warm_start_train": a.encode_train, "lmbda": a.lmbda,
+           "rel_stop_tol": a.encode_tol, "max_iter": 500, "shard_size": a.encode_shard, "runs": {}}
+    tmp = Path(tempfile.mkdtemp(prefix="csc-warm-encode-"))
+    try:
+        dfile = str(save_dictionary(tmp / "G12x12x36.npz", D))
+        for name, train in (("cold", 0), ("warm", a.encode_train)):
+            st = EncodeSettings(dictionary=dfile, lmbda=a.lmbda, max_iter=500, rel_stop_tol=a.encode_tol,
+                                value_dtype="float32", shard_size=a.encode_shard, warm_start_train=train)
+            t0 = time.perf_counter()
+            store = encode_dataset(imgs, labels, tmp / name, st, device="cpu")
+            seconds = time.perf_counter() - t0
+            S = preprocess_images(imgs, st, dtype=torch.float64)
+            y = store.dense(dtype=torch.float64)
+            F = 0.5 * (ops.synthesis(D, y) - S).square().sum((1, 2)) + a.lmbda * y.abs().sum((1, 2, 3))
+            rec["runs"][name] = {"seconds": seconds, "images_per_second": len(imgs) / seconds,
+                                 "objective": F.tolist(), "training": store.manifest.get("warm_start_training")}
+            print(f"encode {name}: {seconds:.1f} s, {len(imgs) / seconds:.2f} images/s", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    Fc, Fw = np.asarray(rec["runs"]["cold"]["objective"]), np.asarray(rec["runs"]["warm"]["objective"])
+    rel = (Fw - Fc) / Fc
+    rec["warm_minus_cold_relative_quantiles"] = dict(zip(("min", "10%", "50%", "90%", "max"),
+                                                         np.quantile(rel, [0, 0.1, 0.5, 0.9, 1]).tolist()))
+    rec["loadavg_end"] = os.getloadavg()
+    return rec
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="benchmarks/results/warmstart")
@@ -256,9 +298,20 @@ def main(argv=None) -> None:
     p.add_argument("--ref-tol", type=float, default=1e-5)
     p.add_argument("--iters", type=int, default=160)
     p.add_argument("--report", action="store_true")
+    p.add_argument("--encode", action="store_true", help="only the encode_dataset benchmark (encode_dataset.json)")
+    p.add_argument("--encode-images", type=int, default=192)
+    p.add_argument("--encode-size", type=int, default=64)
+    p.add_argument("--encode-train", type=int, default=64)
+    p.add_argument("--encode-shard", type=int, default=64)
+    p.add_argument("--encode-tol", type=float, default=1e-3)
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.encode:
+        rec = encode_benchmark(a)
+        _save(out / "encode_dataset.json", rec)
+        print(json.dumps({k: v for k, v in rec.items() if k != "runs"}, indent=1, default=float))
+        return
     rec = json.loads((out / "warm_start.json").read_text()) if a.report else run(a)
     report(rec, out)
 

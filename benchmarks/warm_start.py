@@ -152,6 +152,54 @@ def _save(path: Path, rec: dict) -> None:
     os.replace(tmp, path)
 
 
+def peers(rec: dict, a) -> None:
+    """SPORCO's ADMM and PGM (``benchmarks/bench/peers.py``, one thread) on the first ``a.peers``
+    held-out crops, as many iterations as csc's runs, recorded in ``rec["peers"]``."""
+    D = dictionary().numpy()
+    test = highpass(crops(TEST_IMAGES, a.peers, a.size, seed=1)).numpy()
+    L = bp.lipschitz(D, test.shape[1:])
+    rec["peers"] = {}
+    for name in ("sporco-admm", "sporco-pgm"):
+        runs = []
+        for i in range(a.peers):
+            n = len(rec["images"][i]["cold"]["objective"])
+            tm, obj = bp.run_engine(name, np.ascontiguousarray(test[i]), D, a.lmbda, n, L)
+            runs.append({"time": tm.tolist(), "objective": obj.tolist()})
+        rec["peers"][name] = runs
+        print(f"{name}: {a.peers} images", flush=True)
+
+
+def peer_table(rec: dict) -> list[str]:
+    """Time to each level summed over the peers' images, every engine, and csc warm's ratio."""
+    if "peers" not in rec:
+        return []
+    m = len(next(iter(rec["peers"].values())))
+    imgs = rec["images"][:m]
+    fstar = [min(min(r["cold"]["objective"]), min(r["warm"]["objective"]),
+                 *(min(rec["peers"][p][i]["objective"]) for p in rec["peers"])) for i, r in enumerate(imgs)]
+    n_all = len(rec["images"])
+    train = rec["training"]["code_seconds"] + rec["training"]["train_seconds"]
+    engines = {"csc-admm (cold)": [r["cold"] for r in imgs], "csc-admm-warm": [r["warm"] for r in imgs],
+               **rec["peers"]}
+    lines = ["", f"## Peers on the first {m} crops (time to level summed over them; warm + training: the "
+                 f"training's {train:.0f} s amortised over the {n_all} images, i.e. {train / n_all:.2f} s per image)",
+             "", "| engine | to 1e-3 | to 1e-4 | ratio to csc warm + training, 1e-3 | 1e-4 |", "|---|---|---|---|---|"]
+    totals = {}
+    for name, runs in engines.items():
+        tot = []
+        for lv in LEVELS:
+            hits = [bp.time_to(np.asarray(r["time"]), np.asarray(r["objective"]), fs, (lv,))[f"{lv:g}"]
+                    for r, fs in zip(runs, fstar)]
+            tot.append(None if any(h is None for h in hits) else sum(h["time"] for h in hits))
+        totals[name] = tot
+    ref = [None if t is None else t + train * m / n_all for t in totals["csc-admm-warm"]]
+    for name, tot in totals.items():
+        cells = ["not reached by all" if t is None else f"{t:.1f} s" for t in tot]
+        ratios = ["—" if t is None or r is None else f"{t / r:.2f}×" for t, r in zip(tot, ref)]
+        lines.append(f"| {name} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+    return lines
+
+
 def summarise(rec: dict) -> dict:
     """Per engine: iterations and seconds to each level (median, mean; total seconds over the
     images), the stopping test's iterations and final objectives, and the amortised totals."""
@@ -203,6 +251,7 @@ def report(rec: dict, out: Path) -> None:
         for lv in LEVELS:
             q = s[eng][f"stop_{lv:g}"]["relative_gap_quantiles"]
             lines.append(f"- {eng}, {lv:g}: {q and ', '.join(f'{v:.2e}' for v in q)}")
+    lines += peer_table(rec)
     (out / "warm_start.md").write_text("\n".join(lines) + "\n")
     _save(out / "warm_start.json", rec)
     print("\n".join(lines))
@@ -298,6 +347,8 @@ def main(argv=None) -> None:
     p.add_argument("--ref-tol", type=float, default=1e-5)
     p.add_argument("--iters", type=int, default=160)
     p.add_argument("--report", action="store_true")
+    p.add_argument("--peers", type=int, default=0,
+                   help="add SPORCO's ADMM and PGM on the first PEERS crops to an existing warm_start.json")
     p.add_argument("--encode", action="store_true", help="only the encode_dataset benchmark (encode_dataset.json)")
     p.add_argument("--encode-images", type=int, default=192)
     p.add_argument("--encode-size", type=int, default=64)
@@ -312,7 +363,9 @@ def main(argv=None) -> None:
         _save(out / "encode_dataset.json", rec)
         print(json.dumps({k: v for k, v in rec.items() if k != "runs"}, indent=1, default=float))
         return
-    rec = json.loads((out / "warm_start.json").read_text()) if a.report else run(a)
+    rec = json.loads((out / "warm_start.json").read_text()) if a.report or a.peers else run(a)
+    if a.peers:
+        peers(rec, a)
     report(rec, out)
 
 

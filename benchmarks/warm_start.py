@@ -200,6 +200,23 @@ def peer_table(rec: dict) -> list[str]:
     return lines
 
 
+def encode_lines(path: Path) -> list[str]:
+    """The ``--encode`` run's summary (encode_dataset.json), when there is one."""
+    if not path.is_file():
+        return []
+    e = json.loads(path.read_text())
+    c, w = e["runs"]["cold"], e["runs"]["warm"]
+    tr = w["training"] or {}
+    q = e["warm_minus_cold_relative_quantiles"]
+    return ["", f"## encode_dataset, cold against warm ({e['images']} {e['size']}² crops, rel_stop_tol "
+                f"{e['rel_stop_tol']}, float32, warm_start_train {e['warm_start_train']})", "",
+            f"Load average {e['loadavg_start']} → {e['loadavg_end']}: the times are indicative only.", "",
+            f"- cold: {c['seconds']:.0f} s, {c['images_per_second']:.2f} images/s",
+            f"- warm: {w['seconds']:.0f} s, {w['images_per_second']:.2f} images/s, of which coding the "
+            f"training images cold {tr.get('code_seconds', 0):.0f} s and training {tr.get('train_seconds', 0):.0f} s",
+            "- final objectives, (F_warm − F_cold)/F_cold per image: " + ", ".join(f"{k} {v:.1e}" for k, v in q.items())]
+
+
 def summarise(rec: dict) -> dict:
     """Per engine: iterations and seconds to each level (median, mean; total seconds over the
     images), the stopping test's iterations and final objectives, and the amortised totals."""
@@ -244,14 +261,21 @@ def report(rec: dict, out: Path) -> None:
         c, w = s["cold"][key], s["warm"][key]
         ci, wi = c["median_iterations"], w["median_iterations"]
         ratio = "—" if not ci or not wi else f"{ci / wi:.2f}×"
+        if key.startswith("stop"):  # images whose run stopped within the iterations
+            ci = f"{ci} ({n - c['not_stopped']} of {n} stopped)"
+            wi = f"{wi} ({n - w['not_stopped']} of {n} stopped)"
         lines.append(f"| {what} | {ci} | {wi} | {ratio} | {c['total_seconds']:.1f} | {w['total_seconds']:.1f} | "
                      f"{w['total_seconds'] + T:.1f} | {c['total_seconds'] / (w['total_seconds'] + T):.2f}× |")
+    for lv in LEVELS:
+        saved = (s["cold"][f"{lv:g}"]["total_seconds"] - s["warm"][f"{lv:g}"]["total_seconds"]) / n
+        even = f"the training pays back after {T / saved:.0f} images" if saved > 0 else "the training never pays back"
+        lines.append(f"\nTo {lv:g}: warm saves {saved:.3f} s per image (cold − warm, mean over the images); {even}.")
     lines += ["", "Final objectives at the stopping test, (F − F*)/F* quantiles 0, 0.5, 0.9, 1:"]
     for eng in ("cold", "warm"):
         for lv in LEVELS:
             q = s[eng][f"stop_{lv:g}"]["relative_gap_quantiles"]
             lines.append(f"- {eng}, {lv:g}: {q and ', '.join(f'{v:.2e}' for v in q)}")
-    lines += peer_table(rec)
+    lines += peer_table(rec) + encode_lines(out / "encode_dataset.json")
     (out / "warm_start.md").write_text("\n".join(lines) + "\n")
     _save(out / "warm_start.json", rec)
     print("\n".join(lines))

@@ -55,11 +55,16 @@ class CBPDNJointOptions(CBPDNOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        w = self.l21_weight
-        if isinstance(w, (bool, np.bool_, str, bytes)) or w is None:
-            raise TypeError(f"l21_weight: expected a number or an array of weights, got {w!r}")
-        if _is_real(w):
-            check_number("l21_weight", w, minimum=0)
+        check_l21_weight(self.l21_weight)
+
+def check_l21_weight(w) -> None:
+    """The options' check of ``l21_weight``: a number ≥ 0 or an array of weights (its shape is
+    checked at the solve, against the codes)."""
+    if isinstance(w, (bool, np.bool_, str, bytes)) or w is None:
+        raise TypeError(f"l21_weight: expected a number or an array of weights, got {w!r}")
+    if _is_real(w):
+        check_number("l21_weight", w, minimum=0)
+
 
 @dataclass(frozen=True)
 class JointIterationStats(IterationStats):

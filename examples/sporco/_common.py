@@ -1,0 +1,161 @@
+"""Shared pieces of the SPORCO example ports: data as SPORCO's scripts load it, one-thread
+timing, the comparison record and the command line.
+
+The data come from SPORCO's own package (its example images and ``util.convdicts()`` ship
+inside ``sporco/data``, so nothing is downloaded): a port needs SPORCO installed for its
+data, as the script it ports does, but solves with csc alone unless ``compare=True``.
+
+The comparison record of a port that ran SPORCO too (``compare=True``):
+
+- ``codes``: max |a − b| / max |b| over the codes (or the learnt dictionary),
+- ``objective``: |F_csc − F_sporco| / |F_sporco| of the final functional value,
+- ``psnr``: |PSNR_csc − PSNR_sporco| in dB,
+- ``csc_time``, ``sporco_time``: wall seconds of each solve (one thread each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+__all__ = ["single_thread", "image", "convdict", "tikhonov", "tensor", "psnr", "timed",
+           "Timer", "rel_diff", "record", "report", "main"]
+
+
+def single_thread() -> None:
+    """One thread for torch, numba and SPORCO's pyFFTW (numpy's BLAS is pinned by the
+    environment of the process: ``OMP_NUM_THREADS=1``, as ``benchmarks/sporco_examples.py`` sets)."""
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    try:
+        from sporco import fft as sp_fft
+
+        sp_fft.pyfftw_threads = 1
+    except ImportError:
+        pass
+
+
+def image(name: str, ctor: dict | None = None, **kwargs) -> np.ndarray:
+    """``sporco.util.ExampleImages(**ctor).image(name, **kwargs)`` in float64: SPORCO's images,
+    shipped in its package (SPORCO loads them as float32; the ports compute in float64, csc and
+    SPORCO alike, so that a comparison measures the algorithms and not float32 rounding)."""
+    from sporco import util
+
+    return util.ExampleImages(**(ctor or {})).image(name, **kwargs).astype(np.float64)
+
+
+def convdict(name: str) -> np.ndarray:
+    """SPORCO's dictionary ``util.convdicts()[name]`` in float64, SPORCO's (kh, kw[, C], K) layout."""
+    from sporco import util
+
+    return util.convdicts()[name].astype(np.float64)
+
+
+def tikhonov(img: np.ndarray, lmbda: float, npd: int = 16):
+    """(lowpass, highpass) of ``img``: ``sporco.signal.tikhonov_filter``, as SPORCO's scripts."""
+    from sporco import signal
+
+    return signal.tikhonov_filter(img, lmbda, npd)
+
+
+def tensor(a) -> torch.Tensor:
+    """A float64 tensor of ``a`` (a contiguous copy)."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
+
+
+def psnr(ref, img) -> float:
+    """SPORCO's PSNR, 10 log10((max − min of ref)² / MSE), as ``csc.psnr``."""
+    import csc
+
+    return float(csc.psnr(tensor(ref), tensor(img)))
+
+
+class Timer:
+    """Wall seconds of a ``with timed() as t:`` block, in ``t.elapsed``."""
+
+    elapsed: float = 0.0
+
+
+@contextmanager
+def timed():
+    t, t0 = Timer(), time.perf_counter()
+    try:
+        yield t
+    finally:
+        t.elapsed = time.perf_counter() - t0
+
+
+def rel_diff(a, b) -> float:
+    """max |a − b| / max |b| (0 when both are 0)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"rel_diff: shapes differ, {a.shape} and {b.shape}")
+    scale = np.abs(b).max()
+    diff = np.abs(a - b).max()
+    return float(diff / scale) if scale > 0 else float(diff)
+
+
+def record(script: str, quick: bool, ours: dict, sporco: dict | None = None) -> dict:
+    """The result of a port: ``ours`` (and SPORCO's) ``objective``, ``psnr``, ``time`` and the
+    arrays ``codes`` (csc layout) kept apart, plus the differences when SPORCO ran."""
+    keep = ("objective", "psnr", "time", "iterations")
+    out = {"script": script, "quick": quick, "csc": {k: ours[k] for k in keep if k in ours}}
+    if sporco is not None:
+        out["sporco"] = {k: sporco[k] for k in keep if k in sporco}
+        out["diff"] = {
+            "codes": rel_diff(ours["codes"], sporco["codes"]),
+            "objective": abs(ours["objective"] - sporco["objective"]) / abs(sporco["objective"]),
+            "psnr": abs(ours["psnr"] - sporco["psnr"]),
+            "csc_time": ours["time"], "sporco_time": sporco["time"],
+        }
+    out["arrays"] = {"codes": ours["codes"], **ours.get("images", {})}
+    return out
+
+
+def report(out: dict, what: str = "solve") -> None:
+    """Print what SPORCO's script prints: the functional value, the solve time, the PSNR."""
+    c = out["csc"]
+    print(f"{out['script']}: csc {what} time: {c['time']:.2f}s, functional value {c['objective']:.6e}, "
+          f"PSNR {c['psnr']:.2f}dB")
+    if "sporco" in out:
+        s, d = out["sporco"], out["diff"]
+        print(f"{out['script']}: SPORCO {what} time: {s['time']:.2f}s, functional value {s['objective']:.6e}, "
+              f"PSNR {s['psnr']:.2f}dB")
+        print(f"{out['script']}: differences: codes {d['codes']:.2e} (max rel.), objective {d['objective']:.2e} "
+              f"(rel.), PSNR {d['psnr']:.2e} dB")
+
+
+def figure(out: dict, path: str) -> None:
+    """Write the images of ``out['arrays']`` (2-D, or (H, W, 3) colour) side by side to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    imgs = {k: np.asarray(v) for k, v in out["arrays"].items() if k != "codes"}
+    fig, axes = plt.subplots(1, len(imgs), figsize=(5 * len(imgs), 5), squeeze=False)
+    for ax, (name, img) in zip(axes[0], imgs.items()):
+        ax.imshow(np.clip(img, 0, 1) if img.ndim == 3 else img, cmap="gray" if img.ndim == 2 else None)
+        ax.set_title(name)
+        ax.axis("off")
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main(run, script: str) -> dict:
+    """The command line of a port: ``--quick``, ``--compare``, ``--plot`` (writes ``<script>.png``)."""
+    parser = argparse.ArgumentParser(description=f"SPORCO's {script} example on csc")
+    parser.add_argument("--quick", action="store_true", help="a reduced size that runs in seconds")
+    parser.add_argument("--compare", action="store_true", help="also run SPORCO with the same options")
+    parser.add_argument("--plot", action="store_true", help=f"write the figure to {script}.png")
+    args = parser.parse_args()
+    single_thread()
+    out = run(quick=args.quick, compare=args.compare)
+    if args.plot:
+        figure(out, f"{script}.png")
+    return out

@@ -159,3 +159,57 @@ def main(run, script: str) -> dict:
     if args.plot:
         figure(out, f"{script}.png")
     return out
+
+
+def masked_monarch(gray: bool, quick: bool, pn: int = 8, size: int = 48):
+    """The inpainting data of SPORCO's ``cbpdn_ams_*`` and ``cbpdn_md_gry``: monarch at half size
+    (``quick``: its top-left ``size``² crop), half its pixels removed by ``signal.rndmask`` after
+    ``np.random.seed(12345)``, padded by ``pn`` (the image symmetrically, the mask with zeros).
+    Returns (img, msk, imgw, mskp, imgwp)."""
+    from sporco import signal
+
+    img = image("monarch.png", zoom=0.5, scaled=True, gray=gray, idxexp=np.s_[:, 160:672])
+    if quick:
+        img = img[:size, :size]
+    np.random.seed(12345)
+    msk = signal.rndmask(img.shape, 0.5, dtype=np.float64)
+    imgw = msk * img
+    pad = ((pn, pn),) * 2 + ((0, 0),) * (img.ndim - 2)
+    return img, msk, imgw, np.pad(msk, pad, mode="constant"), np.pad(imgw, pad, mode="symmetric")
+
+
+def crop(x: np.ndarray, pn: int = 8) -> np.ndarray:
+    """``x[pn:-pn, pn:-pn]`` (SPORCO's scripts' ``crop``)."""
+    return x[pn:-pn, pn:-pn]
+
+
+def chw(img: np.ndarray) -> np.ndarray:
+    """An (H, W, C) colour image as (C, H, W); a grey (H, W) one unchanged."""
+    return np.moveaxis(img, -1, 0) if img.ndim == 3 else img
+
+
+def hwc(img) -> np.ndarray:
+    """The inverse of :func:`chw` (a tensor becomes an array)."""
+    img = np.asarray(img)
+    return np.moveaxis(img, 0, -1) if img.ndim == 3 else img
+
+
+def tv_lowpass(imgwp: np.ndarray, mskp: np.ndarray, lmbda: float = 0.05, iters: int = 200) -> np.ndarray:
+    """ℓ2–TV denoising with the mask as data-fidelity weight (SPORCO's scripts' non-linear
+    lowpass filter: ``tvl2.TVL2Denoise`` with ``DFidWeight`` the mask, adaptive ρ, ``caxis=2``
+    for colour), on csc's :class:`csc.TVL2Denoise`. (H, W[, C]) in and out."""
+    import csc
+
+    colour = imgwp.ndim == 3
+    opts = csc.TVL2Options(max_iter=iters, dfid_weight=tensor(chw(mskp))[None], objective_on_y=False,
+                           auto_rho=True, vector=colour)
+    return hwc(csc.TVL2Denoise(lmbda, opts).solve(tensor(chw(imgwp))[None]).x[0])
+
+
+def sporco_tv_lowpass(imgwp: np.ndarray, mskp: np.ndarray, lmbda: float = 0.05, iters: int = 200) -> np.ndarray:
+    """:func:`tv_lowpass` as SPORCO's scripts run it."""
+    from sporco.admm import tvl2
+
+    opt = tvl2.TVL2Denoise.Options({"Verbose": False, "MaxMainIter": iters, "DFidWeight": mskp, "gEvalY": False,
+                                    "AutoRho": {"Enabled": True}})
+    return tvl2.TVL2Denoise(imgwp, lmbda, opt, caxis=2 if imgwp.ndim == 3 else None).solve()

@@ -69,10 +69,10 @@ def tensor(a) -> torch.Tensor:
 
 
 def psnr(ref, img) -> float:
-    """SPORCO's PSNR, 10 log10((max − min of ref)² / MSE), as ``csc.psnr``."""
-    import csc
-
-    return float(csc.psnr(tensor(ref), tensor(img)))
+    """SPORCO's ``metric.psnr``: 10 log10((max − min of ref)² / MSE) over the whole array (a
+    colour image is one signal, as in SPORCO's scripts)."""
+    ref, img = np.asarray(ref, dtype=np.float64), np.asarray(img, dtype=np.float64)
+    return float(10 * np.log10((ref.max() - ref.min()) ** 2 / np.mean((ref - img) ** 2)))
 
 
 class Timer:
@@ -213,3 +213,22 @@ def sporco_tv_lowpass(imgwp: np.ndarray, mskp: np.ndarray, lmbda: float = 0.05, 
     opt = tvl2.TVL2Denoise.Options({"Verbose": False, "MaxMainIter": iters, "DFidWeight": mskp, "gEvalY": False,
                                     "AutoRho": {"Enabled": True}})
     return tvl2.TVL2Denoise(imgwp, lmbda, opt, caxis=2 if imgwp.ndim == 3 else None).solve()
+
+
+def outcome(codes, objective, psnr_db, seconds, iterations, **images) -> dict:
+    """A port's own numbers, as :func:`record` takes them (``images``: for the figure)."""
+    return dict(codes=np.asarray(codes), objective=float(objective), psnr=float(psnr_db), time=float(seconds),
+                iterations=int(iterations), images=images)
+
+
+def sporco_solve(b, img, reconstruct, prep: float = 0.0) -> dict:
+    """Run SPORCO's solver object ``b`` (timed, plus ``prep`` seconds of preprocessing already
+    spent) and return its numbers: codes ``b.getcoef()`` in csc's layout, ``ObjFun``, the PSNR of
+    ``reconstruct(b)`` against ``img``, the iterations."""
+    import csc
+
+    with timed() as t:
+        b.solve()
+    return dict(codes=csc.from_sporco_layout(np.asarray(b.getcoef()), "codes"),
+                objective=float(b.getitstat().ObjFun[-1]), psnr=psnr(img, reconstruct(b)),
+                time=prep + t.elapsed, iterations=int(b.k))

@@ -34,9 +34,8 @@ def run(quick=False, compare=False):
                                       csc.MaskDcplOptions.from_sporco(options(lmbda, iters)))
         res = solver.solve(C.tensor(sh), mask=C.tensor(mskp))
     imgr = C.crop(sl + res.reconstruct()[0].numpy())
-    ours = dict(codes=res.codes.numpy(), objective=float(res.stats[0].objective[-1]), psnr=C.psnr(img, imgr),
-                time=t.elapsed, iterations=int(res.iterations[0]),
-                images={"corrupted": imgw, "reconstructed": imgr})
+    ours = C.outcome(res.codes, res.stats[0].objective[-1], C.psnr(img, imgr), t.elapsed, res.iterations[0],
+                     corrupted=imgw, reconstructed=imgr)
     print(f"Corrupted image PSNR: {C.psnr(img, imgw):5.2f} dB")
     return C.record(SCRIPT, quick, ours, sporco(D, imgwp, mskp, img, lmbda, iters) if compare else None)
 
@@ -48,9 +47,7 @@ def sporco(D, imgwp, mskp, img, lmbda, iters):
         sl = C.sporco_tv_lowpass(imgwp, mskp, iters=iters)
         sh = mskp * (imgwp - sl)
         b = cbpdn.ConvBPDNMaskDcpl(D, sh, lmbda, mskp, opt=cbpdn.ConvBPDNMaskDcpl.Options(options(lmbda, iters)))
-        b.solve()
-    return dict(codes=csc.from_sporco_layout(b.getcoef(), "codes"), objective=float(b.getitstat().ObjFun[-1]),
-                psnr=C.psnr(img, C.crop(sl + b.reconstruct().squeeze())), time=t.elapsed, iterations=b.k)
+    return C.sporco_solve(b, img, lambda b: C.crop(sl + b.reconstruct().squeeze()), prep=t.elapsed)
 
 
 if __name__ == "__main__":

@@ -231,4 +231,4 @@ def sporco_solve(b, img, reconstruct, prep: float = 0.0) -> dict:
         b.solve()
     return dict(codes=csc.from_sporco_layout(np.asarray(b.getcoef()), "codes"),
                 objective=float(b.getitstat().ObjFun[-1]), psnr=psnr(img, reconstruct(b)),
-                time=prep + t.elapsed, iterations=int(b.k))
+                time=prep + t.elapsed, iterations=len(b.getitstat().ObjFun))

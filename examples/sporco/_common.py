@@ -23,6 +23,9 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+#: the quick mode's image side (a top-left crop) and iteration limit
+QUICK, QUICK_ITERS = 32, 12
+
 __all__ = ["single_thread", "image", "convdict", "tikhonov", "tensor", "psnr", "timed",
            "Timer", "rel_diff", "record", "report", "main"]
 
@@ -161,7 +164,7 @@ def main(run, script: str) -> dict:
     return out
 
 
-def masked_monarch(gray: bool, quick: bool, pn: int = 8, size: int = 48):
+def masked_monarch(gray: bool, quick: bool, pn: int = 8, size: int = 24):
     """The inpainting data of SPORCO's ``cbpdn_ams_*`` and ``cbpdn_md_gry``: monarch at half size
     (``quick``: its top-left ``size``² crop), half its pixels removed by ``signal.rndmask`` after
     ``np.random.seed(12345)``, padded by ``pn`` (the image symmetrically, the mask with zeros).

@@ -26,7 +26,7 @@ def options(lmbda, iters):
 
 def run(quick=False, compare=False):
     img, msk, imgw, mskp, imgwp = C.masked_monarch(gray=GRAY, quick=quick)
-    D, lmbda, iters = C.convdict(DICT), 2e-2, 20 if quick else 200
+    D, lmbda, iters = C.convdict(DICT), 2e-2, C.QUICK_ITERS if quick else 200
     with C.timed() as t:
         sl = C.tv_lowpass(imgwp, mskp, iters=iters)
         sh = mskp * (imgwp - sl)

@@ -19,14 +19,14 @@ NOTE = "ConvBPDN: the same iterates"
 def data(quick):
     img = C.image("kodim23.png", scaled=True, gray=True, idxexp=np.s_[160:416, 60:316])
     if quick:
-        img = img[:64, :64]
+        img = img[:C.QUICK, :C.QUICK]
     sl, sh = C.tikhonov(img, 10, 16)
     return img, sl, sh, C.convdict("G:12x12x36")
 
 
 def run(quick=False, compare=False):
     img, sl, sh, D = data(quick)
-    lmbda, iters = 5e-2, 20 if quick else 200
+    lmbda, iters = 5e-2, C.QUICK_ITERS if quick else 200
     opts = csc.CBPDNOptions(max_iter=iters, rel_stop_tol=5e-3, objective_on_y=False)
     solver = csc.ConvBPDN(C.tensor(csc.from_sporco_layout(D, "dictionary")), lmbda, opts)
     with C.timed() as t:

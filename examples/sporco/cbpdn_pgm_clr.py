@@ -20,13 +20,13 @@ NOTE = "ConvBPDNFISTA, multi-channel dictionary, standard backtracking: the same
 def options(quick):
     from sporco.pgm.backtrack import BacktrackStandard
 
-    return {"Verbose": False, "MaxMainIter": 20 if quick else 250, "RelStopTol": 8e-5, "L": 1e1,
+    return {"Verbose": False, "MaxMainIter": C.QUICK_ITERS if quick else 250, "RelStopTol": 8e-5, "L": 1e1,
             "Backtrack": BacktrackStandard(maxiter=15)}
 
 
 def run(quick=False, compare=False):
     img = C.image("kodim23.png", scaled=True, idxexp=np.s_[160:416, 60:316])
-    img = img[:48, :48] if quick else img
+    img = img[:C.QUICK, :C.QUICK] if quick else img
     sl, sh = C.tikhonov(img, 10, 16)
     D, lmbda = C.convdict("RGB:8x8x3x64"), 1e-1
     opts = csc.FISTAOptions.from_sporco(options(quick))  # L=10, backtrack="standard", backtrack_max_iter=15

@@ -19,13 +19,13 @@ NOTE = "ConvBPDNFISTA, standard backtracking: the same iterates"
 def options(quick):
     from sporco.pgm.backtrack import BacktrackStandard
 
-    return {"Verbose": False, "MaxMainIter": 20 if quick else 250, "RelStopTol": 1e-4, "L": 1.0,
+    return {"Verbose": False, "MaxMainIter": C.QUICK_ITERS if quick else 250, "RelStopTol": 1e-4, "L": 1.0,
             "Backtrack": BacktrackStandard(maxiter=15)}
 
 
 def run(quick=False, compare=False):
     img = C.image("kodim23.png", scaled=True, gray=True, idxexp=np.s_[160:416, 60:316])
-    img = img[:48, :48] if quick else img
+    img = img[:C.QUICK, :C.QUICK] if quick else img
     sl, sh = C.tikhonov(img, 10, 16)
     D, lmbda = C.convdict("G:12x12x36"), 5e-2
     opts = csc.FISTAOptions.from_sporco(options(quick))  # L=1, backtrack="standard", backtrack_max_iter=15

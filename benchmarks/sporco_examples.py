@@ -88,12 +88,14 @@ def run_one(name: str, out: Path, quick: bool, timeout: float) -> dict:
 def status(name: str, rec: dict | None) -> str:
     """The table's status of a script from its record and its port's ``EXPECT``."""
     if not ported(name):
-        return SCRIPTS[name] or "not yet"
+        return SCRIPTS[name] or "not yet: port not written"
+    mod = importlib.import_module(f"examples.sporco.{name}")
+    if getattr(mod, "NOT_YET", None):
+        return mod.NOT_YET
     if rec is None:
         return "not run"
     if "error" in rec:
         return f"error: {rec['error']}"
-    mod = importlib.import_module(f"examples.sporco.{name}")
     d, expect = rec["diff"], mod.EXPECT
     prec = f"codes {d['codes']:.1e}, objective {d['objective']:.1e}, PSNR {d['psnr']:.1e} dB"
     if getattr(mod, "SAME_MINIMISER", False):
@@ -146,7 +148,9 @@ def main(argv=None) -> int:
         p.error(f"scripts: not SPORCO example scripts: {bad}")
     out = args.out or (OUT / "quick" if args.quick else OUT)
     out.mkdir(parents=True, exist_ok=True)
-    todo = [s for s in (args.scripts or SCRIPTS) if ported(s) and (args.redo or not (out / f"{s}.json").exists())]
+    sys.path.insert(0, str(ROOT))
+    todo = [s for s in (args.scripts or SCRIPTS) if ported(s) and not getattr(
+        importlib.import_module(f"examples.sporco.{s}"), "NOT_YET", None) and (args.redo or not (out / f"{s}.json").exists())]
     from tqdm import tqdm
 
     for name in (bar := tqdm(todo, unit="script")):

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 #: the quick mode's image side (a top-left crop) and iteration limit
-QUICK, QUICK_ITERS = 32, 12
+QUICK, QUICK_ITERS = 24, 10
 
 __all__ = ["single_thread", "image", "convdict", "tikhonov", "tensor", "psnr", "timed",
            "Timer", "rel_diff", "record", "report", "main"]
@@ -116,6 +116,7 @@ def record(script: str, quick: bool, ours: dict, sporco: dict | None = None) -> 
             "psnr": abs(ours["psnr"] - sporco["psnr"]),
             "csc_time": ours["time"], "sporco_time": sporco["time"],
         }
+    out["csc"]["nonzero"] = float(np.mean(np.asarray(ours["codes"]) != 0))
     out["arrays"] = {"codes": ours["codes"], **ours.get("images", {})}
     return out
 
@@ -164,7 +165,7 @@ def main(run, script: str) -> dict:
     return out
 
 
-def masked_monarch(gray: bool, quick: bool, pn: int = 8, size: int = 24):
+def masked_monarch(gray: bool, quick: bool, pn: int = 8, size: int = 16):
     """The inpainting data of SPORCO's ``cbpdn_ams_*`` and ``cbpdn_md_gry``: monarch at half size
     (``quick``: its top-left ``size``² crop), half its pixels removed by ``signal.rndmask`` after
     ``np.random.seed(12345)``, padded by ``pn`` (the image symmetrically, the mask with zeros).
@@ -173,7 +174,7 @@ def masked_monarch(gray: bool, quick: bool, pn: int = 8, size: int = 24):
 
     img = image("monarch.png", zoom=0.5, scaled=True, gray=gray, idxexp=np.s_[:, 160:672])
     if quick:
-        img = img[:size, :size]
+        img = quick_crop(img, size)
     np.random.seed(12345)
     msk = signal.rndmask(img.shape, 0.5, dtype=np.float64)
     imgw = msk * img
@@ -235,3 +236,21 @@ def sporco_solve(b, img, reconstruct, prep: float = 0.0) -> dict:
     return dict(codes=csc.from_sporco_layout(np.asarray(b.getcoef()), "codes"),
                 objective=float(b.getitstat().ObjFun[-1]), psnr=psnr(img, reconstruct(b)),
                 time=prep + t.elapsed, iterations=len(b.getitstat().ObjFun))
+
+
+def add_par(out: dict, par: dict) -> dict:
+    """Add SPORCO's ``ParConvBPDN`` run to a record: its numbers and the relative difference of
+    its objective and its PSNR from csc's (the same minimiser, other iterates)."""
+    out["par"] = {k: par[k] for k in ("objective", "psnr", "time", "iterations")}
+    out["par"]["objective_diff"] = abs(out["csc"]["objective"] - par["objective"]) / abs(par["objective"])
+    out["par"]["psnr_diff"] = abs(out["csc"]["psnr"] - par["psnr"])
+    print(f"{out['script']}: SPORCO ParConvBPDN (one process) time {par['time']:.2f}s, functional value "
+          f"{par['objective']:.6e} (csc's differs by {out['par']['objective_diff']:.1e}), PSNR {par['psnr']:.2f}dB")
+    return out
+
+
+def quick_crop(img: np.ndarray, size: int | None = None) -> np.ndarray:
+    """The quick mode's image: the central ``size``² (default :data:`QUICK`) crop."""
+    size = size or QUICK
+    r, c = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
+    return img[r:r + size, c:c + size]

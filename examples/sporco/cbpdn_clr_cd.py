@@ -19,7 +19,7 @@ NOTE = "ConvBPDN, multi-channel dictionary (K, C, kh, kw): the same iterates"
 
 def run(quick=False, compare=False):
     img = C.image("kodim23.png", scaled=True, idxexp=np.s_[160:416, 60:316])
-    img = img[:C.QUICK, :C.QUICK] if quick else img
+    img = C.quick_crop(img) if quick else img
     sl, sh = C.tikhonov(img, 10, 16)
     D, lmbda = C.convdict("RGB:8x8x3x64"), 1e-1
     opt = {"Verbose": False, "MaxMainIter": C.QUICK_ITERS if quick else 200, "RelStopTol": 5e-3, "AuxVarObj": False}

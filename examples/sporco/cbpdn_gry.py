@@ -19,7 +19,7 @@ NOTE = "ConvBPDN: the same iterates"
 def data(quick):
     img = C.image("kodim23.png", scaled=True, gray=True, idxexp=np.s_[160:416, 60:316])
     if quick:
-        img = img[:C.QUICK, :C.QUICK]
+        img = C.quick_crop(img)
     sl, sh = C.tikhonov(img, 10, 16)
     return img, sl, sh, C.convdict("G:12x12x36")
 

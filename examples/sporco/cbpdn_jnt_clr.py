@@ -21,7 +21,7 @@ NOTE = "ConvBPDNJoint, coupling='sporco': the same iterates"
 
 def run(quick=False, compare=False):
     img = C.image("kodim23.png", scaled=True, idxexp=np.s_[160:416, 60:316])
-    img = img[:C.QUICK, :C.QUICK] if quick else img
+    img = C.quick_crop(img) if quick else img
     sl, sh = C.tikhonov(img, 10, 16)
     D, lmbda = C.convdict("G:8x8x64"), 1e-1
     opt = {"Verbose": False, "MaxMainIter": C.QUICK_ITERS if quick else 200, "RelStopTol": 5e-3, "AuxVarObj": False}

@@ -26,7 +26,7 @@ def options(quick):
 
 def run(quick=False, compare=False):
     img = C.image("kodim23.png", scaled=True, idxexp=np.s_[160:416, 60:316])
-    img = img[:C.QUICK, :C.QUICK] if quick else img
+    img = C.quick_crop(img) if quick else img
     sl, sh = C.tikhonov(img, 10, 16)
     D, lmbda = C.convdict("RGB:8x8x3x64"), 1e-1
     opts = csc.FISTAOptions.from_sporco(options(quick))  # L=10, backtrack="standard", backtrack_max_iter=15

@@ -25,7 +25,7 @@ def options(quick):
 
 def run(quick=False, compare=False):
     img = C.image("kodim23.png", scaled=True, gray=True, idxexp=np.s_[160:416, 60:316])
-    img = img[:C.QUICK, :C.QUICK] if quick else img
+    img = C.quick_crop(img) if quick else img
     sl, sh = C.tikhonov(img, 10, 16)
     D, lmbda = C.convdict("G:12x12x36"), 5e-2
     opts = csc.FISTAOptions.from_sporco(options(quick))  # L=1, backtrack="standard", backtrack_max_iter=15

@@ -19,9 +19,10 @@ NOTE = "ConvMinL1InL2Ball: the same iterates"
 
 def run(quick=False, compare=False):
     img = C.image("kodim23.png", scaled=True, gray=True, idxexp=np.s_[160:416, 60:316])
-    img = img[:C.QUICK, :C.QUICK] if quick else img
+    img = C.quick_crop(img) if quick else img
     sl, sh = C.tikhonov(img, 10, 16)
-    D, epsilon = C.convdict("G:12x12x36"), 3.4e0 * (C.QUICK / 256 if quick else 1)  # ε scales with the side
+    # quick: ε/‖s‖ as at full size (3.4/18.0): a smaller ε would leave x = 0 feasible
+    D, epsilon = C.convdict("G:12x12x36"), 0.19 * np.linalg.norm(sh) if quick else 3.4e0
     opt = {"Verbose": False, "MaxMainIter": C.QUICK_ITERS if quick else 200, "HighMemSolve": True, "RelStopTol": 5e-3,
            "AuxVarObj": False, "rho": 50.0, "AutoRho": {"Enabled": False}}
     solver = csc.ConvMinL1InL2Ball(C.tensor(csc.from_sporco_layout(D, "dictionary")), epsilon,

@@ -19,7 +19,7 @@ NOTE = "ConvBPDNProjL1: the same iterates"
 
 def run(quick=False, compare=False):
     img = C.image("kodim23.png", scaled=True, gray=True, idxexp=np.s_[160:416, 60:316])
-    img = img[:C.QUICK, :C.QUICK] if quick else img
+    img = C.quick_crop(img) if quick else img
     sl, sh = C.tikhonov(img, 10, 16)
     # quick: γ 3, inside the regime of the full size (at γ = 405 scaled by the area, 14.2, the
     # constraint turns inactive, ‖u‖ → 0 and SPORCO's normalised dual residual, 3e15 against

@@ -24,7 +24,7 @@ def pad(x, n=8):
 def noisy_data(gray, quick):
     """(img, imgn, lowpass, highpass of the padded noisy image) as the script makes them."""
     img = C.image("monarch.png", zoom=0.5, scaled=True, gray=gray, idxexp=np.s_[:, 160:672])
-    img = img[:C.QUICK, :C.QUICK] if quick else img
+    img = C.quick_crop(img, 16) if quick else img
     np.random.seed(12345)
     imgn = img + np.random.normal(0.0, 0.1, img.shape)
     imgnl, imgnh = C.tikhonov(imgn, 5.0, 16)

@@ -28,7 +28,7 @@ def noisy(quick):
     from sporco import signal
 
     img = C.image("monarch.png", zoom=0.5, scaled=True, idxexp=np.s_[:, 160:672])
-    img = img[:C.QUICK, :C.QUICK] if quick else img
+    img = C.quick_crop(img, 16) if quick else img
     np.random.seed(12345)
     return img, signal.spnoise(img, 0.33)
 

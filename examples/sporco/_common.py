@@ -254,3 +254,32 @@ def quick_crop(img: np.ndarray, size: int | None = None) -> np.ndarray:
     size = size or QUICK
     r, c = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
     return img[r:r + size, c:c + size]
+
+
+def learner_images(names, zoom: float, quick: bool, size: int = 16, gray: bool = True) -> np.ndarray:
+    """SPORCO's learning scripts' images: ``ExampleImages(scaled=True, zoom=zoom, gray=gray)``
+    crops stacked as (H, W, B), colour ones as (H, W, C, B) (``quick``: their central ``size``² crops)."""
+    crops = {"barbara.png": np.s_[10:522, 100:612], "kodim23.png": np.s_[:, 60:572],
+             "monarch.png": np.s_[:, 160:672], "sail.png": np.s_[:, 210:722], "tulips.png": np.s_[:, 30:542]}
+    imgs = [image(n, dict(scaled=True, zoom=zoom, gray=gray), idxexp=crops[n]) for n in names]
+    return np.stack([quick_crop(i, size) if quick else i for i in imgs], axis=-1)
+
+
+def learnt(res, S: np.ndarray, seconds: float, sl=0.0) -> dict:
+    """A csc learner's numbers: the dictionary in the ``codes`` slot (compared as SPORCO's
+    ``getdict()``), the last objective, the PSNR of its reconstruction (+ ``sl``) against S."""
+    import csc
+
+    recon = np.asarray(csc.to_sporco_layout(res.reconstruct(), "images")) + sl
+    return outcome(res.dictionary, res.stats.objective[-1], psnr(S, recon), seconds, res.iterations)
+
+
+def sporco_learnt(d, S: np.ndarray, sl=0.0, prep: float = 0.0) -> dict:
+    """SPORCO's learner ``d`` run (timed): its ``getdict()`` in csc's layout, ``ObjFun``, the PSNR."""
+    import csc
+
+    with timed() as t:
+        d.solve()
+    return dict(codes=csc.from_sporco_layout(np.asarray(d.getdict()).squeeze(), "dictionary"),
+                objective=float(d.getitstat().ObjFun[-1]), psnr=psnr(S, d.reconstruct().squeeze() + sl),
+                time=prep + t.elapsed, iterations=len(d.getitstat().ObjFun))

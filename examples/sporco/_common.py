@@ -220,8 +220,10 @@ def sporco_tv_lowpass(imgwp: np.ndarray, mskp: np.ndarray, lmbda: float = 0.05, 
 
 
 def outcome(codes, objective, psnr_db, seconds, iterations, **images) -> dict:
-    """A port's own numbers, as :func:`record` takes them (``images``: for the figure)."""
-    return dict(codes=np.asarray(codes), objective=float(objective), psnr=float(psnr_db), time=float(seconds),
+    """A port's own numbers, as :func:`record` takes them (``images``: for the figure; ``psnr_db``
+    None: NaN, for a script that computes none)."""
+    return dict(codes=np.asarray(codes), objective=float(objective),
+                psnr=float("nan") if psnr_db is None else float(psnr_db), time=float(seconds),
                 iterations=int(iterations), images=images)
 
 

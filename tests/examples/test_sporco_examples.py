@@ -60,3 +60,16 @@ def test_table_lists_the_40_scripts():
 
     assert len(SCRIPTS) == 40
     assert set(PORTS) <= set(SCRIPTS)
+
+
+def test_cbpdndl_grd_with_sporcos_default_u0(monkeypatch):
+    """SPORCO's ``cbpdndl_grd`` with the consensus step's default U0 (Y0/ρ): csc's
+    ``DictLearn(coding=ConvBPDNGradReg(..., GradRegOptions.from_sporco({"L1Weight": (1, 1, 1, 1, K)})))``
+    gives SPORCO's dictionary (the learners take SPORCO's per-kernel ``L1Weight`` layout)."""
+    pytest.importorskip("sporco")
+    from examples.sporco import cbpdndl_grd
+
+    monkeypatch.setattr(cbpdndl_grd, "SCRIPT_U0", False)
+    out = cbpdndl_grd.run(quick=True, compare=True)
+    for key, tol in cbpdndl_grd.EXPECT.items():
+        assert out["diff"][key] <= tol, (key, out["diff"])

@@ -40,7 +40,9 @@ SCRIPTS: dict[str, str | None] = {
     "implsden_grd_pd_dct": "not yet: product dictionaries, ConvProdDictL1L1Grd (in progress)",
     "implsden_grd_pd_pca": "not yet: product dictionaries, ConvProdDictL1L1GrdJoint, BPDNDictLearn (in progress)",
     "parcbpdn_gry": None, "parcbpdn_md_gry": None,
-    "cbpdndl_cns_gry": None, "cbpdndl_grd": None, "cbpdndl_jnt_clr": None, "cbpdndl_md_clr": None,
+    "cbpdndl_cns_gry": None, "cbpdndl_grd": None, "cbpdndl_jnt_clr": "not yet: the 'ism' dictionary step and joint-sparsity (ConvBPDNJoint) coding with it "
+                       "in the batch learner (the public ConvCnstrMOD in progress)",
+    "cbpdndl_md_clr": "not yet: learning a colour (K, C, kh, kw) dictionary with a mask (DictLearn refuses it)",
     "cbpdndl_md_gry": None,
     "cbpdndl_parcns_clr": None, "cbpdndl_parcns_gry": None,
     "cbpdndl_pgm_clr": "not yet: the learners' FISTA coding step, xmethod='pgm' (in progress)",

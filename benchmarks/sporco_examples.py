@@ -111,7 +111,11 @@ def table(out: Path, quick: bool) -> list[dict]:
     for name in SCRIPTS:
         path = out / f"{name}.json"
         rec = json.loads(path.read_text()) if path.exists() else None
-        row = {"script": name, "status": status(name, rec),
+        st = status(name, rec)
+        small = out / "quick" / f"{name}.json"
+        if st == "not run" and not quick and small.exists():  # the quick run's status meanwhile
+            st = f"not run at full size yet; quick size: {status(name, json.loads(small.read_text()))}"
+        row = {"script": name, "status": st,
                "command": f"python -m examples.sporco.{name} --compare" + (" --quick" if quick else "")}
         if rec and "diff" in rec:
             row.update(csc_time=rec["diff"]["csc_time"], sporco_time=rec["diff"]["sporco_time"],
@@ -123,7 +127,8 @@ def table(out: Path, quick: bool) -> list[dict]:
 def write_table(rows: list[dict], dest: Path, quick: bool) -> None:
     (dest / "table.json").write_text(json.dumps(rows, indent=1))
     n_same = sum(r["status"].startswith("same") for r in rows)
-    lines = [f"# SPORCO 0.2.2's convolutional examples on csc ({'quick sizes' if quick else 'the scripts own sizes'})",
+    sizes = "the ports' quick sizes" if quick else "the scripts' own sizes"
+    lines = [f"# SPORCO 0.2.2's convolutional examples on csc ({sizes})",
              "", f"{n_same} of {len(rows)} give SPORCO's answer. Float64 on both sides (SPORCO's scripts load float32 "
              "data; the ports cast them to float64), one thread each. Times: wall seconds of the script's solves, "
              "taken on a shared 2-core machine (other jobs ran beside), so ratios are indicative. "
@@ -144,6 +149,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="the ports' reduced sizes")
     p.add_argument("--out", type=Path, default=None, help=f"output folder (default {OUT}, or a quick/ folder in it)")
     p.add_argument("--timeout", type=float, default=7200.0, help="seconds per script")
+    p.add_argument("--table-only", action="store_true", help="write the table from the records there, run nothing")
     args = p.parse_args(argv)
     bad = [s for s in args.scripts if s not in SCRIPTS]
     if bad:
@@ -155,7 +161,7 @@ def main(argv=None) -> int:
         importlib.import_module(f"examples.sporco.{s}"), "NOT_YET", None) and (args.redo or not (out / f"{s}.json").exists())]
     from tqdm import tqdm
 
-    for name in (bar := tqdm(todo, unit="script")):
+    for name in (bar := tqdm([] if args.table_only else todo, unit="script")):
         bar.set_description(name)
         rec = run_one(name, out, args.quick, args.timeout)
         bar.write(f"{name}: {status(name, rec)}")

@@ -34,7 +34,7 @@ def run(quick=False, compare=False):
     S = C.learner_images(IMAGES, 0.25, quick, gray=GRAY)
     sl, sh = C.tikhonov(S, 5, 16)
     np.random.seed(12345)
-    D0, lmbda, steps = np.random.randn(*KERNELS), 0.2, 5 if quick else 50
+    D0, lmbda, steps = np.random.randn(*KERNELS), 0.2, 3 if quick else 50
     order = [np.random.randint(0, sh.shape[-1]) for _ in range(steps)]
     opts = csc.OnlineDictLearnOptions.from_sporco(options(quick), dtype=torch.float64, device=DEVICE)
     learner = csc.OnlineDictLearn(C.tensor(csc.from_sporco_layout(D0, "dictionary")), lmbda, opts)

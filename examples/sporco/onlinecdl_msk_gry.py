@@ -36,7 +36,7 @@ def run(quick=False, compare=False):
     np.random.seed(12345)
     W = signal.rndmask(S.shape, 0.25, dtype=np.float64)
     shw = W * sh
-    D0, lmbda, steps = np.random.randn(8, 8, 32), 0.1, 5 if quick else 50
+    D0, lmbda, steps = np.random.randn(8, 8, 32), 0.1, 3 if quick else 50
     order = [np.random.randint(0, sh.shape[-1]) for _ in range(steps)]
     opts = csc.OnlineDictLearnOptions.from_sporco(options(quick), masked=True, dtype=torch.float64)
     learner = csc.OnlineDictLearn(C.tensor(csc.from_sporco_layout(D0, "dictionary")), lmbda, opts)

@@ -101,7 +101,10 @@ def status(name: str, rec: dict | None) -> str:
     d, expect = rec["diff"], mod.EXPECT
     prec = f"codes {d['codes']:.1e}, objective {d['objective']:.1e}, PSNR {d['psnr']:.1e} dB"
     if getattr(mod, "SAME_MINIMISER", False):
-        return f"same minimiser ({prec}; {mod.NOTE})"
+        par = rec.get("par", {})
+        vs = (f"; against ParConvBPDN (one process, its own iterates and stopping): objective "
+              f"{par['objective_diff']:.1e}, PSNR {par['psnr_diff']:.2f} dB" if par else "")
+        return f"same minimiser ({prec} against SPORCO's ConvBPDN{vs}; {mod.NOTE})"
     ok = all(d[k] <= expect[k] for k in expect)
     return f"same ({prec})" if ok else f"different ({prec}; expected {expect})"
 
@@ -132,7 +135,11 @@ def write_table(rows: list[dict], dest: Path, quick: bool) -> None:
              "", f"{n_same} of {len(rows)} give SPORCO's answer. Float64 on both sides (SPORCO's scripts load float32 "
              "data; the ports cast them to float64), one thread each. Times: wall seconds of the script's solves, "
              "taken on a shared 2-core machine (other jobs ran beside), so ratios are indicative. "
-             "Produced by `python benchmarks/sporco_examples.py`.", "",
+             "Produced by `python benchmarks/sporco_examples.py" + (" --quick`." if quick else "`."),
+             *(["", "Quick sizes (16–24² crops, 10 iterations): the times are fixed costs (JIT, FFTW plans, "
+                "start-up) and say nothing of speed, and nothing is converged (ParConvBPDN's distance from csc's "
+                "objective is its own iterates'); the statuses are what this table is for."] if quick else
+               ["", "A script not run at full size yet shows its quick run's status (`quick/table.md`)."]), "",
              "| script | status | csc s | SPORCO s | SPORCO/csc | command |", "|---|---|---|---|---|---|"]
     for r in rows:
         ct, st = r.get("csc_time"), r.get("sporco_time")

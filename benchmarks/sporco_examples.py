@@ -129,10 +129,13 @@ def table(out: Path, quick: bool) -> list[dict]:
 
 def write_table(rows: list[dict], dest: Path, quick: bool) -> None:
     (dest / "table.json").write_text(json.dumps(rows, indent=1))
-    n_same = sum(r["status"].startswith("same") for r in rows)
+    n_same = sum(r["status"].startswith("same (") for r in rows)
+    n_min = sum(r["status"].startswith("same minimiser") for r in rows)
+    n_not = sum(r["status"].startswith("not yet") for r in rows)
     sizes = "the ports' quick sizes" if quick else "the scripts' own sizes"
     lines = [f"# SPORCO 0.2.2's convolutional examples on csc ({sizes})",
-             "", f"{n_same} of {len(rows)} give SPORCO's answer. Float64 on both sides (SPORCO's scripts load float32 "
+             "", f"{n_same} of {len(rows)} give SPORCO's numbers, {n_min} its minimiser (ParConvBPDN, by design), "
+             f"{n_not} are not yet possible on csc (the reason in the row), the others not run here. Float64 on both sides (SPORCO's scripts load float32 "
              "data; the ports cast them to float64), one thread each. Times: wall seconds of the script's solves, "
              "taken on a shared 2-core machine (other jobs ran beside), so ratios are indicative. "
              "Produced by `python benchmarks/sporco_examples.py" + (" --quick`." if quick else "`."),

@@ -45,7 +45,7 @@ SCRIPTS: dict[str, str | None] = {
     "cbpdndl_md_clr": "not yet: learning a colour (K, C, kh, kw) dictionary with a mask (DictLearn refuses it)",
     "cbpdndl_md_gry": None,
     "cbpdndl_parcns_clr": None, "cbpdndl_parcns_gry": None,
-    "cbpdndl_pgm_clr": "not yet: the learners' FISTA coding step, xmethod='pgm' (in progress)",
+    "cbpdndl_pgm_clr": "not yet: the learners' FISTA coding step, xmethod='pgm', and multi-scale DictSize (in progress)",
     "cbpdndl_video": "not yet: 3-D kernels",
     "ccmod_cns_gry": "not yet: the public ConvCnstrMOD, consensus (in progress)",
     "ccmod_pgm_gry": "not yet: the public ConvCnstrMOD, pgm (in progress)",

@@ -26,8 +26,10 @@ import torch
 #: the quick mode's image side (a top-left crop) and iteration limit
 QUICK, QUICK_ITERS = 24, 10
 
-__all__ = ["single_thread", "image", "convdict", "tikhonov", "tensor", "psnr", "timed",
-           "Timer", "rel_diff", "record", "report", "main"]
+__all__ = ["QUICK", "QUICK_ITERS", "single_thread", "image", "convdict", "tikhonov", "tensor", "psnr", "timed",
+           "Timer", "rel_diff", "record", "report", "figure", "main", "masked_monarch", "crop", "chw", "hwc",
+           "tv_lowpass", "sporco_tv_lowpass", "outcome", "sporco_solve", "add_par", "quick_crop", "learner_images",
+           "learnt", "sporco_learnt"]
 
 
 def single_thread() -> None:

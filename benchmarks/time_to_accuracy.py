@@ -7,6 +7,12 @@ dictionary, λ and weights; F* from a long float64 csc ADMM solve. Writes ``peer
 after every engine (rerun with ``--report`` to redraw the table and PNG from it),
 ``time_to_accuracy.md`` and ``time_to_accuracy.png``. ``--path`` also times a warm-started
 λ path against cold solves (csc ADMM, the gry case).
+
+``--dataset`` runs the dataset case instead (``benchmarks/warm_start.py``): the warm-started
+engine ``csc-admm-warm`` (a predictor of codes trained on other photographs,
+:mod:`csc.nn.warmstart`) against cold csc ADMM on ``--dataset-images`` held-out 128² crops,
+the training's cost amortised over them, and SPORCO's ADMM and PGM on the first
+``--dataset-peers`` crops; written to ``--dataset-out``.
 """
 
 from __future__ import annotations
@@ -45,7 +51,19 @@ def main(argv=None) -> None:
     p.add_argument("--path", action="store_true", help="time a warm λ path against cold solves")
     p.add_argument("--merge", action="store_true", help="add --engines to the cases of an existing peers.json")
     p.add_argument("--report", action="store_true", help="only redraw the table and figure from peers.json")
+    p.add_argument("--dataset", action="store_true", help="the dataset case: warm-started against cold csc ADMM "
+                                                           "on held-out crops (benchmarks/warm_start.py)")
+    p.add_argument("--dataset-out", default="benchmarks/results/warmstart")
+    p.add_argument("--dataset-images", type=int, default=200)
+    p.add_argument("--dataset-peers", type=int, default=10)
     a = p.parse_args(argv)
+    if a.dataset:
+        from benchmarks import warm_start
+
+        warm_start.main(["--out", a.dataset_out, "--test", str(a.dataset_images)])
+        if a.dataset_peers:
+            warm_start.main(["--out", a.dataset_out, "--peers", str(a.dataset_peers)])
+        return
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "peers.json"

@@ -88,7 +88,22 @@ class TorchPGMOps:
         self.Yf = st["Yf"].to(self.Yf)
 
 
-class TorchConsensusOps:
+class _ADMMDictState:
+    """What the ADMM dictionary steps ('cns', 'ism') share: the scaled dual U and the
+    dictionary G, zero-padded to the images' size."""
+
+    def divide_dual(self, f: float) -> None:
+        self.U = self.U / f
+
+    def zero_dual(self) -> None:
+        """u ← 0 (a learner's ``zero_dual`` start)."""
+        self.U = torch.zeros_like(self.U)
+
+    def dft(self) -> torch.Tensor:
+        return torch.fft.rfft2(self.G)
+
+
+class TorchConsensusOps(_ADMMDictState):
     """ADMM consensus arithmetic with x and u per image in the spatial domain."""
 
     def __init__(self, Sf: torch.Tensor, shape, relax: float):
@@ -129,16 +144,6 @@ class TorchConsensusOps:
         self.U = self.U + (self.AX - self.G.unsqueeze(0))
         return _l2(self.X - self.G.unsqueeze(0)), _l2(self.U), _l2(self.X)
 
-    def divide_dual(self, f: float) -> None:
-        self.U = self.U / f
-
-    def zero_dual(self) -> None:
-        """u ← 0 (a learner's ``zero_dual`` start)."""
-        self.U = torch.zeros_like(self.U)
-
-    def dft(self) -> torch.Tensor:
-        return torch.fft.rfft2(self.G)
-
     def fidelity(self) -> torch.Tensor:
         """½Σ_j‖Σ_k g_k * z_jk − s_j‖² at the consensus variable g (SPORCO's, with ``fEvalX``
         False), a float64 0-d tensor."""
@@ -158,7 +163,7 @@ class TorchConsensusOps:
             self.U = torch.fft.irfft2(st["Uf"].to(self.U.device), s=self.shape).to(self.U)
 
 
-class TorchISMOps:
+class TorchISMOps(_ADMMDictState):
     r"""ADMM arithmetic of the dictionary update with one x for all images (SPORCO
     ``admm.ccmod.ConvCnstrMOD_IterSM``): the x-step solves, per frequency,
 
@@ -214,16 +219,6 @@ class TorchISMOps:
         self.G = pad(D, self.shape)
         self.U = self.U + (self.AX - self.G)
         return _l2(self.X - self.G), _l2(self.U), _l2(self.X)
-
-    def divide_dual(self, f: float) -> None:
-        self.U = self.U / f
-
-    def zero_dual(self) -> None:
-        """u ← 0 (a learner's ``zero_dual`` start)."""
-        self.U = torch.zeros_like(self.U)
-
-    def dft(self) -> torch.Tensor:
-        return torch.fft.rfft2(self.G)
 
     def fidelity(self) -> torch.Tensor:
         """½Σ_j‖Σ_k x_k * z_jk − s_j‖² at x (SPORCO's ``fEvalX`` True for this class)."""

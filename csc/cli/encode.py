@@ -206,7 +206,8 @@ def _encode_one(name: str, img: np.ndarray, solver, pre, out: Path, args: argpar
     # gray: codes (1, K, H, W); colour with a multi-channel dictionary: (1, K, H, W) and a
     # (1, 3, H, W) reconstruction; colour with a single-channel one: (3, K, H, W), each channel alone;
     # "mask": codes on the padded grid, the reconstruction cropped back
-    recon = pre.inverse(res.reconstruct()[..., :H, :W].reshape(s.shape), state)
+    # from the codes written beside it (a masked result would otherwise use its split's x, as SPORCO's)
+    recon = pre.inverse(res.reconstruct(res.codes)[..., :H, :W].reshape(s.shape), state)
     codes = res.codes if res.codes.shape[0] > 1 else res.codes[:1]
     codes_file, recon_file = out / f"{name}.codes.npz", out / f"{name}.recon.png"
     codes_meta = {"image": name, "lmbda": args.lmbda, "preprocess": args.preprocess,

@@ -2,7 +2,8 @@
 
 Sparse-codes a dataset split (or ``--start``/``--count`` of it) into a sharded, checksummed,
 resumable code store (:func:`csc.pipeline.store.encode_dataset`): rerunning the same command
-keeps every shard that verifies and encodes the rest. Under ``torchrun`` the shards are
+keeps every shard that verifies and encodes the rest. ``--warm-start FILE`` or
+``--warm-start-train N`` start every solve from a predicted code (:mod:`csc.nn.warmstart`). Under ``torchrun`` the shards are
 split over the processes (:mod:`csc.runtime.distributed`); rank 0 prints the summary.
 """
 
@@ -38,6 +39,13 @@ def register(sub) -> None:
     ed.add_argument("--value-dtype", choices=["float16", "float32"], default="float16")
     ed.add_argument("--colour", action="store_true",
                     help="code RGB images with a multi-channel (K, 3, kh, kw) dictionary (default: gray)")
+    warm = ed.add_mutually_exclusive_group()
+    warm.add_argument("--warm-start", default=None, metavar="FILE",
+                      help="start every solve from this warm-start predictor's code (csc.nn.warmstart; trained for "
+                           "the same dictionary, λ and preprocessing); the solves still run to --rel-stop-tol")
+    warm.add_argument("--warm-start-train", type=nonneg_int, default=0, metavar="N",
+                      help="train a warm-start predictor on the first N images (coded cold), keep it in the store "
+                           "as warm-start.npz, and code every image warm (default 0: cold)")
     ed.add_argument("--shard-size", type=positive_int, default=256, help="images per shard (and per encoding batch)")
     ed.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ed.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="solver dtype")
@@ -58,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         dictionary=args.dictionary, lmbda=args.lmbda, max_iter=args.max_iter, rel_stop_tol=args.rel_stop_tol,
         size=args.size, preprocess=args.preprocess, value_dtype=args.value_dtype, shard_size=args.shard_size,
         solver_dtype=args.dtype, colour=args.colour, l1_weight=args.l1_weight, relax=args.relax,
-        rsdl_ratio=args.rsdl_ratio,
+        rsdl_ratio=args.rsdl_ratio, warm_start=args.warm_start, warm_start_train=args.warm_start_train,
     )
     if args.colour and args.dataset == "fashion-mnist":
         raise ValueError("--colour: Fashion-MNIST is gray; colour encoding takes cifar10 or a folder of colour images")

@@ -35,11 +35,12 @@ SPARSE_RATIO = 1.0
 
 
 def learner_weight(w, K: int, like: torch.Tensor):
-    """The learners' ℓ1 weight: a float, or one weight per kernel as (1, K, 1, 1)."""
+    """The learners' ℓ1 weight: a float, or one weight per kernel as (1, K, 1, 1); given as (K,),
+    or as (K, 1, 1) / (1, K, 1, 1) (SPORCO's (1, 1, 1, 1, K) ``L1Weight`` as ``from_sporco`` reads it)."""
     wt = check_weights("l1_weight", w, like)
     if isinstance(wt, float):
         return wt
-    if wt.ndim == 1 and wt.shape[0] == K:
+    if tuple(wt.shape) in ((K,), (K, 1, 1), (1, K, 1, 1)):
         return wt.reshape(1, K, 1, 1)
     raise ValueError(f"l1_weight: the learners take a scalar or one weight per kernel (K={K},), "
                      f"got shape {tuple(wt.shape)}")

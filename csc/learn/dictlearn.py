@@ -586,11 +586,14 @@ class DictLearn:
     def _masked_coding(self, mask, S: torch.Tensor):
         """(coding problem, W) of a solve: W checked as :meth:`csc.ConvBPDNMaskDcpl.solve`
         checks it ((1 or B, 1, H, W) or a float; None without a masked problem); a mask with
-        no coding problem gets a :class:`csc.ConvBPDNMaskDcpl` with the masked learner's
-        defaults (:data:`DICTLEARN_MASKDCPL_DEFAULTS`)."""
+        no coding problem gets a :class:`csc.ConvBPDNMaskDcpl` with ``options.cbpdn`` where that is a
+        :class:`csc.MaskDcplOptions` (``DictLearnOptions.from_sporco(..., masked=True)``), else with
+        the masked learner's defaults (:data:`DICTLEARN_MASKDCPL_DEFAULTS`)."""
         from csc.problems.maskdcpl import ConvBPDNMaskDcpl
 
-        masked = isinstance(self.coding, ConvBPDNMaskDcpl)
+        from csc.core.options import MaskDcplOptions
+
+        masked = isinstance(self.coding, ConvBPDNMaskDcpl) or isinstance(self.options.cbpdn, MaskDcplOptions)
         if mask is None and not masked:
             return self.coding, None
         if self.options.xmethod == "pgm":
@@ -602,6 +605,8 @@ class DictLearn:
         if self.initial_dictionary.ndim != 3:
             raise ValueError("mask: masked learning takes a single-channel (K, kh, kw) dictionary")
         coding = self.coding
+        if coding is None and isinstance(self.options.cbpdn, MaskDcplOptions):  # from_sporco(..., masked=True)
+            coding = ConvBPDNMaskDcpl(self.initial_dictionary, self.lmbda, self.options.cbpdn)
         if coding is None:
             if self.options.cbpdn != DICTLEARN_CBPDN_DEFAULTS:
                 raise ValueError("options.cbpdn: with a mask the coding step is mask decoupling; give its options "

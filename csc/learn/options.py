@@ -106,15 +106,17 @@ def _check_dict_size(sizes):
     return out
 
 
-def _check_learner(opts, why: str = "") -> None:
+def _check_learner(opts, why: str = "", masked_ok: bool = False) -> None:
     """The checks both learners' options share: the dtype (made a torch dtype), the device,
     and the coding options: plain :class:`CBPDNOptions` (a variant's, e.g. GradRegOptions,
-    would be ignored) with at least one iteration (``why`` says what an iteration is)."""
+    would be ignored; with ``masked_ok`` also :class:`MaskDcplOptions`, the masked batch
+    learner's) with at least one iteration (``why`` says what an iteration is)."""
     object.__setattr__(opts, "dtype", _as_dtype(opts.dtype))
     if opts.device is not None:
         resolve_device(opts.device, arg="device")
-    if type(opts.cbpdn) is not CBPDNOptions:
-        raise TypeError(f"cbpdn: expected CBPDNOptions, got {type(opts.cbpdn).__name__}")
+    if type(opts.cbpdn) is not CBPDNOptions and not (masked_ok and type(opts.cbpdn) is MaskDcplOptions):
+        raise TypeError(f"cbpdn: expected CBPDNOptions{' or MaskDcplOptions' if masked_ok else ''}, "
+                        f"got {type(opts.cbpdn).__name__}")
     if opts.cbpdn.max_iter < 1:
         raise ValueError(f"cbpdn: max_iter must be >= 1{why}")
 
@@ -296,7 +298,7 @@ class DictLearnOptions:
             raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {self.dmethod!r}")
         check_int("max_iter", self.max_iter, 0)
         object.__setattr__(self, "accurate_dfid", check_bool("accurate_dfid", self.accurate_dfid))
-        _check_learner(self, " (coding iterations per outer iteration)")
+        _check_learner(self, " (coding iterations per outer iteration)", masked_ok=True)
         if not isinstance(self.ccmod, DictUpdateOptions):
             raise TypeError(f"ccmod: expected DictUpdateOptions, got {type(self.ccmod).__name__}")
         _check_xmethod(self)
@@ -311,7 +313,8 @@ class DictLearnOptions:
         return _jsonable(self)
 
     @classmethod
-    def from_sporco(cls, opt: Mapping[str, Any] | None = None, dmethod: str = "pgm", **overrides) -> "DictLearnOptions":
+    def from_sporco(cls, opt: Mapping[str, Any] | None = None, dmethod: str = "pgm", masked: bool = False,
+                    **overrides) -> "DictLearnOptions":
         """Build options from SPORCO's nested ``ConvBPDNDictLearn`` option dict.
 
         ``opt`` may hold ``MaxMainIter``, ``AccurateDFid``, ``DictSize`` (None),
@@ -321,11 +324,15 @@ class DictLearnOptions:
         Unknown names and unsupported features (step-size policies, monotone PGM, robust
         backtracking, ``Callback``, initial values) raise ``ValueError``.
         ``overrides`` (csc field names) are applied last. The names are :data:`DICTLEARN`
-        (``CCMOD``'s: :data:`CCMOD`).
+        (``CCMOD``'s: :data:`CCMOD`). With ``masked``, ``opt`` is SPORCO's
+        ``ConvBPDNMaskDictLearn.Options`` dict, whose ``CBPDN`` (the ``ConvBPDNMaskDcpl`` options,
+        merged over :data:`DICTLEARN_MASKDCPL_DEFAULTS`) becomes ``cbpdn`` as a
+        :class:`csc.MaskDcplOptions`: :meth:`csc.DictLearn.solve` with a mask then codes with it.
         """
         if dmethod not in _DMETHODS:
             raise ValueError(f"dmethod: expected one of {_DMETHODS}, got {dmethod!r}")
-        return _dictlearn_table(dmethod, overrides).build(cls, opt, {"dmethod": dmethod, **overrides})
+        table = _dictlearn_table(dmethod, overrides, check_bool("masked", masked))
+        return table.build(cls, opt, {"dmethod": dmethod, **overrides})
 
 
 @dataclass(frozen=True)
@@ -501,10 +508,21 @@ DICTLEARN_PGM: dict[str, SporcoTable] = {
 }
 
 
-def _dictlearn_table(dmethod: str, overrides: Mapping[str, Any]) -> SporcoTable:
-    """The SPORCO table of the batch learner with ``dmethod`` and the ``xmethod`` of ``overrides``."""
+def _dictlearn_table(dmethod: str, overrides: Mapping[str, Any], masked: bool = False) -> SporcoTable:
+    """The SPORCO table of the batch learner with ``dmethod`` and the ``xmethod`` of ``overrides``
+    (SPORCO's masked learner's with ``masked``)."""
+    if masked:
+        return DICTLEARN_MASKED[dmethod]
     return (DICTLEARN_PGM if overrides.get("xmethod", "admm") == "pgm" else DICTLEARN)[dmethod]
 
+
+#: SPORCO ``ConvBPDNMaskDictLearn.Options`` of each ``dmethod``: its ``CBPDN`` is ``ConvBPDNMaskDcpl``'s,
+#: merged over SPORCO's masked learner defaults (:data:`DICTLEARN_MASKDCPL_DEFAULTS`)
+DICTLEARN_MASKED: dict[str, SporcoTable] = {
+    dmethod: table.extend("ConvBPDNMaskDictLearn", {"CBPDN": SubOptions("cbpdn", MaskDcplOptions.from_sporco,
+                                                                          {"MaxMainIter": 1})})
+    for dmethod, table in DICTLEARN.items()
+}
 
 #: SPORCO ``OnlineConvBPDNDictLearn.Options`` (``CBPDN`` merged over the online learner's defaults)
 ONLINE = SporcoTable("OnlineConvBPDNDictLearn", {

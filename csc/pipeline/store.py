@@ -69,7 +69,7 @@ from csc.pipeline.store_format import (  # noqa: F401  (STORE_VERSION: re-export
     LOCK, MANIFEST, STORE_FORMAT, STORE_VERSION, EncodeSettings, StoreError, StoreFormatWarning, _check_manifest,
     _check_shard, _check_shard_header, _read_shard, _shard_name, preprocess_images, warn_old_format)
 from csc.pipeline.store_writer import (_check_labels_ids, _encode_all, _load_store_dictionary, _previous_shards,
-                                       _store_header, _store_lock, _StoreEncoder)
+                                       _store_header, _store_lock, _StoreEncoder, _warm_start)
 from csc.runtime.device import resolve_device
 from csc.runtime.outputs import remove_if_empty
 
@@ -153,6 +153,7 @@ def encode_dataset(
         fresh = not shards and not (out / MANIFEST).is_file()
         enc = _StoreEncoder(out, header, shards, images, labels, ids_arr, settings, solver, dev, sdtype, memory)
         try:
+            enc.warm = _warm_start(enc, distributed, rank == 0, progress)
             _encode_all(enc, distributed, rank, world, progress, on_shard)
         except BaseException:
             if fresh and rank == 0 and not any((out / _shard_name(i)).is_file() for i in range(header["num_shards"])):

@@ -18,7 +18,7 @@ import json
 import os
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from csc.core.checks import check_bool, check_int, check_number
 from csc.dictionary.io import read_npz, sha256_of_array
 from csc.pipeline.preprocess import Preprocess, check_preprocess_kind
 
-__all__ = ["LOCK", "MANIFEST", "STORE_FORMAT", "STORE_VERSION", "EncodeSettings", "StoreError", "StoreFormatWarning",
+__all__ = ["LOCK", "MANIFEST", "WARM_START_FILE", "STORE_FORMAT", "STORE_VERSION", "EncodeSettings", "StoreError", "StoreFormatWarning",
            "preprocess_images"]
 
 
@@ -40,6 +40,8 @@ STORE_FORMAT = "csc-code-store"
 STORE_VERSION = 2
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+#: the predictor a store trains with ``EncodeSettings(warm_start_train=N)`` (:mod:`csc.nn.warmstart`)
+WARM_START_FILE = "warm-start.npz"
 _VALUE_DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
@@ -84,6 +86,14 @@ class EncodeSettings:
         CBPDN's scalar ``L1Weight`` (1), ``RelaxParam`` (1.8) and ``AutoRho.RsdlRatio``
         (1.2), SPORCO's defaults; the authors' Table 1 encoding uses 0.5, 1.8 and 1.05
         (:class:`csc.science.protocol.EncodingProtocol`).
+    warm_start : str or None
+        A warm-start predictor file (:mod:`csc.nn.warmstart`) trained for this dictionary,
+        λ and preprocessing: every image's solve starts from its predicted code and runs to
+        the same tolerance (default None: cold starts). Its sha256 is recorded.
+    warm_start_train : int
+        Train a predictor on the first ``warm_start_train`` images (coded cold first), save
+        it in the store as ``warm-start.npz`` (a rerun reuses it) and code every image warm
+        (default 0: no training). Not with ``warm_start``.
     """
 
     dictionary: str = "heterogeneous"
@@ -100,6 +110,8 @@ class EncodeSettings:
     l1_weight: float = 1.0
     relax: float = 1.8
     rsdl_ratio: float = 1.2
+    warm_start: str | None = None
+    warm_start_train: int = 0
 
     def __post_init__(self):
         if not isinstance(self.dictionary, (str, os.PathLike)):
@@ -119,6 +131,43 @@ class EncodeSettings:
             raise ValueError(f"value_dtype: expected 'float16' or 'float32', got {self.value_dtype!r}")
         if self.solver_dtype not in ("float32", "float64"):
             raise ValueError(f"solver_dtype: expected 'float32' or 'float64', got {self.solver_dtype!r}")
+        self._check_warm_start()
+
+    def _check_warm_start(self) -> None:
+        if self.warm_start is not None:
+            if not isinstance(self.warm_start, (str, os.PathLike)):
+                raise TypeError(f"warm_start: expected a predictor file path or None, got {self.warm_start!r}")
+            object.__setattr__(self, "warm_start", str(self.warm_start))
+        check_int("warm_start_train", self.warm_start_train, 0)
+        if self.warm_start is not None and self.warm_start_train:
+            raise ValueError("warm_start_train: give a predictor file (warm_start) or a number of images to "
+                             "train one on, not both")
+        if self.colour and (self.warm_start is not None or self.warm_start_train):
+            raise ValueError("warm_start: the warm-start predictor codes gray images (a single-channel "
+                             "dictionary); colour encoding runs cold")
+
+    @property
+    def warm(self) -> bool:
+        """Whether the images are coded from a predictor's warm start."""
+        return self.warm_start is not None or self.warm_start_train > 0
+
+    def preprocessing_record(self) -> dict[str, Any]:
+        """What a warm-start predictor records of the coded signals (checked when one is loaded)."""
+        return {"kind": self.preprocess, "size": self.size, "gray_weights": self.gray_weights}
+
+    def record(self) -> dict[str, Any]:
+        """The settings as the manifest records them: every field; without the warm-start
+        fields when cold (so a cold store's digest is the one earlier versions made), with the
+        predictor file's sha256 when ``warm_start`` is a file."""
+        rec = asdict(self)
+        if not self.warm:
+            del rec["warm_start"], rec["warm_start_train"]
+        elif self.warm_start is not None:
+            path = Path(self.warm_start)
+            if not path.is_file():
+                raise FileNotFoundError(f"warm_start: no such file {self.warm_start!r}")
+            rec["warm_start_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return rec
 
     def preprocessing(self) -> Preprocess:
         """The :class:`~csc.pipeline.preprocess.Preprocess` of ``preprocess`` (LCN on the 0–255 scale)."""
@@ -196,7 +245,7 @@ def is_store_file(path: Path) -> bool:
     """Whether ``path`` is one of a store folder's own files (manifest, shard, lock, a killed
     write's temporary file): what an encoding into that folder resumes or cleans up."""
     name = Path(path).name
-    return name in (MANIFEST, LOCK) or (name.startswith("shard-") and name.endswith(".npz")) \
+    return name in (MANIFEST, LOCK, WARM_START_FILE) or (name.startswith("shard-") and name.endswith(".npz")) \
         or (name.startswith(".") and name.endswith(".tmp"))
 
 

@@ -21,7 +21,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +30,8 @@ import torch
 
 from csc.core.checks import check_image_size, host_array
 from csc.dictionary.io import atomic_write, sha256_of_array
-from csc.pipeline.store_format import (MANIFEST, LOCK, STORE_FORMAT, STORE_VERSION, EncodeSettings, StoreError,
+from csc.pipeline.store_format import (MANIFEST, LOCK, STORE_FORMAT, STORE_VERSION, WARM_START_FILE, EncodeSettings,
+                                       StoreError,
                                        _check_manifest, _check_shard, _check_shard_header, _coord_dtype,
                                        _identity_digest, _pack, _read_shard, _savez_deterministic, _shard_checksum,
                                        _shard_meta, _shard_name, _store_header_copy, preprocess_images)
@@ -123,7 +124,7 @@ def _store_header(settings: EncodeSettings, images: np.ndarray, labels: np.ndarr
     header = {
         "format": STORE_FORMAT,
         "version": STORE_VERSION,
-        "settings": asdict(settings),
+        "settings": settings.record(),
         "dictionary_sha256": dsha,
         "kernels": [int(v) for v in kernels],
         "code_shape": [int(K), int(H), int(W)],
@@ -193,6 +194,7 @@ class _StoreEncoder:
     dev: torch.device
     sdtype: torch.dtype
     memory: Any = None  # csc.runtime.memory.MemoryBudget, or None for the default
+    warm: Any = None  # the warm-start predictor (csc.nn.warmstart), or None: cold starts
 
     @property
     def per_image(self) -> int:
@@ -238,7 +240,7 @@ class _StoreEncoder:
 
         t0 = time.perf_counter()
         signal = preprocess_images(self.images[lo:hi], self.settings, device=self.dev, dtype=self.sdtype)
-        codes = solve_in_batches(self.solver, signal, self.memory).codes
+        codes = solve_in_batches(self.solver, signal, self.memory, warm_start=self.warm).codes
         values, coords, offsets = _pack(codes, self.settings.value_dtype)
         seconds = time.perf_counter() - t0
         return {"values": values, "coords": coords, "offsets": offsets,
@@ -409,3 +411,49 @@ def _store_lock(out: Path, distributed: bool, main_process: bool):
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _warm_start(enc: "_StoreEncoder", distributed: bool, main_process: bool, progress: bool):
+    """The store's warm-start predictor (None when cold): ``settings.warm_start``'s file, checked
+    against the dictionary, λ and preprocessing; or, with ``warm_start_train`` N, the one in the
+    store (``warm-start.npz``, trained for this store's digest) or a new one trained on the first
+    N images coded cold (:func:`csc.nn.warmstart.fit_warm_start`, generator seed 0), saved there
+    by the main process. Its training's record goes into the manifest (``warm_start_training``)."""
+    from csc.nn.warmstart import fit_warm_start, load_warm_start
+    from csc.runtime import distributed as _dist
+
+    st, D = enc.settings, enc.solver.dictionary
+    pre = st.preprocessing_record()
+    if st.warm_start is not None:
+        return load_warm_start(st.warm_start, D, st.lmbda, preprocessing=pre)
+    if not st.warm_start_train:
+        return None
+    path, digest = enc.out / WARM_START_FILE, enc.header["settings_digest"]
+    pred = _stored_predictor(path, D, st.lmbda, pre, digest) if main_process else None
+    if main_process and pred is None:
+        n = min(st.warm_start_train, enc.images.shape[0])
+        signal = preprocess_images(enc.images[:n], st, device=enc.dev, dtype=enc.sdtype)
+        pred, _ = fit_warm_start(enc.solver, signal, generator=torch.Generator().manual_seed(0),
+                                 preprocessing=pre, progress=progress)
+        pred.record["store_settings_digest"] = digest
+        pred.save(path)
+    if distributed:
+        _dist.barrier()  # the main process has saved the predictor
+        if not main_process:
+            pred = load_warm_start(path, D, st.lmbda, preprocessing=pre)
+    enc.header["warm_start_training"] = {k: v for k, v in pred.record.items() if k != "losses"}
+    return pred
+
+
+def _stored_predictor(path: Path, D, lmbda: float, pre: dict, digest: str):
+    """The predictor a previous run of this store saved at ``path``, or None (none, another
+    store's, or unreadable: it is then trained again)."""
+    from csc.nn.warmstart import load_warm_start
+
+    if not path.is_file():
+        return None
+    try:
+        pred = load_warm_start(path, D, lmbda, preprocessing=pre)
+    except ValueError:
+        return None
+    return pred if pred.record.get("store_settings_digest") == digest else None

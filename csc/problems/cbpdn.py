@@ -35,7 +35,7 @@ import copy
 import sys
 import time
 from dataclasses import dataclass, fields
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -54,7 +54,8 @@ from csc.core.stats import CodingStats
 from csc.core.xstep import xstep_for
 from csc.runtime.memory import MemoryBudget, batch_size, image_bytes, measured_image_bytes, solve_split
 
-__all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "solve_in_batches", "SPORCO_STATS_NAMES"]
+__all__ = ["ConvBPDN", "CBPDNResult", "IterationStats", "encode", "solve_in_batches", "SPORCO_STATS_NAMES",
+           "WarmStart", "consistent_dual"]
 
 
 #: csc statistics field → SPORCO ``IterationStats`` field.
@@ -136,6 +137,32 @@ class CBPDNResult:
         flat = c.reshape(-1, K, H, W)
         out = ops.synthesis(self.dictionary.to(c.device), flat)  # (n, H, W), or (n, C, H, W)
         return out.reshape(c.shape[:-3] + out.shape[1:])
+
+
+@runtime_checkable
+class WarmStart(Protocol):
+    """What :meth:`ConvBPDN.solve` takes as ``warm_start``: a predictor of codes
+    (:class:`csc.nn.warmstart.WarmStartPredictor` is one; the problems layer does not import it)."""
+
+    def warm_start(self, images: torch.Tensor, dictionary: torch.Tensor,
+                   lmbda: float) -> tuple[torch.Tensor, float | None]:
+        """(y0, ρ₀) for the signals ``images`` (n, H, W) coded with ``dictionary`` (K, kh, kw) (in
+        the images' dtype, on their device) and ``lmbda``: y0 (n, K, H, W), and the starting ρ
+        (None: the options' default). Raise ValueError for a dictionary or λ it was not made for."""
+
+
+def consistent_dual(D: torch.Tensor, S: torch.Tensor, y0: torch.Tensor, rho: float) -> torch.Tensor:
+    r"""The scaled dual u₀ = Dᵀ(s − D y₀)/ρ for codes y₀ (n, K, H, W) of images S (n, H, W).
+
+    The x-step solves :math:`(D^T D + \rho I)x = D^T s + \rho(y - u)`; at x = y = y₀ that is
+    :math:`\rho u = D^T(s - D y_0) = -D^T(D y_0 - s)`, so with this u₀ the first x-step
+    returns x = y₀, and at the CBPDN solution ρu ∈ λ∂‖y‖₁ (the y-step's optimality) holds
+    too: ADMM starts on its fixed point's dual when y₀ is the solution.
+    """
+    H, W = S.shape[-2:]
+    Df = ops.kernel_dft(D.to(S.dtype), (H, W))
+    Rf = torch.fft.rfft2(S) - ops.synthesis_dft(Df, torch.fft.rfft2(y0))
+    return torch.fft.irfft2(ops.adjoint_dft(Df, Rf), s=(H, W)) / rho
 
 
 class ConvBPDN:
@@ -253,8 +280,8 @@ class ConvBPDN:
         return t.reshape(n, K, *shape).clone()
 
     # ------------------------------------------------------------------ solve
-    def solve(self, images, y0=None, u0=None) -> CBPDNResult:
-        """Solve CBPDN for every image of ``images`` independently (or the batch as one problem
+    def solve(self, images, y0=None, u0=None, warm_start: "WarmStart | None" = None) -> CBPDNResult:
+        r"""Solve CBPDN for every image of ``images`` independently (or the batch as one problem
         with ``options.coupling == "sporco"``).
 
         Parameters
@@ -264,17 +291,51 @@ class ConvBPDN:
         y0, u0 : lead + (K, H, W), optional
             Initial y and scaled dual u. When only ``y0`` is given, u starts at
             (λ/ρ₀)·sign(y0) (SPORCO's choice); both default to zero.
+        warm_start : WarmStart, optional
+            A predictor of codes (:class:`WarmStart`, e.g. :class:`csc.nn.warmstart.WarmStartPredictor`):
+            ADMM starts from its prediction y₀ of each image's code, at its ρ₀ (unless
+            ``options.rho`` is set), with the dual that the x-step's optimality condition
+            gives at x = y = y₀ (:func:`consistent_dual`):
+            :math:`\rho_0 u_0 = D^T(s - D y_0)`. The solve runs to the same tolerance, so
+            the result is the CBPDN solution; only the iterations change. Not with ``y0``/``u0``.
         """
         S, lead = self._prepare_images(images)
         with explain_out_of_memory("images", S, self._num_maps(self.dictionary.shape[0])):
+            if warm_start is not None:
+                return self._solve_warm(S, lead, warm_start, y0, u0)
             return self._solve_prepared(S, lead, y0, u0)
 
+    def _solve_warm(self, S: torch.Tensor, lead, warm_start, y0, u0) -> CBPDNResult:
+        """The solve from a warm start's prediction (:meth:`solve`)."""
+        if y0 is not None or u0 is not None:
+            raise ValueError("warm_start: give a warm start or y0/u0, not both")
+        if not callable(getattr(warm_start, "warm_start", None)):
+            raise TypeError(f"warm_start: expected an object with a warm_start(images, dictionary, lmbda) method "
+                            f"(csc.problems.cbpdn.WarmStart), got {type(warm_start).__name__}")
+        D = self._dictionary_on(S.device).to(dtype=S.dtype)
+        if D.ndim != 3 or S.ndim != 3 or self._penalty_weight() is not None or \
+                type(self)._xstep is not ConvBPDN._xstep or self._num_maps(D.shape[0]) != D.shape[0]:
+            raise ValueError(f"warm_start: {type(self).__name__} with a dictionary of shape {tuple(D.shape)} has no "
+                             "warm start; it takes ConvBPDN's x-step and a single-channel dictionary (K, kh, kw)")
+        y, rho = warm_start.warm_start(S, D, self.lmbda)
+        n, K, (H, W) = S.shape[0], D.shape[0], S.shape[-2:]
+        y = self._prepare_init("warm_start's codes", y, n, (n,), (H, W))
+        rho0 = self.options.rho if self.options.rho is not None else rho
+        if rho0 is None:
+            rho0 = self._prox(1.0, D.shape[-2:], S).rho0(self.options)
+        rho0 = check_nonnegative("warm_start's rho", rho0)
+        if not rho0 > 0:
+            raise ValueError("warm_start's rho: expected ρ₀ > 0, got 0")
+        u = consistent_dual(D, S, y, rho0)
+        return self._solve_prepared(S, lead, y, u, rho0=rho0)
+
     def _solve_prepared(self, S: torch.Tensor, lead, y0=None, u0=None, wrap=None,
-                        penalty_maps: int | None = None) -> CBPDNResult:
+                        penalty_maps: int | None = None, rho0: float | None = None) -> CBPDNResult:
         """The solve of prepared images S (n, H, W) (or (n, C, H, W)): x-step, prox, workspace
         (:func:`csc.backends.registry.admm_workspace`), loop. ``wrap``: a y-step composed around
         this problem's prox (additive mask simulation's :class:`csc.core.prox.ImpulseMask`);
-        ``penalty_maps``: the penalty statistic over the first that many maps only."""
+        ``penalty_maps``: the penalty statistic over the first that many maps only; ``rho0``:
+        the starting ρ (default: the prox's, from the options)."""
         opts = self.options
         n, (H, W) = S.shape[0], S.shape[-2:]
         D = self._dictionary_on(S.device).to(dtype=S.dtype)
@@ -282,7 +343,7 @@ class ConvBPDN:
         prox = self._prox(self._prepare_weight(n, (H, W), S, lead), D.shape[-2:], S)
         if wrap is not None:
             prox = wrap(prox)
-        rho0 = prox.rho0(opts)
+        rho0 = prox.rho0(opts) if rho0 is None else float(rho0)
         y = self._prepare_init("y0", y0, n, lead, (H, W))
         u = self._prepare_init("u0", u0, n, lead, (H, W))
         if y is None:
@@ -463,7 +524,8 @@ class IterationTable:
 
 
 def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = None,
-                     on_split: Callable[[int, int], None] | None = None) -> CBPDNResult:
+                     on_split: Callable[[int, int], None] | None = None,
+                     warm_start: WarmStart | None = None) -> CBPDNResult:
     """``solver.solve(images)`` over batches of the images' first axis sized to the device's
     memory (:func:`csc.runtime.memory.batch_size`; ``memory`` caps it; on CUDA the bytes per
     image are measured by two 2-iteration solves of 1 and 3 images,
@@ -471,13 +533,15 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
     out of device memory halved and retried (:func:`csc.runtime.memory.solve_split`). Every
     image is its own problem, so the result is the one-batch result. A single (H, W) image
     (or (C, H, W) for a multi-channel dictionary) is solved as is, and so is a batch under
-    ``coupling="sporco"`` (one problem: splitting it would change the answer)."""
+    ``coupling="sporco"`` (one problem: splitting it would change the answer). ``warm_start``:
+    :meth:`ConvBPDN.solve`'s, for every batch (a prediction per image: the batches do not
+    change it)."""
     D = solver.dictionary
     check_instance("memory", memory, MemoryBudget, "MemoryBudget(limit_bytes=2**30)")
     t = images if isinstance(images, torch.Tensor) else np.asarray(images)  # batches of an array stay arrays
     single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
     if single or t.shape[0] <= 1 or solver._coupled():
-        return solver.solve(images)
+        return solver.solve(images, warm_start=warm_start)
     device = working_device(images, solver.options.device, D.device)  # the solves' device
     dtype = solver.options.dtype or D.dtype
     maps = D.shape[0] * (t.shape[1] if t.ndim == 4 and D.ndim == 3 else 1)
@@ -488,7 +552,7 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
         probe.options = short
         per_image = measured_image_bytes(lambda k: probe.solve(t[:k]), device) or per_image
     batch = batch_size(t.shape[0], per_image, memory, device)
-    parts = solve_split(lambda lo, hi: solver.solve(t[lo:hi]), t.shape[0], batch, on_split)
+    parts = solve_split(lambda lo, hi: solver.solve(t[lo:hi], warm_start=warm_start), t.shape[0], batch, on_split)
     if len(parts) == 1:
         return parts[0][2]
     return _concat_results([r for _, _, r in parts])

@@ -55,11 +55,16 @@ class CBPDNJointOptions(CBPDNOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        w = self.l21_weight
-        if isinstance(w, (bool, np.bool_, str, bytes)) or w is None:
-            raise TypeError(f"l21_weight: expected a number or an array of weights, got {w!r}")
-        if _is_real(w):
-            check_number("l21_weight", w, minimum=0)
+        check_l21_weight(self.l21_weight)
+
+def check_l21_weight(w) -> None:
+    """The options' check of ``l21_weight``: a number ≥ 0 or an array of weights (its shape is
+    checked at the solve, against the codes)."""
+    if isinstance(w, (bool, np.bool_, str, bytes)) or w is None:
+        raise TypeError(f"l21_weight: expected a number or an array of weights, got {w!r}")
+    if _is_real(w):
+        check_number("l21_weight", w, minimum=0)
+
 
 @dataclass(frozen=True)
 class JointIterationStats(IterationStats):
@@ -121,8 +126,24 @@ class ConvBPDNJoint(ConvBPDN):
         return (self._channels, M // self._channels, H, W)
 
     def _prepare_weight(self, n, shape, S, lead):
+        w = self._checked_weight("l1_weight", self.options.l1_weight, S)
+        if isinstance(w, torch.Tensor) and w.ndim == 5:
+            return self._channel_dependent(w, n, shape)
         w = super()._prepare_weight(n, shape, S, lead)
         return w if isinstance(w, float) else self._per_channel(w)
+
+    def _channel_dependent(self, w: torch.Tensor, n: int, shape) -> torch.Tensor:
+        """(B|1, C|1, K|1, H|1, W|1) weights (SPORCO's (H, W, C, K) or (1, 1, C, 1, K) ``L1Weight``
+        of a grey dictionary on colour images): each channel's (B|1, K, ·, ·) shaped as the
+        plain weights, then the channels side by side, (B|1, C·K, ·, ·)."""
+        C, K = self._channels, self.dictionary.shape[0]
+        if w.shape[1] not in (1, C):
+            raise ValueError(f"l1_weight: a 5-D weight is (B, C, K, H, W) with C={C} channels (or 1), "
+                             f"got shape {tuple(w.shape)}")
+        w = w.expand(w.shape[0], C, *w.shape[2:])
+        parts = [shape_weights("l1_weight", w[:, c], K, (n, K) + tuple(shape)) for c in range(C)]
+        parts = [p.expand(p.shape[0], K, *p.shape[2:]) for p in parts]
+        return torch.stack(parts, 1).reshape(parts[0].shape[0], C * K, *parts[0].shape[2:])
 
     def _per_channel(self, w: torch.Tensor) -> torch.Tensor:
         """(n|1, K, ·, ·) weights repeated for each channel: (n|1, C·K, ·, ·)."""

@@ -34,6 +34,8 @@ that stick out over the top and left edges.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from csc.backends.registry import two_block_workspace
@@ -43,7 +45,7 @@ from csc.core.checks import as_float_tensor, check_finite
 from csc.core.options import MaskDcplOptions
 from csc.core.xstep import DiagonalXStep, diagonal_xstep_for
 
-__all__ = ["ConvBPDNMaskDcpl", "BOUNDARIES", "pad_for_mask"]
+__all__ = ["ConvBPDNMaskDcpl", "MaskDcplResult", "BOUNDARIES", "pad_for_mask"]
 
 #: the values of ``solve(..., boundary=)``: circular convolution as is, or a masked padding
 BOUNDARIES = ("periodic", "mask")
@@ -61,6 +63,33 @@ def pad_for_mask(S: torch.Tensor, mask, kernel_size) -> tuple[torch.Tensor, torc
     return Sp, torch.nn.functional.pad(m, (0, kw - 1, 0, kh - 1))
 
 
+@dataclasses.dataclass
+class MaskDcplResult(CBPDNResult):
+    """:class:`csc.CBPDNResult` of the two-block problems (:class:`ConvBPDNMaskDcpl`,
+    :class:`csc.ConvL1L1Grd`, :class:`csc.ConvMinL1InL2Ball`), whose :meth:`reconstruct` is
+    SPORCO's ``ConvTwoBlockCnstrnt.reconstruct()`` by default: from the split's x."""
+
+    def reconstruct(self, codes: torch.Tensor | None = None, source: str = "x") -> torch.Tensor:
+        r"""Σ_k d_k * x_k, shape lead + (H, W) (lead + (C, H, W) for colour images).
+
+        Parameters
+        ----------
+        codes : tensor, optional
+            Synthesise from these coefficient maps (``source`` is then ignored).
+        source : {"x", "codes"}
+            Without ``codes``: ``"x"`` (default) synthesises from the split's x of the last
+            iteration, as SPORCO's ``ConvBPDNMaskDcpl.reconstruct()``; ``"codes"`` from the exactly
+            sparse codes y₁, as :class:`csc.ConvBPDN`'s result does. The two differ before
+            convergence (PSNR 24.07 against 29.09 dB on SPORCO's ``cbpdn_md_gry`` example at a
+            48² crop after 20 iterations).
+        """
+        if codes is None:
+            if source not in ("x", "codes"):
+                raise ValueError(f"source: expected 'x' or 'codes', got {source!r}")
+            codes = self.x if source == "x" else self.codes
+        return super().reconstruct(codes)
+
+
 class ConvBPDNMaskDcpl(ConvBPDN):
     r"""Convolutional BPDN with a spatial mask by ADMM with mask decoupling (SPORCO
     ``admm.cbpdn.ConvBPDNMaskDcpl``; module docstring for the iteration):
@@ -74,9 +103,9 @@ class ConvBPDNMaskDcpl(ConvBPDN):
     Options: :class:`csc.MaskDcplOptions` (SPORCO's defaults for this class: ρ₀ = 1, no
     adaptive ρ, relaxation 1.8); both back ends (``backend=``), float32 and float64, every
     image its own ρ and stopping. ``codes`` are y₁ (SPORCO's ``ReturnVar`` 'Y1'), ``u`` its
-    dual u₁; ``result.reconstruct()`` synthesises from the codes y₁ (exactly sparse), as
-    :class:`csc.ConvBPDN`'s does, while SPORCO's ``ConvTwoBlockCnstrnt.reconstruct()`` uses x:
-    ``result.reconstruct(result.x)`` is SPORCO's (the two differ before convergence); the statistics are :class:`csc.IterationStats` with ``data_fidelity`` =
+    dual u₁; the result is a :class:`MaskDcplResult`, whose ``reconstruct()`` synthesises from x,
+    as SPORCO's ``ConvTwoBlockCnstrnt.reconstruct()`` (``reconstruct(source="codes")``: from the
+    exactly sparse codes y₁, as :class:`csc.ConvBPDN`'s; the two differ before convergence); the statistics are :class:`csc.IterationStats` with ``data_fidelity`` =
     ½‖W·(Dx − s)‖² (SPORCO ``DFid``) and ``objective`` = DFid + λ·RegL1.
 
     Devices as :class:`csc.ConvBPDN`'s: without ``options.device`` the solve works on the
@@ -89,7 +118,7 @@ class ConvBPDNMaskDcpl(ConvBPDN):
     #: ``ConvTwoBlockCnstrnt``'s ρ‖Aᵀu‖ over ρ‖u‖
     _dual = "plain"
 
-    def solve(self, images, mask=None, boundary: str = "periodic") -> CBPDNResult:
+    def solve(self, images, mask=None, boundary: str = "periodic") -> MaskDcplResult:
         """Solve for every image of ``images`` ((H, W), (B, H, W) or (B, C, H, W)) independently.
 
         ``mask``: the data term's weights W ≥ 0 — a scalar, (H, W) for every image, or one
@@ -112,7 +141,8 @@ class ConvBPDNMaskDcpl(ConvBPDN):
         xs = self._two_block_xstep(D, (H, W), S.device)
         prox = self._prox(w, D.shape[-2:], S)
         ws = two_block_workspace(S, xs, D.shape[0], prox, self._data_term(m), self.options, dual=self._dual)
-        return self._run(ws, S, lead, D, prox, prox.rho0(self.options))
+        res = self._run(ws, S, lead, D, prox, prox.rho0(self.options))
+        return MaskDcplResult(**{f.name: getattr(res, f.name) for f in dataclasses.fields(res)})
 
     def _data_term(self, mask) -> DataTerm:
         """Block 0's g₀ with the mask W: ½‖W·y₀‖² (:class:`csc.core.prox.QuadraticData`)."""

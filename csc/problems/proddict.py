@@ -34,13 +34,14 @@ import numpy as np
 import torch
 
 from csc.core import ops, sporco_options
-from csc.core.checks import as_float_tensor, check_finite, check_number, shape_weights
-from csc.core.options import CBPDNOptions, _is_real
+from csc.core.checks import as_float_tensor, check_finite, shape_weights
+from csc.core.options import CBPDNOptions
 from csc.core.prox import SparseGroupThreshold
 from csc.backends.registry import two_block_workspace
 from csc.core.options import L1L1GrdOptions
 from csc.core.xstep import ProductXStep
 from csc.problems.cbpdn import CBPDNResult, ConvBPDN
+from csc.problems.joint import check_l21_weight
 from csc.problems.maskdcpl import BOUNDARIES, pad_for_mask
 from csc.problems.variants import ConvL1L1Grd, L1L1GrdStats
 
@@ -237,11 +238,7 @@ class L1L1GrdJointOptions(L1L1GrdOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        w = self.l21_weight
-        if isinstance(w, (bool, np.bool_, str, bytes)) or w is None:
-            raise TypeError(f"l21_weight: expected a number or an array of weights, got {w!r}")
-        if _is_real(w):
-            check_number("l21_weight", w, minimum=0)
+        check_l21_weight(self.l21_weight)
 
 
 @dataclass(frozen=True)

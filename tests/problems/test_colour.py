@@ -152,6 +152,9 @@ JOINT = {  # (λ, μ, SPORCO options)
                                        "NonNegCoef": True}),
     "weights": (0.01, 0.02, {"MaxMainIter": 30, "L1Weight": np.linspace(0.5, 1.5, 6).reshape(1, 1, 1, 1, 6),
                              "L21Weight": np.linspace(1.5, 0.5, 6)}),
+    "channel-weights": (0.01, 0.02, {"MaxMainIter": 30,  # SPORCO's gwnden_clr: an ℓ1 weight per channel
+                                     "L1Weight": np.array([0.5, 1.0, 2.0]).reshape(1, 1, 3, 1, 1)}),
+    "channel-kernel-weights": (0.01, 0.02, {"MaxMainIter": 30, "L1Weight": np.linspace(0.5, 2, 18).reshape(1, 1, 3, 1, 6)}),
     "boundary-on-y": (0.01, 0.02, {"MaxMainIter": 30, "L21Weight": np.linspace(0.5, 1.5, 6),
                                    "NoBndryCross": True, "AuxVarObj": True}),
 }
@@ -240,3 +243,11 @@ def test_joint_bad_input_is_named(make, error, text):
     with pytest.raises(error) as info:
         make()
     assert text in str(info.value)
+
+
+def test_joint_channel_weights_name_their_channels():
+    D = torch.from_numpy(grey_dictionary())
+    S = torch.from_numpy(colour_crop(16))
+    bad = csc.ConvBPDNJoint(D, 0.01, 0.02, csc.CBPDNJointOptions(l1_weight=torch.ones(1, 2, 6, 1, 1, dtype=torch.float64)))
+    with pytest.raises(ValueError, match=r"l1_weight: a 5-D weight is \(B, C, K, H, W\) with C=3"):
+        bad.solve(S)

@@ -66,6 +66,22 @@ def test_random_mask_parity(image, backend, name):
 
 
 @needs_sporco
+def test_reconstruct_is_sporcos(image, backend):
+    """``result.reconstruct()`` is SPORCO's ``ConvBPDNMaskDcpl.reconstruct()`` (from x) to 1e-10
+    before convergence; ``source="codes"`` is the synthesis of y₁ (which differs there)."""
+    D, s = image
+    res, _ = check(D, s, 0.05, {**BASE, "MaxMainIter": 10}, backend, random_mask(s.shape))
+    _, _, sp = sporco_solve(D, s, 0.05, {**BASE, "MaxMainIter": 10}, random_mask(s.shape))
+    ref = sp.reconstruct().squeeze()
+    got, from_y = res.reconstruct()[0].numpy(), res.reconstruct(source="codes")[0].numpy()
+    assert np.abs(got - ref).max() <= 1e-10 * np.abs(ref).max()
+    assert np.abs(from_y - ref).max() > 1e-6 * np.abs(ref).max()
+    np.testing.assert_array_equal(from_y, res.reconstruct(res.codes)[0].numpy())
+    with pytest.raises(ValueError, match="source"):
+        res.reconstruct(source="y")
+
+
+@needs_sporco
 def test_weighted_mask_and_early_stop(image, backend):
     """Weights in [0, 2] (W² enters the y₀ step), stopping at SPORCO's iteration."""
     D, s = image

@@ -1,0 +1,1 @@
+"""Examples of csc (``examples.sporco``: SPORCO's example scripts ported)."""

@@ -16,6 +16,22 @@ TWO_COMMANDS = (
 )
 
 
+def test_readme_is_short_and_opens_with_the_two_commands():
+    lines = README.splitlines()
+    assert len(lines) <= 150, len(lines)
+    first_block = README.split("```bash", 1)[1].split("```", 1)[0]
+    assert README.index("```bash") < 200
+    for command in TWO_COMMANDS:
+        assert command in first_block
+
+
+def test_readme_links_exist():
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README):
+        if target.startswith(("http://", "https://")):
+            continue
+        assert (ROOT / target).exists(), target
+
+
 def test_every_guide_page_is_in_the_toctree():
     index = (ROOT / "docs" / "index.md").read_text()
     pages = sorted(p.stem for p in (ROOT / "docs" / "guide").glob("*.md"))

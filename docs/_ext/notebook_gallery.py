@@ -119,7 +119,8 @@ def write_sporco_pages(root: Path, docs: Path) -> int:
         table = root / "benchmarks" / "results" / "sporco_examples" / "table.md"
         if table.exists():
             lines += ["The table of all ports (`benchmarks/sporco_examples.py`): status, precision against "
-                      "SPORCO, time.", "", "```{include} ../../../benchmarks/results/sporco_examples/table.md", "```", ""]
+                      "SPORCO, time.", "", "```{include} ../../../benchmarks/results/sporco_examples/table.md", ":start-line: 1",
+                      "```", ""]   # without the table's own title
         lines += ["| script | what |", "|---|---|"]
     for path in ports:
         first, rest = _docstring_parts(path)

@@ -6,10 +6,11 @@ one problem: ``coupling="sporco"``), then ``csc.ConvCnstrMOD`` (SPORCO's ``pgm.c
 100 iterations, L 50) three times: Nesterov momentum, ``MomentumLinear`` (``momentum="linear"``)
 and ``MomentumGenLinear`` (``"genlinear"``).
 
-SPORCO's comparison codes with ``HighMemSolve`` off: SPORCO 0.2.2's multi-image ConvBPDN with
-``HighMemSolve=True`` (the script's) does not give its own ``HighMemSolve=False`` iterates (codes
-0.87 apart after one iteration on three 16² images, identical on two; an option meant only to
-trade memory for time), and csc gives the latter (1e-15).
+SPORCO's codes are computed with ``HighMemSolve`` off: SPORCO 0.2.2's ``ConvBPDN`` with
+``HighMemSolve=True`` and the default ρ caches its x-step factor before it sets ρ = 50λ + 1, so
+until ρ first changes its x-step does not solve its system (``tests/problems/test_proddict.py``
+shows it by SPORCO's own ``LinSolveCheck``); csc solves it, and gives SPORCO's
+``HighMemSolve=False`` codes (1e-15; the script's setting: 0.87 apart after one iteration).
 
 Compared: the three dictionaries (stacked, as ``codes``), the largest relative difference of
 their final data fidelities (``objective``); the script computes no PSNR.

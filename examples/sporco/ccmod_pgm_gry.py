@@ -62,7 +62,6 @@ def compare_updates(script, quick, ours, theirs, names):
         time=sum(r[2] for r in theirs), iterations=len(theirs)))
     if theirs is not None:
         out["diff"]["objective"] = max(abs(a[1] - b[1]) / abs(b[1]) for a, b in zip(ours, theirs))
-        out["diff"]["psnr"] = 0.0  # no PSNR in the script
         for n, a, b in zip(names, ours, theirs):
             print(f"{script}: {n}: dictionary {C.rel_diff(a[0], b[0]):.1e}, data fidelity "
                   f"{abs(a[1] - b[1]) / abs(b[1]):.1e} (csc {a[1]:.6e})")

@@ -18,7 +18,6 @@ Expected against SPORCO (float64, the same iterates): dictionaries 1e-10, data f
 """
 
 import numpy as np
-import torch
 
 import csc
 from examples.sporco import _common as C

@@ -7,9 +7,10 @@ step (λ 0.1, μ 0.5, ρ = 20λ + 0.5, adaptive every 10 iterations) and a conse
 ``ConvCnstrMOD`` (ρ = 5·3 images, adaptive every 10), 200 iterations; on csc this is
 ``csc.DictLearn(D0, λ, options, coding=csc.ConvBPDNGradReg(...))`` with ``dmethod="cns"``.
 
-Expected against SPORCO (float64, the same iterates): dictionary 1e-10, objective 1e-12 with
-SPORCO's default initial U of the consensus step (``SCRIPT_U0 = False``); the script's U0 = 0
-is not offered by csc's learner yet (``NOT_YET``).
+The script starts the consensus step with U0 = 0: ``DictUpdateOptions(zero_dual=True)``
+(``SCRIPT_U0 = False`` compares SPORCO's default start, U0 = Y0/ρ, with csc's default instead).
+
+Expected against SPORCO (float64, the same iterates): dictionary 1e-10, objective 1e-12.
 """
 
 import numpy as np
@@ -21,9 +22,6 @@ from examples.sporco import _common as C
 SCRIPT = "cbpdndl_grd"
 EXPECT = {"codes": 1e-10, "objective": 1e-12, "psnr": 1e-9}
 NOTE = "DictLearn with coding=ConvBPDNGradReg, dmethod='cns': the same iterates (the dictionary compared)"
-NOT_YET = ("not yet: the consensus step's initial U (the script gives U0 = 0; csc's learner starts, as SPORCO's "
-           "ConvBPDNDictLearn, from Y0/rho: dictionary 6e-3 off after 10 iterations, 6e-15 with SPORCO's default "
-           "U0; ConvCnstrMOD's Y0/U0 in progress)")
 IMAGES = ("barbara.png", "kodim23.png", "monarch.png")
 AUTO = {"Period": 10, "AutoScaling": False, "RsdlRatio": 10.0, "Scaling": 2.0, "RsdlTarget": 1.0}
 
@@ -48,15 +46,16 @@ def run(quick=False, compare=False):
     coding = csc.ConvBPDNGradReg(Dc, lmbda, mu, csc.GradRegOptions.from_sporco({**optx, "L1Weight": wl1,
                                                                                "GradWeight": wgr}))
     opts = csc.DictLearnOptions.from_sporco({"MaxMainIter": iters, "CCMOD": optd}, dmethod="cns", dtype=torch.float64)
+    opts = opts.replace(ccmod=opts.ccmod.replace(zero_dual=SCRIPT_U0))  # the script's U0 = 0
     with C.timed() as t:
         res = csc.DictLearn(Dc, lmbda, opts, coding=coding).solve(C.tensor(csc.from_sporco_layout(S, "images")))
     ours = C.learnt(res, S, t.elapsed)
     return C.record(SCRIPT, quick, ours, sporco(D0, S, lmbda, mu, iters, wl1, wgr) if compare else None)
 
 
-#: SPORCO's script starts the consensus step with U0 = 0; csc's learner, as SPORCO's
-#: ConvBPDNDictLearn, with U0 = Y0/ρ (ConvCnstrMOD_Consensus' default): ``SCRIPT_U0 = False``
-#: compares with the latter (the same iterates), True with the script's own start
+#: SPORCO's script starts the consensus step with U0 = 0 (csc: ``zero_dual=True``); csc's learner
+#: by default, as SPORCO's ConvBPDNDictLearn, with U0 = Y0/ρ (ConvCnstrMOD_Consensus' default):
+#: ``SCRIPT_U0 = False`` compares both with the latter, True (the port) with the script's start
 SCRIPT_U0 = True
 
 

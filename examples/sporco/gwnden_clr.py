@@ -18,9 +18,6 @@ from examples.sporco.gwnden_gry import l1_weights, noisy_data, pad
 SCRIPT = "gwnden_clr"
 EXPECT = {"codes": 1e-10, "objective": 1e-12, "psnr": 1e-9}
 NOTE = "ConvBPDNJoint, channel-dependent spatial l1 weights, coupling='sporco': the same iterates"
-#: what csc lacks for this port (the tests skip it, the table says it)
-NOT_YET = ("not yet: channel-dependent l1_weight (1, C, K, H, W) in ConvBPDNJoint (ConvBPDN takes it; "
-           "ConvBPDNJoint._prepare_weight refuses it)")
 
 
 def run(quick=False, compare=False):

@@ -192,6 +192,7 @@ def _sha(path: Path) -> str:
 #: is written (the test patches the hook; the library has no test switch)
 _SIGINT_CLI = """
 import functools, os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started in the background
 interrupt = lambda *a, **k: os.kill(os.getpid(), signal.SIGINT)
 def after(module, name):
     real = getattr(module, name)

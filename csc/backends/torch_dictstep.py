@@ -102,6 +102,12 @@ class _ADMMDictState:
     def dft(self) -> torch.Tensor:
         return torch.fft.rfft2(self.G)
 
+    def padded(self) -> torch.Tensor:
+        return self.G
+
+    def state(self) -> dict[str, Any]:
+        return {"U": self.U}
+
 
 class TorchConsensusOps(_ADMMDictState):
     """ADMM consensus arithmetic with x and u per image in the spatial domain."""
@@ -148,12 +154,6 @@ class TorchConsensusOps(_ADMMDictState):
         """½Σ_j‖Σ_k g_k * z_jk − s_j‖² at the consensus variable g (SPORCO's, with ``fEvalX``
         False), a float64 0-d tensor."""
         return _fidelity(self.Zf, self.dft(), self.Sf, self.shape)
-
-    def padded(self) -> torch.Tensor:
-        return self.G
-
-    def state(self) -> dict[str, Any]:
-        return {"U": self.U}
 
     def load(self, D: torch.Tensor, st) -> None:
         self.G = pad(D, self.shape)
@@ -223,12 +223,6 @@ class TorchISMOps(_ADMMDictState):
     def fidelity(self) -> torch.Tensor:
         """½Σ_j‖Σ_k x_k * z_jk − s_j‖² at x (SPORCO's ``fEvalX`` True for this class)."""
         return _fidelity(self.Zf, torch.fft.rfft2(self.X), self.Sf, self.shape)
-
-    def padded(self) -> torch.Tensor:
-        return self.G
-
-    def state(self) -> dict[str, Any]:
-        return {"U": self.U}
 
     def load(self, D: torch.Tensor, st) -> None:
         self.G = pad(D, self.shape)

@@ -538,10 +538,14 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
     change it)."""
     D = solver.dictionary
     check_instance("memory", memory, MemoryBudget, "MemoryBudget(limit_bytes=2**30)")
+
+    def solve(x):  # warm_start only when given: other problems' solve() (joint, …) takes none
+        return solver.solve(x) if warm_start is None else solver.solve(x, warm_start=warm_start)
+
     t = images if isinstance(images, torch.Tensor) else np.asarray(images)  # batches of an array stay arrays
     single = t.ndim == 2 or (D.ndim == 4 and t.ndim == 3)
     if single or t.shape[0] <= 1 or solver._coupled():
-        return solver.solve(images, warm_start=warm_start)
+        return solve(images)
     device = working_device(images, solver.options.device, D.device)  # the solves' device
     dtype = solver.options.dtype or D.dtype
     maps = D.shape[0] * (t.shape[1] if t.ndim == 4 and D.ndim == 3 else 1)
@@ -552,7 +556,7 @@ def solve_in_batches(solver: ConvBPDN, images, memory: MemoryBudget | None = Non
         probe.options = short
         per_image = measured_image_bytes(lambda k: probe.solve(t[:k]), device) or per_image
     batch = batch_size(t.shape[0], per_image, memory, device)
-    parts = solve_split(lambda lo, hi: solver.solve(t[lo:hi], warm_start=warm_start), t.shape[0], batch, on_split)
+    parts = solve_split(lambda lo, hi: solve(t[lo:hi]), t.shape[0], batch, on_split)
     if len(parts) == 1:
         return parts[0][2]
     return _concat_results([r for _, _, r in parts])

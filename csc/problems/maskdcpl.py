@@ -118,6 +118,17 @@ class ConvBPDNMaskDcpl(ConvBPDN):
     #: ``ConvTwoBlockCnstrnt``'s ρ‖Aᵀu‖ over ρ‖u‖
     _dual = "plain"
 
+    def _prepare_masked(self, images, mask, boundary: str):
+        """The images (padded for ``boundary="mask"``), their lead shape, the mask (padded with
+        them) and the dictionary in their dtype on their device."""
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
+        S, lead = self._prepare_images(images)
+        m = self._prepare_mask(mask, S.shape[0], lead, tuple(S.shape[-2:]), S, self._mask_channels(S))
+        if boundary == "mask":
+            S, m = pad_for_mask(S, m, self.dictionary.shape[-2:])
+        return S, lead, m, self._dictionary_on(S.device).to(dtype=S.dtype)
+
     def solve(self, images, mask=None, boundary: str = "periodic") -> MaskDcplResult:
         """Solve for every image of ``images`` ((H, W), (B, H, W) or (B, C, H, W)) independently.
 
@@ -129,14 +140,8 @@ class ConvBPDNMaskDcpl(ConvBPDN):
         (``result.reconstruct()[..., :H, :W]`` is the images' reconstruction; spatial
         ``l1_weight`` maps must have the padded shape). The mask goes to the images' device.
         """
-        if boundary not in BOUNDARIES:
-            raise ValueError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
-        S, lead = self._prepare_images(images)
-        m = self._prepare_mask(mask, S.shape[0], lead, tuple(S.shape[-2:]), S, self._mask_channels(S))
-        if boundary == "mask":
-            S, m = pad_for_mask(S, m, self.dictionary.shape[-2:])
+        S, lead, m, D = self._prepare_masked(images, mask, boundary)
         n, (H, W) = S.shape[0], S.shape[-2:]
-        D = self._dictionary_on(S.device).to(dtype=S.dtype)
         w = self._prepare_weight(n, (H, W), S, lead)
         xs = self._two_block_xstep(D, (H, W), S.device)
         prox = self._prox(w, D.shape[-2:], S)

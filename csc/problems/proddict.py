@@ -42,7 +42,6 @@ from csc.core.options import L1L1GrdOptions
 from csc.core.xstep import ProductXStep
 from csc.problems.cbpdn import CBPDNResult, ConvBPDN
 from csc.problems.joint import check_l21_weight
-from csc.problems.maskdcpl import BOUNDARIES, pad_for_mask
 from csc.problems.variants import ConvL1L1Grd, L1L1GrdStats
 
 __all__ = ["ConvProdDictBPDN", "ConvProdDictL1L1Grd", "ConvProdDictL1L1GrdJoint", "L1L1GrdJointOptions",
@@ -206,14 +205,8 @@ class ConvProdDictL1L1Grd(_ProductMaps, ConvL1L1Grd):
 
     def solve(self, images, mask=None, boundary: str = "periodic") -> ProdDictResult:
         """Solve for every image of ``images`` independently (class docstring)."""
-        if boundary not in BOUNDARIES:
-            raise ValueError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
-        S, lead = self._prepare_images(images)
-        m = self._prepare_mask(mask, S.shape[0], lead, tuple(S.shape[-2:]), S, self._mask_channels(S))
-        if boundary == "mask":
-            S, m = pad_for_mask(S, m, self.dictionary.shape[-2:])
+        S, lead, m, D = self._prepare_masked(images, mask, boundary)
         n, (H, W) = S.shape[0], S.shape[-2:]
-        D = self._dictionary_on(S.device).to(dtype=S.dtype)
         prox = self._prox(self._prepare_weight(n, (H, W), S, lead), D.shape[-2:], S)
         ws = two_block_workspace(S, self._two_block_xstep(D, (H, W), S.device), self._num_maps(D.shape[0]), prox,
                                  self._data_term(m), self.options, dual=self._dual)

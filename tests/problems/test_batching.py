@@ -140,3 +140,15 @@ def test_measured_image_bytes_on_cuda_is_below_the_static_estimate():
     solver = csc.ConvBPDN(D, 0.05, csc.CBPDNOptions(max_iter=2, record_stats=False))
     per = measured_image_bytes(lambda k: solver.solve(S[:k]), torch.device("cuda"))
     assert per is not None and 0 < per <= image_bytes((8, 32, 32), torch.float64)
+
+
+def test_joint_solver_in_batches_equals_one_batch():
+    """solve_in_batches with a problem whose solve() takes no warm start (joint sparsity)."""
+    g = torch.Generator().manual_seed(5)
+    D = torch.randn((4, 5, 5), generator=g, dtype=torch.float64)
+    S = torch.randn((5, 3, 16, 16), generator=g, dtype=torch.float64)
+    solver = csc.ConvBPDNJoint(D, 0.05, 0.02, csc.CBPDNJointOptions(max_iter=20))
+    whole = solver.solve(S)
+    got = solve_in_batches(solver, S, MemoryBudget(limit_bytes=2 * 3 * 4 * 16 * 16 * 8 * 6))
+    assert got.codes.shape == whole.codes.shape == (5, 3, 4, 16, 16)
+    assert torch.allclose(got.codes, whole.codes, rtol=0, atol=1e-13 * float(whole.codes.abs().max()))

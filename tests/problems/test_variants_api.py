@@ -69,7 +69,7 @@ def test_variants_refuse_options_they_do_not_take(D):
 
 
 def test_learners_refuse_a_variants_options():
-    with pytest.raises(TypeError, match="cbpdn: expected CBPDNOptions, got GradRegOptions"):
+    with pytest.raises(TypeError, match="cbpdn: expected CBPDNOptions or MaskDcplOptions, got GradRegOptions"):
         csc.DictLearnOptions(cbpdn=csc.GradRegOptions(max_iter=1))
     with pytest.raises(TypeError, match="cbpdn: expected CBPDNOptions, got GradRegOptions"):
         csc.OnlineDictLearnOptions(cbpdn=csc.GradRegOptions())

@@ -1,4 +1,4 @@
-"""Static checks of csc's shape (README, "Architecture"): layers point down, no import cycles,
+"""Static checks of csc's shape (docs/guide/architecture.md, "Architecture"): layers point down, no import cycles,
 workspaces are made in the back-end registry only. They read the source (every import,
 at module level or inside a function), not the imported modules."""
 

@@ -50,14 +50,28 @@ class FusedCBPDN:
 
     Parameters
     ----------
-    S : (n, H, W) images ((n, C, H, W) for a multi-channel x-step); xstep : an x-step object
-    (its numba solve: :mod:`csc.backends.numba_xstep`); y, u : (n, K, H, W)
-    initial values (updated in place); prox : a :class:`csc.core.prox.SoftThreshold` (its ℓ1
-    weight a float, (1, K, 1, 1) or a broadcast (·, ·, ·, ·) map, its non-negativity and
-    boundary zeroing; the subclasses take joint sparsity's and additive mask simulation's
-    prox); one_rho : every image shares one ρ (a joint problem: u is divided at
-    once on a ρ change); planner : FFTW planner effort (None: by size, see
-    :mod:`csc.backends.fused`); keep_codes_plan : also plan an input-preserving rfft2(y).
+    S : tensor
+        (n, H, W) images ((n, C, H, W) for a multi-channel x-step).
+    xstep : XStep
+        An x-step object (its numba solve: :mod:`csc.backends.numba_xstep`).
+    y, u : tensor
+        (n, K, H, W) initial values (updated in place).
+    prox : SoftThreshold
+        A :class:`csc.core.prox.SoftThreshold` (its ℓ1 weight a float, (1, K, 1, 1) or a
+        broadcast (·, ·, ·, ·) map, its non-negativity and boundary zeroing); the subclasses
+        take joint sparsity's and additive mask simulation's prox.
+    opts : CBPDNOptions
+        The solver's options.
+    threads : int
+        Numba threads.
+    one_rho : bool
+        Every image shares one ρ (a joint problem: u is divided at once on a ρ change).
+    planner : str or None
+        FFTW planner effort (None: by size, see :mod:`csc.backends.fused`).
+    keep_codes_plan : bool
+        Also plan an input-preserving rfft2(y).
+    penalty_maps : int or None
+        As :class:`csc.backends.torch_loop.TorchCBPDN`'s.
     """
 
     #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it

@@ -23,10 +23,21 @@ class TorchFISTA:
 
     Parameters
     ----------
-    S : (n, H, W) images, or (n, C, H, W) with Df (K, C, H, Wr) for a multi-channel dictionary
-    (SPORCO's ``Cd = C``: the gradient sums over the channels); Df : (K, H, Wr) kernel DFTs; x0 : (n, K, H, W) initial codes (taken
-    over); w : ℓ1 weight (float or tensor broadcasting to (n, K, H, W)); lmbda : λ;
-    opts : :class:`csc.core.options.FISTAOptions`; kernel_size : (kh, kw).
+    S : tensor
+        (n, H, W) images, or (n, C, H, W) with Df (K, C, H, Wr) for a multi-channel
+        dictionary (SPORCO's ``Cd = C``: the gradient sums over the channels).
+    Df : tensor
+        (K, H, Wr) kernel DFTs.
+    x0 : tensor
+        (n, K, H, W) initial codes (taken over).
+    w : float or tensor
+        ℓ1 weight (broadcasting to (n, K, H, W)).
+    lmbda : float
+        λ.
+    opts : FISTAOptions
+        :class:`csc.core.options.FISTAOptions`.
+    kernel_size : tuple of int
+        (kh, kw).
     """
 
     def __init__(self, S: torch.Tensor, Df: torch.Tensor, x0: torch.Tensor, w, lmbda: float, opts, kernel_size):

@@ -25,13 +25,22 @@ class TorchCBPDN:
 
     Parameters
     ----------
-    S : (n, H, W) images ((n, C, H, W) for a multi-channel x-step); xstep : an x-step object (:mod:`csc.core.xstep`);
-    y, u : (n, M, H, W) initial values (taken over, not copied); prox : the y-step's
-    operator (:mod:`csc.core.prox`: soft threshold with its weights and constraints, joint
-    sparsity, additive mask simulation, an ℓ1-ball projection …); freeze : keep the
-    previous x for :meth:`finish` (device-side freezing of converged images).
-    ``penalty_maps``: the x-step penalty's statistic over the first that many maps only
-    (None: all; additive mask simulation leaves the impulse map out for the elastic net).
+    S : tensor
+        (n, H, W) images ((n, C, H, W) for a multi-channel x-step).
+    xstep : XStep
+        An x-step object (:mod:`csc.core.xstep`).
+    y, u : tensor
+        (n, M, H, W) initial values (taken over, not copied).
+    prox : Prox
+        The y-step's operator (:mod:`csc.core.prox`: soft threshold with its weights and
+        constraints, joint sparsity, additive mask simulation, an ℓ1-ball projection …).
+    opts : CBPDNOptions
+        The solver's options.
+    freeze : bool
+        Keep the previous x for :meth:`finish` (device-side freezing of converged images).
+    penalty_maps : int or None
+        The x-step penalty's statistic over the first that many maps only (None: all;
+        additive mask simulation leaves the impulse map out for the elastic net).
     """
 
     #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it

@@ -54,9 +54,16 @@ class TorchTVL2:
 
     Parameters
     ----------
-    S : (n, C, H, W) images; prox : :class:`csc.core.prox.GroupL2Threshold`; opts :
-    :class:`csc.problems.tv.TVL2Options`; wdf : the data term's weight W_df (a float or a tensor
-    broadcasting to S); joint : the batch is one problem (the Gauss–Seidel residual over it).
+    S : tensor
+        (n, C, H, W) images.
+    prox : GroupL2Threshold
+        :class:`csc.core.prox.GroupL2Threshold`.
+    opts : TVL2Options
+        :class:`csc.problems.tv.TVL2Options`.
+    wdf : float or tensor
+        The data term's weight W_df (broadcasting to S).
+    joint : bool
+        The batch is one problem (the Gauss–Seidel residual over it).
     """
 
     backend = "torch"

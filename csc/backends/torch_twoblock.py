@@ -12,7 +12,7 @@ scaled dual. One iteration, as SPORCO's (its ``xstep``, ``relax_AX``, ``ystep``,
    (:class:`csc.core.xstep.DiagonalXStep` with ``over_rho``; μ = 0 for mask decoupling),
    and Dx;
 2. relaxation a = α·Ax + (1 − α)(y + c);
-3. y₀ = prox of the data term at a₀ + u₀ − s (:meth:`TorchTwoBlock._y0`: S_{W/ρ} for the
+3. y₀ = prox of the data term at a₀ + u₀ − s (:meth:`csc.core.prox.DataTerm.step`: S_{W/ρ} for the
    ℓ1 term, ρ·v/(W² + ρ) for ½‖W·‖²), y₁ = S_{λw/ρ}(a₁ + u₁) with y₁'s constraints;
 4. u ← u + a − (y + c);
 5. the residual sums: ‖Ax‖², ‖y‖², the dual's normaliser², ‖Ax − y − c‖², the dual
@@ -71,12 +71,21 @@ class TorchTwoBlock(TwoBlockViews):
 
     Parameters
     ----------
-    S : (n, H, W) images, or (n, C, H, W) for a multi-channel dictionary; xstep : a
-    :class:`~csc.core.xstep.DiagonalXStep` (or :class:`~csc.core.xstep.MultiChannelDiagonalXStep`) with ``over_rho``;
-    K : number of kernels; prox : block 1's operator (:class:`csc.core.prox.SoftThreshold`:
-    the ℓ1 weight, non-negativity, boundary zeroing); data : block 0's
-    (:class:`csc.core.prox.DataTerm`: :class:`~csc.core.prox.L1Data` here,
-    :class:`~csc.core.prox.QuadraticData` for mask decoupling, with the mask W).
+    S : tensor
+        (n, H, W) images, or (n, C, H, W) for a multi-channel dictionary.
+    xstep : DiagonalXStep
+        A :class:`~csc.core.xstep.DiagonalXStep` (or
+        :class:`~csc.core.xstep.MultiChannelDiagonalXStep`) with ``over_rho``.
+    K : int
+        Number of kernels.
+    prox : SoftThreshold
+        Block 1's operator (:class:`csc.core.prox.SoftThreshold`: the ℓ1 weight,
+        non-negativity, boundary zeroing).
+    data : DataTerm
+        Block 0's (:class:`csc.core.prox.DataTerm`: :class:`~csc.core.prox.L1Data` here,
+        :class:`~csc.core.prox.QuadraticData` for mask decoupling, with the mask W).
+    opts : CBPDNOptions
+        The solver's options.
     """
 
     #: the back end's name, as :attr:`csc.CBPDNResult.backend` reports it

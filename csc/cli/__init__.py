@@ -1,4 +1,4 @@
-"""Command line: ``csc COMMAND``. :mod:`csc.cli.main` assembles the parser from one module per
+"""The ``csc`` command line. :mod:`csc.cli.main` assembles the parser from one module per
 command (``register(subparsers)``, ``run(args)``: :mod:`csc.cli.encode`, :mod:`csc.cli.learn`,
 :mod:`csc.cli.demo` …) and dispatches; the commands hold no library logic. ``csc bench``
 (:mod:`csc.cli.bench`) imports the benchmark harness from the repository checkout's

@@ -1,4 +1,4 @@
-"""``csc encode IMAGE... --dictionary NAME|FILE --lmbda L [--out DIR] ...``: sparse-code image files.
+"""``csc encode IMAGE… --dictionary NAME|FILE --lmbda L [--out DIR] ...``: sparse-code image files.
 
 ``IMAGE`` is a file path or ``builtin:NAME`` for a photograph shipped with scikit-image
 (``builtin:camera``, ``builtin:astronaut``, …; ``builtin:all`` for every one). Every image is

@@ -1,4 +1,4 @@
-"""``csc table RUN... [--markdown F] [--json F] [--curves F.png]``: Table 1 from training runs.
+"""``csc table RUN… [--markdown F] [--json F] [--curves F.png]``: Table 1 from training runs.
 
 Aggregates the ``metrics.json`` of ``csc train`` run folders over seeds
 (:func:`csc.classify.train.aggregate_runs`: mean and standard deviation per encoding and

@@ -52,8 +52,8 @@ class _Translation:
 
 
 class Rule:
-    """What one SPORCO option does: :meth:`apply` reads its value into the translation;
-    :meth:`documented` and :meth:`sources` name the csc fields it sets (none by default)."""
+    """What one SPORCO option does: :meth:`Rule.apply` reads its value into the translation;
+    :meth:`Rule.documented` and :meth:`Rule.sources` name the csc fields it sets (none by default)."""
 
     def apply(self, key: str, value: Any, tr: _Translation) -> None:
         raise NotImplementedError

@@ -230,6 +230,8 @@ class LogGaborParams(_AngleViews):
     form : {"library", "paper"}
         Envelope form (module docstring).
 
+    Notes
+    -----
     The arrays are stored read-only.  Kernels are ordered as given; the
     presets and :meth:`from_grid` use θ outer, then b_theta, then phase.
     """

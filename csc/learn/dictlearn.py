@@ -547,6 +547,8 @@ class DictLearn:
         λ ≥ 0.
     options : DictLearnOptions, optional
 
+    Notes
+    -----
     Devices: with ``options.device`` set, learning runs there. Without it (the default) it
     runs on the images' device (for a tensor; images given as an array go to the initial
     dictionary's): a CPU or numpy initial dictionary given CUDA images learns on the GPU,

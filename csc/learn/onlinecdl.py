@@ -274,6 +274,8 @@ class OnlineDictLearn:
         (:func:`csc.runtime.distributed.init_distributed`). The initial dictionary is taken
         from rank 0.
 
+    Notes
+    -----
     Devices: with ``options.device`` set, learning runs there. Without it (the default)
     each step runs on its images' device (for a tensor; an array goes to the dictionary's):
     a CPU or numpy initial dictionary given CUDA minibatches (or an :class:`ImageSampler` of

@@ -241,6 +241,8 @@ def conv_sparse_code(images: torch.Tensor, dictionary: torch.Tensor, lmbda, opti
         When a gradient is wanted, raise if an image's solve stopped at ``max_iter`` above
         its tolerance (default True).
 
+    Notes
+    -----
     Returns the codes, lead + (K, H, W) (lead: the images' leading axes, (1,) for one image).
     """
     require_converged = check_bool("require_converged", require_converged)

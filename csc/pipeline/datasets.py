@@ -10,7 +10,7 @@ grayscale images, yielding (1, H, W).
 
 Random flips are reproducible and independent of worker processes and of the order in
 which items are read: whether item ``i`` is flipped in epoch ``e`` is a function of
-``(seed, e, i)`` only. Call :meth:`set_epoch` at the start of every epoch (the training
+``(seed, e, i)`` only. Call :meth:`SparseCodeDataset.set_epoch` (or :meth:`PixelDataset.set_epoch`) at the start of every epoch (the training
 loop in :mod:`csc.classify.train` does).
 """
 
@@ -96,6 +96,8 @@ class SparseCodeDataset(_Transforms, Dataset):
     indices : sequence of int, optional
         Use only these images of the store.
 
+    Notes
+    -----
     ``dataset[i]`` → (codes (K, H, W) float32, label int).
     """
 

@@ -18,7 +18,8 @@ Each shard is a pickle-free ``.npz`` (read with ``allow_pickle=False``) holding,
     K·H·W ≤ 65 536, else uint32) — 2 or 4 bytes per nonzero instead of int64.
 ``offsets`` (n + 1,) int64
     Image i's nonzeros are ``values[offsets[i]:offsets[i + 1]]``.
-``labels`` (n,) int64 and ``ids`` (n,) int64 (index of the image in the source).
+``labels`` (n,) int64 and ``ids`` (n,) int64
+    The class label and the index of the image in the source.
 ``metadata``
     JSON, the shard's header: its number, start, count, the store's ``settings_digest``,
     the content checksum and (format 2) a copy of the manifest's header.

@@ -182,6 +182,8 @@ class ConvBPDN:
     options : CBPDNOptions, optional
         Solver options; SPORCO's defaults when omitted.
 
+    Notes
+    -----
     Devices: with ``options.device`` set, the dictionary, the images and everything else
     are moved there. Without it (the default) a solve works on the images' device (for a
     tensor; images given as an array or a list go to the dictionary's device): a CPU or

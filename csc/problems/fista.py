@@ -112,6 +112,8 @@ class ConvBPDNFISTA:
     options : FISTAOptions, optional
         SPORCO's defaults when omitted (L = 500, no backtracking, Nesterov momentum).
 
+    Notes
+    -----
     Devices as :class:`csc.ConvBPDN`'s: without ``options.device`` a solve works on the
     images' device (arrays go to the dictionary's), the dictionary and ``l1_weight`` copied
     there once and kept; :attr:`dictionary` stays the tensor given. Images of another dtype

@@ -87,6 +87,8 @@ class ConvBPDNJoint(ConvBPDN):
         ℓ2,1 weight μ ≥ 0 (SPORCO's ``mu``, default 0).
     options : CBPDNJointOptions or CBPDNOptions, optional
 
+    Notes
+    -----
     ``solve(images)`` takes (C, H, W) for one image or (B, C, H, W), and returns codes
     (B, C, K, H, W): one map per channel and kernel. Devices as :class:`csc.ConvBPDN`'s (the
     solve works on the images' device; the dictionary, ``l1_weight`` and ``l21_weight`` are

@@ -96,6 +96,8 @@ def init_distributed(device: torch.device | str | None = None, *, backend: str |
     arg : str
         The name of the device argument in error messages (the CLI's ``--device``).
 
+    Notes
+    -----
     With ``WORLD_SIZE`` unset or 1, or when the default group is already initialised,
     nothing is initialised; the (resolved) device is returned either way.
     """

@@ -273,7 +273,7 @@ def available_dictionaries() -> list[str]:
 
 def prepare_photographs(names: Sequence[str], crop: int, preprocess: str = "highpass",
                         dtype: torch.dtype = torch.float32, device=None):
-    """Central ``crop``² crops of built-in photographs and what to code.
+    """Central ``crop`` × ``crop`` crops of built-in photographs and what to code.
 
     Returns
     -------

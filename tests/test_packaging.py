@@ -1,11 +1,10 @@
 """The package as a user installs it: build the wheel, install it outside the checkout, run it.
 
 ``pip wheel --no-deps --no-build-isolation`` builds the wheel with this interpreter's
-setuptools (nothing is downloaded); ``pip install --no-deps --target`` unpacks it into a
-temporary folder, and a subprocess with that folder alone on ``PYTHONPATH`` and a temporary
-working directory (so the checkout's ``csc/`` cannot be imported by accident) runs
-``python -m csc --help`` and a tiny solve with a shipped dictionary. The dependencies (torch,
-numba …) come from this interpreter's environment. ``python -m build`` (sdist and wheel, in
+setuptools (nothing is downloaded); ``pip --python`` installs it into a fresh virtualenv,
+whose ``csc --help`` and a tiny solve with a shipped dictionary run from a temporary working
+directory (so the checkout's ``csc/`` cannot be imported by accident). The dependencies (torch,
+numba …) come from this interpreter's environment, seen through a ``.pth`` line. ``python -m build`` (sdist and wheel, in
 isolated environments) is the release command; it needs the package index, so it is not run
 here.
 """
@@ -72,14 +71,32 @@ def test_wheel_name_metadata_and_dictionaries(wheel):
     assert not any(n.startswith(("tests/", "benchmarks/", "notebooks/", "docs/")) for n in names)
 
 
+def _fresh_venv(tmp_path: Path) -> tuple[Path, Path]:
+    """A new virtualenv (no pip of its own) whose site-packages also sees this environment's
+    (a ``.pth`` line), so the dependencies (torch, numba …) need no download; its python and
+    its site-packages."""
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
+    python = venv / "bin" / "python"
+    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                     cwd=tmp_path).stdout.strip())
+    deps = _run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                cwd=tmp_path).stdout.strip()
+    (site / "_deps.pth").write_text(deps + "\n")
+    return python, site
+
+
 def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
-    target, cwd = tmp_path / "site", tmp_path / "cwd"
+    """pip installs the wheel into a fresh virtualenv; its ``csc`` command and a tiny solve run
+    from a folder outside the checkout, importing csc from the virtualenv."""
+    python, site = _fresh_venv(tmp_path)
+    cwd = tmp_path / "cwd"
     cwd.mkdir()
-    _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(target),
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
           str(wheel)], cwd=cwd)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(PYTHONPATH=str(target), CSC_CBPDN_BACKEND="torch", OMP_NUM_THREADS="1")
-    help_text = _run([sys.executable, "-m", "csc", "--help"], cwd=cwd, env=env).stdout
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(CSC_CBPDN_BACKEND="torch", OMP_NUM_THREADS="1")
+    help_text = _run([str(python.parent / "csc"), "--help"], cwd=cwd, env=env).stdout
     assert "encode" in help_text and "demo" in help_text
     script = (
         "import csc, torch\n"
@@ -88,6 +105,6 @@ def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
         "s = torch.rand(1, 24, 24, generator=torch.Generator().manual_seed(0))\n"
         "r = csc.ConvBPDN(D, 0.05, csc.CBPDNOptions(max_iter=10)).solve(s)\n"
         "print(sorted(csc.shipped_dictionaries()), tuple(r.codes.shape), r.backend)\n"
-    ) % str(target)
-    out = _run([sys.executable, "-c", script], cwd=cwd, env=env).stdout
+    ) % str(site)
+    out = _run([str(python), "-c", script], cwd=cwd, env=env).stdout
     assert "heterogeneous" in out and "(1, 8, 24, 24)" in out, out

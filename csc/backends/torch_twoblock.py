@@ -115,11 +115,8 @@ class TorchTwoBlock(TwoBlockViews):
     def _AT(self, v0: torch.Tensor, v1: torch.Tensor) -> torch.Tensor:
         """Aᵀv = Dᵀv₀ + v₁ (n, K, H, W); Dᵀv₀ = Σ_c d_ck ⋆ v₀_c for a multi-channel dictionary."""
         H, W = self.shape
-        v0f, Df = torch.fft.rfft2(v0), self.xs.Df
-        if hasattr(self.xs, "adjoint"):  # an x-step with its own Dᵀ (csc.core.xstep.ProductXStep: (DBᵀ)ᵀ)
-            return torch.fft.irfft2(self.xs.adjoint(v0f), s=(H, W)) + v1
-        DTv0 = torch.einsum("kchw,nchw->nkhw", Df.conj(), v0f) if Df.ndim == 4 else self.xs.Dfc * v0f
-        return torch.fft.irfft2(DTv0, s=(H, W)) + v1
+        # the x-step's D̂ᴴ (csc.core.xstep.XStep.adjoint; ProductXStep's is (DBᵀ)ᴴ)
+        return torch.fft.irfft2(self.xs.adjoint(torch.fft.rfft2(v0)), s=(H, W)) + v1
 
     def ystep(self, thr: torch.Tensor, want_l1: bool, may_rescale: bool) -> torch.Tensor:
         o, (H, W), rho = self.opts, self.shape, self._rho

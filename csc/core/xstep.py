@@ -64,6 +64,13 @@ class XStep:
         self.backend_cache: dict = {}  # what back ends derive from this dictionary
         self.backend_buffers: dict = getattr(self, "backend_buffers", {})  # kept across dictionaries
 
+    def adjoint(self, zf: torch.Tensor) -> torch.Tensor:
+        """D̂ᴴ ẑ: image DFTs (n, C, H, Wr) back to the maps (n, K, H, Wr), Σ_c conj(D̂_kc) ẑ_c for a
+        multi-channel dictionary (K, C, H, Wr), conj(D̂_k) ẑ for a single-channel one (C = 1)."""
+        if self.Df.ndim == 4:
+            return torch.einsum("kchw,nchw->nkhw", self.Df.conj(), zf)
+        return self.Df.conj() * zf
+
 
 class SingleChannelXStep(XStep):
     """Sherman–Morrison x-step for a single-channel dictionary (module docstring).
@@ -103,6 +110,10 @@ class SingleChannelXStep(XStep):
     def synthesis(self, xf: torch.Tensor) -> torch.Tensor:
         """Σ_k D̂_k x̂_k, (n, H, Wr)."""
         return ops.synthesis_dft(self.Df, xf)
+
+    def adjoint(self, zf: torch.Tensor) -> torch.Tensor:
+        """conj(D̂_k) ẑ for image DFTs (n, 1, H, Wr), with the cached conj(D̂)."""
+        return self.Dfc * zf
 
     channels = 1
     #: DFT rows per image row of the fused kernels' fidelity (1: one problem per image)
